@@ -1,0 +1,111 @@
+"""Answer records: the content-keyed answer cache in the workspace, and replay of existing answer files."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from arena.errors import DataError
+from arena.questions import Question, _text
+from arena.records import JsonlAppender, content_hash, read_records
+
+
+def answer_key(model_identity: dict[str, Any], question: Question, params: dict[str, Any]) -> str:
+    """Cache key: the candidate's identity, the question's content and the generation parameters."""
+    return content_hash({"model": model_identity, "question": question.content_hash(), "params": params})
+
+
+class AnswerStore:
+    """`answers/<model>.jsonl` in the workspace: appended as answers arrive, read back by key."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, model: str) -> Path:
+        """File holding one model's answers."""
+        return self.root / f"{model}.jsonl"
+
+    def load(self, model: str) -> dict[str, dict]:
+        """All cached answers of a model by key (a damaged line is skipped with a warning, not fatal)."""
+        path = self.path(model)
+        if not path.exists():
+            return {}
+        out: dict[str, dict] = {}
+        for _, rec in read_records(path, strict=False):
+            if rec.get("key") and rec.get("status", "ok") == "ok":
+                out[rec["key"]] = rec
+        return out
+
+    def appender(self, model: str) -> JsonlAppender:
+        """An appender for this model's file (one writer per file)."""
+        return JsonlAppender(self.path(model))
+
+    def models(self) -> list[str]:
+        """Models that have an answer file."""
+        return sorted(p.stem for p in self.root.glob("*.jsonl")) if self.root.exists() else []
+
+
+def make_record(*, key: str, model: str, question: Question, turns: list[str], params: dict[str, Any],
+                backend: str, run_id: str, per_turn: list[dict[str, Any]] | None = None,
+                source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An answer record as stored in `answers/<model>.jsonl`."""
+    per_turn = per_turn or [{} for _ in turns]
+    rec: dict[str, Any] = {
+        "key": key, "model": model, "question_id": question.question_id, "category": question.category,
+        "question_hash": question.content_hash(), "turns": turns, "params": params, "backend": backend,
+        "status": "ok", "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    for field in ("latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "finish_reason", "attempts"):
+        rec[field] = [t.get(field) for t in per_turn]
+    if source:
+        rec["source"] = source
+    return rec
+
+
+def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """Read answers in Arena, FastChat MT-bench or arena-hard-auto (v0.1 / 2025) form.
+
+    Returns (model id found in the file, {question id: {"turns": [...], "meta": {...}}}).
+    """
+    found_model: str | None = None
+    answers: dict[str, dict[str, Any]] = {}
+    for lineno, rec in read_records(Path(path)):
+        where = f"{path}:{lineno}"
+        model = rec.get("model_id") or rec.get("model")
+        if model_id and model and model != model_id:
+            continue
+        if found_model is None:
+            found_model = model
+        if "uid" in rec and "messages" in rec:
+            qid, turns = rec["uid"], _turns_2025(rec["messages"], where)
+        elif "question_id" in rec:
+            qid = rec["question_id"]
+            if "choices" in rec:
+                if not rec["choices"] or "turns" not in rec["choices"][0]:
+                    raise DataError(f"{where}: field 'choices[0].turns' missing")
+                turns = [_text(t, f"{where} choices[0].turns") for t in rec["choices"][0]["turns"]]
+            elif "turns" in rec:
+                turns = [_text(t, f"{where} turns") for t in rec["turns"]]
+            else:
+                raise DataError(f"{where}: no answer turns (expected 'choices[0].turns' or 'turns')")
+        else:
+            raise DataError(f"{where}: missing field 'question_id' (or 'uid' for arena-hard 2025 answers)")
+        meta = {k: rec[k] for k in ("answer_id", "ans_id", "tstamp", "conv_metadata", "metadata") if k in rec}
+        answers[str(qid)] = {"turns": turns, "meta": meta}
+    return found_model, answers
+
+
+def _turns_2025(messages: Any, where: str) -> list[str]:
+    if not isinstance(messages, list):
+        raise DataError(f"{where}: field 'messages' must be a list")
+    out = []
+    for m in messages:
+        if m.get("role") != "assistant":
+            continue
+        content = m.get("content")
+        if isinstance(content, dict):
+            content = content.get("answer")
+        if not isinstance(content, str):
+            raise DataError(f"{where}: assistant message without text content")
+        out.append(content)
+    return out

@@ -1,0 +1,83 @@
+"""Retry policy for HTTP model calls: backoff with jitter on 429/5xx/timeouts, honouring Retry-After."""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, TypeVar
+
+import httpx
+import openai
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a transient failure."""
+
+    max_retries: int = 5
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    jitter: float = 0.25
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429, 408, 409, 5xx, timeouts and connection errors are transient; other 4xx are not."""
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, httpx.TimeoutException,
+                        httpx.TransportError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    if status is None and isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+    return status is not None and (status in (408, 409, 429) or status >= 500)
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After seconds or HTTP date, or retry-after-ms)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def backoff_s(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Exponential backoff for retry number `attempt` (1-based) with +/- jitter."""
+    delay = min(policy.max_delay_s, policy.base_delay_s * (2 ** (attempt - 1)))
+    return max(0.0, delay * (1 + policy.jitter * (2 * rng.random() - 1)))
+
+
+async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
+                            rng: random.Random | None = None,
+                            on_retry: Callable[[int, BaseException, float], None] | None = None) -> tuple[T, int]:
+    """Await `fn()` until it succeeds or fails for good; returns (result, attempts)."""
+    rng = rng or random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await fn(), attempt
+        except Exception as exc:  # noqa: BLE001 - filtered by is_retryable, others re-raised
+            if not is_retryable(exc) or attempt > policy.max_retries:
+                raise
+            wait = retry_after_s(exc)
+            wait = min(wait, policy.max_delay_s) if wait is not None else backoff_s(attempt, policy, rng)
+            if on_retry:
+                on_retry(attempt, exc, wait)
+            await asyncio.sleep(wait)

@@ -1,0 +1,104 @@
+"""The `arena` command line: `arena run`, `arena rate`, and the subcommands later stages add."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from arena import __version__
+from arena.errors import ArenaError
+
+
+def _sigterm_as_interrupt() -> None:
+    """Turn SIGTERM (kill) into KeyboardInterrupt so cleanup runs: files closed, servers stopped."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`arena run`: answers (and, when configured, judgments and ratings) for one config."""
+    from arena.config import load_config
+    from arena.pipeline import run_pipeline, summary_table, workspace_path
+
+    cfg = load_config(args.config)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ArenaError("--limit must be at least 1")
+        cfg.questions.limit = args.limit
+    cfg = workspace_path(cfg, args.out)
+    progress = False if args.no_progress else None
+    ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress)
+    print(summary_table(ctx.run.info))
+    errors = ctx.run.info.get("errors", [])
+    if errors:
+        print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
+        print("re-run the same command to retry what failed; finished answers are kept")
+    judge = ctx.run.info.get("stages", {}).get("judge", {})
+    if "skipped" in judge:
+        print(f"\njudge: {judge['skipped']}")
+    print(f"\nrun folder: {ctx.run.path}")
+    return 1 if errors and not any(
+        s.get("generated", 0) + s.get("cached", 0) for s in ctx.run.info["stages"]["answers"]["models"].values()
+    ) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="arena", description="LLM-as-judge arena with Bradley-Terry / Elo "
+                                     "leaderboards. Start with: arena run -c configs/cfg_pairwise.yaml --dry-run")
+    parser.add_argument("--version", action="version", version=f"arena {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a config: answers, then judging and rating when configured")
+    run.add_argument("-c", "--config", required=True, type=Path, help="YAML run config")
+    run.add_argument("--dry-run", action="store_true",
+                     help="everything for real except the judge (seeded random verdicts, cost estimate)")
+    run.add_argument("--out", type=Path, default=None, help="workspace folder (overrides 'workspace' in the config)")
+    run.add_argument("--limit", type=int, default=None, help="use only the first N questions")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+    run.set_defaults(func=cmd_run)
+
+    try:
+        from arena.rating.cli import register as register_rate
+    except ImportError:
+        register_rate = None
+    if register_rate is not None:
+        register_rate(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `arena` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    _sigterm_as_interrupt()
+    try:
+        return int(args.func(args) or 0)
+    except ArenaError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {exc}\n  (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

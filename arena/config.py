@@ -1,0 +1,306 @@
+"""Typed run config (pydantic): unknown keys are errors that name the file, the key and the fix."""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from arena.errors import ConfigError
+
+MT_BENCH_TEMPERATURE: dict[str, float] = {
+    "writing": 0.7,
+    "roleplay": 0.7,
+    "extraction": 0.0,
+    "math": 0.0,
+    "coding": 0.0,
+    "reasoning": 0.0,
+    "stem": 0.1,
+    "humanities": 0.1,
+}
+
+_SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "openai_api_key"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are rejected with the nearest valid key."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        valid = set(cls.model_fields)
+        for key in data:
+            if key in valid:
+                continue
+            if str(key).lower() in _SECRET_KEYS:
+                raise ValueError(
+                    f"'{key}': API keys are never written in the config; put the key in an "
+                    "environment variable and name it with 'api_key_env' (e.g. api_key_env: OPENAI_API_KEY)"
+                )
+            close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.5)
+            tip = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(valid))}"
+            raise ValueError(f"unknown key '{key}'; {tip}")
+        return data
+
+
+class QuestionsConfig(Strict):
+    """Where the questions come from."""
+
+    path: Path = Path("data/questions.jsonl")
+    format: Literal["auto", "arena", "mt-bench", "arena-hard", "alpaca-eval"] = "auto"
+    references: Path | None = None
+    categories: list[str] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=1)
+
+
+class GenerationConfig(Strict):
+    """Generation parameters; temperature null means the per-category table."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    category_temperature: dict[str, float] = Field(default_factory=lambda: dict(MT_BENCH_TEMPERATURE))
+    default_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1024, ge=1)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stream: bool = True
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    system_prompt: str | None = None
+
+    def temperature_for(self, category: str | None) -> float:
+        """The temperature a question of this category is answered with."""
+        if self.temperature is not None:
+            return self.temperature
+        return self.category_temperature.get((category or "").lower(), self.default_temperature)
+
+
+class GenerationOverride(Strict):
+    """Per-candidate overrides of the run's generation parameters."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stream: bool | None = None
+    system_prompt: str | None = None
+
+
+class _CandidateBase(Strict):
+    name: str = Field(min_length=1)
+    generation: GenerationOverride = Field(default_factory=GenerationOverride)
+
+    @model_validator(mode="after")
+    def _safe_name(self) -> "_CandidateBase":
+        if "/" in self.name or self.name.startswith(".") or "\\" in self.name:
+            raise ValueError(f"candidate name '{self.name}' must not contain '/' or start with '.'")
+        return self
+
+
+class OpenAICandidate(_CandidateBase):
+    """Any OpenAI-compatible endpoint: OpenAI, DashScope (Qwen), a vLLM server already up, ..."""
+
+    backend: Literal["openai"]
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _env_name(self) -> "OpenAICandidate":
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError(
+                "api_key_env must be the NAME of an environment variable (like OPENAI_API_KEY), "
+                "not the key itself"
+            )
+        return self
+
+
+class VLLMCandidate(_CandidateBase):
+    """Arena launches `vllm serve MODEL` for this candidate and stops it afterwards."""
+
+    backend: Literal["vllm"]
+    model: str
+    command: list[str] = Field(default_factory=lambda: ["vllm", "serve"])
+    port: int | None = Field(default=None, ge=1, le=65535)
+    gpus: list[int] | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    health_timeout_s: float = Field(default=900.0, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class AnswersCandidate(_CandidateBase):
+    """Replays answers that already exist (Arena, FastChat MT-bench or arena-hard-auto answer files)."""
+
+    backend: Literal["answers"]
+    path: Path
+    model_id: str | None = None
+
+
+class DemoCandidate(_CandidateBase):
+    """Offline demo backend: canned, plainly labelled text; no model involved."""
+
+    backend: Literal["demo"]
+    quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    verbosity: float = Field(default=0.5, ge=0.0, le=1.0)
+    latency_s: float = Field(default=0.0, ge=0.0)
+    seed: int = 0
+
+
+Candidate = Annotated[
+    Union[OpenAICandidate, VLLMCandidate, AnswersCandidate, DemoCandidate], Field(discriminator="backend")
+]
+
+
+class JudgeConfig(Strict):
+    """Judge section: mode and judge backend (the judge layer fills in the details)."""
+
+    mode: Literal["single", "baseline", "pairwise"] = "pairwise"
+    baseline: str | None = None
+    kind: Literal["llm", "reward-model", "dry-run"] = "llm"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _baseline_needed(self) -> "JudgeConfig":
+        if self.mode == "baseline" and not self.baseline:
+            raise ValueError("mode 'baseline' needs 'baseline: <candidate name>'")
+        return self
+
+
+class RatingConfig(Strict):
+    """Rating stage options."""
+
+    bootstrap: int = Field(default=1000, ge=0)
+    seed: int = 0
+    anchor: str | None = None
+    baseline: str | None = None
+    style_control: bool = False
+    percentiles: tuple[float, float] = (2.5, 97.5)
+
+    @model_validator(mode="after")
+    def _anchor_form(self) -> "RatingConfig":
+        if self.anchor is not None and not re.match(r"^.+=-?\d+(\.\d+)?$", self.anchor):
+            raise ValueError("anchor must look like MODEL=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114")
+        return self
+
+
+class RunConfig(Strict):
+    """A whole run: questions, candidates, generation, judge, rating, workspace."""
+
+    workspace: Path = Path("arena-workspace")
+    run_name: str | None = None
+    questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    candidates: list[Candidate] = Field(min_length=1)
+    judge: JudgeConfig | None = None
+    rating: RatingConfig = Field(default_factory=RatingConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "RunConfig":
+        names = [c.name for c in self.candidates]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"candidate names must be unique; repeated: {', '.join(dupes)}")
+        if self.judge and self.judge.baseline and self.judge.baseline not in names:
+            raise ValueError(f"judge.baseline '{self.judge.baseline}' is not one of the candidates: {names}")
+        return self
+
+
+_TAGS = {"openai", "vllm", "answers", "demo"}
+
+
+def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the YAML node at `loc` (mapping keys and sequence indexes)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    line, node = k.start_mark.line + 1, v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _format_errors(path: Path, text: str, err: ValidationError) -> str:
+    lines = [f"{path}: invalid config"]
+    for e in err.errors():
+        loc = tuple(p for i, p in enumerate(e["loc"]) if not (p in _TAGS and i and isinstance(e["loc"][i - 1], int)))
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        bad_key = re.match(r"unknown key '([^']+)'", msg)
+        full_loc = loc + ((bad_key.group(1),) if bad_key else ())
+        line = _yaml_line(text, full_loc)
+        at = f" (line {line})" if line else ""
+        if e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  {where}{at}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML run config; ConfigError names the file, key, line and fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"config file not found: {path}", hint="pass -c with a path such as configs/cfg_pairwise.yaml"
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    data.update(overrides or {})
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, text, err)) from None
+    base = path.resolve().parent
+    _resolve_paths(cfg, base)
+    return cfg
+
+
+def _resolve_paths(cfg: RunConfig, base: Path) -> None:
+    """Resolve relative data paths: first against the current directory, then the config's folder."""
+
+    def fix(p: Path) -> Path:
+        if p.is_absolute() or p.exists():
+            return p
+        alt = base / p
+        alt_parent = base.parent / p
+        return alt if alt.exists() else (alt_parent if alt_parent.exists() else p)
+
+    cfg.questions.path = fix(cfg.questions.path)
+    if cfg.questions.references:
+        cfg.questions.references = fix(cfg.questions.references)
+    for cand in cfg.candidates:
+        if isinstance(cand, AnswersCandidate):
+            cand.path = fix(cand.path)

@@ -1,0 +1,26 @@
+"""User-facing errors: one clear message, shown without a traceback by the CLI."""
+from __future__ import annotations
+
+
+class ArenaError(Exception):
+    """An error the user can act on; the CLI prints its message and exits with code 2."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}\n  hint: {self.hint}" if self.hint else base
+
+
+class ConfigError(ArenaError):
+    """The run config is missing, malformed or invalid."""
+
+
+class DataError(ArenaError):
+    """An input file (questions, answers, battles) has an unexpected shape."""
+
+
+class BackendError(ArenaError):
+    """A model endpoint failed in a way retries could not fix."""

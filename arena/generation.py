@@ -1,0 +1,272 @@
+"""The answer stage: every candidate answers every question, cached by content, appended as it arrives."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from arena.answers import AnswerStore, answer_key, make_record, read_answer_file
+from arena.backends.base import GenParams, ModelAPI
+from arena.backends.demo import DemoBackend
+from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
+from arena.backends.retry import RetryPolicy
+from arena.config import (AnswersCandidate, DemoCandidate, GenerationConfig, OpenAICandidate, RunConfig,
+                          VLLMCandidate)
+from arena.errors import ArenaError, BackendError, DataError
+from arena.questions import Question
+from arena.records import content_hash
+from arena.store import RunDir
+
+CandidateCfg = OpenAICandidate | VLLMCandidate | AnswersCandidate | DemoCandidate
+ABORT_AFTER_FAILURES = 3  # consecutive failures before any success: the endpoint is down, stop early
+
+
+@dataclass
+class ModelSummary:
+    """Counts, tokens and timings of one candidate in this run."""
+
+    questions: int = 0
+    cached: int = 0
+    generated: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    ttfts: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for run.json."""
+        mean = (lambda xs: round(sum(xs) / len(xs), 4) if xs else None)
+        return {"questions": self.questions, "cached": self.cached, "generated": self.generated,
+                "failed": self.failed, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 3),
+                "mean_latency_s": mean(self.latencies), "mean_ttft_s": mean(self.ttfts)}
+
+
+def model_identity(cand: CandidateCfg) -> dict[str, Any]:
+    """What makes a candidate's answers differ (its endpoint URL does not: a moved server is the same model)."""
+    if isinstance(cand, DemoCandidate):
+        return {"backend": "demo", "name": cand.name, "quality": cand.quality, "verbosity": cand.verbosity,
+                "seed": cand.seed}
+    if isinstance(cand, AnswersCandidate):
+        return {"backend": "answers", "name": cand.name}
+    return {"backend": cand.backend, "model": cand.model}
+
+
+def gen_params(gen: GenerationConfig, cand: CandidateCfg, question: Question) -> tuple[GenParams, str | None]:
+    """Resolve the sampling parameters and system prompt for one candidate and question."""
+    o = cand.generation
+    params = GenParams(
+        temperature=o.temperature if o.temperature is not None else gen.temperature_for(question.category),
+        max_tokens=o.max_tokens or gen.max_tokens,
+        top_p=o.top_p if o.top_p is not None else gen.top_p,
+        seed=o.seed if o.seed is not None else gen.seed,
+        stream=o.stream if o.stream is not None else gen.stream,
+    )
+    return params, o.system_prompt if o.system_prompt is not None else gen.system_prompt
+
+
+def cache_params(params: GenParams, system_prompt: str | None) -> dict[str, Any]:
+    """The parameters that enter an answer's cache key."""
+    return {**params.cache_fields(), "system_prompt": system_prompt}
+
+
+class AnswerStage:
+    """Runs the answer stage of one run."""
+
+    def __init__(self, cfg: RunConfig, questions: list[Question], store: AnswerStore, run: RunDir,
+                 show_progress: bool | None = None) -> None:
+        self.cfg, self.questions, self.store, self.run = cfg, questions, store, run
+        self.show_progress = show_progress
+        self.summaries: dict[str, ModelSummary] = {}
+        self.index: dict[str, dict[str, str]] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._bar_pos = 0
+
+    def _semaphore(self, endpoint: str, limit: int) -> asyncio.Semaphore:
+        if endpoint not in self._limits:
+            self._limits[endpoint] = asyncio.Semaphore(limit)
+        return self._limits[endpoint]
+
+    def _todo(self, cand: CandidateCfg) -> tuple[list[tuple[Question, str, GenParams, str | None]], dict]:
+        cached = self.store.load(cand.name)
+        ident = model_identity(cand)
+        todo = []
+        summary = self.summaries.setdefault(cand.name, ModelSummary(questions=len(self.questions)))
+        idx = self.index.setdefault(cand.name, {})
+        for q in self.questions:
+            params, system = gen_params(self.cfg.generation, cand, q)
+            key = answer_key(ident, q, cache_params(params, system))
+            if key in cached:
+                summary.cached += 1
+                idx[q.qid] = key
+            else:
+                todo.append((q, key, params, system))
+        return todo, cached
+
+    async def run_all(self) -> dict[str, dict[str, Any]]:
+        """Answer with every candidate: replays first, then API/demo candidates together, then vLLM waves."""
+        replays = [c for c in self.cfg.candidates if isinstance(c, AnswersCandidate)]
+        direct = [c for c in self.cfg.candidates if isinstance(c, (OpenAICandidate, DemoCandidate))]
+        served = [c for c in self.cfg.candidates if isinstance(c, VLLMCandidate)]
+        for cand in replays:
+            self._replay(cand)
+        await asyncio.gather(*(self._answer_with(c, self._backend(c)) for c in direct))
+        if served:
+            await self._vllm_waves(served)
+        return {name: s.as_dict() for name, s in self.summaries.items()}
+
+    def _backend(self, cand: CandidateCfg, base_url: str | None = None) -> ModelAPI:
+        gen = self.cfg.generation
+        if isinstance(cand, DemoCandidate):
+            return DemoBackend(name=cand.name, quality=cand.quality, verbosity=cand.verbosity,
+                               latency_s=cand.latency_s, seed=cand.seed, concurrency=gen.concurrency)
+        url = base_url
+        if isinstance(cand, OpenAICandidate):
+            url = base_url or cand.base_url
+        key = resolve_api_key(url, getattr(cand, "api_key_env", None), f"candidate '{cand.name}'")
+        model = cand.name if isinstance(cand, VLLMCandidate) else cand.model
+        return OpenAICompatible(name=cand.name, model=model, base_url=url, api_key=key,
+                                concurrency=cand.concurrency or gen.concurrency,
+                                timeout_s=cand.timeout_s or gen.timeout_s,
+                                retry=RetryPolicy(max_retries=gen.max_retries),
+                                extra_body=getattr(cand, "extra_body", None))
+
+    async def _answer_with(self, cand: CandidateCfg, backend: ModelAPI,
+                           todo: list | None = None) -> None:
+        if todo is None:
+            todo, _ = self._todo(cand)
+        summary = self.summaries[cand.name]
+        if not todo:
+            await backend.aclose()
+            return
+        sem = self._semaphore(backend.endpoint, backend.concurrency)
+        state = {"ok": 0, "fail_streak": 0, "abort": None}
+        start = time.perf_counter()
+        self._bar_pos += 1
+        disable = None if self.show_progress is None else not self.show_progress  # None: only on a terminal
+        bar = tqdm(total=len(todo), desc=cand.name, unit="q", position=self._bar_pos - 1, leave=True,
+                   disable=disable, dynamic_ncols=True)
+        appender = self.store.appender(cand.name)
+        try:
+            await asyncio.gather(*(self._one(cand, backend, sem, appender, item, state, bar) for item in todo))
+        finally:
+            appender.close()
+            bar.close()
+            summary.seconds += time.perf_counter() - start
+            await backend.aclose()
+        if state["abort"]:
+            self.run.error(f"{cand.name}: stopped after {ABORT_AFTER_FAILURES} failures in a row: {state['abort']}",
+                           model=cand.name, stage="answers")
+
+    async def _one(self, cand, backend, sem, appender, item, state, bar) -> None:
+        q, key, params, system = item
+        summary = self.summaries[cand.name]
+        if state["abort"]:
+            summary.failed += 1
+            return
+        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        texts, per_turn = [], []
+        try:
+            for turn in q.turns:
+                messages.append({"role": "user", "content": turn})
+                async with sem:
+                    if state["abort"]:
+                        summary.failed += 1
+                        return
+                    c = await backend.generate(messages, params)
+                messages.append({"role": "assistant", "content": c.text})
+                texts.append(c.text)
+                per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),
+                                 "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                                 "finish_reason": c.finish_reason, "attempts": c.attempts})
+        except BackendError as exc:
+            summary.failed += 1
+            state["fail_streak"] += 1
+            if state["ok"] == 0 and state["fail_streak"] >= ABORT_AFTER_FAILURES:
+                state["abort"] = str(exc)
+            else:
+                self.run.error(str(exc), model=cand.name, question_id=q.question_id, stage="answers")
+            return
+        state["ok"] += 1
+        state["fail_streak"] = 0
+        rec = make_record(key=key, model=cand.name, question=q, turns=texts, backend=cand.backend,
+                          params=cache_params(params, system), run_id=self.run.run_id, per_turn=per_turn)
+        appender.append(rec)
+        self.index[cand.name][q.qid] = key
+        summary.generated += 1
+        for t in per_turn:
+            summary.prompt_tokens += t["prompt_tokens"] or 0
+            summary.completion_tokens += t["completion_tokens"] or 0
+            summary.latencies.append(t["latency_s"])
+            if t["ttft_s"] is not None:
+                summary.ttfts.append(t["ttft_s"])
+        bar.update(1)
+
+    def _replay(self, cand: AnswersCandidate) -> None:
+        """Copy answers from an existing file into the cache (only the ones not there yet)."""
+        file_model, answers = read_answer_file(cand.path, cand.model_id)
+        summary = self.summaries.setdefault(cand.name, ModelSummary(questions=len(self.questions)))
+        cached = self.store.load(cand.name)
+        idx = self.index.setdefault(cand.name, {})
+        missing = []
+        with self.store.appender(cand.name) as appender:
+            for q in self.questions:
+                ans = answers.get(q.qid)
+                if ans is None:
+                    missing.append(q.qid)
+                    continue
+                if len(ans["turns"]) < len(q.turns):
+                    raise DataError(f"{cand.path}: question {q.question_id!r} has {len(ans['turns'])} answer "
+                                    f"turns, the question has {len(q.turns)}")
+                turns = ans["turns"][: len(q.turns)]
+                params = {"replay": content_hash(turns)}
+                key = answer_key(model_identity(cand), q, params)
+                idx[q.qid] = key
+                if key in cached:
+                    summary.cached += 1
+                    continue
+                appender.append(make_record(key=key, model=cand.name, question=q, turns=turns, params=params,
+                                            backend="answers", run_id=self.run.run_id,
+                                            source={"path": str(cand.path), "model_id": file_model, **ans["meta"]}))
+                summary.generated += 1
+        if missing:
+            summary.failed += len(missing)
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            self.run.error(f"{cand.name}: {len(missing)} questions have no answer in {cand.path} ({shown})",
+                           model=cand.name, stage="answers")
+
+    async def _vllm_waves(self, served: list[VLLMCandidate]) -> None:
+        from arena.backends.vllm_server import VLLMServer, plan_waves
+
+        pending = [(c, self._todo(c)[0]) for c in served]
+        pending = [(c, todo) for c, todo in pending if todo]  # fully cached: no server needed
+        waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending])
+        for wave in waves:
+            servers = [VLLMServer(model=c.model, served_name=c.name, log_path=self.run.logs_dir / f"vllm-{c.name}.log",
+                                  command=c.command, port=c.port, gpus=c.gpus,
+                                  tensor_parallel_size=c.tensor_parallel_size, extra_args=c.extra_args,
+                                  env=c.env, health_timeout=c.health_timeout_s)
+                       for c, _ in (pending[i] for i in wave)]
+            try:
+                urls = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
+                await asyncio.gather(*(self._answer_with(pending[i][0], self._backend(pending[i][0], url),
+                                                         pending[i][1]) for i, url in zip(wave, urls)))
+            finally:
+                for s in servers:
+                    with contextlib.suppress(Exception):
+                        s.stop()
+
+
+def check_candidates_ready(cfg: RunConfig) -> None:
+    """Fail fast, before any work, on what would fail later: missing key variables, missing answer files."""
+    for cand in cfg.candidates:
+        if isinstance(cand, OpenAICandidate):
+            resolve_api_key(cand.base_url, cand.api_key_env, f"candidate '{cand.name}'")
+        elif isinstance(cand, AnswersCandidate) and not cand.path.exists():
+            raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
