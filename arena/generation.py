@@ -16,7 +16,7 @@ from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.config import (AnswersCandidate, DemoCandidate, GenerationConfig, OpenAICandidate, RunConfig,
                           VLLMCandidate)
-from arena.errors import ArenaError, BackendError, DataError
+from arena.errors import ArenaError, BackendError
 from arena.questions import Question
 from arena.records import content_hash
 from arena.store import RunDir
@@ -214,7 +214,8 @@ class AnswerStage:
         summary = self.summaries.setdefault(cand.name, ModelSummary(questions=len(self.questions)))
         cached = self.store.load(cand.name)
         idx = self.index.setdefault(cand.name, {})
-        missing = []
+        missing: list[str] = []
+        short: list[str] = []
         with self.store.appender(cand.name) as appender:
             for q in self.questions:
                 ans = answers.get(q.qid)
@@ -222,8 +223,8 @@ class AnswerStage:
                     missing.append(q.qid)
                     continue
                 if len(ans["turns"]) < len(q.turns):
-                    raise DataError(f"{cand.path}: question {q.question_id!r} has {len(ans['turns'])} answer "
-                                    f"turns, the question has {len(q.turns)}")
+                    short.append(q.qid)
+                    continue
                 turns = ans["turns"][: len(q.turns)]
                 params = {"replay": content_hash(turns)}
                 key = answer_key(model_identity(cand), q, params)
@@ -235,11 +236,12 @@ class AnswerStage:
                                             backend="answers", run_id=self.run.run_id,
                                             source={"path": str(cand.path), "model_id": file_model, **ans["meta"]}))
                 summary.generated += 1
-        if missing:
-            summary.failed += len(missing)
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            self.run.error(f"{cand.name}: {len(missing)} questions have no answer in {cand.path} ({shown})",
-                           model=cand.name, stage="answers")
+        for ids, what in ((missing, "have no answer"), (short, "have fewer answer turns than question turns")):
+            if ids:
+                summary.failed += len(ids)
+                shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+                self.run.error(f"{cand.name}: {len(ids)} questions {what} in {cand.path} ({shown})",
+                               model=cand.name, stage="answers")
 
     async def _vllm_waves(self, served: list[VLLMCandidate]) -> None:
         from arena.backends.vllm_server import VLLMServer, plan_waves

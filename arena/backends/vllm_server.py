@@ -1,0 +1,332 @@
+"""Launch a `vllm serve` subprocess, wait until it is healthy, and always stop it again.
+
+Clean-up strategy (what guarantees the server never outlives the arena):
+- the server runs in its own session / process group, so a Ctrl-C in the terminal reaches only the
+  arena, and stop() can signal the server together with its workers (SIGTERM, grace, SIGKILL);
+- ``with VLLMServer(...)`` (or ``async with``) stops it on normal exit, errors and KeyboardInterrupt;
+  start() itself stops the process if waiting for /health fails or is interrupted;
+- every live server sits in a module-level registry that an ``atexit`` hook stops, which covers
+  servers started without ``with`` and an unhandled KeyboardInterrupt;
+- Python's default SIGTERM action kills the interpreter without running ``atexit`` or ``finally``:
+  the CLI calls install_sigterm_as_keyboard_interrupt() so SIGTERM unwinds like Ctrl-C.
+A SIGKILL of the arena itself cannot be caught: the server would then be left running.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
+
+import httpx
+
+from arena.errors import BackendError, ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+LOG_TAIL_LINES = 30
+_LIVE: set[VLLMServer] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+class VLLMServer:
+    """One `vllm serve MODEL` subprocess serving an OpenAI-compatible API on host:port."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        served_name: str,
+        log_path: Path,
+        command: list[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        gpus: list[int] | None = None,
+        tensor_parallel_size: int = 1,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        health_timeout: float = 600.0,
+        poll_interval: float = 0.5,
+        stop_grace: float = 15.0,
+        model_flag: str | None = None,
+    ) -> None:
+        if tensor_parallel_size < 1:
+            raise ConfigError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+        if gpus is not None and tensor_parallel_size > len(gpus):
+            raise ConfigError(
+                f"tensor_parallel_size={tensor_parallel_size} needs at least that many GPUs, got gpus={gpus}",
+                hint="list more GPU ids in `gpus` or lower tensor_parallel_size",
+            )
+        self.model = model
+        self.served_name = served_name
+        self.log_path = Path(log_path)
+        self.command = list(command) if command is not None else ["vllm", "serve"]
+        self.host = host
+        self.port = port if port is not None else find_free_port(host)
+        self.gpus = list(gpus) if gpus is not None else None
+        self.tensor_parallel_size = tensor_parallel_size
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
+        self.health_timeout = health_timeout
+        self.poll_interval = poll_interval
+        self.stop_grace = stop_grace
+        self.model_flag = model_flag
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+        self._abort = threading.Event()
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def health_url(self) -> str:
+        """The URL polled until it answers 200."""
+        return f"http://{self.host}:{self.port}/health"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the server (also its process group id), or None if never started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process exists and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def command_line(self) -> list[str]:
+        """The full argv the server is launched with."""
+        model_args = [self.model_flag, self.model] if self.model_flag else [self.model]
+        args = [*self.command, *model_args, "--host", self.host, "--port", str(self.port)]
+        args += ["--served-model-name", self.served_name]
+        if self.tensor_parallel_size != 1:
+            args += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
+        return args + self.extra_args
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the server: ours, plus `env`, plus CUDA_VISIBLE_DEVICES from `gpus`."""
+        merged = {**os.environ, **self.env}
+        if self.gpus is not None:
+            merged["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpus)
+        return merged
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> str:
+        """Launch the server, wait for /health == 200 and return the OpenAI base URL."""
+        if self.running:
+            return self.base_url
+        self._abort.clear()
+        self._stopped = False
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = self.command_line()
+        with open(self.log_path, "wb") as log:
+            try:
+                self._proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=self.process_env(), start_new_session=True,
+                )
+            except OSError as exc:
+                raise BackendError(
+                    f"could not launch vLLM server for {self.served_name!r}: {exc}\n"
+                    f"  command: {shlex.join(argv)}",
+                    hint="install vLLM (pip install 'arena[vllm]') or point `command` at a working launcher",
+                ) from exc
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        try:
+            self._wait_healthy(self._proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self.base_url
+
+    def _wait_healthy(self, proc: subprocess.Popen[bytes]) -> None:
+        """Poll /health until 200; raise BackendError on early exit, timeout or abort."""
+        deadline = time.monotonic() + self.health_timeout
+        with httpx.Client(trust_env=False) as client:
+            while True:
+                code = proc.poll()
+                if code is not None:
+                    raise self._failure(f"exited during start-up with code {code}", code)
+                if self._abort.is_set():
+                    raise self._failure("start-up was cancelled", None)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._failure(f"did not become healthy within {self.health_timeout:g} s", None)
+                try:
+                    if client.get(self.health_url, timeout=min(5.0, max(remaining, 0.1))).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(min(self.poll_interval, max(deadline - time.monotonic(), 0.0)))
+
+    def _failure(self, what: str, exit_code: int | None) -> BackendError:
+        """Build the start-up error: command line, exit code, log tail and a hint."""
+        tail = read_log_tail(self.log_path, LOG_TAIL_LINES)
+        code = f"\n  exit code: {exit_code}" if exit_code is not None else ""
+        hint = ("check the model path, the GPU ids (CUDA_VISIBLE_DEVICES) and free GPU memory in the log"
+                if exit_code is not None else
+                f"the model may need longer to load: raise health_timeout (now {self.health_timeout:g} s), "
+                "or check the log for a hang")
+        return BackendError(
+            f"vLLM server {self.served_name!r} {what}{code}\n  command: {shlex.join(self.command_line())}\n"
+            f"  log: {self.log_path}\n  --- last {LOG_TAIL_LINES} log lines ---\n{tail}",
+            hint=hint,
+        )
+
+    def stop(self, grace: float | None = None) -> int | None:
+        """SIGTERM the process group, wait `grace` seconds, then SIGKILL; idempotent; returns exit code."""
+        proc = self._proc
+        if proc is None or self._stopped:
+            return None if proc is None else proc.returncode
+        grace = self.stop_grace if grace is None else grace
+        try:
+            if proc.returncode is None:
+                _signal_group(proc, signal.SIGTERM)
+                _wait_exit_unreaped(proc, grace)
+            # Leader has exited (still unreaped, so its pgid cannot be reused) or ignored SIGTERM:
+            # kill whatever is left of the group, e.g. engine workers.
+            _signal_group(proc, signal.SIGKILL)
+        except BaseException:
+            _signal_group(proc, signal.SIGKILL)
+            raise
+        finally:
+            proc.wait()
+            self._stopped = True
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+        return proc.returncode
+
+    async def start_async(self) -> str:
+        """start() in a worker thread; cancelling the task aborts start-up and stops the server."""
+        try:
+            return await asyncio.to_thread(self.start)
+        except asyncio.CancelledError:
+            self._abort.set()
+            raise
+
+    async def stop_async(self, grace: float | None = None) -> int | None:
+        """stop() in a worker thread."""
+        return await asyncio.to_thread(self.stop, grace)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start_async()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop_async()
+
+    def __repr__(self) -> str:
+        return f"VLLMServer({self.served_name!r}, {self.base_url}, pid={self.pid})"
+
+
+# --------------------------------------------------------------------- helpers
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send `sig` to the process group led by `proc` (or to `proc` alone); gone is fine."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        if proc.returncode is None:  # not a group leader after all: signal the process itself
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+def _wait_exit_unreaped(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to `timeout` s for `proc` to exit without reaping it (Linux); True if it exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.returncode is not None:
+            return True
+        if hasattr(os, "waitid"):
+            try:
+                if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+            except ChildProcessError:
+                return True
+        elif proc.poll() is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """Ask the OS for a TCP port that is free right now on `host`."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 65536) -> str:
+    """The last `lines` lines of a (possibly large, possibly missing) log file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            data = fh.read()
+    except OSError as exc:
+        return f"(log not readable: {exc})"
+    text = data.decode("utf-8", errors="replace").splitlines()[-lines:]
+    return "\n".join(text) if text else "(log is empty)"
+
+
+def stop_all_servers(grace: float | None = None) -> None:
+    """Stop every server this process started and has not stopped yet (also run at exit)."""
+    with _LIVE_LOCK:
+        servers = list(_LIVE)
+    for server in servers:
+        server.stop(grace)
+
+
+atexit.register(stop_all_servers)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
+
+
+def install_sigterm_as_keyboard_interrupt() -> None:
+    """Make SIGTERM raise KeyboardInterrupt (main thread only) so `with`/finally/atexit clean-up runs."""
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def plan_waves(gpu_sets: list[set[int] | None]) -> list[list[int]]:
+    """Group candidate indices into waves whose GPU sets are disjoint; None (all GPUs) runs alone.
+
+    Greedy first fit in order: each candidate joins the earliest wave it does not overlap, else it
+    opens a new one. An empty set uses no GPU and fits anywhere; pass None for CPU servers.
+    """
+    waves: list[list[int]] = []
+    used: list[set[int] | None] = []
+    for index, gpus in enumerate(gpu_sets):
+        for wave, taken in zip(waves, used, strict=True):
+            if gpus is not None and taken is not None and not (gpus & taken):
+                wave.append(index)
+                taken |= gpus
+                break
+        else:
+            waves.append([index])
+            used.append(None if gpus is None else set(gpus))
+    return waves

@@ -1,0 +1,191 @@
+"""Bootstrap of the BT fit: multinomial resampling of the cell counts, batched warm-started refits.
+
+Drawing a multinomial with N trials over the (pair, outcome, weight) cells with probabilities
+count / N is the same as resampling the N battles with replacement, at a fraction of the cost.
+
+Degenerate rounds are handled explicitly:
+- a model with no battles in a round gets NaN in that round and the round is left out of that model's
+  interval (the number of such rounds is reported);
+- a round in which the maximum likelihood does not exist (some model or group only won or only lost)
+  is refitted with the weak symmetric prior of `bt` (alpha virtual ties against a reference player);
+  the number of such rounds is reported.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from arena.rating.bt import fit_lbfgs, newton_batch
+from arena.rating.counts import PairCounts
+from arena.rating.diagnostics import mle_exists, mle_exists_batch
+
+_BATCH_ROUNDS = 50
+_BATCH_CELLS = 2_000_000
+
+
+@dataclass(frozen=True)
+class BootstrapDraws:
+    """Per-round strengths of a bootstrap, with the bookkeeping of degenerate rounds."""
+
+    theta: np.ndarray  # (R, M) natural-unit strengths
+    active: np.ndarray  # (R, M) model had battles in the round
+    prior_rounds: np.ndarray  # (R,) round needed the prior
+
+    @property
+    def n_rounds(self) -> int:
+        """Number of rounds."""
+        return self.theta.shape[0]
+
+
+def _draw(total: int, pvals: np.ndarray, seed_seq: np.random.SeedSequence, size: int) -> np.ndarray:
+    """One batch of multinomial cell counts from its own seeded stream."""
+    return np.random.default_rng(seed_seq).multinomial(total, pvals, size=size)
+
+
+def resample_counts(counts: PairCounts, n_rounds: int, seed: int, workers: int = 2) -> Iterator[np.ndarray]:
+    """Yield (B, C) batches of multinomially resampled cell counts, reproducible from the seed.
+
+    Batch k is drawn from child k of SeedSequence(seed), so the draws do not depend on threading; numpy
+    releases the GIL while sampling, so batches are drawn in worker threads while the caller refits.
+    """
+    total = counts.n_battles
+    pvals = counts.cell_count / total
+    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(len(pvals), 1))))
+    sizes = [min(batch, n_rounds - start) for start in range(0, n_rounds, batch)]
+    seqs = np.random.SeedSequence(seed).spawn(len(sizes))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[np.ndarray]] = deque()
+        for seq, size in zip(seqs, sizes):
+            pending.append(pool.submit(_draw, total, pvals, seq, size))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def full_hessian_inverse(counts: PairCounts, theta: np.ndarray) -> np.ndarray | None:
+    """Inverse of the full-data BT Hessian at theta (common shift made invertible); None if disconnected."""
+    _, n = counts.pair_stats()
+    pi, pj, m = counts.pair_i, counts.pair_j, counts.n_models
+    p = expit(theta[pi] - theta[pj])
+    h = n * p * (1.0 - p)
+    hess = np.zeros((m, m))
+    np.add.at(hess, (pi, pj), -h)
+    np.add.at(hess, (pj, pi), -h)
+    hess[np.diag_indices(m)] = np.bincount(pi, h, m) + np.bincount(pj, h, m)
+    hess += np.trace(hess) / m / m
+    try:
+        inverse = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    return inverse if np.isfinite(inverse).all() and np.linalg.cond(hess) < 1e12 else None
+
+
+def chord_refit(
+    pi: np.ndarray,
+    pj: np.ndarray,
+    signed: sp.csr_matrix,
+    s_t: np.ndarray,
+    n_t: np.ndarray,
+    theta_full: np.ndarray,
+    h_inv: np.ndarray,
+    max_iter: int = 40,
+    tol: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refit resamples (pair statistics as (P, B) columns) with Newton-chord steps reusing the full-data Hessian.
+
+    A resample's Hessian is close to the full-data one, so each step gains more than a digit without any
+    per-round factorisation; returns (theta (B, M), converged (B,)); rounds whose steps stop shrinking are
+    reported as not converged.
+    """
+    n_rounds = s_t.shape[1]
+    theta_t = np.tile(theta_full[:, None], (1, n_rounds))
+    todo = np.arange(n_rounds)
+    converged = np.zeros(n_rounds, bool)
+    last = np.full(n_rounds, np.inf)
+    s_sub, n_sub = s_t, n_t
+    for _ in range(max_iter):
+        th = theta_t[:, todo]
+        gd = n_sub * expit(th[pi] - th[pj]) - s_sub
+        step = -(h_inv @ (signed.T @ gd))
+        theta_t[:, todo] = th + step
+        size = np.max(np.abs(step), axis=0)
+        done = size < tol
+        keep = ~done & (size <= 0.7 * last[todo])
+        converged[todo[done]] = True
+        last[todo] = size
+        if not keep.all():
+            todo, s_sub, n_sub = todo[keep], s_sub[:, keep], n_sub[:, keep]
+        if len(todo) == 0:
+            break
+    return theta_t.T, converged
+
+
+def bootstrap_bt(
+    counts: PairCounts, theta_full: np.ndarray, n_rounds: int, seed: int, prior_weight: float
+) -> BootstrapDraws:
+    """Refit BT on n_rounds resamples, warm-starting every round from the full-data fit."""
+    m = counts.n_models
+    pi, pj = counts.pair_i, counts.pair_j
+    h_inv = full_hessian_inverse(counts, theta_full)
+    full_ok = mle_exists(m, pi, pj, *counts.pair_stats())
+    signed = (_side(pi, m) - _side(pj, m)).tocsr()
+    thetas, actives, priors = [], [], []
+    for batch in resample_counts(counts, n_rounds, seed):
+        s, n = counts.pair_stats(batch)
+        active = counts.model_battles(batch) > 0
+        won = (s @ _side(pi, m)) + ((n - s) @ _side(pj, m))
+        lost = ((n - s) @ _side(pi, m)) + (s @ _side(pj, m))
+        one_sided = ((won <= 0) | (lost <= 0)) & active
+        needs_prior = one_sided.any(axis=1) | (active.sum(axis=1) < 2)
+        if not full_ok:
+            needs_prior |= ~mle_exists_batch(m, pi, pj, s, n)
+        regular = ~needs_prior & active.all(axis=1)
+        theta = np.tile(theta_full, (len(batch), 1))
+        ok = np.zeros(len(batch), bool)
+        if regular.any() and h_inv is not None:
+            theta[regular], ok[regular] = chord_refit(
+                pi, pj, signed, s[regular].T, n[regular].T, theta_full, h_inv
+            )
+        rest = np.flatnonzero(~ok & ~needs_prior)
+        if rest.size:
+            theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
+        for b in np.flatnonzero(~ok & ~needs_prior):
+            needs_prior[b] = not mle_exists(m, pi, pj, s[b], n[b])
+        redo = np.flatnonzero(~ok)
+        if redo.size:
+            alpha = np.where(needs_prior[redo], prior_weight, 0.0)
+            start = np.tile(theta_full, (redo.size, 1))
+            theta[redo], ok[redo] = newton_batch(pi, pj, s[redo], n[redo], start, alpha, max_iter=200)
+            for b in redo[~ok[redo]]:
+                theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, prior_weight if needs_prior[b] else 0.0, theta[b])
+        thetas.append(theta)
+        actives.append(active)
+        priors.append(needs_prior)
+    if not thetas:
+        empty = np.zeros((0, m))
+        return BootstrapDraws(empty, empty.astype(bool), np.zeros(0, bool))
+    return BootstrapDraws(np.vstack(thetas), np.vstack(actives), np.concatenate(priors))
+
+
+def _side(index: np.ndarray, n_models: int) -> sp.csr_matrix:
+    """Sparse (P, M) indicator of one side of each pair."""
+    return sp.csr_matrix((np.ones(len(index)), (np.arange(len(index)), index)), shape=(len(index), n_models))
+
+
+def percentile_interval(draws: np.ndarray, percentiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column percentile bounds ignoring NaN rounds (NaN when a column has no finite round)."""
+    low, high = np.full(draws.shape[1], np.nan), np.full(draws.shape[1], np.nan)
+    finite = np.isfinite(draws)
+    for k in range(draws.shape[1]):
+        column = draws[finite[:, k], k]
+        if column.size:
+            low[k], high[k] = np.percentile(column, percentiles)
+    return low, high

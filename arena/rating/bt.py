@@ -1,0 +1,186 @@
+"""Bradley-Terry maximum likelihood on pair statistics: L-BFGS for one fit, batched Newton for many.
+
+Parameters are natural log-odds strengths theta; ratings are factor * theta + shift with
+factor = scale / ln(base). For a pair (i, j) with weighted score S of i and total weight N:
+loss = S * softplus(theta_j - theta_i) + (N - S) * softplus(theta_i - theta_j), a tie counting as half a win.
+
+When the maximum likelihood estimate does not exist (a model or group of models never lost or never
+won, or a disconnected comparison graph) the fit adds a small symmetric prior: `alpha` virtual ties of
+every model against a reference player of strength 0. It keeps ratings finite and is only used when needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from arena.errors import ArenaError
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)), stable for large |x|."""
+    return np.logaddexp(0.0, x)
+
+
+def bt_loss_grad(
+    theta: np.ndarray, pi: np.ndarray, pj: np.ndarray, s: np.ndarray, n: np.ndarray, alpha: float = 0.0
+) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood (plus prior) of BT strengths theta and its gradient."""
+    d = theta[pi] - theta[pj]
+    loss = float(np.dot(s, _softplus(-d)) + np.dot(n - s, _softplus(d)))
+    gd = n * expit(d) - s
+    m = theta.shape[0]
+    grad = np.bincount(pi, gd, m) - np.bincount(pj, gd, m)
+    if alpha > 0:
+        loss += alpha * float(np.sum(0.5 * _softplus(-theta) + 0.5 * _softplus(theta)))
+        grad += alpha * (expit(theta) - 0.5)
+    return loss, grad
+
+
+def fit_lbfgs(
+    pi: np.ndarray,
+    pj: np.ndarray,
+    s: np.ndarray,
+    n: np.ndarray,
+    n_models: int,
+    alpha: float = 0.0,
+    theta0: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fit strengths with scipy L-BFGS and the analytic gradient, then polish with exact Newton steps."""
+    total = float(n.sum())
+    if total <= 0:
+        raise ArenaError("all battles have weight 0: nothing to rate")
+    x0 = np.zeros(n_models) if theta0 is None else np.asarray(theta0, float)
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = bt_loss_grad(theta, pi, pj, s, n, alpha)
+        return loss / total, grad / total
+
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-11, "ftol": 1e-15},
+    )
+    theta = result.x - result.x.mean()
+    polished, _ = newton_batch(pi, pj, s[None, :], n[None, :], theta[None, :], np.array([alpha]), max_iter=20)
+    return polished[0]
+
+
+def _incidence(pi: np.ndarray, pj: np.ndarray, n_models: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Signed (+1 at i, -1 at j) and unsigned (P, M) incidence matrices of the pairs."""
+    p = len(pi)
+    rows, cols = np.r_[np.arange(p), np.arange(p)], np.r_[pi, pj]
+    signed = sp.csr_matrix((np.r_[np.ones(p), -np.ones(p)], (rows, cols)), shape=(p, n_models))
+    unsigned = sp.csr_matrix((np.ones(2 * p), (rows, cols)), shape=(p, n_models))
+    return signed, unsigned
+
+
+def _batch_loss(
+    theta: np.ndarray, pi: np.ndarray, pj: np.ndarray, s: np.ndarray, n: np.ndarray, alpha: np.ndarray
+) -> np.ndarray:
+    """Per-round loss for a (B, M) batch of strengths."""
+    d = theta[:, pi] - theta[:, pj]
+    loss = np.einsum("bp,bp->b", s, _softplus(-d)) + np.einsum("bp,bp->b", n - s, _softplus(d))
+    return loss + alpha * np.sum(0.5 * _softplus(-theta) + 0.5 * _softplus(theta), axis=1)
+
+
+def newton_batch(
+    pi: np.ndarray,
+    pj: np.ndarray,
+    s: np.ndarray,
+    n: np.ndarray,
+    theta0: np.ndarray,
+    alpha: np.ndarray,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit B independent BT problems at once with damped Newton steps; returns (theta (B, M), converged (B,)).
+
+    s and n are (B, P) pair statistics sharing the pairs (pi, pj); models without battles in a round keep
+    their starting value (they carry no information), and the Hessian's null direction (a common shift)
+    is removed by a rank-one term, which changes the step but not the fixed point.
+    """
+    theta = np.array(theta0, float, copy=True)
+    n_rounds, n_models = theta.shape
+    signed, unsigned = _incidence(pi, pj, n_models)
+    degree = (unsigned.T @ n.T).T
+    active = degree > 0
+    converged = np.zeros(n_rounds, bool)
+    todo = np.arange(n_rounds)
+    diag_idx = np.arange(n_models)
+    for _ in range(max_iter):
+        th, sb, nb, ab, act = theta[todo], s[todo], n[todo], alpha[todo], active[todo]
+        p = expit(th[:, pi] - th[:, pj])
+        grad = (signed.T @ (nb * p - sb).T).T
+        h = nb * p * (1.0 - p)
+        hess = np.zeros((len(todo), n_models, n_models))
+        hess[:, pi, pj] = -h
+        hess[:, pj, pi] = -h
+        diag = (unsigned.T @ h.T).T
+        q = expit(th)
+        grad += ab[:, None] * (q - 0.5)
+        diag += ab[:, None] * q * (1.0 - q)
+        diag = np.where(act | (ab[:, None] > 0), diag, 1.0)
+        hess[:, diag_idx, diag_idx] = diag
+        u = act.astype(float)
+        shift = diag.mean(axis=1, keepdims=True)[:, :, None] / np.maximum(u.sum(axis=1), 1)[:, None, None]
+        hess += shift * u[:, :, None] * u[:, None, :]
+        hess[:, diag_idx, diag_idx] += 1e-9 * shift[:, :, 0] * np.maximum(u.sum(axis=1, keepdims=True), 1)
+        step = np.linalg.solve(hess, -grad[:, :, None])[:, :, 0]
+        step = np.where(act | (ab[:, None] > 0), step, 0.0)
+        t = np.ones(len(todo))
+        new_theta = th + step
+        # A step with |step| <= 0.25 provably decreases the loss (the logistic curvature changes by at most
+        # exp(0.5) along it), so only large steps are checked and halved.
+        risky = np.flatnonzero(np.max(np.abs(step), axis=1) > 0.25)
+        if risky.size:
+            old = _batch_loss(th[risky], pi, pj, sb[risky], nb[risky], ab[risky])
+            trial = _batch_loss(new_theta[risky], pi, pj, sb[risky], nb[risky], ab[risky])
+            for _ in range(60):
+                worse = trial > old + 1e-12 * np.abs(old)
+                if not worse.any():
+                    break
+                rows = risky[worse]
+                t[rows] *= 0.5
+                new_theta[rows] = th[rows] + t[rows, None] * step[rows]
+                trial[worse] = _batch_loss(new_theta[rows], pi, pj, sb[rows], nb[rows], ab[rows])
+        theta[todo] = new_theta
+        done = np.max(np.abs(t[:, None] * step), axis=1) < tol
+        converged[todo[done]] = True
+        todo = todo[~done]
+        if len(todo) == 0:
+            break
+    return theta, converged
+
+
+def normalise(
+    theta: np.ndarray,
+    models: list[str],
+    factor: float,
+    init: float,
+    anchor: tuple[str, float] | None = None,
+    baseline: str | None = None,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """Convert strengths to ratings: anchor model at its rating, baseline at init, else mean init.
+
+    Works on (M,) or (B, M); models inactive in a round (active False) become NaN and do not enter the mean.
+    """
+    ratings = factor * np.atleast_2d(np.asarray(theta, float))
+    if active is not None:
+        ratings = np.where(np.atleast_2d(active), ratings, np.nan)
+    if anchor is not None or baseline is not None:
+        name, value = anchor if anchor is not None else (baseline, init)
+        ratings = ratings - ratings[:, [models.index(name)]] + value
+    else:
+        ratings = ratings - np.nanmean(ratings, axis=1, keepdims=True) + init
+    return ratings[0] if np.ndim(theta) == 1 else ratings
+
+
+def win_probability(r_a: np.ndarray, r_b: np.ndarray, scale: float = 400.0, base: float = 10.0) -> np.ndarray:
+    """P(a beats b) = 1 / (1 + base ** ((r_b - r_a) / scale))."""
+    return expit((np.asarray(r_a, float) - np.asarray(r_b, float)) * np.log(base) / scale)

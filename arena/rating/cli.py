@@ -1,0 +1,100 @@
+"""`arena rate`: rate a battles file from the command line (register() plugs it into the arena CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError
+from arena.rating.io import load_battles
+from arena.rating.leaderboard import rate_battles
+from arena.rating.options import METHODS, RatingOptions, parse_anchor
+from arena.rating.report import format_table, result_to_dict
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `rate` subcommand to an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "rate",
+        help="fit Bradley-Terry / Elo ratings from a battles file",
+        description="Fit ratings with bootstrap intervals from battles "
+        "(JSONL, JSON or CSV, optionally .gz, or a run folder).",
+    )
+    parser.add_argument("battles", type=Path, metavar="BATTLES", help="battles file or run folder")
+    parser.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    norm = parser.add_mutually_exclusive_group()
+    norm.add_argument("--anchor", metavar="MODEL=RATING", help="fix a model at a rating")
+    norm.add_argument("--baseline", metavar="MODEL", help="also report predicted win rate vs MODEL x 100")
+    parser.add_argument("--method", choices=METHODS, default="bt", help="bt (default) or online elo")
+    parser.add_argument("--style-control", action="store_true", help="control for length and markdown style")
+    parser.add_argument("--category", metavar="C", help="rate only battles of this category")
+    parser.add_argument(
+        "--percentiles",
+        type=float,
+        nargs=2,
+        default=(2.5, 97.5),
+        metavar=("LOW", "HIGH"),
+        help="interval percentiles (default 2.5 97.5)",
+    )
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    parser.set_defaults(func=run_rate)
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> RatingOptions:
+    """Build RatingOptions from parsed `rate` arguments."""
+    return RatingOptions(
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        anchor=parse_anchor(args.anchor) if args.anchor else None,
+        baseline=args.baseline,
+        method=args.method,
+        style_control=args.style_control,
+        percentiles=tuple(args.percentiles),
+    )
+
+
+def run_rate(args: argparse.Namespace) -> int:
+    """Run `arena rate`; warnings go to stderr, the leaderboard to stdout or -o FILE; returns the exit code."""
+    options = options_from_args(args)
+    battles = load_battles(args.battles)
+    result = rate_battles(battles, options, category=args.category)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.format == "csv":
+        text = result.table.to_csv(index=False)
+    elif args.format == "json":
+        payload = result_to_dict(result)
+        payload["options"] = options.to_dict()
+        text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    else:
+        text = format_table(result, options.percentiles) + "\n"
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: `python -m arena.rating.cli rate BATTLES ...`."""
+    parser = argparse.ArgumentParser(prog="arena")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ArenaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Checks that say when ratings are not identifiable or not trustworthy (disconnected, one-sided, tiny data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from arena.rating.counts import PairCounts
+
+_EPS = 1e-12
+
+
+def _beats_graph(
+    n_models: int, pi: np.ndarray, pj: np.ndarray, s: np.ndarray, n: np.ndarray
+) -> sp.csr_matrix:
+    """Directed graph with an edge i -> j when i scored against j (a win or a tie)."""
+    fwd, back = s > _EPS, (n - s) > _EPS
+    rows = np.r_[pi[fwd], pj[back]]
+    cols = np.r_[pj[fwd], pi[back]]
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_models, n_models))
+
+
+def mle_exists(n_models: int, pi: np.ndarray, pj: np.ndarray, s: np.ndarray, n: np.ndarray) -> bool:
+    """True when the BT maximum likelihood is finite and unique (Ford's condition on the active models)."""
+    active = (np.bincount(pi, n, n_models) + np.bincount(pj, n, n_models)) > 0
+    if active.sum() <= 1:
+        return False
+    graph = _beats_graph(n_models, pi, pj, s, n)
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    return len(np.unique(labels[active])) == 1
+
+
+def mle_exists_batch(
+    n_models: int, pi: np.ndarray, pj: np.ndarray, s: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """mle_exists for each row of (B, P) statistics."""
+    out = np.zeros(s.shape[0], bool)
+    for b in range(s.shape[0]):
+        out[b] = mle_exists(n_models, pi, pj, s[b], n[b])
+    return out
+
+
+def diagnose(
+    counts: PairCounts, n_s: np.ndarray, n_n: np.ndarray, all_tie: bool, few_battles: int = 1
+) -> list[str]:
+    """Human-readable warnings about the comparison data behind a fit."""
+    models, m = counts.models, counts.n_models
+    pi, pj = counts.pair_i, counts.pair_j
+    warnings: list[str] = []
+    adjacency = sp.csr_matrix((np.ones(len(pi)), (pi, pj)), shape=(m, m))
+    n_comp, labels = connected_components(adjacency, directed=False)
+    if n_comp > 1:
+        groups = [sorted(models[k] for k in np.flatnonzero(labels == c)) for c in range(n_comp)]
+        shown = "; ".join(", ".join(g[:5]) + (" ..." if len(g) > 5 else "") for g in groups)
+        warnings.append(
+            f"the comparison graph is disconnected ({n_comp} groups: {shown}); ratings of "
+            "different groups are not comparable (each group is centred by a weak prior)"
+        )
+    score = np.bincount(pi, n_s, m) + np.bincount(pj, n_n - n_s, m)
+    weight = np.bincount(pi, n_n, m) + np.bincount(pj, n_n, m)
+    for k in np.flatnonzero((weight > 0) & (score >= weight - _EPS)):
+        warnings.append(
+            f"model {models[k]!r} won every battle: its rating has no finite maximum-likelihood "
+            "value and is held finite by a weak prior (treat it as a lower bound)"
+        )
+    for k in np.flatnonzero((weight > 0) & (score <= _EPS)):
+        warnings.append(
+            f"model {models[k]!r} lost every battle: its rating has no finite maximum-likelihood "
+            "value and is held finite by a weak prior (treat it as an upper bound)"
+        )
+    if n_comp == 1 and not warnings and not mle_exists(m, pi, pj, n_s, n_n):
+        warnings.append(
+            "a group of models won every battle against the rest: the gap between the groups is "
+            "not identifiable and is held finite by a weak prior"
+        )
+    if all_tie:
+        warnings.append("every battle is a tie: all models get the same rating")
+    battles = counts.model_battles()
+    for k in np.flatnonzero(battles <= few_battles):
+        warnings.append(f"model {models[k]!r} has only {int(battles[k])} battle(s): its rating is unreliable")
+    return warnings

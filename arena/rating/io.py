@@ -1,0 +1,213 @@
+"""Read battles files (JSONL, JSON or CSV, optionally gzipped) into a validated table."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from arena.errors import DataError
+
+WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
+STYLE_COLUMNS = ("len_a", "len_b", "header_a", "header_b", "list_a", "list_b", "bold_a", "bold_b")
+NUMERIC_COLUMNS = ("weight", "prob_a") + STYLE_COLUMNS
+TEXT_COLUMNS = ("category", "judge", "question_id")
+BATTLES_FILENAME = "battles.jsonl"
+
+
+def resolve_battles_path(path: Path) -> Path:
+    """Return the battles file for a file path or a run folder holding battles.jsonl."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BATTLES_FILENAME, BATTLES_FILENAME + ".gz"):
+            if (path / name).is_file():
+                return path / name
+        raise DataError(
+            f"{path}: folder has no {BATTLES_FILENAME}", hint="pass a battles file or a run folder"
+        )
+    if not path.is_file():
+        raise DataError(f"{path}: no such battles file")
+    return path
+
+
+def _open_text(path: Path) -> IO[str]:
+    """Open a possibly gzipped text file."""
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _file_format(path: Path) -> str:
+    """jsonl, json or csv, from the file name (ignoring a trailing .gz)."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+    if kind not in formats:
+        raise DataError(
+            f"{path}: unknown battles format {kind or '(no suffix)'!r}",
+            hint="use .jsonl, .json or .csv (optionally .gz)",
+        )
+    return formats[kind]
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Parse one JSON object per non-blank line, keeping line numbers."""
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    loads = json.loads
+    try:
+        with _open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+                records.append(record)
+                lines.append(number)
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read battles ({exc})") from None
+    return records, lines
+
+
+def _read_json(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Parse a JSON list of battle objects (or {"battles": [...]}); 'lines' are record numbers."""
+    try:
+        with _open_text(path) as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read battles ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("battles"), list):
+        data = data["battles"]
+    if not isinstance(data, list):
+        raise DataError(f'{path}: expected a JSON list of battles or {{"battles": [...]}}')
+    for number, record in enumerate(data, start=1):
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: record {number}: expected a JSON object, got {type(record).__name__}")
+    return data, list(range(1, len(data) + 1))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV with every cell as text (typed later, so errors can name the line)."""
+    try:
+        with _open_text(path) as handle:
+            frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read CSV battles ({exc})") from None
+    return frame.replace({"": None})
+
+
+def _where(path: Path, lines: np.ndarray, row: int, kind: str) -> str:
+    """Human location of a row: file:line (JSONL/CSV) or file: record N (JSON)."""
+    return f"{path}: record {lines[row]}" if kind == "json" else f"{path}:{lines[row]}"
+
+
+def _check_models(frame: pd.DataFrame, path: Path, lines: np.ndarray, kind: str) -> None:
+    """model_a and model_b must be non-empty strings on every row."""
+    for field in ("model_a", "model_b"):
+        if field not in frame:
+            raise DataError(
+                f"{path}: missing field '{field}' in every battle",
+                hint="battles need model_a, model_b, winner",
+            )
+        values = frame[field]
+        bad = ~values.map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(
+                f"{_where(path, lines, row, kind)}: field '{field}' must be a non-empty string, got {values.iloc[row]!r}"
+            )
+
+
+def _to_number(frame: pd.DataFrame, field: str, path: Path, lines: np.ndarray, kind: str) -> np.ndarray:
+    """Column as float64 (NaN where missing); a non-numeric or negative value raises DataError."""
+    if field not in frame:
+        return np.full(len(frame), np.nan)
+    raw = frame[field]
+    values = pd.to_numeric(raw.map(lambda v: None if isinstance(v, bool) else v), errors="coerce").to_numpy(
+        float
+    )
+    bad = (np.isnan(values) & raw.notna().to_numpy()) | np.isinf(values) | (values < 0)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{_where(path, lines, row, kind)}: field '{field}' must be a non-negative number, got {raw.iloc[row]!r}"
+        )
+    return values
+
+
+def _scores(frame: pd.DataFrame, prob_a: np.ndarray, path: Path, lines: np.ndarray, kind: str) -> np.ndarray:
+    """Score of model_a per battle: prob_a when given, else 1 / 0.5 / 0 from the winner."""
+    if (prob_a > 1).any():
+        row = int(np.argmax(prob_a > 1))
+        raise DataError(
+            f"{_where(path, lines, row, kind)}: field 'prob_a' must be in [0, 1], got {prob_a[row]}"
+        )
+    winner = frame["winner"] if "winner" in frame else pd.Series([None] * len(frame), index=frame.index)
+    from_winner = winner.map(
+        lambda v: WINNER_SCORE.get(v, np.nan) if isinstance(v, str) else np.nan
+    ).to_numpy(float)
+    bad = np.isnan(from_winner) & np.isnan(prob_a)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{_where(path, lines, row, kind)}: field 'winner' must be one of "
+            f"{', '.join(WINNER_SCORE)} (or give prob_a), got {winner.iloc[row]!r}"
+        )
+    return np.where(np.isnan(prob_a), from_winner, prob_a)
+
+
+def validate_battles(
+    frame: pd.DataFrame, path: Path | str = "<battles>", lines: Any = None, kind: str = "jsonl"
+) -> pd.DataFrame:
+    """Check and normalise a raw battles table; returns the canonical columns used by the engine."""
+    path = Path(path)
+    frame = frame.reset_index(drop=True)
+    lines = np.arange(1, len(frame) + 1) if lines is None else np.asarray(lines)
+    if frame.empty:
+        raise DataError(f"{path}: no battles")
+    _check_models(frame, path, lines, kind)
+    out = pd.DataFrame(
+        {"model_a": frame["model_a"].to_numpy(object), "model_b": frame["model_b"].to_numpy(object)}
+    )
+    numbers = {field: _to_number(frame, field, path, lines, kind) for field in NUMERIC_COLUMNS}
+    out["winner"] = frame["winner"].to_numpy(object) if "winner" in frame else None
+    out["score"] = _scores(frame, numbers["prob_a"], path, lines, kind)
+    out["weight"] = np.where(np.isnan(numbers["weight"]), 1.0, numbers["weight"])
+    out["prob_a"] = numbers["prob_a"]
+    for field in TEXT_COLUMNS:
+        out[field] = (
+            frame[field]
+            .map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            .to_numpy(object)
+            if field in frame
+            else None
+        )
+    out["turn"] = _to_number(frame, "turn", path, lines, kind) if "turn" in frame else np.nan
+    for field in STYLE_COLUMNS:
+        out[field] = numbers[field]
+    out["line"] = lines
+    return out
+
+
+def load_battles(path: Path | str) -> pd.DataFrame:
+    """Load and validate a battles file or run folder; raise DataError naming file, line and field."""
+    path = resolve_battles_path(Path(path))
+    kind = _file_format(path)
+    if kind == "csv":
+        frame = _read_csv(path)
+        return validate_battles(frame, path, np.arange(2, len(frame) + 2), kind)
+    records, lines = _read_jsonl(path) if kind == "jsonl" else _read_json(path)
+    if not records:
+        raise DataError(f"{path}: no battles")
+    return validate_battles(pd.DataFrame(records, dtype=object), path, lines, kind)

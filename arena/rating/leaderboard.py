@@ -1,0 +1,261 @@
+"""Leaderboards: BT or Elo ratings with bootstrap intervals, CI-separated ranks, tallies and win-rate matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from arena.errors import ArenaError
+from arena.rating.bootstrap import bootstrap_bt, percentile_interval
+from arena.rating.bt import fit_lbfgs, normalise, win_probability
+from arena.rating.counts import PairCounts, aggregate, encode_models, mean_lengths, model_tallies
+from arena.rating.diagnostics import diagnose, mle_exists
+from arena.rating.elo import bootstrap_elo, online_elo
+from arena.rating.options import RatingOptions
+from arena.rating.style import style_control, style_features
+
+
+@dataclass
+class RatingResult:
+    """One leaderboard: the table (best first), predicted win-rate matrix, style coefficients, warnings."""
+
+    table: pd.DataFrame
+    winrate: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    style: pd.DataFrame | None = None
+    n_battles: int = 0
+    category: str | None = None
+
+
+def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
+    """Rank = 1 + number of models whose lower bound is above this model's upper bound."""
+    low, high = np.asarray(ci_low, float), np.asarray(ci_high, float)
+    return 1 + (low[None, :] > high[:, None]).sum(axis=1)
+
+
+def prepare(battles: pd.DataFrame, category: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Filter to a category and drop self-battles; returns the battles and warnings."""
+    warnings: list[str] = []
+    if category is not None:
+        battles = battles[battles["category"] == category]
+        if battles.empty:
+            raise ArenaError(f"no battles in category {category!r}")
+    same = (battles["model_a"] == battles["model_b"]).to_numpy()
+    if same.any():
+        warnings.append(f"{int(same.sum())} battle(s) of a model against itself were ignored")
+        battles = battles[~same]
+    if battles.empty:
+        raise ArenaError("no battles between two different models")
+    return battles.reset_index(drop=True), warnings
+
+
+def _normalisation(
+    models: list[str], options: RatingOptions, strict: bool, warnings: list[str]
+) -> tuple[tuple[str, float] | None, str | None]:
+    """Anchor and baseline that exist among the models (missing ones raise when strict, else warn)."""
+    anchor, baseline = options.anchor, options.baseline
+    for name, kind in ((anchor[0] if anchor else None, "anchor"), (baseline, "baseline")):
+        if name is not None and name not in models:
+            message = f"{kind} model {name!r} has no battles here"
+            if strict:
+                raise ArenaError(message, hint=f"known models: {', '.join(models[:20])}")
+            warnings.append(message + f"; ratings are centred on {options.init:g} instead")
+            anchor, baseline = (None, baseline) if kind == "anchor" else (anchor, None)
+    return anchor, baseline
+
+
+def _fit_bt(
+    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    """Point strengths, bootstrap strength draws (R, M) with NaN for absent models, and style results."""
+    if options.style_control:
+        return _fit_style(battles, counts, options, warnings)
+    s, n = counts.pair_stats()
+    m = counts.n_models
+    alpha = 0.0 if mle_exists(m, counts.pair_i, counts.pair_j, s, n) else options.prior_weight
+    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
+    if options.bootstrap == 0:
+        return theta, np.zeros((0, m)), None
+    draws = bootstrap_bt(counts, theta, options.bootstrap, options.seed, options.prior_weight)
+    if draws.prior_rounds.any():
+        warnings.append(
+            f"{int(draws.prior_rounds.sum())} of {draws.n_rounds} bootstrap rounds had a model or "
+            "group that only won or only lost; they were refitted with the weak prior"
+        )
+    return theta, np.where(draws.active, draws.theta, np.nan), None
+
+
+def _fit_style(
+    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Style-controlled strengths and their draws, plus the coefficient table."""
+    x, names, notes = style_features(battles)
+    warnings.extend(notes)
+    _, a, b = encode_models(battles)
+    fit = style_control(
+        a,
+        b,
+        x,
+        names,
+        battles["score"].to_numpy(float),
+        battles["weight"].to_numpy(float),
+        counts.n_models,
+        options.bootstrap,
+        options.seed,
+        options.prior_weight,
+    )
+    m = counts.n_models
+    coef = pd.DataFrame({"feature": names, "coefficient": fit.beta})
+    if options.bootstrap:
+        low, high = percentile_interval(fit.draws[:, m:], options.percentiles)
+        coef["ci_low"], coef["ci_high"] = low, high
+    return fit.theta, fit.draws[:, :m], coef
+
+
+def _fit_elo(
+    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Online Elo in file order (as ratings) and bootstrap rounds (R, M), both in rating points."""
+    _, a, b = encode_models(battles)
+    s, w = battles["score"].to_numpy(float), battles["weight"].to_numpy(float)
+    kw = {"k": options.elo_k, "scale": options.scale, "base": options.base, "init": options.init}
+    point = online_elo(a, b, s, w, counts.n_models, **kw)
+    if options.bootstrap == 0:
+        return point, np.zeros((0, counts.n_models))
+    return point, bootstrap_elo(a, b, s, w, counts.n_models, options.bootstrap, options.seed, **kw)
+
+
+def _shift(
+    ratings: np.ndarray,
+    models: list[str],
+    anchor: tuple[str, float] | None,
+    baseline: str | None,
+    init: float,
+) -> np.ndarray:
+    """Shift Elo ratings so the anchor (or baseline, at init) sits at its value; unchanged otherwise."""
+    if anchor is None and baseline is None:
+        return ratings
+    name, value = anchor if anchor is not None else (baseline, init)
+    r = np.atleast_2d(ratings)
+    out = r - r[:, [models.index(name)]] + value
+    return out[0] if ratings.ndim == 1 else out
+
+
+def rate_battles(
+    battles: pd.DataFrame, options: RatingOptions, category: str | None = None, strict: bool = True
+) -> RatingResult:
+    """Rate one set of battles (optionally one category, refitted) into a RatingResult.
+
+    BT: rating = fit on all battles, interval = bootstrap percentiles. Elo: rating = median of the
+    bootstrap rounds (the in-order pass when bootstrap is 0). strict=False turns a missing anchor or
+    baseline into a warning (used for categories).
+    """
+    battles, warnings = prepare(battles, category)
+    counts = aggregate(battles)
+    models = counts.models
+    if len(models) < 2:
+        raise ArenaError(f"need battles between at least two models, found {models}")
+    s, n = counts.pair_stats()
+    all_tie = bool((battles["score"] == 0.5).all())
+    warnings.extend(diagnose(counts, s, n, all_tie, options.min_battles_warning))
+    anchor, baseline = _normalisation(models, options, strict, warnings)
+    style = None
+    if options.method == "elo":
+        point, draws = _fit_elo(battles, counts, options)
+        point, draws = (
+            _shift(point, models, anchor, baseline, options.init),
+            _shift(draws, models, anchor, baseline, options.init),
+        )
+        rating = np.median(draws, axis=0) if len(draws) else point
+    else:
+        theta, theta_draws, style = _fit_bt(battles, counts, options, warnings)
+        norm = {"factor": options.factor, "init": options.init, "anchor": anchor, "baseline": baseline}
+        rating = normalise(theta, models, **norm)
+        draws = (
+            normalise(theta_draws, models, active=np.isfinite(theta_draws), **norm)
+            if len(theta_draws)
+            else theta_draws
+        )
+    table = _table(battles, models, rating, draws, options, baseline, warnings)
+    order = table["model"].tolist()
+    r = table.set_index("model")["rating"].to_numpy()
+    winrate = pd.DataFrame(
+        win_probability(r[:, None], r[None, :], options.scale, options.base), index=order, columns=order
+    )
+    return RatingResult(table, winrate, list(dict.fromkeys(warnings)), style, len(battles), category)
+
+
+def _table(
+    battles: pd.DataFrame,
+    models: list[str],
+    rating: np.ndarray,
+    draws: np.ndarray,
+    options: RatingOptions,
+    baseline: str | None,
+    warnings: list[str],
+) -> pd.DataFrame:
+    """Assemble the leaderboard table, best first."""
+    table = pd.DataFrame({"model": models, "rating": rating})
+    if len(draws):
+        low, high = percentile_interval(draws, options.percentiles)
+        missing = (~np.isfinite(draws)).sum(axis=0)
+        for k in np.flatnonzero(missing):
+            warnings.append(
+                f"model {models[k]!r} is absent from {int(missing[k])} bootstrap rounds; "
+                "its interval uses the other rounds"
+            )
+    else:
+        low, high = rating.copy(), rating.copy()
+    table["ci_low"], table["ci_high"] = low, high
+    table["rank"] = rank_by_ci(low, high)
+    table = table.join(model_tallies(battles), on="model")
+    if baseline is not None:
+        ib = models.index(baseline)
+        to_score = lambda r, rb: 100.0 * win_probability(r, rb, options.scale, options.base)
+        table["score"] = to_score(rating, rating[ib])
+        if len(draws):
+            table["score_ci_low"], table["score_ci_high"] = percentile_interval(
+                to_score(draws, draws[:, [ib]]), options.percentiles
+            )
+        table["observed_win_rate"] = _observed_win_rate(battles, models, baseline)
+    lengths = mean_lengths(battles)
+    if lengths is not None:
+        table["mean_length"] = table["model"].map(lengths)
+    return table.sort_values(["rating", "model"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:
+    """Weighted share of points against the baseline x 100 (ties half); NaN without such battles."""
+    a, b = battles["model_a"], battles["model_b"]
+    w, s = battles["weight"], battles["score"]
+    vs_a, vs_b = b == baseline, a == baseline
+    long = pd.DataFrame(
+        {
+            "model": pd.concat([a[vs_a], b[vs_b]]),
+            "points": pd.concat([w[vs_a] * s[vs_a], w[vs_b] * (1.0 - s[vs_b])]),
+            "weight": pd.concat([w[vs_a], w[vs_b]]),
+        }
+    )
+    sums = long.groupby("model")[["points", "weight"]].sum()
+    rate = 100.0 * sums["points"] / sums["weight"].where(sums["weight"] > 0)
+    return rate.reindex(models).to_numpy(float)
+
+
+def rate_all(
+    battles: pd.DataFrame, options: RatingOptions
+) -> tuple[RatingResult, dict[str, RatingResult], list[str]]:
+    """Overall leaderboard and one refitted leaderboard per category (skipped categories are warned)."""
+    overall = rate_battles(battles, options)
+    per_category: dict[str, RatingResult] = {}
+    notes: list[str] = []
+    categories = sorted({c for c in battles["category"].dropna().unique()}) if "category" in battles else []
+    for category in categories:
+        try:
+            per_category[category] = rate_battles(battles, options, category, strict=False)
+        except ArenaError as exc:
+            notes.append(f"category {category!r} skipped: {exc}")
+    return overall, per_category, notes

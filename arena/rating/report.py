@@ -1,0 +1,113 @@
+"""Serialise leaderboards: JSON-ready dicts, text tables, and the pipeline's leaderboard.{json,csv} files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arena.rating.io import load_battles
+from arena.rating.leaderboard import RatingResult, rate_all
+from arena.rating.options import RatingOptions
+
+LEADERBOARD_JSON = "leaderboard.json"
+LEADERBOARD_CSV = "leaderboard.csv"
+
+
+def _clean(value: Any) -> Any:
+    """Recursively turn numpy scalars into Python ones and NaN/inf into None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def result_to_dict(result: RatingResult) -> dict[str, Any]:
+    """JSON-ready form of one leaderboard (table rows, win-rate matrix, style coefficients, warnings)."""
+    out: dict[str, Any] = {
+        "category": result.category,
+        "n_battles": result.n_battles,
+        "table": result.table.to_dict(orient="records"),
+        "winrate_matrix": {
+            "models": list(result.winrate.index),
+            "matrix": result.winrate.to_numpy().tolist(),
+        },
+        "warnings": list(result.warnings),
+    }
+    if result.style is not None:
+        out["style_coefficients"] = result.style.to_dict(orient="records")
+    return _clean(out)
+
+
+def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 97.5)) -> str:
+    """Human-readable leaderboard table, best first."""
+    t = result.table
+    shown = pd.DataFrame(
+        {
+            "rank": t["rank"],
+            "model": t["model"],
+            "rating": t["rating"].map("{:.1f}".format),
+            f"CI {percentiles[0]:g}-{percentiles[1]:g}%": [
+                f"{lo:.1f} .. {hi:.1f}" if math.isfinite(lo) else "n/a"
+                for lo, hi in zip(t["ci_low"], t["ci_high"])
+            ],
+            "battles": t["battles"],
+            "W/T/L": [f"{w}/{ti}/{lo}" for w, ti, lo in zip(t["wins"], t["ties"], t["losses"])],
+        }
+    )
+    if "score" in t:
+        shown["score"] = t["score"].map("{:.1f}".format)
+        if "score_ci_low" in t:
+            shown["score CI"] = [
+                f"{lo:.1f} .. {hi:.1f}" for lo, hi in zip(t["score_ci_low"], t["score_ci_high"])
+            ]
+    if "mean_length" in t:
+        shown["mean len"] = t["mean_length"].map("{:.0f}".format)
+    text = shown.to_string(index=False)
+    if result.style is not None:
+        text += "\n\nstyle coefficients (log-odds per SD):\n" + result.style.to_string(
+            index=False, float_format="{:.4f}".format
+        )
+    return text
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a file through a temporary sibling, so readers never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions) -> dict[str, Any]:
+    """Rate a battles file (or run folder) and write out_dir/leaderboard.json and leaderboard.csv."""
+    battles = load_battles(battles_path)
+    overall, categories, notes = rate_all(battles, options)
+    warnings = list(overall.warnings) + notes
+    for name, result in categories.items():
+        warnings.extend(f"[{name}] {w}" for w in result.warnings)
+    report = _clean(
+        {
+            "source": str(battles_path),
+            "method": options.method,
+            "options": options.to_dict(),
+            "n_battles": overall.n_battles,
+            "overall": result_to_dict(overall),
+            "categories": {name: result_to_dict(result) for name, result in categories.items()},
+            "warnings": warnings,
+        }
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    _write_atomic(out_dir / LEADERBOARD_CSV, overall.table.to_csv(index=False))
+    return report

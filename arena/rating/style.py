@@ -1,0 +1,179 @@
+"""Style control: a contextual Bradley-Terry with normalised style differences as extra features.
+
+z = theta_a - theta_b + x . beta, where x holds standardised normalised differences between the two
+answers: length (a - b) / (a + b) in tokens, and markdown densities (headers, lists, bold per token)
+compared the same way. The reported ratings are theta with the style terms held out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from arena.errors import ArenaError
+from arena.rating.diagnostics import mle_exists
+
+MARKDOWN = ("header", "list", "bold")
+_DIVERGED = 15.0  # natural log-odds units (~2600 rating points): the maximum likelihood ran off to infinity
+_RESCUE_PRIOR = 0.01
+
+
+@dataclass(frozen=True)
+class StyleFit:
+    """Controlled strengths (natural units), style coefficients and the bootstrap draws of both."""
+
+    theta: np.ndarray  # (M,)
+    beta: np.ndarray  # (F,) log-odds per standard deviation of each feature
+    features: list[str]
+    draws: np.ndarray  # (R, M + F)
+
+
+def _normalised_difference(x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+    """(a - b) / (a + b), 0 where both are 0."""
+    total = x_a + x_b
+    return np.divide(x_a - x_b, total, out=np.zeros_like(total), where=total > 0)
+
+
+def style_features(battles: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
+    """Standardised style features (N, F), their names, and warnings about dropped features."""
+    if "len_a" not in battles or battles[["len_a", "len_b"]].isna().any().any():
+        missing = battles[["len_a", "len_b"]].isna().any(axis=1) if "len_a" in battles else None
+        where = f" (first at line {int(battles.loc[missing, 'line'].iloc[0])})" if missing is not None else ""
+        raise ArenaError(
+            f"style control needs len_a and len_b on every battle{where}",
+            hint="add answer lengths in tokens, or drop --style-control",
+        )
+    len_a, len_b = battles["len_a"].to_numpy(float), battles["len_b"].to_numpy(float)
+    columns, names, warnings = [_normalised_difference(len_a, len_b)], ["length"], []
+    for kind in MARKDOWN:
+        cols = [f"{kind}_a", f"{kind}_b"]
+        if not set(cols) <= set(battles.columns) or battles[cols].isna().all().all():
+            continue
+        if battles[cols].isna().any().any():
+            warnings.append(f"style feature {kind!r} is missing on some battles and was left out")
+            continue
+        dens_a = np.divide(
+            battles[cols[0]].to_numpy(float), len_a, out=np.zeros(len(battles)), where=len_a > 0
+        )
+        dens_b = np.divide(
+            battles[cols[1]].to_numpy(float), len_b, out=np.zeros(len(battles)), where=len_b > 0
+        )
+        columns.append(_normalised_difference(dens_a, dens_b))
+        names.append(f"{kind}_density")
+    raw = np.column_stack(columns)
+    std = raw.std(axis=0)
+    keep = std > 1e-12
+    for name in np.array(names)[~keep]:
+        warnings.append(f"style feature {name!r} does not vary and was left out")
+    raw, names = raw[:, keep], [n for n, k in zip(names, keep) if k]
+    return (raw - raw.mean(axis=0)) / std[keep], names, warnings
+
+
+def _loss_grad(
+    params: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    s: np.ndarray,
+    w: np.ndarray,
+    n_models: int,
+    alpha: float,
+) -> tuple[float, np.ndarray]:
+    """Weighted negative log-likelihood of the contextual BT (plus the weak prior) and its gradient."""
+    theta, beta = params[:n_models], params[n_models:]
+    z = theta[a] - theta[b] + x @ beta
+    loss = float(np.dot(w * s, np.logaddexp(0.0, -z)) + np.dot(w * (1 - s), np.logaddexp(0.0, z)))
+    gz = w * (expit(z) - s)
+    grad = np.concatenate([np.bincount(a, gz, n_models) - np.bincount(b, gz, n_models), x.T @ gz])
+    if alpha > 0:
+        loss += alpha * float(np.sum(0.5 * np.logaddexp(0.0, -theta) + 0.5 * np.logaddexp(0.0, theta)))
+        loss += 0.5 * alpha * float(beta @ beta)
+        grad[:n_models] += alpha * (expit(theta) - 0.5)
+        grad[n_models:] += alpha * beta
+    return loss, grad
+
+
+def fit_style(
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    s: np.ndarray,
+    w: np.ndarray,
+    n_models: int,
+    alpha: float = 0.0,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fit (theta, beta) by L-BFGS with the analytic gradient; returns the concatenated parameters."""
+    total = float(w.sum())
+    if total <= 0:
+        raise ArenaError("all battles have weight 0: nothing to rate")
+    x0 = np.zeros(n_models + x.shape[1]) if start is None else start
+
+    def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = _loss_grad(params, a, b, x, s, w, n_models, alpha)
+        return loss / total, grad / total
+
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-11, "ftol": 1e-15},
+    )
+    params = result.x.copy()
+    if (
+        alpha == 0
+        and np.max(np.abs(params - params[:n_models].mean() * (np.arange(len(params)) < n_models)))
+        > _DIVERGED
+    ):
+        return fit_style(a, b, x, s, w, n_models, _RESCUE_PRIOR, None)
+    params[:n_models] -= params[:n_models].mean()
+    return params
+
+
+def needs_prior(a: np.ndarray, b: np.ndarray, s: np.ndarray, w: np.ndarray, n_models: int) -> bool:
+    """True when plain BT on these battles has no finite maximum (so the weak prior is needed)."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    own = np.where(a < b, s, 1.0 - s)
+    keys, pair = np.unique(lo * n_models + hi, return_inverse=True)
+    s_pair, n_pair = np.bincount(pair, w * own), np.bincount(pair, w)
+    return not mle_exists(n_models, keys // n_models, keys % n_models, s_pair, n_pair)
+
+
+def style_control(
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    features: list[str],
+    s: np.ndarray,
+    w: np.ndarray,
+    n_models: int,
+    n_rounds: int,
+    seed: int,
+    prior_weight: float,
+) -> StyleFit:
+    """Fit the contextual BT and bootstrap it by resampling battles (seeded, warm-started refits).
+
+    Fits whose plain BT part has no finite maximum use the weak symmetric prior of `bt` (plus a ridge of
+    the same weight on the style coefficients); a fit whose parameters still run off (separation through
+    the style features) is redone with that prior; models absent from a round get NaN in that round.
+    """
+    alpha = prior_weight if needs_prior(a, b, s, w, n_models) else 0.0
+    params = fit_style(a, b, x, s, w, n_models, alpha)
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    draws = np.empty((n_rounds, len(params)))
+    for r in range(n_rounds):
+        k = np.bincount(rng.integers(0, n, n), minlength=n)
+        used = k > 0
+        present = np.zeros(n_models, bool)
+        present[a[used]] = present[b[used]] = True
+        wk = w[used] * k[used]
+        alpha = prior_weight if needs_prior(a[used], b[used], s[used], wk, n_models) else 0.0
+        draws[r] = fit_style(a[used], b[used], x[used], s[used], wk, n_models, alpha, params)
+        draws[r, :n_models][~present] = np.nan
+    return StyleFit(params[:n_models], params[n_models:], features, draws)

@@ -1,0 +1,245 @@
+"""Verdict parsing for judge replies: 3-way, 5-way and 1-10 scores; the last valid match wins.
+
+Pure functions, standard library only. The raw judge text is never turned into a default: text with
+no valid verdict gives ``None`` so the caller records it as unparseable and retries it later.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+VerdictKind = Literal["3way", "5way", "score"]
+KINDS: tuple[str, ...] = ("3way", "5way", "score")
+FIVE_WAY_LABELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+THREE_WAY_LABELS: tuple[str, ...] = ("A", "B", "tie")
+SCORE_MIN, SCORE_MAX = 1.0, 10.0
+DEFAULT_STRONG_WEIGHT = 3.0
+_SWAPPED_LABELS = {
+    "A": "B", "B": "A", "tie": "tie",
+    "A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B",
+}
+
+# Double square brackets only; whitespace tolerated inside ("[[ A ]]", "[[A > B]]") but not between
+# the two brackets, so the neutralized forms "[ [" / "] ]" never match.
+_THREE_WAY_RE = re.compile(r"\[\[\s*(A|B|C|[Tt][Ii][Ee])\s*\]\]")
+_FIVE_WAY_RE = re.compile(r"\[\[\s*([AB])\s*(>>|<<|>|<|==|=)\s*([AB])\s*\]\]")
+_SCORE_RE = re.compile(r"\[\[\s*(\d{1,2}(?:\.\d+)?)\s*(?:/\s*10\s*)?\]\]")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One parsed verdict; ``winner`` is None for scores, ``strength`` is 2 for strong 5-way wins."""
+
+    kind: str
+    label: str
+    winner: str | None
+    strength: int = 1
+    score: float | None = None
+
+    @property
+    def is_strong(self) -> bool:
+        """True for a strong 5-way preference (A>>B or B>>A)."""
+        return self.strength == 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Both orders combined, in the original order (game2 swapped back); winner None if a game is missing."""
+
+    winner: str | None
+    weight: float
+    consistent: bool | None
+    game1: Verdict | None
+    game2: Verdict | None
+
+
+def _check_kind(kind: str) -> None:
+    """Reject an unknown verdict kind with a message that lists the valid ones."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown verdict kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def _three_way(token: str) -> Verdict:
+    """Build a 3-way verdict from the bracket content A, B, C or tie."""
+    winner = "tie" if token.upper() in ("C", "TIE") else token
+    return Verdict(kind="3way", label=winner, winner=winner)
+
+
+def _five_way(left: str, op: str, right: str) -> Verdict | None:
+    """Build a canonical 5-way verdict from e.g. ("B", "<<", "A"); None for "A>>A" and the like."""
+    if left == right:
+        return None
+    if op in ("<", "<<"):
+        left, right, op = right, left, op.replace("<", ">")
+    if op in ("=", "=="):
+        return Verdict(kind="5way", label="A=B", winner="tie")
+    return Verdict(kind="5way", label=f"{left}{op}{right}", winner=left, strength=len(op))
+
+
+def _score(number: str) -> Verdict | None:
+    """Build a score verdict; None when the number is outside 1-10."""
+    value = float(number)
+    if not SCORE_MIN <= value <= SCORE_MAX:
+        return None
+    return Verdict(kind="score", label=f"{value:g}", winner=None, score=value)
+
+
+def _candidates(text: str, kind: str) -> list[Verdict | None]:
+    """All bracketed matches of one kind, in text order; invalid ones are None."""
+    if kind == "3way":
+        return [_three_way(m.group(1)) for m in _THREE_WAY_RE.finditer(text)]
+    if kind == "5way":
+        return [_five_way(*m.groups()) for m in _FIVE_WAY_RE.finditer(text)]
+    return [_score(m.group(1)) for m in _SCORE_RE.finditer(text)]
+
+
+def parse_verdict(text: str | None, kind: str) -> Verdict | None:
+    """Parse a judge reply; the last valid match of ``kind`` wins; None when there is none."""
+    _check_kind(kind)
+    if not text:
+        return None
+    valid = [v for v in _candidates(text, kind) if v is not None]
+    return valid[-1] if valid else None
+
+
+def all_verdicts(text: str | None, kind: str) -> list[Verdict]:
+    """Every valid verdict of ``kind`` in text order (for diagnostics such as restated verdicts)."""
+    _check_kind(kind)
+    return [v for v in _candidates(text or "", kind) if v is not None]
+
+
+def parse_score(text: str | None) -> float | None:
+    """Shortcut: the last valid 1-10 score in the text, or None."""
+    verdict = parse_verdict(text, "score")
+    return verdict.score if verdict else None
+
+
+def swap_verdict(verdict: Verdict) -> Verdict:
+    """Map a verdict judged with the answers swapped back to the original order (A <-> B)."""
+    if verdict.kind == "score":
+        return verdict
+    swap = {"A": "B", "B": "A"}
+    label = _SWAPPED_LABELS[verdict.label]
+    winner = swap.get(verdict.winner or "", verdict.winner)
+    return Verdict(kind=verdict.kind, label=label, winner=winner, strength=verdict.strength)
+
+
+def game_weight(verdict: Verdict, strong_weight: float = DEFAULT_STRONG_WEIGHT) -> float:
+    """Battle weight of one game: ``strong_weight`` for A>>B / B>>A, else 1."""
+    return strong_weight if verdict.is_strong else 1.0
+
+
+def combine_orders(
+    game1: Verdict | None,
+    game2_swapped: Verdict | None,
+    *,
+    strong_weight: float = DEFAULT_STRONG_WEIGHT,
+) -> Outcome:
+    """Combine game 1 (original order) and game 2 (answers swapped) into one outcome.
+
+    Consistent winners give that winner with the mean of the two game weights (so two strong
+    verdicts weigh ``strong_weight``, as arena-hard counts them); disagreeing games give a tie of
+    weight 1; a missing game gives winner None, never a silent tie.
+    """
+    for verdict in (game1, game2_swapped):
+        if verdict is not None and verdict.kind == "score":
+            raise ValueError("combine_orders needs pairwise verdicts, not scores")
+    game2 = swap_verdict(game2_swapped) if game2_swapped is not None else None
+    if game1 is None or game2 is None:
+        return Outcome(winner=None, weight=0.0, consistent=None, game1=game1, game2=game2)
+    if game1.winner != game2.winner:
+        return Outcome(winner="tie", weight=1.0, consistent=False, game1=game1, game2=game2)
+    if game1.winner == "tie":
+        return Outcome(winner="tie", weight=1.0, consistent=True, game1=game1, game2=game2)
+    weight = (game_weight(game1, strong_weight) + game_weight(game2, strong_weight)) / 2
+    return Outcome(winner=game1.winner, weight=weight, consistent=True, game1=game1, game2=game2)
+
+
+# ---------------------------------------------------------------- prompt-injection defence
+
+_OPEN_RUN_RE = re.compile(r"\[(?=\[)")
+_CLOSE_RUN_RE = re.compile(r"\](?=\])")
+_MARKER_RE = re.compile(r"<<<(\s*[A-Z][A-Z0-9 _-]{0,60}\s*)>>>")
+
+
+def neutralize_verdict_tokens(text: str) -> str:
+    """Defuse verdict markers and prompt delimiters inside untrusted text (candidate answers).
+
+    "[[B]]" becomes "[ [B] ]" (which no parser pattern matches) and a forged delimiter such as
+    "<<<ANSWER A END>>>" becomes "<< <ANSWER A END> >>". Idempotent; other text is untouched.
+    """
+    text = _OPEN_RUN_RE.sub("[ ", text)
+    text = _CLOSE_RUN_RE.sub("] ", text)
+    return _MARKER_RE.sub(r"<< <\1> >>", text)
+
+
+# ---------------------------------------------------------------- JSON output (schema-constrained)
+
+def verdict_schema(kind: str) -> dict[str, Any]:
+    """JSON schema for a pairwise verdict object {"reasoning": str, "verdict": label}."""
+    _check_kind(kind)
+    if kind == "score":
+        raise ValueError("use score_schema() for kind 'score'")
+    labels = ["A", "B", "C"] if kind == "3way" else list(FIVE_WAY_LABELS)
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "verdict": {"type": "string", "enum": labels},
+        },
+        "required": ["reasoning", "verdict"],
+        "additionalProperties": False,
+    }
+
+
+def score_schema() -> dict[str, Any]:
+    """JSON schema for a score object {"reasoning": str, "score": number in 1-10}."""
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "score": {"type": "number", "minimum": SCORE_MIN, "maximum": SCORE_MAX},
+        },
+        "required": ["reasoning", "score"],
+        "additionalProperties": False,
+    }
+
+
+def _load_json_object(text: str) -> dict[str, Any] | None:
+    """Decode a JSON object, also when wrapped in a code fence or surrounded by prose."""
+    stripped = text.strip()
+    for candidate in (stripped, stripped[stripped.find("{"): stripped.rfind("}") + 1]):
+        if not candidate:
+            continue
+        try:
+            obj = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
+    """Parse a JSON reply such as {"verdict": "A>B"} or {"score": 7}; None if invalid."""
+    _check_kind(kind)
+    obj = _load_json_object(text or "")
+    if obj is None:
+        return None
+    if kind == "score":
+        value = obj.get("score")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None
+        try:
+            return _score(str(float(value)))
+        except ValueError:
+            return None
+    value = obj.get("verdict")
+    if not isinstance(value, str):
+        return None
+    token = value.strip()
+    if not token.startswith("[["):
+        token = f"[[{token}]]"
+    return parse_verdict(token, kind)

@@ -1,0 +1,146 @@
+"""A real OpenAI-compatible chat server on 127.0.0.1 for tests: scripted replies, delays, failures, counters."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+@dataclass
+class Failure:
+    """One scripted failure: HTTP status, extra headers, body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=lambda: {"error": {"message": "scripted failure"}})
+
+
+def default_reply(request: dict[str, Any]) -> str:
+    """Echo the last user message and the number of user turns seen."""
+    users = [m["content"] for m in request["messages"] if m["role"] == "user"]
+    return f"answer from {request['model']} to turn {len(users)}: {users[-1]}"
+
+
+class FakeOpenAI:
+    """Serves /v1/chat/completions (streaming too) and /v1/models; records every request."""
+
+    def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, delay_s: float = 0.0) -> None:
+        self.reply = reply
+        self.delay_s = delay_s
+        self.failures: deque[Failure] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The `/v1` base URL clients use."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        """Make the next `times` chat requests fail with `status`."""
+        for _ in range(times):
+            self.failures.append(Failure(status, headers or {}))
+
+    def __enter__(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") in ("/v1/models", "/models"):
+                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                elif self.path == "/health":
+                    self._json(200, {})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake.lock:
+                    fake.requests.append(body)
+                    fake.request_times.append(time.monotonic())
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    failure = fake.failures.popleft() if fake.failures else None
+                try:
+                    if fake.delay_s:
+                        time.sleep(fake.delay_s)
+                    if failure:
+                        self._json(failure.status, failure.body, failure.headers)
+                        return
+                    text = fake.reply(body)
+                    usage = {"prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+                             "completion_tokens": len(text.split())}
+                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                    if body.get("stream"):
+                        self._stream(body, text, usage)
+                    else:
+                        self._json(200, {"id": "cmpl-1", "object": "chat.completion", "created": 0,
+                                         "model": body["model"], "usage": usage,
+                                         "choices": [{"index": 0, "finish_reason": "stop",
+                                                      "message": {"role": "assistant", "content": text}}]})
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                words = text.split(" ")
+                base = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                for i, w in enumerate(words):
+                    piece = w if i == 0 else " " + w
+                    chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+        return Handler
+
+
+if __name__ == "__main__":  # standalone: python tests/openai_server.py [delay_s]
+    import sys
+
+    with FakeOpenAI(delay_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as srv:
+        print(srv.base_url, flush=True)
+        threading.Event().wait()

@@ -1,0 +1,60 @@
+"""Interrupting a run (a real subprocess and a real signal) loses no finished answer and corrupts nothing."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import read_jsonl, write_config
+
+
+def _questions(tmp_path: Path, n: int = 16) -> Path:
+    path = tmp_path / "q.jsonl"
+    rows = [{"question_id": f"x{i:02d}", "category": "stem", "turns": [f"question {i}", f"follow-up {i}"]}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _arena(cfg: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--out", str(out),
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_kill_part_way_then_rerun_equals_uninterrupted_run(tmp_path, fake_openai, sig):
+    fake_openai.delay_s = 0.2
+    cand = {"name": "m1", "backend": "openai", "model": "fake", "base_url": fake_openai.base_url, "concurrency": 2}
+    cfg = write_config(tmp_path, _questions(tmp_path), [cand])
+    ws_a, ws_b = tmp_path / "interrupted", tmp_path / "straight"
+    answers = ws_a / "answers" / "m1.jsonl"
+    proc = _arena(cfg, ws_a)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if answers.exists() and answers.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    done_before = len(read_jsonl(answers))
+    assert 3 <= done_before < 16, "the run was not interrupted part-way"
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 130
+        info = json.loads(next((ws_a / "runs").iterdir()).joinpath("run.json").read_text())
+        assert info["status"] == "interrupted"
+    requests_before = len(fake_openai.requests)
+    rerun = _arena(cfg, ws_a)
+    assert rerun.wait(timeout=60) == 0, rerun.stderr.read()
+    # only the missing questions were asked again (2 turns each; a killed in-flight question restarts)
+    assert len(fake_openai.requests) - requests_before <= 2 * (16 - done_before)
+    straight = _arena(cfg, ws_b)
+    assert straight.wait(timeout=60) == 0
+    got = {r["question_id"]: r for r in read_jsonl(answers)}
+    want = {r["question_id"]: r for r in read_jsonl(ws_b / "answers" / "m1.jsonl")}
+    assert len(read_jsonl(answers)) == 16  # no duplicates
+    assert {k: (v["key"], v["turns"]) for k, v in got.items()} == {k: (v["key"], v["turns"]) for k, v in want.items()}

@@ -1,0 +1,108 @@
+"""Bootstrap intervals: reproducibility, exact refits, equivalence with battle resampling, degenerate rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_rating_bt import make_battles
+
+from arena.rating import RatingOptions, rate_battles, validate_battles
+from arena.rating.bootstrap import bootstrap_bt, resample_counts
+from arena.rating.bt import fit_lbfgs
+from arena.rating.counts import aggregate
+
+
+def intervals(battles: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+    """Leaderboard indexed by model."""
+    return rate_battles(battles, RatingOptions(**kwargs)).table.set_index("model")  # type: ignore[arg-type]
+
+
+def test_same_seed_same_intervals_other_seed_differs() -> None:
+    battles = make_battles(500, [0, 40, 90, -20], 1)
+    a, b = intervals(battles, bootstrap=100, seed=7), intervals(battles, bootstrap=100, seed=7)
+    c = intervals(battles, bootstrap=100, seed=8)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["ci_low"], c["ci_low"])
+    assert (a["ci_low"] < a["rating"]).all() and (a["rating"] < a["ci_high"]).all()
+
+
+def test_batched_refits_equal_independent_fits() -> None:
+    battles = make_battles(3000, [0, 40, 90, -20, 150, 10], 2)
+    counts = aggregate(battles)
+    s, n = counts.pair_stats()
+    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, counts.n_models)
+    draws = bootstrap_bt(counts, theta, 60, seed=4, prior_weight=0.01)
+    resampled = np.vstack(list(resample_counts(counts, 60, seed=4)))
+    for r in range(0, 60, 7):
+        s_r, n_r = counts.pair_stats(resampled[r])
+        ref = fit_lbfgs(counts.pair_i, counts.pair_j, s_r, n_r, counts.n_models)
+        got = draws.theta[r] - draws.theta[r].mean()
+        np.testing.assert_allclose(got, ref - ref.mean(), atol=1e-6)
+
+
+def test_multinomial_matches_battle_resampling() -> None:
+    battles = make_battles(800, [0, 60, -60], 3)
+    ours = intervals(battles, bootstrap=300, seed=1)
+    codes = {"m0": 0, "m1": 1, "m2": 2}
+    a, b = battles["model_a"].map(codes).to_numpy(), battles["model_b"].map(codes).to_numpy()
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    own = np.where(a < b, battles["score"], 1 - battles["score"])
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    key = np.array([pairs.index((x, y)) for x, y in zip(lo, hi)])
+    rng = np.random.default_rng(0)
+    rounds = []
+    for _ in range(300):
+        idx = rng.integers(0, len(battles), len(battles))
+        s, n = np.bincount(key[idx], own[idx], 3), np.bincount(key[idx], minlength=3).astype(float)
+        theta = fit_lbfgs(np.array([0, 0, 1]), np.array([1, 2, 2]), s, n, 3)
+        rounds.append(theta * 400 / np.log(10))
+    ref = np.array(rounds)
+    for model, k in codes.items():
+        width = ours.loc[model, "ci_high"] - ours.loc[model, "ci_low"]
+        ref_width = np.percentile(ref[:, k], 97.5) - np.percentile(ref[:, k], 2.5)
+        assert width == pytest.approx(ref_width, rel=0.2)
+
+
+def test_percentiles_are_configurable() -> None:
+    battles = make_battles(500, [0, 40, 90], 5)
+    wide = intervals(battles, bootstrap=200, seed=0)
+    narrow = intervals(battles, bootstrap=200, seed=0, percentiles=(25.0, 75.0))
+    assert ((narrow["ci_high"] - narrow["ci_low"]) < (wide["ci_high"] - wide["ci_low"])).all()
+
+
+def test_rounds_where_a_model_only_wins_or_is_absent() -> None:
+    battles = make_battles(300, [0, 40, 90], 6)
+    extra = validate_battles(
+        pd.DataFrame(
+            {
+                "model_a": ["rare", "rare", "m0"],
+                "model_b": ["m0", "m1", "rare"],
+                "winner": ["model_a", "tie", "model_b"],
+            }
+        )
+    )
+    result = rate_battles(
+        pd.concat([battles, extra], ignore_index=True), RatingOptions(bootstrap=200, seed=1)
+    )
+    table = result.table.set_index("model")
+    assert np.isfinite(table[["rating", "ci_low", "ci_high"]].to_numpy()).all()
+    assert table.loc["rare", "ci_low"] <= table.loc["rare", "rating"] <= table.loc["rare", "ci_high"]
+    text = " ".join(result.warnings)
+    assert "weak prior" in text and "absent from" in text
+
+
+def test_model_that_always_wins_gets_finite_ratings_and_warning() -> None:
+    battles = make_battles(200, [0, 40, 90], 7)
+    champ = validate_battles(
+        pd.DataFrame(
+            {"model_a": ["champ"] * 5, "model_b": ["m0", "m1", "m2", "m0", "m1"], "winner": ["model_a"] * 5}
+        )
+    )
+    result = rate_battles(
+        pd.concat([battles, champ], ignore_index=True), RatingOptions(bootstrap=100, seed=0)
+    )
+    table = result.table.set_index("model")
+    assert np.isfinite(table[["rating", "ci_low", "ci_high"]].to_numpy()).all()
+    assert table.index[0] == "champ" or table["rating"].idxmax() == "champ"
+    assert any("'champ' won every battle" in w for w in result.warnings)

@@ -1,0 +1,130 @@
+"""`arena rate` run as a real subprocess on a small JSONL file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arena.rating.cli import register
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = [
+    ("gpt-4", "llama", "model_a"),
+    ("llama", "gpt-4", "model_b"),
+    ("gpt-4", "mixtral", "tie"),
+    ("mixtral", "llama", "model_a"),
+    ("llama", "mixtral", "tie (bothbad)"),
+    ("mixtral", "gpt-4", "model_b"),
+    ("gpt-4", "llama", "model_b"),
+    ("mixtral", "llama", "model_b"),
+]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the rating CLI in a subprocess from the repo root."""
+    return subprocess.run(
+        [sys.executable, "-m", "arena.rating.cli", "rate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture()
+def battles(tmp_path: Path) -> Path:
+    path = tmp_path / "battles.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "model_a": a,
+                    "model_b": b,
+                    "winner": w,
+                    "category": "chat",
+                    "len_a": 100 + 10 * i,
+                    "len_b": 90 + 5 * i,
+                }
+            )
+            + "\n"
+            for i, (a, b, w) in enumerate(ROWS * 3)
+        )
+    )
+    return path
+
+
+def test_table_output(battles: Path) -> None:
+    proc = run(str(battles), "--bootstrap", "50", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["rank", "model", "rating"]
+    assert lines[1].split()[1] == "gpt-4"
+
+
+def test_json_output_with_anchor_from_run_folder(battles: Path) -> None:
+    proc = run(str(battles.parent), "--bootstrap", "30", "--anchor", "mixtral=1114", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    rows = {r["model"]: r for r in data["table"]}
+    assert rows["mixtral"]["rating"] == pytest.approx(1114.0)
+    assert data["options"]["anchor"] == ["mixtral", 1114.0]
+    assert len(data["winrate_matrix"]["models"]) == 3
+
+
+def test_csv_to_file_baseline_elo_and_category(battles: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lb.csv"
+    proc = run(
+        str(battles),
+        "--bootstrap",
+        "20",
+        "--baseline",
+        "llama",
+        "--method",
+        "elo",
+        "--category",
+        "chat",
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:5] == ["model", "rating", "ci_low", "ci_high", "rank"] and "score" in header
+
+
+def test_style_control_prints_coefficients(battles: Path) -> None:
+    proc = run(str(battles), "--bootstrap", "10", "--style-control")
+    assert proc.returncode == 0, proc.stderr
+    assert "style coefficients" in proc.stdout and "length" in proc.stdout
+
+
+def test_errors_exit_2_with_message(tmp_path: Path, battles: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"model_a": "x", "model_b": "y", "winner": "model_c"}\n')
+    proc = run(str(bad))
+    assert proc.returncode == 2
+    assert f"{bad}:1: field 'winner'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run(str(battles), "--anchor", "unknown=1000", "--bootstrap", "0")
+    assert proc.returncode == 2 and "anchor model 'unknown'" in proc.stderr
+
+
+def test_warnings_go_to_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"model_a": "x", "model_b": "y", "winner": "tie"}\n')
+    proc = run(str(path), "--bootstrap", "10")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: every battle is a tie" in proc.stderr
+
+
+def test_register_sets_func() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["rate", "x.jsonl", "--anchor", "a=b=1114"])
+    assert callable(args.func) and args.anchor == "a=b=1114" and args.bootstrap == 1000

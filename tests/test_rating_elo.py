@@ -1,0 +1,71 @@
+"""Online Elo: hand-computed sequence, order dependence, bootstrap medians."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arena.rating import RatingOptions, rate_battles, validate_battles
+from arena.rating.elo import bootstrap_elo, online_elo
+
+
+def test_hand_computed_sequence() -> None:
+    # a beats b at 1000/1000: E = 0.5, delta = 4 * 0.5 = 2          -> a 1002, b 998
+    # b ties c at 998/1000: E_b = 1/(1+10^(2/400)) = 0.4971218,     delta = 4*(0.5-0.4971218) = 0.0115128
+    # c beats a at 999.9884872/1002: E_c = 1/(1+10^(2.0115128/400)) = 0.4971053, delta = 4*(1-0.4971053)
+    a, b = np.array([0, 1, 2]), np.array([1, 2, 0])
+    r = online_elo(a, b, np.array([1.0, 0.5, 1.0]), np.ones(3), 3)
+    assert r[1] == pytest.approx(998.0115128, abs=1e-6)
+    assert r[2] == pytest.approx(999.9884872 + 4 * (1 - 0.4971053), abs=1e-5)
+    assert r[0] == pytest.approx(1002 - 4 * (1 - 0.4971053), abs=1e-5)
+    assert r.sum() == pytest.approx(3000, abs=1e-9)
+
+
+def test_k_and_weight_scale_updates() -> None:
+    r = online_elo(np.array([0]), np.array([1]), np.array([1.0]), np.array([3.0]), 2, k=32)
+    assert r[0] == pytest.approx(1000 + 32 * 3 * 0.5)
+
+
+def test_order_matters_for_elo() -> None:
+    a, b, s = np.array([0, 0, 1]), np.array([1, 1, 0]), np.array([1.0, 1.0, 1.0])
+    forward = online_elo(a, b, s, np.ones(3), 2)
+    backward = online_elo(a[::-1], b[::-1], s[::-1], np.ones(3), 2)
+    assert not np.allclose(forward, backward)
+
+
+def test_bootstrap_elo_rounds_are_resampled_sequences() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, 300)
+    b = (a + rng.integers(1, 4, 300)) % 4
+    s = rng.choice([0.0, 0.5, 1.0], 300)
+    rounds = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, block=50)
+    again = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, block=50)
+    np.testing.assert_array_equal(rounds, again)
+    np.testing.assert_allclose(rounds.mean(axis=1), 1000, atol=1e-9)
+    assert not np.allclose(rounds[0], rounds[1])
+    other = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=4, chunk=7, block=50)
+    assert not np.allclose(rounds, other)
+
+
+def test_leaderboard_elo_uses_median_of_rounds() -> None:
+    frame = pd.DataFrame(
+        {
+            "model_a": ["x", "y", "x", "z"] * 30,
+            "model_b": ["y", "z", "z", "x"] * 30,
+            "winner": ["model_a", "tie", "model_b", "model_b"] * 30,
+        }
+    )
+    battles = validate_battles(frame)
+    options = RatingOptions(method="elo", bootstrap=40, seed=2)
+    table = rate_battles(battles, options).table.set_index("model")
+    codes = {"x": 0, "y": 1, "z": 2}
+    a, b = battles["model_a"].map(codes).to_numpy(), battles["model_b"].map(codes).to_numpy()
+    rounds = bootstrap_elo(a, b, battles["score"].to_numpy(), np.ones(len(battles)), 3, 40, 2)
+    for model, k in codes.items():
+        assert table.loc[model, "rating"] == pytest.approx(np.median(rounds[:, k]))
+        assert table.loc[model, "ci_low"] == pytest.approx(np.percentile(rounds[:, k], 2.5))
+    in_order = rate_battles(battles, RatingOptions(method="elo", bootstrap=0)).table.set_index("model")
+    expected = online_elo(a, b, battles["score"].to_numpy(), np.ones(len(battles)), 3)
+    for model, k in codes.items():
+        assert in_order.loc[model, "rating"] == pytest.approx(expected[k])

@@ -1,0 +1,28 @@
+"""JSONL robustness: an interrupted last line is ignored and repaired; appends stay valid."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from arena.errors import DataError
+from arena.records import JsonlAppender, iter_jsonl, read_records
+
+
+def test_truncated_last_line_is_skipped_then_repaired_on_append(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"k": 1}\n{"k": 2}\n{"k": 3, "te')
+    with pytest.warns(UserWarning, match="incomplete last line"):
+        assert [r["k"] for _, r in iter_jsonl(path)] == [1, 2]
+    with JsonlAppender(path) as app:
+        app.append({"k": 4})
+    assert [json.loads(x)["k"] for x in path.read_text().splitlines()] == [1, 2, 4]
+
+
+def test_malformed_middle_line_strict_and_lenient(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"k": 1}\nnot json\n{"k": 3}\n')
+    with pytest.raises(DataError, match="b.jsonl:2"):
+        read_records(path)
+    with pytest.warns(UserWarning, match="line skipped"):
+        assert [r["k"] for _, r in read_records(path, strict=False)] == [1, 3]
