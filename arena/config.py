@@ -132,6 +132,7 @@ class VLLMCandidate(_CandidateBase):
     backend: Literal["vllm"]
     model: str
     command: list[str] = Field(default_factory=lambda: ["vllm", "serve"])
+    model_flag: str | None = None  # e.g. "--model" for `python -m vllm.entrypoints.openai.api_server`
     port: int | None = Field(default=None, ge=1, le=65535)
     gpus: list[int] | None = None
     tensor_parallel_size: int = Field(default=1, ge=1)

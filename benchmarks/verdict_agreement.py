@@ -28,7 +28,6 @@ from judges.verdicts import (
 )
 
 DEFAULT_DIR = Path("/work/shared/data/judgment-formats")
-README_OUT = Path(__file__).resolve().parent / "VERDICT_README_SECTION.md"
 FASTCHAT_PAIR = {"model_1": "A", "model_2": "B", "tie": "tie"}
 MAX_EXAMPLES = 3
 _ARENA_HARD_RE = re.compile(r"\[\[([AB<>=]+)\]\]")  # the pattern arena-hard-auto v0.1 used
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison over every JSONL file and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DIR)
-    ap.add_argument("--readme", type=Path, default=README_OUT, help="where to write the README section")
+    ap.add_argument("--readme", type=Path, default=None, help="also write the figures as a Markdown section here")
     args = ap.parse_args(argv)
     files = sorted(args.data_dir.rglob("*.jsonl"))
     if not files:
@@ -222,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   - {count} x {reason}")
             for ex in rep.examples[reason]:
                 print(f"       {ex}")
-    _write_readme(reports, args.data_dir, args.readme)
+    if args.readme:
+        _write_readme(reports, args.data_dir, args.readme)
     return 0
 
 

@@ -1,0 +1,50 @@
+"""vLLM candidates through `arena run`: launched, answered, logged, stopped; a crash is a clear error."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from arena.cli import main
+from conftest import read_jsonl, write_config
+
+FAKE = [sys.executable, str(Path(__file__).parent / "fake_vllm_serve.py")]
+
+
+def _vllm(name: str, gpus: list[int], **kw) -> dict:
+    return {"name": name, "backend": "vllm", "model": f"/models/{name}", "command": FAKE, "gpus": gpus,
+            "health_timeout_s": 20, "generation": {"stream": False}, **kw}
+
+
+def _alive(marker: str) -> bool:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return any("fake_vllm_serve.py" in line and marker in line for line in out.splitlines())
+
+
+def test_two_vllm_candidates_answer_then_stop(tmp_path, questions_file, capsys):
+    cfg = write_config(tmp_path, questions_file, [_vllm("m-one", [0], extra_args=["--max-model-len", "512"]),
+                                                  _vllm("m-two", [1])])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    ws = tmp_path / "ws"
+    recs = {r["question_id"]: r for r in read_jsonl(ws / "answers" / "m-one.jsonl")}
+    assert recs["q2"]["turns"] == ["m-one says: What is 2+2?"]
+    assert recs["q1"]["turns"][1] == "m-one says: Now make it sadder."
+    run = next((ws / "runs").iterdir())
+    log = (run / "logs" / "vllm-m-one.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES=0" in log and "--max-model-len" in log
+    assert (run / "logs" / "vllm-m-two.log").exists()
+    assert not _alive("/models/m-one") and not _alive("/models/m-two")
+    # fully cached: the second run launches no server at all
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    runs = sorted((ws / "runs").iterdir())
+    assert not (runs[-1] / "logs").exists()
+
+
+def test_vllm_crash_is_one_clear_error_with_the_log_tail(tmp_path, questions_file, capsys):
+    cand = _vllm("broken", [0], env={"FAKE_VLLM_CRASH": "CUDA out of memory while loading weights"})
+    cfg = write_config(tmp_path, questions_file, [cand])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA out of memory while loading weights" in err and "Traceback (most recent call last)" in err
+    assert err.startswith("error:")
+    assert not _alive("/models/broken")
