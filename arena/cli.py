@@ -24,6 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`arena run`: answers (and, when configured, judgments and ratings) for one config."""
     from arena.config import load_config
     from arena.pipeline import run_pipeline, summary_table, workspace_path
+    from arena.report import judge_report, rating_report
 
     cfg = load_config(args.config)
     if args.limit is not None:
@@ -34,17 +35,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress)
     print(summary_table(ctx.run.info))
+    print(judge_report(ctx.run.info))
+    print(rating_report(ctx.run.path))
     errors = ctx.run.info.get("errors", [])
     if errors:
         print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
-        print("re-run the same command to retry what failed; finished answers are kept")
-    judge = ctx.run.info.get("stages", {}).get("judge", {})
-    if "skipped" in judge:
-        print(f"\njudge: {judge['skipped']}")
+        print("re-run the same command to retry what failed; finished work is kept")
     print(f"\nrun folder: {ctx.run.path}")
-    return 1 if errors and not any(
-        s.get("generated", 0) + s.get("cached", 0) for s in ctx.run.info["stages"]["answers"]["models"].values()
-    ) else 0
+    answered = sum(s.get("generated", 0) + s.get("cached", 0)
+                   for s in ctx.run.info["stages"]["answers"]["models"].values())
+    return 1 if errors and not answered else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -166,22 +166,85 @@ Candidate = Annotated[
 ]
 
 
+class PriceConfig(Strict):
+    """Judge prices in USD per million tokens."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0.0)
+    output_per_mtok: float = Field(default=0.0, ge=0.0)
+
+
+class RewardConfig(Strict):
+    """A reward model as the judge: in-process (transformers) or a vLLM pooling endpoint."""
+
+    source: Literal["local", "vllm"] = "local"
+    path: Path | None = None
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    tie_band: float = Field(default=0.0, ge=0.0, lt=0.5)
+    scale: float = Field(default=1.0, gt=0.0)
+    batch_size: int = Field(default=8, ge=1)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _where(self) -> "RewardConfig":
+        if self.source == "local" and self.path is None:
+            raise ValueError("a local reward model needs 'path' (a folder with the model and tokenizer)")
+        if self.source == "vllm" and not self.base_url:
+            raise ValueError("a vLLM reward endpoint needs 'base_url'")
+        return self
+
+
 class JudgeConfig(Strict):
-    """Judge section: mode and judge backend (the judge layer fills in the details)."""
+    """The judge: mode, who judges (LLM endpoint or reward model), verdict format, bias control, budget."""
 
     mode: Literal["single", "baseline", "pairwise"] = "pairwise"
     baseline: str | None = None
     kind: Literal["llm", "reward-model", "dry-run"] = "llm"
-    model: str | None = None
+    name: str | None = None
+    model: str = "gpt-4o"
     base_url: str | None = None
     api_key_env: str | None = None
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=2048, ge=16)
+    verdict: Literal["3way", "5way"] = "5way"
+    strong_weight: float = Field(default=3.0, gt=0.0)
+    order: Literal["both", "random"] = "both"
+    inconsistent: Literal["tie", "separate"] = "tie"
+    pairs: Literal["all", "sampled"] = "all"
+    opponents_per_question: int = Field(default=2, ge=1)
+    reference_categories: list[str] = Field(default_factory=lambda: ["math", "reasoning", "coding"])
+    json_output: bool = False
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=180.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    price: PriceConfig = Field(default_factory=PriceConfig)
+    max_cost_usd: float | None = Field(default=None, gt=0.0)
+    expected_output_tokens: int = Field(default=400, ge=1)
+    reward: RewardConfig | None = None
     seed: int = 0
 
     @model_validator(mode="after")
-    def _baseline_needed(self) -> "JudgeConfig":
+    def _consistent(self) -> "JudgeConfig":
         if self.mode == "baseline" and not self.baseline:
             raise ValueError("mode 'baseline' needs 'baseline: <candidate name>'")
+        if self.kind == "reward-model" and self.reward is None:
+            raise ValueError("kind 'reward-model' needs a 'reward:' section (source, path or base_url)")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError("api_key_env must be the NAME of an environment variable, not the key itself")
+        if self.name is not None and ("/" in self.name or self.name.startswith(".")):
+            raise ValueError("judge name must not contain '/' or start with '.'")
         return self
+
+    @property
+    def label(self) -> str:
+        """The judge's name in files: `name`, else the model (or the reward model's folder name)."""
+        if self.name:
+            return self.name
+        if self.kind == "reward-model" and self.reward is not None:
+            ref = self.reward.model or (self.reward.path.name if self.reward.path else "reward")
+            return f"rm-{ref}".replace("/", "_")
+        return self.model.replace("/", "_")
 
 
 class RatingConfig(Strict):

@@ -11,7 +11,7 @@ from arena.answers import AnswerStore
 from arena.config import RunConfig
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
-from arena.records import write_json_atomic
+from arena.records import JsonlAppender, write_json_atomic
 from arena.store import RunDir, Workspace
 
 
@@ -50,9 +50,49 @@ def answers_stage(ctx: RunContext) -> dict[str, Any]:
     return {"models": models}
 
 
+def _answer_texts(ctx: RunContext) -> dict[str, dict[str, list[str]]]:
+    """Each model's answer turns per question, as the answer stage left them for this run."""
+    store = AnswerStore(ctx.workspace.answers_dir)
+    out: dict[str, dict[str, list[str]]] = {}
+    for model, index in ctx.answers_index.items():
+        cached = store.load(model)
+        out[model] = {qid: cached[key]["turns"] for qid, key in index.items() if key in cached}
+    return out
+
+
 def judge_stage(ctx: RunContext) -> dict[str, Any]:
-    """Placeholder until the judge layer lands: says so plainly instead of pretending to judge."""
-    return {"skipped": "the judge layer is not part of this version yet; answers are ready for it"}
+    """Judge the answers (or, in a dry run, draw seeded verdicts and estimate the real cost)."""
+    from judges.stage import JudgeStage
+
+    assert ctx.cfg.judge is not None
+    models = [c.name for c in ctx.cfg.candidates]
+    stage = JudgeStage(ctx.cfg.judge, ctx.questions, _answer_texts(ctx), models, ctx.workspace.judgments_dir,
+                       ctx.run, dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log)
+    return asyncio.run(stage.run_async())
+
+
+def rating_stage(ctx: RunContext) -> dict[str, Any]:
+    """Fit Bradley-Terry with bootstrap intervals on the run's battles and write the leaderboard."""
+    from arena.rating import RatingOptions, parse_anchor, write_leaderboard
+
+    battles = ctx.run.path / "battles.jsonl"
+    if not battles.exists() or battles.stat().st_size == 0:
+        return {"skipped": "no battles to rate"}
+    r = ctx.cfg.rating
+    baseline = r.baseline or (ctx.cfg.judge.baseline if ctx.cfg.judge and ctx.cfg.judge.mode == "baseline" else None)
+    opts = RatingOptions(bootstrap=r.bootstrap, seed=r.seed, anchor=parse_anchor(r.anchor) if r.anchor else None,
+                         baseline=baseline, style_control=r.style_control, percentiles=tuple(r.percentiles))
+    out = write_leaderboard(battles, ctx.run.path, opts)
+    return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}
+
+
+def questions_file(ctx: RunContext) -> None:
+    """Write the run's questions (Arena format) so every later reader has them."""
+    rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns,
+             **({"reference": q.reference} if q.reference else {})} for q in ctx.questions]
+    with JsonlAppender(ctx.run.path / "questions.jsonl", fsync_every=0) as app:
+        for row in rows:
+            app.append(row)
 
 
 def default_stages(cfg: RunConfig) -> list[Stage]:
@@ -60,6 +100,8 @@ def default_stages(cfg: RunConfig) -> list[Stage]:
     stages = [Stage("answers", answers_stage)]
     if cfg.judge is not None:
         stages.append(Stage("judge", judge_stage))
+        if cfg.judge.mode != "single":
+            stages.append(Stage("rating", rating_stage))
     return stages
 
 
@@ -76,6 +118,7 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
     run.start(resolved, command or [])
     ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)
     log(f"run {run.run_id}: {len(questions)} questions x {len(cfg.candidates)} candidates -> {run.path}")
+    questions_file(ctx)
     status = "failed"
     try:
         for stage in default_stages(cfg):

@@ -1,0 +1,64 @@
+"""Terminal reports of a finished run: the judge stage (with the dry-run cost estimate) and the leaderboard."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def judge_report(info: dict[str, Any]) -> str:
+    """What the judge stage did; in a dry run, what the real judge run would need."""
+    j = info.get("stages", {}).get("judge")
+    if not j:
+        return ""
+    lines = ["", f"judge {j['judge']} ({j['mode']}): {j['tasks']} judgments needed, {j['cached']} cached, "
+             f"{j['new_calls']} made now" + (" [DRY RUN: verdicts drawn at random, no judge called]"
+                                             if j.get("dry_run") else "")]
+    lines.append(f"  ok {j['ok']}, unparsed {j['unparsed']}, errors {j['errors']}; position consistency "
+                 f"{_pct(j['position_consistency'])}, first position wins {_pct(j['first_position_win_rate'])}, "
+                 f"ties {_pct(j['tie_rate'])}")
+    if not j.get("dry_run"):
+        lines.append(f"  tokens in {j['prompt_tokens']:,}, out {j['completion_tokens']:,}; cost ${j['cost_usd']:.4f}")
+    if j.get("budget_stopped"):
+        lines.append(f"  stopped at the budget (max_cost_usd): {j['not_done']} judgments left for the next run")
+    est = j.get("estimate")
+    if est:
+        cost = f"${est['cost_usd']:.4f}" if est["priced"] else "unknown (set judge.price to get a cost estimate)"
+        lines += ["", "the real judge run would need:",
+                  f"  judge calls        {est['calls']:,} ({est['cached']:,} already in the cache)",
+                  f"  input tokens       ~{est['prompt_tokens']:,}",
+                  f"  output tokens      ~{est['completion_tokens']:,}",
+                  f"  estimated cost     {cost}",
+                  f"  (estimate: {est['method']}; follow-up requests for unparseable replies are not included)"]
+    return "\n".join(lines)
+
+
+def rating_report(run_path: Path, top: int = 20) -> str:
+    """The overall leaderboard of a run, if it has one."""
+    path = Path(run_path) / "leaderboard.json"
+    if not path.exists():
+        single = Path(run_path) / "single_scores.json"
+        if single.exists():
+            table = json.loads(single.read_text())
+            rows = ["", f"single-answer scores (judge {table['judge']}):", f"{'model':<28} {'mean':>6} {'n':>5}"]
+            rows += [f"{m['model']:<28} {m['mean']:>6.2f} {m['n']:>5}" for m in table["models"][:top]]
+            return "\n".join(rows)
+        return ""
+    lb = json.loads(path.read_text())
+    table = lb["overall"]["table"]
+    has_score = any("score" in r for r in table)
+    head = f"{'rank':>4} {'model':<28} {'rating':>7} {'95% CI':>17} {'battles':>8}" + ("  win% vs base" if has_score else "")
+    rows = ["", f"leaderboard (Bradley-Terry, {lb['options']['bootstrap']} bootstrap rounds):", head]
+    for r in table[:top]:
+        ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else "n/a"
+        line = f"{r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
+        if has_score and r.get("score") is not None:
+            line += f"  {r['score']:>6.1f}"
+        rows.append(line)
+    for w in lb.get("warnings", [])[:5]:
+        rows.append(f"  warning: {w}")
+    return "\n".join(rows)

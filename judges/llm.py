@@ -1,0 +1,84 @@
+"""LLM judge on any OpenAI-compatible endpoint (OpenAI, DashScope/Qwen, vLLM): verdict, one follow-up."""
+from __future__ import annotations
+
+from typing import Any
+
+from arena.backends.base import GenParams
+from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
+from arena.backends.retry import RetryPolicy
+from arena.config import JudgeConfig
+from arena.errors import BackendError
+from judges.base import JudgeCall
+from judges.tasks import JudgeTask
+from judges.templates import RenderedPrompt, render
+from judges.verdicts import Verdict, parse_json_verdict, parse_verdict, score_schema, verdict_schema
+
+
+class LLMJudge:
+    """Asks a chat model for a verdict; an unparseable reply gets one follow-up request, then `unparsed`."""
+
+    dry_run = False
+
+    def __init__(self, cfg: JudgeConfig) -> None:
+        self.cfg = cfg
+        self.name = cfg.label
+        key = resolve_api_key(cfg.base_url, cfg.api_key_env, f"judge '{self.name}'")
+        self.concurrency = cfg.concurrency
+        extra: dict[str, Any] = {}
+        if cfg.json_output:
+            schema = score_schema() if cfg.mode == "single" else verdict_schema(cfg.verdict)
+            extra["response_format"] = {"type": "json_schema",
+                                        "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
+        self._backend = OpenAICompatible(name=f"judge {self.name}", model=cfg.model, base_url=cfg.base_url,
+                                         api_key=key, concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
+                                         retry=RetryPolicy(max_retries=cfg.max_retries), extra_body=extra,
+                                         seed=cfg.seed)
+        self.endpoint = self._backend.endpoint
+        self._params = GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stream=False)
+
+    def identity(self) -> dict[str, Any]:
+        """Judge model and parameters (the endpoint URL is not part of it)."""
+        from judges.factory import judge_identity
+
+        return judge_identity(self.cfg)
+
+    def _parse(self, text: str, kind: str) -> Verdict | None:
+        if self.cfg.json_output:
+            v = parse_json_verdict(text, kind)
+            if v is not None:
+                return v
+        return parse_verdict(text, kind)
+
+    async def judge(self, task: JudgeTask, prompt: RenderedPrompt, kind: str) -> JudgeCall:
+        """One judgment with at most one follow-up; transport failures become status `error`."""
+        messages = prompt.messages()
+        call = JudgeCall(status="error")
+        try:
+            first = await self._backend.generate(messages, self._params)
+            call.raw = first.text
+            call.prompt_tokens += first.prompt_tokens or 0
+            call.completion_tokens += first.completion_tokens or 0
+            call.latency_s += first.latency_s
+            verdict = self._parse(first.text, kind)
+            if verdict is None:
+                follow = render("followup", {}, verdict_kind=kind).messages()
+                second = await self._backend.generate(
+                    messages + [{"role": "assistant", "content": first.text}] + follow, self._params)
+                call.followup_raw = second.text
+                call.prompt_tokens += second.prompt_tokens or 0
+                call.completion_tokens += second.completion_tokens or 0
+                call.latency_s += second.latency_s
+                verdict = self._parse(second.text, kind)
+        except BackendError as exc:
+            call.error = str(exc)
+            return call
+        if verdict is None:
+            call.status = "unparsed"
+            return call
+        call.status, call.label, call.winner = "ok", verdict.label, verdict.winner
+        call.strength, call.score = verdict.strength, verdict.score
+        return call
+
+    async def aclose(self) -> None:
+        """Close connections."""
+        await self._backend.aclose()

@@ -1,0 +1,179 @@
+"""The judge stage: tasks -> cached or new judgments -> battles / scores / judge statistics in the run folder."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from arena.config import JudgeConfig
+from arena.questions import Question
+from arena.records import JsonlAppender, write_json_atomic
+from arena.store import RunDir
+from judges.base import Judge, JudgeCall
+from judges.battles import judge_stats, make_battles, model_winner, single_scores
+from judges.cache import JudgmentStore
+from judges.cost import TokenEstimator, cost_usd
+from judges.factory import judge_identity, make_judge
+from judges.tasks import JudgeTask, build_prompt, build_tasks, judgment_key, verdict_kind
+from judges.templates import RenderedPrompt, template_hash
+
+Prepared = tuple[JudgeTask, str, RenderedPrompt, str]  # task, template name, prompt, key
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with JsonlAppender(tmp, fsync_every=0) as app:
+        for r in rows:
+            app.append(r)
+    tmp.replace(path)
+
+
+class JudgeStage:
+    """Judges every task of a run that the cache does not already hold, within the budget."""
+
+    def __init__(self, cfg: JudgeConfig, questions: list[Question], answers: dict[str, dict[str, list[str]]],
+                 models: list[str], judgments_root: Path, run: RunDir, *, dry_run: bool = False,
+                 show_progress: bool | None = None, log: Callable[[str], None] = print) -> None:
+        self.cfg, self.run, self.dry_run, self.log = cfg, run, dry_run, log
+        self.show_progress = show_progress
+        self.judge: Judge = make_judge(cfg, dry_run)
+        self.kind = "reward" if cfg.kind == "reward-model" and not dry_run else verdict_kind(cfg)
+        self.tasks, self.skipped = build_tasks(cfg, questions, answers, models,
+                                               reward=cfg.kind == "reward-model")
+        self.real_store = JudgmentStore(judgments_root, cfg.label, cfg.mode)
+        self.store = JudgmentStore(judgments_root, "dry-run", cfg.mode) if self.judge.dry_run else self.real_store
+        self.results: dict[str, dict] = {}
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.budget_stopped = False
+
+    def _prepare(self, identity: dict[str, Any]) -> list[Prepared]:
+        out = []
+        for task in self.tasks:
+            name, prompt = build_prompt(self.cfg, task)
+            out.append((task, name, prompt, judgment_key(identity, self.cfg, task, name)))
+        return out
+
+    def estimate(self, real: list[Prepared], real_cache: dict[str, dict]) -> dict[str, Any]:
+        """What the real judge run would need: calls not in the real cache, tokens, cost."""
+        est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
+        todo = [p for p in real if real_cache.get(p[3], {}).get("status") != "ok"]
+        chars = sum(len(p[2].system) + len(p[2].user) for p in todo)
+        prompt_tokens = sum(est.prompt_tokens(len(p[2].system) + len(p[2].user)) for p in todo)
+        out_tokens = round(est.output_tokens * len(todo))
+        return {"calls": len(todo), "cached": len(real) - len(todo), "prompt_chars": chars,
+                "prompt_tokens": prompt_tokens, "completion_tokens": out_tokens,
+                "cost_usd": round(cost_usd(self.cfg.price, prompt_tokens, out_tokens), 4),
+                "priced": bool(self.cfg.price.input_per_mtok or self.cfg.price.output_per_mtok),
+                "method": est.describe()}
+
+    def _record(self, p: Prepared, call: JudgeCall) -> dict[str, Any]:
+        task, name, prompt, key = p
+        pos_a, pos_b = task.positions()
+        from arena.records import content_hash
+
+        cost = 0.0 if self.judge.dry_run else cost_usd(self.cfg.price, call.prompt_tokens, call.completion_tokens)
+        prob_a = None
+        if call.prob_a is not None:
+            prob_a = call.prob_a if task.order == "AB" else 1.0 - call.prob_a
+        return {"key": key, "judge": self.judge.name if self.judge.dry_run else self.cfg.label,
+                "judge_model": self.cfg.model if self.cfg.kind == "llm" else self.cfg.label, "mode": self.cfg.mode,
+                "verdict_kind": self.kind, "template": name,
+                "template_hash": template_hash(name, self.kind if name.startswith("pair") else None),
+                "question_id": task.question.question_id, "category": task.question.category, "turn": task.turn,
+                "model_a": task.model_a, "model_b": task.model_b,
+                "answer_a_hash": content_hash(list(pos_a[: task.turn])),
+                "answer_b_hash": content_hash(list(pos_b[: task.turn])) if pos_b else None,
+                "order": task.order, "status": call.status, "label": call.label,
+                "position_winner": call.winner, "winner": model_winner(call.winner, task.order),
+                "strength": call.strength, "score": call.score, "prob_a": prob_a, "raw": call.raw,
+                "followup_raw": call.followup_raw, "error": call.error,
+                "prompt_chars": len(prompt.system) + len(prompt.user), "prompt_tokens": call.prompt_tokens,
+                "completion_tokens": call.completion_tokens, "cost_usd": round(cost, 6),
+                "latency_s": round(call.latency_s, 4), "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def _call_estimate(self, p: Prepared, est: TokenEstimator) -> float:
+        chars = len(p[2].system) + len(p[2].user)
+        return cost_usd(self.cfg.price, est.prompt_tokens(chars), round(est.output_tokens))
+
+    async def _one(self, p: Prepared, sem: asyncio.Semaphore, app: JsonlAppender, est: TokenEstimator,
+                   bar: tqdm) -> None:
+        async with sem:
+            guess = 0.0 if self.judge.dry_run else self._call_estimate(p, est)
+            limit = self.cfg.max_cost_usd
+            if limit is not None and self.spent + self.reserved + guess > limit:
+                self.budget_stopped = True
+                return
+            self.reserved += guess
+            try:
+                call = await self.judge.judge(p[0], p[2], self.kind)
+            finally:
+                self.reserved -= guess
+        rec = self._record(p, call)
+        self.spent += rec["cost_usd"]
+        app.append(rec)
+        self.results[p[3]] = rec
+        bar.update(1)
+
+    async def run_async(self) -> dict[str, Any]:
+        """Judge what is missing, then write judgments, battles or scores, and judge statistics."""
+        real_prepared = self._prepare(judge_identity(self.cfg))
+        real_cache = self.real_store.load()
+        prepared = self._prepare(self.judge.identity()) if self.judge.dry_run else real_prepared
+        cache = self.store.load() if self.judge.dry_run else real_cache
+        todo = [p for p in prepared if cache.get(p[3], {}).get("status") != "ok"]
+        est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
+        estimate = self.estimate(real_prepared, real_cache) if self.judge.dry_run else None
+        sem = asyncio.Semaphore(self.judge.concurrency)
+        bar = tqdm(total=len(todo), desc=f"judge {self.judge.name}", unit="call", leave=True, dynamic_ncols=True,
+                   disable=None if self.show_progress is None else not self.show_progress)
+        try:
+            if todo:
+                with self.store.appender() as app:
+                    await asyncio.gather(*(self._one(p, sem, app, est, bar) for p in todo))
+        finally:
+            bar.close()
+            await self.judge.aclose()
+        return self._write_outputs(prepared, cache, len(todo), estimate)
+
+    def _write_outputs(self, prepared: list[Prepared], cache: dict[str, dict], n_todo: int,
+                       estimate: dict[str, Any] | None) -> dict[str, Any]:
+        pairs: list[tuple[JudgeTask, dict]] = []
+        run_rows = []
+        for task, _, _, key in prepared:
+            rec = self.results.get(key) or cache.get(key)
+            if rec is None:
+                continue
+            rec = {**rec, "question_id": task.question.question_id, "turn": task.turn, "model_a": task.model_a,
+                   "model_b": task.model_b, "order": task.order,
+                   "winner": model_winner(rec.get("position_winner"), task.order)}
+            pairs.append((task, rec))
+            run_rows.append(rec)
+        path = self.run.path
+        _write_jsonl(path / "judgments.jsonl", run_rows)
+        new = len(self.results)
+        stats = judge_stats(pairs, new_calls=new, dry_run=self.judge.dry_run)
+        write_json_atomic(path / "judge_stats.json", {self.judge.name if self.judge.dry_run else self.cfg.label: stats})
+        summary: dict[str, Any] = {"judge": self.cfg.label, "mode": self.cfg.mode, "dry_run": self.judge.dry_run,
+                                   "tasks": len(prepared), "new_calls": new, "not_done": n_todo - new,
+                                   "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats}
+        if self.cfg.mode == "single":
+            rows, table = single_scores(pairs, self.cfg.label)
+            _write_jsonl(path / "scores.jsonl", rows)
+            write_json_atomic(path / "single_scores.json", table)
+            summary["scores"] = len(rows)
+        else:
+            tie_band = self.cfg.reward.tie_band if self.cfg.reward else 0.0
+            battles, counts = make_battles(pairs, judge=self.cfg.label, mode=self.cfg.mode,
+                                           inconsistent=self.cfg.inconsistent, strong_weight=self.cfg.strong_weight,
+                                           tie_band=tie_band)
+            _write_jsonl(path / "battles.jsonl", battles)
+            summary["battles"] = len(battles)
+            summary["pair_outcomes"] = counts
+        if estimate is not None:
+            summary["estimate"] = estimate
+        return summary
