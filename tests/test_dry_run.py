@@ -1,0 +1,77 @@
+"""Dry run: zero judge requests, reproducible verdicts, and a cost estimate that matches the real run."""
+from __future__ import annotations
+
+import math
+
+from arena.config import load_config
+from arena.pipeline import run_pipeline
+from conftest import read_jsonl, write_config
+from openai_server import FakeOpenAI
+from test_judge_stage import _cands, _judge, prefer
+
+PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
+
+
+def _run(cfg, dry_run):
+    return run_pipeline(load_config(cfg), dry_run=dry_run, show_progress=False, log=lambda s: None)
+
+
+def test_dry_run_makes_no_judge_request_and_is_reproducible(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=prefer("good")) as judge:
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "bad", "ugly")),
+                           judge=_judge(judge, price=PRICE, seed=7), rating={"bootstrap": 10})
+        ctx1 = _run(cfg, True)
+        assert judge.requests == []
+        assert len(fake_openai.requests) == 15  # answers are generated for real
+        (tmp_path / "other").mkdir()  # a second workspace: nothing cached, same seed
+        cfg2 = write_config(tmp_path / "other", questions_file, _cands(fake_openai, ("good", "bad", "ugly")),
+                            judge=_judge(judge, price=PRICE, seed=7), rating={"bootstrap": 10})
+        ctx2 = _run(cfg2, True)
+        assert judge.requests == []
+    b1, b2 = read_jsonl(ctx1.run.path / "battles.jsonl"), read_jsonl(ctx2.run.path / "battles.jsonl")
+    strip = lambda bs: [(b["question_id"], b["turn"], b["model_a"], b["model_b"], b["winner"]) for b in bs]  # noqa
+    assert strip(b1) == strip(b2) and len(b1) == 15
+    labels = {r["label"] for r in read_jsonl(ctx1.run.path / "judgments.jsonl")}
+    assert {"A=B"} <= labels and len(labels) >= 4  # ties and other verdict kinds are drawn
+    recs = read_jsonl(ctx1.run.path / "judgments.jsonl")
+    assert all(r["dry_run"] and r["raw"].startswith("[DRY RUN") for r in recs)
+    assert (ctx1.run.path / "leaderboard.json").exists()
+    # dry-run verdicts never land in the real judge's cache
+    assert not (tmp_path / "ws" / "judgments" / "judge-model").exists()
+
+
+def test_estimate_matches_the_real_runs_prompts(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=prefer("good")) as judge:
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai),
+                           judge=_judge(judge, price=PRICE, expected_output_tokens=12), rating={"bootstrap": 10})
+        est = _run(cfg, True).run.info["stages"]["judge"]["estimate"]
+        assert judge.requests == [] and est["calls"] == 10
+        _run(cfg, False)
+        assert len(judge.requests) == 10
+    chars = sum(len(m["content"]) for r in judge.requests for m in r["messages"])
+    assert est["prompt_chars"] == chars  # the estimate is made on exactly the prompts the real run sent
+    assert est["prompt_tokens"] == sum(math.ceil(sum(len(m["content"]) for m in r["messages"]) / 4)
+                                       for r in judge.requests)
+    assert est["cost_usd"] == round((est["prompt_tokens"] * 3.0 + 10 * 12 * 15.0) / 1e6, 4)
+
+
+def test_calibrated_estimate_within_ten_percent_of_real_usage(tmp_path, questions_file, fake_openai):
+    """After a real run, the dry run for a new model uses this judge's measured characters per token."""
+    with FakeOpenAI(reply=prefer("good")) as judge:
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge=_judge(judge, price=PRICE),
+                           rating={"bootstrap": 10})
+        _run(cfg, False)  # the fake judge counts words as tokens: nothing like 4 characters per token
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "bad", "new")),
+                           judge=_judge(judge, price=PRICE), rating={"bootstrap": 10})
+        est = _run(cfg, True).run.info["stages"]["judge"]["estimate"]
+        n = len(judge.requests)
+        real = _run(cfg, False).run.info["stages"]["judge"]
+    new = [r for r in read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "pairwise.jsonl")][n:]
+    real_prompt = sum(r["prompt_tokens"] for r in new)
+    real_out = sum(r["completion_tokens"] for r in new)
+    assert est["calls"] == len(new) == real["new_calls"] == 20
+    assert abs(est["prompt_tokens"] - real_prompt) / real_prompt < 0.10
+    assert abs(est["completion_tokens"] - real_out) / real_out < 0.10
+    real_cost = sum(r["cost_usd"] for r in new)
+    assert abs(est["cost_usd"] - real_cost) / real_cost < 0.10
+    assert "calibrated on 10 earlier calls" in est["method"]
