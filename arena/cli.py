@@ -65,12 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     run.set_defaults(func=cmd_run)
 
+    from arena.interop.cli import register as register_interop
+    from arena.rating.cli import register as register_rate
+
+    register_rate(sub)
+    register_interop(sub)
     try:
-        from arena.rating.cli import register as register_rate
-    except ImportError:
-        register_rate = None
-    if register_rate is not None:
-        register_rate(sub)
+        from viz.launch import register as register_viz
+    except ImportError:  # the viz package is optional in a trimmed install
+        register_viz = None
+    if register_viz is not None:
+        register_viz(sub)
     return parser
 
 

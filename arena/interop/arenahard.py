@@ -1,0 +1,179 @@
+"""arena-hard-auto files (v0.1 and 2025 layouts): questions, answers, 5-way judgments, battles files.
+
+Judgments hold two games per question: game 1 shows the baseline as A, game 2 the model as A. v0.1
+accepts the five canonical labels per game and drops a game with a null or other label (arena-hard's
+show_result); the 2025 layout also reads `A<B`-style labels and drops both games when either is null.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arena.errors import DataError
+from arena.interop.chatbot_arena import read_battles
+from arena.interop.common import (
+    Bundle,
+    FileReport,
+    judgment,
+    list_files,
+    need,
+    question_id,
+    source_info,
+    where,
+)
+from arena.interop.mtbench import read_answers
+from arena.questions import load_questions
+from arena.records import read_records
+from judges.verdicts import FIVE_WAY_LABELS, Verdict, parse_verdict
+
+TOOL = "arena-hard"
+DEFAULT_BASELINE = "gpt-4-0314"
+STRONG_WEIGHT = 3
+ROLE_ORDER = ("questions", "answers", "judgments", "battles")
+
+
+def file_role(path: Path, first: dict[str, Any]) -> str:
+    """Role of an arena-hard file from its first record."""
+    if "games" in first:
+        return "judgments"
+    if "winner" in first and "model_a" in first:
+        return "battles"
+    if "choices" in first or ("messages" in first and "uid" in first):
+        return "answers"
+    if "turns" in first or ("uid" in first and "prompt" in first):
+        return "questions"
+    raise DataError(f"{path}:1: not an arena-hard file (fields {sorted(first)})",
+                    hint="expected questions (turns / uid+prompt), answers (choices / messages), "
+                         "judgments (games) or battles (model_a, model_b, winner)")
+
+
+def read_answers_2025(path: Path, bundle: Bundle, report: FileReport) -> None:
+    """2025 answers: uid, model, messages [{role, content}] with assistant content {"answer": ...}, metadata."""
+    for line, rec in read_records(path):
+        report.read += 1
+        qid = question_id(rec, path, line, "uid")
+        model = need(rec, "model", path, line, str)
+        turns = []
+        for i, m in enumerate(need(rec, "messages", path, line, list)):
+            if not isinstance(m, dict) or m.get("role") != "assistant":
+                continue
+            content = m.get("content")
+            content = content.get("answer") if isinstance(content, dict) else content
+            if not isinstance(content, str):
+                raise DataError(f"{where(path, line, f'messages[{i}].content')} must be text or {{'answer': text}}")
+            turns.append(content)
+        meta = source_info(TOOL, path, line, rec, {"uid", "model", "messages"})
+        meta["messages"] = rec["messages"]
+        bundle.add_answer(model, qid, turns, meta)
+        report.ok += 1
+
+
+def _verdict(score: Any, layout: str) -> Verdict | None:
+    """A game's 5-way label as a Verdict (position terms), or None when null/malformed for this layout."""
+    if not isinstance(score, str):
+        return None
+    if layout == "v0.1" and score not in FIVE_WAY_LABELS:
+        return None
+    return parse_verdict(f"[[{score}]]", "5way")
+
+
+def _style(meta: dict[str, Any] | None) -> dict[str, float] | None:
+    """token_len and markdown counts from an answer's conv_metadata / metadata."""
+    if not meta:
+        return None
+    m = meta.get("extra", {}).get("conv_metadata") or meta.get("extra", {}).get("metadata")
+    if not isinstance(m, dict) or not isinstance(m.get("token_len"), (int, float)):
+        return None
+    total = lambda d: sum(v for v in d.values() if isinstance(v, (int, float))) if isinstance(d, dict) else None
+    return {"len": m["token_len"], "header": total(m.get("header_count")), "list": total(m.get("list_count")),
+            "bold": total(m.get("bold_count"))}
+
+
+def _add_metadata_style(bundle: Bundle, battle: dict[str, Any]) -> None:
+    """Battle style features from the answers' own metadata (arena-hard counts tokens with tiktoken)."""
+    metas = [bundle.answers.get(battle[m], {}).get(str(battle["question_id"]), {}).get("meta")
+             for m in ("model_a", "model_b")]
+    sa, sb = _style(metas[0]), _style(metas[1])
+    if sa and sb:
+        for k in ("len", "header", "list", "bold"):
+            if sa[k] is not None and sb[k] is not None:
+                battle[f"{k}_a"], battle[f"{k}_b"] = sa[k], sb[k]
+
+
+def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str) -> None:
+    """Judgment rows -> two judgment records each, and weighted battles against the baseline."""
+    for line, rec in read_records(path):
+        report.read += 1
+        layout = "2025" if "uid" in rec else "v0.1"
+        qid = question_id(rec, path, line, "uid" if layout == "2025" else "question_id")
+        model = need(rec, "model", path, line, str)
+        judge = need(rec, "judge", path, line, str)
+        base = need(rec, "baseline", path, line, str) if "baseline" in rec else baseline
+        games = need(rec, "games", path, line, list)
+        if not 1 <= len(games) <= 2:
+            raise DataError(f"{where(path, line, 'games')} must hold one or two games, got {len(games)}")
+        category = rec.get("category") if isinstance(rec.get("category"), str) else bundle.category(qid)
+        pending = []
+        for g, game in enumerate(games):
+            if game is not None and not isinstance(game, dict):
+                raise DataError(f"{where(path, line, f'games[{g}]')} must be an object or null")
+            score = game.get("score") if game else None
+            v = _verdict(score, layout)
+            # game 1: baseline shown as A (= model_a); game 2: model shown as A (= model_b)
+            a_side, b_side = ("model_a", "model_b") if g == 0 else ("model_b", "model_a")
+            winner = None if v is None else {"A": a_side, "B": b_side, "tie": "tie"}[v.winner]
+            text = game.get("judgment") if game else None
+            src = source_info(TOOL, path, line, rec, {"question_id", "uid", "model", "judge", "games", "baseline"})
+            src.update({"game": g, "game_fields": {k: val for k, val in (game or {}).items() if k not in
+                                                   ("judgment", "score")}, "layout": layout})
+            j = judgment(judge=judge, mode="baseline", kind="5way", question_id=qid, turn=1, model_a=base,
+                         model_b=model, order="AB" if g == 0 else "BA", status="ok" if v else "unparsed",
+                         label=score if isinstance(score, str) else None, winner=winner,
+                         raw=text.get("answer") if isinstance(text, dict) else text, category=category,
+                         strength=v.strength if v else 1, error=None if v else f"verdict {score!r} not usable",
+                         source=src)
+            bundle.judgments.append(j)
+            if v is None:
+                report.failed["null verdict" if score is None else f"malformed verdict {score!r}"] += 1
+                continue
+            pending.append({"question_id": qid, "model_a": base, "model_b": model, "winner": winner,
+                            "judge": judge, "category": category, "turn": 1,
+                            "weight": STRONG_WEIGHT if v.is_strong else 1, "games": [j["key"]], "mode": "baseline"})
+        if layout == "2025" and len(pending) < len(games):
+            report.failed["pair dropped (other game unusable)"] += len(pending)
+            continue
+        report.ok += len(pending)
+        for b in pending:
+            _add_metadata_style(bundle, b)
+        bundle.battles.extend(pending)
+
+
+def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, **_: Any) -> Bundle:
+    """Import arena-hard files of any role; questions and answers first, then judgments and battles."""
+    files = []
+    for path in list_files(paths):
+        records = read_records(path)
+        if not records:
+            raise DataError(f"{path}: empty file")
+        files.append((file_role(path, records[0][1]), path, records[0][1]))
+    files.sort(key=lambda f: ROLE_ORDER.index(f[0]))
+    judged_baselines = {f[2].get("baseline") for f in files if f[0] == "judgments"} - {None}
+    bundle.baseline = baseline or (judged_baselines.pop() if len(judged_baselines) == 1 else DEFAULT_BASELINE)
+    if baseline is None and not any(f[0] == "judgments" and "baseline" in f[2] for f in files):
+        bundle.notes.append(f"baseline not recorded in v0.1 judgments; assumed {bundle.baseline!r} "
+                            "(pass --baseline to change)")
+    for role, path, first in files:
+        report = FileReport(str(path), role)
+        bundle.files.append(report)
+        if role == "questions":
+            for q in load_questions(path, "arena-hard"):
+                bundle.questions[q.qid] = q
+                report.read += 1
+                report.ok += 1
+        elif role == "answers":
+            (read_answers_2025 if "messages" in first else read_answers)(path, bundle, report)
+        elif role == "judgments":
+            read_judgments(path, bundle, report, bundle.baseline)
+        else:
+            read_battles(path, bundle, report, TOOL)
+    return bundle

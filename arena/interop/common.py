@@ -1,0 +1,190 @@
+"""Shared pieces of the importers: the in-memory bundle, record builders, field checks and text statistics."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena.errors import DataError
+from arena.questions import Question
+from arena.records import content_hash
+
+FORMATS = ("mt-bench", "arena-hard", "alpaca-eval", "evalscope", "chatbot-arena")
+
+
+@dataclass
+class FileReport:
+    """What one input file contributed: its role, records read, records usable and why others were not."""
+
+    path: str
+    role: str
+    read: int = 0
+    ok: int = 0
+    failed: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for run.json and the benchmark script."""
+        return {"path": self.path, "role": self.role, "read": self.read, "ok": self.ok,
+                "failed": dict(self.failed)}
+
+
+@dataclass
+class Bundle:
+    """Everything one import read, in Arena's record shapes, before it is written to a run folder."""
+
+    tool: str
+    paths: list[str] = field(default_factory=list)
+    questions: dict[str, Question] = field(default_factory=dict)
+    answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    judgments: list[dict[str, Any]] = field(default_factory=list)
+    battles: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    baseline: str | None = None
+    files: list[FileReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add_answer(self, model: str, qid: Any, turns: list[str], meta: dict[str, Any] | None = None) -> None:
+        """Record one model's answer turns for a question id (kept as in the source, indexed by str)."""
+        self.answers.setdefault(model, {})[str(qid)] = {"question_id": qid, "turns": turns, "meta": meta or {}}
+
+    def answer_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
+        """The text a model answered at a 1-based turn, if imported."""
+        ans = self.answers.get(model, {}).get(str(qid))
+        if not ans or turn < 1 or turn > len(ans["turns"]):
+            return None
+        return ans["turns"][turn - 1]
+
+    def category(self, qid: Any) -> str | None:
+        """The question's category when the question file was imported."""
+        q = self.questions.get(str(qid))
+        return q.category if q else None
+
+    @property
+    def mode(self) -> str:
+        """single, baseline or pairwise, from what was imported."""
+        modes = {b.get("mode") for b in self.battles}
+        if "pairwise" in modes:
+            return "pairwise"
+        if "baseline" in modes:
+            return "baseline"
+        return "single" if self.scores or self.judgments else "pairwise"
+
+
+def where(path: Path | str, line: int | None, field_name: str | None = None) -> str:
+    """`file:line field 'x'` for error messages."""
+    loc = f"{path}:{line}" if line is not None else str(path)
+    return f"{loc}: field '{field_name}'" if field_name else loc
+
+
+def need(rec: dict, name: str, path: Path | str, line: int, types: tuple[type, ...] | type | None = None) -> Any:
+    """A required field, type-checked; DataError naming file, line and field otherwise."""
+    if name not in rec:
+        raise DataError(f"{where(path, line, name)} is missing", hint=f"fields present: {sorted(rec)}")
+    value = rec[name]
+    if types is not None and not isinstance(value, types):
+        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        raise DataError(f"{where(path, line, name)} must be {names}, got {type(value).__name__}: {value!r:.80}")
+    return value
+
+
+def question_id(rec: dict, path: Path | str, line: int, name: str = "question_id") -> str | int:
+    """A question id (string or integer, kept as is)."""
+    qid = need(rec, name, path, line, (str, int))
+    if isinstance(qid, bool):
+        raise DataError(f"{where(path, line, name)} must be a string or an integer, got {qid!r}")
+    return qid
+
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_HEADER_RE = re.compile(r"^#{1,6}\s", re.MULTILINE)
+_LIST_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.MULTILINE)
+_BOLD_RE = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def text_stats(text: str | None) -> dict[str, int] | None:
+    """Approximate tokens, characters and markdown counts (headers, list items, bold) of an answer."""
+    if text is None:
+        return None
+    return {"tokens": len(_TOKEN_RE.findall(text)), "chars": len(text), "header": len(_HEADER_RE.findall(text)),
+            "list": len(_LIST_RE.findall(text)), "bold": len(_BOLD_RE.findall(text))}
+
+
+def add_style(battle: dict[str, Any], text_a: str | None, text_b: str | None) -> None:
+    """Fill len/header/list/bold (and chars) of both answers when both texts are known and not already set."""
+    if battle.get("len_a") is not None or text_a is None or text_b is None:
+        return
+    sa, sb = text_stats(text_a), text_stats(text_b)
+    battle.update({"len_a": sa["tokens"], "len_b": sb["tokens"], "chars_a": sa["chars"], "chars_b": sb["chars"],
+                   "header_a": sa["header"], "header_b": sb["header"], "list_a": sa["list"],
+                   "list_b": sb["list"], "bold_a": sa["bold"], "bold_b": sb["bold"]})
+
+
+def judgment(*, judge: str, mode: str, kind: str, question_id: Any, turn: int, model_a: str,
+             model_b: str | None, order: str, status: str, label: str | None, winner: str | None,
+             raw: Any, category: str | None = None, template: str | None = None, judge_model: str | None = None,
+             strength: int = 1, score: float | None = None, prob_a: float | None = None,
+             error: str | None = None, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A judgment record in the run-file contract; the key depends on content, not on where it was read."""
+    rec: dict[str, Any] = {
+        "judge": judge, "judge_model": judge_model or judge, "mode": mode, "verdict_kind": kind,
+        "template": template, "template_hash": None, "question_id": question_id, "category": category,
+        "turn": turn, "model_a": model_a, "model_b": model_b, "answer_a_hash": None, "answer_b_hash": None,
+        "order": order, "status": status, "label": label, "winner": winner, "strength": strength,
+        "score": score, "prob_a": prob_a, "raw": raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw)),
+        "followup_raw": None, "error": error, "prompt_tokens": None, "completion_tokens": None,
+        "cost_usd": None, "latency_s": None, "dry_run": False,
+    }
+    rec["key"] = content_hash({k: rec[k] for k in ("judge", "mode", "template", "question_id", "turn", "model_a",
+                                                   "model_b", "order", "label", "raw", "score", "prob_a")})
+    if source:
+        rec["source"] = source
+    return rec
+
+
+def source_info(tool: str, path: Path | str, line: int, record: dict, used: Iterable[str]) -> dict[str, Any]:
+    """Where a record came from, with its fields Arena did not map (kept exactly, for export)."""
+    used = set(used)
+    return {"tool": tool, "path": str(path), "line": line, "fields": list(record),
+            "extra": {k: v for k, v in record.items() if k not in used}}
+
+
+def finite(value: Any) -> float | None:
+    """A finite float, or None for missing/NaN/non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def list_files(paths: Iterable[Path | str], patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz")) -> list[Path]:
+    """Expand folders into the data files under them (sorted); plain files pass through."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted({f for pat in patterns for f in p.rglob(pat) if f.is_file()})
+            if not found:
+                raise DataError(f"{p}: folder has no {', '.join(patterns)} files")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    return out
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as JSONL through a temporary sibling (never a half-written file); returns the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n

@@ -1,0 +1,192 @@
+"""`arena export RUN_DIR --format chatbot-arena|mt-bench|alpaca-eval`: a run's battles and answers in other tools' files.
+
+Fields Arena kept from an imported source (`source.extra`) are written back, so importing an export
+gives the same questions, answers, judgments and battles. What a format cannot hold is left out with a
+note: Chatbot Arena battle logs carry no answers; FastChat pair files need both orders of a pair;
+AlpacaEval needs single-turn instructions against the baseline.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError
+from arena.interop.alpacaeval import dumps
+from arena.interop.common import write_jsonl
+from arena.interop.runfiles import RunFiles
+
+
+def _extra(rec: dict[str, Any]) -> dict[str, Any]:
+    """The source fields Arena kept for a record."""
+    src = rec.get("source")
+    return dict(src.get("extra") or {}) if isinstance(src, dict) else {}
+
+
+def _ordered(rec: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Put keys in the source file's order when known (others after)."""
+    if not fields:
+        return rec
+    head = {k: rec[k] for k in fields if k in rec}
+    return {**head, **{k: v for k, v in rec.items() if k not in head}}
+
+
+def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
+    """clean_battle.json: battles in the Chatbot Arena convention (integer weights become repeated battles)."""
+    rows = []
+    for b in run.records("battles.jsonl"):
+        src = b.get("source") if isinstance(b.get("source"), dict) else {}
+        if src.get("fields"):
+            rows.append({k: b[k] for k in src["fields"] if k in b})
+            continue
+        row = {k: b[k] for k in ("model_a", "model_b", "winner", "judge", "turn", "question_id", "category")
+               if b.get(k) is not None}
+        row["anony"] = True
+        w = b.get("weight", 1)
+        rows.extend([row] * (int(w) if float(w).is_integer() and w >= 1 else 1))
+    path = out / "clean_battle.json"
+    path.write_text(dumps(rows), encoding="utf-8")
+    return {str(path): len(rows)}
+
+
+def _judge_field(j: dict[str, Any], default_template: str) -> list[str]:
+    """FastChat's [judge model, prompt name] (the original list when kept)."""
+    return _extra(j).get("judge") or [j["judge"], j.get("template") or default_template]
+
+
+def _single_row(j: dict[str, Any]) -> dict[str, Any]:
+    """A FastChat single-judgment line."""
+    ex = _extra(j)
+    row = {"question_id": j["question_id"], "model": j["model_a"], "judge": _judge_field(j, "single-v1"),
+           "user_prompt": ex.get("user_prompt", ""), "judgment": j["raw"],
+           "score": j["score"] if j["status"] == "ok" else -1, "turn": j["turn"], "tstamp": ex.get("tstamp")}
+    fields = j["source"]["fields"] if isinstance(j.get("source"), dict) and j["source"].get("tool") == "mt-bench" else None
+    return _ordered({**ex, **row}, fields)
+
+
+def _game_winner(j: dict[str, Any]) -> str:
+    """A game's winner in FastChat's terms."""
+    if j["status"] != "ok" or j["winner"] is None:
+        return "error"
+    if j.get("label") == "inconsistent":
+        return "inconsistent"
+    return {"model_a": "model_1", "model_b": "model_2"}.get(j["winner"], "tie")
+
+
+def _pair_rows(judgments: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """FastChat pair lines from judgments with both orders; returns rows and the number of unpaired games."""
+    games: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for j in judgments:
+        if j["mode"] in ("pairwise", "baseline") and j["model_b"] is not None:
+            games[(j["judge"], str(j["question_id"]), j["turn"], j["model_a"], j["model_b"])][j["order"]] = j
+    rows, unpaired = [], 0
+    for both in games.values():
+        if set(both) != {"AB", "BA"}:
+            unpaired += len(both)
+            continue
+        g1, g2 = both["AB"], both["BA"]
+        e1, e2 = _extra(g1), _extra(g2)
+        row = {**e1, **e2, "question_id": g1["question_id"], "model_1": g1["model_a"], "model_2": g1["model_b"],
+               "g1_winner": _game_winner(g1), "g2_winner": _game_winner(g2), "judge": _judge_field(g1, "pair-v2"),
+               "g1_user_prompt": e1.get("g1_user_prompt", ""), "g1_judgment": g1["raw"],
+               "g2_user_prompt": e2.get("g2_user_prompt", ""), "g2_judgment": g2["raw"], "turn": g1["turn"],
+               "tstamp": e1.get("tstamp")}
+        src = g1.get("source") if isinstance(g1.get("source"), dict) else {}
+        rows.append(_ordered(row, src.get("fields") if src.get("tool") == "mt-bench" else None))
+    return rows, unpaired
+
+
+def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
+    """question.jsonl, reference_answer/, model_answer/<model>.jsonl and model_judgment/<judge>_{single,pair}.jsonl."""
+    written: dict[str, int] = {}
+    questions = run.records("questions.jsonl")
+    if questions:
+        p = out / "question.jsonl"
+        written[str(p)] = write_jsonl(p, ({k: v for k, v in q.items() if k != "reference"} for q in questions))
+        refs = [q for q in questions if q.get("reference")]
+        if refs:
+            p = out / "reference_answer" / "reference.jsonl"
+            written[str(p)] = write_jsonl(p, ({"question_id": q["question_id"], "model_id": "reference",
+                                               "choices": [{"index": 0, "turns": q["reference"]}]} for q in refs))
+    for model, by_q in sorted(run.answers().items()):
+        rows = []
+        for rec in by_q.values():
+            ex = (rec.get("source") or {}).get("extra") or {}
+            row = {"question_id": rec["question_id"], "answer_id": ex.get("answer_id", rec["key"]),
+                   "model_id": model, "choices": [{"index": 0, "turns": rec["turns"]}], "tstamp": ex.get("tstamp")}
+            rows.append({**ex, **row})
+        p = out / "model_answer" / f"{model}.jsonl"
+        written[str(p)] = write_jsonl(p, rows)
+    judgments = run.records("judgments.jsonl")
+    by_judge: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for j in judgments:
+        by_judge[j["judge"]].append(j)
+    for judge, js in sorted(by_judge.items()):
+        single = [_single_row(j) for j in js if j["mode"] == "single"]
+        if single:
+            p = out / "model_judgment" / f"{judge}_single.jsonl"
+            written[str(p)] = write_jsonl(p, single)
+        pairs, unpaired = _pair_rows(js)
+        if pairs:
+            p = out / "model_judgment" / f"{judge}_pair.jsonl"
+            written[str(p)] = write_jsonl(p, pairs)
+        if unpaired:
+            print(f"note: {unpaired} {judge} games judged in one order only were left out of the pair file")
+    return written
+
+
+def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
+    """<model>/model_outputs.json, reference_outputs.json and <model>/annotations.json against the baseline."""
+    baseline = run.baseline
+    if not baseline:
+        raise ArenaError(f"{run.path}: AlpacaEval export needs a run with a baseline (reference) model")
+    questions = run.questions()
+    written: dict[str, int] = {}
+    annotations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    skipped = 0
+    for b in run.records("battles.jsonl"):
+        if baseline not in (b["model_a"], b["model_b"]) or int(b.get("turn") or 1) != 1:
+            skipped += 1
+            continue
+        q = questions.get(str(b.get("question_id")))
+        cand = b["model_b"] if b["model_a"] == baseline else b["model_a"]
+        texts = run.answer_text(baseline, b.get("question_id")), run.answer_text(cand, b.get("question_id"))
+        if q is None or None in texts:
+            skipped += 1
+            continue
+        s = b["prob_a"] if b.get("prob_a") is not None else {"model_a": 1.0, "model_b": 0.0}.get(b["winner"], 0.5)
+        pref = 2.0 - s if b["model_a"] == baseline else 1.0 + s
+        row = {"instruction": q["turns"][0], "output_1": texts[0], "generator_1": baseline, "output_2": texts[1],
+               "generator_2": cand, "annotator": b.get("judge"), "preference": pref}
+        annotations[cand].append(row)
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for model, by_q in run.answers().items():
+        outputs[model] = [{"instruction": questions[qid]["turns"][0], "output": rec["turns"][0], "generator": model,
+                           "dataset": questions[qid].get("category")}
+                          for qid, rec in by_q.items() if qid in questions and rec.get("turns")]
+    for model, rows in sorted(outputs.items()):
+        p = out / "reference_outputs.json" if model == baseline else out / model / "model_outputs.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(dumps(rows), encoding="utf-8")
+        written[str(p)] = len(rows)
+    for model, rows in sorted(annotations.items()):
+        p = out / model / "annotations.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(dumps(rows), encoding="utf-8")
+        written[str(p)] = len(rows)
+    if skipped:
+        print(f"note: {skipped} battles not against the baseline, not turn 1, or without texts were left out")
+    return written
+
+
+EXPORTERS = {"chatbot-arena": chatbot_arena, "mt-bench": mt_bench, "alpaca-eval": alpaca_eval}
+
+
+def export_run(run_path: Path | str, fmt: str, out: Path | str) -> dict[str, int]:
+    """Write the run in `fmt` under `out`; returns {file: records written}."""
+    if fmt not in EXPORTERS:
+        raise ArenaError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(EXPORTERS)}")
+    run = RunFiles.open(run_path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return EXPORTERS[fmt](run, out)

@@ -1,0 +1,207 @@
+"""`arena leaderboard RUN_DIR`: a run's leaderboard in the convention of the tool it came from.
+
+mt-bench: mean single score per model (and per turn), FastChat pairwise win rates; arena-hard: win rate
+against the baseline x100 (strong verdicts weighted 3) with a bootstrap 95% interval; alpaca-eval: win
+rate, discrete win rate, standard error, counts and the length-controlled win rate; chatbot-arena and
+native pairwise runs: Bradley-Terry ratings (arena.rating); evalscope: win/loss/tie rates and mean scores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arena.errors import ArenaError
+from arena.interop.lc_winrate import lc_win_rates
+from arena.interop.runfiles import RunFiles
+from arena.rating import RatingOptions, load_battles, rate_battles
+
+CONVENTIONS = ("auto", "mt-bench", "arena-hard", "alpaca-eval", "bt", "evalscope")
+
+
+@dataclass
+class Board:
+    """One leaderboard table with its title, convention and notes."""
+
+    title: str
+    convention: str
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def single_board(scores: list[dict[str, Any]], title: str = "MT-bench single-answer grading") -> Board:
+    """Mean score per model over all graded turns, plus per-turn means (failed grades are not in scores)."""
+    df = pd.DataFrame(scores)
+    table = df.groupby("model")["score"].agg(score="mean", n="size")
+    for turn, sub in sorted(df.groupby("turn"), key=lambda t: t[0]):
+        table[f"turn_{int(turn)}"] = sub.groupby("model")["score"].mean()
+    table = table.reset_index().sort_values(["score", "model"], ascending=[False, True], kind="stable")
+    return Board(title, "mt-bench", table.reset_index(drop=True))
+
+
+def winrate_board(battles: pd.DataFrame, title: str, convention: str, baseline: str | None = None) -> Board:
+    """Wins, losses, ties and rates per model (FastChat / evalscope pairwise tables; ties count half in
+    win_rate_adjusted)."""
+    if baseline is not None:
+        battles = battles[(battles["model_a"] == baseline) | (battles["model_b"] == baseline)]
+    s = battles["score"].to_numpy(float)
+    long = pd.DataFrame({"model": np.r_[battles["model_a"], battles["model_b"]], "s": np.r_[s, 1 - s]})
+    g = long.groupby("model")["s"]
+    table = pd.DataFrame({"win": g.apply(lambda x: int((x > 0.5).sum())),
+                          "loss": g.apply(lambda x: int((x < 0.5).sum())),
+                          "tie": g.apply(lambda x: int((x == 0.5).sum()))})
+    total = table.sum(axis=1)
+    table["win_rate"], table["loss_rate"] = table["win"] / total, table["loss"] / total
+    table["win_rate_adjusted"] = (table["win"] + 0.5 * table["tie"]) / total
+    if baseline is not None:
+        table = table.drop(index=baseline, errors="ignore")
+    table = table.reset_index().sort_values(["win_rate_adjusted", "model"], ascending=[False, True])
+    return Board(title, convention, table.reset_index(drop=True))
+
+
+def _versus_baseline(battles: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Battles against the baseline from the candidate's side: model, qid, turn, p (candidate score), w."""
+    a_is_base = (battles["model_a"] == baseline).to_numpy()
+    b_is_base = (battles["model_b"] == baseline).to_numpy()
+    keep = a_is_base | b_is_base
+    cand_is_b = a_is_base  # a self-battle of the baseline keeps the baseline as candidate
+    sub = battles[keep]
+    flip = cand_is_b[keep]
+    s = sub["score"].to_numpy(float)
+    return pd.DataFrame({
+        "model": np.where(flip, sub["model_b"], sub["model_a"]),
+        "question_id": sub["question_id"].to_numpy(object), "turn": sub["turn"].to_numpy(float),
+        "p": np.where(flip, 1 - s, s), "w": sub["weight"].to_numpy(float),
+        "len_model": np.where(flip, sub["len_b"], sub["len_a"]).astype(float),
+    })
+
+
+def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, seed: int = 0) -> Board:
+    """Win rate against the baseline x100 with the weights as repeated games, and a bootstrap 95% interval."""
+    vs = _versus_baseline(battles, baseline)
+    if vs.empty:
+        raise ArenaError(f"no battles against the baseline {baseline!r}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model, sub in vs.groupby("model", sort=True):
+        w = sub["w"].to_numpy(float)
+        p = sub["p"].to_numpy(float)
+        if np.allclose(w, np.round(w)):
+            p, w = np.repeat(p, np.round(w).astype(int)), np.ones(int(np.round(w).sum()))
+        score = 100 * np.average(p, weights=w)
+        idx = rng.integers(0, len(p), size=(rounds, len(p)))
+        boots = 100 * (p[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1)
+        lo, hi = np.percentile(boots, [2.5, 97.5]) if rounds else (score, score)
+        raw = sub["p"].to_numpy(float)
+        rows.append({"model": model, "score": score, "ci_low": lo, "ci_high": hi, "games": len(sub),
+                     "wins": int((raw > 0.5).sum()), "ties": int((raw == 0.5).sum()),
+                     "losses": int((raw < 0.5).sum()), "avg_tokens": sub["len_model"].mean()})
+    table = pd.DataFrame(rows)
+    if baseline not in set(table["model"]):
+        table = pd.concat([table, pd.DataFrame([{"model": baseline, "score": 50.0, "ci_low": 50.0,
+                                                 "ci_high": 50.0, "games": 0, "wins": 0, "ties": 0,
+                                                 "losses": 0}])], ignore_index=True)
+    table = table.sort_values(["score", "model"], ascending=[False, True]).reset_index(drop=True)
+    notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games); "
+             f"95% interval from {rounds} bootstrap rounds (seed {seed})")]
+    return Board("arena-hard-auto score", "arena-hard", table, notes)
+
+
+def alpaca_board(battles: pd.DataFrame, baseline: str) -> Board:
+    """AlpacaEval's columns: win_rate, standard_error, n_wins, n_wins_base, n_draws, n_total, discrete_win_rate."""
+    vs = _versus_baseline(battles, baseline)
+    vs = vs[vs["model"] != baseline]
+    rows = []
+    for model, sub in vs.groupby("model", sort=True):
+        pref = 1 + sub["p"].to_numpy(float)
+        n_wins, n_base, n_draws = int((pref > 1.5).sum()), int((pref < 1.5).sum()), int((pref == 1.5).sum())
+        se = float(np.std(pref - 1, ddof=1) / np.sqrt(len(pref)) * 100) if len(pref) > 1 else float("nan")
+        rows.append({"model": model, "win_rate": float(np.mean(pref - 1) * 100), "standard_error": se,
+                     "n_wins": n_wins, "n_wins_base": n_base, "n_draws": n_draws, "n_total": len(pref),
+                     "discrete_win_rate": (n_wins + n_draws / 2) / len(pref) * 100})
+    table = pd.DataFrame(rows).sort_values(["win_rate", "model"], ascending=[False, True]).reset_index(drop=True)
+    return Board(f"AlpacaEval (reference: {baseline})", "alpaca-eval", table)
+
+
+def lc_frame(run: RunFiles, battles: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Rows for the LC regression: preference, instruction and character-length difference per battle."""
+    raw = run.records("battles.jsonl")
+    vs = _versus_baseline(battles, baseline)
+    a_is_base = (battles["model_a"] == baseline).to_numpy()
+    keep = a_is_base | (battles["model_b"] == baseline).to_numpy()
+    deltas = []
+    for i in np.flatnonzero(keep):
+        b = raw[i]
+        flip = a_is_base[i]
+        ca, cb = b.get("chars_a"), b.get("chars_b")
+        if ca is None or cb is None:
+            ta = run.answer_text(b["model_a"], b.get("question_id"), int(b.get("turn") or 1))
+            tb = run.answer_text(b["model_b"], b.get("question_id"), int(b.get("turn") or 1))
+            ca, cb = (len(ta), len(tb)) if ta is not None and tb is not None else (None, None)
+        deltas.append(np.nan if ca is None else (cb - ca if flip else ca - cb))
+    vs["delta"] = deltas
+    vs["instruction"] = vs["question_id"].astype(str) + "#" + vs["turn"].fillna(1).astype(int).astype(str)
+    return vs[vs["model"] != baseline]
+
+
+def add_lc(board: Board, run: RunFiles, battles: pd.DataFrame, baseline: str) -> None:
+    """Add the length-controlled win rate column (or a note saying why it is missing)."""
+    frame = lc_frame(run, battles, baseline)
+    missing = frame["delta"].isna().sum()
+    if missing:
+        board.notes.append(f"length-controlled win rate: {missing} battles without both answer texts left out")
+    results = lc_win_rates(frame.assign(w=1.0))
+    if not results:
+        return
+    board.table["length_controlled_winrate"] = board.table["model"].map(
+        {m: r.lc_win_rate for m, r in results.items()})
+    board.notes.append("length_controlled_winrate: AlpacaEval-2-style GLM, predicted at zero length difference")
+
+
+def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, baseline: str | None = None) -> Board:
+    """Bradley-Terry ratings with bootstrap intervals through arena.rating."""
+    models = set(battles["model_a"]) | set(battles["model_b"])
+    options = RatingOptions(bootstrap=bootstrap, seed=seed, baseline=baseline if baseline in models else None)
+    result = rate_battles(battles, options)
+    return Board(title, "bt", result.table, list(result.warnings))
+
+
+def run_boards(path: Any, convention: str = "auto", bootstrap: int = 100, seed: int = 0) -> list[Board]:
+    """Every leaderboard that applies to the run, in its source tool's convention unless one is forced."""
+    run = RunFiles.open(path)
+    tool = run.tool if convention == "auto" else convention
+    boards: list[Board] = []
+    scores = run.records("scores.jsonl")
+    if scores and tool in (None, "mt-bench", "evalscope", "arena-hard", "alpaca-eval", "bt"):
+        boards.append(single_board(scores, "evalscope single-mode mean score" if tool == "evalscope"
+                                   else "MT-bench single-answer grading (mean score, failed grades left out)"))
+    if not run.has("battles.jsonl"):
+        if not boards:
+            raise ArenaError(f"{run.path}: nothing to rank (no scores.jsonl or battles.jsonl)")
+        return boards
+    battles = load_battles(run.path / "battles.jsonl")
+    baseline = run.baseline
+    if tool == "chatbot-arena" and battles.shape[0]:
+        raw = run.records("battles.jsonl")
+        anony = np.array([r.get("anony", True) is True for r in raw])
+        if not anony.all():
+            battles = battles[anony]
+        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bootstrap, seed))
+        return boards
+    if tool in ("mt-bench", "evalscope"):
+        boards.append(winrate_board(battles, f"{tool} pairwise win rates", tool, baseline if tool == "evalscope" else None))
+    if baseline and (baseline in set(battles["model_a"]) | set(battles["model_b"])):
+        if tool == "alpaca-eval":
+            board = alpaca_board(battles, baseline)
+        else:
+            board = arenahard_board(battles, baseline, bootstrap, seed)
+        add_lc(board, run, battles, baseline)
+        boards.append(board)
+    elif tool in ("arena-hard", "alpaca-eval"):
+        raise ArenaError(f"{run.path}: the {tool} leaderboard needs a baseline, and none is in the battles")
+    if tool in (None, "bt", "mt-bench", "evalscope") or not boards:
+        boards.append(bt_board(battles, "Bradley-Terry ratings", 1000 if tool in (None, "bt") else bootstrap, seed,
+                               baseline))
+    return boards

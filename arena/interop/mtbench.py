@@ -1,0 +1,187 @@
+"""FastChat llm_judge (MT-bench) files: questions, reference and model answers, single and pairwise judgments."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arena.errors import DataError
+from arena.interop.common import (
+    Bundle,
+    FileReport,
+    judgment,
+    list_files,
+    need,
+    question_id,
+    source_info,
+    where,
+)
+from arena.questions import attach_references, load_questions
+from arena.records import read_records
+from judges.verdicts import Verdict, combine_orders
+
+TOOL = "mt-bench"
+PAIR_WINNERS = ("model_1", "model_2", "tie", "error", "inconsistent")
+ROLE_ORDER = ("questions", "references", "answers", "single", "pairwise")
+
+
+def file_role(path: Path, first: dict[str, Any]) -> str:
+    """The role of an MT-bench file from its first record's fields (and `reference_answer/` in its path)."""
+    if "g1_winner" in first or "g2_winner" in first:
+        return "pairwise"
+    if "score" in first and "judgment" in first:
+        return "single"
+    if "choices" in first:
+        return "references" if "reference_answer" in path.parts else "answers"
+    if "turns" in first and "question_id" in first:
+        return "questions"
+    raise DataError(f"{path}:1: not an MT-bench file (fields {sorted(first)})",
+                    hint="expected questions (turns), answers (choices), single judgments (score, judgment) "
+                         "or pairwise judgments (g1_winner, g2_winner)")
+
+
+def read_answers(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
+    """FastChat / arena-hard v0.1 answers: question_id, model_id, choices[0].turns (strings or {content})."""
+    for line, rec in read_records(path):
+        report.read += 1
+        qid = question_id(rec, path, line)
+        model = need(rec, "model_id", path, line, str)
+        choices = need(rec, "choices", path, line, list)
+        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("turns"), list):
+            raise DataError(f"{where(path, line, 'choices')} must be a non-empty list of {{'turns': [...]}}")
+        turns, meta_turns = [], []
+        for i, t in enumerate(choices[0]["turns"]):
+            if isinstance(t, dict) and isinstance(t.get("content"), str):
+                turns.append(t["content"])
+                meta_turns.append({k: v for k, v in t.items() if k != "content"})
+            elif isinstance(t, str):
+                turns.append(t)
+            else:
+                raise DataError(f"{where(path, line, f'choices[0].turns[{i}]')} must be text or {{'content': text}}")
+        meta = source_info(tool, path, line, rec, {"question_id", "model_id", "choices"})
+        meta["choice_index"] = choices[0].get("index")
+        if meta_turns:
+            meta["turn_meta"] = meta_turns
+        bundle.add_answer(model, qid, turns, meta)
+        report.ok += 1
+
+
+def _judge_name(rec: dict, path: Path, line: int) -> tuple[str, str | None]:
+    """FastChat's judge field ["gpt-4", "single-v1"] as (judge model, template name)."""
+    judge = need(rec, "judge", path, line, (list, str))
+    if isinstance(judge, str):
+        return judge, None
+    if not judge or not isinstance(judge[0], str):
+        raise DataError(f"{where(path, line, 'judge')} must be [judge model, prompt name]")
+    return judge[0], judge[1] if len(judge) > 1 and isinstance(judge[1], str) else None
+
+
+def read_single(path: Path, bundle: Bundle, report: FileReport) -> None:
+    """Single-answer grades; `-1` scores and `$ERROR$` judgments are kept as failed judgments."""
+    used = {"question_id", "model", "score", "turn", "judgment"}
+    for line, rec in read_records(path):
+        report.read += 1
+        qid = question_id(rec, path, line)
+        model = need(rec, "model", path, line, str)
+        score = need(rec, "score", path, line, (int, float))
+        turn = need(rec, "turn", path, line, int) if "turn" in rec else 1
+        text = need(rec, "judgment", path, line, str)
+        judge, template = _judge_name(rec, path, line)
+        failed = score == -1 or text == "$ERROR$"
+        j = judgment(judge=judge, mode="single", kind="score", question_id=qid, turn=turn, model_a=model,
+                     model_b=None, order="AB", status="error" if failed else "ok",
+                     label=None if failed else f"{score:g}", winner=None, raw=text,
+                     category=bundle.category(qid), template=template, score=None if failed else float(score),
+                     error=("judge error ($ERROR$, score -1)" if failed else None),
+                     source=source_info(TOOL, path, line, rec, used))
+        bundle.judgments.append(j)
+        if failed:
+            report.failed["score -1 / $ERROR$"] += 1
+            continue
+        report.ok += 1
+        bundle.scores.append({"question_id": qid, "model": model, "turn": turn, "score": float(score),
+                              "judge": judge, "category": bundle.category(qid), "key": j["key"]})
+
+
+def _position_verdict(winner: str, first: str) -> Verdict | None:
+    """A FastChat game winner (model terms) as a 3-way verdict in position terms; `first` is shown as A."""
+    if winner in ("tie", "inconsistent"):
+        return Verdict(kind="3way", label="tie", winner="tie")
+    if winner == "error":
+        return None
+    pos = "A" if winner == first else "B"
+    return Verdict(kind="3way", label=pos, winner=pos)
+
+
+def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
+    """Pairwise judgments with both orders; a pair with an `error` game gives no battle, disagreement a tie."""
+    common = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn", "g1_judgment", "g2_judgment"}
+    for line, rec in read_records(path):
+        report.read += 1
+        qid = question_id(rec, path, line)
+        m1, m2 = need(rec, "model_1", path, line, str), need(rec, "model_2", path, line, str)
+        turn = need(rec, "turn", path, line, int) if "turn" in rec else 1
+        judge, template = _judge_name(rec, path, line)
+        games, keys = [], []
+        for g, first in (("g1", "model_1"), ("g2", "model_2")):
+            winner = need(rec, f"{g}_winner", path, line, str)
+            if winner not in PAIR_WINNERS:
+                raise DataError(f"{where(path, line, g + '_winner')} must be one of {', '.join(PAIR_WINNERS)}, "
+                                f"got {winner!r}")
+            v = _position_verdict(winner, first)
+            games.append(v)
+            other = "g2" if g == "g1" else "g1"
+            src = source_info(TOOL, path, line, rec, common | {f"{other}_user_prompt"})
+            j = judgment(judge=judge, mode="pairwise", kind="3way", question_id=qid, turn=turn, model_a=m1,
+                         model_b=m2, order="AB" if g == "g1" else "BA", status="ok" if v else "error",
+                         label=v.label if v else None,
+                         winner=None if v is None else {"tie": "tie", "model_1": "model_a",
+                                                        "model_2": "model_b"}.get(winner, "tie"),
+                         raw=rec.get(f"{g}_judgment"), category=bundle.category(qid), template=template,
+                         error=None if v else "error", source=src)
+            if winner == "inconsistent":
+                j["label"] = "inconsistent"
+            bundle.judgments.append(j)
+            keys.append(j["key"])
+        outcome = combine_orders(games[0], games[1])
+        if outcome.winner is None:
+            report.failed["error in a game"] += 1
+            continue
+        report.ok += 1
+        bundle.battles.append({
+            "question_id": qid, "model_a": m1, "model_b": m2,
+            "winner": {"A": "model_a", "B": "model_b"}.get(outcome.winner, "tie"), "judge": judge,
+            "category": bundle.category(qid), "turn": turn, "weight": 1, "consistent": outcome.consistent,
+            "games": keys, "mode": "pairwise"})
+
+
+def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
+    """Import MT-bench files of any role; questions and answers are read before judgments."""
+    files = []
+    for path in list_files(paths):
+        records = read_records(path)
+        if not records:
+            raise DataError(f"{path}: empty file")
+        files.append((file_role(path, records[0][1]), path))
+    files.sort(key=lambda rp: ROLE_ORDER.index(rp[0]))
+    references = []
+    for role, path in files:
+        report = FileReport(str(path), role)
+        bundle.files.append(report)
+        if role == "questions":
+            for q in load_questions(path, "mt-bench"):
+                bundle.questions[q.qid] = q
+                report.read += 1
+                report.ok += 1
+        elif role == "references":
+            references.append(path)
+            report.read = len(read_records(path))
+            report.ok = attach_references(list(bundle.questions.values()), path) if bundle.questions else 0
+            if not bundle.questions:
+                bundle.notes.append(f"{path}: reference answers skipped (no question file given)")
+        elif role == "answers":
+            read_answers(path, bundle, report)
+        elif role == "single":
+            read_single(path, bundle, report)
+        else:
+            read_pairwise(path, bundle, report)
+    return bundle

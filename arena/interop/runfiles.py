@@ -1,0 +1,91 @@
+"""Read a run folder (native or imported): run.json, questions, answers via answers_index, judgments, battles, scores."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError, DataError
+from arena.interop.writer import answers_root_for
+from arena.records import read_records
+
+
+@dataclass
+class RunFiles:
+    """Lazy access to one run folder's files."""
+
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunFiles:
+        """Open a run folder; it must hold run.json."""
+        path = Path(path)
+        if not (path / "run.json").is_file():
+            raise ArenaError(f"{path}: not a run folder (no run.json)", hint="pass a folder under WORKSPACE/runs/")
+        try:
+            info = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path / 'run.json'}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        return cls(path, info)
+
+    @property
+    def tool(self) -> str | None:
+        """The tool an imported run came from (None for native runs)."""
+        src = self.info.get("source")
+        return src.get("tool") if isinstance(src, dict) else None
+
+    @property
+    def mode(self) -> str | None:
+        """The judge mode recorded in run.json."""
+        judge = (self.info.get("config") or {}).get("judge") or {}
+        return judge.get("mode")
+
+    @property
+    def baseline(self) -> str | None:
+        """The baseline model recorded in run.json, if any."""
+        judge = (self.info.get("config") or {}).get("judge") or {}
+        return judge.get("baseline")
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """Records of a JSONL file in the run ([] when absent)."""
+        if name not in self._cache:
+            p = self.path / name
+            self._cache[name] = [r for _, r in read_records(p)] if p.is_file() else []
+        return self._cache[name]
+
+    def has(self, name: str) -> bool:
+        """True when the run holds a non-empty file of that name."""
+        p = self.path / name
+        return p.is_file() and p.stat().st_size > 0
+
+    def questions(self) -> dict[str, dict[str, Any]]:
+        """Questions of the run by id string."""
+        return {str(q["question_id"]): q for q in self.records("questions.jsonl")}
+
+    def answers(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """{model: {question id: answer record}} of the answers this run used."""
+        if "answers" in self._cache:
+            return self._cache["answers"]
+        index_path = self.path / "answers_index.json"
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        if index_path.is_file():
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+            roots = [self.path / "answers", answers_root_for(self.path)]
+            for model, by_q in index.items():
+                file = next((r / f"{model}.jsonl" for r in roots if (r / f"{model}.jsonl").is_file()), None)
+                if file is None:
+                    continue
+                by_key = {r.get("key"): r for _, r in read_records(file, strict=False)}
+                out[model] = {qid: by_key[key] for qid, key in by_q.items() if key in by_key}
+        self._cache["answers"] = out
+        return out
+
+    def answer_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
+        """One answer turn's text, if the run's answers are available."""
+        rec = self.answers().get(model, {}).get(str(qid))
+        if not rec or not 1 <= turn <= len(rec.get("turns") or []):
+            return None
+        return rec["turns"][turn - 1]
