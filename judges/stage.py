@@ -82,7 +82,7 @@ class JudgeStage:
         return {"key": key, "judge": self.judge.name if self.judge.dry_run else self.cfg.label,
                 "judge_model": self.cfg.model if self.cfg.kind == "llm" else self.cfg.label, "mode": self.cfg.mode,
                 "verdict_kind": self.kind, "template": name,
-                "template_hash": template_hash(name, self.kind if name.startswith("pair") else None),
+                "template_hash": template_hash(name, verdict_kind(self.cfg) if name.startswith("pair") else None),
                 "question_id": task.question.question_id, "category": task.question.category, "turn": task.turn,
                 "model_a": task.model_a, "model_b": task.model_b,
                 "answer_a_hash": content_hash(list(pos_a[: task.turn])),

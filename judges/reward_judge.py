@@ -1,0 +1,68 @@
+"""A reward model as the judge: a scalar reward per answer; pairwise verdicts are sigmoid(r_A - r_B)."""
+from __future__ import annotations
+
+from typing import Any
+
+from arena.config import JudgeConfig
+from arena.errors import ArenaError, BackendError
+from judges.base import JudgeCall
+from judges.reward import LocalRewardModel, RewardScorer, VLLMRewardEndpoint, preference_probability
+from judges.tasks import JudgeTask
+from judges.templates import RenderedPrompt
+
+
+def conversation(task: JudgeTask, answers: tuple[str, ...]) -> list[dict[str, str]]:
+    """The dialogue up to the judged turn, ending with the answer to be scored."""
+    conv: list[dict[str, str]] = []
+    for i in range(task.turn):
+        conv += [{"role": "user", "content": task.question.turns[i]}, {"role": "assistant", "content": answers[i]}]
+    return conv
+
+
+class RewardJudge:
+    """Scores answers with an in-process transformers reward model or a vLLM pooling endpoint."""
+
+    dry_run = False
+
+    def __init__(self, cfg: JudgeConfig) -> None:
+        if cfg.reward is None:
+            raise ArenaError("judge kind 'reward-model' needs a 'reward:' section")
+        self.cfg, r = cfg, cfg.reward
+        self.name = cfg.label
+        self.scorer: RewardScorer
+        if r.source == "local":
+            self.scorer = LocalRewardModel(r.path or "", name=self.name, device=r.device, batch_size=r.batch_size)
+            self.endpoint, self.concurrency = f"local://{r.path}", 1
+        else:
+            self.scorer = VLLMRewardEndpoint(base_url=r.base_url or "", model=r.model or "", name=self.name,
+                                             api_key_env=r.api_key_env, concurrency=cfg.concurrency,
+                                             timeout_s=cfg.timeout_s)
+            self.endpoint, self.concurrency = r.base_url or "", cfg.concurrency
+
+    def identity(self) -> dict[str, Any]:
+        """The reward model and its scale."""
+        from judges.factory import judge_identity
+
+        return judge_identity(self.cfg)
+
+    async def judge(self, task: JudgeTask, prompt: RenderedPrompt, kind: str) -> JudgeCall:
+        """Score one answer (single) or both positions (pair) and turn the rewards into a verdict."""
+        pos_a, pos_b = task.positions()
+        convs = [conversation(task, pos_a)] + ([conversation(task, pos_b)] if pos_b is not None else [])
+        try:
+            rewards = await self.scorer.score(convs)
+        except BackendError as exc:
+            return JudgeCall(status="error", error=str(exc))
+        if pos_b is None:
+            r = rewards[0]
+            return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}")
+        assert self.cfg.reward is not None
+        p = preference_probability(rewards[0], rewards[1], self.cfg.reward.scale)
+        band = self.cfg.reward.tie_band
+        winner = "A" if p > 0.5 + band else "B" if p < 0.5 - band else "tie"
+        return JudgeCall(status="ok", label=f"P(A)={p:.4f}", winner=winner, prob_a=p,
+                         raw=f"reward A {rewards[0]!r}, reward B {rewards[1]!r}, P(A better) {p!r}")
+
+    async def aclose(self) -> None:
+        """Release the model or the connections."""
+        await self.scorer.aclose()
