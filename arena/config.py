@@ -223,6 +223,8 @@ class JudgeConfig(Strict):
     expected_output_tokens: int = Field(default=400, ge=1)
     reward: RewardConfig | None = None
     seed: int = 0
+    panel: list[dict[str, Any]] = Field(default_factory=list)
+    aggregate: Literal["majority", "mean"] = "majority"
 
     @model_validator(mode="after")
     def _consistent(self) -> "JudgeConfig":
@@ -234,7 +236,28 @@ class JudgeConfig(Strict):
             raise ValueError("api_key_env must be the NAME of an environment variable, not the key itself")
         if self.name is not None and ("/" in self.name or self.name.startswith(".")):
             raise ValueError("judge name must not contain '/' or start with '.'")
+        members = self.members()
+        names = [m.label for m in members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"panel judges need distinct names (set 'name' on each); got {names}")
         return self
+
+    def members(self) -> list["JudgeConfig"]:
+        """The panel's judges: this section's settings with each member's keys on top (seed offset per member)."""
+        out = []
+        base = self.model_dump(exclude={"panel", "aggregate", "name"})
+        for i, member in enumerate(self.panel):
+            bad = {"mode", "baseline", "panel", "aggregate"} & set(member)
+            if bad:
+                raise ValueError(f"panel[{i}]: '{sorted(bad)[0]}' is set for the whole panel, not per judge")
+            merged = {**base, "seed": self.seed + i, **member}
+            try:
+                out.append(JudgeConfig.model_validate(merged))
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = "".join(f".{p}" for p in first["loc"])
+                raise ValueError(f"panel[{i}]{where}: {first['msg'].removeprefix('Value error, ')}") from None
+        return out
 
     @property
     def label(self) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from arena.answers import AnswerStore
 from arena.config import RunConfig
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
-from arena.records import JsonlAppender, write_json_atomic
+from arena.records import read_records, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir, Workspace
 
 
@@ -64,11 +65,51 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
     """Judge the answers (or, in a dry run, draw seeded verdicts and estimate the real cost)."""
     from judges.stage import JudgeStage
 
-    assert ctx.cfg.judge is not None
+    cfg = ctx.cfg.judge
+    assert cfg is not None
     models = [c.name for c in ctx.cfg.candidates]
-    stage = JudgeStage(ctx.cfg.judge, ctx.questions, _answer_texts(ctx), models, ctx.workspace.judgments_dir,
-                       ctx.run, dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log)
-    return asyncio.run(stage.run_async())
+    answers = _answer_texts(ctx)
+    members = cfg.members()
+    if not members:
+        stage = JudgeStage(cfg, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
+                           dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log)
+        return asyncio.run(stage.run_async())
+    summaries = {}
+    for member in members:
+        stage = JudgeStage(member, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
+                           dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log,
+                           out_dir=ctx.run.path / "judges" / member.label)
+        summaries[member.label] = asyncio.run(stage.run_async())
+    return write_panel_outputs(ctx.run.path, cfg.label if cfg.name else "panel", cfg.mode, cfg.aggregate,
+                               [m.label for m in members], summaries, ctx.dry_run)
+
+
+def write_panel_outputs(run_path: Path, panel: str, mode: str, method: str, members: list[str],
+                        summaries: dict[str, dict[str, Any]], dry_run: bool) -> dict[str, Any]:
+    """Aggregate the panel members' battles or scores into the run's own files."""
+    from judges.battles import score_table
+    from judges.panel import aggregate_battles, aggregate_scores, panel_summary
+
+    folders = {m: run_path / "judges" / m for m in members}
+    stats, judgments = {}, []
+    for m, folder in folders.items():
+        stats.update(json.loads((folder / "judge_stats.json").read_text()))
+        judgments += [r for _, r in read_records(folder / "judgments.jsonl")]
+    write_jsonl_atomic(run_path / "judgments.jsonl", judgments)
+    write_json_atomic(run_path / "judge_stats.json", stats)
+    out = {"judge": panel, "mode": mode, "dry_run": dry_run, "aggregate": method, **panel_summary(summaries)}
+    if mode == "single":
+        per = {m: [r for _, r in read_records(f / "scores.jsonl")] for m, f in folders.items()}
+        rows = aggregate_scores(per, panel, method)
+        write_jsonl_atomic(run_path / "scores.jsonl", rows)
+        write_json_atomic(run_path / "single_scores.json", score_table(rows, panel))
+        out["scores"] = len(rows)
+    else:
+        per = {m: [r for _, r in read_records(f / "battles.jsonl")] for m, f in folders.items()}
+        battles = aggregate_battles(per, panel, method)
+        write_jsonl_atomic(run_path / "battles.jsonl", battles)
+        out["battles"] = len(battles)
+    return out
 
 
 def rating_stage(ctx: RunContext) -> dict[str, Any]:
@@ -90,9 +131,7 @@ def questions_file(ctx: RunContext) -> None:
     """Write the run's questions (Arena format) so every later reader has them."""
     rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns,
              **({"reference": q.reference} if q.reference else {})} for q in ctx.questions]
-    with JsonlAppender(ctx.run.path / "questions.jsonl", fsync_every=0) as app:
-        for row in rows:
-            app.append(row)
+    write_jsonl_atomic(ctx.run.path / "questions.jsonl", rows)
 
 
 def default_stages(cfg: RunConfig) -> list[Stage]:

@@ -152,3 +152,14 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    """Write a whole JSONL file through a sibling temp file and a rename (readers never see half of it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    with JsonlAppender(tmp, fsync_every=0) as app:
+        for r in rows:
+            app.append(r)
+    os.replace(tmp, path)

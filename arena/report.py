@@ -18,9 +18,12 @@ def judge_report(info: dict[str, Any]) -> str:
     lines = ["", f"judge {j['judge']} ({j['mode']}): {j['tasks']} judgments needed, {j['cached']} cached, "
              f"{j['new_calls']} made now" + (" [DRY RUN: verdicts drawn at random, no judge called]"
                                              if j.get("dry_run") else "")]
-    lines.append(f"  ok {j['ok']}, unparsed {j['unparsed']}, errors {j['errors']}; position consistency "
-                 f"{_pct(j['position_consistency'])}, first position wins {_pct(j['first_position_win_rate'])}, "
-                 f"ties {_pct(j['tie_rate'])}")
+    for name, m in (j.get("members") or {j["judge"]: j}).items():
+        lines.append(f"  {name}: ok {m['ok']}, unparsed {m['unparsed']}, errors {m['errors']}; position consistency "
+                     f"{_pct(m.get('position_consistency'))}, first position wins "
+                     f"{_pct(m.get('first_position_win_rate'))}, ties {_pct(m.get('tie_rate'))}")
+    if j.get("aggregate"):
+        lines.append(f"  panel of {len(j['members'])} judges, aggregated by {j['aggregate']}")
     if not j.get("dry_run"):
         lines.append(f"  tokens in {j['prompt_tokens']:,}, out {j['completion_tokens']:,}; cost ${j['cost_usd']:.4f}")
     if j.get("budget_stopped"):

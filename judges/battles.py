@@ -93,6 +93,11 @@ def single_scores(pairs: list[tuple[JudgeTask, dict]], judge: str) -> tuple[list
     rows = [{"question_id": t.question.question_id, "model": t.model_a, "turn": t.turn, "score": rec["score"],
              "judge": judge, "category": t.question.category, "key": rec["key"]}
             for t, rec in pairs if rec.get("status") == "ok" and rec.get("score") is not None]
+    return rows, score_table(rows, judge)
+
+
+def score_table(rows: list[dict], judge: str) -> dict[str, Any]:
+    """Per-model mean score, count, and means per turn and per category."""
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_model[r["model"]].append(r)
@@ -107,7 +112,7 @@ def single_scores(pairs: list[tuple[JudgeTask, dict]], judge: str) -> tuple[list
                        "per_turn": {k: round(mean(v), 4) for k, v in sorted(per_turn.items())},
                        "per_category": {k: round(mean(v), 4) for k, v in sorted(per_cat.items())}})
     models.sort(key=lambda m: -m["mean"])
-    return rows, {"judge": judge, "models": models}
+    return {"judge": judge, "models": models}
 
 
 def judge_stats(pairs: list[tuple[JudgeTask, dict]], *, new_calls: int, dry_run: bool) -> dict[str, Any]:

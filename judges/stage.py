@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from arena.config import JudgeConfig
 from arena.questions import Question
-from arena.records import JsonlAppender, write_json_atomic
+from arena.records import JsonlAppender, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir
 from judges.base import Judge, JudgeCall
 from judges.battles import judge_stats, make_battles, model_winner, single_scores
@@ -23,21 +23,15 @@ from judges.templates import RenderedPrompt, template_hash
 Prepared = tuple[JudgeTask, str, RenderedPrompt, str]  # task, template name, prompt, key
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with JsonlAppender(tmp, fsync_every=0) as app:
-        for r in rows:
-            app.append(r)
-    tmp.replace(path)
-
-
 class JudgeStage:
     """Judges every task of a run that the cache does not already hold, within the budget."""
 
     def __init__(self, cfg: JudgeConfig, questions: list[Question], answers: dict[str, dict[str, list[str]]],
                  models: list[str], judgments_root: Path, run: RunDir, *, dry_run: bool = False,
-                 show_progress: bool | None = None, log: Callable[[str], None] = print) -> None:
+                 show_progress: bool | None = None, log: Callable[[str], None] = print,
+                 out_dir: Path | None = None) -> None:
         self.cfg, self.run, self.dry_run, self.log = cfg, run, dry_run, log
+        self.out_dir = Path(out_dir) if out_dir is not None else run.path
         self.show_progress = show_progress
         self.judge: Judge = make_judge(cfg, dry_run)
         self.kind = "reward" if cfg.kind == "reward-model" and not dry_run else verdict_kind(cfg)
@@ -153,8 +147,9 @@ class JudgeStage:
                    "winner": model_winner(rec.get("position_winner"), task.order)}
             pairs.append((task, rec))
             run_rows.append(rec)
-        path = self.run.path
-        _write_jsonl(path / "judgments.jsonl", run_rows)
+        path = self.out_dir
+        path.mkdir(parents=True, exist_ok=True)
+        write_jsonl_atomic(path / "judgments.jsonl", run_rows)
         new = len(self.results)
         stats = judge_stats(pairs, new_calls=new, dry_run=self.judge.dry_run)
         write_json_atomic(path / "judge_stats.json", {self.judge.name if self.judge.dry_run else self.cfg.label: stats})
@@ -163,7 +158,7 @@ class JudgeStage:
                                    "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats}
         if self.cfg.mode == "single":
             rows, table = single_scores(pairs, self.cfg.label)
-            _write_jsonl(path / "scores.jsonl", rows)
+            write_jsonl_atomic(path / "scores.jsonl", rows)
             write_json_atomic(path / "single_scores.json", table)
             summary["scores"] = len(rows)
         else:
@@ -171,7 +166,7 @@ class JudgeStage:
             battles, counts = make_battles(pairs, judge=self.cfg.label, mode=self.cfg.mode,
                                            inconsistent=self.cfg.inconsistent, strong_weight=self.cfg.strong_weight,
                                            tie_band=tie_band)
-            _write_jsonl(path / "battles.jsonl", battles)
+            write_jsonl_atomic(path / "battles.jsonl", battles)
             summary["battles"] = len(battles)
             summary["pair_outcomes"] = counts
         if estimate is not None:
