@@ -68,14 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     from arena.interop.cli import register as register_interop
     from arena.rating.cli import register as register_rate
 
+    from viz.launch import register as register_viz
+
     register_rate(sub)
     register_interop(sub)
-    try:
-        from viz.launch import register as register_viz
-    except ImportError:  # the viz package is optional in a trimmed install
-        register_viz = None
-    if register_viz is not None:
-        register_viz(sub)
+    register_viz(sub)
     return parser
 
 

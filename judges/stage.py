@@ -73,7 +73,7 @@ class JudgeStage:
         prob_a = None
         if call.prob_a is not None:
             prob_a = call.prob_a if task.order == "AB" else 1.0 - call.prob_a
-        return {"key": key, "judge": self.judge.name if self.judge.dry_run else self.cfg.label,
+        return {"key": key, "judge": self.cfg.label,
                 "judge_model": self.cfg.model if self.cfg.kind == "llm" else self.cfg.label, "mode": self.cfg.mode,
                 "verdict_kind": self.kind, "template": name,
                 "template_hash": template_hash(name, verdict_kind(self.cfg) if name.startswith("pair") else None),
@@ -152,7 +152,7 @@ class JudgeStage:
         write_jsonl_atomic(path / "judgments.jsonl", run_rows)
         new = len(self.results)
         stats = judge_stats(pairs, new_calls=new, dry_run=self.judge.dry_run)
-        write_json_atomic(path / "judge_stats.json", {self.judge.name if self.judge.dry_run else self.cfg.label: stats})
+        write_json_atomic(path / "judge_stats.json", {self.cfg.label: stats})
         summary: dict[str, Any] = {"judge": self.cfg.label, "mode": self.cfg.mode, "dry_run": self.judge.dry_run,
                                    "tasks": len(prepared), "new_calls": new, "not_done": n_todo - new,
                                    "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats}

@@ -1,0 +1,146 @@
+"""The app in a real headless Chromium against `streamlit run` on 127.0.0.1 serving the fixture workspace.
+
+Needs Debian's chromium at /usr/bin/chromium (CI installs it) and playwright (driven with
+executable_path; playwright's own browser download is not used). Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from viz_fixture import HTML_MODEL, HTML_QUESTION, RATING_ORDER, build_workspace
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"
+)
+if CHROMIUM.exists():
+    try:
+        from playwright import sync_api
+    except ImportError as exc:  # chromium is there, so the browser test must run: say what is missing
+        raise ImportError("the browser test needs playwright: pip install playwright") from exc
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Poll /_stcore/health until it answers 200 (fail early if the server died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`streamlit run viz/app.py` on a free port, serving the fixture workspace; yields the base URL."""
+    ws = build_workspace(tmp_path_factory.mktemp("vizb") / "ws")
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "viz" / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--",
+        "--workspace",
+        str(ws),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path_factory.mktemp("vizlog") / "streamlit.log", "w") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        try:
+            wait_healthy(base, process)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[object]:
+    """Headless Debian chromium through playwright; the app is loaded once to warm it up."""
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        page = chromium.new_page()
+        page.goto(server)
+        page.wait_for_timeout(1000)
+        page.close()
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: object, url: str, ready: str) -> tuple[object, list[str]]:
+    """A new tab on url, waiting until the selector is in the DOM; returns it and the alerts it raised."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.wait_for_selector(ready, state="attached", timeout=30_000)
+    page.wait_for_timeout(500)
+    return page, dialogs
+
+
+def test_leaderboard_lists_models_in_rating_order(browser: object, server: str) -> None:
+    page, _ = open_page(browser, server + "/?page=leaderboard", '[role="gridcell"][aria-colindex="2"]')
+    names = page.locator('[data-testid="stDataFrame"] [role="gridcell"][aria-colindex="2"]').all_inner_texts()
+    assert [n.strip() for n in names] == RATING_ORDER
+    assert page.get_by_text("Download CSV").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viz-leaderboard.png"), full_page=True)
+    assert (ARTIFACTS / "viz-leaderboard.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_battle_browser_shows_html_answer_as_text(browser: object, server: str) -> None:
+    url = f"{server}/?page=battles&model={HTML_MODEL}&question={HTML_QUESTION}"
+    page, dialogs = open_page(browser, url, "text=Judge reasoning")
+    answer = page.get_by_text("<script>alert(1)</script>", exact=False)
+    assert answer.count() >= 1 and answer.first.is_visible()
+    assert page.get_by_text("<img src=x onerror=alert(1)>", exact=False).count() >= 1
+    content = page.locator('[data-testid="stMain"]')
+    assert content.locator("script").count() == 0
+    assert content.locator('img[src="x"]').count() == 0 and page.locator("img[onerror]").count() == 0
+    assert page.get_by_text("Order AB").count() == 1 and page.get_by_text("Order BA").count() == 1
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viz-battles.png"), full_page=True)
+    page.close()

@@ -1,0 +1,284 @@
+"""Cached loading of workspace and run files (FORMATS.md) for the app; reads files only, never models.
+
+Every cached loader takes a file stamp (path, mtime, size) so a rewritten file is read again, and
+returns plain data (dicts, tuples, DataFrames) that st.cache_data can copy cheaply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from arena.errors import DataError
+from arena.records import iter_jsonl
+
+DEFAULT_WORKSPACE = "arena-workspace"
+Stamp = tuple[str, int, int]
+GAMES_SEP = "\x1f"
+
+
+def workspace_from_args(argv: list[str] | None = None) -> Path:
+    """The workspace from `-- --workspace DIR`, else $ARENA_WORKSPACE, else ./arena-workspace."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workspace", default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    chosen = known.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
+    return Path(chosen).expanduser().resolve()
+
+
+def stamp(path: Path) -> Stamp | None:
+    """(path, mtime_ns, size) of a file, or None when it does not exist."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (str(path), info.st_mtime_ns, info.st_size)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the app needs to know about one run folder before opening its files."""
+
+    run_id: str
+    path: str
+    started: str | None
+    status: str
+    mode: str | None
+    dry_run: bool
+    judge_names: tuple[str, ...]
+    files: frozenset[str] = field(default_factory=frozenset)
+    n_models: int = 0
+    errors: int = 0
+
+    def has(self, name: str) -> bool:
+        """Whether the run folder holds this file."""
+        return name in self.files
+
+    def file(self, name: str) -> Path:
+        """Path of one of the run's files."""
+        return Path(self.path) / name
+
+    @property
+    def label(self) -> str:
+        """Short text for run pickers."""
+        parts = [self.run_id, self.mode or "?", self.status]
+        return " · ".join(parts) + (" · dry run" if self.dry_run else "")
+
+
+def _judge_names(config: dict[str, Any]) -> tuple[str, ...]:
+    """Judge names named in a run's config (one judge, or a list under 'judges')."""
+    names: list[str] = []
+    for item in [config.get("judge")] + list(config.get("judges") or []):
+        if isinstance(item, dict):
+            name = item.get("name") or item.get("model")
+            if name:
+                names.append(str(name))
+    return tuple(dict.fromkeys(names))
+
+
+def _run_info(folder: Path, files: frozenset[str]) -> RunInfo:
+    """Read one run.json into a RunInfo (a broken run.json gives status 'unreadable')."""
+    try:
+        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {"status": "unreadable"}
+    if not isinstance(info, dict):
+        info = {"status": "unreadable"}
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    judge = config.get("judge") if isinstance(config.get("judge"), dict) else {}
+    models = ((info.get("stages") or {}).get("answers") or {}).get("models") or {}
+    return RunInfo(
+        run_id=folder.name,
+        path=str(folder),
+        started=info.get("started"),
+        status=str(info.get("status", "unknown")),
+        mode=judge.get("mode"),
+        dry_run=bool(config.get("dry_run", info.get("dry_run", False))),
+        judge_names=_judge_names(config),
+        files=files,
+        n_models=len(models) if isinstance(models, dict) else 0,
+        errors=len(info.get("errors") or []),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _runs_cached(runs_dir: str, signature: tuple) -> list[RunInfo]:
+    """Run infos for a given listing signature (recomputed when any run file changes)."""
+    return [_run_info(Path(runs_dir) / name, frozenset(f for f, _, _ in files)) for name, files in signature]
+
+
+def list_runs(workspace: Path) -> list[RunInfo]:
+    """Runs of a workspace (folders with a run.json), oldest first."""
+    runs_dir = Path(workspace) / "runs"
+    if not runs_dir.is_dir():
+        return []
+    signature = []
+    for entry in sorted(os.scandir(runs_dir), key=lambda e: e.name):
+        if not entry.is_dir():
+            continue
+        files = tuple(
+            sorted(
+                (f.name, f.stat().st_mtime_ns, f.stat().st_size)
+                for f in os.scandir(entry.path)
+                if f.is_file()
+            )
+        )
+        if any(name == "run.json" for name, _, _ in files):
+            signature.append((entry.name, files))
+    return _runs_cached(str(runs_dir), tuple(signature))
+
+
+def default_run(runs: list[RunInfo]) -> RunInfo | None:
+    """The latest run with a leaderboard (or battles, or scores), else the latest run."""
+    for wanted in ("leaderboard.json", "battles.jsonl", "scores.jsonl"):
+        with_file = [r for r in runs if r.has(wanted)]
+        if with_file:
+            return with_file[-1]
+    return runs[-1] if runs else None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _json_cached(file: Stamp) -> Any:
+    """Parsed JSON of a file at a given stamp."""
+    try:
+        return json.loads(Path(file[0]).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(f"{file[0]}: not valid JSON ({exc})") from None
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON file (cached), or None when the file is absent."""
+    file = stamp(Path(path))
+    return None if file is None else _json_cached(file)
+
+
+def _records(path: str) -> list[dict[str, Any]]:
+    """Records of a JSONL file; malformed lines are skipped (the app shows what it can)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [rec for _, rec in iter_jsonl(Path(path), strict=False)]
+
+
+@st.cache_data(show_spinner="Loading battles…", max_entries=8)
+def _battles_cached(file: Stamp) -> pd.DataFrame:
+    """All battles of one file as a table (question_id as text, games kept)."""
+    frame = pd.DataFrame.from_records(_records(file[0]))
+    if frame.empty:
+        return frame
+    for column in ("question_id", "category", "judge"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+    if "games" in frame:  # one string per battle pickles much faster than 200k small lists
+        frame["games"] = frame["games"].map(
+            lambda g: GAMES_SEP.join(map(str, g)) if isinstance(g, list) else ""
+        )
+    return frame
+
+
+def battle_games(value: object) -> list[str]:
+    """The judgment keys of a battle row's 'games' cell."""
+    return [k for k in str(value or "").split(GAMES_SEP) if k]
+
+
+def load_battles(run: RunInfo) -> pd.DataFrame:
+    """The run's battles (empty table when there are none)."""
+    file = stamp(run.file("battles.jsonl"))
+    return pd.DataFrame() if file is None else _battles_cached(file)
+
+
+@st.cache_data(show_spinner="Loading judgments…", max_entries=8)
+def _judgments_cached(file: Stamp) -> dict[str, dict[str, Any]]:
+    """Judgment records by key (the last record of a key wins)."""
+    return {str(rec.get("key")): rec for rec in _records(file[0])}
+
+
+def load_judgments(run: RunInfo) -> dict[str, dict[str, Any]]:
+    """The run's judgments by key (empty when absent)."""
+    file = stamp(run.file("judgments.jsonl"))
+    return {} if file is None else _judgments_cached(file)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _questions_cached(file: Stamp) -> dict[str, dict[str, Any]]:
+    """Questions by question_id as text."""
+    return {str(rec.get("question_id")): rec for rec in _records(file[0])}
+
+
+def load_questions(run: RunInfo) -> dict[str, dict[str, Any]]:
+    """The run's questions by id (empty when absent)."""
+    file = stamp(run.file("questions.jsonl"))
+    return {} if file is None else _questions_cached(file)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _answers_cached(file: Stamp) -> dict[str, dict[str, Any]]:
+    """Answer records of one model by key, without the bulky bookkeeping fields."""
+    keep = ("key", "model", "question_id", "turns", "status", "finish_reason", "completion_tokens")
+    return {str(rec.get("key")): {k: rec.get(k) for k in keep} for rec in _records(file[0])}
+
+
+def find_answer(workspace: Path, run: RunInfo, model: str, question_id: str) -> dict[str, Any] | None:
+    """The answer a run used for (model, question): via answers_index.json, else by question id."""
+    file = stamp(Path(workspace) / "answers" / f"{model}.jsonl")
+    if file is None:
+        return None
+    answers = _answers_cached(file)
+    index = read_json(run.file("answers_index.json")) or {}
+    key = (index.get(model) or {}).get(str(question_id))
+    if key is not None and str(key) in answers:
+        return answers[str(key)]
+    matches = [a for a in answers.values() if str(a.get("question_id")) == str(question_id)]
+    return matches[-1] if matches else None
+
+
+@st.cache_data(show_spinner="Loading scores…", max_entries=8)
+def _scores_cached(file: Stamp) -> pd.DataFrame:
+    """Single-mode scores as a table."""
+    frame = pd.DataFrame.from_records(_records(file[0]))
+    if not frame.empty:
+        frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+        for column in ("question_id", "category", "judge"):
+            if column in frame:
+                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+    return frame
+
+
+def load_scores(run: RunInfo) -> pd.DataFrame:
+    """The run's single-mode scores (empty table when absent)."""
+    file = stamp(run.file("scores.jsonl"))
+    return pd.DataFrame() if file is None else _scores_cached(file)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _bench_cached(signature: tuple[Stamp, ...]) -> pd.DataFrame:
+    """Objective benchmark scores, one row per model, one column per benchmark."""
+    rows: dict[str, dict[str, float]] = {}
+    for file in signature:
+        try:
+            data = json.loads(Path(file[0]).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("scores"), dict):
+            continue
+        model = str(data.get("model") or Path(file[0]).stem)
+        scores = {str(k): float(v) for k, v in data["scores"].items() if isinstance(v, (int, float))}
+        rows.setdefault(model, {}).update(scores)
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
+
+
+def load_bench(workspace: Path) -> pd.DataFrame:
+    """WORKSPACE/bench/<model>.json as a model x benchmark table (empty when there is none)."""
+    folder = Path(workspace) / "bench"
+    if not folder.is_dir():
+        return pd.DataFrame()
+    files = tuple(s for p in sorted(folder.glob("*.json")) if (s := stamp(p)) is not None)
+    return _bench_cached(files) if files else pd.DataFrame()

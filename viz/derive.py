@@ -1,0 +1,176 @@
+"""Tables the pages show, derived from run files; refits use arena.rating (pure math) and are cached."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from arena.errors import ArenaError
+from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
+from viz.data import RunInfo, Stamp, _battles_cached, read_json, stamp
+
+REFIT_BOOTSTRAP = 100  # bootstrap rounds for refits done in the app (the pipeline's files keep theirs)
+
+
+def section_frame(section: dict[str, Any] | None) -> pd.DataFrame:
+    """A leaderboard section's table as a DataFrame, best first."""
+    rows = (section or {}).get("table") or []
+    frame = pd.DataFrame.from_records(rows)
+    if frame.empty:
+        return frame
+    for column in frame.columns:
+        if column != "model":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.sort_values(["rating", "model"], ascending=[False, True]).reset_index(drop=True)
+
+
+def rating_options(leaderboard: dict[str, Any] | None, **changes: Any) -> RatingOptions:
+    """RatingOptions as written in leaderboard.json (unknown keys ignored), with changes applied."""
+    raw = dict((leaderboard or {}).get("options") or {})
+    known = {f.name for f in fields(RatingOptions)}
+    kwargs = {k: v for k, v in raw.items() if k in known}
+    if kwargs.get("anchor"):
+        kwargs["anchor"] = (str(kwargs["anchor"][0]), float(kwargs["anchor"][1]))
+    if kwargs.get("percentiles"):
+        kwargs["percentiles"] = tuple(float(p) for p in kwargs["percentiles"])
+    kwargs.update(changes)
+    if kwargs.get("style_control"):
+        kwargs["method"] = "bt"
+    kwargs["bootstrap"] = min(int(kwargs.get("bootstrap", REFIT_BOOTSTRAP)), REFIT_BOOTSTRAP)
+    return RatingOptions(**kwargs)
+
+
+@st.cache_data(show_spinner="Refitting ratings…", max_entries=64)
+def _refit_cached(
+    battles_file: Stamp, options: RatingOptions, judge: str | None, category: str | None
+) -> dict[str, Any]:
+    """A leaderboard section refitted from the battles of one judge and/or category."""
+    battles = _battles_cached(battles_file)
+    if judge is not None:
+        battles = battles[battles["judge"] == judge]
+    if category is not None:
+        battles = battles[battles["category"] == category]
+    if battles.empty:
+        raise ArenaError("no battles match these filters")
+    table = validate_battles(battles.drop(columns=["games"], errors="ignore"), battles_file[0])
+    return result_to_dict(rate_battles(table, options, strict=False))
+
+
+def refit(run: RunInfo, options: RatingOptions, judge: str | None, category: str | None) -> dict[str, Any]:
+    """Refit the run's battles for a judge and/or category (cached); raises ArenaError when impossible."""
+    file = stamp(run.file("battles.jsonl"))
+    if file is None:
+        raise ArenaError("this run has no battles.jsonl to refit from")
+    return _refit_cached(file, options, judge, category)
+
+
+def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observed share of points of row vs column (ties half, weighted) and battle counts, in model order."""
+    score = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
+    if "prob_a" in battles:
+        score = pd.to_numeric(battles["prob_a"], errors="coerce").fillna(score)
+    weight = (
+        pd.to_numeric(battles["weight"], errors="coerce").fillna(1.0)
+        if "weight" in battles
+        else pd.Series(1.0, index=battles.index)
+    )
+    long = pd.DataFrame(
+        {
+            "row": pd.concat([battles["model_a"], battles["model_b"]], ignore_index=True),
+            "col": pd.concat([battles["model_b"], battles["model_a"]], ignore_index=True),
+            "points": pd.concat([score * weight, (1.0 - score) * weight], ignore_index=True),
+            "weight": pd.concat([weight, weight], ignore_index=True),
+        }
+    ).dropna()
+    sums = long.groupby(["row", "col"]).agg(
+        points=("points", "sum"), weight=("weight", "sum"), n=("points", "size")
+    )
+    share = (sums["points"] / sums["weight"].where(sums["weight"] > 0)).unstack()
+    counts = sums["n"].unstack()
+    share = share.reindex(index=models, columns=models)
+    counts = counts.reindex(index=models, columns=models).fillna(0).astype(int)
+    return share, counts
+
+
+def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:
+    """One row per (run with a leaderboard, model): rating, interval, rank, battles, run start time."""
+    frames = []
+    for run in runs:
+        board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+        table = section_frame((board or {}).get("overall"))
+        if table.empty:
+            continue
+        keep = [c for c in ("model", "rating", "ci_low", "ci_high", "rank", "battles") if c in table]
+        table = table[keep].copy()
+        table["run_id"] = run.run_id
+        table["started"] = pd.to_datetime(run.started, utc=True, errors="coerce")
+        table["normalisation"] = _normalisation((board or {}).get("options") or {})
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _normalisation(options: dict[str, Any]) -> str:
+    """How a run's ratings are pinned (anchor, baseline or centred), for comparability notes."""
+    if options.get("anchor"):
+        return f"anchor {options['anchor'][0]}={options['anchor'][1]}"
+    if options.get("baseline"):
+        return f"baseline {options['baseline']}"
+    return f"centred on {options.get('init', 1000)}"
+
+
+def changes_since(
+    history: pd.DataFrame, run_id: str
+) -> tuple[pd.DataFrame, str | None, list[str], list[str]]:
+    """Per model: rating and rank now and in the previous run; plus previous run id, entered and left."""
+    order = list(dict.fromkeys(history["run_id"]))
+    if run_id not in order:
+        return pd.DataFrame(), None, [], []
+    now = history[history["run_id"] == run_id].set_index("model")
+    position = order.index(run_id)
+    if position == 0:
+        return now[["rating", "rank"]].reset_index(), None, sorted(now.index), []
+    previous_id = order[position - 1]
+    before = history[history["run_id"] == previous_id].set_index("model")
+    table = now[["rating", "rank"]].join(
+        before[["rating", "rank"]].rename(columns={"rating": "previous rating", "rank": "previous rank"}),
+        how="left",
+    )
+    table["rating change"] = table["rating"] - table["previous rating"]
+    table["rank change"] = table["previous rank"] - table["rank"]
+    entered = sorted(set(now.index) - set(before.index))
+    left = sorted(set(before.index) - set(now.index))
+    return table.reset_index(), previous_id, entered, left
+
+
+def category_table(board: dict[str, Any]) -> pd.DataFrame:
+    """Model x category ratings (plus the overall rating), models ordered by overall rating."""
+    overall = section_frame(board.get("overall"))
+    columns = {"overall": overall.set_index("model")["rating"]} if not overall.empty else {}
+    for name, section in sorted((board.get("categories") or {}).items()):
+        table = section_frame(section)
+        if not table.empty:
+            columns[name] = table.set_index("model")["rating"]
+    frame = pd.DataFrame(columns)
+    if "overall" in frame:
+        frame = frame.sort_values("overall", ascending=False)
+    frame.index.name = "model"
+    return frame
+
+
+def judge_choices(
+    run: RunInfo, stats: dict[str, Any] | None, battles: pd.DataFrame | None = None
+) -> list[str]:
+    """Judge names known for a run: judge_stats.json keys, then the config, then the battles."""
+    names = list((stats or {}).keys()) or list(run.judge_names)
+    if battles is not None and not battles.empty and "judge" in battles:
+        names += [str(j) for j in battles["judge"].dropna().unique()]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def finite(values: Any) -> np.ndarray:
+    """Values as floats with None turned into NaN."""
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)

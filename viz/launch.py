@@ -1,0 +1,102 @@
+"""`arena viz [WORKSPACE]`: start the Streamlit leaderboard on a workspace (without importing streamlit)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from arena.errors import ArenaError
+
+APP = Path(__file__).resolve().with_name("app.py")
+DEFAULT_WORKSPACE = "arena-workspace"
+
+
+def streamlit_command(
+    workspace: Path, port: int | None = None, host: str | None = None, extra: list[str] | None = None
+) -> list[str]:
+    """The `python -m streamlit run viz/app.py ... -- --workspace DIR` command line."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    if port is not None:
+        cmd += ["--server.port", str(port)]
+    if host is not None:
+        cmd += ["--server.address", host]
+    return cmd + list(extra or []) + ["--", "--workspace", str(workspace)]
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    """Run the app in a subprocess until it is stopped (Ctrl-C)."""
+    if importlib.util.find_spec("streamlit") is None:
+        raise ArenaError(
+            "streamlit is not installed", hint="pip install 'streamlit>=1.38' plotly (or pip install -e .)"
+        )
+    chosen = args.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
+    workspace = Path(chosen).expanduser().resolve()
+    if not workspace.is_dir():
+        print(
+            f"note: workspace {workspace} does not exist yet; the app will say how to create a run",
+            file=sys.stderr,
+        )
+    cmd = streamlit_command(workspace, args.port, args.host)
+    url_host = args.host or "localhost"
+    print(f"Arena leaderboard for {workspace} on http://{url_host}:{args.port or 8501} (Ctrl-C to stop)")
+    process = subprocess.Popen(cmd)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(process)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: unwind like Ctrl-C so the app server is stopped too."""
+    raise KeyboardInterrupt
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Terminate the app server (kill it after 10 s)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `arena viz` to the arena command line."""
+    parser = subparsers.add_parser(
+        "viz",
+        help="browse leaderboards, battles and judges in a Streamlit app",
+        description="Start the Streamlit leaderboard app on a workspace.",
+    )
+    parser.add_argument(
+        "workspace",
+        nargs="?",
+        default=None,
+        help="workspace folder (default: $ARENA_WORKSPACE or ./arena-workspace)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port to serve on (default 8501)")
+    parser.add_argument("--host", default=None, help="address to bind (default: streamlit's; e.g. 127.0.0.1)")
+    parser.set_defaults(func=cmd_viz)

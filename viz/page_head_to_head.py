@@ -1,0 +1,113 @@
+"""Head-to-head page: observed win fractions, battle counts and the model-predicted win-rate matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from viz.data import RunInfo, load_battles, read_json
+from viz.derive import observed_matrices, section_frame
+from viz.render import chart_label, missing_results, page_header
+
+ALL = "All categories"
+
+
+def heatmap(
+    matrix: pd.DataFrame,
+    title: str,
+    fmt: str,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorscale: str = "RdBu",
+) -> go.Figure:
+    """A labelled heatmap, rows = model, columns = opponent, cells annotated when there are few models."""
+    labels = [chart_label(m) for m in matrix.index]
+    values = matrix.to_numpy(float)
+    small = len(labels) <= 20
+    text = [[("" if np.isnan(v) else format(v, fmt)) for v in row] for row in values] if small else None
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[None if np.isnan(v) else float(v) for v in row] for row in values],
+            x=labels,
+            y=labels,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=colorscale,
+            text=text,
+            texttemplate="%{text}" if small else None,
+            hovertemplate="%{y} vs %{x}: %{z:" + fmt + "}<extra></extra>",
+        )
+    )
+    size = max(360, 26 * len(labels) + 160)
+    fig.update_layout(
+        title=title,
+        height=size,
+        xaxis={"title": "opponent", "side": "top"},
+        yaxis={"title": "model", "autorange": "reversed"},
+        margin={"t": 90, "l": 10, "r": 10},
+    )
+    return fig
+
+
+def _model_order(board: dict | None, battles: pd.DataFrame, category: str | None) -> list[str]:
+    """Models best first (by the leaderboard), else alphabetically."""
+    section = (
+        (board or {}).get("overall")
+        if category is None
+        else ((board or {}).get("categories") or {}).get(category)
+    )
+    table = section_frame(section)
+    if not table.empty:
+        return table["model"].tolist()
+    return sorted(set(battles["model_a"]) | set(battles["model_b"]))
+
+
+def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
+    """Draw the head-to-head page for one run."""
+    page_header("Head to head", run)
+    board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+    battles = load_battles(run)
+    if battles.empty and not board:
+        missing_results(run, "battles")
+        return
+    categories = sorted((board or {}).get("categories") or {}) or (
+        sorted(battles["category"].dropna().unique()) if "category" in battles else []
+    )
+    choice = st.selectbox("Category", [ALL] + categories, key="h2h_category")
+    category = None if choice == ALL else choice
+    models = _model_order(board, battles, category)
+    if not battles.empty:
+        subset = battles if category is None else battles[battles["category"] == category]
+        present = set(subset["model_a"].unique()) | set(subset["model_b"].unique())
+        share, counts = observed_matrices(subset, [m for m in models if m in present])
+        st.caption(
+            "Observed: share of points the row model took from the column model "
+            "(ties count half, weights applied), from battles.jsonl."
+        )
+        left, right = st.columns(2)
+        left.plotly_chart(heatmap(share, "Observed win fraction", ".2f", 0, 1), key="h2h_share")
+        right.plotly_chart(
+            heatmap(counts.astype(float), "Battles", ".0f", colorscale="Blues"), key="h2h_counts"
+        )
+    else:
+        st.info("This run has no battles.jsonl, so only the predicted matrix is shown.")
+    section = (
+        (board or {}).get("overall")
+        if category is None
+        else ((board or {}).get("categories") or {}).get(category)
+    )
+    predicted = (section or {}).get("winrate_matrix") or {}
+    if predicted.get("models"):
+        names = predicted["models"]
+        values = np.array(predicted["matrix"], dtype=float)
+        np.fill_diagonal(values, np.nan)
+        matrix = pd.DataFrame(values, index=names, columns=names)
+        st.plotly_chart(heatmap(matrix, "Predicted win rate (from the ratings)", ".2f", 0, 1), key="h2h_pred")
+        with st.expander("Predicted win-rate table"):
+            st.dataframe(matrix.round(3))
+    else:
+        st.info("No predicted win-rate matrix: this run has no leaderboard.json.")

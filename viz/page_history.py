@@ -1,0 +1,101 @@
+"""History page: each model's rating across runs, models entering and leaving, change since last run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from viz.data import RunInfo
+from viz.derive import changes_since, leaderboard_history
+from viz.render import chart_label, escape_markdown_html, page_header
+
+TOP_DEFAULT = 10
+
+
+def history_chart(history, models: list[str]) -> go.Figure:
+    """Rating over run start time per model, with CI bands as error bars."""
+    fig = go.Figure()
+    for model in models:
+        rows = history[history["model"] == model].sort_values("started")
+        x = rows["started"] if rows["started"].notna().all() else rows["run_id"]
+        error = None
+        if {"ci_low", "ci_high"} <= set(rows.columns):
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": (rows["ci_high"] - rows["rating"]).clip(lower=0),
+                "arrayminus": (rows["rating"] - rows["ci_low"]).clip(lower=0),
+                "thickness": 1,
+            }
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=rows["rating"],
+                mode="lines+markers",
+                name=chart_label(model),
+                error_y=error,
+                customdata=rows["run_id"],
+                hovertemplate="%{customdata}: %{y:.1f}<extra>" + chart_label(model) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        height=520,
+        xaxis_title="run start",
+        yaxis_title="rating",
+        legend={"orientation": "h"},
+        margin={"t": 30},
+    )
+    return fig
+
+
+def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
+    """Draw the history page (all runs with a leaderboard; the sidebar run is 'now')."""
+    page_header("History", run)
+    history = leaderboard_history(runs)
+    if history.empty:
+        st.info(
+            "No run has a leaderboard yet, so there is no history. "
+            "Each judged pairwise or baseline run adds one point per model."
+        )
+        return
+    run_ids = list(dict.fromkeys(history["run_id"]))
+    st.caption(f"{len(run_ids)} run(s) with a leaderboard, {history['model'].nunique()} model(s).")
+    if history["normalisation"].nunique() > 1:
+        st.warning(
+            "Runs are normalised differently ("
+            + ", ".join(sorted(history["normalisation"].unique()))
+            + "); ratings are only comparable between runs pinned the same way."
+        )
+    latest = history[history["run_id"] == run_ids[-1]].sort_values("rating", ascending=False)
+    models = sorted(history["model"].unique())
+    default = [m for m in latest["model"] if m in models][:TOP_DEFAULT]
+    chosen = st.multiselect("Models", models, default=default, key="hist_models")
+    if chosen:
+        st.plotly_chart(history_chart(history, chosen), key="hist_chart")
+    now = run.run_id if run.run_id in run_ids else run_ids[-1]
+    table, previous, entered, left = changes_since(history, now)
+    st.subheader(f"Changes in `{now}`" + (f" since `{previous}`" if previous else ""))
+    if previous is None:
+        st.info("This is the first run with a leaderboard: nothing to compare with yet.")
+    else:
+        cols = st.columns(2)
+        cols[0].markdown("**Entered:** " + (escape_markdown_html(", ".join(entered)) if entered else "none"))
+        cols[1].markdown("**Left:** " + (escape_markdown_html(", ".join(left)) if left else "none"))
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(
+                c,
+                format="%+.1f"
+                if "change" in c and "rating" in c
+                else ("%+d" if "change" in c else ("%.1f" if "rating" in c else "%d")),
+            )
+            for c in table.columns
+            if c != "model"
+        },
+    )
+    with st.expander("Rating per run (table)"):
+        st.dataframe(history.pivot_table(index="model", columns="run_id", values="rating").round(1))

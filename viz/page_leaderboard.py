@@ -1,0 +1,177 @@
+"""Leaderboard page: ratings with CIs, tallies, baseline win rate, lengths, style control, benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from arena.errors import ArenaError
+from viz.data import RunInfo, load_bench, read_json
+from viz.derive import judge_choices, rating_options, refit, section_frame
+from viz.render import chart_label, escape_markdown_html, missing_results, page_header
+
+ALL_CATEGORIES, ALL_JUDGES = "All categories", "All judges"
+
+
+def _section(run: RunInfo, board: dict[str, Any], category: str | None, judge: str | None) -> dict[str, Any]:
+    """The leaderboard section to show: precomputed from leaderboard.json, or refitted for a judge."""
+    if judge is not None:
+        return refit(run, rating_options(board), judge, category)
+    if category is not None:
+        return (board.get("categories") or {})[category]
+    return board.get("overall") or {}
+
+
+def display_table(
+    table: pd.DataFrame, board: dict[str, Any], bench: pd.DataFrame, styled: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The table shown and downloaded: friendly column names, optional style and benchmark columns."""
+    options = board.get("options") or {}
+    rating_name = "rating (style-controlled)" if options.get("style_control") else "rating"
+    out = pd.DataFrame({"rank": table["rank"], "model": table["model"], rating_name: table["rating"]})
+    out["CI low"], out["CI high"] = table.get("ci_low"), table.get("ci_high")
+    for column in ("battles", "wins", "ties", "losses"):
+        if column in table:
+            out[column] = table[column]
+    baseline = options.get("baseline")
+    if "score" in table:
+        out[f"win rate vs {baseline or 'baseline'} (%)"] = table["score"]
+    if "observed_win_rate" in table:
+        out["observed win rate vs baseline (%)"] = table["observed_win_rate"]
+    if "mean_length" in table:
+        out["mean length (tokens)"] = table["mean_length"]
+    if styled is not None and not styled.empty:
+        out["style-controlled rating"] = out["model"].map(styled.set_index("model")["rating"])
+    if not bench.empty:
+        for name in bench.columns:
+            out[f"bench: {name}"] = out["model"].map(bench[name])
+    return out
+
+
+def ratings_chart(table: pd.DataFrame, title: str) -> go.Figure:
+    """Horizontal dot plot of ratings with asymmetric CI error bars, best on top."""
+    rating = table["rating"]
+    names = [chart_label(m) for m in table["model"]]
+    fig = go.Figure(
+        go.Scatter(
+            x=rating,
+            y=names,
+            mode="markers",
+            marker={"size": 9},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": (table["ci_high"] - rating).clip(lower=0),
+                "arrayminus": (rating - table["ci_low"]).clip(lower=0),
+            },
+            hovertemplate="%{y}: %{x:.1f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=max(260, 28 * len(table) + 90),
+        margin={"l": 10, "r": 10, "t": 40, "b": 30},
+        yaxis={"autorange": "reversed", "type": "category"},
+        xaxis_title="rating (95% CI)",
+    )
+    return fig
+
+
+def _column_config(frame: pd.DataFrame) -> dict[str, Any]:
+    """Number formats for the table."""
+    config: dict[str, Any] = {"model": st.column_config.TextColumn("model", width="medium")}
+    for column in frame.columns:
+        if column in ("rank", "battles", "wins", "ties", "losses"):
+            config[column] = st.column_config.NumberColumn(column, format="%d")
+        elif column.startswith("bench: "):
+            config[column] = st.column_config.NumberColumn(column, format="%.3f")
+        elif column != "model":
+            config[column] = st.column_config.NumberColumn(column, format="%.1f")
+    return config
+
+
+def _filters(run: RunInfo, board: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """Category, judge and style-control choices."""
+    categories = sorted(board.get("categories") or {})
+    judges = judge_choices(run, read_json(run.file("judge_stats.json")))
+    left, middle, right = st.columns(3)
+    category = left.selectbox("Category", [ALL_CATEGORIES] + categories, key="lb_category")
+    judge = ALL_JUDGES
+    if len(judges) > 1:
+        judge = middle.selectbox(
+            "Judge",
+            [ALL_JUDGES] + judges,
+            key="lb_judge",
+            help="A judge other than 'all' refits the ratings from that judge's battles.",
+        )
+    elif judges:
+        middle.markdown(f"Judge: **{judges[0]}**")
+    style = False
+    if not (board.get("options") or {}).get("style_control") and run.has("battles.jsonl"):
+        style = right.checkbox(
+            "Add style-controlled rating",
+            key="lb_style",
+            help="Refit with answer length and markdown as covariates (cached).",
+        )
+    return (None if category == ALL_CATEGORIES else category, None if judge == ALL_JUDGES else judge, style)
+
+
+def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
+    """Draw the leaderboard page for one run."""
+    page_header("Leaderboard", run)
+    board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+    if not board:
+        if run.has("scores.jsonl") or run.has("single_scores.json"):
+            st.info(
+                "This is a single-mode run (absolute scores, no battles): see the **Single scores** page."
+            )
+        else:
+            missing_results(run, "leaderboard")
+        return
+    category, judge, style = _filters(run, board)
+    try:
+        section = _section(run, board, category, judge)
+        styled = (
+            section_frame(refit(run, rating_options(board, style_control=True), judge, category))
+            if style
+            else None
+        )
+    except ArenaError as exc:
+        st.warning(f"No leaderboard for this selection: {exc}")
+        return
+    table = section_frame(section)
+    if table.empty:
+        st.info("This leaderboard has no rated models.")
+        return
+    shown = display_table(table, board, load_bench(workspace), styled)
+    scope = " · ".join(x for x in (category, judge) if x) or "overall"
+    cols = st.columns(4)
+    cols[0].metric("Models", len(table))
+    cols[1].metric("Battles", f"{int(section.get('n_battles') or 0):,}")
+    cols[2].metric("Method", str(board.get("method", "bt")).upper())
+    cols[3].metric("Top model", str(table["model"].iloc[0]))
+    if judge is not None or style:
+        st.caption(
+            f"Refitted here from battles.jsonl with {rating_options(board).bootstrap} bootstrap rounds."
+        )
+    st.dataframe(shown, hide_index=True, column_config=_column_config(shown))
+    st.download_button(
+        "Download CSV",
+        shown.to_csv(index=False).encode("utf-8"),
+        file_name=f"leaderboard-{run.run_id}-{scope.replace(' · ', '-')}.csv",
+        mime="text/csv",
+    )
+    st.plotly_chart(ratings_chart(table, f"Ratings ({scope})"))
+    warnings = list(section.get("warnings") or [])
+    if warnings:
+        with st.expander(f"Warnings ({len(warnings)})"):
+            for line in warnings:
+                st.markdown("- " + escape_markdown_html(line))
+    coefficients = section.get("style_coefficients")
+    if coefficients:
+        with st.expander("Style coefficients (log-odds per SD)"):
+            st.dataframe(pd.DataFrame(coefficients), hide_index=True)
