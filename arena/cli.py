@@ -42,9 +42,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
         print("re-run the same command to retry what failed; finished work is kept")
     print(f"\nrun folder: {ctx.run.path}")
-    answered = sum(s.get("generated", 0) + s.get("cached", 0)
-                   for s in ctx.run.info["stages"]["answers"]["models"].values())
-    return 1 if errors and not answered else 0
+    return exit_code(ctx.run.info)
+
+
+def exit_code(info: dict) -> int:
+    """1 when the run produced nothing usable (no answers, or a judge stage without one verdict), else 0."""
+    stages = info.get("stages", {})
+    answered = sum(s.get("generated", 0) + s.get("cached", 0) for s in stages["answers"]["models"].values())
+    if not answered:
+        return 1
+    judge = stages.get("judge")
+    if judge and judge.get("tasks") and not (judge.get("battles") or judge.get("scores")):
+        print("\nno battles or scores came out of the judge stage: see the errors above", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,10 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     from arena.interop.cli import register as register_interop
     from arena.rating.cli import register as register_rate
 
+    from arena.bench.cli import register as register_bench
     from viz.launch import register as register_viz
 
     register_rate(sub)
     register_interop(sub)
+    register_bench(sub)
     register_viz(sub)
     return parser
 

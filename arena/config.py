@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
 
 MT_BENCH_TEMPERATURE: dict[str, float] = {
@@ -76,6 +77,11 @@ class GenerationConfig(Strict):
     max_retries: int = Field(default=5, ge=0)
     system_prompt: str | None = None
 
+    @model_validator(mode="after")
+    def _lower_categories(self) -> "GenerationConfig":
+        self.category_temperature = {k.lower(): v for k, v in self.category_temperature.items()}
+        return self
+
     def temperature_for(self, category: str | None) -> float:
         """The temperature a question of this category is answered with."""
         if self.temperature is not None:
@@ -96,6 +102,7 @@ class GenerationOverride(Strict):
 
 class _CandidateBase(Strict):
     name: str = Field(min_length=1)
+    revision: str | None = None  # bump it when the model behind the same name changes: answers are redone
     generation: GenerationOverride = Field(default_factory=GenerationOverride)
 
     @model_validator(mode="after")
@@ -137,7 +144,7 @@ class VLLMCandidate(_CandidateBase):
     gpus: list[int] | None = None
     tensor_parallel_size: int = Field(default=1, ge=1)
     extra_args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)  # values are never written to run.json
     health_timeout_s: float = Field(default=900.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
@@ -284,6 +291,9 @@ class RatingConfig(Strict):
     def _anchor_form(self) -> "RatingConfig":
         if self.anchor is not None and not re.match(r"^.+=-?\d+(\.\d+)?$", self.anchor):
             raise ValueError("anchor must look like MODEL=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114")
+        lo, hi = self.percentiles
+        if not 0.0 <= lo < hi <= 100.0:
+            raise ValueError(f"percentiles must be [low, high] with 0 <= low < high <= 100, got [{lo}, {hi}]")
         return self
 
 
@@ -297,6 +307,7 @@ class RunConfig(Strict):
     candidates: list[Candidate] = Field(min_length=1)
     judge: JudgeConfig | None = None
     rating: RatingConfig = Field(default_factory=RatingConfig)
+    bench: BenchConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RunConfig":
@@ -304,12 +315,37 @@ class RunConfig(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"candidate names must be unique; repeated: {', '.join(dupes)}")
-        if self.judge and self.judge.baseline and self.judge.baseline not in names:
-            raise ValueError(f"judge.baseline '{self.judge.baseline}' is not one of the candidates: {names}")
+        if self.run_name is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", self.run_name):
+            raise ValueError("run_name may use letters, digits, '.', '_' and '-' only (it names a folder)")
+        j = self.judge
+        if j and j.baseline and j.baseline not in names:
+            raise ValueError(f"judge.baseline '{j.baseline}' is not one of the candidates: {names}")
+        if j and j.mode == "pairwise" and len(names) < 2:
+            raise ValueError("pairwise mode needs at least two candidates")
+        if j and j.mode == "baseline" and len(names) < 2:
+            raise ValueError("baseline mode needs at least one candidate besides the baseline")
+        for what, model in (("rating.baseline", self.rating.baseline),
+                            ("rating.anchor", self.rating.anchor.rsplit("=", 1)[0] if self.rating.anchor else None)):
+            if model is not None and model not in names:
+                raise ValueError(f"{what} '{model}' is not one of the candidates: {names}")
         return self
 
 
 _TAGS = {"openai", "vllm", "answers", "demo"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -358,9 +394,11 @@ def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Ru
         raise ConfigError(
             f"config file not found: {path}", hint="pass -c with a path such as configs/cfg_pairwise.yaml"
         )
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file", hint="pass -c with a YAML file such as configs/cfg_pairwise.yaml")
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -391,3 +429,25 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
     for cand in cfg.candidates:
         if isinstance(cand, AnswersCandidate):
             cand.path = fix(cand.path)
+    if cfg.bench:
+        cfg.bench.resolve_paths(base)
+
+
+def redacted_dump(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved config for run.json: environment values and URL credentials replaced by '***'."""
+    data = cfg.model_dump(mode="json")
+    for cand in data.get("candidates", []):
+        if cand.get("env"):
+            cand["env"] = {k: "***" for k in cand["env"]}
+        for key in ("base_url",):
+            if cand.get(key):
+                cand[key] = _strip_userinfo(cand[key])
+    judge = data.get("judge") or {}
+    for section in [judge, judge.get("reward") or {}, *(judge.get("panel") or [])]:
+        if section.get("base_url"):
+            section["base_url"] = _strip_userinfo(section["base_url"])
+    return data
+
+
+def _strip_userinfo(url: str) -> str:
+    return re.sub(r"//[^/@]+@", "//***@", url)

@@ -23,4 +23,8 @@ class DataError(ArenaError):
 
 
 class BackendError(ArenaError):
-    """A model endpoint failed in a way retries could not fix."""
+    """A model endpoint failed in a way retries could not fix; `endpoint_down` marks transport failures."""
+
+    def __init__(self, message: str, *, hint: str | None = None, endpoint_down: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint_down = endpoint_down

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,16 +14,16 @@ from arena.answers import AnswerStore, answer_key, make_record, read_answer_file
 from arena.backends.base import GenParams, ModelAPI
 from arena.backends.demo import DemoBackend
 from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
-from arena.backends.retry import RetryPolicy
+from arena.backends.retry import CircuitBreaker, RetryPolicy
 from arena.config import (AnswersCandidate, DemoCandidate, GenerationConfig, OpenAICandidate, RunConfig,
                           VLLMCandidate)
 from arena.errors import ArenaError, BackendError
 from arena.questions import Question
-from arena.records import content_hash
+from arena.records import JsonlAppender, content_hash
 from arena.store import RunDir
 
 CandidateCfg = OpenAICandidate | VLLMCandidate | AnswersCandidate | DemoCandidate
-ABORT_AFTER_FAILURES = 3  # consecutive failures before any success: the endpoint is down, stop early
+ABORT_AFTER_FAILURES = 3  # transport failures in a row (each after its retries): the endpoint is down
 
 
 @dataclass
@@ -49,13 +50,32 @@ class ModelSummary:
 
 
 def model_identity(cand: CandidateCfg) -> dict[str, Any]:
-    """What makes a candidate's answers differ (its endpoint URL does not: a moved server is the same model)."""
+    """What makes a candidate's answers differ; its endpoint URL does not (a moved server is the same model)."""
     if isinstance(cand, DemoCandidate):
-        return {"backend": "demo", "name": cand.name, "quality": cand.quality, "verbosity": cand.verbosity,
-                "seed": cand.seed}
-    if isinstance(cand, AnswersCandidate):
-        return {"backend": "answers", "name": cand.name}
-    return {"backend": cand.backend, "model": cand.model}
+        ident: dict[str, Any] = {"backend": "demo", "name": cand.name, "quality": cand.quality,
+                                 "verbosity": cand.verbosity, "seed": cand.seed}
+    elif isinstance(cand, AnswersCandidate):
+        ident = {"backend": "answers", "name": cand.name}
+    elif isinstance(cand, OpenAICandidate):
+        ident = {"backend": "openai", "model": cand.model, "extra_body": cand.extra_body}
+    else:
+        ident = {"backend": "vllm", "model": cand.model, "weights": weights_fingerprint(cand.model),
+                 "extra_args": cand.extra_args, "env": content_hash(cand.env)}
+    if cand.revision:
+        ident["revision"] = cand.revision
+    return ident
+
+
+def weights_fingerprint(model: str) -> str | None:
+    """For a local model folder: a hash of its config and its weight files' names and sizes (a new
+    checkpoint behind the same path gets new answers); None for a hub id."""
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    path = path.resolve()
+    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".gguf", ".json"))
+    return content_hash([(p.name, p.stat().st_size, p.read_text(errors="replace") if p.name == "config.json" else "")
+                         for p in files])
 
 
 def gen_params(gen: GenerationConfig, cand: CandidateCfg, question: Question) -> tuple[GenParams, str | None]:
@@ -146,7 +166,7 @@ class AnswerStage:
             await backend.aclose()
             return
         sem = self._semaphore(backend.endpoint, backend.concurrency)
-        state = {"ok": 0, "fail_streak": 0, "abort": None}
+        breaker = CircuitBreaker(ABORT_AFTER_FAILURES)
         start = time.perf_counter()
         self._bar_pos += 1
         disable = None if self.show_progress is None else not self.show_progress  # None: only on a terminal
@@ -154,20 +174,22 @@ class AnswerStage:
                    disable=disable, dynamic_ncols=True)
         appender = self.store.appender(cand.name)
         try:
-            await asyncio.gather(*(self._one(cand, backend, sem, appender, item, state, bar) for item in todo))
+            await asyncio.gather(*(self._one(cand, backend, sem, appender, item, breaker, bar) for item in todo))
         finally:
             appender.close()
             bar.close()
             summary.seconds += time.perf_counter() - start
             await backend.aclose()
-        if state["abort"]:
-            self.run.error(f"{cand.name}: stopped after {ABORT_AFTER_FAILURES} failures in a row: {state['abort']}",
+        if breaker.open:
+            self.run.error(f"{cand.name}: gave up on {backend.endpoint} after {ABORT_AFTER_FAILURES} failures in "
+                           f"a row; the questions left are retried on the next run. Last error: {breaker.reason}",
                            model=cand.name, stage="answers")
 
-    async def _one(self, cand, backend, sem, appender, item, state, bar) -> None:
+    async def _one(self, cand: CandidateCfg, backend: ModelAPI, sem: asyncio.Semaphore, appender: JsonlAppender,
+                   item: tuple, breaker: CircuitBreaker, bar: tqdm) -> None:
         q, key, params, system = item
         summary = self.summaries[cand.name]
-        if state["abort"]:
+        if breaker.open:
             summary.failed += 1
             return
         messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
@@ -176,7 +198,7 @@ class AnswerStage:
             for turn in q.turns:
                 messages.append({"role": "user", "content": turn})
                 async with sem:
-                    if state["abort"]:
+                    if breaker.open:
                         summary.failed += 1
                         return
                     c = await backend.generate(messages, params)
@@ -187,14 +209,12 @@ class AnswerStage:
                                  "finish_reason": c.finish_reason, "attempts": c.attempts})
         except BackendError as exc:
             summary.failed += 1
-            state["fail_streak"] += 1
-            if state["ok"] == 0 and state["fail_streak"] >= ABORT_AFTER_FAILURES:
-                state["abort"] = str(exc)
-            else:
+            if exc.endpoint_down:
+                breaker.record(False, str(exc))
+            if not breaker.open:
                 self.run.error(str(exc), model=cand.name, question_id=q.question_id, stage="answers")
             return
-        state["ok"] += 1
-        state["fail_streak"] = 0
+        breaker.record(True)
         rec = make_record(key=key, model=cand.name, question=q, turns=texts, backend=cand.backend,
                           params=cache_params(params, system), run_id=self.run.run_id, per_turn=per_turn)
         appender.append(rec)
@@ -265,10 +285,19 @@ class AnswerStage:
                         s.stop()
 
 
-def check_candidates_ready(cfg: RunConfig) -> None:
-    """Fail fast, before any work, on what would fail later: missing key variables, missing answer files."""
+def check_candidates_ready(cfg: RunConfig, dry_run: bool = False) -> None:
+    """Fail fast, before any work, on what would fail later: missing keys, answer files, reward models."""
     for cand in cfg.candidates:
         if isinstance(cand, OpenAICandidate):
             resolve_api_key(cand.base_url, cand.api_key_env, f"candidate '{cand.name}'")
         elif isinstance(cand, AnswersCandidate) and not cand.path.exists():
             raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
+    if cfg.judge is None or dry_run or cfg.judge.kind == "dry-run":
+        return
+    for judge in cfg.judge.members() or [cfg.judge]:
+        if judge.kind == "llm":
+            resolve_api_key(judge.base_url, judge.api_key_env, f"judge '{judge.label}'")
+        elif judge.reward and judge.reward.source == "local" and not Path(judge.reward.path or "").exists():
+            raise ArenaError(f"judge '{judge.label}': reward model not found: {judge.reward.path}")
+        elif judge.reward and judge.reward.source == "vllm" and judge.reward.api_key_env:
+            resolve_api_key(judge.reward.base_url, judge.reward.api_key_env, f"judge '{judge.label}'")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from arena.answers import AnswerStore
-from arena.config import RunConfig
+from arena.errors import ArenaError
+from arena.config import RunConfig, redacted_dump
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic
@@ -149,10 +150,12 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
     """Run every stage; run.json records the outcome even when a stage fails or is interrupted."""
     q = cfg.questions
     questions = load_questions(q.path, q.format, q.references, q.categories, q.limit)
-    check_candidates_ready(cfg)
+    check_candidates_ready(cfg, dry_run)
     ws = Workspace(cfg.workspace)
+    if ws.root.exists() and not ws.root.is_dir():
+        raise ArenaError(f"workspace {ws.root} is a file, not a folder", hint="set 'workspace' or --out to a folder")
     run = ws.new_run(cfg.run_name)
-    resolved = cfg.model_dump(mode="json")
+    resolved = redacted_dump(cfg)
     resolved["dry_run"] = dry_run
     run.start(resolved, command or [])
     ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)

@@ -28,9 +28,9 @@ def _open_text(path: Path):
 def iter_jsonl(path: Path, *, strict: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record) from a JSONL file.
 
-    A final line without a newline that does not parse is a write cut short by a crash or a kill:
-    it is skipped with a warning. Any other malformed line raises DataError naming file and line
-    (strict) or is skipped with a warning (not strict, used for Arena's own cache files).
+    Strict (user files): any malformed line raises DataError naming file and line. Not strict (Arena's
+    own cache files): a malformed line is skipped with a warning; a last line without a newline is a
+    write cut short by a crash or a kill, which the next appender trims.
     """
     path = Path(path)
     if not path.exists():
@@ -44,7 +44,7 @@ def iter_jsonl(path: Path, *, strict: bool = True) -> Iterator[tuple[int, dict]]
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            if lineno == last:
+            if lineno == last and not strict:
                 warnings.warn(f"{path}:{lineno}: ignoring an incomplete last line (an interrupted write)")
                 continue
             msg = f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"

@@ -25,7 +25,8 @@ def judge_report(info: dict[str, Any]) -> str:
     if j.get("aggregate"):
         lines.append(f"  panel of {len(j['members'])} judges, aggregated by {j['aggregate']}")
     if not j.get("dry_run"):
-        lines.append(f"  tokens in {j['prompt_tokens']:,}, out {j['completion_tokens']:,}; cost ${j['cost_usd']:.4f}")
+        lines.append(f"  spent in this run ${j.get('spent_now_usd', 0.0):.4f}; all judgments this run uses: tokens in "
+                     f"{j['prompt_tokens']:,}, out {j['completion_tokens']:,}, cost ${j['cost_usd']:.4f}")
     if j.get("budget_stopped"):
         lines.append(f"  stopped at the budget (max_cost_usd): {j['not_done']} judgments left for the next run")
     est = j.get("estimate")
@@ -54,7 +55,8 @@ def rating_report(run_path: Path, top: int = 20) -> str:
     lb = json.loads(path.read_text())
     table = lb["overall"]["table"]
     has_score = any("score" in r for r in table)
-    head = f"{'rank':>4} {'model':<28} {'rating':>7} {'95% CI':>17} {'battles':>8}" + ("  win% vs base" if has_score else "")
+    lo, hi = lb["options"].get("percentiles", (2.5, 97.5))
+    head = f"{'rank':>4} {'model':<28} {'rating':>7} {f'CI {lo:g}-{hi:g}%':>17} {'battles':>8}" + ("  win% vs base" if has_score else "")
     rows = ["", f"leaderboard (Bradley-Terry, {lb['options']['bootstrap']} bootstrap rounds):", head]
     for r in table[:top]:
         ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else "n/a"
@@ -62,6 +64,10 @@ def rating_report(run_path: Path, top: int = 20) -> str:
         if has_score and r.get("score") is not None:
             line += f"  {r['score']:>6.1f}"
         rows.append(line)
-    for w in lb.get("warnings", [])[:5]:
+    overall = lb["overall"].get("warnings", [])
+    for w in overall[:5]:
         rows.append(f"  warning: {w}")
+    extra = len(lb.get("warnings", [])) - len(overall[:5])
+    if extra > 0:
+        rows.append(f"  ({extra} more warnings, most per category, in leaderboard.json)")
     return "\n".join(rows)

@@ -63,13 +63,15 @@ class Workspace:
         """Create a fresh run folder named after the run name or the UTC time."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         base = f"{stamp}-{name}" if name else stamp
-        path = self.runs_dir / base
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         n = 1
-        while path.exists():
-            n += 1
-            path = self.runs_dir / f"{base}-{n}"
-        path.mkdir(parents=True)
-        return RunDir(path)
+        while True:  # mkdir without exist_ok: two runs started in the same second get different folders
+            path = self.runs_dir / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return RunDir(path)
+            except FileExistsError:
+                n += 1
 
     def runs(self) -> list["RunDir"]:
         """Existing runs, oldest first."""

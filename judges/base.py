@@ -24,6 +24,8 @@ class JudgeCall:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    endpoint_down: bool = False
+    usage_estimated: bool = False
 
 
 class Judge(Protocol):

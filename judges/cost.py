@@ -26,7 +26,7 @@ class TokenEstimator:
     def from_history(cls, records: list[dict], default_output: int) -> "TokenEstimator":
         """Calibrate on cached judgments that recorded both prompt characters and real token counts."""
         usable = [r for r in records if r.get("prompt_chars") and r.get("prompt_tokens") and not r.get("dry_run")
-                  and not r.get("followup_raw")]
+                  and not r.get("followup_raw") and not r.get("usage_estimated")]
         if not usable:
             return cls(output_tokens=float(default_output))
         chars = sum(r["prompt_chars"] for r in usable)

@@ -70,7 +70,7 @@ class LLMJudge:
                 call.latency_s += second.latency_s
                 verdict = self._parse(second.text, kind)
         except BackendError as exc:
-            call.error = str(exc)
+            call.error, call.endpoint_down = str(exc), exc.endpoint_down
             return call
         if verdict is None:
             call.status = "unparsed"

@@ -68,6 +68,7 @@ def panel_summary(member_summaries: dict[str, dict[str, Any]]) -> dict[str, Any]
     total: dict[str, Any] = {k: sum(s.get(k, 0) for s in member_summaries.values()) for k in keys}
     total["cost_usd"] = round(sum(s.get("cost_usd", 0.0) for s in member_summaries.values()), 6)
     total["cached"] = sum(s.get("cached", 0) for s in member_summaries.values())
+    total["spent_now_usd"] = round(sum(s.get("spent_now_usd", 0.0) for s in member_summaries.values()), 6)
     total["budget_stopped"] = any(s.get("budget_stopped") for s in member_summaries.values())
     total["not_done"] = sum(s.get("not_done", 0) for s in member_summaries.values())
     total["members"] = member_summaries

@@ -255,10 +255,12 @@ class VLLMRewardEndpoint:
                 reward, _ = await call_with_retries(lambda: self._once(conv), self.retry, self._rng, self._on_retry)
             except httpx.HTTPStatusError as exc:
                 msg = f"{self.name}: {self.url} answered HTTP {exc.response.status_code}: {_short(exc.response.text)}"
-                raise BackendError(redact(msg, self._key)) from None
+                code = exc.response.status_code
+                raise BackendError(redact(msg, self._key), endpoint_down=code >= 500 or code == 429) from None
             except httpx.TransportError as exc:
                 msg = f"{self.name}: cannot reach {self.url} ({type(exc).__name__}: {_short(str(exc))})"
-                raise BackendError(redact(msg, self._key), hint="is the vLLM server up? check base_url") from None
+                raise BackendError(redact(msg, self._key), hint="is the vLLM server up? check base_url",
+                                   endpoint_down=True) from None
             return reward
 
     async def score(self, conversations: list[Conversation]) -> list[float]:

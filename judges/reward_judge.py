@@ -52,7 +52,7 @@ class RewardJudge:
         try:
             rewards = await self.scorer.score(convs)
         except BackendError as exc:
-            return JudgeCall(status="error", error=str(exc))
+            return JudgeCall(status="error", error=str(exc), endpoint_down=exc.endpoint_down)
         if pos_b is None:
             r = rewards[0]
             return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}")

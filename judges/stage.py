@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm import tqdm
 
+from arena.backends.retry import CircuitBreaker
 from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import JsonlAppender, write_json_atomic, write_jsonl_atomic
@@ -43,6 +45,7 @@ class JudgeStage:
         self.spent = 0.0
         self.reserved = 0.0
         self.budget_stopped = False
+        self.breaker = CircuitBreaker(5)
 
     def _prepare(self, identity: dict[str, Any]) -> list[Prepared]:
         out = []
@@ -87,26 +90,41 @@ class JudgeStage:
                 "followup_raw": call.followup_raw, "error": call.error,
                 "prompt_chars": len(prompt.system) + len(prompt.user), "prompt_tokens": call.prompt_tokens,
                 "completion_tokens": call.completion_tokens, "cost_usd": round(cost, 6),
-                "latency_s": round(call.latency_s, 4), "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
+                "latency_s": round(call.latency_s, 4), "usage_estimated": call.usage_estimated,
+                "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-    def _call_estimate(self, p: Prepared, est: TokenEstimator) -> float:
-        chars = len(p[2].system) + len(p[2].user)
-        return cost_usd(self.cfg.price, est.prompt_tokens(chars), round(est.output_tokens))
+    def _worst_case(self, p: Prepared, est: TokenEstimator) -> float:
+        """The most one judgment can cost: a generous prompt estimate, `max_tokens` out, and a follow-up."""
+        if self.judge.dry_run or self.cfg.kind != "llm":
+            return 0.0
+        prompt = math.ceil(est.prompt_tokens(len(p[2].system) + len(p[2].user)) * 1.25)
+        first = cost_usd(self.cfg.price, prompt, self.cfg.max_tokens)
+        follow = cost_usd(self.cfg.price, prompt + self.cfg.max_tokens + 100, self.cfg.max_tokens)
+        return first + follow
 
     async def _one(self, p: Prepared, sem: asyncio.Semaphore, app: JsonlAppender, est: TokenEstimator,
                    bar: tqdm) -> None:
         async with sem:
-            guess = 0.0 if self.judge.dry_run else self._call_estimate(p, est)
+            if self.breaker.open:
+                return
+            worst = self._worst_case(p, est)
             limit = self.cfg.max_cost_usd
-            if limit is not None and self.spent + self.reserved + guess > limit:
+            if limit is not None and self.spent + self.reserved + worst > limit:
                 self.budget_stopped = True
                 return
-            self.reserved += guess
+            self.reserved += worst
             try:
                 call = await self.judge.judge(p[0], p[2], self.kind)
             finally:
-                self.reserved -= guess
+                self.reserved -= worst
+        self.breaker.record(not call.endpoint_down, call.error)
+        if call.status != "error" and not (call.prompt_tokens or call.completion_tokens) and not self.judge.dry_run \
+                and self.cfg.kind == "llm":
+            # the endpoint reported no usage: count estimated tokens, so cost and budget still hold
+            call.prompt_tokens = est.prompt_tokens(len(p[2].system) + len(p[2].user))
+            call.completion_tokens = math.ceil(len(call.raw + (call.followup_raw or "")) / 4)
+            call.usage_estimated = True
         rec = self._record(p, call)
         self.spent += rec["cost_usd"]
         app.append(rec)
@@ -119,7 +137,7 @@ class JudgeStage:
         real_cache = self.real_store.load()
         prepared = self._prepare(self.judge.identity()) if self.judge.dry_run else real_prepared
         cache = self.store.load() if self.judge.dry_run else real_cache
-        todo = [p for p in prepared if cache.get(p[3], {}).get("status") != "ok"]
+        todo = list({p[3]: p for p in prepared if cache.get(p[3], {}).get("status") != "ok"}.values())
         est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
         estimate = self.estimate(real_prepared, real_cache) if self.judge.dry_run else None
         sem = asyncio.Semaphore(self.judge.concurrency)
@@ -133,6 +151,23 @@ class JudgeStage:
             bar.close()
             await self.judge.aclose()
         return self._write_outputs(prepared, cache, len(todo), estimate)
+
+    def _record_problems(self, stats: dict[str, Any], not_done: int) -> None:
+        """Failed and unparsed judgments, a dead endpoint or a budget stop go into run.json's errors."""
+        who = f"judge {self.cfg.label}"
+        if self.breaker.open:
+            self.run.error(f"{who}: gave up on {self.judge.endpoint} after {self.breaker.threshold} failures in a "
+                           f"row; {not_done} judgments left for the next run. Last error: {self.breaker.reason}",
+                           stage="judge")
+        elif stats["errors"]:
+            self.run.error(f"{who}: {stats['errors']} judgments failed (see judgments.jsonl 'error'); they are "
+                           "retried on the next run", stage="judge")
+        if stats["unparsed"]:
+            self.run.error(f"{who}: {stats['unparsed']} replies had no verdict even after a follow-up; kept as "
+                           "'unparsed' (never counted), retried on the next run", stage="judge")
+        if self.budget_stopped:
+            self.run.error(f"{who}: stopped before passing max_cost_usd={self.cfg.max_cost_usd}; {not_done} "
+                           "judgments left for the next run", stage="judge")
 
     def _write_outputs(self, prepared: list[Prepared], cache: dict[str, dict], n_todo: int,
                        estimate: dict[str, Any] | None) -> dict[str, Any]:
@@ -155,7 +190,9 @@ class JudgeStage:
         write_json_atomic(path / "judge_stats.json", {self.cfg.label: stats})
         summary: dict[str, Any] = {"judge": self.cfg.label, "mode": self.cfg.mode, "dry_run": self.judge.dry_run,
                                    "tasks": len(prepared), "new_calls": new, "not_done": n_todo - new,
-                                   "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats}
+                                   "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats,
+                                   "spent_now_usd": round(self.spent, 6)}
+        self._record_problems(stats, n_todo - new)
         if self.cfg.mode == "single":
             rows, table = single_scores(pairs, self.cfg.label)
             write_jsonl_atomic(path / "scores.jsonl", rows)

@@ -54,13 +54,14 @@ def schedule_pairs(cfg: JudgeConfig, models: list[str], question: Question) -> l
     pairs = list(itertools.combinations(models, 2))
     if cfg.pairs == "all" or len(models) <= cfg.opponents_per_question + 1:
         return pairs
-    rng = seeded_rng(cfg.seed, "schedule", question.qid)
-    chosen: set[tuple[str, str]] = set()
+    chosen: set[frozenset[str]] = set()
     for m in models:
-        others = [o for o in models if o != m]
-        for o in rng.sample(others, cfg.opponents_per_question):
-            chosen.add((m, o) if models.index(m) < models.index(o) else (o, m))
-    return [p for p in pairs if p in chosen]
+        # rank opponents by a hash of (seed, question, the unordered pair): adding a model never changes
+        # how two other models rank each other, so only pairs with the new model are added
+        ranked = sorted((o for o in models if o != m),
+                        key=lambda o: seeded_rng(cfg.seed, "schedule", question.qid, *sorted((m, o))).random())
+        chosen.update(frozenset((m, o)) for o in ranked[: cfg.opponents_per_question])
+    return [p for p in pairs if frozenset(p) in chosen]
 
 
 def orders_for(cfg: JudgeConfig, question: Question, turn: int, pair: tuple[str, str], reward: bool) -> list[str]:
@@ -69,7 +70,8 @@ def orders_for(cfg: JudgeConfig, question: Question, turn: int, pair: tuple[str,
         return ["AB"]
     if cfg.order == "both":
         return ["AB", "BA"]
-    return [seeded_rng(cfg.seed, "order", question.qid, turn, *pair).choice(["AB", "BA"])]
+    first = seeded_rng(cfg.seed, "order", question.qid, turn, *sorted(pair)).choice(list(sorted(pair)))
+    return ["AB" if first == pair[0] else "BA"]
 
 
 def build_tasks(cfg: JudgeConfig, questions: list[Question], answers: dict[str, dict[str, list[str]]],
@@ -143,7 +145,8 @@ def build_prompt(cfg: JudgeConfig, task: JudgeTask) -> tuple[str, RenderedPrompt
 
 
 def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTask, template: str) -> str:
-    """Content key: judge and parameters, template hash, question, answer texts (by position), turn, order."""
+    """Content key: judge and parameters, template hash, question, reference, turn, and the answer texts in
+    the positions shown (which fixes the order: listing the candidates the other way round hits the cache)."""
     pos_a, pos_b = task.positions()
     upto = task.turn
     return content_hash({
@@ -154,5 +157,4 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
         "turn": task.turn,
         "a": content_hash(list(pos_a[:upto])),
         "b": content_hash(list(pos_b[:upto])) if pos_b is not None else None,
-        "order": task.order,
     })

@@ -32,7 +32,9 @@ class FakeOpenAI:
         self.reply = reply
         self.delay_s = delay_s
         self.failures: deque[Failure] = deque()
+        self.broken: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.auth_headers: list[str | None] = []
         self.request_times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -50,6 +52,10 @@ class FakeOpenAI:
         """Make the next `times` chat requests fail with `status`."""
         for _ in range(times):
             self.failures.append(Failure(status, headers or {}))
+
+    def break_next(self, kind: str, times: int = 1) -> None:
+        """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices' or 'not_json'."""
+        self.broken.extend([kind] * times)
 
     def __enter__(self) -> "FakeOpenAI":
         self.thread.start()
@@ -91,15 +97,20 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake.lock:
                     fake.requests.append(body)
+                    fake.auth_headers.append(self.headers.get("Authorization"))
                     fake.request_times.append(time.monotonic())
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     failure = fake.failures.popleft() if fake.failures else None
+                    broken = fake.broken.popleft() if fake.broken and not failure else None
                 try:
                     if fake.delay_s:
                         time.sleep(fake.delay_s)
                     if failure:
                         self._json(failure.status, failure.body, failure.headers)
+                        return
+                    if broken:
+                        self._broken(broken, body)
                         return
                     text = fake.reply(body)
                     usage = {"prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
@@ -115,6 +126,29 @@ class FakeOpenAI:
                 finally:
                     with fake.lock:
                         fake.in_flight -= 1
+
+            def _broken(self, kind: str, body: dict[str, Any]) -> None:
+                if kind == "not_json":
+                    data = b"<html>proxy error</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif kind == "no_choices" or not body.get("stream"):
+                    self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                     "choices": []})
+                else:  # truncated stream: a few chunks, then the connection closes
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                    for piece in ("The answer ", "is "):
+                        chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                    self.close_connection = True
 
             def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int]) -> None:
                 self.send_response(200)

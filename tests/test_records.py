@@ -13,7 +13,9 @@ def test_truncated_last_line_is_skipped_then_repaired_on_append(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"k": 1}\n{"k": 2}\n{"k": 3, "te')
     with pytest.warns(UserWarning, match="incomplete last line"):
-        assert [r["k"] for _, r in iter_jsonl(path)] == [1, 2]
+        assert [r["k"] for _, r in iter_jsonl(path, strict=False)] == [1, 2]
+    with pytest.raises(DataError, match="a.jsonl:3"):
+        list(iter_jsonl(path))  # a user's file with a broken last line is an error, not silently shorter
     with JsonlAppender(path) as app:
         app.append({"k": 4})
     assert [json.loads(x)["k"] for x in path.read_text().splitlines()] == [1, 2, 4]

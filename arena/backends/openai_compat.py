@@ -5,16 +5,17 @@ import os
 import random
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 
 from arena.backends.base import Completion, GenParams
-from arena.backends.retry import RetryPolicy, call_with_retries
+from arena.backends.retry import IncompleteReply, RetryPolicy, call_with_retries
 from arena.errors import BackendError, ConfigError
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
-KNOWN_KEY_VARS = {"api.openai.com": "OPENAI_API_KEY", "dashscope": "DASHSCOPE_API_KEY"}
+KNOWN_KEY_VARS = {"api.openai.com": "OPENAI_API_KEY", "dashscope.aliyuncs.com": "DASHSCOPE_API_KEY",
+                  "dashscope-intl.aliyuncs.com": "DASHSCOPE_API_KEY"}
 
 
 def resolve_api_key(base_url: str | None, api_key_env: str | None, who: str) -> str:
@@ -25,14 +26,14 @@ def resolve_api_key(base_url: str | None, api_key_env: str | None, who: str) -> 
             raise ConfigError(f"{who}: no API key found - set the environment variable {api_key_env}",
                               hint=f"export {api_key_env}=... (the key itself never goes into the config)")
         return key
-    url = base_url or "https://api.openai.com/v1"
-    for host, var in KNOWN_KEY_VARS.items():
-        if host in url:
-            key = os.environ.get(var)
-            if not key:
-                raise ConfigError(f"{who}: no API key found - set {var} or name another variable in api_key_env")
-            return key
-    return "EMPTY" if any(h in url for h in LOCAL_HOSTS) else os.environ.get("OPENAI_API_KEY", "EMPTY")
+    host = (urlsplit(base_url or "https://api.openai.com/v1").hostname or "").lower()
+    var = KNOWN_KEY_VARS.get(host)
+    if var is None:
+        return "EMPTY"  # any other server gets no key unless api_key_env names one: keys never go astray
+    key = os.environ.get(var)
+    if not key:
+        raise ConfigError(f"{who}: no API key found - set {var} or name another variable in api_key_env")
+    return key
 
 
 def redact(text: str, secret: str) -> str:
@@ -75,6 +76,8 @@ class OpenAICompatible:
         start = time.perf_counter()
         if not params.stream:
             resp = await self._client.chat.completions.create(**req)
+            if not getattr(resp, "choices", None):
+                raise IncompleteReply("the reply has no choices")
             choice = resp.choices[0]
             usage = resp.usage
             return Completion(text=choice.message.content or "", finish_reason=choice.finish_reason,
@@ -95,6 +98,8 @@ class OpenAICompatible:
                     parts.append(choice.delta.content)
                 if choice.finish_reason:
                     finish = choice.finish_reason
+        if finish is None:
+            raise IncompleteReply("the stream ended before the model finished (no finish_reason)")
         return Completion(text="".join(parts), finish_reason=finish,
                           prompt_tokens=usage.prompt_tokens if usage else None,
                           completion_tokens=usage.completion_tokens if usage else None,
@@ -105,12 +110,17 @@ class OpenAICompatible:
         try:
             result, attempts = await call_with_retries(lambda: self._once(messages, params), self.retry, self._rng)
         except openai.APIStatusError as exc:
+            down = exc.status_code >= 500 or exc.status_code == 429
             raise BackendError(redact(f"{self.name}: {self.endpoint} answered HTTP {exc.status_code}: "
-                                      f"{_short(exc.message)}", self._key)) from None
+                                      f"{_short(exc.message)}", self._key), endpoint_down=down) from None
         except (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError) as exc:
             raise BackendError(redact(f"{self.name}: cannot reach {self.endpoint} ({type(exc).__name__}: "
                                       f"{_short(str(exc))})", self._key),
-                               hint="is the server up? check base_url, or the vLLM server log") from None
+                               hint="is the server up? check base_url, or the vLLM server log",
+                               endpoint_down=True) from None
+        except (openai.APIError, IncompleteReply, ValueError) as exc:  # error events, broken bodies
+            raise BackendError(redact(f"{self.name}: {self.endpoint} sent an unusable reply "
+                                      f"({type(exc).__name__}: {_short(str(exc))})", self._key)) from None
         result.attempts = attempts
         return result
 

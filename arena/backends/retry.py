@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -12,6 +13,33 @@ import httpx
 import openai
 
 T = TypeVar("T")
+
+
+class IncompleteReply(Exception):
+    """A 200 reply that is unusable: no choices, or a stream cut off before its finish reason."""
+
+
+class CircuitBreaker:
+    """Opens after `threshold` endpoint failures in a row (successes reset it): the endpoint is down."""
+
+    def __init__(self, threshold: int = 5) -> None:
+        self.threshold = threshold
+        self.streak = 0
+        self.reason: str | None = None
+
+    def record(self, ok: bool, reason: str | None = None) -> None:
+        """Count one outcome; a failure is a transport-level one (unreachable, 5xx, 429 after retries)."""
+        if ok:
+            self.streak = 0
+            return
+        self.streak += 1
+        if self.streak >= self.threshold and self.reason is None:
+            self.reason = reason or "too many failures in a row"
+
+    @property
+    def open(self) -> bool:
+        """True once the endpoint is taken to be down."""
+        return self.reason is not None
 
 
 @dataclass(frozen=True)
@@ -27,8 +55,10 @@ class RetryPolicy:
 def is_retryable(exc: BaseException) -> bool:
     """429, 408, 409, 5xx, timeouts and connection errors are transient; other 4xx are not."""
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, httpx.TimeoutException,
-                        httpx.TransportError)):
+                        httpx.TransportError, IncompleteReply, json.JSONDecodeError)):
         return True
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError):
+        return True  # an error event in the middle of a stream (e.g. a vLLM engine restart)
     status = getattr(exc, "status_code", None)
     if status is None and isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code

@@ -1,0 +1,187 @@
+"""`arena bench`: candidates answer benchmark items through the cached answer stage; replies are scored."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena.answers import AnswerStore
+from arena.bench.config import BenchConfig
+from arena.bench.results import file_name as bench_file_name
+from arena.bench.results import now, write_bench
+from arena.bench.tasks import LoadedTask, load_task
+from arena.config import AnswersCandidate, RunConfig
+from arena.errors import ConfigError
+from arena.generation import AnswerStage, check_candidates_ready
+from arena.questions import Question
+from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
+from arena.store import RunDir, Workspace
+
+BENCH_TEMPERATURE = 0.0
+MAX_REJECTS_RECORDED = 20  # per task in run.json; the log line gives the total
+
+
+@dataclass
+class BenchOutcome:
+    """What a bench run produced: its run folder and each model's result (as written to bench/<model>.json)."""
+
+    run: RunDir
+    tasks: list[LoadedTask]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def question_id(task: str, item_id: str) -> str:
+    """The question id of a benchmark item in the answer cache (unique across tasks)."""
+    return f"bench:{task}:{item_id}"
+
+
+def build_questions(tasks: list[LoadedTask]) -> list[Question]:
+    """One single-turn Question per benchmark item, category `bench:<task>`, the rendered prompt as its turn."""
+    return [Question(question_id(t.task.name, item.id), [t.prompt(item)], f"bench:{t.task.name}")
+            for t in tasks for item in t.data.items]
+
+
+def bench_run_config(cfg: RunConfig, bench: BenchConfig) -> RunConfig:
+    """The run config the answer stage sees: greedy decoding for everyone, bench max_tokens, no replays."""
+    gen = cfg.generation.model_copy(update={
+        "temperature": BENCH_TEMPERATURE,
+        "max_tokens": bench.max_tokens or cfg.generation.max_tokens,
+        "system_prompt": bench.system_prompt if bench.system_prompt is not None else cfg.generation.system_prompt,
+    })
+    cands = [c.model_copy(update={"generation": c.generation.model_copy(update={"temperature": None})})
+             for c in cfg.candidates if not isinstance(c, AnswersCandidate)]
+    return cfg.model_copy(update={"generation": gen, "candidates": cands})
+
+
+def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], index: dict[str, str],
+                run_id: str) -> dict[str, Any]:
+    """Score one model's cached replies on every task; items it has no answer for are counted as missing."""
+    out: dict[str, Any] = {"model": model, "scores": {}, "n": {}, "details": {}, "sources": {}}
+    missing: dict[str, int] = {}
+    for t in tasks:
+        name, details = t.task.name, []
+        for item in t.data.items:
+            rec = answers.get(index.get(question_id(name, item.id), ""))
+            if rec is None:
+                missing[name] = missing.get(name, 0) + 1
+                continue
+            s = t.score(rec["turns"][0], item)
+            details.append({"id": item.id, "correct": s.correct, "extracted": s.extracted, "expected": s.expected})
+        out["details"][name] = details
+        out["n"][name] = len(details)
+        if details:
+            out["scores"][name] = round(sum(d["correct"] for d in details) / len(details), 6)
+        out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
+                                "path": str(t.task.path), "missing": missing.get(name, 0),
+                                "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else "")}
+    out["updated"] = now()
+    return out
+
+
+def load_tasks(bench: BenchConfig, names: list[str] | None, limit: int | None) -> list[LoadedTask]:
+    """Select and read the tasks to run."""
+    try:
+        chosen = bench.select(names)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="pick names from the config's bench.tasks with --tasks a,b") from None
+    return [load_task(t, limit) for t in chosen]
+
+
+def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | None = None,
+              limit: int | None = None, command: list[str] | None = None, show_progress: bool | None = None,
+              log: Callable[[str], None] = print) -> BenchOutcome:
+    """Answer (or reuse cached answers for) every benchmark item with every candidate, score, write files."""
+    tasks = load_tasks(bench, task_names, limit)
+    bcfg = bench_run_config(cfg, bench)
+    skipped = [c.name for c in cfg.candidates if isinstance(c, AnswersCandidate)]
+    if skipped:
+        log(f"skipping replayed-answer candidates (they cannot answer benchmark items): {', '.join(skipped)}")
+    if not bcfg.candidates:
+        raise ConfigError("no candidate can answer benchmark items (replayed answer files hold arena answers only)",
+                          hint="add an openai, vllm or demo candidate to the config")
+    check_candidates_ready(bcfg)
+    questions = build_questions(tasks)
+    ws = Workspace(cfg.workspace)
+    run = ws.new_run(cfg.run_name or "bench")
+    resolved = bcfg.model_dump(mode="json")
+    resolved["bench"] = bench.model_dump(mode="json")
+    run.start(resolved, command or [])
+    outcome = BenchOutcome(run, tasks, skipped=skipped)
+    for t in tasks:
+        rej = t.data.rejected
+        log(f"task {t.task.name} ({t.kind}, {t.format}): {len(t.data.items)} items"
+            + (f", {len(rej)} rejected (first: {rej[0]})" if rej else ""))
+        for r in rej[:MAX_REJECTS_RECORDED]:
+            run.error(f"rejected: {r}", stage="bench", task=t.task.name)
+        if len(rej) > MAX_REJECTS_RECORDED:
+            run.error(f"{t.task.name}: {len(rej)} records rejected in all", stage="bench", task=t.task.name)
+    log(f"run {run.run_id}: {len(questions)} items x {len(bcfg.candidates)} candidates -> {run.path}")
+    status = "failed"
+    try:
+        rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
+        write_jsonl_atomic(run.path / "questions.jsonl", rows)
+        index = _answer(bcfg, questions, ws, run, show_progress)
+        _score_and_write(outcome, bcfg, ws, index)
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as exc:
+        run.error(str(exc), stage="bench")
+        raise
+    finally:
+        run.finish(status)
+    return outcome
+
+
+def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunDir,
+            show_progress: bool | None) -> dict[str, dict[str, str]]:
+    stage = AnswerStage(bcfg, questions, AnswerStore(ws.answers_dir), run, show_progress=show_progress)
+    try:
+        asyncio.run(stage.run_all())
+    finally:
+        write_json_atomic(run.path / "answers_index.json", stage.index)
+        run.stage("answers", {"models": {n: s.as_dict() for n, s in stage.summaries.items()}})
+    return stage.index
+
+
+def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
+                     index: dict[str, dict[str, str]]) -> None:
+    run = outcome.run
+    store = AnswerStore(ws.answers_dir)
+    summary: dict[str, Any] = {}
+    for cand in bcfg.candidates:
+        result = score_model(cand.name, outcome.tasks, store.load(cand.name), index.get(cand.name, {}), run.run_id)
+        outcome.results[cand.name] = result
+        write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
+        write_bench(ws.root, result)
+        summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
+                                  "missing": result["sources"][t]["missing"]} for t in result["n"]}
+    run.stage("bench", {"models": summary, "tasks": [t.task.name for t in outcome.tasks]})
+
+
+def score_table(outcome: BenchOutcome) -> str:
+    """Accuracy per model and task as a plain-text table."""
+    names = [t.task.name for t in outcome.tasks]
+    width = max([len(m) for m in outcome.results] + [5])
+    cols = [max(len(n), 12) for n in names]
+    head = f"{'model':<{width}} " + " ".join(f"{n:>{w}}" for n, w in zip(names, cols))
+    rows = [head, "-" * len(head)]
+    for model, res in outcome.results.items():
+        cells = []
+        for n, w in zip(names, cols):
+            acc = res["scores"].get(n)
+            cell = f"{acc:.3f} ({res['n'][n]})" if acc is not None else "-"
+            cells.append(f"{cell:>{w}}")
+        rows.append(f"{model:<{width}} " + " ".join(cells))
+    return "\n".join(rows)
+
+
+def workspace_override(cfg: RunConfig, out: Path | None) -> RunConfig:
+    """Apply --out to the config's workspace."""
+    if out is not None:
+        cfg.workspace = out
+    return cfg

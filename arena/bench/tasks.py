@@ -1,0 +1,70 @@
+"""The task-kind registry (as data): each kind's prompt template and scorer; resolving a configured task."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from arena.bench.config import BenchTask
+from arena.bench.loaders import DEFAULT_KIND, BenchItem, LoadResult, load_items
+from arena.bench.prompts import render
+from arena.bench.scoring import Score, parse_number, score_choice, score_exact, score_numeric
+from arena.errors import ConfigError
+
+
+def _numeric(text: str, item: BenchItem, task: BenchTask) -> Score:
+    return score_numeric(text, parse_number(item.answer) or item.answer, task.tolerance)
+
+
+def _choice(text: str, item: BenchItem, task: BenchTask) -> Score:
+    labels = "".join(lab for lab, _ in item.choices)
+    return score_choice(text, item.answer, labels, [t for _, t in item.choices])
+
+
+def _exact(text: str, item: BenchItem, task: BenchTask) -> Score:
+    return score_exact(text, [item.answer, *item.accept])
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How items of one kind are scored, and which file formats can feed it."""
+
+    scorer: Callable[[str, BenchItem, BenchTask], Score]
+    formats: tuple[str, ...]
+
+
+KINDS: dict[str, KindSpec] = {
+    "numeric": KindSpec(_numeric, ("gsm8k", "jsonl")),
+    "choice": KindSpec(_choice, ("arc", "mmlu", "mmlu-original")),
+    "exact": KindSpec(_exact, ("jsonl", "gsm8k")),
+}
+
+
+@dataclass
+class LoadedTask:
+    """A configured task with its file read: kind, format, items, rejected records."""
+
+    task: BenchTask
+    kind: str
+    format: str
+    data: LoadResult
+
+    def prompt(self, item: BenchItem) -> str:
+        """The user message for one item."""
+        return render(self.kind, item)
+
+    def score(self, text: str, item: BenchItem) -> Score:
+        """Score one reply to one item."""
+        return KINDS[self.kind].scorer(text, item, self.task)
+
+
+def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
+    """Read a task's file and settle its kind (the format's default unless set) and format."""
+    fmt, data = load_items(task.path, task.format, limit if limit is not None else task.limit)
+    kind = task.kind or DEFAULT_KIND[fmt]
+    if fmt not in KINDS[kind].formats:
+        raise ConfigError(f"bench task '{task.name}': kind '{kind}' cannot score format '{fmt}'",
+                          hint=f"kind '{kind}' reads: {', '.join(KINDS[kind].formats)}")
+    if not data.items:
+        first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
+        raise ConfigError(f"bench task '{task.name}': no usable items in {task.path}{first}")
+    return LoadedTask(task, kind, fmt, data)
