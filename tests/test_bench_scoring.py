@@ -1,0 +1,88 @@
+"""Scorers on hand-written model replies: each case fails if extraction breaks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arena.bench.loaders import load_items
+from arena.bench.scoring import (
+    extract_choice,
+    extract_number,
+    normalize_text,
+    score_choice,
+    score_exact,
+    score_numeric,
+)
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18", "18"),
+    ("Answer: $1,234.50", "1234.5"),
+    ("The final answer is 42 apples.", "42"),
+    ("First 3 + 4 = 7, then 7 * 6 = 42", "42"),          # no marker: the last number
+    ("Answer: 7\nCheck: 7 * 2 = 14", "7"),                # the marker wins over the last number
+    ("so x = \\boxed{12}", "12"),
+    ("It drops to -5 degrees.\nAnswer: -5", "-5"),
+    ("pages 10-12", "12"),                                # a range is not a negative number
+    ("worked\n#### 1,000", "1000"),
+    ("Answer: 18.00", "18"),
+    ("I cannot tell.", None),
+])
+def test_extract_number(reply, expected):
+    assert extract_number(reply) == expected
+
+
+def test_numeric_score_tolerance_and_wrong_answers():
+    assert score_numeric("Answer: 7.5", "7.5").correct
+    assert score_numeric("Answer: 7.50000001", "7.5").correct
+    assert not score_numeric("Answer: 7.51", "7.5").correct
+    assert score_numeric("Answer: 7.51", "7.5", rel_tol=0.01).correct
+    s = score_numeric("I think 3 * 5 = 15.\nAnswer: 16", "15")
+    assert not s.correct and s.extracted == "16" and s.expected == "15"
+    assert not score_numeric("no idea", "15").correct
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("C", "C"), ("c", "C"), ("C.", "C"), ("(C)", "C"), ("**C**", "C"),
+    ("The answer is (C).", "C"), ("The correct answer is C. Because ...", "C"),
+    ("Answer: B", "B"), ("Answer: **D**", "D"), ("B) because roots absorb water", "B"),
+    ("A is tempting, but the answer is D", "D"), ("I pick option B", "B"),
+    ("Looking at each: (A) no, (B) no, so the answer is (C).", "C"),
+    ("A bird would say so.", None),                  # 'A' as a word is not a choice
+    ("I am not sure.", None),
+    ("E", None),                                    # not one of the options
+])
+def test_extract_choice(reply, expected):
+    assert extract_choice(reply, "ABCD") == expected
+
+
+def test_choice_by_option_text_and_score():
+    opts = ["the flowers", "the roots", "the leaves", "the seeds"]
+    assert extract_choice("The roots.", "ABCD", opts) == "B"
+    assert score_choice("Answer: B", "B", "ABCD", opts).correct
+    s = score_choice("The answer is (A)", "B", "ABCD", opts)
+    assert not s.correct and s.extracted == "A"
+    assert extract_choice("E", "ABCDE") == "E"
+    both = ["reluctance", "resistance", "(A) and (B) both", "none of above"]
+    assert extract_choice("(A) and (B) both", "ABCD", both) == "C"  # the whole reply is option C's text
+
+
+def test_exact_match_normalisation():
+    assert normalize_text("  The Eiffel  Tower! ") == "eiffel tower"
+    assert score_exact("Paris", ["Paris"]).correct
+    assert score_exact("**paris.**", ["Paris"]).correct
+    assert score_exact("Let me think.\nAnswer: Paris", ["Paris"]).correct
+    assert score_exact("four", ["4", "four"]).correct
+    assert not score_exact("Paris, Texas", ["Paris"]).correct
+    assert not score_exact("Lyon", ["Paris"]).correct
+
+
+def test_shipped_math_gold_worked_answers_extract_to_the_gold():
+    path = Path(__file__).resolve().parent.parent / "data" / "bench" / "math_numeric.jsonl"
+    _, res = load_items(path)
+    for item in res.items:
+        assert score_numeric(item.meta["worked_answer"], item.answer).correct, item.id
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len({r["id"] for r in rows}) == 20
