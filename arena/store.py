@@ -98,7 +98,8 @@ class RunDir:
         self.info = {
             "run_id": self.run_id, "status": "running", "command": command,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "finished": None,
-            "config": config, "versions": package_versions(), "git": git_commit(),
+            "config": config, "versions": package_versions(),
+            "git": {"cwd": git_commit(), "arena": git_commit(Path(__file__).resolve().parent)},
             "platform": {"system": platform.system(), "machine": platform.machine(), "argv0": sys.argv[0]},
             "stages": {}, "errors": [],
         }

@@ -161,7 +161,7 @@ def combine_orders(
 
 _OPEN_RUN_RE = re.compile(r"\[(?=\[)")
 _CLOSE_RUN_RE = re.compile(r"\](?=\])")
-_MARKER_RE = re.compile(r"<<<(\s*[A-Z][A-Z0-9 _-]{0,60}\s*)>>>")
+_MARKER_RE = re.compile(r"<<<(\s*[A-Za-z][A-Za-z0-9 _-]{0,60}\s*)>>>")
 
 
 def neutralize_verdict_tokens(text: str) -> str:
