@@ -5,6 +5,7 @@ import argparse
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from arena import __version__
@@ -87,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     register_bench(sub)
     register_viz(sub)
     return parser
+
+
+def run_standalone(register: Callable[[argparse._SubParsersAction], None], argv: list[str] | None) -> int:
+    """`python -m arena.<part>.cli ...`: only that part's subcommands; an ArenaError prints `error: ...`, exit 2."""
+    parser = argparse.ArgumentParser(prog="arena")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ArenaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,16 @@
 """Typed run config (pydantic): unknown keys are errors that name the file, the key and the fix."""
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
+from arena.strict import Strict
 
 MT_BENCH_TEMPERATURE: dict[str, float] = {
     "writing": 0.7,
@@ -23,33 +23,7 @@ MT_BENCH_TEMPERATURE: dict[str, float] = {
     "humanities": 0.1,
 }
 
-_SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "openai_api_key"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class Strict(BaseModel):
-    """Base for config sections: unknown keys are rejected with the nearest valid key."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        valid = set(cls.model_fields)
-        for key in data:
-            if key in valid:
-                continue
-            if str(key).lower() in _SECRET_KEYS:
-                raise ValueError(
-                    f"'{key}': API keys are never written in the config; put the key in an "
-                    "environment variable and name it with 'api_key_env' (e.g. api_key_env: OPENAI_API_KEY)"
-                )
-            close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.5)
-            tip = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(valid))}"
-            raise ValueError(f"unknown key '{key}'; {tip}")
-        return data
 
 
 class QuestionsConfig(Strict):

@@ -161,23 +161,13 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
     ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)
     log(f"run {run.run_id}: {len(questions)} questions x {len(cfg.candidates)} candidates -> {run.path}")
     questions_file(ctx)
-    status = "failed"
-    try:
+    with run.finishing(stage="pipeline"):
         for stage in default_stages(cfg):
             t0 = time.perf_counter()
             summary = stage.fn(ctx)
             summary["seconds"] = round(time.perf_counter() - t0, 3)
             if stage.name != "answers":
                 run.stage(stage.name, summary)
-        status = "completed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception as exc:
-        run.error(str(exc), stage="pipeline")
-        raise
-    finally:
-        run.finish(status)
     return ctx
 
 

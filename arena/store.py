@@ -5,6 +5,8 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,19 @@ class RunDir:
         self.info["status"] = status
         self.info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.save()
+
+    @contextmanager
+    def finishing(self, stage: str) -> Iterator[None]:
+        """Finish the run on leaving: completed, interrupted (Ctrl-C) or failed (error recorded under `stage`)."""
+        status = "failed"
+        try:
+            yield
+            status = "completed"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except Exception as exc:
+            self.error(str(exc), stage=stage)
+            raise
+        finally:
+            self.finish(status)

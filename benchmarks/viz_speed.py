@@ -189,40 +189,11 @@ def time_judge_refit(repeat: int) -> tuple[float, float]:
 
 def time_browser(ws: Path, repeat: int) -> None:
     """Optional: the leaderboard in headless Chromium against `streamlit run` (needs /usr/bin/chromium)."""
-    import socket
-    import subprocess
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "viz" / "app.py"),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--",
-        "--workspace",
-        str(ws),
-    ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    from viz.launch import serve_app
+
+    with serve_app(ws) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page()
@@ -240,9 +211,6 @@ def time_browser(ws: Path, repeat: int) -> None:
             f"{'browser':<14}{times[0]:>16.2f}{statistics.median(times[1:]):>20.3f}   "
             "(Chromium: navigation until the table and chart are in the page)"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from arena.backends.base import Completion
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt
 
@@ -26,6 +27,12 @@ class JudgeCall:
     latency_s: float = 0.0
     endpoint_down: bool = False
     usage_estimated: bool = False
+
+    def add_usage(self, reply: Completion) -> None:
+        """Add one backend reply's tokens and latency to this call's totals."""
+        self.prompt_tokens += reply.prompt_tokens or 0
+        self.completion_tokens += reply.completion_tokens or 0
+        self.latency_s += reply.latency_s
 
 
 class Judge(Protocol):

@@ -56,18 +56,14 @@ class LLMJudge:
         try:
             first = await self._backend.generate(messages, self._params)
             call.raw = first.text
-            call.prompt_tokens += first.prompt_tokens or 0
-            call.completion_tokens += first.completion_tokens or 0
-            call.latency_s += first.latency_s
+            call.add_usage(first)
             verdict = self._parse(first.text, kind)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
                 second = await self._backend.generate(
                     messages + [{"role": "assistant", "content": first.text}] + follow, self._params)
                 call.followup_raw = second.text
-                call.prompt_tokens += second.prompt_tokens or 0
-                call.completion_tokens += second.completion_tokens or 0
-                call.latency_s += second.latency_s
+                call.add_usage(second)
                 verdict = self._parse(second.text, kind)
         except BackendError as exc:
             call.error, call.endpoint_down = str(exc), exc.endpoint_down

@@ -7,7 +7,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 
 @dataclass
@@ -25,7 +25,55 @@ def default_reply(request: dict[str, Any]) -> str:
     return f"answer from {request['model']} to turn {len(users)}: {users[-1]}"
 
 
-class FakeOpenAI:
+class JSONHandler(BaseHTTPRequestHandler):
+    """Quiet HTTP/1.1 handler base with JSON replies, for the fake servers in the tests."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        """Keep test output quiet."""
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        """Send `data` as an `application/json` body with `status` and extra headers."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        """Send `body` encoded as JSON."""
+        self._send(status, json.dumps(body).encode(), headers)
+
+
+S = TypeVar("S", bound="LocalServer")
+
+
+class LocalServer:
+    """A threading HTTP server on 127.0.0.1 (free port) run in a daemon thread while in `with`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], poll_s: float = 0.5) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(poll_s,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The `/v1` base URL clients use."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self: S) -> S:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeOpenAI(LocalServer):
     """Serves /v1/chat/completions (streaming too) and /v1/models; records every request."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, delay_s: float = 0.0) -> None:
@@ -39,14 +87,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """The `/v1` base URL clients use."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Make the next `times` chat requests fail with `status`."""
@@ -57,33 +98,10 @@ class FakeOpenAI:
         """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices' or 'not_json'."""
         self.broken.extend([kind] * times)
 
-    def __enter__(self) -> "FakeOpenAI":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") in ("/v1/models", "/models"):
                     self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
@@ -129,12 +147,7 @@ class FakeOpenAI:
 
             def _broken(self, kind: str, body: dict[str, Any]) -> None:
                 if kind == "not_json":
-                    data = b"<html>proxy error</html>"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    self._send(200, b"<html>proxy error</html>")
                 elif kind == "no_choices" or not body.get("stream"):
                     self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                      "choices": []})

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from arena.backends.retry import RetryPolicy
 from arena.errors import ArenaError, BackendError, DataError
 from judges.reward import LocalRewardModel, VLLMRewardEndpoint, preference_probability, reward_verdict
+from openai_server import JSONHandler, LocalServer
 
 HAS_RM = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "tokenizers"))
 needs_rm = pytest.mark.skipif(not HAS_RM, reason="torch/transformers not installed: pip install -e '.[rm]'")
@@ -172,7 +173,7 @@ def test_module_import_does_not_import_torch() -> None:
 
 # ---------------------------------------------------------------- vLLM /pooling over HTTP
 
-class FakePooling:
+class FakePooling(LocalServer):
     """A vLLM-like /pooling server on 127.0.0.1: reward = float in the answer, scripted failures, counters."""
 
     def __init__(self, delay_s: float = 0.0) -> None:
@@ -182,42 +183,12 @@ class FakePooling:
         self.headers: list[dict[str, str]] = []
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL a user would paste (the scorer strips /v1)."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakePooling:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler(), poll_s=0.02)  # base_url ends in /v1, as a user would paste
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with fake.lock:

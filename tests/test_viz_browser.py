@@ -6,20 +6,15 @@ executable_path; playwright's own browser download is not used). Screenshots go 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from viz_fixture import HTML_MODEL, HTML_QUESTION, RATING_ORDER, build_workspace
 
+from viz.launch import serve_app
+
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 pytestmark = pytest.mark.skipif(
@@ -32,66 +27,13 @@ if CHROMIUM.exists():
         raise ImportError("the browser test needs playwright: pip install playwright") from exc
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Poll /_stcore/health until it answers 200 (fail early if the server died)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError("streamlit did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`streamlit run viz/app.py` on a free port, serving the fixture workspace; yields the base URL."""
     ws = build_workspace(tmp_path_factory.mktemp("vizb") / "ws")
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "viz" / "app.py"),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--",
-        "--workspace",
-        str(ws),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    base = f"http://127.0.0.1:{port}"
     with open(tmp_path_factory.mktemp("vizlog") / "streamlit.log", "w") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        try:
-            wait_healthy(base, process)
+        with serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
             yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture(scope="module")

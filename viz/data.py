@@ -67,6 +67,10 @@ class RunInfo:
         """Path of one of the run's files."""
         return Path(self.path) / name
 
+    def load_json(self, name: str) -> Any:
+        """One of the run's JSON files, parsed (cached); None when the run has no such file."""
+        return read_json(self.file(name)) if self.has(name) else None
+
     @property
     def label(self) -> str:
         """Short text for run pickers."""

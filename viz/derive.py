@@ -11,7 +11,7 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
-from viz.data import RunInfo, Stamp, _battles_cached, read_json, stamp
+from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
 REFIT_BOOTSTRAP = 100  # bootstrap rounds for refits done in the app (the pipeline's files keep theirs)
 
@@ -100,7 +100,7 @@ def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:
     """One row per (run with a leaderboard, model): rating, interval, rank, battles, run start time."""
     frames = []
     for run in runs:
-        board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+        board = run.load_json("leaderboard.json")
         table = section_frame((board or {}).get("overall"))
         if table.empty:
             continue

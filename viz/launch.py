@@ -6,9 +6,15 @@ import argparse
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from arena.errors import ArenaError
 
@@ -82,6 +88,54 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Poll the app's /_stcore/health until it answers 200 (fail early if the server died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@contextmanager
+def serve_app(
+    workspace: Path,
+    port: int | None = None,
+    log: IO[str] | int = subprocess.DEVNULL,
+    extra: list[str] | None = None,
+) -> Iterator[str]:
+    """Run the app on 127.0.0.1 (a free port by default) until healthy; yield its base URL, then stop it."""
+    port = port or free_port()
+    root = str(APP.parent.parent)
+    pythonpath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(
+        streamlit_command(workspace, port, "127.0.0.1", extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": pythonpath},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process)
+        yield url
+    finally:
+        _stop(process)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

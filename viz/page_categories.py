@@ -7,7 +7,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, read_json
+from viz.data import RunInfo
 from viz.derive import category_table
 from viz.render import chart_label, missing_results, page_header
 
@@ -43,7 +43,7 @@ def radar(table, models: list[str]) -> go.Figure:
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the categories page for one run."""
     page_header("Categories", run)
-    board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+    board = run.load_json("leaderboard.json")
     if not board:
         missing_results(run, "leaderboard")
         return

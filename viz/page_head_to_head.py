@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, load_battles, read_json
+from viz.data import RunInfo, load_battles
 from viz.derive import observed_matrices, section_frame
 from viz.render import chart_label, missing_results, page_header
 
@@ -69,7 +69,7 @@ def _model_order(board: dict | None, battles: pd.DataFrame, category: str | None
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the head-to-head page for one run."""
     page_header("Head to head", run)
-    board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+    board = run.load_json("leaderboard.json")
     battles = load_battles(run)
     if battles.empty and not board:
         missing_results(run, "battles")

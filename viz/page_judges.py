@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, read_json
+from viz.data import RunInfo
 from viz.render import chart_label, missing_results, page_header
 
 SHARES = ("position_consistency", "first_position_win_rate", "tie_rate", "parse_failure_rate")
@@ -53,7 +53,7 @@ def shares_chart(table: pd.DataFrame) -> go.Figure:
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the judges page for one run."""
     page_header("Judges", run)
-    stats = read_json(run.file("judge_stats.json")) if run.has("judge_stats.json") else None
+    stats = run.load_json("judge_stats.json")
     if not stats:
         missing_results(run, "judge statistics (judge_stats.json)")
         return

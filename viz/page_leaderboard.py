@@ -123,7 +123,7 @@ def _filters(run: RunInfo, board: dict[str, Any]) -> tuple[str | None, str | Non
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the leaderboard page for one run."""
     page_header("Leaderboard", run)
-    board = read_json(run.file("leaderboard.json")) if run.has("leaderboard.json") else None
+    board = run.load_json("leaderboard.json")
     if not board:
         if run.has("scores.jsonl") or run.has("single_scores.json"):
             st.info(

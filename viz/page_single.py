@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, load_scores, read_json
+from viz.data import RunInfo, load_scores
 from viz.render import chart_label, missing_results, page_header
 
 ALL = "All judges"
@@ -69,7 +69,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         per_category = by(scores, "category", models)
         right.dataframe(per_category.round(2))
         st.plotly_chart(_category_heatmap(per_category), key="single_heat")
-    summary_file = read_json(run.file("single_scores.json")) if run.has("single_scores.json") else None
+    summary_file = run.load_json("single_scores.json")
     if summary_file:
         st.caption(
             f"single_scores.json: judge {summary_file.get('judge', '?')}, "

@@ -1,40 +1,23 @@
 """The `bench:` section of a run config: which benchmark tasks to run, from which files, how to score them."""
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-# Kept free of `arena.config` imports: arena.config imports this module for `RunConfig.bench`.
+from arena.strict import Strict
+
+# Kept free of `arena.config` imports: arena.config imports this module for `RunConfig.bench`
+# (so `Strict` comes from arena.strict).
 
 Kind = Literal["numeric", "choice", "exact"]
 Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-class _Strict(BaseModel):
-    """Unknown keys are rejected with the nearest valid key (as in arena.config)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        valid = set(cls.model_fields)
-        for key in data:
-            if key not in valid:
-                close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.5)
-                tip = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(valid))}"
-                raise ValueError(f"unknown key '{key}'; {tip}")
-        return data
-
-
-class BenchTask(_Strict):
+class BenchTask(Strict):
     """One benchmark task: a name, how it is scored, and the file it is read from."""
 
     name: str
@@ -51,7 +34,7 @@ class BenchTask(_Strict):
         return self
 
 
-class BenchConfig(_Strict):
+class BenchConfig(Strict):
     """The benchmark tasks of a run config and their generation settings (temperature is always 0)."""
 
     tasks: list[BenchTask] = Field(min_length=1)

@@ -119,21 +119,11 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
         if len(rej) > MAX_REJECTS_RECORDED:
             run.error(f"{t.task.name}: {len(rej)} records rejected in all", stage="bench", task=t.task.name)
     log(f"run {run.run_id}: {len(questions)} items x {len(bcfg.candidates)} candidates -> {run.path}")
-    status = "failed"
-    try:
+    with run.finishing(stage="bench"):
         rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
         write_jsonl_atomic(run.path / "questions.jsonl", rows)
         index = _answer(bcfg, questions, ws, run, show_progress)
         _score_and_write(outcome, bcfg, ws, index)
-        status = "completed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception as exc:
-        run.error(str(exc), stage="bench")
-        raise
-    finally:
-        run.finish(status)
     return outcome
 
 

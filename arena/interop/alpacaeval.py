@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import DataError
-from arena.interop.common import Bundle, FileReport, judgment, list_files, need, source_info, where
+from arena.interop.common import Bundle, FileReport, classify_files, judgment, need, source_info, where
 from arena.questions import Question
 from arena.records import content_hash, read_records
 
@@ -112,16 +112,9 @@ def read_annotations(path: Path, bundle: Bundle, report: FileReport, judge: str 
 def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, judge: str | None = None,
                **_: Any) -> Bundle:
     """Import AlpacaEval outputs and annotations; the baseline is the annotations' generator_1."""
-    files = []
-    for path in list_files(paths, ("*.json", "*.jsonl")):
-        records = read_records(path)
-        if not records:
-            raise DataError(f"{path}: empty file")
-        files.append((file_role(path, records[0][1]), path))
-    files.sort(key=lambda f: f[0] != "outputs")
-    for role, path in files:
-        report = FileReport(str(path), role)
-        bundle.files.append(report)
+    files = classify_files(paths, file_role, ("outputs", "annotations"), ("*.json", "*.jsonl"))
+    for role, path, _first in files:
+        report = bundle.file_report(path, role)
         if role == "outputs":
             read_outputs(path, bundle, report)
         else:

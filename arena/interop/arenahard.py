@@ -14,8 +14,8 @@ from arena.interop.chatbot_arena import read_battles
 from arena.interop.common import (
     Bundle,
     FileReport,
+    classify_files,
     judgment,
-    list_files,
     need,
     question_id,
     source_info,
@@ -150,26 +150,16 @@ def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str
 
 def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, **_: Any) -> Bundle:
     """Import arena-hard files of any role; questions and answers first, then judgments and battles."""
-    files = []
-    for path in list_files(paths):
-        records = read_records(path)
-        if not records:
-            raise DataError(f"{path}: empty file")
-        files.append((file_role(path, records[0][1]), path, records[0][1]))
-    files.sort(key=lambda f: ROLE_ORDER.index(f[0]))
+    files = classify_files(paths, file_role, ROLE_ORDER)
     judged_baselines = {f[2].get("baseline") for f in files if f[0] == "judgments"} - {None}
     bundle.baseline = baseline or (judged_baselines.pop() if len(judged_baselines) == 1 else DEFAULT_BASELINE)
     if baseline is None and not any(f[0] == "judgments" and "baseline" in f[2] for f in files):
         bundle.notes.append(f"baseline not recorded in v0.1 judgments; assumed {bundle.baseline!r} "
                             "(pass --baseline to change)")
     for role, path, first in files:
-        report = FileReport(str(path), role)
-        bundle.files.append(report)
+        report = bundle.file_report(path, role)
         if role == "questions":
-            for q in load_questions(path, "arena-hard"):
-                bundle.questions[q.qid] = q
-                report.read += 1
-                report.ok += 1
+            bundle.add_questions(load_questions(path, "arena-hard"), report)
         elif role == "answers":
             (read_answers_2025 if "messages" in first else read_answers)(path, bundle, report)
         elif role == "judgments":

@@ -80,9 +80,7 @@ def read_battles(path: Path, bundle: Bundle, report: FileReport, tool: str = TOO
 def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
     """Import one or more clean_battle files."""
     for path in list_files(paths):
-        report = FileReport(str(path), "battles")
-        bundle.files.append(report)
-        read_battles(path, bundle, report)
+        read_battles(path, bundle, bundle.file_report(path, "battles"))
     if bundle.battles and any("anony" in b for b in bundle.battles):
         bundle.notes.append("the Chatbot Arena leaderboard uses only anonymous battles (anony=true)")
     return bundle

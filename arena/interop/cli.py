@@ -130,14 +130,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: `python -m arena.interop.cli import|leaderboard|export ...`."""
-    parser = argparse.ArgumentParser(prog="arena")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ArenaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    from arena.cli import run_standalone
+
+    return run_standalone(register, argv)
 
 
 if __name__ == "__main__":

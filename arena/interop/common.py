@@ -6,14 +6,14 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from arena.errors import DataError
 from arena.questions import Question
-from arena.records import content_hash
+from arena.records import content_hash, read_records
 
 FORMATS = ("mt-bench", "arena-hard", "alpaca-eval", "evalscope", "chatbot-arena")
 
@@ -59,6 +59,19 @@ class Bundle:
         if not ans or turn < 1 or turn > len(ans["turns"]):
             return None
         return ans["turns"][turn - 1]
+
+    def file_report(self, path: Path | str, role: str) -> FileReport:
+        """Start (and keep) the report of one input file."""
+        report = FileReport(str(path), role)
+        self.files.append(report)
+        return report
+
+    def add_questions(self, questions: Iterable[Question], report: FileReport) -> None:
+        """Keep parsed questions by id, counting each as read and usable."""
+        for q in questions:
+            self.questions[q.qid] = q
+            report.read += 1
+            report.ok += 1
 
     def category(self, qid: Any) -> str | None:
         """The question's category when the question file was imported."""
@@ -175,6 +188,23 @@ def list_files(paths: Iterable[Path | str], patterns: tuple[str, ...] = ("*.json
         else:
             raise DataError(f"{p}: no such file or folder")
     return out
+
+
+def classify_files(
+    paths: Iterable[Path | str],
+    file_role: Callable[[Path, dict[str, Any]], str],
+    role_order: Sequence[str],
+    patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz"),
+) -> list[tuple[str, Path, dict[str, Any]]]:
+    """(role, path, first record) of every input file, in `role_order`; an empty file is a DataError."""
+    files = []
+    for path in list_files(paths, patterns):
+        records = read_records(path)
+        if not records:
+            raise DataError(f"{path}: empty file")
+        files.append((file_role(path, records[0][1]), path, records[0][1]))
+    files.sort(key=lambda f: role_order.index(f[0]))
+    return files
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:

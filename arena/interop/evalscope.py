@@ -19,9 +19,9 @@ from arena.errors import DataError
 from arena.interop.common import (
     Bundle,
     FileReport,
+    classify_files,
     finite,
     judgment,
-    list_files,
     need,
     question_id,
     source_info,
@@ -119,17 +119,10 @@ def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = N
                **_: Any) -> Bundle:
     """Import evalscope arena questions, answers and reviews."""
     judge = judge or DEFAULT_JUDGE
-    files = []
-    for path in list_files(paths):
-        records = read_records(path)
-        if not records:
-            raise DataError(f"{path}: empty file")
-        files.append((file_role(path, records[0][1]), path))
-    files.sort(key=lambda f: ROLE_ORDER.index(f[0]))
+    files = classify_files(paths, file_role, ROLE_ORDER)
     bundle.baseline = baseline
-    for role, path in files:
-        report = FileReport(str(path), role)
-        bundle.files.append(report)
+    for role, path, _first in files:
+        report = bundle.file_report(path, role)
         if role in ("questions", "answers"):
             for line, rec in read_records(path):
                 report.read += 1

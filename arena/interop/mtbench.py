@@ -8,8 +8,8 @@ from arena.errors import DataError
 from arena.interop.common import (
     Bundle,
     FileReport,
+    classify_files,
     judgment,
-    list_files,
     need,
     question_id,
     source_info,
@@ -156,22 +156,11 @@ def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
 
 def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
     """Import MT-bench files of any role; questions and answers are read before judgments."""
-    files = []
-    for path in list_files(paths):
-        records = read_records(path)
-        if not records:
-            raise DataError(f"{path}: empty file")
-        files.append((file_role(path, records[0][1]), path))
-    files.sort(key=lambda rp: ROLE_ORDER.index(rp[0]))
     references = []
-    for role, path in files:
-        report = FileReport(str(path), role)
-        bundle.files.append(report)
+    for role, path, _first in classify_files(paths, file_role, ROLE_ORDER):
+        report = bundle.file_report(path, role)
         if role == "questions":
-            for q in load_questions(path, "mt-bench"):
-                bundle.questions[q.qid] = q
-                report.read += 1
-                report.ok += 1
+            bundle.add_questions(load_questions(path, "mt-bench"), report)
         elif role == "references":
             references.append(path)
             report.read = len(read_records(path))

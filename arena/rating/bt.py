@@ -11,6 +11,8 @@ every model against a reference player of strength 0. It keeps ratings finite an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
@@ -34,9 +36,37 @@ def bt_loss_grad(
     m = theta.shape[0]
     grad = np.bincount(pi, gd, m) - np.bincount(pj, gd, m)
     if alpha > 0:
-        loss += alpha * float(np.sum(0.5 * _softplus(-theta) + 0.5 * _softplus(theta)))
-        grad += alpha * (expit(theta) - 0.5)
+        prior_loss, prior_grad = tie_prior(theta, alpha)
+        loss += prior_loss
+        grad += prior_grad
     return loss, grad
+
+
+def tie_prior(theta: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """Loss and gradient of `alpha` virtual ties of every model against a reference player of strength 0."""
+    loss = alpha * float(np.sum(0.5 * _softplus(-theta) + 0.5 * _softplus(theta)))
+    return loss, alpha * (expit(theta) - 0.5)
+
+
+def minimize_lbfgs(
+    loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, total: float
+) -> np.ndarray:
+    """Minimise loss_grad / total (total = summed battle weight) with L-BFGS and the analytic gradient."""
+    if total <= 0:
+        raise ArenaError("all battles have weight 0: nothing to rate")
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = loss_grad(x)
+        return loss / total, grad / total
+
+    result = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-11, "ftol": 1e-15},
+    )
+    return result.x
 
 
 def fit_lbfgs(
@@ -50,22 +80,9 @@ def fit_lbfgs(
 ) -> np.ndarray:
     """Fit strengths with scipy L-BFGS and the analytic gradient, then polish with exact Newton steps."""
     total = float(n.sum())
-    if total <= 0:
-        raise ArenaError("all battles have weight 0: nothing to rate")
     x0 = np.zeros(n_models) if theta0 is None else np.asarray(theta0, float)
-
-    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grad = bt_loss_grad(theta, pi, pj, s, n, alpha)
-        return loss / total, grad / total
-
-    result = minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-11, "ftol": 1e-15},
-    )
-    theta = result.x - result.x.mean()
+    x = minimize_lbfgs(lambda theta: bt_loss_grad(theta, pi, pj, s, n, alpha), x0, total)
+    theta = x - x.mean()
     polished, _ = newton_batch(pi, pj, s[None, :], n[None, :], theta[None, :], np.array([alpha]), max_iter=20)
     return polished[0]
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from arena.errors import ArenaError
 from arena.rating.io import load_battles
 from arena.rating.leaderboard import rate_battles
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
@@ -86,14 +85,9 @@ def run_rate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: `python -m arena.rating.cli rate BATTLES ...`."""
-    parser = argparse.ArgumentParser(prog="arena")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except ArenaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    from arena.cli import run_standalone
+
+    return run_standalone(register, argv)
 
 
 if __name__ == "__main__":

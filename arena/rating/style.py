@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from arena.errors import ArenaError
+from arena.rating.bt import minimize_lbfgs, tie_prior
 from arena.rating.diagnostics import mle_exists
 
 MARKDOWN = ("header", "list", "bold")
@@ -90,9 +90,10 @@ def _loss_grad(
     gz = w * (expit(z) - s)
     grad = np.concatenate([np.bincount(a, gz, n_models) - np.bincount(b, gz, n_models), x.T @ gz])
     if alpha > 0:
-        loss += alpha * float(np.sum(0.5 * np.logaddexp(0.0, -theta) + 0.5 * np.logaddexp(0.0, theta)))
+        prior_loss, prior_grad = tie_prior(theta, alpha)
+        loss += prior_loss
         loss += 0.5 * alpha * float(beta @ beta)
-        grad[:n_models] += alpha * (expit(theta) - 0.5)
+        grad[:n_models] += prior_grad
         grad[n_models:] += alpha * beta
     return loss, grad
 
@@ -108,23 +109,8 @@ def fit_style(
     start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fit (theta, beta) by L-BFGS with the analytic gradient; returns the concatenated parameters."""
-    total = float(w.sum())
-    if total <= 0:
-        raise ArenaError("all battles have weight 0: nothing to rate")
     x0 = np.zeros(n_models + x.shape[1]) if start is None else start
-
-    def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grad = _loss_grad(params, a, b, x, s, w, n_models, alpha)
-        return loss / total, grad / total
-
-    result = minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-11, "ftol": 1e-15},
-    )
-    params = result.x.copy()
+    params = minimize_lbfgs(lambda p: _loss_grad(p, a, b, x, s, w, n_models, alpha), x0, float(w.sum())).copy()
     if (
         alpha == 0
         and np.max(np.abs(params - params[:n_models].mean() * (np.arange(len(params)) < n_models)))
