@@ -169,3 +169,17 @@ def test_new_model_behind_the_same_name_gets_new_answers(tmp_path, questions_fil
     assert len(fake_openai.requests) == 2 * n  # all asked again
     _run(_cfg(tmp_path, questions_file, [{**cands[0], "revision": "week-48", "extra_body": {"top_k": 5}}]))
     assert len(fake_openai.requests) == 3 * n
+
+
+def test_baseline_mode_reuses_pairwise_judgments_of_the_same_prompts(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=prefer("good")) as judge:
+        cfg = _cfg(tmp_path, questions_file, _cands(fake_openai, ("good", "bad")), judge=_judge(judge),
+                   rating={"bootstrap": 10})
+        _run(cfg)
+        n = len(judge.requests)
+        cfg = _cfg(tmp_path, questions_file, _cands(fake_openai, ("good", "bad")), rating={"bootstrap": 10},
+                   judge=_judge(judge, mode="baseline", baseline="good"))
+        ctx = _run(cfg)
+        assert len(judge.requests) == n  # the same prompts were judged already in pairwise mode
+    battles = read_jsonl(ctx.run.path / "battles.jsonl")
+    assert len(battles) == 5 and all(b["model_a"] == "good" and b["winner"] == "model_a" for b in battles)
