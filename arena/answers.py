@@ -7,7 +7,7 @@ from typing import Any
 
 from arena.errors import DataError
 from arena.questions import Question, _text
-from arena.records import JsonlAppender, content_hash, read_records
+from arena.records import JsonlAppender, content_hash, read_records, safe_filename
 
 
 def answer_key(model_identity: dict[str, Any], question: Question, params: dict[str, Any]) -> str:
@@ -23,7 +23,7 @@ class AnswerStore:
 
     def path(self, model: str) -> Path:
         """File holding one model's answers."""
-        return self.root / f"{model}.jsonl"
+        return self.root / f"{safe_filename(model)}.jsonl"
 
     def load(self, model: str) -> dict[str, dict]:
         """All cached answers of a model by key (a damaged line is skipped with a warning, not fatal)."""
@@ -41,8 +41,14 @@ class AnswerStore:
         return JsonlAppender(self.path(model))
 
     def models(self) -> list[str]:
-        """Models that have an answer file."""
-        return sorted(p.stem for p in self.root.glob("*.jsonl")) if self.root.exists() else []
+        """Models that have an answer file (the names as the records hold them)."""
+        if not self.root.exists():
+            return []
+        names = set()
+        for p in self.root.glob("*.jsonl"):
+            first = next(iter(read_records(p, strict=False)), None)
+            names.add(first[1].get("model", p.stem) if first else p.stem)
+        return sorted(names)
 
 
 def make_record(*, key: str, model: str, question: Question, turns: list[str], params: dict[str, Any],

@@ -77,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     run.set_defaults(func=cmd_run)
 
+    from arena.bench.cli import register as register_bench
     from arena.interop.cli import register as register_interop
     from arena.rating.cli import register as register_rate
-
-    from arena.bench.cli import register as register_bench
     from viz.launch import register as register_viz
 
     register_rate(sub)

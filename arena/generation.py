@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -15,8 +15,14 @@ from arena.backends.base import GenParams, ModelAPI
 from arena.backends.demo import DemoBackend
 from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import CircuitBreaker, RetryPolicy
-from arena.config import (AnswersCandidate, DemoCandidate, GenerationConfig, OpenAICandidate, RunConfig,
-                          VLLMCandidate)
+from arena.config import (
+    AnswersCandidate,
+    DemoCandidate,
+    GenerationConfig,
+    OpenAICandidate,
+    RunConfig,
+    VLLMCandidate,
+)
 from arena.errors import ArenaError, BackendError
 from arena.questions import Question
 from arena.records import JsonlAppender, content_hash

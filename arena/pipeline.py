@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from arena.answers import AnswerStore
-from arena.errors import ArenaError
 from arena.config import RunConfig, redacted_dump
+from arena.errors import ArenaError
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic

@@ -163,3 +163,11 @@ def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
         for r in rows:
             app.append(r)
     os.replace(tmp, path)
+
+
+def safe_filename(name: str) -> str:
+    """A model or judge name as one file name: no folders, no '..', no hidden files, no NUL."""
+    out = str(name).replace("\x00", "").replace("/", "__").replace("\\", "__")
+    if not out or out.startswith("."):
+        out = "_" + out
+    return out

@@ -183,3 +183,18 @@ def test_baseline_mode_reuses_pairwise_judgments_of_the_same_prompts(tmp_path, q
         assert len(judge.requests) == n  # the same prompts were judged already in pairwise mode
     battles = read_jsonl(ctx.run.path / "battles.jsonl")
     assert len(battles) == 5 and all(b["model_a"] == "good" and b["winner"] == "model_a" for b in battles)
+
+
+def test_model_names_never_escape_their_folder(tmp_path):
+    from arena.answers import AnswerStore
+    from arena.records import safe_filename
+
+    assert safe_filename("../../../escape") == "_..__..__..__escape"
+    assert safe_filename("Qwen/Qwen2.5-7B") == "Qwen__Qwen2.5-7B"
+    assert safe_filename(".hidden") == "_.hidden" and safe_filename("") == "_"
+    store = AnswerStore(tmp_path / "answers")
+    with store.appender("../../evil") as app:
+        app.append({"key": "k", "model": "../../evil", "turns": ["x"]})
+    assert [p.parent for p in (tmp_path / "answers").iterdir()] == [tmp_path / "answers"]
+    assert not (tmp_path.parent / "evil.jsonl").exists()
+    assert store.models() == ["../../evil"] and store.load("../../evil")["k"]["turns"] == ["x"]

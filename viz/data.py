@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from arena.errors import DataError
-from arena.records import iter_jsonl
+from arena.records import iter_jsonl, safe_filename
 
 DEFAULT_WORKSPACE = "arena-workspace"
 Stamp = tuple[str, int, int]
@@ -232,7 +232,7 @@ def _answers_cached(file: Stamp) -> dict[str, dict[str, Any]]:
 
 def find_answer(workspace: Path, run: RunInfo, model: str, question_id: str) -> dict[str, Any] | None:
     """The answer a run used for (model, question): via answers_index.json, else by question id."""
-    file = stamp(Path(workspace) / "answers" / f"{model}.jsonl")
+    file = stamp(Path(workspace) / "answers" / f"{safe_filename(model)}.jsonl")
     if file is None:
         return None
     answers = _answers_cached(file)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arena.records import write_json_atomic
+from arena.records import safe_filename, write_json_atomic
 
 MERGED_KEYS = ("scores", "n", "stderr", "sources", "details")
 
@@ -19,8 +19,7 @@ def now() -> str:
 
 def file_name(model: str) -> str:
     """A safe file name for a model name (hub ids like org/model become org__model)."""
-    safe = model.replace("/", "__").replace("\\", "__")
-    return ("_" + safe if safe.startswith(".") else safe) + ".json"
+    return safe_filename(model) + ".json"
 
 
 def bench_path(workspace: Path, model: str) -> Path:

@@ -15,6 +15,7 @@ from arena.errors import ArenaError
 from arena.interop.alpacaeval import dumps
 from arena.interop.common import write_jsonl
 from arena.interop.runfiles import RunFiles
+from arena.records import safe_filename
 
 
 def _extra(rec: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
             row = {"question_id": rec["question_id"], "answer_id": ex.get("answer_id", rec["key"]),
                    "model_id": model, "choices": [{"index": 0, "turns": rec["turns"]}], "tstamp": ex.get("tstamp")}
             rows.append({**ex, **row})
-        p = out / "model_answer" / f"{model}.jsonl"
+        p = out / "model_answer" / f"{safe_filename(model)}.jsonl"
         written[str(p)] = write_jsonl(p, rows)
     judgments = run.records("judgments.jsonl")
     by_judge: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -124,11 +125,11 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
     for judge, js in sorted(by_judge.items()):
         single = [_single_row(j) for j in js if j["mode"] == "single"]
         if single:
-            p = out / "model_judgment" / f"{judge}_single.jsonl"
+            p = out / "model_judgment" / f"{safe_filename(judge)}_single.jsonl"
             written[str(p)] = write_jsonl(p, single)
         pairs, unpaired = _pair_rows(js)
         if pairs:
-            p = out / "model_judgment" / f"{judge}_pair.jsonl"
+            p = out / "model_judgment" / f"{safe_filename(judge)}_pair.jsonl"
             written[str(p)] = write_jsonl(p, pairs)
         if unpaired:
             print(f"note: {unpaired} {judge} games judged in one order only were left out of the pair file")
@@ -165,12 +166,12 @@ def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
                            "dataset": questions[qid].get("category")}
                           for qid, rec in by_q.items() if qid in questions and rec.get("turns")]
     for model, rows in sorted(outputs.items()):
-        p = out / "reference_outputs.json" if model == baseline else out / model / "model_outputs.json"
+        p = out / "reference_outputs.json" if model == baseline else out / safe_filename(model) / "model_outputs.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(dumps(rows), encoding="utf-8")
         written[str(p)] = len(rows)
     for model, rows in sorted(annotations.items()):
-        p = out / model / "annotations.json"
+        p = out / safe_filename(model) / "annotations.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(dumps(rows), encoding="utf-8")
         written[str(p)] = len(rows)

@@ -8,7 +8,7 @@ from typing import Any
 
 from arena.errors import ArenaError, DataError
 from arena.interop.writer import answers_root_for
-from arena.records import read_records
+from arena.records import read_records, safe_filename
 
 
 @dataclass
@@ -75,7 +75,8 @@ class RunFiles:
             index = json.loads(index_path.read_text(encoding="utf-8"))
             roots = [self.path / "answers", answers_root_for(self.path)]
             for model, by_q in index.items():
-                file = next((r / f"{model}.jsonl" for r in roots if (r / f"{model}.jsonl").is_file()), None)
+                name = f"{safe_filename(model)}.jsonl"
+                file = next((r / name for r in roots if (r / name).is_file()), None)
                 if file is None:
                     continue
                 by_key = {r.get("key"): r for _, r in read_records(file, strict=False)}
