@@ -255,7 +255,7 @@ class RatingConfig(Strict):
     """Rating stage options."""
 
     bootstrap: int = Field(default=1000, ge=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     anchor: str | None = None
     baseline: str | None = None
     style_control: bool = False

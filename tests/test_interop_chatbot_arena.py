@@ -34,6 +34,8 @@ def test_leaderboard_uses_anonymous_battles_only(tmp_path):
     assert (t.loc["b", "wins"], t.loc["b", "ties"], t.loc["b", "losses"]) == (0, 0, 3)
     assert (t.loc["c", "wins"], t.loc["c", "ties"], t.loc["c", "losses"]) == (1, 2, 0)
     assert next(iter(t.index)) == "a"  # 2 wins, 2 ties, no loss
+    saved = json.loads((tmp_path / "r" / "leaderboard.json").read_text())  # what the app shows
+    assert sum(r["battles"] for r in saved["overall"]["table"]) == 2 * 5
 
 
 def test_bad_winner_is_rejected(tmp_path):

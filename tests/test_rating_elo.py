@@ -69,3 +69,17 @@ def test_leaderboard_elo_uses_median_of_rounds() -> None:
     expected = online_elo(a, b, battles["score"].to_numpy(), np.ones(len(battles)), 3)
     for model, k in codes.items():
         assert in_order.loc[model, "rating"] == pytest.approx(expected[k])
+
+
+def test_bootstrap_rounds_without_a_model_leave_it_unrated():
+    from arena.rating.elo import bootstrap_elo
+
+    a = np.array([0, 1] * 50 + [2])
+    b = np.array([1, 0] * 50 + [0])
+    s = np.ones(len(a))
+    draws = bootstrap_elo(a, b, s, np.ones(len(a)), 3, n_rounds=200, seed=0)
+    absent = np.isnan(draws[:, 2])
+    # model 2 plays one battle in 101: about (1 - 1/101)^101 = 37% of rounds never draw it
+    assert 0.2 < absent.mean() < 0.55
+    assert np.all(draws[~absent, 2] > 1000.0)  # it won its only battle whenever it played
+    assert not np.isnan(draws[:, :2]).any()

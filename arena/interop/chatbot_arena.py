@@ -67,7 +67,8 @@ def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str) ->
 def read_battles(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
     """Append every battle of a file; a record in the wrong shape raises DataError (file, line, field)."""
     records = read_records(path)
-    if path.name.endswith(".json") and len(records) == 1 and isinstance(records[0][1].get("battles"), list):
+    if path.name.removesuffix(".gz").endswith(".json") and len(records) == 1 \
+            and isinstance(records[0][1].get("battles"), list):
         records = [(i + 1, r) for i, r in enumerate(records[0][1]["battles"])]
     for line, rec in records:
         report.read += 1

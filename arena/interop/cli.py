@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
     lb.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     lb.add_argument("--convention", choices=CONVENTIONS, default="auto",
                     help="force a convention (default: the tool the run came from; BT for native runs)")
-    lb.add_argument("--bootstrap", type=int, default=100, help="bootstrap rounds (default 100, as arena-hard)")
+    lb.add_argument("--bootstrap", type=int, default=None,
+                    help="bootstrap rounds (default: 100 for arena-hard scores, as arena-hard; 1000 for Bradley-Terry)")
     lb.add_argument("--seed", type=int, default=0)
     lb.set_defaults(func=cmd_leaderboard)
 
@@ -113,6 +114,10 @@ def render(boards: list[Board], fmt: str) -> str:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Run `arena leaderboard`."""
+    if args.bootstrap is not None and args.bootstrap < 0:
+        raise ArenaError("--bootstrap must be >= 0")
+    if args.seed < 0:
+        raise ArenaError("--seed must be >= 0")
     sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed), args.format))
     return 0
 

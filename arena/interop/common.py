@@ -174,7 +174,8 @@ def finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def list_files(paths: Iterable[Path | str], patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz")) -> list[Path]:
+def list_files(paths: Iterable[Path | str],
+               patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz")) -> list[Path]:
     """Expand folders into the data files under them (sorted); plain files pass through."""
     out: list[Path] = []
     for p in map(Path, paths):
@@ -194,7 +195,7 @@ def classify_files(
     paths: Iterable[Path | str],
     file_role: Callable[[Path, dict[str, Any]], str],
     role_order: Sequence[str],
-    patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz"),
+    patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz"),
 ) -> list[tuple[str, Path, dict[str, Any]]]:
     """(role, path, first record) of every input file, in `role_order`; an empty file is a DataError."""
     files = []

@@ -168,9 +168,13 @@ def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, basel
     return Board(title, "bt", result.table, list(result.warnings))
 
 
-def run_boards(path: Any, convention: str = "auto", bootstrap: int = 100, seed: int = 0) -> list[Board]:
-    """Every leaderboard that applies to the run, in its source tool's convention unless one is forced."""
+def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0) -> list[Board]:
+    """Every leaderboard that applies to the run, in its source tool's convention unless one is forced.
+
+    `bootstrap` None means each convention's default: 100 rounds for arena-hard scores, 1000 for BT."""
     run = RunFiles.open(path)
+    bt_rounds = 1000 if bootstrap is None else bootstrap
+    bootstrap = 100 if bootstrap is None else bootstrap
     tool = run.tool if convention == "auto" else convention
     boards: list[Board] = []
     scores = run.records("scores.jsonl")
@@ -188,7 +192,7 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int = 100, seed: 
         anony = np.array([r.get("anony", True) is True for r in raw])
         if not anony.all():
             battles = battles[anony]
-        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bootstrap, seed))
+        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bt_rounds, seed))
         return boards
     if tool in ("mt-bench", "evalscope"):
         boards.append(winrate_board(battles, f"{tool} pairwise win rates", tool, baseline if tool == "evalscope" else None))
@@ -202,6 +206,5 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int = 100, seed: 
     elif tool in ("arena-hard", "alpaca-eval"):
         raise ArenaError(f"{run.path}: the {tool} leaderboard needs a baseline, and none is in the battles")
     if tool in (None, "bt", "mt-bench", "evalscope") or not boards:
-        boards.append(bt_board(battles, "Bradley-Terry ratings", 1000 if tool in (None, "bt") else bootstrap, seed,
-                               baseline))
+        boards.append(bt_board(battles, "Bradley-Terry ratings", bt_rounds, seed, baseline))
     return boards

@@ -16,7 +16,7 @@ from arena.errors import ArenaError, DataError
 from arena.interop.common import Bundle, add_style, write_jsonl
 from arena.questions import Question
 from arena.rating import RatingOptions, write_leaderboard
-from arena.records import content_hash, write_json_atomic
+from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir, Workspace
 
 
@@ -134,8 +134,13 @@ def _rate(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> dict[str, A
         return {"skipped": "fewer than two models in the battles"}
     options = RatingOptions(bootstrap=bootstrap, seed=seed,
                             baseline=bundle.baseline if bundle.baseline in models else None)
+    source = run.path / "battles.jsonl"
+    if bundle.tool == "chatbot-arena" and any(b.get("anony") is False for b in bundle.battles):
+        # Chatbot Arena's leaderboard counts anonymous battles only: rate those, keep all in battles.jsonl
+        source = run.path / "battles.anonymous.jsonl"
+        write_jsonl_atomic(source, [b for b in bundle.battles if b.get("anony", True) is True])
     try:
-        report = write_leaderboard(run.path / "battles.jsonl", run.path, options)
+        report = write_leaderboard(source, run.path, options)
     except (ArenaError, DataError) as exc:
         return {"skipped": str(exc)}
     return {"method": "bt", "bootstrap": bootstrap, "n_battles": report["n_battles"]}

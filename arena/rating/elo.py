@@ -45,7 +45,8 @@ def bootstrap_elo(
     chunk: int = 1024,
     block: int = 4096,
 ) -> np.ndarray:
-    """Elo of n_rounds resampled sequences (N battles drawn with replacement, in drawn order); (R, M).
+    """Elo of n_rounds resampled sequences (N battles drawn with replacement, in drawn order); (R, M),
+    NaN where a model had no battle in a round.
 
     All rounds of a chunk advance together, one battle position at a time, so the Python loop runs
     N times per chunk of rounds rather than N times per round; draws are made in blocks of positions.
@@ -56,15 +57,19 @@ def bootstrap_elo(
     for start in range(0, n_rounds, chunk):
         size = min(chunk, n_rounds - start)
         ratings = np.full((size, n_models), float(init))
+        seen = np.zeros((size, n_models), dtype=bool)
         rows = np.arange(size)
         for first in range(0, n, block):
             picks = rng.integers(0, n, size=(block if first + block <= n else n - first, size))
             ia, ib, sc, kw = a[picks], b[picks], score[picks], k * weight[picks]
+            seen[rows[None, :], ia] = True
+            seen[rows[None, :], ib] = True
             for t in range(picks.shape[0]):
                 col_a, col_b = ia[t], ib[t]
                 ra, rb = ratings[rows, col_a], ratings[rows, col_b]
                 delta = kw[t] * (sc[t] - 1.0 / (1.0 + base ** ((rb - ra) / scale)))
                 ratings[rows, col_a] = ra + delta
                 ratings[rows, col_b] = rb - delta
-        out[start : start + size] = ratings
+        # a model that no battle of a round touched has no rating in that round (not its starting value)
+        out[start : start + size] = np.where(seen, ratings, np.nan)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -101,9 +102,17 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """Read a CSV with every cell as text (typed later, so errors can name the line)."""
     try:
         with _open_text(path) as handle:
-            frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read CSV battles ({exc})") from None
+    if not rows:
+        raise DataError(f"{path}: empty CSV file (expected a header with model_a, model_b, winner)")
+    header = rows[0]
+    for i, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):
+            raise DataError(f"{path}:{i}: {len(row)} fields where the header has {len(header)}",
+                            hint="quote fields that contain commas")
+    frame = pd.DataFrame([r for r in rows[1:] if r], columns=header, dtype=str)
     return frame.replace({"": None})
 
 

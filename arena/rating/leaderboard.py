@@ -29,6 +29,16 @@ class RatingResult:
     category: str | None = None
 
 
+def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Per-model median over the rounds in which the model played; the single pass where it never did."""
+    if not len(draws):
+        return point
+    finite = np.isfinite(draws)
+    med = np.array([np.median(draws[finite[:, k], k]) if finite[:, k].any() else np.nan
+                    for k in range(draws.shape[1])])
+    return np.where(np.isfinite(med), med, point)
+
+
 def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
     """Rank = 1 + number of models whose lower bound is above this model's upper bound."""
     low, high = np.asarray(ci_low, float), np.asarray(ci_high, float)
@@ -168,7 +178,7 @@ def rate_battles(
             _shift(point, models, anchor, baseline, options.init),
             _shift(draws, models, anchor, baseline, options.init),
         )
-        rating = np.median(draws, axis=0) if len(draws) else point
+        rating = _median_or(draws, point)
     else:
         theta, theta_draws, style = _fit_bt(battles, counts, options, warnings)
         norm = {"factor": options.factor, "init": options.init, "anchor": anchor, "baseline": baseline}

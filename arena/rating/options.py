@@ -43,6 +43,8 @@ class RatingOptions:
                 raise ArenaError(f"invalid anchor {self.anchor!r}", hint="use MODEL=RATING, e.g. gpt-4=1000")
         if int(self.bootstrap) < 0:
             raise ArenaError(f"bootstrap rounds must be >= 0, got {self.bootstrap}")
+        if int(self.seed) < 0:
+            raise ArenaError(f"the seed must be >= 0, got {self.seed}")
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ArenaError(f"invalid percentiles {self.percentiles}", hint="use e.g. (2.5, 97.5)")
