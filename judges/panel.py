@@ -32,7 +32,8 @@ def aggregate_battles(per_judge: dict[str, list[dict]], panel: str, method: str)
         p_by_judge = {j: mean(ps) for j, ps in by_judge.items()}
         first = votes[0][1]
         base = {k: v for k, v in first.items() if k not in ("winner", "weight", "prob_a", "consistent", "games")}
-        base.update({"judge": panel, "weight": 1.0, "panel_votes": {j: round(p, 4) for j, p in p_by_judge.items()}})
+        base.update({"judge": panel, "weight": 1.0, "panel_votes": {j: round(p, 4) for j, p in p_by_judge.items()},
+                     "games": [k for _, b in votes for k in b.get("games", [])]})
         if method == "mean":
             p = mean(p_by_judge.values())
             winner = "model_a" if p > 0.5 else "model_b" if p < 0.5 else "tie"

@@ -56,6 +56,8 @@ def test_panel_run_with_two_judge_servers(tmp_path, questions_file, fake_openai)
     # fair says good (1), biased gives ties (0.5), contrarian says bad (0): mean 0.5 -> tie
     assert len(battles) == 5 and all(b["judge"] == "trio" and b["prob_a"] == 0.5 for b in battles)
     assert battles[0]["panel_votes"] == {"fair": 1.0, "biased": 0.5, "contrarian": 0.0}
+    keys = {r["key"] for r in read_jsonl(ctx.run.path / "judgments.jsonl")}
+    assert len(battles[0]["games"]) == 6 and set(battles[0]["games"]) <= keys  # every judge's two games
     stats = json.loads((ctx.run.path / "judge_stats.json").read_text())
     assert set(stats) == {"fair", "biased", "contrarian"} and stats["biased"]["position_consistency"] == 0.0
     for name in ("fair", "biased", "contrarian"):  # each judge has its own cache and run folder
