@@ -134,3 +134,49 @@ def test_shipped_bench_config_runs_offline_with_demo_candidates(tmp_path, monkey
     assert files == ["demo-alpha.json", "demo-bravo.json", "demo-charlie.json"]
     data = json.loads((tmp_path / "ws" / "bench" / "demo-alpha.json").read_text())
     assert data["n"] == {"math_numeric": 20, "science_choice": 20}
+
+
+def test_missing_task_file_names_config_key_and_places_looked(tmp_path, monkeypatch):
+    conf_dir = tmp_path / "configs"
+    conf_dir.mkdir()
+    path = conf_dir / "cfg.yaml"
+    path.write_text("candidates:\n  - {name: d, backend: demo}\nbench:\n  tasks:\n"
+                    "    - {name: ok, path: ok.jsonl}\n    - {name: gone, path: data/missing.jsonl}\n")
+    (conf_dir / "ok.jsonl").write_text(json.dumps({"id": "1", "prompt": "2+2?", "answer": "4"}) + "\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cfg, bench = load_bench_config(path)
+    assert bench.tasks[0].path == conf_dir / "ok.jsonl"      # found next to the config
+    with pytest.raises(ConfigError) as err:
+        run_bench(cfg, bench, show_progress=False, log=lambda s: None)
+    msg = str(err.value)
+    assert str(path) in msg and "bench.tasks[1].path" in msg and "data/missing.jsonl" in msg
+    looked = [str(work / "data/missing.jsonl"), str(conf_dir / "data/missing.jsonl"),
+              str(tmp_path / "data/missing.jsonl")]
+    assert all(p in msg for p in looked)
+    assert msg.index(looked[0]) < msg.index(looked[1]) < msg.index(looked[2])   # the order they are tried
+    assert not (tmp_path / "work" / "arena-workspace").exists()                # failed before starting a run
+    # only the selected tasks are checked
+    out = run_bench(cfg, bench, task_names=["ok"], show_progress=False, log=lambda s: None)
+    assert out.results["d"]["n"] == {"ok": 1}
+
+
+def test_task_path_resolution_order_current_directory_first(tmp_path, monkeypatch):
+    conf_dir = tmp_path / "configs"
+    (conf_dir / "data").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    for folder in (tmp_path / "data", conf_dir / "data"):
+        (folder / "t.jsonl").write_text(json.dumps({"id": "1", "prompt": "x", "answer": "y"}) + "\n")
+    path = conf_dir / "cfg.yaml"
+    path.write_text("candidates:\n  - {name: d, backend: demo}\n"
+                    "bench:\n  tasks:\n    - {name: t, path: data/t.jsonl}\n")
+    monkeypatch.chdir(tmp_path)
+    _, bench = load_bench_config(path)
+    assert bench.tasks[0].path == Path("data/t.jsonl")           # the current directory wins, as in arena.config
+    monkeypatch.chdir(conf_dir / "data")
+    _, bench = load_bench_config(path)
+    assert bench.tasks[0].path == conf_dir / "data" / "t.jsonl"  # then the config's folder
+    absent = BenchConfig.model_validate({"tasks": [{"name": "a", "path": str(tmp_path / "nope.jsonl")}]})
+    msg = absent.missing_path_error(absent.tasks[0])
+    assert msg and "bench.tasks[0].path" in msg and str(tmp_path / "nope.jsonl") in msg

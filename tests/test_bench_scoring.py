@@ -86,3 +86,77 @@ def test_shipped_math_gold_worked_answers_extract_to_the_gold():
         assert score_numeric(item.meta["worked_answer"], item.answer).correct, item.id
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len({r["id"] for r in rows}) == 20
+
+
+# --- Reviewer cases: each failed before the fix ---------------------------------------------------------
+
+@pytest.mark.parametrize("reply, expected", [
+    # the 'Answer:' line the prompt asks for wins over prose that says 'answer is' later
+    ("Answer: 5\n\nThe answer is correct because 2+3=5", "5"),
+    ("Answer: 4.\n\nNote: answer is approximate, 3 decimal", "4"),
+    ("**Answer:** 12\nThe answer is simple once you see 3 + 9.", "12"),
+    # 'answer is' counts only with a number right after it ($, spaces, **bold** allowed)
+    ("The answer is **$18**.", "18"),
+    ("The answer is $ 1,200.", "1200"),
+    ("The answer is approximately 7, or about 8 in all", "8"),     # not a number right after: last number
+    # Unicode minus signs and full-width digits
+    ("Answer: \u22127", "-7"),                                      # U+2212 MINUS SIGN
+    ("Answer: \u20137", "-7"),                                      # en dash used as a minus
+    ("pages 10\u201312", "12"),                                     # an en dash range is still not negative
+    ("Answer: \uff14\uff12", "42"),                                 # full-width digits
+    ("The area is 9 m\u00b2", "9"),                                 # a superscript is not a digit of the answer
+    # scientific notation, fractions, LaTeX
+    ("Answer: 1.5e3", "1500"),
+    ("Answer: 2/3", "2/3"),
+    ("Answer: 4/6", "2/3"),
+    ("so $x = -\\frac{3}{4}$", "-3/4"),
+    ("Answer: \\frac{1}{2}", "1/2"),
+    ("Answer: \\boxed{42}", "42"),
+    ("The result is $\\boxed{42}$ since 6 * 7 = 42 and 7 > 1", "42"),
+    ("Final answer: \\boxed{1{,}000}", "1000"),
+])
+def test_extract_number_reviewer_cases(reply, expected):
+    assert extract_number(reply) == expected
+
+
+def test_fractions_compare_by_value_with_tolerance():
+    assert score_numeric("Answer: 2/3", "2/3").correct
+    assert score_numeric("Answer: 0.6666667", "2/3").correct
+    assert score_numeric("Answer: 2/3", "0.6667", rel_tol=1e-3).correct
+    assert not score_numeric("Answer: 2/3", "0.67").correct
+    assert score_numeric("Answer: \\frac{1}{2}", "0.5").correct
+    assert score_numeric("Answer: 1.5e3", "1500").correct
+    assert score_numeric("Answer: \u22127", "-7").correct and not score_numeric("Answer: \u22127", "7").correct
+
+
+@pytest.mark.parametrize("reply", [
+    "(B) and (C)",
+    "Answer: B, C",
+    "Answer: (A) or (B)",
+    "Option B is better than option A",
+    "B and C",
+    "The answer is A, B, or C.",
+    "answer: b, c",
+    "\\boxed{B, C}",
+])
+def test_choice_naming_several_letters_is_no_answer(reply):
+    assert extract_choice(reply, "ABCD") is None
+    assert not score_choice(reply, "B", "ABCD").correct
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("\\boxed{C}", "C"),
+    ("So the result is $\\boxed{\\text{C}}$.", "C"),
+    ("The correct option is D", "D"),
+    ("I think it's B.", "B"),
+    ("answer: b", "B"),
+    ("The answer: (d)", "D"),
+    ("Answer: \uff22", "B"),                                          # full-width letter
+    ("Answer: B, because the roots take in water", "B"),             # one letter, then the reason
+    ("The correct answer is C: A bird and its nest", "C"),           # option text after the letter
+    ("Final answer: **B**\nBoth (A) and (C) are wrong.", "B"),       # the marked span names one letter
+    ("it's A good question; the answer is C", "C"),                  # 'A' as a word is not 'it's A.'
+    ("The answer is a bit tricky. I'd say (C)", "C"),                # lower-case 'a' as a word is not a pick
+])
+def test_extract_choice_reviewer_forms(reply, expected):
+    assert extract_choice(reply, "ABCD") == expected

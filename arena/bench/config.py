@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from arena.strict import Strict
 
@@ -26,6 +26,7 @@ class BenchTask(Strict):
     format: Format = "auto"           # auto: from the file name and its first record
     limit: int | None = Field(default=None, ge=1)
     tolerance: float = Field(default=1e-6, ge=0.0)   # numeric tasks: relative tolerance
+    _looked: tuple[Path, ...] = PrivateAttr(default=())  # where resolve_paths looked when the path was not found
 
     @model_validator(mode="after")
     def _safe_name(self) -> BenchTask:
@@ -59,13 +60,36 @@ class BenchConfig(Strict):
             raise ValueError(f"unknown bench task(s) {', '.join(unknown)}; this config has: {', '.join(sorted(known))}")
         return [t for t in self.tasks if t.name in names]
 
-    def resolve_paths(self, config_dir: Path) -> None:
-        """Resolve relative task paths: the current directory first, then the config's folder and its parent."""
+    _config_file: Path | None = PrivateAttr(default=None)
+    _config_dir: Path | None = PrivateAttr(default=None)
+
+    def resolve_paths(self, config_dir: Path, config_file: Path | None = None) -> None:
+        """Resolve relative task paths (current directory, config's folder, its parent); remember where it looked."""
+        self._config_dir = config_dir
+        if config_file is not None:
+            self._config_file = config_file
         for task in self.tasks:
             p = task.path
             if p.is_absolute() or p.exists():
+                task._looked = (p,) if p.is_absolute() else (Path.cwd() / p,)
                 continue
-            for alt in (config_dir / p, config_dir.parent / p):
+            tried = (Path.cwd() / p, config_dir / p, config_dir.parent / p)
+            task._looked = tried
+            for alt in tried[1:]:
                 if alt.exists():
                     task.path = alt
                     break
+
+    def missing_path_error(self, task: BenchTask) -> str | None:
+        """None if the task's file exists; else a message naming the config file, the key and where it looked."""
+        if task.path.exists():
+            return None
+        index = next(i for i, t in enumerate(self.tasks) if t is task)
+        looked = task._looked or ((task.path,) if task.path.is_absolute() else (Path.cwd() / task.path,))
+        where = str(self._config_file) if self._config_file else (
+            f"the config in {self._config_dir}" if self._config_dir else "the config")
+        places = list(dict.fromkeys(looked))
+        order = " (in this order: the current directory, the config's folder, its parent)" if len(places) > 1 else ""
+        tried = "\n".join(f"    {p}" for p in places)
+        return (f"{where}: bench.tasks[{index}].path (task '{task.name}'): file not found: {task.path}\n"
+                f"  looked in{order}:\n{tried}")

@@ -43,7 +43,7 @@ def load_bench_config(path: Path | str) -> tuple[RunConfig, BenchConfig]:
     cfg = _validate(RunConfig, data, path, text)
     base = path.resolve().parent
     _resolve_paths(cfg, base)
-    bench.resolve_paths(base)
+    bench.resolve_paths(base, config_file=path)
     if "bench" in RunConfig.model_fields:  # once RunConfig has `bench: BenchConfig | None`
         cfg.bench = bench  # type: ignore[attr-defined]
     return cfg, bench

@@ -82,11 +82,14 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
 
 
 def load_tasks(bench: BenchConfig, names: list[str] | None, limit: int | None) -> list[LoadedTask]:
-    """Select and read the tasks to run."""
+    """Select and read the tasks to run; a missing file names the config, its key and where it was looked for."""
     try:
         chosen = bench.select(names)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="pick names from the config's bench.tasks with --tasks a,b") from None
+    for t in chosen:
+        if (missing := bench.missing_path_error(t)) is not None:
+            raise ConfigError(missing, hint="fix the path in the config, or give an absolute path")
     return [load_task(t, limit) for t in chosen]
 
 
