@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +13,21 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from viz_fixture import (
     BENCH,
+    CODE_MODEL,
+    CODE_QUESTION,
+    ERROR_TEXT,
     HTML_MODEL,
     HTML_QUESTION,
     JUDGES,
+    PANEL,
     RATING_ORDER,
     RUN1,
     RUN2,
+    RUN_DRY,
+    RUN_PANEL,
     RUN_PARTIAL,
     RUN_SINGLE,
+    build_bench_workspace,
     build_workspace,
 )
 
@@ -33,7 +41,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_workspace(tmp_path_factory.mktemp("viz") / "ws")
 
 
-def open_app(ws: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, **params: str) -> AppTest:
+def open_app(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None, errors_ok: bool = False, **params: str
+) -> AppTest:
     """Run the app on a workspace (optionally on a page, with URL query parameters)."""
     monkeypatch.setenv("ARENA_WORKSPACE", str(ws))
     at = AppTest.from_file(str(APP), default_timeout=60)
@@ -43,7 +53,7 @@ def open_app(ws: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None,
         at.query_params[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert errors_ok or not at.error, [e.value for e in at.error]
     return at
 
 
@@ -223,14 +233,18 @@ def test_launch_command_and_no_streamlit_import() -> None:
         "import argparse, sys; from viz.launch import register, streamlit_command; "
         "p = argparse.ArgumentParser(); register(p.add_subparsers()); "
         "a = p.parse_args(['viz', 'WS', '--port', '9']); "
-        "cmd = streamlit_command(a.workspace, a.port, '127.0.0.1'); "
+        "cmd = streamlit_command(a.workspace, a.port, a.host); "
         "print('streamlit' in sys.modules, a.workspace, a.port, cmd[-6:])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert out.startswith("False WS 9 ")
-    assert "'--server.address', '127.0.0.1', '--', '--workspace', 'WS'" in out
+    assert "'--server.address', '127.0.0.1', '--', '--workspace', 'WS'" in out  # local only by default
+    helptext = subprocess.run(
+        [sys.executable, "-m", "arena.cli", "viz", "--help"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    assert "--host 0.0.0.0 shares" in " ".join(helptext.split())
 
 
 def test_escape_keeps_code_and_neutralises_html_and_latex() -> None:
@@ -240,3 +254,187 @@ def test_escape_keeps_code_and_neutralises_html_and_latex() -> None:
     out = escape_markdown_html(text)
     assert out.startswith("```html\n<b>x</b> $1\n```\n")  # code is shown verbatim by markdown anyway
     assert "&lt;i>y&lt;/i>" in out and "`<c>`" in out and "\\$5" in out and ":red[" not in out
+
+
+def unescaped_dollars(text: str) -> list[int]:
+    """Positions of `$` preceded by an even number of backslashes (LaTeX for Streamlit)."""
+    out = []
+    for i, char in enumerate(text):
+        if char == "$":
+            j = i
+            while j > 0 and text[j - 1] == "\\":
+                j -= 1
+            if (i - j) % 2 == 0:
+                out.append(i)
+    return out
+
+
+def test_escape_leaves_nested_code_verbatim() -> None:
+    from viz.render import escape_markdown_html
+    from viz_fixture import CODE_ANSWER
+
+    out = escape_markdown_html(CODE_ANSWER)
+    for code in (
+        "  if a < b and cost == '$x':",  # fence in a list item
+        ">     while i < n: total += '$y'",  # indented code in a blockquote
+        "    if (x < 10) { echo '$z'; }",  # indented code block
+        "`a < b`",
+        "`'$w'`",
+    ):
+        assert code in out.split("\n") or code in out, code
+    assert "&lt;" not in out.replace("&lt;ok", "")  # nothing outside code had a `<`
+    prose = out.split("\n")[-1]
+    assert "!\\[pixel]" in prose and "![" not in prose
+    assert unescaped_dollars(prose.replace("`'$w'`", "")) == []
+
+
+def test_escape_backslash_dollar_images_and_fallback() -> None:
+    from viz.render import escape_markdown_html
+
+    out = escape_markdown_html("a \\$x$ b \\\\$y$ ![t](http://h/p.png) ![r][ref]\n\n[ref]: http://h/q.png")
+    assert unescaped_dollars(out) == [] and "![" not in out
+    tricky = escape_markdown_html("<!-- ` -->\n`<script>`")  # escaping `<` changes where code starts
+    assert "<" not in tricky
+    html_block = escape_markdown_html("<div>\n<script>alert(1)</script>\n</div>")
+    assert "<" not in html_block
+
+
+def test_battle_page_shows_code_answer_verbatim(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(workspace, monkeypatch, "battles", model=CODE_MODEL, question=CODE_QUESTION)
+    answer = next(m.value for m in at.markdown if "Here is the check" in m.value)
+    assert "  if a < b and cost == '$x':" in answer and "    if (x < 10) { echo '$z'; }" in answer
+    assert "&lt;" not in answer and "\\$x" not in answer
+
+
+def test_panel_battle_groups_judges_and_escapes_errors(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(workspace, monkeypatch, "battles", errors_ok=True, run=RUN_PANEL, question="q4")
+    text = texts(at)
+    assert f"#### Judge {JUDGES[0]}" in text and f"#### Judge {JUDGES[1]}" in text
+    assert text.count("**Order AB**") == 2 and text.count("**Order BA**") == 2
+    assert [e.value for e in at.error] == [
+        "Judge call failed: timeout &lt;img src=x onerror=alert(2)> after \\$3\\$ tries"
+    ]
+    assert any(e.label.startswith("Show all (25,600 characters") for e in at.expander)
+    assert "Cut at 20,000 of 25,600 characters" in text
+    header = at.warning[0].value
+    assert header.startswith("2 error(s) recorded") and "&lt;img" in header and ERROR_TEXT not in header
+
+
+def test_panel_judge_filter_refits_from_member_battles(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(workspace, monkeypatch, run=RUN_PANEL)
+    at.selectbox(key="lb_judge").set_value(JUDGES[1]).run()
+    assert not [w.value for w in at.warning if "No leaderboard" in w.value]
+    member = workspace / "runs" / RUN_PANEL / "judges" / JUDGES[1] / "battles.jsonl"
+    assert {m.label: m.value for m in at.metric}["Battles"] == str(len(member.read_text().splitlines()))
+    assert set(at.dataframe[0].value["model"]) == {"model-alpha", "model-beta", "model-gamma"}
+    assert PANEL not in at.selectbox(key="lb_judge").options
+
+
+def test_history_series_and_dry_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(workspace, monkeypatch, "history")
+    assert at.selectbox(key="hist_series").value == "weekly · pairwise · gpt-4o-judge"
+    assert list(at.dataframe[1].value.columns) == [RUN1, RUN2]
+    assert not at.warning
+    at.checkbox(key="hist_dry").check().run()
+    assert list(at.dataframe[1].value.columns) == [RUN1, RUN_DRY, RUN2]
+    assert f"Dry runs (random verdicts): {RUN_DRY}" in texts(at)
+    at.selectbox(key="hist_series").set_value("panel · pairwise · " + PANEL).run()
+    assert list(at.dataframe[1].value.columns) == [RUN_PANEL]
+    assert "first run of this series" in texts(at)
+
+
+def test_normalisation_warning_dry_warning_and_judge_name(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws)
+    lb_path = ws / "runs" / RUN1 / "leaderboard.json"
+    lb = json.loads(lb_path.read_text())
+    lb["options"]["anchor"] = ["model-alpha", 1000]
+    lb_path.write_text(json.dumps(lb))
+    stats_path = ws / "runs" / RUN1 / "judge_stats.json"
+    stats_path.write_text(json.dumps({"judge <b>$x$</b>": json.loads(stats_path.read_text())[JUDGES[0]]}))
+    partial = ws / "runs" / RUN_PARTIAL / "run.json"
+    partial.write_text(partial.read_text().replace('"dry_run": false', '"dry_run": true'))
+    at = open_app(ws, monkeypatch, "history")
+    assert "normalised differently" in at.warning[0].value
+    at.selectbox(key="hist_series").set_value("panel · pairwise · " + PANEL).run()
+    assert not at.warning
+    at = open_app(ws, monkeypatch, run=RUN1)
+    assert "Judge: **judge &lt;b>\\$x\\$&lt;/b>**" in texts(at)
+    assert not any("Dry run" in w.value for w in open_app(ws, monkeypatch, run=RUN_PARTIAL).warning)
+    assert any("Dry run" in w.value for w in open_app(ws, monkeypatch, run=RUN_DRY).warning)
+
+
+def test_bench_only_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = build_bench_workspace(tmp_path / "ws")
+    at = open_app(ws, monkeypatch)
+    table = at.dataframe[-1].value.set_index("model")
+    assert table.loc["model-gamma", "gsm8k"] == BENCH["model-gamma"]["gsm8k"]
+    assert table.loc["model-alpha", "mmlu n"] == 20 and table.loc["model-alpha", "updated"].startswith("2025-02")
+    text = texts(at)
+    assert "objective-benchmark run" in text and "Judge it by" not in text
+    assert "1 error(s) recorded in run.json; the first: rejected: &lt;b>line 3&lt;/b>" in text
+    (ws / "runs" / "20250201-000000-bench" / "run.json").unlink()
+    at = open_app(ws, monkeypatch)
+    assert "No runs yet" in texts(at) and at.dataframe[-1].value["model"].tolist()
+
+
+def test_bench_columns_only_with_values(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = open_app(workspace, monkeypatch).dataframe[0].value
+    assert "bench: gsm8k" in table and "bench: humaneval" not in table
+
+
+def test_messages_grammar_and_judges_chart(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = texts(open_app(workspace, monkeypatch, "battles", run=RUN_PARTIAL))
+    assert "so it has no battles" in text and "there is no" not in text
+    spec = json.loads(open_app(workspace, monkeypatch, "judges").get("plotly_chart")[0].proto.spec)
+    assert not spec["layout"].get("shapes")
+
+
+def test_list_runs_skips_temp_files_and_vanishing_entries(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from viz import data
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace / "runs" / RUN1, ws / "runs" / RUN1)
+    (ws / "runs" / RUN1 / ".run.json.tmp-123").write_text("{")
+    real = os.scandir
+
+    class Gone:
+        """A directory entry whose file was renamed away between scandir and stat."""
+
+        name = "battles.jsonl.tmp"
+
+        def is_file(self) -> bool:
+            return True
+
+        def is_dir(self) -> bool:
+            return False
+
+        def stat(self) -> os.stat_result:
+            raise FileNotFoundError(self.name)
+
+    class Listing(list):
+        """scandir result with a vanished entry, usable as a context manager."""
+
+        def __enter__(self) -> Listing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    def scandir(path: str) -> Listing:
+        return Listing([*real(path), Gone()])
+
+    monkeypatch.setattr(data.os, "scandir", scandir)
+    runs = data.list_runs(ws)
+    assert [r.run_id for r in runs] == [RUN1]
+    assert not any(f.startswith(".") or f.endswith(".tmp") for f in runs[0].files)

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from viz_fixture import HTML_MODEL, HTML_QUESTION, RATING_ORDER, build_workspace
+from viz_fixture import (
+    CODE_MODEL,
+    CODE_QUESTION,
+    HTML_MODEL,
+    HTML_QUESTION,
+    RATING_ORDER,
+    build_workspace,
+)
 
 from viz.launch import serve_app
 
@@ -85,4 +92,25 @@ def test_battle_browser_shows_html_answer_as_text(browser: object, server: str) 
     assert dialogs == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "viz-battles.png"), full_page=True)
+    page.close()
+
+
+def test_battle_browser_shows_code_verbatim_and_no_remote_images(browser: object, server: str) -> None:
+    url = f"{server}/?page=battles&model={CODE_MODEL}&question={CODE_QUESTION}"
+    page, dialogs = open_page(browser, url, "text=Judge reasoning")
+    content = page.locator('[data-testid="stMain"]')
+    page.wait_for_selector("text=Here is the check", timeout=30_000)
+    page.wait_for_timeout(500)
+    code = " ".join(content.locator("pre").all_inner_texts())
+    for line in ("if a < b and cost == '$x':", "while i < n: total += '$y'", "if (x < 10) { echo '$z'; }"):
+        assert line in code, line
+    inline = " ".join(content.locator("code").all_inner_texts())
+    assert "a < b" in inline and "'$w'" in inline and "&lt;" not in code + inline
+    assert content.locator('img[src*="tracker"]').count() == 0
+    assert content.get_by_text("![pixel](http://tracker.invalid/x.png)", exact=False).count() >= 1
+    assert content.get_by_text("Prices \\$5 and $6.", exact=False).count() >= 1
+    assert content.locator(".katex").count() == 0
+    assert dialogs == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viz-battles-code.png"), full_page=True)
     page.close()

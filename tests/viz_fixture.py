@@ -1,6 +1,7 @@
 """A small, deterministic Arena workspace (FORMATS.md) for the viz tests: 4 models, 2 pairwise runs,
-a single-mode run, a run with answers but no judgments, objective benchmark files, and one answer
-full of HTML (`<script>`, `<img onerror>`) to prove it is shown as text."""
+a single-mode run, a run with answers but no judgments, a dry run, a panel run (judges/<member>/ files, a failed judge
+call, run errors), objective benchmark files, one answer full of HTML (`<script>`, `<img onerror>`) to
+prove it is shown as text, and one full of code (`<` and `$` in nested fences and indented blocks)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ HTML_ANSWER = (
     "then **bold** text. It costs $5 and $10."
 )
 RUN1, RUN2 = "20250101-000000-week1", "20250108-000000-week2"
+RUN_DRY, RUN_PANEL = "20250104-000000-dry", "20250105-000000-panel"
+PANEL = "panel-of-two"
+CODE_MODEL, CODE_QUESTION = "model-gamma", "q3"
+CODE_ANSWER = (
+    "Here is the check:\n\n"
+    "- step one:\n\n"
+    "  ```python\n  if a < b and cost == '$x':\n      print(\"<ok>\")\n  ```\n\n"
+    "> quoted:\n>\n>     while i < n: total += '$y'\n\n"
+    "Indented:\n\n    if (x < 10) { echo '$z'; }\n\n"
+    "Inline `a < b` and `'$w'`. Prices \\$5 and $6. ![pixel](http://tracker.invalid/x.png)"
+)
+ERROR_TEXT = "timeout <img src=x onerror=alert(2)> after $3$ tries"
+LONG_RAW = "Long reasoning. " * 1600
 RUN_SINGLE, RUN_PARTIAL = "20250108-120000-single", "20250109-090000-partial"
 JUDGES = ("gpt-4o-judge", "qwen-max-judge")
 BENCH = {"model-gamma": {"gsm8k": 0.81, "mmlu": 0.72}, "model-alpha": {"gsm8k": 0.64, "mmlu": 0.66}}
@@ -51,6 +65,8 @@ def _answer_text(model: str, q: dict[str, Any], turn: int) -> str:
     """Deterministic answer text for one model, question and turn."""
     if model == HTML_MODEL and q["question_id"] == HTML_QUESTION:
         return HTML_ANSWER
+    if model == CODE_MODEL and q["question_id"] == CODE_QUESTION:
+        return CODE_ANSWER
     return f"Answer of {model} to {q['question_id']} turn {turn}. " + "detail " * (5 + 3 * STRENGTH[model])
 
 
@@ -92,7 +108,7 @@ def _run_json(run_id: str, mode: str, models: list[str], status: str = "complete
         "command": ["arena", "run"],
         "started": f"{day}T{clock}Z",
         "finished": f"{day}T{clock}Z",
-        "config": {"judge": {"mode": mode}, "dry_run": False},
+        "config": {"run_name": "weekly", "judge": {"mode": mode, "name": "gpt-4o-judge"}, "dry_run": False},
         "stages": {"answers": {"models": {m: {"questions": len(QUESTIONS)} for m in models}}},
         "errors": [],
     }
@@ -156,10 +172,15 @@ def _judgment(run_id: str, judge: str, q: dict, turn: int, a: str, b: str, order
 
 
 def write_pairwise_run(
-    ws: Path, run_id: str, models: list[str], judges: tuple[str, ...], index: dict[str, dict[str, str]]
+    ws: Path,
+    run_id: str,
+    models: list[str],
+    judges: tuple[str, ...],
+    index: dict[str, dict[str, str]],
+    folder: Path | None = None,
 ) -> None:
     """A completed pairwise run: questions, judgments (both orders), battles, judge stats, leaderboard."""
-    run = ws / "runs" / run_id
+    run = folder or ws / "runs" / run_id
     battles, judgments = [], []
     pairs = list(combinations(models, 2))
     for judge in judges:
@@ -263,12 +284,76 @@ def write_single_run(ws: Path, index: dict[str, dict[str, str]]) -> None:
     _write_json(run / "single_scores.json", summary)
 
 
+def write_panel_run(ws: Path, index: dict[str, dict[str, str]]) -> None:
+    """A panel run: each member's files under judges/<member>/, merged battles judged by the panel name."""
+    run, models = ws / "runs" / RUN_PANEL, ["model-alpha", "model-beta", "model-gamma"]
+    members = {j: run / "judges" / j for j in JUDGES}
+    for judge, folder in members.items():
+        write_pairwise_run(ws, RUN_PANEL, models, (judge,), index, folder)
+    merged: dict[tuple, dict] = {}
+    judgments, stats = [], {}
+    for judge, folder in members.items():
+        rows = [json.loads(x) for x in (folder / "judgments.jsonl").read_text().splitlines()]
+        for row in rows:
+            if judge == JUDGES[1] and row["question_id"] == "q4" and row["order"] == "AB":
+                row.update(status="error", winner=None, label=None, raw=LONG_RAW, error=ERROR_TEXT)
+        judgments += rows
+        stats.update(json.loads((folder / "judge_stats.json").read_text()))
+        for b in (json.loads(x) for x in (folder / "battles.jsonl").read_text().splitlines()):
+            key = (b["question_id"], b["turn"], b["model_a"], b["model_b"])
+            if key in merged:
+                merged[key]["games"] += b["games"]
+                merged[key]["panel_votes"][judge] = 1.0 if b["winner"] == "model_a" else 0.0
+            else:
+                merged[key] = {**b, "judge": PANEL, "games": list(b["games"]), "panel_votes": {judge: 0.5}}
+    _write_jsonl(run / "judgments.jsonl", judgments)
+    _write_jsonl(run / "battles.jsonl", list(merged.values()))
+    _write_json(run / "judge_stats.json", stats)
+    _write_json(run / "answers_index.json", {m: index[m] for m in models})
+    _write_jsonl(run / "questions.jsonl", QUESTIONS)
+    info = _run_json(RUN_PANEL, "pairwise", models)
+    info["config"]["run_name"] = "panel"
+    info["config"]["judge"] = {"mode": "pairwise", "name": PANEL, "panel": [{"name": j} for j in JUDGES]}
+    info["errors"] = [{"message": ERROR_TEXT, "stage": "judge"}, {"message": "second", "stage": "judge"}]
+    _write_json(run / "run.json", info)
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=20, seed=0))
+
+
+def write_dry_run(ws: Path) -> None:
+    """A dry run in the same series as RUN1/RUN2 (a copy of RUN1 flagged dry_run)."""
+    source, target = ws / "runs" / RUN1, ws / "runs" / RUN_DRY
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    info = _run_json(RUN_DRY, "pairwise", ["model-alpha", "model-beta", "model-gamma"])
+    info["config"]["dry_run"] = True
+    _write_json(target / "run.json", info)
+
+
+def build_bench_workspace(ws: Path) -> Path:
+    """A workspace with objective benchmark results only: bench files and an `arena bench` run."""
+    for model, scores in BENCH.items():
+        _write_json(
+            ws / "bench" / f"{model}.json",
+            {"model": model, "scores": scores, "n": {t: 20 for t in scores}, "updated": "2025-02-01T00:00:00Z"},
+        )
+    info = _run_json("20250201-000000-bench", "pairwise", list(BENCH))
+    info["config"] = {"run_name": "bench", "bench": {"tasks": [{"name": t} for t in BENCH["model-alpha"]]}}
+    info["stages"]["bench"] = {"models": {}, "tasks": list(BENCH["model-alpha"])}
+    info["errors"] = [{"message": "rejected: <b>line 3</b>", "stage": "bench"}]
+    _write_json(ws / "runs" / "20250201-000000-bench" / "run.json", info)
+    _write_json(ws / "runs" / "20250201-000000-bench" / "answers_index.json", {})
+    return ws
+
+
 def build_workspace(ws: Path) -> Path:
     """Write the whole fixture workspace under ws and return it."""
     index = write_answers(ws)
     write_pairwise_run(ws, RUN1, ["model-alpha", "model-beta", "model-gamma"], JUDGES[:1], index)
     write_pairwise_run(ws, RUN2, list(STRENGTH), JUDGES, index)
     write_single_run(ws, index)
+    write_dry_run(ws)
+    write_panel_run(ws, index)
     partial = ws / "runs" / RUN_PARTIAL
     _write_json(
         partial / "run.json", _run_json(RUN_PARTIAL, "pairwise", ["model-alpha", "model-beta"], "interrupted")
@@ -276,6 +361,7 @@ def build_workspace(ws: Path) -> Path:
     _write_json(partial / "answers_index.json", {m: index[m] for m in ("model-alpha", "model-beta")})
     for model, scores in BENCH.items():
         _write_json(ws / "bench" / f"{model}.json", {"model": model, "scores": scores})
+    _write_json(ws / "bench" / "other-model.json", {"model": "other-model", "scores": {"humaneval": 0.5}})
     return ws
 
 

@@ -27,7 +27,8 @@ from viz import (
     page_single,
 )
 from viz.data import RunInfo, default_run, list_runs, workspace_from_args
-from viz.render import no_data
+from viz.bench_view import show_bench
+from viz.render import escape_markdown_html, no_data
 
 PageFn = Callable[[Path, RunInfo, list[RunInfo]], None]
 PAGES: dict[str, PageFn] = {
@@ -79,11 +80,11 @@ def show_page(page: str, workspace: Path, run: RunInfo, runs: list[RunInfo]) -> 
     try:
         PAGES[page](workspace, run, runs)
     except ArenaError as exc:
-        st.error(f"{page}: {exc}")
+        st.error(f"{page}: {escape_markdown_html(exc)}")
     except Exception as exc:  # noqa: BLE001 - the UI's last resort: a message here, the traceback in the log
         traceback.print_exc()
         st.error(
-            f"{page}: this page could not be shown ({type(exc).__name__}: {exc}). "
+            f"{page}: this page could not be shown ({type(exc).__name__}: {escape_markdown_html(exc)}). "
             "The files of this run may be incomplete or from another version; the server log has details."
         )
 
@@ -103,6 +104,8 @@ def main() -> None:
     if not runs:
         st.title(page)
         no_data(f"No runs yet in `{workspace}` (no `runs/<run>/run.json`).", START_HINT)
+        if page == "Leaderboard":
+            show_bench(workspace)
         return
     run = pick_run(runs)
     show_page(page, workspace, run, runs)

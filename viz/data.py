@@ -58,6 +58,10 @@ class RunInfo:
     files: frozenset[str] = field(default_factory=frozenset)
     n_models: int = 0
     errors: int = 0
+    first_error: str | None = None
+    run_name: str | None = None
+    judge_label: str | None = None
+    is_bench: bool = False
 
     def has(self, name: str) -> bool:
         """Whether the run folder holds this file."""
@@ -70,6 +74,11 @@ class RunInfo:
     def load_json(self, name: str) -> Any:
         """One of the run's JSON files, parsed (cached); None when the run has no such file."""
         return read_json(self.file(name)) if self.has(name) else None
+
+    @property
+    def series(self) -> str:
+        """Which comparable series the run belongs to: run name, mode and judge (for the History page)."""
+        return " · ".join((self.run_name or "(unnamed)", self.mode or "?", self.judge_label or "?"))
 
     @property
     def label(self) -> str:
@@ -89,6 +98,23 @@ def _judge_names(config: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _judge_label(judge: dict[str, Any]) -> str | None:
+    """The judge's name as in files: name, else model (a panel without a name is 'panel')."""
+    if judge.get("name"):
+        return str(judge["name"])
+    if judge.get("panel"):
+        return "panel"
+    return str(judge["model"]).replace("/", "_") if judge.get("model") else None
+
+
+def _first_error(errors: Any) -> str | None:
+    """The first recorded error's message."""
+    if not isinstance(errors, list) or not errors:
+        return None
+    first = errors[0]
+    return str(first.get("message", first) if isinstance(first, dict) else first)
+
+
 def _run_info(folder: Path, files: frozenset[str]) -> RunInfo:
     """Read one run.json into a RunInfo (a broken run.json gives status 'unreadable')."""
     try:
@@ -99,7 +125,11 @@ def _run_info(folder: Path, files: frozenset[str]) -> RunInfo:
         info = {"status": "unreadable"}
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     judge = config.get("judge") if isinstance(config.get("judge"), dict) else {}
-    models = ((info.get("stages") or {}).get("answers") or {}).get("models") or {}
+    stages = info.get("stages") if isinstance(info.get("stages"), dict) else {}
+    models = (stages.get("answers") or {}).get("models") or {}
+    imported = config.get("import") if isinstance(config.get("import"), dict) else {}
+    run_name = config.get("run_name") or (f"imported {imported['format']}" if imported.get("format") else None)
+    errors = info.get("errors") if isinstance(info.get("errors"), list) else []
     return RunInfo(
         run_id=folder.name,
         path=str(folder),
@@ -110,7 +140,11 @@ def _run_info(folder: Path, files: frozenset[str]) -> RunInfo:
         judge_names=_judge_names(config),
         files=files,
         n_models=len(models) if isinstance(models, dict) else 0,
-        errors=len(info.get("errors") or []),
+        errors=len(errors),
+        first_error=_first_error(errors),
+        run_name=str(run_name) if run_name else None,
+        judge_label=_judge_label(judge),
+        is_bench="bench" in stages or "bench" in config,
     )
 
 
@@ -126,19 +160,38 @@ def list_runs(workspace: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []
     signature = []
-    for entry in sorted(os.scandir(runs_dir), key=lambda e: e.name):
-        if not entry.is_dir():
+    for entry in sorted(_entries(runs_dir), key=lambda e: e.name):
+        try:
+            if not entry.is_dir():
+                continue
+        except OSError:
             continue
-        files = tuple(
-            sorted(
-                (f.name, f.stat().st_mtime_ns, f.stat().st_size)
-                for f in os.scandir(entry.path)
-                if f.is_file()
-            )
-        )
+        files = _file_stamps(entry.path)
         if any(name == "run.json" for name, _, _ in files):
             signature.append((entry.name, files))
     return _runs_cached(str(runs_dir), tuple(signature))
+
+
+def _entries(folder: str | Path) -> list[os.DirEntry]:
+    """Folder entries without dotfiles (temp files of atomic writes); empty when it vanished."""
+    try:
+        with os.scandir(folder) as entries:
+            return [e for e in entries if not e.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def _file_stamps(folder: str) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime_ns, size) of a run folder's files; a file renamed or deleted meanwhile is skipped."""
+    out = []
+    for entry in _entries(folder):
+        try:
+            if entry.is_file():
+                info = entry.stat()
+                out.append((entry.name, info.st_mtime_ns, info.st_size))
+        except OSError:
+            continue
+    return tuple(sorted(out))
 
 
 def default_run(runs: list[RunInfo]) -> RunInfo | None:
@@ -260,29 +313,3 @@ def load_scores(run: RunInfo) -> pd.DataFrame:
     """The run's single-mode scores (empty table when absent)."""
     file = stamp(run.file("scores.jsonl"))
     return pd.DataFrame() if file is None else _scores_cached(file)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _bench_cached(signature: tuple[Stamp, ...]) -> pd.DataFrame:
-    """Objective benchmark scores, one row per model, one column per benchmark."""
-    rows: dict[str, dict[str, float]] = {}
-    for file in signature:
-        try:
-            data = json.loads(Path(file[0]).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("scores"), dict):
-            continue
-        model = str(data.get("model") or Path(file[0]).stem)
-        scores = {str(k): float(v) for k, v in data["scores"].items() if isinstance(v, (int, float))}
-        rows.setdefault(model, {}).update(scores)
-    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
-
-
-def load_bench(workspace: Path) -> pd.DataFrame:
-    """WORKSPACE/bench/<model>.json as a model x benchmark table (empty when there is none)."""
-    folder = Path(workspace) / "bench"
-    if not folder.is_dir():
-        return pd.DataFrame()
-    files = tuple(s for p in sorted(folder.glob("*.json")) if (s := stamp(p)) is not None)
-    return _bench_cached(files) if files else pd.DataFrame()

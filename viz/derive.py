@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,8 +61,22 @@ def _refit_cached(
     return result_to_dict(rate_battles(table, options, strict=False))
 
 
+def member_battles(run: RunInfo, judge: str) -> Path | None:
+    """A panel member's own runs/<run>/judges/<judge>/battles.jsonl, when the run has one."""
+    judges_dir = Path(run.path) / "judges"
+    path = judges_dir / judge / "battles.jsonl"
+    if "/" in judge or "\\" in judge or judge in ("", ".", "..") or not path.is_file():
+        return None
+    return path
+
+
 def refit(run: RunInfo, options: RatingOptions, judge: str | None, category: str | None) -> dict[str, Any]:
-    """Refit the run's battles for a judge and/or category (cached); raises ArenaError when impossible."""
+    """Refit the battles of a judge and/or category (cached); a panel member's own file when it has one."""
+    own = member_battles(run, judge) if judge is not None else None
+    if own is not None:
+        file = stamp(own)
+        if file is not None:
+            return _refit_cached(file, options, None, category)
     file = stamp(run.file("battles.jsonl"))
     if file is None:
         raise ArenaError("this run has no battles.jsonl to refit from")

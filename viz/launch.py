@@ -20,6 +20,7 @@ from arena.errors import ArenaError
 
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_WORKSPACE = "arena-workspace"
+DEFAULT_HOST = "127.0.0.1"
 
 
 def streamlit_command(
@@ -59,8 +60,9 @@ def cmd_viz(args: argparse.Namespace) -> int:
             f"note: workspace {workspace} does not exist yet; the app will say how to create a run",
             file=sys.stderr,
         )
-    cmd = streamlit_command(workspace, args.port, args.host)
-    url_host = args.host or "localhost"
+    host = args.host or DEFAULT_HOST
+    cmd = streamlit_command(workspace, args.port, host)
+    url_host = "localhost" if host == "0.0.0.0" else host
     print(f"Arena leaderboard for {workspace} on http://{url_host}:{args.port or 8501} (Ctrl-C to stop)")
     process = subprocess.Popen(cmd)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -152,5 +154,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="workspace folder (default: $ARENA_WORKSPACE or ./arena-workspace)",
     )
     parser.add_argument("--port", type=int, default=None, help="port to serve on (default 8501)")
-    parser.add_argument("--host", default=None, help="address to bind (default: streamlit's; e.g. 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST}: this machine only; "
+        "--host 0.0.0.0 shares the app with everyone on the network)",
+    )
     parser.set_defaults(func=cmd_viz)

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from viz.data import RunInfo, battle_games, find_answer, load_battles, load_judgments, load_questions
-from viz.render import escape_markdown_html, missing_results, page_header, safe_markdown
+from viz.render import escape_markdown_html, missing_results, page_header, show_text
 
 ANY = "(any)"
 FILTER_KEYS = ("bt_category", "bt_model_a", "bt_model_b", "bt_verdict", "bt_judge", "bt_question")
@@ -96,10 +96,7 @@ def show_text_turns(texts: list[str], judged_turn: int | None, raw: bool, label:
         mark = " (judged)" if judged_turn == number and len(texts) > 1 else ""
         if len(texts) > 1:
             st.markdown(f"**{label} {number}{mark}**")
-        if raw:
-            st.code(text, language=None, wrap_lines=True)
-        else:
-            safe_markdown(text)
+        show_text(text, raw)
 
 
 def show_question(question: dict[str, Any] | None, turn: int | None, raw: bool) -> None:
@@ -129,11 +126,11 @@ def show_judgment(key: str, record: dict[str, Any] | None, battle: pd.Series, ra
     named = battle.get(winner) if winner in ("model_a", "model_b") else winner
     judge = escape_markdown_html(record.get("judge_model") or record.get("judge"))
     st.markdown(
-        f"Label `{record.get('label')}` → **{escape_markdown_html(named or 'no verdict')}** · "
-        f"status {record.get('status')} · judge {judge}"
+        f"Label {escape_markdown_html(record.get('label'))} → **{escape_markdown_html(named or 'no verdict')}**"
+        f" · status {escape_markdown_html(record.get('status'))} · judge {judge}"
     )
     if record.get("error"):
-        st.error(f"Judge call failed: {record['error']}")
+        st.error(f"Judge call failed: {escape_markdown_html(record['error'])}")
     with st.container(border=True):
         show_text_turns([str(record.get("raw") or "")], None, raw)
         if record.get("followup_raw"):
@@ -173,9 +170,19 @@ def show_battle(workspace: Path, run: RunInfo, battle: pd.Series, raw: bool) -> 
         st.caption("This battle lists no judgment keys ('games').")
         return
     judgments = load_judgments(run)
-    for column, key in zip(st.columns(len(keys)), keys):
-        with column:
-            show_judgment(key, judgments.get(key), battle, raw)
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        record = judgments.get(key) or {}
+        groups.setdefault(str(record.get("judge") or "(judgment not found)"), []).append(key)
+    votes = battle.get("panel_votes")
+    for judge, judge_keys in groups.items():
+        if len(groups) > 1:
+            vote = votes.get(judge) if isinstance(votes, dict) else None
+            suffix = f" · P(A wins) {vote:.2f}" if isinstance(vote, (int, float)) else ""
+            st.markdown(f"#### Judge {escape_markdown_html(judge)}{suffix}")
+        for column, key in zip(st.columns(len(judge_keys)), judge_keys):
+            with column:
+                show_judgment(key, judgments.get(key), battle, raw)
 
 
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -14,8 +15,8 @@ from viz.render import chart_label, escape_markdown_html, page_header
 TOP_DEFAULT = 10
 
 
-def history_chart(history, models: list[str]) -> go.Figure:
-    """Rating over run start time per model, with CI bands as error bars."""
+def history_chart(history: pd.DataFrame, models: list[str], dry: set[str] | None = None) -> go.Figure:
+    """Rating over run start time per model, with CI bands as error bars; dry runs as open markers."""
     fig = go.Figure()
     for model in models:
         rows = history[history["model"] == model].sort_values("started")
@@ -34,6 +35,7 @@ def history_chart(history, models: list[str]) -> go.Figure:
                 x=x,
                 y=rows["rating"],
                 mode="lines+markers",
+                marker={"symbol": ["circle-open" if r in (dry or set()) else "circle" for r in rows["run_id"]]},
                 name=chart_label(model),
                 error_y=error,
                 customdata=rows["run_id"],
@@ -50,22 +52,60 @@ def history_chart(history, models: list[str]) -> go.Figure:
     return fig
 
 
+def pick_series(run: RunInfo, runs: list[RunInfo]) -> list[RunInfo]:
+    """Series selector (runs grouped by run name, mode and judge) and the dry-run checkbox; the runs chosen."""
+    rated = [r for r in runs if r.has("leaderboard.json")]
+    if not rated:
+        return []
+    groups: dict[str, list[RunInfo]] = {}
+    for item in rated:
+        groups.setdefault(item.series, []).append(item)
+    names = list(groups)
+    current = run.series if run.series in groups else rated[-1].series
+    left, right = st.columns([3, 1])
+    series = left.selectbox(
+        "Series",
+        names,
+        index=names.index(current),
+        key="hist_series",
+        help="Only comparable runs form a series: same run name (config `run_name`), mode and judge.",
+        format_func=lambda name: f"{name} ({len(groups[name])} run(s))",
+    )
+    dry = sum(r.dry_run for r in groups[series])
+    include = right.checkbox(
+        f"Include dry runs ({dry})",
+        value=False,
+        key="hist_dry",
+        disabled=dry == 0,
+        help="Dry runs have seeded random verdicts; they are left out of the series by default.",
+    )
+    return [r for r in groups[series] if include or not r.dry_run]
+
+
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
-    """Draw the history page (all runs with a leaderboard; the sidebar run is 'now')."""
+    """Draw the history page (one series of comparable runs with a leaderboard; the sidebar run is 'now')."""
     page_header("History", run)
-    history = leaderboard_history(runs)
+    chosen_runs = pick_series(run, runs)
+    history = leaderboard_history(chosen_runs)
     if history.empty:
         st.info(
-            "No run has a leaderboard yet, so there is no history. "
+            "No run of this series has a leaderboard yet, so there is no history. "
+            "Each judged pairwise or baseline run adds one point per model."
+            if chosen_runs or any(r.has("leaderboard.json") for r in runs)
+            else "No run has a leaderboard yet, so there is no history. "
             "Each judged pairwise or baseline run adds one point per model."
         )
         return
     run_ids = list(dict.fromkeys(history["run_id"]))
-    st.caption(f"{len(run_ids)} run(s) with a leaderboard, {history['model'].nunique()} model(s).")
+    dry_ids = [r.run_id for r in chosen_runs if r.dry_run and r.run_id in run_ids]
+    st.caption(
+        f"{len(run_ids)} run(s) with a leaderboard, {history['model'].nunique()} model(s)."
+        + (f" Dry runs (random verdicts): {escape_markdown_html(', '.join(dry_ids))}." if dry_ids else "")
+    )
     if history["normalisation"].nunique() > 1:
         st.warning(
-            "Runs are normalised differently ("
-            + ", ".join(sorted(history["normalisation"].unique()))
+            "Runs in this series are normalised differently ("
+            + escape_markdown_html(", ".join(sorted(history["normalisation"].unique())))
             + "); ratings are only comparable between runs pinned the same way."
         )
     latest = history[history["run_id"] == run_ids[-1]].sort_values("rating", ascending=False)
@@ -73,12 +113,12 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     default = [m for m in latest["model"] if m in models][:TOP_DEFAULT]
     chosen = st.multiselect("Models", models, default=default, key="hist_models")
     if chosen:
-        st.plotly_chart(history_chart(history, chosen), key="hist_chart")
+        st.plotly_chart(history_chart(history, chosen, set(dry_ids)), key="hist_chart")
     now = run.run_id if run.run_id in run_ids else run_ids[-1]
     table, previous, entered, left = changes_since(history, now)
     st.subheader(f"Changes in `{now}`" + (f" since `{previous}`" if previous else ""))
     if previous is None:
-        st.info("This is the first run with a leaderboard: nothing to compare with yet.")
+        st.info("This is the first run of this series: nothing to compare with yet.")
     else:
         cols = st.columns(2)
         cols[0].markdown("**Entered:** " + (escape_markdown_html(", ".join(entered)) if entered else "none"))

@@ -46,7 +46,6 @@ def shares_chart(table: pd.DataFrame) -> go.Figure:
                 )
             )
     fig.update_layout(barmode="group", yaxis_title="%", yaxis_range=[0, 100], height=380, margin={"t": 30})
-    fig.add_hline(y=50, line_dash="dot", annotation_text="50% (no position bias)")
     return fig
 
 
@@ -60,7 +59,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     table = stats_table(stats)
     st.caption(
         "Position consistency: share of two-order pairs whose verdicts agree (higher is better). "
-        "First-position win rate: share of decisive games won by the answer shown first (50% is unbiased)."
+        "First-position win rate: share of decisive games won by the answer shown first (50% is unbiased; "
+        "the other bars have no such reference point)."
     )
     config = {c: st.column_config.NumberColumn(c.replace("_", " ") + " (%)", format="%.1f") for c in SHARES}
     config["cost_usd"] = st.column_config.NumberColumn("cost (USD)", format="$%.4f")

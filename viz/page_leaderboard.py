@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from arena.errors import ArenaError
-from viz.data import RunInfo, load_bench, read_json
+from viz.bench_view import load_bench, show_bench
+from viz.data import RunInfo, read_json
 from viz.derive import judge_choices, rating_options, refit, section_frame
 from viz.render import chart_label, escape_markdown_html, missing_results, page_header
 
@@ -48,7 +49,9 @@ def display_table(
         out["style-controlled rating"] = out["model"].map(styled.set_index("model")["rating"])
     if not bench.empty:
         for name in bench.columns:
-            out[f"bench: {name}"] = out["model"].map(bench[name])
+            values = out["model"].map(bench[name])
+            if values.notna().any():
+                out[f"bench: {name}"] = values
     return out
 
 
@@ -109,7 +112,7 @@ def _filters(run: RunInfo, board: dict[str, Any]) -> tuple[str | None, str | Non
             help="A judge other than 'all' refits the ratings from that judge's battles.",
         )
     elif judges:
-        middle.markdown(f"Judge: **{judges[0]}**")
+        middle.markdown(f"Judge: **{escape_markdown_html(judges[0])}**")
     style = False
     if not (board.get("options") or {}).get("style_control") and run.has("battles.jsonl"):
         style = right.checkbox(
@@ -131,6 +134,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
             )
         else:
             missing_results(run, "leaderboard")
+        show_bench(workspace)
         return
     category, judge, style = _filters(run, board)
     try:
@@ -175,3 +179,6 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if coefficients:
         with st.expander("Style coefficients (log-odds per SD)"):
             st.dataframe(pd.DataFrame(coefficients), hide_index=True)
+    with st.expander("Objective benchmarks (all models with bench files)"):
+        if not show_bench(workspace):
+            st.caption("No `bench/<model>.json` files in this workspace.")

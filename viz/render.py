@@ -1,65 +1,45 @@
 """Safe display of untrusted text (model answers, judge output) and small formatting helpers.
 
 Model text is rendered with st.markdown and raw HTML disabled (never unsafe_allow_html=True); on top of
-that, `<` outside code is turned into an entity so `<script>` or `<img onerror>` shows as literal text,
-and Streamlit's own markdown extensions (`$` LaTeX, `:color[...]` directives) are neutralised.
+that, viz.escape turns `<` outside code into an entity so `<script>` or `<img onerror>` shows as literal
+text, and neutralises images and Streamlit's own markdown extensions (`$` LaTeX, `:color[...]`).
+Texts longer than MAX_CHARS are cut, with the whole text behind a "Show all" expander.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import streamlit as st
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_INLINE_CODE = re.compile(r"(`+)(?:.+?)\1", re.DOTALL)
+from viz.escape import escape_markdown_html
 
-
-def _escape_prose(text: str) -> str:
-    """Escape HTML openers and Streamlit markdown extensions in text that is not code."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
-    text = text.replace("$", "\\$")
-    return re.sub(r":(?=[A-Za-z_/-]+(?:\[|:))", "&#58;", text)
-
-
-def _escape_line(line: str) -> str:
-    """Escape one non-fenced line, leaving inline code spans untouched (code is always shown as text)."""
-    out, pos = [], 0
-    for match in _INLINE_CODE.finditer(line):
-        out.append(_escape_prose(line[pos : match.start()]))
-        out.append(match.group(0))
-        pos = match.end()
-    out.append(_escape_prose(line[pos:]))
-    return "".join(out)
-
-
-def escape_markdown_html(text: str) -> str:
-    """Markdown source with raw HTML neutralised outside fenced blocks and inline code."""
-    lines, fence = [], None
-    for line in str(text).split("\n"):
-        match = _FENCE.match(line)
-        if fence is None:
-            if match:
-                fence = match.group(1)
-                lines.append(line)
-            else:
-                lines.append(_escape_line(line))
-        else:
-            lines.append(line)
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = None
-    return "\n".join(lines)
-
+__all__ = ["escape_markdown_html", "safe_markdown", "show_text", "page_header", "missing_results"]
+MAX_CHARS = 20_000
+VERDICT_FILES = ("battles.jsonl", "judgments.jsonl", "scores.jsonl", "leaderboard.json")
 
 def safe_markdown(text: Any, *, container: Any = None) -> None:
     """Render untrusted text as markdown with HTML shown as text (never unsafe_allow_html)."""
+    show_text(text, raw=False, container=container)
+
+
+def show_text(text: Any, raw: bool = False, *, container: Any = None) -> None:
+    """Untrusted text as escaped markdown (or raw, as code); over MAX_CHARS cut, the rest in an expander."""
     target = container if container is not None else st
     if text is None or text == "":
         target.caption("(empty)")
         return
-    target.markdown(escape_markdown_html(str(text)))
+    text = str(text)
+    head = text[:MAX_CHARS]
+    if raw:
+        target.code(head, language=None, wrap_lines=True)
+    else:
+        target.markdown(escape_markdown_html(head))
+    if len(text) > MAX_CHARS:
+        target.caption(f"Cut at {MAX_CHARS:,} of {len(text):,} characters so the page stays responsive.")
+        with target.expander(f"Show all ({len(text):,} characters, as plain text)"):
+            st.code(text, language=None, wrap_lines=True)
 
 
 def fmt_num(value: Any, digits: int = 1) -> str:
@@ -90,31 +70,51 @@ def no_data(message: str, hint: str | None = None) -> None:
     st.info(message + (f"\n\n{hint}" if hint else ""))
 
 
+def error_note(run: Any) -> str | None:
+    """'N error(s) recorded; the first: ...' from run.json (escaped), or None."""
+    if not getattr(run, "errors", 0):
+        return None
+    first = getattr(run, "first_error", None)
+    note = f"{run.errors} error(s) recorded in run.json"
+    return note + (f"; the first: {escape_markdown_html(first)}" if first else "")
+
+
 def page_header(title: str, run: Any) -> None:
-    """Page title and one line about the run being shown."""
+    """Page title, one line about the run, its recorded errors and a dry-run warning when it has verdicts."""
     st.title(title)
     started = (run.started or "").replace("T", " ").replace("Z", " UTC")
-    bits = [f"run `{run.run_id}`", f"mode {run.mode or 'unknown'}", f"status {run.status}"]
+    bits = [f"run `{run.run_id}`", f"mode {escape_markdown_html(run.mode or 'unknown')}"]
+    bits.append(f"status {escape_markdown_html(run.status)}")
     if started:
-        bits.append(f"started {started}")
+        bits.append(f"started {escape_markdown_html(started)}")
     st.caption(" · ".join(bits))
-    if run.dry_run:
+    note = error_note(run)
+    if note:
+        st.warning(note)
+    if run.dry_run and any(run.has(name) for name in VERDICT_FILES):
         st.warning("Dry run: the judge's verdicts are seeded random draws, not real judgments.")
 
 
 def missing_results(run: Any, what: str) -> None:
     """Explain why a run has nothing to show on this page, and what to do."""
-    if run.has("answers_index.json") and not (run.has("judgments.jsonl") or run.has("battles.jsonl")):
+    note = error_note(run)
+    errors = f"\n\n{note}" if note else ""
+    if getattr(run, "is_bench", False):
+        no_data(
+            f"Run `{run.run_id}` is an objective-benchmark run (`arena bench`): it has no {what}.{errors}",
+            "Its scores are in the benchmark table on the **Leaderboard** page (`bench/<model>.json`).",
+        )
+    elif run.has("answers_index.json") and not (run.has("judgments.jsonl") or run.has("battles.jsonl")):
         no_data(
             f"Run `{run.run_id}` has answers{f' from {run.n_models} model(s)' if run.n_models else ''} "
-            f"but no judgments yet, so there is no {what}.",
+            f"but no judgments yet, so it has no {what}.{errors}",
             "Judge it by running the same config again with a `judge:` section "
             "(the answers are cached and reused), or pick another run in the sidebar.",
         )
     elif run.status in ("running", "interrupted", "failed"):
         no_data(
-            f"Run `{run.run_id}` is {run.status} and has no {what} yet.",
+            f"Run `{run.run_id}` is {escape_markdown_html(run.status)} and has no {what} yet.{errors}",
             "Re-run the same command to finish it, or pick another run in the sidebar.",
         )
     else:
-        no_data(f"Run `{run.run_id}` has no {what}.", "Pick another run in the sidebar.")
+        no_data(f"Run `{run.run_id}` has no {what}.{errors}", "Pick another run in the sidebar.")
