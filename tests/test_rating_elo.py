@@ -83,3 +83,12 @@ def test_bootstrap_rounds_without_a_model_leave_it_unrated():
     assert 0.2 < absent.mean() < 0.55
     assert np.all(draws[~absent, 2] > 1000.0)  # it won its only battle whenever it played
     assert not np.isnan(draws[:, :2]).any()
+
+
+def test_elo_warnings_do_not_mention_the_bt_prior():
+    battles = validate_battles(pd.DataFrame({"model_a": ["a", "a", "b"], "model_b": ["b", "c", "c"],
+                                             "winner": ["model_a", "model_a", "tie"]}))
+    bt = rate_battles(battles, RatingOptions(bootstrap=0))
+    elo = rate_battles(battles, RatingOptions(bootstrap=0, method="elo"))
+    assert any("weak prior" in w for w in bt.warnings)
+    assert not any("prior" in w for w in elo.warnings) and any("'a' won every battle" in w for w in elo.warnings)
