@@ -45,6 +45,7 @@ def test_leaderboard_matches_hand_values(ae_run):
     assert row["standard_error"] == pytest.approx(x.std(ddof=1) / 2 * 100)
     assert (row["n_wins"], row["n_wins_base"], row["n_draws"], row["n_total"]) == (2, 1, 1, 4)
     assert 0 < row["length_controlled_winrate"] < 100
+    assert any("read it as rough" in n for n in board.notes)  # one model: the LC caveat is shown
 
 
 def test_bad_preference(tmp_path):

@@ -146,6 +146,9 @@ def lc_frame(run: RunFiles, battles: pd.DataFrame, baseline: str) -> pd.DataFram
     return vs[vs["model"] != baseline]
 
 
+LC_MIN_MODELS = 5  # below this the per-run instruction difficulty is too thin to trust the LC correction
+
+
 def add_lc(board: Board, run: RunFiles, battles: pd.DataFrame, baseline: str) -> None:
     """Add the length-controlled win rate column (or a note saying why it is missing)."""
     frame = lc_frame(run, battles, baseline)
@@ -158,6 +161,10 @@ def add_lc(board: Board, run: RunFiles, battles: pd.DataFrame, baseline: str) ->
     board.table["length_controlled_winrate"] = board.table["model"].map(
         {m: r.lc_win_rate for m, r in results.items()})
     board.notes.append("length_controlled_winrate: AlpacaEval-2-style GLM, predicted at zero length difference")
+    if len(results) < LC_MIN_MODELS:
+        board.notes.append(f"length_controlled_winrate: only {len(results)} models against the baseline; the "
+                           f"instruction-difficulty term is fitted on this run, so with fewer than {LC_MIN_MODELS} "
+                           "models a model that is always longer can be over-corrected: read it as rough")
 
 
 def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, baseline: str | None = None) -> Board:
