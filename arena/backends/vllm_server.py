@@ -140,7 +140,8 @@ class VLLMServer:
                 raise BackendError(
                     f"could not launch vLLM server for {self.served_name!r}: {exc}\n"
                     f"  command: {shlex.join(argv)}",
-                    hint="install vLLM (pip install 'arena[vllm]') or point `command` at a working launcher",
+                    hint="install vLLM into this environment (from the Arena checkout: pip install -e '.[vllm]';"
+                         " the PyPI package named 'arena' is another project) or point `command` at a working launcher",
                 ) from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
