@@ -87,6 +87,9 @@ class FakeOpenAI(LocalServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.Lock()
+        # optional hooks (set after construction): the usage a reply reports, and its finish_reason
+        self.usage: Callable[[dict[str, Any], str], dict[str, int]] | None = None
+        self.finish_reason: Callable[[dict[str, Any]], str] | None = None
         super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
@@ -131,15 +134,17 @@ class FakeOpenAI(LocalServer):
                         self._broken(broken, body)
                         return
                     text = fake.reply(body)
-                    usage = {"prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
-                             "completion_tokens": len(text.split())}
+                    usage = fake.usage(body, text) if fake.usage else {
+                        "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+                        "completion_tokens": len(text.split())}
                     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                    finish = fake.finish_reason(body) if fake.finish_reason else "stop"
                     if body.get("stream"):
-                        self._stream(body, text, usage)
+                        self._stream(body, text, usage, finish)
                     else:
                         self._json(200, {"id": "cmpl-1", "object": "chat.completion", "created": 0,
                                          "model": body["model"], "usage": usage,
-                                         "choices": [{"index": 0, "finish_reason": "stop",
+                                         "choices": [{"index": 0, "finish_reason": finish,
                                                       "message": {"role": "assistant", "content": text}}]})
                 finally:
                     with fake.lock:
@@ -163,7 +168,7 @@ class FakeOpenAI(LocalServer):
                     self.wfile.flush()
                     self.close_connection = True
 
-            def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int]) -> None:
+            def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int], finish: str = "stop") -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -174,7 +179,7 @@ class FakeOpenAI(LocalServer):
                     piece = w if i == 0 else " " + w
                     chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
                 self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
                 if (body.get("stream_options") or {}).get("include_usage"):
                     self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
