@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import os
 import signal
@@ -21,6 +22,7 @@ from arena.errors import ArenaError
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_WORKSPACE = "arena-workspace"
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8501
 
 
 def streamlit_command(
@@ -47,32 +49,72 @@ def streamlit_command(
     return cmd + list(extra or []) + ["--", "--workspace", str(workspace)]
 
 
+def port_number(text: str) -> int:
+    """argparse type for --port: an integer from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ArenaError when the app could not listen on host:port (in use, not allowed, unknown host)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ArenaError(
+            f"--host {host}: not an address of this machine ({exc.strerror})",
+            hint="use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface)",
+        ) from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is fine
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise ArenaError(
+                f"port {port} on {host} {reason}, so the app cannot start there",
+                hint=f"pick a free port with `arena viz --port {port + 1 if port < 65535 else 8502}` "
+                "(or stop the program that listens on it, perhaps another `arena viz`)",
+            ) from None
+
+
 def cmd_viz(args: argparse.Namespace) -> int:
-    """Run the app in a subprocess until it is stopped (Ctrl-C)."""
+    """Run the app in a subprocess until it is stopped (Ctrl-C); a port it cannot use is an error (exit 2)."""
     if importlib.util.find_spec("streamlit") is None:
         raise ArenaError(
             "streamlit is not installed", hint="pip install 'streamlit>=1.38' plotly (or pip install -e .)"
         )
     chosen = args.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
     workspace = Path(chosen).expanduser().resolve()
+    host = args.host or DEFAULT_HOST
+    port = args.port or DEFAULT_PORT
+    check_port(host, port)  # always an explicit port: streamlit would otherwise move to another one quietly
     if not workspace.is_dir():
         print(
             f"note: workspace {workspace} does not exist yet; the app will say how to create a run",
             file=sys.stderr,
         )
-    host = args.host or DEFAULT_HOST
-    cmd = streamlit_command(workspace, args.port, host)
+    cmd = streamlit_command(workspace, port, host)
     url_host = "localhost" if host == "0.0.0.0" else host
-    print(f"Arena leaderboard for {workspace} on http://{url_host}:{args.port or 8501} (Ctrl-C to stop)")
+    print(f"Arena leaderboard for {workspace} on http://{url_host}:{port} (Ctrl-C to stop)")
     process = subprocess.Popen(cmd)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return process.wait()
+        code = process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop(process)
+        stop_process(process)
+    if code != 0:
+        print(f"error: the app server stopped with exit code {code} (its message is above)", file=sys.stderr)
+    return code if code >= 0 else 1
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -80,7 +122,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
     """Terminate the app server (kill it after 10 s)."""
     if process.poll() is not None:
         return
@@ -137,7 +179,7 @@ def serve_app(
         wait_healthy(url, process)
         yield url
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -153,7 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="workspace folder (default: $ARENA_WORKSPACE or ./arena-workspace)",
     )
-    parser.add_argument("--port", type=int, default=None, help="port to serve on (default 8501)")
+    parser.add_argument(
+        "--port", type=port_number, default=None, help=f"port to serve on (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
