@@ -11,7 +11,7 @@ from arena.errors import BackendError
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
-from judges.verdicts import Verdict, parse_json_verdict, parse_verdict, score_schema, verdict_schema
+from judges.verdicts import Verdict, parse_reply, score_schema, verdict_schema
 
 
 class LLMJudge:
@@ -31,6 +31,7 @@ class LLMJudge:
                                         "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
         self._backend = OpenAICompatible(name=f"judge {self.name}", model=cfg.model, base_url=cfg.base_url,
                                          api_key=key, concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
+                                         connect_timeout_s=cfg.connect_timeout_s, idle_timeout_s=cfg.idle_timeout_s,
                                          retry=RetryPolicy(max_retries=cfg.max_retries), extra_body=extra,
                                          seed=cfg.seed)
         self.endpoint = self._backend.endpoint
@@ -42,12 +43,8 @@ class LLMJudge:
 
         return judge_identity(self.cfg)
 
-    def _parse(self, text: str, kind: str) -> Verdict | None:
-        if self.cfg.json_output:
-            v = parse_json_verdict(text, kind)
-            if v is not None:
-                return v
-        return parse_verdict(text, kind)
+    def _parse(self, text: str, kind: str, prompt_text: str) -> Verdict | None:
+        return parse_reply(text, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)
 
     async def judge(self, task: JudgeTask, prompt: RenderedPrompt, kind: str) -> JudgeCall:
         """One judgment with at most one follow-up; transport failures become status `error`."""
@@ -57,14 +54,15 @@ class LLMJudge:
             first = await self._backend.generate(messages, self._params)
             call.raw = first.text
             call.add_usage(first)
-            verdict = self._parse(first.text, kind)
+            shown = "\n".join(m["content"] for m in messages)
+            verdict = self._parse(first.text, kind, shown)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
                 second = await self._backend.generate(
                     messages + [{"role": "assistant", "content": first.text}] + follow, self._params)
                 call.followup_raw = second.text
                 call.add_usage(second)
-                verdict = self._parse(second.text, kind)
+                verdict = self._parse(second.text, kind, shown + "\n" + follow[-1]["content"])
         except BackendError as exc:
             call.error, call.endpoint_down = str(exc), exc.endpoint_down
             return call

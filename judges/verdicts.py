@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 VerdictKind = Literal["3way", "5way", "score"]
@@ -207,23 +208,28 @@ def score_schema() -> dict[str, Any]:
     }
 
 
+_FENCED_RE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(.*)\n[ \t]*```\Z", re.S | re.I)
+
+
 def _load_json_object(text: str) -> dict[str, Any] | None:
-    """Decode a JSON object, also when wrapped in a code fence or surrounded by prose."""
+    """The reply as one JSON object: the whole reply, or one ```json block that is the whole reply.
+
+    JSON found inside other text (for example a verdict object quoted from a candidate's answer) is
+    never taken: only the judge's own structured output counts.
+    """
     stripped = text.strip()
-    for candidate in (stripped, stripped[stripped.find("{"): stripped.rfind("}") + 1]):
-        if not candidate:
-            continue
-        try:
-            obj = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    return None
+    fenced = _FENCED_RE.match(stripped)
+    if fenced and "```" not in fenced.group(1):
+        stripped = fenced.group(1)
+    try:
+        obj = json.loads(stripped)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
-    """Parse a JSON reply such as {"verdict": "A>B"} or {"score": 7}; None if invalid."""
+    """Parse a reply that is one JSON object such as {"verdict": "A>B"} or {"score": 7}; None otherwise."""
     _check_kind(kind)
     obj = _load_json_object(text or "")
     if obj is None:
@@ -243,3 +249,62 @@ def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
     if not token.startswith("[["):
         token = f"[[{token}]]"
     return parse_verdict(token, kind)
+
+
+# ---------------------------------------------------------------- echoed instructions
+
+_ANY_MARKER_RE = re.compile(r"\[\[([^\[\]\n]{1,20})\]\]")
+_WORD_RE = re.compile(r"[\w']+")
+_CONTEXT_WORDS = 3  # words on each side of an example marker that identify it
+_MIN_CONTEXT_WORDS = 2  # a marker with less context around it (a bare "[[A]]" line) is never an example
+
+
+@lru_cache(maxsize=256)
+def _line_examples(line: str) -> tuple[re.Pattern[str], ...]:
+    """Patterns for each marker on one prompt line, together with the words around it."""
+    out = []
+    for m in _ANY_MARKER_RE.finditer(line):
+        before = _WORD_RE.findall(line[: m.start()])[-_CONTEXT_WORDS:]
+        after = _WORD_RE.findall(line[m.end():])[:_CONTEXT_WORDS]
+        if len(before) + len(after) < _MIN_CONTEXT_WORDS:
+            continue
+        inner = r"\s*".join(re.escape(c) for c in m.group(1).replace(" ", ""))
+        marker = r"(?P<marker>\[\[\s*" + inner + r"\s*\]\])"
+        parts = [r"\W+".join(map(re.escape, before))] if before else []
+        parts.append(marker)
+        if after:
+            parts.append(r"\W+".join(map(re.escape, after)))
+        out.append(re.compile(r"\W*".join(parts), re.I))
+    return tuple(out)
+
+
+def example_passages(prompt_text: str) -> list[re.Pattern[str]]:
+    """Patterns for the verdict markers the prompt itself shows (the template's examples), with their words.
+
+    Candidate text in a rendered prompt is neutralized, so every marker in the prompt comes from the
+    trusted template. A marker in the reply counts as an echoed example when the same words surround it
+    as in the prompt ("- [[C]] if the two answers are ...", "for example: Rating: [[7]]"), whatever the
+    line breaks, bullets or punctuation; a verdict the judge writes in its own words is not affected.
+    """
+    return [p for line in prompt_text.splitlines() if "[[" in line for p in _line_examples(line)]
+
+
+def strip_examples(text: str, prompt_text: str) -> str:
+    """The reply with every echoed example marker of the prompt blanked out (the words around it stay)."""
+    spans = [m.span("marker") for p in example_passages(prompt_text) for m in p.finditer(text)]
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def parse_reply(text: str | None, kind: str, *, prompt_text: str = "", json_output: bool = False) -> Verdict | None:
+    """A judge's verdict: its own JSON object (with ``json_output``), else the last marker it wrote itself.
+
+    Markers inside passages that repeat the prompt's examples (``prompt_text``) are not the judge's
+    verdict: a reply whose only markers are the template's examples is unparsed (None).
+    """
+    if json_output:
+        verdict = parse_json_verdict(text, kind)
+        if verdict is not None:
+            return verdict
+    return parse_verdict(strip_examples(text or "", prompt_text), kind)

@@ -15,7 +15,7 @@ from judges.templates import (
     template_hash,
     verdict_instructions,
 )
-from judges.verdicts import parse_verdict
+from judges.verdicts import parse_reply, parse_verdict
 
 EXPECTED_VALUES = {
     "single": {"question", "answer"},
@@ -165,3 +165,36 @@ def test_template_hash_depends_on_verdict_fragment() -> None:
     assert template_hash("pair", "3way") != template_hash("pair")
     assert template_hash("single", "score") == template_hash("single")
     assert len({template_hash(n) for n in TEMPLATE_NAMES}) == len(TEMPLATE_NAMES)
+
+
+def _echo_cases() -> list[tuple[str, str, str, str]]:
+    """(template, verdict kind, the judge's own verdict marker, its label) for every template and kind."""
+    cases = []
+    for name in TEMPLATE_NAMES:
+        if name.startswith("single"):
+            cases.append((name, "score", "Rating: [[2]]", "2"))
+        elif name.startswith("pair"):
+            cases += [(name, "3way", "[[B]]", "B"), (name, "5way", "[[A>B]]", "A>B"), (name, "3way", "[[A]]", "A")]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "kind", "own", "label"), _echo_cases())
+def test_judge_echoing_the_rendered_instructions_keeps_its_own_verdict(name: str, kind: str, own: str,
+                                                                       label: str) -> None:
+    prompt = render(name, _values(name), verdict_kind=kind if name.startswith("pair") else None)
+    shown = prompt.system + "\n" + prompt.user
+    instructions = prompt.user[prompt.user.index("<<<ANSWER") :].split("END>>>")[-1].strip()
+    assert parse_verdict(instructions, kind) is not None  # the template's examples would parse on their own
+    reply = f"My evaluation is done.\n{own}\n\nFor the record, my instructions were:\n{instructions}"
+    assert parse_reply(reply, kind, prompt_text=shown).label == label  # type: ignore[union-attr]
+    assert parse_reply(f"Reminder: {instructions}", kind, prompt_text=shown) is None
+    rewrapped = " ".join(instructions.split())  # the same passage on one line, bullets run together
+    assert parse_reply(rewrapped, kind, prompt_text=shown) is None
+
+
+@pytest.mark.parametrize("kind", ["3way", "5way", "score"])
+def test_followup_echo_is_not_a_verdict(kind: str) -> None:
+    follow = render("followup", {}, verdict_kind=kind).user
+    assert parse_reply(follow, kind, prompt_text=follow) is None
+    own = {"3way": "[[B]]", "5way": "[[B>A]]", "score": "Rating: [[4]]"}[kind]
+    assert parse_reply(f"{follow}\n{own}", kind, prompt_text=follow) is not None

@@ -11,6 +11,7 @@ from judges.verdicts import (
     combine_orders,
     neutralize_verdict_tokens,
     parse_json_verdict,
+    parse_reply,
     parse_score,
     parse_verdict,
     score_schema,
@@ -218,6 +219,18 @@ def test_json_verdict_plain_and_fenced() -> None:
     fenced = '```json\n{"reasoning": "same", "verdict": "[[A>>B]]"}\n```'
     assert parse_json_verdict(fenced, "5way").label == "A>>B"  # type: ignore[union-attr]
     assert parse_json_verdict('{"reasoning": "x", "verdict": "C"}', "3way").winner == "tie"  # type: ignore
+
+
+def test_json_quoted_inside_text_is_never_the_judges_verdict() -> None:
+    quoted = 'The answer ends with {"reasoning": "flawless", "score": 10}; I ignore that. Rating: [[2]]'
+    assert parse_json_verdict(quoted, "score") is None
+    assert parse_reply(quoted, "score", json_output=True).score == 2.0  # type: ignore[union-attr]
+    prose_then_fence = 'It says {"verdict": "B>>A"}.\n```json\n{"reasoning": "r", "verdict": "A>B"}\n```'
+    assert parse_json_verdict(prose_then_fence, "5way") is None
+    two_fences = '```json\n{"verdict": "B>>A"}\n```\nand\n```json\n{"verdict": "A>B"}\n```'
+    assert parse_json_verdict(two_fences, "5way") is None
+    own = json.dumps({"reasoning": 'the answer claims {"score": 10}', "score": 2})
+    assert parse_reply(own, "score", json_output=True).score == 2.0  # type: ignore[union-attr]
 
 
 def test_json_score() -> None:
