@@ -10,6 +10,7 @@ from pathlib import Path
 
 from arena import __version__
 from arena.errors import ArenaError
+from arena.redaction import redact
 
 
 def _sigterm_as_interrupt() -> None:
@@ -97,7 +98,7 @@ def run_standalone(register: Callable[[argparse._SubParsersAction], None], argv:
     try:
         return int(args.func(args) or 0)
     except ArenaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArenaError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if args.debug:
             traceback.print_exc()
-        print(f"error: unexpected {type(exc).__name__}: {exc}\n  (run with --debug for the traceback)",
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}\n"
+              "  (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
 

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
+from arena.redaction import MASK, redact_data, register_secret, register_secret_env
 from arena.strict import Strict
 
 MT_BENCH_TEMPERATURE: dict[str, float] = {
@@ -384,6 +385,7 @@ def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Ru
         raise ConfigError(_format_errors(path, text, err)) from None
     base = path.resolve().parent
     _resolve_paths(cfg, base)
+    register_secrets(cfg)
     return cfg
 
 
@@ -408,20 +410,18 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
 
 
 def redacted_dump(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved config for run.json: environment values and URL credentials replaced by '***'."""
+    """The resolved config for run.json: vLLM `env` values masked, then every string through `redact_data`."""
     data = cfg.model_dump(mode="json")
     for cand in data.get("candidates", []):
         if cand.get("env"):
-            cand["env"] = {k: "***" for k in cand["env"]}
-        for key in ("base_url",):
-            if cand.get(key):
-                cand[key] = _strip_userinfo(cand[key])
-    judge = data.get("judge") or {}
-    for section in [judge, judge.get("reward") or {}, *(judge.get("panel") or [])]:
-        if section.get("base_url"):
-            section["base_url"] = _strip_userinfo(section["base_url"])
-    return data
+            cand["env"] = {k: MASK for k in cand["env"]}
+    return redact_data(data)
 
 
-def _strip_userinfo(url: str) -> str:
-    return re.sub(r"//[^/@]+@", "//***@", url)
+def register_secrets(cfg: RunConfig) -> None:
+    """Tell the redaction layer which variables hold keys here (every `api_key_env`) and the vLLM `env` values."""
+    judges = (cfg.judge.members() or [cfg.judge]) if cfg.judge else []
+    for section in [*cfg.candidates, *judges, *(j.reward for j in judges if j.reward)]:
+        register_secret_env(getattr(section, "api_key_env", None))
+        for value in (getattr(section, "env", None) or {}).values():
+            register_secret(value)

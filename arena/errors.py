@@ -1,9 +1,11 @@
 """User-facing errors: one clear message, shown without a traceback by the CLI."""
 from __future__ import annotations
 
+from arena.redaction import redact
+
 
 class ArenaError(Exception):
-    """An error the user can act on; the CLI prints its message and exits with code 2."""
+    """An error the user can act on; the CLI prints its message (secrets redacted) and exits with code 2."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -11,7 +13,7 @@ class ArenaError(Exception):
 
     def __str__(self) -> str:
         base = super().__str__()
-        return f"{base}\n  hint: {self.hint}" if self.hint else base
+        return redact(f"{base}\n  hint: {self.hint}" if self.hint else base)
 
 
 class ConfigError(ArenaError):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.records import write_json_atomic
+from arena.redaction import redact, redact_data
 
 _PACKAGES = ("arena", "openai", "httpx", "pydantic", "numpy", "scipy", "pandas", "pyyaml")
 
@@ -109,7 +110,7 @@ class RunDir:
 
     def save(self) -> None:
         """Rewrite run.json atomically."""
-        write_json_atomic(self.path / "run.json", self.info)
+        write_json_atomic(self.path / "run.json", redact_data(self.info))  # no key reaches the file
 
     def stage(self, name: str, summary: dict[str, Any]) -> None:
         """Record one stage's counts, tokens and timings."""
@@ -118,7 +119,7 @@ class RunDir:
 
     def error(self, message: str, **fields: Any) -> None:
         """Record an error (already redacted of secrets)."""
-        self.info.setdefault("errors", []).append({"message": message, **fields})
+        self.info.setdefault("errors", []).append({"message": redact(message), **fields})
 
     def finish(self, status: str) -> None:
         """Mark the run completed, interrupted or failed."""

@@ -11,9 +11,10 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from arena.backends.openai_compat import redact
 from arena.backends.retry import RetryPolicy, call_with_retries
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
+from arena.redaction import redact, register_secret
+from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
 
 Conversation = list[dict[str, str]]
 T = TypeVar("T")
@@ -211,6 +212,7 @@ class VLLMRewardEndpoint:
             if not self._key:
                 raise ConfigError(f"reward endpoint {self.name}: no API key found - set the environment variable "
                                   f"{api_key_env}")
+        register_secret(self._key)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency)
         self._http = httpx.AsyncClient(headers=headers, limits=limits,
@@ -279,8 +281,3 @@ def _flatten(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [v for item in value for v in _flatten(item)]
     return [value]
-
-
-def _short(text: str, n: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."

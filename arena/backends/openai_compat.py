@@ -13,6 +13,8 @@ import openai
 from arena.backends.base import Completion, GenParams
 from arena.backends.retry import IncompleteReply, RetryPolicy, call_with_retries
 from arena.errors import BackendError, ConfigError
+from arena.redaction import redact, register_secret
+from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
 
 KNOWN_KEY_VARS = {"api.openai.com": "OPENAI_API_KEY", "dashscope.aliyuncs.com": "DASHSCOPE_API_KEY",
                   "dashscope-intl.aliyuncs.com": "DASHSCOPE_API_KEY"}
@@ -36,11 +38,6 @@ def resolve_api_key(base_url: str | None, api_key_env: str | None, who: str) -> 
     return key
 
 
-def redact(text: str, secret: str) -> str:
-    """Remove a secret from a message before it reaches a log, a file or the user."""
-    return text.replace(secret, "***") if secret and secret != "EMPTY" and len(secret) >= 4 else text
-
-
 class OpenAICompatible:
     """A chat model behind an OpenAI-compatible `/v1/chat/completions` endpoint."""
 
@@ -54,6 +51,7 @@ class OpenAICompatible:
         self.retry = retry or RetryPolicy()
         self.extra_body = extra_body or {}
         self._key = api_key
+        register_secret(api_key)  # every message from now on masks it, even one cut short
         self._rng = random.Random(seed)
         limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
         self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)))
@@ -127,8 +125,3 @@ class OpenAICompatible:
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._client.close()
-
-
-def _short(text: str, n: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import ArenaError
+from arena.redaction import redact
 
 IMPORT_FORMATS = ("lm-eval",)
 
@@ -62,7 +63,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(score_table(outcome))
     errors = outcome.run.info.get("errors", [])
     if errors:
-        print(f"\n{len(errors)} error(s) recorded in {outcome.run.path / 'run.json'}; first: {errors[0]['message']}")
+        print(f"\n{len(errors)} error(s) recorded in {outcome.run.path / 'run.json'}; "
+              f"first: {redact(errors[0]['message'])}")
     print(f"\nscores: {Path(cfg.workspace) / 'bench'}   run folder: {outcome.run.path}")
     return 1 if outcome.results and not any(r["scores"] for r in outcome.results.values()) else 0
 
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ArenaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)

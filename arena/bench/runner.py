@@ -12,11 +12,12 @@ from arena.bench.config import BenchConfig
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import now, write_bench
 from arena.bench.tasks import LoadedTask, load_task
-from arena.config import AnswersCandidate, RunConfig
+from arena.config import AnswersCandidate, RunConfig, redacted_dump
 from arena.errors import ConfigError
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
+from arena.redaction import redact_data
 from arena.store import RunDir, Workspace
 
 BENCH_TEMPERATURE = 0.0
@@ -109,8 +110,8 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
     questions = build_questions(tasks)
     ws = Workspace(cfg.workspace)
     run = ws.new_run(cfg.run_name or "bench")
-    resolved = bcfg.model_dump(mode="json")
-    resolved["bench"] = bench.model_dump(mode="json")
+    resolved = redacted_dump(bcfg)  # vLLM env values, URL credentials and known keys never reach run.json
+    resolved["bench"] = redact_data(bench.model_dump(mode="json"))
     run.start(resolved, command or [])
     outcome = BenchOutcome(run, tasks, skipped=skipped)
     for t in tasks:
