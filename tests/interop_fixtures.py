@@ -208,3 +208,49 @@ def evalscope_files(root: Path) -> Path:
          "category": "generic", "question": f"Q{q}?", "review_text": f"[[{s}]]"}
         for m, q, s in (("qwen", 1, 8), ("qwen", 2, 6), ("llama", 1, 5), ("llama", 2, None))])
     return root
+
+
+# ---------------------------------------------------------------- a native Arena run with strong verdicts
+
+FIVE_WAY = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+
+
+def native_pairwise_run(root: Path, models: tuple[str, ...] = ("m1", "m2", "m3"), n_questions: int = 15,
+                        seed: int = 0) -> Path:
+    """A run folder shaped like `arena run` pairwise output: 5-way judgments in both orders, weighted battles."""
+    import random
+
+    from judges.verdicts import Verdict, combine_orders
+
+    rng = random.Random(seed)
+    judgments, battles = [], []
+    for q in range(1, n_questions + 1):
+        for i, a in enumerate(models):
+            for b in models[i + 1:]:
+                games, keys = [], []
+                for order in ("AB", "BA"):
+                    label = rng.choice(FIVE_WAY)
+                    pos = "tie" if label == "A=B" else label[0]
+                    first, second = (a, b) if order == "AB" else (b, a)
+                    winner = "tie" if pos == "tie" else ("model_a" if (first if pos == "A" else second) == a
+                                                         else "model_b")
+                    key = f"k{q}-{a}-{b}-{order}"
+                    judgments.append({"key": key, "judge": "gpt-4o", "judge_model": "gpt-4o", "mode": "pairwise",
+                                      "verdict_kind": "5way", "template": "pair", "question_id": f"q{q}",
+                                      "category": "writing", "turn": 1, "model_a": a, "model_b": b, "order": order,
+                                      "status": "ok", "label": label, "position_winner": pos, "winner": winner,
+                                      "strength": 2 if ">>" in label else 1, "score": None, "prob_a": None,
+                                      "raw": f"Verdict: [[{label}]]", "error": None})
+                    games.append(Verdict(kind="5way", label=label, winner=pos, strength=2 if ">>" in label else 1))
+                    keys.append(key)
+                outcome = combine_orders(games[0], games[1], strong_weight=3.0)
+                battles.append({"question_id": f"q{q}", "model_a": a, "model_b": b,
+                                "winner": {"A": "model_a", "B": "model_b"}.get(outcome.winner, "tie"),
+                                "judge": "gpt-4o", "category": "writing", "turn": 1, "weight": outcome.weight,
+                                "mode": "pairwise", "games": keys, "consistent": outcome.consistent})
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "run.json", {"run_id": root.name, "status": "completed",
+                                   "config": {"judge": {"mode": "pairwise", "baseline": None}}})
+    write_jsonl(root / "judgments.jsonl", judgments)
+    write_jsonl(root / "battles.jsonl", battles)
+    return root

@@ -10,7 +10,7 @@ from typing import Any
 
 from arena.errors import DataError
 from arena.interop.common import Bundle, FileReport, list_files, need, where
-from arena.rating.io import WINNER_SCORE
+from arena.rating.io import WINNER_SCORE, weight_problem
 from arena.records import read_records
 
 TOOL = "chatbot-arena"
@@ -52,9 +52,9 @@ def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str) ->
     winner = need(rec, "winner", path, line, str)
     if winner not in WINNER_SCORE:
         raise DataError(f"{where(path, line, 'winner')} must be one of {', '.join(WINNER_SCORE)}, got {winner!r}")
-    if "weight" in rec and (isinstance(rec["weight"], bool) or not isinstance(rec["weight"], (int, float))
-                            or rec["weight"] < 0):
-        raise DataError(f"{where(path, line, 'weight')} must be a non-negative number, got {rec['weight']!r}")
+    problem = weight_problem(rec["weight"]) if "weight" in rec else None
+    if problem:
+        raise DataError(f"{where(path, line, 'weight')} {problem}")
     battle = dict(rec)
     battle.setdefault("weight", 1)
     battle.setdefault("mode", "pairwise")

@@ -16,6 +16,7 @@ from arena.interop import alpacaeval, arenahard, chatbot_arena, evalscope, mtben
 from arena.interop.common import FORMATS, Bundle
 from arena.interop.leaderboard import CONVENTIONS, Board, run_boards
 from arena.interop.writer import new_run_dir, write_run
+from arena.rating import RatingOptions
 
 READERS: dict[str, Callable[..., Bundle]] = {
     "mt-bench": mtbench.read_files, "arena-hard": arenahard.read_files, "alpaca-eval": alpacaeval.read_files,
@@ -60,19 +61,23 @@ def register(subparsers: Any) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Run `arena import`: read the files, write the run folder, print a summary."""
-    if args.bootstrap < 0:
-        raise ArenaError("--bootstrap must be >= 0")
+    RatingOptions(bootstrap=args.bootstrap, seed=args.seed)  # bad --bootstrap / --seed stop before any work
     bundle = Bundle(tool=args.format, paths=[str(p) for p in args.paths])
     READERS[args.format](args.paths, bundle, baseline=args.baseline, judge=args.judge)
     if not (bundle.answers or bundle.judgments or bundle.battles or bundle.questions):
         raise ArenaError("nothing to import: the files hold no questions, answers, judgments or battles")
     run = new_run_dir(args.output, args.workspace, args.format)
-    write_run(bundle, run, sys.argv, bootstrap=args.bootstrap, seed=args.seed)
+    info = write_run(bundle, run, sys.argv, bootstrap=args.bootstrap, seed=args.seed)
     for f in bundle.files:
         failed = ", ".join(f"{n} {why}" for why, n in f.failed.items())
         print(f"{f.path}: {f.role}: {f.read} read, {f.ok} used" + (f"; not used: {failed}" if failed else ""))
     for note in bundle.notes:
         print(f"note: {note}")
+    rating = info.get("stages", {}).get("rating") or {}
+    for warning in rating.get("warnings", []):
+        print(f"warning: {warning}")
+    if rating.get("skipped"):
+        print(f"note: no leaderboard: {rating['skipped']}")
     print(f"{len(bundle.questions)} questions, {sum(map(len, bundle.answers.values()))} answers, "
           f"{len(bundle.judgments)} judgments, {len(bundle.battles)} battles, {len(bundle.scores)} scores")
     print(f"run folder: {run.path}")
@@ -114,10 +119,7 @@ def render(boards: list[Board], fmt: str) -> str:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Run `arena leaderboard`."""
-    if args.bootstrap is not None and args.bootstrap < 0:
-        raise ArenaError("--bootstrap must be >= 0")
-    if args.seed < 0:
-        raise ArenaError("--seed must be >= 0")
+    RatingOptions(bootstrap=args.bootstrap or 0, seed=args.seed)  # bounds --bootstrap and --seed
     sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed), args.format))
     return 0
 

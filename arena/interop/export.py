@@ -1,9 +1,10 @@
 """`arena export RUN_DIR --format chatbot-arena|mt-bench|alpaca-eval`: a run's battles and answers in other tools' files.
 
 Fields Arena kept from an imported source (`source.extra`) are written back, so importing an export
-gives the same questions, answers, judgments and battles. What a format cannot hold is left out with a
-note: Chatbot Arena battle logs carry no answers; FastChat pair files need both orders of a pair;
-AlpacaEval needs single-turn instructions against the baseline.
+gives the same questions, answers, judgments and battles. Battle weights (strong verdicts) are written in
+a `weight` field that `arena import` reads back (the tools themselves ignore it). What a format cannot hold
+is left out with a note: Chatbot Arena battle logs carry no answers; FastChat pair files need both orders
+of a pair and hold one battle per pair; AlpacaEval needs single-turn instructions against the baseline.
 """
 from __future__ import annotations
 
@@ -32,19 +33,36 @@ def _ordered(rec: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return {**head, **{k: v for k, v in rec.items() if k not in head}}
 
 
+STYLE_METADATA = {"len": "sum_assistant_{}_tokens", "header": "header_count_{}", "list": "list_count_{}",
+                  "bold": "bold_count_{}"}
+
+
+def _clean_battle_row(b: dict[str, Any]) -> dict[str, Any]:
+    """One battle as a Chatbot Arena row; Arena's weight, soft outcome and style ride in extra fields."""
+    row = {k: b[k] for k in ("model_a", "model_b", "winner", "judge", "turn", "question_id", "category")
+           if b.get(k) is not None}
+    row["anony"] = True
+    if b.get("weight", 1) != 1:
+        row["weight"] = b["weight"]
+    if b.get("prob_a") is not None:
+        row["prob_a"] = b["prob_a"]
+    meta = {key.format(side): b[f"{name}_{side}"] for name, key in STYLE_METADATA.items() for side in "ab"
+            if b.get(f"{name}_{side}") is not None}
+    if meta:
+        row["conv_metadata"] = meta
+    return row
+
+
 def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
-    """clean_battle.json: battles in the Chatbot Arena convention (integer weights become repeated battles)."""
+    """clean_battle.json: one row per battle in the Chatbot Arena convention, weights in a `weight` field."""
     rows = []
     for b in run.records("battles.jsonl"):
         src = b.get("source") if isinstance(b.get("source"), dict) else {}
-        if src.get("fields"):
-            rows.append({k: b[k] for k in src["fields"] if k in b})
-            continue
-        row = {k: b[k] for k in ("model_a", "model_b", "winner", "judge", "turn", "question_id", "category")
-               if b.get(k) is not None}
-        row["anony"] = True
-        w = b.get("weight", 1)
-        rows.extend([row] * (int(w) if float(w).is_integer() and w >= 1 else 1))
+        rows.append({k: b[k] for k in src["fields"] if k in b} if src.get("fields") else _clean_battle_row(b))
+    weighted = sum(1 for r in rows if r.get("weight", 1) != 1)
+    if weighted:
+        print(f"note: {weighted} battles carry a `weight` field (strong verdicts): `arena import` reads it back; "
+              "Chatbot Arena's own tools ignore it and count each battle once")
     path = out / "clean_battle.json"
     path.write_text(dumps(rows), encoding="utf-8")
     return {str(path): len(rows)}
@@ -74,8 +92,13 @@ def _game_winner(j: dict[str, Any]) -> str:
     return {"model_a": "model_1", "model_b": "model_2"}.get(j["winner"], "tie")
 
 
-def _pair_rows(judgments: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """FastChat pair lines from judgments with both orders; returns rows and the number of unpaired games."""
+def _pair_rows(judgments: list[dict[str, Any]], weights: dict[frozenset[str], Any],
+               covered: set[frozenset[str]]) -> tuple[list[dict[str, Any]], int]:
+    """FastChat pair lines from judgments with both orders; returns rows and the number of unpaired games.
+
+    `weights` maps a battle's two game keys to its weight (other than 1 it is written as `weight`); the game
+    keys of every pair written are added to `covered`.
+    """
     games: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
     for j in judgments:
         if j["mode"] in ("pairwise", "baseline") and j["model_b"] is not None:
@@ -92,6 +115,10 @@ def _pair_rows(judgments: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], i
                "g1_user_prompt": e1.get("g1_user_prompt", ""), "g1_judgment": g1["raw"],
                "g2_user_prompt": e2.get("g2_user_prompt", ""), "g2_judgment": g2["raw"], "turn": g1["turn"],
                "tstamp": e1.get("tstamp")}
+        covered.add(frozenset((g1["key"], g2["key"])))
+        weight = weights.get(frozenset((g1["key"], g2["key"])), 1)
+        if weight != 1:
+            row["weight"] = weight
         src = g1.get("source") if isinstance(g1.get("source"), dict) else {}
         rows.append(_ordered(row, src.get("fields") if src.get("tool") == "mt-bench" else None))
     return rows, unpaired
@@ -119,6 +146,9 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
         p = out / "model_answer" / f"{safe_filename(model)}.jsonl"
         written[str(p)] = write_jsonl(p, rows)
     judgments = run.records("judgments.jsonl")
+    battles = run.records("battles.jsonl")
+    weights = {frozenset(b["games"]): b.get("weight", 1) for b in battles if len(b.get("games") or ()) == 2}
+    covered: set[frozenset[str]] = set()
     by_judge: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for j in judgments:
         by_judge[j["judge"]].append(j)
@@ -127,13 +157,27 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
         if single:
             p = out / "model_judgment" / f"{safe_filename(judge)}_single.jsonl"
             written[str(p)] = write_jsonl(p, single)
-        pairs, unpaired = _pair_rows(js)
+        pairs, unpaired = _pair_rows(js, weights, covered)
         if pairs:
             p = out / "model_judgment" / f"{safe_filename(judge)}_pair.jsonl"
             written[str(p)] = write_jsonl(p, pairs)
         if unpaired:
             print(f"note: {unpaired} {judge} games judged in one order only were left out of the pair file")
+    _note_lost_battles(battles, weights, covered)
     return written
+
+
+def _note_lost_battles(battles: list[dict[str, Any]], weights: dict[frozenset[str], Any],
+                       covered: set[frozenset[str]]) -> None:
+    """Say which battles a FastChat pair file cannot hold (one battle per pair of games) and that weights ride along."""
+    lost = sum(1 for b in battles if frozenset(b.get("games") or ()) not in covered)
+    if lost:
+        print(f"note: {lost} of {len(battles)} battles do not come from one pair of judgments in both orders "
+              "(one order, orders rated separately, or no judgments): a FastChat pair file cannot hold them, "
+              "so importing this export gives fewer battles")
+    if any(w != 1 for w in weights.values() if w is not None):
+        print("note: battle weights (strong verdicts) are written in a `weight` field: `arena import` reads it "
+              "back; FastChat's own tools ignore it")
 
 
 def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
@@ -189,5 +233,10 @@ def export_run(run_path: Path | str, fmt: str, out: Path | str) -> dict[str, int
         raise ArenaError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(EXPORTERS)}")
     run = RunFiles.open(run_path)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ArenaError(f"{out}: -o names an existing file, not a folder", hint="pass a folder to -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArenaError(f"{out}: cannot create the export folder ({exc.strerror})", hint="pass a folder to -o") from None
     return EXPORTERS[fmt](run, out)

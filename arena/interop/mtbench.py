@@ -16,6 +16,7 @@ from arena.interop.common import (
     where,
 )
 from arena.questions import attach_references, load_questions
+from arena.rating.io import weight_problem
 from arena.records import read_records
 from judges.verdicts import Verdict, combine_orders
 
@@ -114,7 +115,8 @@ def _position_verdict(winner: str, first: str) -> Verdict | None:
 
 def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
     """Pairwise judgments with both orders; a pair with an `error` game gives no battle, disagreement a tie."""
-    common = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn", "g1_judgment", "g2_judgment"}
+    common = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn", "g1_judgment", "g2_judgment",
+              "weight"}
     for line, rec in read_records(path):
         report.read += 1
         qid = question_id(rec, path, line)
@@ -146,11 +148,15 @@ def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
         if outcome.winner is None:
             report.failed["error in a game"] += 1
             continue
+        weight = rec.get("weight", 1)  # Arena's own field (strong verdicts); FastChat files have none
+        problem = weight_problem(weight)
+        if problem:
+            raise DataError(f"{where(path, line, 'weight')} {problem}")
         report.ok += 1
         bundle.battles.append({
             "question_id": qid, "model_a": m1, "model_b": m2,
             "winner": {"A": "model_a", "B": "model_b"}.get(outcome.winner, "tie"), "judge": judge,
-            "category": bundle.category(qid), "turn": turn, "weight": 1, "consistent": outcome.consistent,
+            "category": bundle.category(qid), "turn": turn, "weight": weight, "consistent": outcome.consistent,
             "games": keys, "mode": "pairwise"})
 
 

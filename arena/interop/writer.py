@@ -33,9 +33,15 @@ def new_run_dir(out: Path | None, workspace: Path, fmt: str) -> RunDir:
     if out is None:
         return Workspace(workspace).new_run(f"import-{fmt}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ArenaError(f"{out}: -o names an existing file, not a run folder",
+                         hint="pass a new folder to -o (import never overwrites a file)")
     if out.exists() and any(out.iterdir()):
         raise ArenaError(f"{out}: run folder already exists and is not empty", hint="pass a new folder to -o")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArenaError(f"{out}: cannot create the run folder ({exc.strerror})", hint="pass a new folder to -o") from None
     return RunDir(out)
 
 
@@ -143,7 +149,7 @@ def _rate(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> dict[str, A
         report = write_leaderboard(source, run.path, options)
     except (ArenaError, DataError) as exc:
         return {"skipped": str(exc)}
-    return {"method": "bt", "bootstrap": bootstrap, "n_battles": report["n_battles"]}
+    return {"method": "bt", "bootstrap": bootstrap, "n_battles": report["n_battles"], "warnings": report["warnings"]}
 
 
 def write_run(bundle: Bundle, run: RunDir, command: list[str], *, bootstrap: int = 1000,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from arena.errors import ArenaError
 from arena.rating.io import load_battles
 from arena.rating.leaderboard import rate_battles
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
@@ -63,6 +64,8 @@ def options_from_args(args: argparse.Namespace) -> RatingOptions:
 def run_rate(args: argparse.Namespace) -> int:
     """Run `arena rate`; warnings go to stderr, the leaderboard to stdout or -o FILE; returns the exit code."""
     options = options_from_args(args)
+    if args.output is not None and args.output.is_dir():
+        raise ArenaError(f"{args.output}: -o names a folder", hint="pass a file path, e.g. -o leaderboard.json")
     battles = load_battles(args.battles)
     result = rate_battles(battles, options, category=args.category)
     for warning in result.warnings:
@@ -76,8 +79,12 @@ def run_rate(args: argparse.Namespace) -> int:
     else:
         text = format_table(result, options.percentiles) + "\n"
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ArenaError(f"{args.output}: cannot write the leaderboard ({exc.strerror})",
+                             hint="-o takes a file path (an existing file is replaced)") from None
     else:
         sys.stdout.write(text)
     return 0

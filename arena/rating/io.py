@@ -19,6 +19,16 @@ STYLE_COLUMNS = ("len_a", "len_b", "header_a", "header_b", "list_a", "list_b", "
 NUMERIC_COLUMNS = ("weight", "prob_a") + STYLE_COLUMNS
 TEXT_COLUMNS = ("category", "judge", "question_id")
 BATTLES_FILENAME = "battles.jsonl"
+MAX_WEIGHT = 1e12  # a larger battle weight would let sums over millions of battles lose all precision
+
+
+def weight_problem(value: Any) -> str | None:
+    """Why a battle weight is unusable (not a finite number in [0, MAX_WEIGHT]), or None when it is fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return f"must be a number, got {value!r:.40}"
+    if not np.isfinite(value) or value < 0 or value > MAX_WEIGHT:
+        return f"must be a finite number between 0 and {MAX_WEIGHT:g}, got {value!r:.40}"
+    return None
 
 
 def resolve_battles_path(path: Path) -> Path:
@@ -56,20 +66,27 @@ def _file_format(path: Path) -> str:
     return formats[kind]
 
 
+def _no_constant(name: str) -> Any:
+    """json parse_constant hook: NaN and Infinity are not numbers a battles file may hold."""
+    raise ValueError(f"{name} is not a valid number here")
+
+
 def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """Parse one JSON object per non-blank line, keeping line numbers."""
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    loads = json.loads
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
         with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    record = loads(line)
+                    record = decoder.decode(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+                except (ValueError, RecursionError) as exc:
+                    raise DataError(f"{path}:{number}: invalid JSON ({exc})") from None
                 if not isinstance(record, dict):
                     raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
                 records.append(record)
@@ -83,11 +100,13 @@ def _read_json(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """Parse a JSON list of battle objects (or {"battles": [...]}); 'lines' are record numbers."""
     try:
         with _open_text(path) as handle:
-            data = json.load(handle)
+            data = json.load(handle, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise DataError(f"{path}: cannot read battles ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"{path}: invalid JSON ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("battles"), list):
         data = data["battles"]
     if not isinstance(data, list):
@@ -151,6 +170,12 @@ def _to_number(frame: pd.DataFrame, field: str, path: Path, lines: np.ndarray, k
         row = int(np.argmax(bad))
         raise DataError(
             f"{_where(path, lines, row, kind)}: field '{field}' must be a non-negative number, got {raw.iloc[row]!r}"
+        )
+    if field == "weight" and (values > MAX_WEIGHT).any():
+        row = int(np.argmax(values > MAX_WEIGHT))
+        raise DataError(
+            f"{_where(path, lines, row, kind)}: field 'weight' {weight_problem(values[row])}",
+            hint="weights are relative (strong verdicts weigh 3): scale them down",
         )
     return values
 

@@ -40,7 +40,10 @@ def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
 
 
 def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
-    """Rank = 1 + number of models whose lower bound is above this model's upper bound."""
+    """Rank = 1 + number of models whose lower bound is above this model's upper bound.
+
+    A model without an interval (NaN bounds) is separated from no model, and no model from it.
+    """
     low, high = np.asarray(ci_low, float), np.asarray(ci_high, float)
     return 1 + (low[None, :] > high[:, None]).sum(axis=1)
 
@@ -54,7 +57,13 @@ def prepare(battles: pd.DataFrame, category: str | None = None) -> tuple[pd.Data
             raise ArenaError(f"no battles in category {category!r}")
     same = (battles["model_a"] == battles["model_b"]).to_numpy()
     if same.any():
-        warnings.append(f"{int(same.sum())} battle(s) of a model against itself were ignored")
+        per_model = battles.loc[same, "model_a"].value_counts(sort=False).sort_index()
+        shown = ", ".join(f"{m!r}: {n}" for m, n in list(per_model.items())[:10])
+        more = f", and {len(per_model) - 10} more models" if len(per_model) > 10 else ""
+        warnings.append(
+            f"{int(same.sum())} battle(s) of a model against itself were ignored ({shown}{more}): "
+            "a self-battle says nothing about a rating"
+        )
         battles = battles[~same]
     if battles.empty:
         raise ArenaError("no battles between two different models")
@@ -194,6 +203,12 @@ def rate_battles(
             if len(theta_draws)
             else theta_draws
         )
+    bad = ~np.isfinite(rating)
+    if bad.any():
+        raise ArenaError(
+            f"the {options.method.upper()} fit gave non-finite ratings for {[models[k] for k in np.flatnonzero(bad)][:5]}",
+            hint="check the battles' weights (finite, at most 1e12) and scores",
+        )
     table = _table(battles, models, rating, draws, options, baseline, warnings)
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
@@ -225,8 +240,20 @@ def _table(
     else:
         low, high = rating.copy(), rating.copy()
     table["ci_low"], table["ci_high"] = low, high
-    table["rank"] = rank_by_ci(low, high)
+    note = _degenerate_intervals(table, len(draws), options)
+    table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
     table = table.join(model_tallies(battles), on="model")
+    table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
+    table["ci_note"] = note
+    for model, note in zip(table["model"], table["ci_note"]):
+        if note is not None:
+            warnings.append(f"model {model!r}: interval {note}")
+    few = table.loc[table["battles"] < options.low_data_battles, "model"].tolist()
+    if few:
+        warnings.append(
+            f"{len(few)} model(s) have fewer than {options.low_data_battles} battles and are flagged low_data: "
+            + ", ".join(map(repr, few[:10])) + (" ..." if len(few) > 10 else "")
+        )
     if baseline is not None:
         ib = models.index(baseline)
         to_score = lambda r, rb: 100.0 * win_probability(r, rb, options.scale, options.base)
@@ -242,6 +269,26 @@ def _table(
     return table.sort_values(["rating", "model"], ascending=[False, True], kind="stable").reset_index(
         drop=True
     )
+
+
+def _degenerate_intervals(table: pd.DataFrame, n_rounds: int, options: RatingOptions) -> pd.Series:
+    """Blank intervals the bootstrap cannot give (zero width or no round); returns the reason per model.
+
+    A zero-width interval comes from data with a single outcome (every battle a tie, or one side always
+    winning): every resample repeats it, so the bootstrap shows certainty the data does not have.
+    """
+    note = pd.Series([None] * len(table), index=table.index, dtype=object)
+    if not n_rounds:
+        return note
+    low, high = table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float)
+    zero = np.isfinite(low) & (high - low <= 1e-6 * max(1.0, options.scale))
+    note[zero] = (
+        "undefined: every bootstrap round gave the same rating (the model's battles have a single "
+        "outcome), so the data cannot bound it"
+    )
+    note[~np.isfinite(low)] = "undefined: the model is absent from every bootstrap round"
+    table.loc[zero, ["ci_low", "ci_high"]] = np.nan
+    return note
 
 
 def _observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:

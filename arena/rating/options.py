@@ -9,6 +9,8 @@ from typing import Any
 from arena.errors import ArenaError
 
 METHODS = ("bt", "elo")
+MAX_BOOTSTRAP = 100_000  # more rounds add nothing to a 95% interval and would run for hours
+LOW_DATA_BATTLES = 20  # a model with fewer battles is flagged `low_data` in leaderboards
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RatingOptions:
     elo_k: float = 4.0
     prior_weight: float = 0.01
     min_battles_warning: int = 1
+    low_data_battles: int = LOW_DATA_BATTLES
 
     def __post_init__(self) -> None:
         """Reject inconsistent options with an error that says what to change."""
@@ -41,8 +44,12 @@ class RatingOptions:
             name, value = self.anchor
             if not name or not math.isfinite(float(value)):
                 raise ArenaError(f"invalid anchor {self.anchor!r}", hint="use MODEL=RATING, e.g. gpt-4=1000")
-        if int(self.bootstrap) < 0:
-            raise ArenaError(f"bootstrap rounds must be >= 0, got {self.bootstrap}")
+        if not 0 <= int(self.bootstrap) <= MAX_BOOTSTRAP:
+            raise ArenaError(
+                f"bootstrap rounds (--bootstrap / rating.bootstrap) must be between 0 and {MAX_BOOTSTRAP}, "
+                f"got {self.bootstrap}",
+                hint="1000 rounds (the default) give stable 95% intervals",
+            )
         if int(self.seed) < 0:
             raise ArenaError(f"the seed must be >= 0, got {self.seed}")
         low, high = self.percentiles

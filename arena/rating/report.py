@@ -42,11 +42,25 @@ def result_to_dict(result: RatingResult) -> dict[str, Any]:
             "models": list(result.winrate.index),
             "matrix": result.winrate.to_numpy().tolist(),
         },
+        "top_models": top_models(result),
         "warnings": list(result.warnings),
     }
     if result.style is not None:
         out["style_coefficients"] = result.style.to_dict(orient="records")
     return _clean(out)
+
+
+def top_models(result: RatingResult) -> list[str]:
+    """Every model at rank 1 (all models whose intervals no other model's interval is above), best first."""
+    t = result.table
+    return [str(m) for m in t.loc[t["rank"] == 1, "model"]]
+
+
+def _interval(lo: float, hi: float, note: Any) -> str:
+    """An interval cell: `lo .. hi`, or why there is none."""
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{lo:.1f} .. {hi:.1f}"
+    return "undefined" if isinstance(note, str) else "n/a"
 
 
 def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 97.5)) -> str:
@@ -58,8 +72,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
             "model": t["model"],
             "rating": t["rating"].map("{:.1f}".format),
             f"CI {percentiles[0]:g}-{percentiles[1]:g}%": [
-                f"{lo:.1f} .. {hi:.1f}" if math.isfinite(lo) else "n/a"
-                for lo, hi in zip(t["ci_low"], t["ci_high"])
+                _interval(lo, hi, note) for lo, hi, note in zip(t["ci_low"], t["ci_high"], t["ci_note"])
             ],
             "battles": t["battles"],
             "W/T/L": [f"{w}/{ti}/{lo}" for w, ti, lo in zip(t["wins"], t["ties"], t["losses"])],
@@ -73,7 +86,11 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
             ]
     if "mean_length" in t:
         shown["mean len"] = t["mean_length"].map("{:.0f}".format)
-    text = shown.to_string(index=False)
+    shown["flags"] = ["low data" if flag else "" for flag in t["low_data"]]
+    top = top_models(result)
+    text = shown.to_string(index=False) + "\n\n"
+    text += (f"top: {len(top)} models share rank 1 (their intervals overlap): " if len(top) > 1 else "top: ")
+    text += ", ".join(top)
     if result.style is not None:
         text += "\n\nstyle coefficients (log-odds per SD):\n" + result.style.to_string(
             index=False, float_format="{:.4f}".format
