@@ -26,14 +26,17 @@ class AnswerStore:
         return self.root / f"{safe_filename(model)}.jsonl"
 
     def load(self, model: str) -> dict[str, dict]:
-        """All cached answers of a model by key (a damaged line is skipped with a warning, not fatal)."""
+        """All cached answers of a model by key (a damaged line is skipped with a warning, not fatal).
+
+        A key resolves to its first ok record, forever: a later record with the same key (left by a second
+        writer) never changes the text that runs already indexed and judged."""
         path = self.path(model)
         if not path.exists():
             return {}
         out: dict[str, dict] = {}
         for _, rec in read_records(path, strict=False):
             if rec.get("key") and rec.get("status", "ok") == "ok":
-                out[rec["key"]] = rec
+                out.setdefault(rec["key"], rec)
         return out
 
     def appender(self, model: str) -> JsonlAppender:
@@ -63,6 +66,7 @@ def make_record(*, key: str, model: str, question: Question, turns: list[str], p
     }
     for field in ("latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "finish_reason", "attempts"):
         rec[field] = [t.get(field) for t in per_turn]
+    rec["truncated"] = any(t.get("finish_reason") == "length" for t in per_turn)  # a turn cut at max_tokens
     if source:
         rec["source"] = source
     return rec

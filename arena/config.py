@@ -49,6 +49,8 @@ class GenerationConfig(Strict):
     stream: bool = True
     concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)  # no connection within this: the host is unreachable
+    idle_timeout_s: float = Field(default=60.0, gt=0)  # a streamed reply silent this long: the endpoint stalled
     max_retries: int = Field(default=5, ge=0)
     system_prompt: str | None = None
 
@@ -96,6 +98,8 @@ class OpenAICandidate(_CandidateBase):
     api_key_env: str | None = None
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+    idle_timeout_s: float | None = Field(default=None, gt=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -123,6 +127,8 @@ class VLLMCandidate(_CandidateBase):
     health_timeout_s: float = Field(default=900.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+    idle_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class AnswersCandidate(_CandidateBase):
@@ -199,6 +205,8 @@ class JudgeConfig(Strict):
     json_output: bool = False
     concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=180.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    idle_timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(default=None, gt=0.0)

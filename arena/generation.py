@@ -40,6 +40,7 @@ class ModelSummary:
     cached: int = 0
     generated: int = 0
     failed: int = 0
+    truncated: int = 0  # answers kept with a turn cut at max_tokens (finish_reason "length")
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -50,7 +51,7 @@ class ModelSummary:
         """JSON form for run.json."""
         mean = (lambda xs: round(sum(xs) / len(xs), 4) if xs else None)
         return {"questions": self.questions, "cached": self.cached, "generated": self.generated,
-                "failed": self.failed, "prompt_tokens": self.prompt_tokens,
+                "failed": self.failed, "truncated": self.truncated, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 3),
                 "mean_latency_s": mean(self.latencies), "mean_ttft_s": mean(self.ttfts)}
 
@@ -160,6 +161,8 @@ class AnswerStage:
         return OpenAICompatible(name=cand.name, model=model, base_url=url, api_key=key,
                                 concurrency=cand.concurrency or gen.concurrency,
                                 timeout_s=cand.timeout_s or gen.timeout_s,
+                                connect_timeout_s=cand.connect_timeout_s or gen.connect_timeout_s,
+                                idle_timeout_s=cand.idle_timeout_s or gen.idle_timeout_s,
                                 retry=RetryPolicy(max_retries=gen.max_retries),
                                 extra_body=getattr(cand, "extra_body", None))
 
@@ -226,6 +229,7 @@ class AnswerStage:
         appender.append(rec)
         self.index[cand.name][q.qid] = key
         summary.generated += 1
+        summary.truncated += rec["truncated"]
         for t in per_turn:
             summary.prompt_tokens += t["prompt_tokens"] or 0
             summary.completion_tokens += t["completion_tokens"] or 0

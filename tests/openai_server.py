@@ -1,7 +1,10 @@
-"""A real OpenAI-compatible chat server on 127.0.0.1 for tests: scripted replies, delays, failures, counters."""
+"""A real OpenAI-compatible chat server on 127.0.0.1 for tests: scripted replies, delays, failures, stalls,
+recorded requests and headers."""
 from __future__ import annotations
 
 import json
+import random
+import socket
 import threading
 import time
 from collections import deque
@@ -83,6 +86,13 @@ class FakeOpenAI(LocalServer):
         self.broken: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str | None] = []
+        self.headers: list[dict[str, str]] = []  # every request's headers, names lower-cased
+        self.chunk_delay_s = 0.0  # pause between streamed chunks (a model producing tokens)
+        self.fault_rate = 0.0  # share of chat requests broken at random (seeded) with one of `fault_kinds`
+        self.fault_kinds: tuple[str, ...] = ("stall", "stall_mid")
+        self.fault_rng = random.Random(0)
+        self.fault_for: Callable[[dict[str, Any]], str | None] | None = None  # request -> a break_next kind
+        self.release = threading.Event()  # set on exit: stalled handlers return and close their connection
         self.request_times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -98,8 +108,14 @@ class FakeOpenAI(LocalServer):
             self.failures.append(Failure(status, headers or {}))
 
     def break_next(self, kind: str, times: int = 1) -> None:
-        """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices' or 'not_json'."""
+        """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices', 'not_json', 'empty'
+        (content "" and finish_reason stop), 'null' (content null), 'stall' (accept the request, send nothing),
+        'stall_mid' (start the stream, then send nothing) or 'drip' (stream forever, never finish)."""
         self.broken.extend([kind] * times)
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        super().__exit__(*exc)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -119,11 +135,16 @@ class FakeOpenAI(LocalServer):
                 with fake.lock:
                     fake.requests.append(body)
                     fake.auth_headers.append(self.headers.get("Authorization"))
+                    fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                     fake.request_times.append(time.monotonic())
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     failure = fake.failures.popleft() if fake.failures else None
                     broken = fake.broken.popleft() if fake.broken and not failure else None
+                    if not failure and not broken and fake.fault_for:
+                        broken = fake.fault_for(body)
+                    elif not failure and not broken and fake.fault_rate and fake.fault_rng.random() < fake.fault_rate:
+                        broken = fake.fault_rng.choice(fake.fault_kinds)
                 try:
                     if fake.delay_s:
                         time.sleep(fake.delay_s)
@@ -153,6 +174,13 @@ class FakeOpenAI(LocalServer):
             def _broken(self, kind: str, body: dict[str, Any]) -> None:
                 if kind == "not_json":
                     self._send(200, b"<html>proxy error</html>")
+                elif kind in ("empty", "null"):
+                    self._empty(body, "" if kind == "empty" else None)
+                elif kind == "stall" or not body.get("stream") and kind in ("stall_mid", "drip"):
+                    fake.release.wait(60)
+                    self.close_connection = True
+                elif kind in ("stall_mid", "drip"):
+                    self._stalled_stream(body, drip=kind == "drip")
                 elif kind == "no_choices" or not body.get("stream"):
                     self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                      "choices": []})
@@ -168,6 +196,32 @@ class FakeOpenAI(LocalServer):
                     self.wfile.flush()
                     self.close_connection = True
 
+            def _empty(self, body: dict[str, Any], content: str | None) -> None:
+                usage = {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+                if not body.get("stream"):
+                    self._json(200, {"id": "e", "object": "chat.completion", "created": 0, "model": body["model"],
+                                     "usage": usage, "choices": [{"index": 0, "finish_reason": "stop", "message":
+                                                                  {"role": "assistant", "content": content}}]})
+                    return
+                self._stream(body, content or "", usage)
+
+            def _stalled_stream(self, body: dict[str, Any], drip: bool) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                base = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                chunk = {**base, "choices": [{"index": 0, "delta": {"content": "so "}, "finish_reason": None}]}
+                try:
+                    for _ in range(200 if drip else 1):  # a drip lasts 20 s at most
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if fake.release.wait(0.1 if drip else 60):
+                            break
+                except OSError:
+                    pass  # the client gave up and closed the connection
+                self.close_connection = True
+
             def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int], finish: str = "stop") -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -179,6 +233,9 @@ class FakeOpenAI(LocalServer):
                     piece = w if i == 0 else " " + w
                     chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    if fake.chunk_delay_s:
+                        self.wfile.flush()
+                        time.sleep(fake.chunk_delay_s)
                 last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
                 self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
                 if (body.get("stream_options") or {}).get("include_usage"):
@@ -188,6 +245,35 @@ class FakeOpenAI(LocalServer):
                 self.close_connection = True
 
         return Handler
+
+
+class UnacceptingPort:
+    """A port on 127.0.0.1 whose accept queue is full: a new connection hangs in connect (a stalled host)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.fillers: list[socket.socket] = []
+
+    @property
+    def base_url(self) -> str:
+        """The `/v1` base URL of the port."""
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def __enter__(self) -> "UnacceptingPort":
+        for _ in range(4):  # fill the queue: later SYNs are dropped, so connect() waits
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(self.sock.getsockname())
+            self.fillers.append(c)
+        time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.fillers:
+            c.close()
+        self.sock.close()
 
 
 if __name__ == "__main__":  # standalone: python tests/openai_server.py [delay_s]

@@ -19,6 +19,18 @@ class IncompleteReply(Exception):
     """A 200 reply that is unusable: no choices, or a stream cut off before its finish reason."""
 
 
+class EmptyReply(IncompleteReply):
+    """A reply that finished without any text (content null or ""): a failed attempt, retried."""
+
+
+class NoTextWithinMaxTokens(Exception):
+    """The model used all of max_tokens without producing answer text: asking again will not help."""
+
+
+class ReplyTimeout(Exception):
+    """The whole request (all of the reply) took longer than the total timeout."""
+
+
 class CircuitBreaker:
     """Opens after `threshold` endpoint failures in a row (successes reset it): the endpoint is down."""
 
@@ -53,9 +65,9 @@ class RetryPolicy:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """429, 408, 409, 5xx, timeouts and connection errors are transient; other 4xx are not."""
+    """429, 408, 409, 5xx, timeouts, stalls, empty replies and connection errors are transient; other 4xx are not."""
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, httpx.TimeoutException,
-                        httpx.TransportError, IncompleteReply, json.JSONDecodeError)):
+                        httpx.TransportError, IncompleteReply, ReplyTimeout, json.JSONDecodeError)):
         return True
     if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError):
         return True  # an error event in the middle of a stream (e.g. a vLLM engine restart)
