@@ -24,6 +24,7 @@ MT_BENCH_TEMPERATURE: dict[str, float] = {
     "humanities": 0.1,
 }
 
+OPENAI_URL = "https://api.openai.com/v1"  # where a judge or candidate without base_url is sent
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -233,7 +234,11 @@ class JudgeConfig(Strict):
         return self
 
     def members(self) -> list["JudgeConfig"]:
-        """The panel's judges: this section's settings with each member's keys on top (seed offset per member)."""
+        """The panel's judges: this section's settings with each member's keys on top (seed offset per member).
+
+        A member with its own base_url and no api_key_env does not inherit the section's key variable: it gets
+        the key of a known host (OpenAI, DashScope) or none, never a key meant for another server.
+        """
         out = []
         base = self.model_dump(exclude={"panel", "aggregate", "name"})
         for i, member in enumerate(self.panel):
@@ -241,6 +246,8 @@ class JudgeConfig(Strict):
             if bad:
                 raise ValueError(f"panel[{i}]: '{sorted(bad)[0]}' is set for the whole panel, not per judge")
             merged = {**base, "seed": self.seed + i, **member}
+            if "api_key_env" not in member and not _same_endpoint(member.get("base_url"), self.base_url):
+                merged["api_key_env"] = None  # a key variable goes only to the URL it was named for
             try:
                 out.append(JudgeConfig.model_validate(merged))
             except ValidationError as err:
@@ -258,6 +265,15 @@ class JudgeConfig(Strict):
             ref = self.reward.model or (self.reward.path.name if self.reward.path else "reward")
             return f"rm-{ref}".replace("/", "_")
         return self.model.replace("/", "_")
+
+
+def _same_endpoint(url: Any, section_url: str | None) -> bool:
+    """True unless `url` (a panel member's base_url, when set) names another endpoint than the section's."""
+    return url is None or _endpoint(url) == _endpoint(section_url)
+
+
+def _endpoint(url: Any) -> str:
+    return str(url or OPENAI_URL).strip().rstrip("/").lower()
 
 
 class RatingConfig(Strict):

@@ -15,6 +15,7 @@ from arena.backends.openai_compat import OpenAICompatible
 from arena.backends.retry import RetryPolicy
 from arena.bench.cli import main as bench_main
 from arena.cli import main
+from arena.config import load_config
 from arena.errors import ArenaError
 from arena.redaction import redact, redact_data, shorten
 
@@ -95,3 +96,23 @@ def test_bench_run_json_masks_vllm_env_and_url_credentials(tmp_path, monkeypatch
     resolved = json.loads(run_json)["config"]
     assert set(resolved["candidates"][0]["env"]) == {"HF_TOKEN", "OTHER"}  # names kept, values gone
     assert token not in run_json and "value-of-other" not in run_json and "s3cr3t-pw" not in run_json
+
+
+def test_panel_member_with_its_own_base_url_does_not_get_the_sections_key(tmp_path, questions_file, fake_openai,
+                                                                          monkeypatch):
+    from test_judge_stage import _cands, prefer
+
+    key = "sk-section-key-for-the-first-host-only"
+    monkeypatch.setenv("SECTION_JUDGE_KEY", key)
+    with FakeOpenAI(reply=prefer("good")) as home, FakeOpenAI(reply=prefer("good")) as other:
+        panel = [{"name": "home"}, {"name": "other", "base_url": other.base_url},
+                 {"name": "home-again", "base_url": home.base_url + "/"}]
+        judge = {"mode": "pairwise", "model": "j", "base_url": home.base_url, "api_key_env": "SECTION_JUDGE_KEY",
+                 "panel": panel}
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge=judge, rating={"bootstrap": 0})
+        members = {m.label: m for m in load_config(cfg).judge.members()}
+        assert members["other"].api_key_env is None and members["home-again"].api_key_env == "SECTION_JUDGE_KEY"
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+        assert other.requests and home.requests
+        assert not any(h and key in h for h in other.auth_headers)  # the key stayed with its host
+        assert set(home.auth_headers) == {f"Bearer {key}"}
