@@ -53,12 +53,20 @@ def host_of(base_url: str | None) -> str:
     return (urlsplit(base_url or DEFAULT_BASE_URL).hostname or "").lower()
 
 
-def account_headers(base_url: str | None) -> dict[str, Any]:
-    """Header overrides that keep the OpenAI account headers with the OpenAI API: the openai client sends
-    OPENAI_ORG_ID / OPENAI_PROJECT_ID as OpenAI-Organization / OpenAI-Project; any other host gets neither."""
+def host_headers(base_url: str | None, api_key: str) -> dict[str, Any]:
+    """Header overrides that keep OpenAI's account settings with the OpenAI API.
+
+    The openai client adds headers from the environment to every request: OPENAI_ORG_ID / OPENAI_PROJECT_ID
+    as OpenAI-Organization / OpenAI-Project, and (in some versions) the lines of OPENAI_CUSTOM_HEADERS, which
+    may hold an Authorization. Any other host gets none of them, and only the key resolved for it."""
     if host_of(base_url) in OPENAI_API_HOSTS:
         return {}
-    return {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+    custom = os.environ.get("OPENAI_CUSTOM_HEADERS") or ""
+    names = {line.split(":", 1)[0].strip() for line in custom.split("\n") if ":" in line}
+    out: dict[str, Any] = {name: openai.Omit() for name in names | {"OpenAI-Organization", "OpenAI-Project"}}
+    out = {k: v for k, v in out.items() if k and k.lower() != "authorization"}
+    out["Authorization"] = f"Bearer {api_key}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ class OpenAICompatible:
         self._http = httpx.AsyncClient(limits=limits, timeout=self.timeouts.for_request(stream=True))
         self._client = openai.AsyncOpenAI(base_url=self.endpoint, api_key=api_key, max_retries=0,
                                           timeout=self.timeouts.for_request(stream=True), http_client=self._http,
-                                          default_headers=account_headers(self.endpoint))
+                                          default_headers=host_headers(self.endpoint, api_key))
 
     def _request(self, messages: list[dict[str, str]], params: GenParams) -> dict[str, Any]:
         req: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
