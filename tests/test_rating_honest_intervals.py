@@ -31,7 +31,7 @@ def test_two_tied_battles_give_no_interval_and_a_flag(tmp_path: Path) -> None:
     assert any("fewer than 20 battles" in w for w in result.warnings)
     text = format_table(result)
     assert "1000.0 .. 1000.0" not in text and "undefined" in text and "low data" in text
-    assert "top: 2 models share rank 1 (their intervals overlap): x, y" in text
+    assert "top: 2 models share rank 1 (not separated by their intervals): x, y" in text
     report = write_leaderboard(write_jsonl(tmp_path / "b.jsonl", rows), tmp_path, RatingOptions(bootstrap=50))
     saved = json.loads((tmp_path / "leaderboard.json").read_text())["overall"]
     assert saved["top_models"] == ["x", "y"] and report["overall"]["top_models"] == ["x", "y"]

@@ -172,7 +172,7 @@ def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, basel
     models = set(battles["model_a"]) | set(battles["model_b"])
     options = RatingOptions(bootstrap=bootstrap, seed=seed, baseline=baseline if baseline in models else None)
     result = rate_battles(battles, options)
-    return Board(title, "bt", result.table, list(result.warnings))
+    return Board(title, "bt", result.table.drop(columns="ci_note"), list(result.warnings))  # notes say why
 
 
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0) -> list[Board]:

@@ -245,9 +245,9 @@ def _table(
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note
-    for model, note in zip(table["model"], table["ci_note"]):
-        if note is not None:
-            warnings.append(f"model {model!r}: interval {note}")
+    for reason, names in table.groupby("ci_note", sort=True)["model"]:
+        shown = ", ".join(map(repr, names.tolist()[:10])) + (" ..." if len(names) > 10 else "")
+        warnings.append(f"interval of {shown} {reason.replace('undefined:', 'undefined (no ci_low/ci_high):', 1)}")
     few = table.loc[table["battles"] < options.low_data_battles, "model"].tolist()
     if few:
         warnings.append(

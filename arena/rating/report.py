@@ -89,7 +89,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     shown["flags"] = ["low data" if flag else "" for flag in t["low_data"]]
     top = top_models(result)
     text = shown.to_string(index=False) + "\n\n"
-    text += (f"top: {len(top)} models share rank 1 (their intervals overlap): " if len(top) > 1 else "top: ")
+    text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else "top: ")
     text += ", ".join(top)
     if result.style is not None:
         text += "\n\nstyle coefficients (log-odds per SD):\n" + result.style.to_string(
