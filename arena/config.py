@@ -211,6 +211,7 @@ class JudgeConfig(Strict):
     max_retries: int = Field(default=5, ge=0)
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(default=None, gt=0.0)
+    max_total_cost_usd: float | None = Field(default=None, gt=0.0)  # per judge, over all runs of the workspace
     expected_output_tokens: int = Field(default=400, ge=1)
     reward: RewardConfig | None = None
     seed: int = 0

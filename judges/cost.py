@@ -2,16 +2,33 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from arena.config import PriceConfig
 
 DEFAULT_CHARS_PER_TOKEN = 4.0
+MESSAGE_OVERHEAD_TOKENS = 16  # chat-template tokens around one message (OpenAI adds 3-4, Llama/Qwen under 10)
 
 
 def cost_usd(price: PriceConfig, prompt_tokens: int, completion_tokens: int) -> float:
     """Cost of a call at the configured prices."""
     return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
+
+
+def prompt_token_bound(texts: Iterable[str]) -> int:
+    """A true upper bound on the prompt tokens of chat messages: one per UTF-8 byte (byte-level and
+    byte-fallback tokenizers never make more), plus the chat template's tokens around each message."""
+    sizes = [len(t.encode("utf-8")) for t in texts]
+    return sum(sizes) + MESSAGE_OVERHEAD_TOKENS * (len(sizes) + 1)
+
+
+def judgment_worst_case(price: PriceConfig, messages: list[str], followup: str, max_tokens: int) -> float:
+    """The most one judgment can cost: the request, then a follow-up that resends it with the reply
+    (at most max_tokens) and the follow-up text; each reply at most max_tokens."""
+    first = prompt_token_bound(messages)
+    second = first + max_tokens + prompt_token_bound([followup])
+    return cost_usd(price, first, max_tokens) + cost_usd(price, second, max_tokens)
 
 
 @dataclass

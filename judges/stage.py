@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -16,11 +15,12 @@ from arena.records import JsonlAppender, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir
 from judges.base import Judge, JudgeCall
 from judges.battles import judge_stats, make_battles, model_winner, single_scores
+from judges.budget import LEDGER_NAME, Budget, SpendLedger
 from judges.cache import JudgmentStore
-from judges.cost import TokenEstimator, cost_usd
+from judges.cost import TokenEstimator, cost_usd, judgment_worst_case, prompt_token_bound
 from judges.factory import judge_identity, make_judge
 from judges.tasks import JudgeTask, build_prompt, build_tasks, judgment_key, verdict_kind
-from judges.templates import RenderedPrompt, template_hash
+from judges.templates import RenderedPrompt, render, template_hash
 
 Prepared = tuple[JudgeTask, str, RenderedPrompt, str]  # task, template name, prompt, key
 
@@ -42,9 +42,10 @@ class JudgeStage:
         self.real_store = JudgmentStore(judgments_root, cfg.label, cfg.mode)
         self.store = JudgmentStore(judgments_root, "dry-run", cfg.mode) if self.judge.dry_run else self.real_store
         self.results: dict[str, dict] = {}
-        self.spent = 0.0
-        self.reserved = 0.0
-        self.budget_stopped = False
+        self.paid = not self.judge.dry_run and cfg.kind == "llm"
+        ledger = SpendLedger(Path(judgments_root) / cfg.label / LEDGER_NAME) if self.paid else None
+        self.budget = (Budget(cfg.max_cost_usd, cfg.max_total_cost_usd, ledger) if self.paid
+                       else Budget(None, None, None))
         self.breaker = CircuitBreaker(5)
 
     def _prepare(self, identity: dict[str, Any]) -> list[Prepared]:
@@ -94,39 +95,43 @@ class JudgeStage:
                 "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-    def _worst_case(self, p: Prepared, est: TokenEstimator) -> float:
-        """The most one judgment can cost: a generous prompt estimate, `max_tokens` out, and a follow-up."""
-        if self.judge.dry_run or self.cfg.kind != "llm":
+    def _worst_case(self, p: Prepared) -> float:
+        """A true upper bound on one judgment's cost: the prompt's byte bound and `max_tokens`, twice (follow-up)."""
+        if not self.paid:
             return 0.0
-        prompt = math.ceil(est.prompt_tokens(len(p[2].system) + len(p[2].user)) * 1.25)
-        first = cost_usd(self.cfg.price, prompt, self.cfg.max_tokens)
-        follow = cost_usd(self.cfg.price, prompt + self.cfg.max_tokens + 100, self.cfg.max_tokens)
-        return first + follow
+        messages = [m["content"] for m in p[2].messages()]
+        return judgment_worst_case(self.cfg.price, messages, self._followup_text(), self.cfg.max_tokens)
 
-    async def _one(self, p: Prepared, sem: asyncio.Semaphore, app: JsonlAppender, est: TokenEstimator,
-                   bar: tqdm) -> None:
+    def _followup_text(self) -> str:
+        return render("followup", {}, verdict_kind=self.kind).user
+
+    def _bound_usage(self, p: Prepared, call: JudgeCall) -> None:
+        """The endpoint reported no usage: count upper bounds (prompt bytes, reply bytes capped at max_tokens)."""
+        messages = [m["content"] for m in p[2].messages()]
+        replies = [call.raw] + ([call.followup_raw] if call.followup_raw is not None else [])
+        call.prompt_tokens = prompt_token_bound(messages)
+        if call.followup_raw is not None:
+            call.prompt_tokens += prompt_token_bound(messages + [call.raw, self._followup_text()])
+        call.completion_tokens = sum(min(len(r.encode("utf-8")), self.cfg.max_tokens) for r in replies)
+        call.usage_estimated = True
+
+    async def _one(self, p: Prepared, sem: asyncio.Semaphore, app: JsonlAppender, bar: tqdm) -> None:
         async with sem:
             if self.breaker.open:
                 return
-            worst = self._worst_case(p, est)
-            limit = self.cfg.max_cost_usd
-            if limit is not None and self.spent + self.reserved + worst > limit:
-                self.budget_stopped = True
+            worst = self._worst_case(p)
+            if not await self.budget.reserve(worst):
                 return
-            self.reserved += worst
+            cost = 0.0
             try:
                 call = await self.judge.judge(p[0], p[2], self.kind)
+                if self.paid and call.status != "error" and not (call.prompt_tokens or call.completion_tokens):
+                    self._bound_usage(p, call)
+                rec = self._record(p, call)
+                cost = rec["cost_usd"]
             finally:
-                self.reserved -= worst
+                await self.budget.settle(worst, cost, {"run_id": self.run.run_id, "key": p[3]})
         self.breaker.record(not call.endpoint_down, call.error)
-        if call.status != "error" and not (call.prompt_tokens or call.completion_tokens) and not self.judge.dry_run \
-                and self.cfg.kind == "llm":
-            # the endpoint reported no usage: count estimated tokens, so cost and budget still hold
-            call.prompt_tokens = est.prompt_tokens(len(p[2].system) + len(p[2].user))
-            call.completion_tokens = math.ceil(len(call.raw + (call.followup_raw or "")) / 4)
-            call.usage_estimated = True
-        rec = self._record(p, call)
-        self.spent += rec["cost_usd"]
         app.append(rec)
         self.results[p[3]] = rec
         bar.update(1)
@@ -138,7 +143,6 @@ class JudgeStage:
         prepared = self._prepare(self.judge.identity()) if self.judge.dry_run else real_prepared
         cache = self.store.load() if self.judge.dry_run else real_cache
         todo = list({p[3]: p for p in prepared if cache.get(p[3], {}).get("status") != "ok"}.values())
-        est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
         estimate = self.estimate(real_prepared, real_cache) if self.judge.dry_run else None
         sem = asyncio.Semaphore(self.judge.concurrency)
         bar = tqdm(total=len(todo), desc=f"judge {self.judge.name}", unit="call", leave=True, dynamic_ncols=True,
@@ -146,7 +150,7 @@ class JudgeStage:
         try:
             if todo:
                 with self.store.appender() as app:
-                    await asyncio.gather(*(self._one(p, sem, app, est, bar) for p in todo))
+                    await asyncio.gather(*(self._one(p, sem, app, bar) for p in todo))
         finally:
             bar.close()
             await self.judge.aclose()
@@ -165,9 +169,8 @@ class JudgeStage:
         if stats["unparsed"]:
             self.run.error(f"{who}: {stats['unparsed']} replies had no verdict even after a follow-up; kept as "
                            "'unparsed' (never counted), retried on the next run", stage="judge")
-        if self.budget_stopped:
-            self.run.error(f"{who}: stopped before passing max_cost_usd={self.cfg.max_cost_usd}; {not_done} "
-                           "judgments left for the next run", stage="judge")
+        for message in self.budget.messages(who, not_done):
+            self.run.error(message, stage="judge")
 
     def _write_outputs(self, prepared: list[Prepared], cache: dict[str, dict], n_todo: int,
                        estimate: dict[str, Any] | None) -> dict[str, Any]:
@@ -190,8 +193,10 @@ class JudgeStage:
         write_json_atomic(path / "judge_stats.json", {self.cfg.label: stats})
         summary: dict[str, Any] = {"judge": self.cfg.label, "mode": self.cfg.mode, "dry_run": self.judge.dry_run,
                                    "tasks": len(prepared), "new_calls": new, "not_done": n_todo - new,
-                                   "budget_stopped": self.budget_stopped, "skipped": self.skipped[:20], **stats,
-                                   "spent_now_usd": round(self.spent, 6)}
+                                   "budget_stopped": self.budget.stop is not None, "skipped": self.skipped[:20],
+                                   **stats, "spent_now_usd": round(self.budget.spent, 6)}
+        if self.paid:
+            summary["budget"] = self.budget.report()
         self._record_problems(stats, n_todo - new)
         if self.cfg.mode == "single":
             rows, table = single_scores(pairs, self.cfg.label)

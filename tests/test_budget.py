@@ -1,0 +1,117 @@
+"""The judge budget against a real local OpenAI-compatible server: used up, never passed, honest, remembered."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from arena.config import load_config
+from arena.pipeline import run_pipeline
+from conftest import read_jsonl, write_config
+from judges.budget import SpendLedger
+from openai_server import FakeOpenAI
+
+PRICE = {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}  # $0.001 a token: ~$0.4 a judgment here
+
+
+def verdict(req: dict) -> str:
+    return "A is better. [[A>B]]"
+
+
+def long_verdict(req: dict) -> str:
+    return " ".join(["reasons"] * 1000) + " [[A>B]]"  # ~1000 tokens of the 1100 allowed: ~$1.4 a judgment
+
+
+def _run(tmp_path: Path, questions_file: Path, cands: FakeOpenAI, judge: FakeOpenAI, names=("good", "bad"), **kw):
+    """One pairwise run; returns the judge stage's summary and the run's errors."""
+    candidates = [{"name": n, "backend": "openai", "model": n, "base_url": cands.base_url} for n in names]
+    j = {"mode": "pairwise", "model": "judge-model", "base_url": judge.base_url, "price": PRICE, "max_tokens": 100,
+         **kw}
+    cfg = write_config(tmp_path, questions_file, candidates, judge=j, rating={"bootstrap": 10})
+    info = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None).run.info
+    return info["stages"]["judge"], [e["message"] for e in info["errors"] if e.get("stage") == "judge"]
+
+
+def _paid(tmp_path: Path) -> list[dict]:
+    return read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "pairwise.jsonl")
+
+
+def test_budget_is_used_up_while_calls_are_in_flight(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=long_verdict, delay_s=0.05) as judge:
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=4, max_cost_usd=20.0,
+                         max_tokens=1100)
+        assert judge.max_in_flight > 1
+    b = j["budget"]
+    worst = b["next_worst_case_usd"]
+    spent = j["spent_now_usd"]
+    # stopping at the first reservation that did not fit made 2 of 10 calls; waiting uses the budget up
+    assert j["budget_stopped"] and 0 < j["new_calls"] < 10 and b["stopped_by"] == "max_cost_usd"
+    assert 20.0 - worst < spent <= 20.0 and b["passed_by_usd"] == 0
+    assert abs(spent - sum(r["cost_usd"] for r in _paid(tmp_path))) < 1e-5
+    assert errors == [f"judge judge-model: stopped before passing max_cost_usd=20 with ${spent:.4f} spent in this "
+                      f"run; the next judgment could cost up to ${worst:.4f}, which does not fit; "
+                      f"{10 - j['new_calls']} judgments left for the next run"]
+
+
+def test_endpoint_reporting_more_tokens_than_estimated_cannot_pass_the_budget(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=verdict, delay_s=0.02) as judge:
+        # one token per byte of prompt and the whole max_tokens: far above the 4-characters-a-token estimate
+        judge.usage = lambda body, text: {"prompt_tokens": sum(len(m["content"].encode()) for m in body["messages"]),
+                                          "completion_tokens": body["max_tokens"]}
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=8, max_cost_usd=15.0)
+        assert judge.max_in_flight > 1
+    spent = j["spent_now_usd"]
+    assert spent <= 15.0 and j["budget_stopped"] and 0 < j["new_calls"] < 10
+    assert 15.0 - j["budget"]["next_worst_case_usd"] < spent
+    assert len(errors) == 1 and errors[0].startswith("judge judge-model: stopped before passing max_cost_usd=15")
+
+
+def test_endpoint_passing_max_tokens_is_reported_as_passing_the_limit(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=verdict, delay_s=0.02) as judge:
+        judge.usage = lambda body, text: {"prompt_tokens": 10, "completion_tokens": 100 * body["max_tokens"]}
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=2, max_cost_usd=15.0)
+    spent = j["spent_now_usd"]  # each call costs $10: more than its worst case (~$5), which trusts max_tokens=100
+    over = spent - 15.0
+    assert over > 0 and j["budget"]["passed_by_usd"] == round(over, 6) and j["budget_stopped"]
+    assert j["new_calls"] < 10  # once past the limit no new judgment starts
+    assert any(e.startswith(f"judge judge-model: passed the budget by ${over:.4f}: spent ${spent:.4f} in this run "
+                            "against max_cost_usd=15; the endpoint reported more tokens than the worst case")
+               for e in errors)
+    assert not any("stopped before passing" in e for e in errors)
+    assert any(f"judge judge-model: passed max_cost_usd=15 with ${spent:.4f} spent" in e for e in errors)
+
+
+def test_workspace_total_is_remembered_across_runs(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=verdict) as judge:
+        first, _ = _run(tmp_path, questions_file, fake_openai, judge, concurrency=2, max_total_cost_usd=9.0)
+        assert first["budget_stopped"] and first["budget"]["stopped_by"] == "max_total_cost_usd"
+        n = len(judge.requests)
+        second, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=2, max_total_cost_usd=9.0)
+        assert len(judge.requests) == n and second["new_calls"] == 0  # the workspace remembers the first run
+        assert second["budget"]["workspace_total_before_usd"] == first["budget"]["workspace_total_usd"]
+        assert any("max_total_cost_usd=9 with" in e and "in this workspace over all runs" in e for e in errors)
+        third, _ = _run(tmp_path, questions_file, fake_openai, judge, concurrency=2, max_total_cost_usd=100.0)
+    assert not third["budget_stopped"] and third["not_done"] == 0
+    ledger = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl")
+    paid = _paid(tmp_path)
+    assert len(ledger) == len(paid) == 10
+    assert abs(sum(e["cost_usd"] for e in ledger) - sum(r["cost_usd"] for r in paid)) < 1e-6
+    assert abs(third["budget"]["workspace_total_usd"] - sum(e["cost_usd"] for e in ledger)) < 1e-6
+
+
+def test_ledger_appends_from_two_processes_all_count(tmp_path):
+    path = tmp_path / "judgments" / "j" / "spent.jsonl"
+    code = ("import sys; from pathlib import Path; from judges.budget import SpendLedger\n"
+            "led = SpendLedger(Path(sys.argv[1]))\n"
+            "for i in range(300): led.append({'key': sys.argv[2] + str(i), 'cost_usd': 0.5, 'pad': 'x' * 3000})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), tag]) for tag in ("a", "b")]
+    reader = SpendLedger(path)
+    seen = [0.0]
+    while any(p.poll() is None for p in procs):  # reading while both write never sees half a line
+        seen.append(reader.total())
+        assert seen[-1] >= seen[-2] and seen[-1] % 0.5 == 0
+    assert all(p.returncode == 0 for p in procs)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 600 and all(json.loads(line)["cost_usd"] == 0.5 for line in lines)
+    assert reader.total() == 300.0 == SpendLedger(path).total()
