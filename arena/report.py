@@ -10,6 +10,33 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _truncation(m: dict[str, Any]) -> str:
+    """The stats' truncation counts, when there are any (kept judgments, marked, never hidden)."""
+    answers, replies = m.get("truncated_answers") or 0, m.get("truncated_judge_replies") or 0
+    if not answers and not replies:
+        return ""
+    return f"; truncated at max_tokens: {answers} judgments saw a cut answer, {replies} judge replies were cut"
+
+
+def _budget_lines(m: dict[str, Any]) -> list[str]:
+    """What the budget did for one judge: a limit passed (by how much), a stop, the workspace total."""
+    b = m.get("budget")
+    if not b:
+        return []
+    lines = []
+    if b.get("passed_by_usd"):
+        lines.append(f"budget PASSED by ${b['passed_by_usd']:.4f} (the endpoint reported more tokens than the worst "
+                     "case allowed for; see run.json errors)")
+    if b.get("stopped_by"):
+        lines.append(f"stopped at the budget ({b['stopped_by']}): spent ${b['spent_usd']:.4f} in this run, the next "
+                     f"judgment could cost up to ${b['next_worst_case_usd']:.4f}; {m.get('not_done', 0)} judgments "
+                     "left for the next run")
+    if b.get("max_total_cost_usd") is not None:
+        lines.append(f"workspace total for this judge ${b['workspace_total_usd']:.4f} of max_total_cost_usd="
+                     f"{b['max_total_cost_usd']:g}")
+    return lines
+
+
 def judge_report(info: dict[str, Any]) -> str:
     """What the judge stage did; in a dry run, what the real judge run would need."""
     j = info.get("stages", {}).get("judge")
@@ -21,14 +48,13 @@ def judge_report(info: dict[str, Any]) -> str:
     for name, m in (j.get("members") or {j["judge"]: j}).items():
         lines.append(f"  {name}: ok {m['ok']}, unparsed {m['unparsed']}, errors {m['errors']}; position consistency "
                      f"{_pct(m.get('position_consistency'))}, first position wins "
-                     f"{_pct(m.get('first_position_win_rate'))}, ties {_pct(m.get('tie_rate'))}")
+                     f"{_pct(m.get('first_position_win_rate'))}, ties {_pct(m.get('tie_rate'))}{_truncation(m)}")
+        lines += [f"    {line}" for line in _budget_lines(m)]
     if j.get("aggregate"):
         lines.append(f"  panel of {len(j['members'])} judges, aggregated by {j['aggregate']}")
     if not j.get("dry_run"):
         lines.append(f"  spent in this run ${j.get('spent_now_usd', 0.0):.4f}; all judgments this run uses: tokens in "
                      f"{j['prompt_tokens']:,}, out {j['completion_tokens']:,}, cost ${j['cost_usd']:.4f}")
-    if j.get("budget_stopped"):
-        lines.append(f"  stopped at the budget (max_cost_usd): {j['not_done']} judgments left for the next run")
     est = j.get("estimate")
     if est:
         cost = f"${est['cost_usd']:.4f}" if est["priced"] else "unknown (set judge.price to get a cost estimate)"
@@ -59,11 +85,15 @@ def rating_report(run_path: Path, top: int = 20) -> str:
     head = f"{'rank':>4} {'model':<28} {'rating':>7} {f'CI {lo:g}-{hi:g}%':>17} {'battles':>8}" + ("  win% vs base" if has_score else "")
     rows = ["", f"leaderboard (Bradley-Terry, {lb['options']['bootstrap']} bootstrap rounds):", head]
     for r in table[:top]:
-        ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else "n/a"
+        ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else (
+            "undefined" if r.get("ci_note") else "n/a")
         line = f"{r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
         if has_score and r.get("score") is not None:
             line += f"  {r['score']:>6.1f}"
-        rows.append(line)
+        rows.append(line + ("  (low data)" if r.get("low_data") else ""))
+    leaders = lb["overall"].get("top_models") or []
+    if len(leaders) > 1:
+        rows.append(f"  top: {len(leaders)} models share rank 1 (not separated by their intervals): {', '.join(leaders)}")
     overall = lb["overall"].get("warnings", [])
     for w in overall[:5]:
         rows.append(f"  warning: {w}")

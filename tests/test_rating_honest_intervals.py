@@ -11,6 +11,7 @@ from interop_fixtures import write_jsonl
 
 from arena.rating import RatingOptions, format_table, rate_battles, validate_battles, write_leaderboard
 from arena.rating.report import top_models
+from arena.report import rating_report
 
 
 def _rate(rows: list[dict], bootstrap: int = 200):
@@ -38,6 +39,9 @@ def test_two_tied_battles_give_no_interval_and_a_flag(tmp_path: Path) -> None:
     row = saved["table"][0]
     assert row["ci_low"] is None and row["ci_high"] is None and row["low_data"] is True
     assert row["ci_note"].startswith("undefined")
+    printed = rating_report(tmp_path)  # what `arena run` prints at the end
+    assert "undefined" in printed and "(low data)" in printed and "1000..1000" not in printed
+    assert "top: 2 models share rank 1 (not separated by their intervals): x, y" in printed
 
 
 def test_one_sided_record_gives_no_interval() -> None:
