@@ -1,4 +1,4 @@
-"""Starting the app for real: `arena viz` on a busy port, and `streamlit run viz/app.py` with the shipped config."""
+"""Starting the app for real: `arena viz` on a busy port; `streamlit run viz/app.py` with the shipped config."""
 
 from __future__ import annotations
 
@@ -129,5 +129,6 @@ def test_streamlit_run_from_repo_root_binds_loopback_and_sends_no_stats(tmp_path
         capture_output=True,
         text=True,
         timeout=60,
+        check=True,
     ).stdout
     assert "\ngatherUsageStats = false\n" in shown and '\naddress = "127.0.0.1"\n' in shown

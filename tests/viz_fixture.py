@@ -46,6 +46,9 @@ ERROR_TEXT = "timeout <img src=x onerror=alert(2)> after $3$ tries"
 LONG_RAW = "Long reasoning. " * 1600
 RUN_SINGLE, RUN_PARTIAL = "20250108-120000-single", "20250109-090000-partial"
 JUDGES = ("gpt-4o-judge", "qwen-max-judge")
+RUN_TIED, TIED, NEWCOMER = "20250301-000000-quickstart", ("tie-a", "tie-b", "tie-c", "tie-d"), "newcomer"
+# answers stopped at max_tokens: (model, question) -> (turn, how the record says so)
+CUT_TURNS = {("model-alpha", "q4"): (1, "finish_reason"), ("model-delta", "q1"): (2, "truncated")}
 BENCH = {"model-gamma": {"gsm8k": 0.81, "mmlu": 0.72}, "model-alpha": {"gsm8k": 0.64, "mmlu": 0.66}}
 
 
@@ -78,6 +81,8 @@ def write_answers(ws: Path) -> dict[str, dict[str, str]]:
         for q in QUESTIONS:
             key = content_hash([model, q["question_id"], {"temperature": 0}])
             turns = [_answer_text(model, q, t) for t in range(1, len(q["turns"]) + 1)]
+            cut_turn, how = CUT_TURNS.get((model, q["question_id"]), (0, ""))
+            flags = [t == cut_turn for t in range(1, len(turns) + 1)]
             records.append(
                 {
                     "key": key,
@@ -93,6 +98,10 @@ def write_answers(ws: Path) -> dict[str, dict[str, str]]:
                     "created": "2025-01-01T00:00:00Z",
                 }
             )
+            if how == "truncated":  # a record that only carries the flag
+                records[-1]["truncated"] = flags
+            else:
+                records[-1]["finish_reason"] = ["length" if f else "stop" for f in flags]
             index.setdefault(model, {})[q["question_id"]] = key
         _write_jsonl(ws / "answers" / f"{model}.jsonl", records)
     return index
@@ -343,6 +352,28 @@ def build_bench_workspace(ws: Path) -> Path:
     info["errors"] = [{"message": "rejected: <b>line 3</b>", "stage": "bench"}]
     _write_json(ws / "runs" / "20250201-000000-bench" / "run.json", info)
     _write_json(ws / "runs" / "20250201-000000-bench" / "answers_index.json", {})
+    return ws
+
+
+def build_tied_workspace(ws: Path) -> Path:
+    """The quick start's shape: one dry run only, four evenly matched models sharing rank 1, and a
+    newcomer with two tied battles (too few to rate with confidence)."""
+    battles = []
+    for a, b in combinations(TIED, 2):
+        edge = int(a == TIED[0])  # tie-a is a little ahead, not significantly
+        for k, winner in enumerate(["model_a"] * (4 + edge) + ["model_b"] * (4 - edge) + ["tie"] * 2):
+            battles.append({"question_id": f"q{k}", "model_a": a, "model_b": b, "winner": winner})
+    newcomer = {"model_a": NEWCOMER, "model_b": TIED[1], "winner": "tie"}
+    battles += [{"question_id": q, **newcomer} for q in ("q0", "q1")]
+    for b in battles:
+        b.update(judge="demo-judge", category="general", turn=1, weight=1)
+    run = ws / "runs" / RUN_TIED
+    _write_jsonl(run / "battles.jsonl", battles)
+    info = _run_json(RUN_TIED, "pairwise", [*TIED, NEWCOMER])
+    info["config"].update(run_name="quickstart", dry_run=True)
+    info["config"]["judge"]["name"] = "demo-judge"
+    _write_json(run / "run.json", info)
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=50, seed=0))
     return ws
 
 

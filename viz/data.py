@@ -279,7 +279,8 @@ def load_questions(run: RunInfo) -> dict[str, dict[str, Any]]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _answers_cached(file: Stamp) -> dict[str, dict[str, Any]]:
     """Answer records of one model by key, without the bulky bookkeeping fields."""
-    keep = ("key", "model", "question_id", "turns", "status", "finish_reason", "completion_tokens")
+    keep = ("key", "model", "question_id", "turns", "status", "finish_reason", "truncated")
+    keep += ("completion_tokens",)
     return {str(rec.get("key")): {k: rec.get(k) for k in keep} for rec in _records(file[0])}
 
 

@@ -15,6 +15,8 @@ from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_b
 from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
 REFIT_BOOTSTRAP = 100  # bootstrap rounds for refits done in the app (the pipeline's files keep theirs)
+TEXT_COLUMNS = ("model", "ci_note", "low_data")  # leaderboard table columns that are not numbers
+LOW_DATA_BATTLES = 20  # for leaderboards written before the `low_data` flag (arena.rating's default)
 
 
 def section_frame(section: dict[str, Any] | None) -> pd.DataFrame:
@@ -24,9 +26,39 @@ def section_frame(section: dict[str, Any] | None) -> pd.DataFrame:
     if frame.empty:
         return frame
     for column in frame.columns:
-        if column != "model":
+        if column not in TEXT_COLUMNS:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if "low_data" in frame:
+        frame["low_data"] = frame["low_data"].fillna(0).astype(bool)
     return frame.sort_values(["rating", "model"], ascending=[False, True]).reset_index(drop=True)
+
+
+def caution(table: pd.DataFrame, options: dict[str, Any]) -> pd.Series:
+    """Per model, why its rating is less certain than it looks ('' when nothing to say).
+
+    Uses the leaderboard's `low_data` flag and `ci_note`; older files without them are judged here: fewer
+    than `low_data_battles` battles, or a zero-width bootstrap interval (degenerate, not certain).
+    """
+    few_battles = int(options.get("low_data_battles") or LOW_DATA_BATTLES)
+    bootstrapped = int(options.get("bootstrap") or 0) > 0
+    battles = table["battles"] if "battles" in table else pd.Series(np.nan, index=table.index)
+    low = table.get("low_data", battles < few_battles)
+    note = table.get("ci_note", pd.Series(None, index=table.index, dtype=object))
+    zero = pd.Series(False, index=table.index)
+    if bootstrapped and "ci_note" not in table and {"ci_low", "ci_high"} <= set(table):
+        zero = (table["ci_high"] - table["ci_low"]).abs() <= 1e-9
+    out = []
+    for k in table.index:
+        if isinstance(note[k], str) and note[k]:
+            out.append(f"⚠ low data: interval {note[k]}")
+        elif zero[k]:
+            out.append("⚠ low data: zero-width interval (every resample gave the same rating)")
+        elif bool(low[k]):
+            count = f"{int(battles[k])} battles" if pd.notna(battles[k]) else "few battles"
+            out.append(f"⚠ low data: only {count}")
+        else:
+            out.append("")
+    return pd.Series(out, index=table.index, dtype=object)
 
 
 def rating_options(leaderboard: dict[str, Any] | None, **changes: Any) -> RatingOptions:
@@ -184,6 +216,23 @@ def judge_choices(
     if battles is not None and not battles.empty and "judge" in battles:
         names += [str(j) for j in battles["judge"].dropna().unique()]
     return list(dict.fromkeys(n for n in names if n))
+
+
+def truncated_turns(answer: dict[str, Any] | None) -> list[int]:
+    """Turns (1-based) of an answer record cut at max_tokens: `truncated` (bool or per turn), else
+    finish_reason "length" (one value or one per turn)."""
+    if not answer:
+        return []
+    n_turns = len(answer.get("turns") or []) or 1
+    for field, hit in (("truncated", lambda v: v is True), ("finish_reason", lambda v: v == "length")):
+        value = answer.get(field)
+        if isinstance(value, list):
+            cut = [k for k, item in enumerate(value, start=1) if hit(item)]
+        else:
+            cut = list(range(1, n_turns + 1)) if hit(value) else []
+        if cut:
+            return cut
+    return []
 
 
 def finite(values: Any) -> np.ndarray:

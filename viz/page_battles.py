@@ -9,9 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from viz.data import RunInfo, battle_games, find_answer, load_battles, load_judgments, load_questions
+from viz.derive import truncated_turns
 from viz.render import escape_markdown_html, missing_results, page_header, show_text
 
 ANY = "(any)"
+TRUNCATED_TAG = "✂ Truncated"
 FILTER_KEYS = ("bt_category", "bt_model_a", "bt_model_b", "bt_verdict", "bt_judge", "bt_question")
 VERDICTS = {
     "model_a": "model A wins",
@@ -90,13 +92,25 @@ def _turns(value: Any) -> list[str]:
     return [str(t) for t in value] if isinstance(value, list) else [str(value)]
 
 
-def show_text_turns(texts: list[str], judged_turn: int | None, raw: bool, label: str = "Turn") -> None:
-    """Texts per turn, the judged turn marked; markdown with HTML shown as text, or the raw text."""
+def show_text_turns(
+    texts: list[str], judged_turn: int | None, raw: bool, label: str = "Turn", cut: list[int] | None = None
+) -> None:
+    """Texts per turn, the judged turn marked; markdown with HTML shown as text, or the raw text.
+
+    Turns in `cut` were stopped at max_tokens: each gets a warning under its text.
+    """
     for number, text in enumerate(texts, start=1):
         mark = " (judged)" if judged_turn == number and len(texts) > 1 else ""
         if len(texts) > 1:
-            st.markdown(f"**{label} {number}{mark}**")
+            tag = f" · {TRUNCATED_TAG}" if number in (cut or []) else ""
+            st.markdown(f"**{label} {number}{mark}**{tag}")
         show_text(text, raw)
+        if number in (cut or []):
+            st.warning(
+                f"Truncated: this {'turn' if len(texts) > 1 else 'answer'} stopped at the `max_tokens` "
+                "limit (finish_reason `length`), so it is incomplete.",
+                icon="✂️",
+            )
 
 
 def show_question(question: dict[str, Any] | None, turn: int | None, raw: bool) -> None:
@@ -152,18 +166,23 @@ def show_battle(workspace: Path, run: RunInfo, battle: pd.Series, raw: bool) -> 
         value = battle.get(column)
         if value is not None and not (isinstance(value, float) and pd.isna(value)):
             facts.append(f"{column}: {escape_markdown_html(value)}")
-    st.markdown(" · ".join(facts))
     qid = str(battle["question_id"])
+    answers = {side: find_answer(workspace, run, battle[side], qid) for side in ("model_a", "model_b")}
+    for side, answer in answers.items():
+        cut = truncated_turns(answer)
+        if cut and (turn is None or min(cut) <= turn):  # the judge saw the dialogue up to its turn
+            facts.append(f"**{TRUNCATED_TAG}: answer {'A' if side == 'model_a' else 'B'}**")
+    st.markdown(" · ".join(facts))
     show_question(load_questions(run).get(qid), turn, raw)
     columns = st.columns(2)
     for column, side in zip(columns, ("model_a", "model_b")):
         with column:
             st.subheader(f"{'A' if side == 'model_a' else 'B'}: {escape_markdown_html(battle[side])}")
-            answer = find_answer(workspace, run, battle[side], qid)
+            answer = answers[side]
             if answer is None:
                 st.caption("Answer not found in the answer cache.")
             else:
-                show_text_turns(_turns(answer.get("turns")), turn, raw)
+                show_text_turns(_turns(answer.get("turns")), turn, raw, cut=truncated_turns(answer))
     st.subheader("Judge reasoning")
     keys = battle_games(battle.get("games"))
     if not keys:

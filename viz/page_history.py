@@ -13,6 +13,7 @@ from viz.derive import changes_since, leaderboard_history
 from viz.render import chart_label, escape_markdown_html, page_header
 
 TOP_DEFAULT = 10
+DRY_SWITCH = "Include dry runs"
 
 
 def history_chart(history: pd.DataFrame, models: list[str], dry: set[str] | None = None) -> go.Figure:
@@ -52,11 +53,14 @@ def history_chart(history: pd.DataFrame, models: list[str], dry: set[str] | None
     return fig
 
 
-def pick_series(run: RunInfo, runs: list[RunInfo]) -> list[RunInfo]:
-    """Series selector (runs grouped by run name, mode and judge) and the dry-run checkbox; the runs chosen."""
+def pick_series(run: RunInfo, runs: list[RunInfo]) -> tuple[list[RunInfo], int]:
+    """Series selector (runs grouped by run name, mode and judge) and the dry-run checkbox.
+
+    Returns the runs chosen and how many dry runs of the series the checkbox leaves out.
+    """
     rated = [r for r in runs if r.has("leaderboard.json")]
     if not rated:
-        return []
+        return [], 0
     groups: dict[str, list[RunInfo]] = {}
     for item in rated:
         groups.setdefault(item.series, []).append(item)
@@ -73,34 +77,43 @@ def pick_series(run: RunInfo, runs: list[RunInfo]) -> list[RunInfo]:
     )
     dry = sum(r.dry_run for r in groups[series])
     include = right.checkbox(
-        f"Include dry runs ({dry})",
+        f"{DRY_SWITCH} ({dry})",
         value=False,
         key="hist_dry",
         disabled=dry == 0,
         help="Dry runs have seeded random verdicts; they are left out of the series by default.",
     )
-    return [r for r in groups[series] if include or not r.dry_run]
+    return [r for r in groups[series] if include or not r.dry_run], 0 if include else dry
+
+
+def empty_message(chosen_runs: list[RunInfo], hidden_dry: int, runs: list[RunInfo]) -> str:
+    """Why the history is empty, and what to do: dry runs hidden (the switch), or no leaderboard yet."""
+    adds = "Each judged pairwise or baseline run adds one point per model."
+    if hidden_dry and not chosen_runs:
+        return (
+            f"This series has only dry runs ({hidden_dry}), and dry runs are hidden here because their "
+            f"verdicts are seeded random draws, not real judgments. Tick **{DRY_SWITCH}** above to show "
+            f"them, or run the same config without `--dry-run` for real ratings. {adds}"
+        )
+    if chosen_runs or any(r.has("leaderboard.json") for r in runs):
+        return f"No run of this series has a leaderboard yet, so there is no history. {adds}"
+    return f"No run has a leaderboard yet, so there is no history. {adds}"
 
 
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the history page (one series of comparable runs with a leaderboard; the sidebar run is 'now')."""
     page_header("History", run)
-    chosen_runs = pick_series(run, runs)
+    chosen_runs, hidden_dry = pick_series(run, runs)
     history = leaderboard_history(chosen_runs)
     if history.empty:
-        st.info(
-            "No run of this series has a leaderboard yet, so there is no history. "
-            "Each judged pairwise or baseline run adds one point per model."
-            if chosen_runs or any(r.has("leaderboard.json") for r in runs)
-            else "No run has a leaderboard yet, so there is no history. "
-            "Each judged pairwise or baseline run adds one point per model."
-        )
+        st.info(empty_message(chosen_runs, hidden_dry, runs))
         return
     run_ids = list(dict.fromkeys(history["run_id"]))
     dry_ids = [r.run_id for r in chosen_runs if r.dry_run and r.run_id in run_ids]
     st.caption(
         f"{len(run_ids)} run(s) with a leaderboard, {history['model'].nunique()} model(s)."
         + (f" Dry runs (random verdicts): {escape_markdown_html(', '.join(dry_ids))}." if dry_ids else "")
+        + (f" {hidden_dry} dry run(s) hidden: tick **{DRY_SWITCH}** to show them." if hidden_dry else "")
     )
     if history["normalisation"].nunique() > 1:
         st.warning(

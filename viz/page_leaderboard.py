@@ -12,10 +12,11 @@ import streamlit as st
 from arena.errors import ArenaError
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
-from viz.derive import judge_choices, rating_options, refit, section_frame
+from viz.derive import caution, judge_choices, rating_options, refit, section_frame
 from viz.render import chart_label, escape_markdown_html, missing_results, page_header
 
 ALL_CATEGORIES, ALL_JUDGES = "All categories", "All judges"
+CAUTION = "caution"
 
 
 def _section(run: RunInfo, board: dict[str, Any], category: str | None, judge: str | None) -> dict[str, Any]:
@@ -33,7 +34,11 @@ def display_table(
     """The table shown and downloaded: friendly column names, optional style and benchmark columns."""
     options = board.get("options") or {}
     rating_name = "rating (style-controlled)" if options.get("style_control") else "rating"
-    out = pd.DataFrame({"rank": table["rank"], "model": table["model"], rating_name: table["rating"]})
+    out = pd.DataFrame({"rank": table["rank"], "model": table["model"]})
+    notes = caution(table, options)
+    if notes.str.len().any():
+        out[CAUTION] = notes
+    out[rating_name] = table["rating"]
     out["CI low"], out["CI high"] = table.get("ci_low"), table.get("ci_high")
     for column in ("battles", "wins", "ties", "losses"):
         if column in table:
@@ -55,16 +60,17 @@ def display_table(
     return out
 
 
-def ratings_chart(table: pd.DataFrame, title: str) -> go.Figure:
-    """Horizontal dot plot of ratings with asymmetric CI error bars, best on top."""
+def ratings_chart(table: pd.DataFrame, title: str, flagged: pd.Series | None = None) -> go.Figure:
+    """Horizontal dot plot of ratings with asymmetric CI error bars, best on top; low-data models hollow."""
     rating = table["rating"]
     names = [chart_label(m) for m in table["model"]]
+    hollow = flagged if flagged is not None else pd.Series(False, index=table.index)
     fig = go.Figure(
         go.Scatter(
             x=rating,
             y=names,
             mode="markers",
-            marker={"size": 9},
+            marker={"size": 9, "symbol": ["circle-open" if h else "circle" for h in hollow]},
             error_x={
                 "type": "data",
                 "symmetric": False,
@@ -84,11 +90,22 @@ def ratings_chart(table: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def top_models(table: pd.DataFrame) -> list[str]:
+    """The models at the best rank (several when their intervals overlap), best rating first."""
+    if "rank" not in table or table["rank"].isna().all():
+        return [str(table["model"].iloc[0])]
+    return [str(m) for m in table.loc[table["rank"] == table["rank"].min(), "model"]]
+
+
 def _column_config(frame: pd.DataFrame) -> dict[str, Any]:
     """Number formats for the table."""
     config: dict[str, Any] = {"model": st.column_config.TextColumn("model", width="medium")}
     for column in frame.columns:
-        if column in ("rank", "battles", "wins", "ties", "losses"):
+        if column == CAUTION:
+            config[column] = st.column_config.TextColumn(
+                column, width="medium", help="Few battles or a degenerate interval: less sure than it looks."
+            )
+        elif column in ("rank", "battles", "wins", "ties", "losses"):
             config[column] = st.column_config.NumberColumn(column, format="%d")
         elif column.startswith("bench: "):
             config[column] = st.column_config.NumberColumn(column, format="%.3f")
@@ -157,7 +174,15 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     cols[0].metric("Models", len(table))
     cols[1].metric("Battles", f"{int(section.get('n_battles') or 0):,}")
     cols[2].metric("Method", str(board.get("method", "bt")).upper())
-    cols[3].metric("Top model", str(table["model"].iloc[0]))
+    top = top_models(table)
+    if len(top) == 1:
+        cols[3].metric("Top model", top[0])
+    else:
+        cols[3].metric("Top model", f"{len(top)} models share rank 1", help=", ".join(top))
+        st.caption(
+            f"{len(top)} models share rank 1: {escape_markdown_html(', '.join(top))}. "
+            "Their intervals overlap, so the battles do not tell them apart."
+        )
     if judge is not None or style:
         st.caption(
             f"Refitted here from battles.jsonl with {rating_options(board).bootstrap} bootstrap rounds."
@@ -169,7 +194,13 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         file_name=f"leaderboard-{run.run_id}-{scope.replace(' · ', '-')}.csv",
         mime="text/csv",
     )
-    st.plotly_chart(ratings_chart(table, f"Ratings ({scope})"))
+    flagged = shown[CAUTION].str.len() > 0 if CAUTION in shown else None
+    st.plotly_chart(ratings_chart(table, f"Ratings ({scope})", flagged))
+    if flagged is not None:
+        st.caption(
+            f"⚠ {int(flagged.sum())} model(s) with little data (see the caution column; hollow in the "
+            "chart): their ratings and intervals are less certain than they look."
+        )
     warnings = list(section.get("warnings") or [])
     if warnings:
         with st.expander(f"Warnings ({len(warnings)})"):

@@ -8,10 +8,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, load_scores
+from viz.data import RunInfo, find_answer, load_scores
+from viz.derive import truncated_turns
 from viz.render import chart_label, missing_results, page_header
 
 ALL = "All judges"
+CUT = "truncated answers"
 
 
 def distribution_chart(scores: pd.DataFrame, models: list[str]) -> go.Figure:
@@ -23,6 +25,24 @@ def distribution_chart(scores: pd.DataFrame, models: list[str]) -> go.Figure:
         )
     fig.update_layout(showlegend=False, yaxis_title="score", height=420, margin={"t": 30})
     return fig
+
+
+def truncated(workspace: Path, run: RunInfo, scores: pd.DataFrame) -> pd.Series:
+    """Per score row: whether the scored answer was cut at max_tokens up to the scored turn."""
+    if scores.empty or not {"model", "question_id"} <= set(scores.columns):
+        return pd.Series(False, index=scores.index)
+    cut = {
+        (model, qid): truncated_turns(find_answer(workspace, run, str(model), str(qid)))
+        for model, qid in scores[["model", "question_id"]].drop_duplicates().itertuples(index=False)
+    }
+    turns = scores["turn"] if "turn" in scores else pd.Series(None, index=scores.index)
+    return pd.Series(
+        [
+            bool(cut[(m, q)]) and (pd.isna(t) or min(cut[(m, q)]) <= int(t))
+            for m, q, t in zip(scores["model"], scores["question_id"], turns)
+        ],
+        index=scores.index,
+    )
 
 
 def by(scores: pd.DataFrame, column: str, models: list[str]) -> pd.DataFrame:
@@ -53,8 +73,17 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     scores = scores.dropna(subset=["score"])
     summary = scores.groupby("model")["score"].agg(["mean", "std", "count", "median"])
     summary = summary.sort_values("mean", ascending=False)
+    cut = truncated(workspace, run, scores)
+    if cut.any():
+        summary[CUT] = cut.groupby(scores["model"]).sum().reindex(summary.index).fillna(0).astype(int)
     models = list(summary.index)
     st.subheader("Mean score per model")
+    if cut.any():
+        st.warning(
+            f"{int(cut.sum())} scored answer(s) stopped at the `max_tokens` limit (finish_reason `length`): "
+            f"they were judged incomplete. The **{CUT}** column counts them per model.",
+            icon="✂️",
+        )
     st.dataframe(
         summary.rename(columns={"count": "n"}).round(2),
         column_config={"mean": st.column_config.NumberColumn("mean", format="%.2f")},
