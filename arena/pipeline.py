@@ -52,14 +52,24 @@ def answers_stage(ctx: RunContext) -> dict[str, Any]:
     return {"models": models}
 
 
-def _answer_texts(ctx: RunContext) -> dict[str, dict[str, list[str]]]:
-    """Each model's answer turns per question, as the answer stage left them for this run."""
+def _per_answer(ctx: RunContext, pick: Callable[[dict], Any]) -> dict[str, dict[str, Any]]:
+    """`pick(record)` of each model's answer per question, as the answer stage left them for this run."""
     store = AnswerStore(ctx.workspace.answers_dir)
-    out: dict[str, dict[str, list[str]]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for model, index in ctx.answers_index.items():
         cached = store.load(model)
-        out[model] = {qid: cached[key]["turns"] for qid, key in index.items() if key in cached}
+        out[model] = {qid: pick(cached[key]) for qid, key in index.items() if key in cached}
     return out
+
+
+def _answer_texts(ctx: RunContext) -> dict[str, dict[str, list[str]]]:
+    """Each model's answer turns per question, as the answer stage left them for this run."""
+    return _per_answer(ctx, lambda rec: rec["turns"])
+
+
+def _answer_cuts(ctx: RunContext) -> dict[str, dict[str, list[bool]]]:
+    """Per model and question, which answer turns were cut at max_tokens (finish_reason "length")."""
+    return _per_answer(ctx, lambda rec: [f == "length" for f in rec.get("finish_reason") or []])
 
 
 def judge_stage(ctx: RunContext) -> dict[str, Any]:
@@ -69,17 +79,17 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.cfg.judge
     assert cfg is not None
     models = [c.name for c in ctx.cfg.candidates]
-    answers = _answer_texts(ctx)
+    answers, cuts = _answer_texts(ctx), _answer_cuts(ctx)
     members = cfg.members()
     if not members:
         stage = JudgeStage(cfg, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
-                           dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log)
+                           dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log, cut_turns=cuts)
         return asyncio.run(stage.run_async())
     summaries = {}
     for member in members:
         stage = JudgeStage(member, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log,
-                           out_dir=ctx.run.path / "judges" / member.label)
+                           out_dir=ctx.run.path / "judges" / member.label, cut_turns=cuts)
         summaries[member.label] = asyncio.run(stage.run_async())
     return write_panel_outputs(ctx.run.path, cfg.label if cfg.name else "panel", cfg.mode, cfg.aggregate,
                                [m.label for m in members], summaries, ctx.dry_run)

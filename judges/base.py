@@ -27,12 +27,14 @@ class JudgeCall:
     latency_s: float = 0.0
     endpoint_down: bool = False
     usage_estimated: bool = False
+    truncated: bool = False  # a judge reply was cut at max_tokens (finish_reason "length")
 
     def add_usage(self, reply: Completion) -> None:
         """Add one backend reply's tokens and latency to this call's totals."""
         self.prompt_tokens += reply.prompt_tokens or 0
         self.completion_tokens += reply.completion_tokens or 0
         self.latency_s += reply.latency_s
+        self.truncated = self.truncated or reply.finish_reason == "length"
 
 
 class Judge(Protocol):

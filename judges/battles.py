@@ -116,7 +116,8 @@ def score_table(rows: list[dict], judge: str) -> dict[str, Any]:
 
 
 def judge_stats(pairs: list[tuple[JudgeTask, dict]], *, new_calls: int, dry_run: bool) -> dict[str, Any]:
-    """Position consistency, first-position win rate, tie rate, parse failures, tokens and cost."""
+    """Position consistency, first-position win rate, tie rate, parse failures, tokens, cost, and truncation:
+    judgments that saw an answer cut at max_tokens, and judge replies that were cut themselves."""
     recs = [rec for _, rec in pairs]
     ok = [r for r in recs if r.get("status") == "ok"]
     unparsed = sum(r.get("status") == "unparsed" for r in recs)
@@ -138,4 +139,6 @@ def judge_stats(pairs: list[tuple[JudgeTask, dict]], *, new_calls: int, dry_run:
             "tie_rate": rate(len(ties), len(ok) if decisive or ties else 0),
             "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in recs),
             "completion_tokens": sum(r.get("completion_tokens") or 0 for r in recs),
-            "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in recs), 6), "dry_run": dry_run}
+            "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in recs), 6), "dry_run": dry_run,
+            "truncated_answers": sum(bool(r.get("answer_truncated")) for r in recs),
+            "truncated_judge_replies": sum(bool(r.get("judge_truncated")) for r in recs)}

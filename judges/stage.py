@@ -31,8 +31,9 @@ class JudgeStage:
     def __init__(self, cfg: JudgeConfig, questions: list[Question], answers: dict[str, dict[str, list[str]]],
                  models: list[str], judgments_root: Path, run: RunDir, *, dry_run: bool = False,
                  show_progress: bool | None = None, log: Callable[[str], None] = print,
-                 out_dir: Path | None = None) -> None:
+                 out_dir: Path | None = None, cut_turns: dict[str, dict[str, list[bool]]] | None = None) -> None:
         self.cfg, self.run, self.dry_run, self.log = cfg, run, dry_run, log
+        self.cut_turns = cut_turns or {}  # model -> question id -> per turn: was the answer cut at max_tokens?
         self.out_dir = Path(out_dir) if out_dir is not None else run.path
         self.show_progress = show_progress
         self.judge: Judge = make_judge(cfg, dry_run)
@@ -92,6 +93,7 @@ class JudgeStage:
                 "prompt_chars": len(prompt.system) + len(prompt.user), "prompt_tokens": call.prompt_tokens,
                 "completion_tokens": call.completion_tokens, "cost_usd": round(cost, 6),
                 "latency_s": round(call.latency_s, 4), "usage_estimated": call.usage_estimated,
+                "judge_truncated": call.truncated,
                 "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -172,6 +174,11 @@ class JudgeStage:
         for message in self.budget.messages(who, not_done):
             self.run.error(message, stage="judge")
 
+    def _answer_cut(self, task: JudgeTask) -> bool:
+        """Whether an answer turn the judge saw (the judged turn or an earlier one) was cut at max_tokens."""
+        models = [task.model_a] + ([task.model_b] if task.model_b is not None else [])
+        return any(any(self.cut_turns.get(m, {}).get(task.question.qid, [])[: task.turn]) for m in models)
+
     def _write_outputs(self, prepared: list[Prepared], cache: dict[str, dict], n_todo: int,
                        estimate: dict[str, Any] | None) -> dict[str, Any]:
         pairs: list[tuple[JudgeTask, dict]] = []
@@ -182,7 +189,8 @@ class JudgeStage:
                 continue
             rec = {**rec, "question_id": task.question.question_id, "turn": task.turn, "model_a": task.model_a,
                    "model_b": task.model_b, "order": task.order,
-                   "winner": model_winner(rec.get("position_winner"), task.order)}
+                   "winner": model_winner(rec.get("position_winner"), task.order),
+                   "answer_truncated": self._answer_cut(task)}
             pairs.append((task, rec))
             run_rows.append(rec)
         path = self.out_dir
