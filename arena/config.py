@@ -5,13 +5,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
 from arena.redaction import MASK, redact_data, register_secret, register_secret_env
 from arena.strict import Strict
+from arena.yamlfile import read_yaml_mapping, yaml_line
 
 MT_BENCH_TEMPERATURE: dict[str, float] = {
     "writing": 0.7,
@@ -24,6 +24,7 @@ MT_BENCH_TEMPERATURE: dict[str, float] = {
     "humanities": 0.1,
 }
 
+MAX_BOOTSTRAP = 100_000  # 1000 rounds is the usual; beyond this a fit runs for hours and narrows nothing
 OPENAI_URL = "https://api.openai.com/v1"  # where a judge or candidate without base_url is sent
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -280,7 +281,7 @@ def _endpoint(url: Any) -> str:
 class RatingConfig(Strict):
     """Rating stage options."""
 
-    bootstrap: int = Field(default=1000, ge=0)
+    bootstrap: int = Field(default=1000, ge=0, le=MAX_BOOTSTRAP)  # more rounds only cost time
     seed: int = Field(default=0, ge=0)
     anchor: str | None = None
     baseline: str | None = None
@@ -334,43 +335,6 @@ class RunConfig(Strict):
 _TAGS = {"openai", "vllm", "answers", "demo"}
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key given twice in one mapping (YAML would keep the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the YAML node at `loc` (mapping keys and sequence indexes)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(part):
-                    line, node = k.start_mark.line + 1, v
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def _format_errors(path: Path, text: str, err: ValidationError) -> str:
     lines = [f"{path}: invalid config"]
     for e in err.errors():
@@ -379,7 +343,7 @@ def _format_errors(path: Path, text: str, err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         bad_key = re.match(r"unknown key '([^']+)'", msg)
         full_loc = loc + ((bad_key.group(1),) if bad_key else ())
-        line = _yaml_line(text, full_loc)
+        line = yaml_line(text, full_loc)
         at = f" (line {line})" if line else ""
         if e["type"] == "missing":
             msg = "required key is missing"
@@ -390,19 +354,7 @@ def _format_errors(path: Path, text: str, err: ValidationError) -> str:
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a YAML run config; ConfigError names the file, key, line and fix."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(
-            f"config file not found: {path}", hint="pass -c with a path such as configs/cfg_pairwise.yaml"
-        )
-    if not path.is_file():
-        raise ConfigError(f"{path} is not a file", hint="pass -c with a YAML file such as configs/cfg_pairwise.yaml")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    text, data = read_yaml_mapping(path)
     data.update(overrides or {})
     try:
         cfg = RunConfig.model_validate(data)

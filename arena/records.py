@@ -5,11 +5,17 @@ import gzip
 import hashlib
 import json
 import os
-import warnings
+import sys
+import zlib
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: damaged cache lines are then skipped, not set aside
+    fcntl = None  # type: ignore[assignment]
 from typing import Any, Iterator
 
-from arena.errors import DataError
+from arena.errors import ArenaError, DataError
 
 
 def content_hash(obj: Any, length: int = 16) -> str:
@@ -18,90 +24,214 @@ def content_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
 
 
-def _open_text(path: Path):
-    """Open a text file, transparently un-gzipping `.gz` files."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, "r", encoding="utf-8")
+def read_text(path: Path | str, error: type[ArenaError] = DataError) -> str:
+    """A whole UTF-8 text file; a file in another encoding or unreadable is one `error` naming file and line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(_not_utf8(path, raw, exc), hint="save the file as UTF-8") from None
+
+
+def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError, line_offset: int = 0) -> str:
+    line = raw[: exc.start].count(b"\n") + 1 + line_offset
+    return f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} is not valid UTF-8)"
+
+
+def _raw_bytes(path: Path) -> bytes:
+    """The file's bytes (un-gzipped for `.gz`); a missing or unreadable file is a DataError."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read the file ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _parse_line(line: bytes, first: bool) -> tuple[dict | None, str]:
+    """(record, "") for a JSON object line, else (None, why it is not one)."""
+    try:
+        text = line.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "not valid JSON (nested too deeply)"
+    if not isinstance(rec, dict):
+        return None, f"expected a JSON object, got {type(rec).__name__}"
+    return rec, ""
+
+
+def _scan(raw: bytes) -> tuple[list[tuple[int, dict]], list[tuple[int, bytes, str]]]:
+    """Split JSONL bytes into (line number, record) pairs and (line number, raw line, reason) for bad lines."""
+    lines = raw.split(b"\n")
+    good: list[tuple[int, dict]] = []
+    bad: list[tuple[int, bytes, str]] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        rec, why = _parse_line(line, lineno == 1)
+        if rec is None:
+            cut = lineno == len(lines)  # no newline after it: a write cut short by a crash or a kill
+            bad.append((lineno, line, "an incomplete last line (an interrupted write)" if cut else why))
+        else:
+            good.append((lineno, rec))
+    return good, bad
 
 
 def iter_jsonl(path: Path, *, strict: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record) from a JSONL file.
 
-    Strict (user files): any malformed line raises DataError naming file and line. Not strict (Arena's
-    own cache files): a malformed line is skipped with a warning; a last line without a newline is a
-    write cut short by a crash or a kill, which the next appender trims.
+    Strict (user files): a malformed line raises DataError naming file, line and what is wrong. Not strict
+    (Arena's own cache files, and the app): malformed lines are skipped silently; `read_records` reports them.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    with _open_text(path) as fh:
-        lines = fh.read().split("\n")
-    last = len(lines)
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if lineno == last and not strict:
-                warnings.warn(f"{path}:{lineno}: ignoring an incomplete last line (an interrupted write)")
-                continue
-            msg = f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
-            if strict:
-                raise DataError(msg, hint="fix or delete that line; every line must be one JSON object")
-            warnings.warn(msg + "; line skipped")
-            continue
-        if not isinstance(rec, dict):
-            msg = f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}"
-            if strict:
-                raise DataError(msg)
-            warnings.warn(msg + "; line skipped")
-            continue
-        yield lineno, rec
+    good, bad = _scan(_raw_bytes(path))
+    if strict and bad:
+        lineno, _, why = bad[0]
+        hint = "save the file as UTF-8" if why.startswith("not UTF-8") else \
+            "fix or delete that line; every line must be one JSON object"
+        raise DataError(f"{path}:{lineno}: {why}", hint=hint)
+    yield from good
 
 
 def read_records(path: Path, *, strict: bool = True) -> list[tuple[int, dict]]:
-    """Read a JSONL file, or a JSON file holding a list of objects, as (line/index, record) pairs."""
+    """Read a JSONL file, or a JSON file holding a list of objects, as (line/index, record) pairs.
+
+    Not strict (Arena's cache files): damaged lines are reported once and set aside (see `set_aside`).
+    """
     path = Path(path)
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if name.endswith(".json"):
-        if not path.exists():
-            raise DataError(f"{path}: file not found")
-        with _open_text(path) as fh:
-            try:
-                data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataError(f"{path}: expected a JSON list of objects")
-        return [(i + 1, r) for i, r in enumerate(data)]
-    return list(iter_jsonl(path, strict=strict))
+        return _read_json_list(path)
+    if strict:
+        return list(iter_jsonl(path))
+    good, bad = _scan(_raw_bytes(path))
+    if bad:
+        set_aside(path, bad)
+    return good
+
+
+def _read_json_list(path: Path) -> list[tuple[int, dict]]:
+    raw = _raw_bytes(path)
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8(path, raw, exc), hint="save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{path}: expected a JSON list of objects")
+    return [(i + 1, r) for i, r in enumerate(data)]
+
+
+_reported: set[tuple[str, tuple[int, ...]]] = set()
+
+
+def set_aside(path: Path, bad: list[tuple[int, bytes, str]]) -> None:
+    """Move damaged lines of an Arena cache file to `<file>.bad` (appended) and rewrite the file atomically
+    without them, so the next run reads it clean; say so in one line on stderr, once.
+
+    Done under an exclusive lock on the file, from a fresh read: an appender (which holds a shared lock) is
+    never cut off and no good line is dropped. When another writer has the file open, the lines are only
+    skipped now and set aside by a later run.
+    """
+    path = Path(path)
+    lineno, _, why = bad[0]
+    what = f"{len(bad)} damaged line(s) (line {lineno}: {why})"
+    moved = fcntl is not None and path.suffix != ".gz" and _rewrite_without_bad(path)
+    if moved:
+        _say(f"warning: {path}: {what} moved to {_bad_path(path)}; the file now holds only complete records")
+        return
+    seen = (str(path), tuple(n for n, _, _ in bad))
+    if seen not in _reported:
+        _reported.add(seen)
+        _say(f"warning: {path}: skipping {what}; it is set aside to {_bad_path(path)} when no writer has "
+             "the file open")
+
+
+def _bad_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bad")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _rewrite_without_bad(path: Path) -> bool:
+    """True when the damaged lines were moved out (under an exclusive, non-blocking lock on the file)."""
+    with open(path, "rb") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # an appender has it open: leave the file alone
+        if not path.exists() or os.fstat(fh.fileno()).st_ino != os.stat(path).st_ino:
+            return False  # replaced meanwhile: the next read looks again
+        raw = fh.read()
+        lines = raw.split(b"\n")
+        damaged = {n for n, _, _ in _scan(raw)[1]}
+        if not damaged:
+            return True
+        keep = [ln for n, ln in enumerate(lines, start=1) if n not in damaged and ln.strip()]
+        with open(_bad_path(path), "ab") as bad:
+            bad.write(b"".join(lines[n - 1] + b"\n" for n in sorted(damaged)))
+            bad.flush()
+            os.fsync(bad.fileno())
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as out:
+            out.write(b"".join(ln + b"\n" for ln in keep))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        return True
 
 
 def repair_tail(path: Path) -> None:
-    """Cut a partial last line (no trailing newline) left by a killed writer, so appends stay valid."""
+    """Finish a last line a killed writer left without its newline, so appends stay valid: a complete
+    record gets its newline, a partial one moves to `<file>.bad`."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(end - 1)
         if fh.read(1) == b"\n":
             return
-        data_end = fh.seek(0, os.SEEK_END)
-        pos = data_end
-        chunk = 4096
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
-            fh.seek(pos)
-            buf = fh.read(step)
-            idx = buf.rfind(b"\n")
-            if idx >= 0:
-                fh.truncate(pos + idx + 1)
-                return
-        fh.truncate(0)
+        cut = _after_last_newline(fh, end)
+        fh.seek(cut)
+        tail = fh.read()
+        if _parse_line(tail, cut == 0)[0] is not None:
+            fh.write(b"\n")
+            return
+        with open(_bad_path(path), "ab") as bad:
+            bad.write(tail + b"\n")
+        fh.truncate(cut)
+
+
+def _after_last_newline(fh: Any, end: int, chunk: int = 4096) -> int:
+    """Offset just after the file's last newline (0 when it has none)."""
+    pos = end
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        fh.seek(pos)
+        idx = fh.read(step).rfind(b"\n")
+        if idx >= 0:
+            return pos + idx + 1
+    return 0
 
 
 class JsonlAppender:
@@ -113,8 +243,8 @@ class JsonlAppender:
     def __init__(self, path: Path, *, fsync_every: int = 1) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = _open_locked(self.path)
         repair_tail(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._fsync_every = fsync_every
         self._pending = 0
 
@@ -139,6 +269,22 @@ class JsonlAppender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_locked(path: Path) -> int:
+    """An O_APPEND descriptor holding a shared lock, on the file the path names now (`set_aside` may have
+    replaced it while we waited)."""
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return fd
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from arena.bench.config import BenchConfig
-from arena.config import RunConfig, _format_errors, _resolve_paths
+from arena.config import RunConfig, _format_errors, _resolve_paths, register_secrets
 from arena.errors import ConfigError
+from arena.yamlfile import read_yaml_mapping
 
 
 def _validate(model: type, data: Any, path: Path, text: str, prefix: tuple[str, ...] = ()) -> Any:
@@ -26,15 +26,7 @@ def _validate(model: type, data: Any, path: Path, text: str, prefix: tuple[str, 
 def load_bench_config(path: Path | str) -> tuple[RunConfig, BenchConfig]:
     """The run config and its `bench:` section; errors name the file, the key, the line and the fix."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}", hint="pass -c with a path such as configs/cfg_bench.yaml")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    text, data = read_yaml_mapping(path, example="configs/cfg_bench.yaml")
     raw_bench = data.pop("bench", None)
     if raw_bench is None:
         raise ConfigError(f"{path}: no 'bench:' section", hint="add bench: {tasks: [{name: gsm8k, path: "
@@ -43,6 +35,7 @@ def load_bench_config(path: Path | str) -> tuple[RunConfig, BenchConfig]:
     cfg = _validate(RunConfig, data, path, text)
     base = path.resolve().parent
     _resolve_paths(cfg, base)
+    register_secrets(cfg)
     bench.resolve_paths(base, config_file=path)
     if "bench" in RunConfig.model_fields:  # once RunConfig has `bench: BenchConfig | None`
         cfg.bench = bench  # type: ignore[attr-defined]
