@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 from viz_fixture import (
@@ -462,16 +463,26 @@ def test_leaderboard_shows_a_shared_rank_1_and_flags_low_data(
     marker = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     symbols = dict(zip(marker["y"], marker["marker"]["symbol"]))
     assert symbols[NEWCOMER] == "circle-open" and symbols["tie-a"] == "circle"
+    caution = rewrite_and_show(ws, monkeypatch, "tie-d", ci_low=None, ci_high=None, ci_note="undefined: why")
+    assert caution["tie-d"] == "⚠ low data: interval undefined: why" and caution["tie-a"] == ""
     for row in rows:  # a leaderboard written before the low_data flag: the app judges it itself
         row.pop("low_data", None), row.pop("ci_note", None)
-        if row["model"] == "tie-c":
-            row["ci_low"] = row["ci_high"] = row["rating"]
-    old = board(ws, RUN_TIED)
-    old["overall"]["table"] = rows
-    (ws / "runs" / RUN_TIED / "leaderboard.json").write_text(json.dumps(old))
-    caution = open_app(ws, monkeypatch).dataframe[0].value.set_index("model")["caution"]
+    caution = rewrite_and_show(ws, monkeypatch, "tie-c", ci_low=1000.0, ci_high=1000.0, rows=rows)
     assert caution[NEWCOMER] == "⚠ low data: only 2 battles"
     assert caution["tie-c"].startswith("⚠ low data: zero-width interval") and caution["tie-a"] == ""
+
+
+def rewrite_and_show(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, model: str, rows: list | None = None, **fields: object
+) -> pd.Series:
+    """Change one model's row of the tied run's leaderboard.json (or all rows); the caution column shown."""
+    data = board(ws, RUN_TIED)
+    data["overall"]["table"] = rows or data["overall"]["table"]
+    for row in data["overall"]["table"]:
+        if row["model"] == model:
+            row.update(fields)
+    (ws / "runs" / RUN_TIED / "leaderboard.json").write_text(json.dumps(data))
+    return open_app(ws, monkeypatch).dataframe[0].value.set_index("model")["caution"]
 
 
 def test_history_after_quick_start_says_dry_runs_are_hidden(

@@ -12,11 +12,11 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
+from arena.rating.options import LOW_DATA_BATTLES
 from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
 REFIT_BOOTSTRAP = 100  # bootstrap rounds for refits done in the app (the pipeline's files keep theirs)
 TEXT_COLUMNS = ("model", "ci_note", "low_data")  # leaderboard table columns that are not numbers
-LOW_DATA_BATTLES = 20  # for leaderboards written before the `low_data` flag (arena.rating's default)
 
 
 def section_frame(section: dict[str, Any] | None) -> pd.DataFrame:
