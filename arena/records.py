@@ -153,15 +153,18 @@ def set_aside(path: Path, bad: list[tuple[int, bytes, str]]) -> None:
     path = Path(path)
     lineno, _, why = bad[0]
     what = f"{len(bad)} damaged line(s) (line {lineno}: {why})"
-    moved = fcntl is not None and path.suffix != ".gz" and _rewrite_without_bad(path)
+    try:
+        moved = fcntl is not None and path.suffix != ".gz" and _rewrite_without_bad(path)
+    except OSError:  # a read-only workspace, a full disk: the lines are skipped, the file stays as it was
+        moved = False
     if moved:
         _say(f"warning: {path}: {what} moved to {_bad_path(path)}; the file now holds only complete records")
         return
     seen = (str(path), tuple(n for n, _, _ in bad))
     if seen not in _reported:
         _reported.add(seen)
-        _say(f"warning: {path}: skipping {what}; it is set aside to {_bad_path(path)} when no writer has "
-             "the file open")
+        _say(f"warning: {path}: skipping {what}; they move to {_bad_path(path)} once no writer has the file "
+             "open")
 
 
 def _bad_path(path: Path) -> Path:
@@ -192,11 +195,14 @@ def _rewrite_without_bad(path: Path) -> bool:
             bad.flush()
             os.fsync(bad.fileno())
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as out:
-            out.write(b"".join(ln + b"\n" for ln in keep))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as out:
+                out.write(b"".join(ln + b"\n" for ln in keep))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
 
@@ -278,7 +284,10 @@ def _open_locked(path: Path) -> int:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if fcntl is None:
             return fd
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # a file system without locks: append unlocked, as before
+            return fd
         try:
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 return fd
