@@ -88,7 +88,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
     """Run the app in a subprocess until it is stopped (Ctrl-C); a port it cannot use is an error (exit 2)."""
     if importlib.util.find_spec("streamlit") is None:
         raise ArenaError(
-            "streamlit is not installed", hint="pip install 'streamlit>=1.38' plotly (or pip install -e .)"
+            "streamlit is not installed", hint="pip install 'streamlit>=1.46' plotly (or pip install -e .)"
         )
     chosen = args.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
     workspace = Path(chosen).expanduser().resolve()
