@@ -124,6 +124,9 @@ class JudgeStage:
             worst = self._worst_case(p)
             if not await self.budget.reserve(worst):
                 return
+            if self.breaker.open:  # the endpoint was given up on while this judgment waited for the budget
+                await self.budget.settle(worst, 0.0)
+                return
             cost = 0.0
             try:
                 call = await self.judge.judge(p[0], p[2], self.kind)

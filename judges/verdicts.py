@@ -208,7 +208,7 @@ def score_schema() -> dict[str, Any]:
     }
 
 
-_FENCED_RE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(.*)\n[ \t]*```\Z", re.S | re.I)
+_FENCED_RE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(.*?)\n?[ \t]*```\Z", re.S | re.I)
 
 
 def _load_json_object(text: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from arena.config import load_config
 from arena.pipeline import run_pipeline
+from arena.report import judge_report
 from conftest import read_jsonl, write_config
 from judges.budget import SpendLedger
 from openai_server import FakeOpenAI
@@ -38,7 +39,7 @@ def _paid(tmp_path: Path) -> list[dict]:
 
 
 def test_budget_is_used_up_while_calls_are_in_flight(tmp_path, questions_file, fake_openai):
-    with FakeOpenAI(reply=long_verdict, delay_s=0.05) as judge:
+    with FakeOpenAI(reply=long_verdict, delay_s=0.02) as judge:
         j, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=4, max_cost_usd=20.0,
                          max_tokens=1100)
         assert judge.max_in_flight > 1
@@ -52,6 +53,8 @@ def test_budget_is_used_up_while_calls_are_in_flight(tmp_path, questions_file, f
     assert errors == [f"judge judge-model: stopped before passing max_cost_usd=20 with ${spent:.4f} spent in this "
                       f"run; the next judgment could cost up to ${worst:.4f}, which does not fit; "
                       f"{10 - j['new_calls']} judgments left for the next run"]
+    assert (f"stopped at the budget (max_cost_usd): spent ${spent:.4f} in this run, the next judgment could cost up "
+            f"to ${worst:.4f}") in judge_report({"stages": {"judge": j}})
 
 
 def test_endpoint_reporting_more_tokens_than_estimated_cannot_pass_the_budget(tmp_path, questions_file, fake_openai):
@@ -79,6 +82,7 @@ def test_endpoint_passing_max_tokens_is_reported_as_passing_the_limit(tmp_path, 
                             "against max_cost_usd=15; the endpoint reported more tokens than the worst case")
                for e in errors)
     assert not any("stopped before passing" in e for e in errors)
+    assert f"budget PASSED by ${over:.4f}" in judge_report({"stages": {"judge": j}})
     assert any(f"judge judge-model: passed max_cost_usd=15 with ${spent:.4f} spent" in e for e in errors)
 
 
