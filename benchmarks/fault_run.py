@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from arena.config import load_config  # noqa: E402
-from arena.pipeline import run_pipeline  # noqa: E402
-from openai_server import FakeOpenAI  # noqa: E402
+from openai_server import FakeOpenAI
+
+from arena.config import load_config
+from arena.pipeline import run_pipeline
 
 FAULT_KINDS = ("stall", "stall_mid", "http500")
 

@@ -247,6 +247,9 @@ class FakeOpenAI(LocalServer):
         return Handler
 
 
+U = TypeVar("U", bound="UnacceptingPort")
+
+
 class UnacceptingPort:
     """A port on 127.0.0.1 whose accept queue is full: a new connection hangs in connect (a stalled host)."""
 
@@ -261,7 +264,7 @@ class UnacceptingPort:
         """The `/v1` base URL of the port."""
         return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
 
-    def __enter__(self) -> "UnacceptingPort":
+    def __enter__(self: U) -> U:
         for _ in range(4):  # fill the queue: later SYNs are dropped, so connect() waits
             c = socket.socket()
             c.setblocking(False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import read_jsonl, write_config
+from openai_server import FakeOpenAI
 
 from arena.config import load_config
 from arena.pipeline import run_pipeline
-from conftest import read_jsonl, write_config
-from openai_server import FakeOpenAI
 
 
 def _cand(srv, **kw):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_config
 
 from arena.backends.openai_compat import host_headers, resolve_api_key
 from arena.config import load_config
 from arena.pipeline import run_pipeline
-from conftest import write_config
 
 OPENAI_KEY = "sk-openai-secret-0123456789abcdef"
 DASHSCOPE_KEY = "sk-dashscope-secret-0123456789abcdef"

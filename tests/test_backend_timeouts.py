@@ -5,11 +5,11 @@ import json
 import time
 
 import pytest
+from conftest import read_jsonl, write_config
+from openai_server import FakeOpenAI, UnacceptingPort
 
 from arena.config import load_config
 from arena.pipeline import run_pipeline
-from conftest import read_jsonl, write_config
-from openai_server import FakeOpenAI, UnacceptingPort
 
 FAST = {"connect_timeout_s": 0.5, "idle_timeout_s": 0.5, "timeout_s": 20}  # a stall would cost 20 s unnoticed
 
