@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
-from arena.redaction import MASK, redact_data, register_secret, register_secret_env
+from arena.redaction import MASK, is_secret_name, redact_data, register_secret, register_secret_env
 from arena.strict import Strict
 from arena.yamlfile import read_yaml_mapping, yaml_line
 
@@ -396,9 +396,10 @@ def redacted_dump(cfg: RunConfig) -> dict[str, Any]:
 
 
 def register_secrets(cfg: RunConfig) -> None:
-    """Tell the redaction layer which variables hold keys here (every `api_key_env`) and the vLLM `env` values."""
+    """Tell the redaction layer the key variables (every `api_key_env`) and the secret-named vLLM `env` values."""
     judges = (cfg.judge.members() or [cfg.judge]) if cfg.judge else []
     for section in [*cfg.candidates, *judges, *(j.reward for j in judges if j.reward)]:
         register_secret_env(getattr(section, "api_key_env", None))
-        for value in (getattr(section, "env", None) or {}).values():
-            register_secret(value)
+        for name, value in (getattr(section, "env", None) or {}).items():
+            if is_secret_name(name):  # HF_TOKEN yes; VLLM_HOST_IP=127.0.0.1 would mask every local URL
+                register_secret(value)

@@ -116,3 +116,14 @@ def test_panel_member_with_its_own_base_url_does_not_get_the_sections_key(tmp_pa
         assert other.requests and home.requests
         assert not any(h and key in h for h in other.auth_headers)  # the key stayed with its host
         assert set(home.auth_headers) == {f"Bearer {key}"}
+
+
+def test_only_secret_named_vllm_env_values_mask_log_text(tmp_path, questions_file):
+    """HF_TOKEN's value is masked everywhere; an ordinary setting like VLLM_HOST_IP must not blank every local URL."""
+    token = "hf_OnlyInTheConfigEnv0123456789abc"
+    cand = {"name": "v", "backend": "vllm", "model": "/models/v", "command": FAKE_VLLM,
+            "env": {"HF_TOKEN": token, "VLLM_HOST_IP": "127.0.0.1", "NOTE": "CUDA out of memory"}}
+    load_config(write_config(tmp_path, questions_file, [cand]))
+    text = redact(f"GET http://127.0.0.1:8000/health failed: CUDA out of memory (token {token})")
+    assert "http://127.0.0.1:8000/health" in text and "CUDA out of memory" in text
+    assert token not in text
