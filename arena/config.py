@@ -209,6 +209,7 @@ class JudgeConfig(Strict):
     timeout_s: float = Field(default=180.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
+    stream: bool = True  # streamed judge replies let idle_timeout_s catch a stalled judge early
     max_retries: int = Field(default=5, ge=0)
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(default=None, gt=0.0)

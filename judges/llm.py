@@ -35,7 +35,7 @@ class LLMJudge:
                                          retry=RetryPolicy(max_retries=cfg.max_retries), extra_body=extra,
                                          seed=cfg.seed)
         self.endpoint = self._backend.endpoint
-        self._params = GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stream=False)
+        self._params = GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stream=cfg.stream)
 
     def identity(self) -> dict[str, Any]:
         """Judge model and parameters (the endpoint URL is not part of it)."""

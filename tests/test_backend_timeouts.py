@@ -95,3 +95,18 @@ def test_a_run_with_a_third_of_requests_stalled_takes_at_most_three_times_a_heal
         assert ctx.run.info["stages"]["answers"]["models"]["m1"]["generated"] == 8
     assert len(seen) == 3
     assert times["faulty"] <= 3 * times["healthy"], times
+
+
+def test_a_stalled_judge_is_given_up_after_the_idle_timeout(tmp_path, questions_file, fake_openai):
+    """The judge streams by default, so a judge that goes silent costs idle_timeout_s, not timeout_s."""
+    from test_judge_stage import _cands, prefer
+
+    with FakeOpenAI(reply=prefer("good")) as judge_srv:
+        judge_srv.break_next("stall_mid")
+        judge = {"mode": "pairwise", "model": "j", "base_url": judge_srv.base_url, "concurrency": 1,
+                 "max_retries": 1, **FAST}
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge=judge, rating={"bootstrap": 0})
+        ctx, seconds = _timed_run(cfg)
+    assert seconds < 10  # one idle timeout and one backoff, not the 20 s total timeout
+    judgments = read_jsonl(ctx.run.path / "judgments.jsonl")
+    assert judgments and all(j["status"] == "ok" for j in judgments)
