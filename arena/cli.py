@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import traceback
@@ -35,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.questions.limit = args.limit
     cfg = workspace_path(cfg, args.out)
     progress = False if args.no_progress else None
-    ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress)
+    ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress, wait=not args.no_wait)
     print(summary_table(ctx.run.info))
     print(judge_report(ctx.run.info))
     print(rating_report(ctx.run.path))
@@ -48,15 +49,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def exit_code(info: dict) -> int:
-    """1 when the run produced nothing usable (no answers, or a judge stage without one verdict), else 0."""
-    stages = info.get("stages", {})
-    answered = sum(s.get("generated", 0) + s.get("cached", 0) for s in stages["answers"]["models"].values())
-    if not answered:
-        return 1
-    judge = stages.get("judge")
-    if judge and judge.get("tasks") and not (judge.get("battles") or judge.get("scores")):
-        print("\nno battles or scores came out of the judge stage: see the errors above", file=sys.stderr)
-        return 1
+    """The exit code of a finished run's status: 0 completed, 3 partial, 1 failed (the reasons on stderr)."""
+    from arena.run_status import EXIT_CODES
+
+    status = info.get("status", "failed")
+    reasons = info.get("status_reasons") or []
+    if status != "completed":
+        print(f"\nrun {status}" + (": " + "; ".join(reasons) if reasons else ""), file=sys.stderr)
+    return EXIT_CODES.get(status, 1)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """`arena runs [WORKSPACE]`: every run of a workspace with its status (a dead process shows as killed)."""
+    from arena.run_status import shown_status
+    from arena.store import Workspace
+
+    ws = Workspace(args.workspace)
+    if not ws.runs_dir.is_dir():
+        raise ArenaError(f"{ws.root}: no runs/ folder, so no runs", hint="name a workspace: arena runs WORKSPACE")
+    print(f"{'run':<40} {'status':<24} {'started':<21} errors")
+    for run in ws.runs():
+        try:
+            info = json.loads((run.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {"status": "unreadable"}
+        info = info if isinstance(info, dict) else {"status": "unreadable"}
+        errors = info.get("errors") if isinstance(info.get("errors"), list) else []
+        print(f"{run.run_id:<40} {shown_status(info):<24} {str(info.get('started') or ''):<21} {len(errors)}")
+        for reason in (info.get("status_reasons") or [])[:3]:
+            print(f"    {reason}")
     return 0
 
 
@@ -75,8 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="workspace folder (overrides 'workspace' in the config)")
     run.add_argument("--limit", type=int, default=None, help="use only the first N questions")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-wait", action="store_true",
+                     help="when another run holds the workspace, stop at once (exit 75) instead of waiting")
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     run.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="list a workspace's runs with their status (completed, partial, failed, "
+                          "interrupted, killed, running)")
+    runs.add_argument("workspace", nargs="?", type=Path, default=Path("arena-workspace"),
+                      help="workspace folder (default ./arena-workspace)")
+    runs.set_defaults(func=cmd_runs)
 
     from arena.bench.cli import register as register_bench
     from arena.interop.cli import register as register_interop

@@ -15,6 +15,7 @@ from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir, Workspace
+from arena.workspace_lock import workspace_lock
 
 
 @dataclass
@@ -156,28 +157,31 @@ def default_stages(cfg: RunConfig) -> list[Stage]:
 
 
 def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | None = None,
-                 show_progress: bool | None = None, log: Callable[[str], None] = print) -> RunContext:
-    """Run every stage; run.json records the outcome even when a stage fails or is interrupted."""
+                 show_progress: bool | None = None, log: Callable[[str], None] = print,
+                 wait: bool = True) -> RunContext:
+    """Run every stage holding the workspace lock; run.json records the outcome even when a stage fails."""
     q = cfg.questions
     questions = load_questions(q.path, q.format, q.references, q.categories, q.limit)
     check_candidates_ready(cfg, dry_run)
     ws = Workspace(cfg.workspace)
     if ws.root.exists() and not ws.root.is_dir():
         raise ArenaError(f"workspace {ws.root} is a file, not a folder", hint="set 'workspace' or --out to a folder")
-    run = ws.new_run(cfg.run_name)
-    resolved = redacted_dump(cfg)
-    resolved["dry_run"] = dry_run
-    run.start(resolved, command or [])
-    ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)
-    log(f"run {run.run_id}: {len(questions)} questions x {len(cfg.candidates)} candidates -> {run.path}")
-    questions_file(ctx)
-    with run.finishing(stage="pipeline"):
-        for stage in default_stages(cfg):
-            t0 = time.perf_counter()
-            summary = stage.fn(ctx)
-            summary["seconds"] = round(time.perf_counter() - t0, 3)
-            if stage.name != "answers":
-                run.stage(stage.name, summary)
+    with workspace_lock(ws.root, wait=wait) as lock:
+        run = ws.new_run(cfg.run_name)
+        lock.set_run(run.run_id)
+        resolved = redacted_dump(cfg)
+        resolved["dry_run"] = dry_run
+        run.start(resolved, command or [])
+        ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)
+        log(f"run {run.run_id}: {len(questions)} questions x {len(cfg.candidates)} candidates -> {run.path}")
+        questions_file(ctx)
+        with run.finishing(stage="pipeline"):
+            for stage in default_stages(cfg):
+                t0 = time.perf_counter()
+                summary = stage.fn(ctx)
+                summary["seconds"] = round(time.perf_counter() - t0, 3)
+                if stage.name != "answers":
+                    run.stage(stage.name, summary)
     return ctx
 
 

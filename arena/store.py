@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.records import write_json_atomic
+from arena.run_status import decide_outcome, process_identity
 from arena.redaction import redact, redact_data
 
 _PACKAGES = ("arena", "openai", "httpx", "pydantic", "numpy", "scipy", "pandas", "pyyaml")
@@ -96,10 +97,11 @@ class RunDir:
         """Server logs and other logs of this run."""
         return self.path / "logs"
 
-    def start(self, config: dict[str, Any], command: list[str]) -> None:
-        """Write the initial run.json (status `running`)."""
+    def start(self, config: dict[str, Any], command: list[str], kind: str = "arena") -> None:
+        """Write the initial run.json (status `running`, with the process that runs it)."""
         self.info = {
-            "run_id": self.run_id, "status": "running", "command": command,
+            "run_id": self.run_id, "kind": kind, "status": "running", "command": command,
+            "process": process_identity(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "finished": None,
             "config": config, "versions": package_versions(),
             "git": {"cwd": git_commit(), "arena": git_commit(Path(__file__).resolve().parent)},
@@ -121,24 +123,28 @@ class RunDir:
         """Record an error (already redacted of secrets)."""
         self.info.setdefault("errors", []).append({"message": redact(message), **fields})
 
-    def finish(self, status: str) -> None:
-        """Mark the run completed, interrupted or failed."""
+    def finish(self, status: str, reasons: list[str] | None = None) -> None:
+        """Mark the run completed, partial, failed or interrupted (with the reasons for partial or failed)."""
         self.info["status"] = status
+        if reasons:
+            self.info["status_reasons"] = reasons
         self.info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.save()
 
     @contextmanager
     def finishing(self, stage: str) -> Iterator[None]:
-        """Finish the run on leaving: completed, interrupted (Ctrl-C) or failed (error recorded under `stage`)."""
-        status = "failed"
+        """Finish the run on leaving: its outcome (completed, partial, failed: see run_status.decide_outcome),
+        interrupted (Ctrl-C), or failed with the error recorded under `stage`."""
+        status, reasons = "failed", []
         try:
             yield
-            status = "completed"
+            status, reasons = decide_outcome(self.info)
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         except Exception as exc:
             self.error(str(exc), stage=stage)
+            reasons = [f"{stage}: {exc}"]
             raise
         finally:
-            self.finish(status)
+            self.finish(status, reasons)

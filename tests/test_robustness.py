@@ -54,7 +54,7 @@ def test_unusable_replies_fail_one_question_not_the_run(tmp_path, questions_file
                        generation={"concurrency": 1, "max_retries": 1, "stream": False})
     ctx = _run(cfg)
     s = ctx.run.info["stages"]["answers"]["models"]["m"]
-    assert ctx.run.info["status"] == "completed" and s["failed"] >= 1
+    assert s["failed"] >= 1 and ctx.run.info["status"] == ("failed" if not s["generated"] else "partial")
     assert any("unusable reply" in e["message"] for e in ctx.run.info["errors"])
 
 

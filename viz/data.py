@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import streamlit as st
 
 from arena.errors import DataError
 from arena.records import iter_jsonl, safe_filename
+from arena.run_status import run_kind, shown_status
 
 DEFAULT_WORKSPACE = "arena-workspace"
 Stamp = tuple[str, int, int]
@@ -62,6 +63,8 @@ class RunInfo:
     run_name: str | None = None
     judge_label: str | None = None
     is_bench: bool = False
+    status_reasons: tuple[str, ...] = ()
+    process: tuple[tuple[str, Any], ...] = ()  # who runs it (pid, host, start time), to tell `killed`
 
     def has(self, name: str) -> bool:
         """Whether the run folder holds this file."""
@@ -144,8 +147,17 @@ def _run_info(folder: Path, files: frozenset[str]) -> RunInfo:
         first_error=_first_error(errors),
         run_name=str(run_name) if run_name else None,
         judge_label=_judge_label(judge),
-        is_bench="bench" in stages or "bench" in config,
+        is_bench=run_kind(info) == "bench",
+        status_reasons=tuple(str(r) for r in info.get("status_reasons") or [] if r),
+        process=tuple(sorted(info["process"].items())) if isinstance(info.get("process"), dict) else (),
     )
+
+
+def live_status(run: RunInfo) -> RunInfo:
+    """The run with a `running` status checked against its process: `killed` when it is gone."""
+    if run.status != "running":
+        return run
+    return replace(run, status=shown_status({"status": run.status, "process": dict(run.process) or None}))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -169,7 +181,7 @@ def list_runs(workspace: Path) -> list[RunInfo]:
         files = _file_stamps(entry.path)
         if any(name == "run.json" for name, _, _ in files):
             signature.append((entry.name, files))
-    return _runs_cached(str(runs_dir), tuple(signature))
+    return [live_status(r) for r in _runs_cached(str(runs_dir), tuple(signature))]
 
 
 def _entries(folder: str | Path) -> list[os.DirEntry]:
@@ -281,7 +293,11 @@ def _answers_cached(file: Stamp) -> dict[str, dict[str, Any]]:
     """Answer records of one model by key, without the bulky bookkeeping fields."""
     keep = ("key", "model", "question_id", "turns", "status", "finish_reason", "truncated")
     keep += ("completion_tokens",)
-    return {str(rec.get("key")): {k: rec.get(k) for k in keep} for rec in _records(file[0])}
+    out: dict[str, dict[str, Any]] = {}
+    for rec in _records(file[0]):  # a key resolves to its first ok record, as in arena.answers.AnswerStore
+        if rec.get("status", "ok") == "ok":
+            out.setdefault(str(rec.get("key")), {k: rec.get(k) for k in keep})
+    return out
 
 
 def find_answer(workspace: Path, run: RunInfo, model: str, question_id: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from viz.escape import escape_markdown_html
 
-__all__ = ["escape_markdown_html", "safe_markdown", "show_text", "page_header", "missing_results"]
+__all__ = ["escape_markdown_html", "safe_markdown", "show_text", "page_header", "missing_results", "status_note"]
 MAX_CHARS = 20_000
 VERDICT_FILES = ("battles.jsonl", "judgments.jsonl", "scores.jsonl", "leaderboard.json")
 
@@ -79,6 +79,25 @@ def error_note(run: Any) -> str | None:
     return note + (f"; the first: {escape_markdown_html(first)}" if first else "")
 
 
+def status_note(run: Any) -> str | None:
+    """Why a run is failed, partial or killed (from run.json's status_reasons), or None for other statuses."""
+    status = str(getattr(run, "status", ""))
+    reasons = "; ".join(escape_markdown_html(r) for r in getattr(run, "status_reasons", ())[:5])
+    why = f": {reasons}" if reasons else ""
+    if status == "failed":
+        return f"Run `{run.run_id}` failed{why}. Re-run the same command to retry what failed; finished work is kept."
+    if status == "partial":
+        return (f"Run `{run.run_id}` is partial (its results exist, but some work failed){why}. "
+                "Re-run the same command to retry only what failed.")
+    if status == "killed":
+        proc = dict(getattr(run, "process", ()))
+        return (f"Run `{run.run_id}` was killed: its process (pid {proc.get('pid', '?')}) is gone and it never "
+                "finished. Re-run the same command to continue; finished work is kept.")
+    if status.startswith("running (on host"):
+        return f"Run `{run.run_id}` is {escape_markdown_html(status)}: it cannot be checked from this machine."
+    return None
+
+
 def page_header(title: str, run: Any) -> None:
     """Page title, one line about the run, its recorded errors and a dry-run warning when it has verdicts."""
     st.title(title)
@@ -88,6 +107,9 @@ def page_header(title: str, run: Any) -> None:
     if started:
         bits.append(f"started {escape_markdown_html(started)}")
     st.caption(" · ".join(bits))
+    outcome = status_note(run)
+    if outcome:
+        (st.error if run.status in ("failed", "killed") else st.warning)(outcome)
     note = error_note(run)
     if note:
         st.warning(note)
@@ -99,7 +121,10 @@ def missing_results(run: Any, what: str) -> None:
     """Explain why a run has nothing to show on this page, and what to do."""
     note = error_note(run)
     errors = f"\n\n{note}" if note else ""
-    if getattr(run, "is_bench", False):
+    if run.status in ("failed", "killed"):  # page_header has said why (status_note)
+        no_data(f"Run `{run.run_id}` has no {what}: it {'was killed' if run.status == 'killed' else 'failed'} "
+                "(see above).", "Re-run the same command to retry what failed, or pick another run in the sidebar.")
+    elif getattr(run, "is_bench", False):
         no_data(
             f"Run `{run.run_id}` is an objective-benchmark run (`arena bench`): it has no {what}.{errors}",
             "Its scores are in the benchmark table on the **Leaderboard** page (`bench/<model>.json`).",
@@ -111,7 +136,7 @@ def missing_results(run: Any, what: str) -> None:
             "Judge it by running the same config again with a `judge:` section "
             "(the answers are cached and reused), or pick another run in the sidebar.",
         )
-    elif run.status in ("running", "interrupted", "failed"):
+    elif run.status.startswith("running") or run.status == "interrupted":
         no_data(
             f"Run `{run.run_id}` is {escape_markdown_html(run.status)} and has no {what} yet.{errors}",
             "Re-run the same command to finish it, or pick another run in the sidebar.",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.answers import AnswerStore
 from arena.errors import ArenaError, DataError
 from arena.interop.writer import answers_root_for
 from arena.records import read_records, safe_filename
@@ -79,7 +80,7 @@ class RunFiles:
                 file = next((r / name for r in roots if (r / name).is_file()), None)
                 if file is None:
                     continue
-                by_key = {r.get("key"): r for _, r in read_records(file, strict=False)}
+                by_key = AnswerStore(file.parent).load(model)  # a key resolves to its first ok record
                 out[model] = {qid: by_key[key] for qid, key in by_q.items() if key in by_key}
         self._cache["answers"] = out
         return out
