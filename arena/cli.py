@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # e.g. 75 for a busy workspace with --no-wait
     except KeyboardInterrupt:
         print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)
         return 130
