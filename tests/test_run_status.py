@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import write_config
 from openai_server import FakeOpenAI
 from streamlit.testing.v1 import AppTest
@@ -150,3 +151,20 @@ def test_running_elsewhere_and_a_reused_pid_are_told_apart():
     child.wait()
     assert shown_status({"status": "running", "process": {**me, "pid": child.pid}}) == "killed"
     assert shown_status({"status": "completed", "process": {**me, "pid": os.getpid()}}) == "completed"
+
+
+def test_bench_run_with_an_unreachable_candidate_is_failed_exit_1(tmp_path):
+    from types import SimpleNamespace
+
+    from test_bench_run import _config as bench_config
+
+    from arena.bench.cli import main as bench_main
+
+    cfg = bench_config(tmp_path, SimpleNamespace(base_url=DOWN), timeout_s=2)
+    data = yaml.safe_load(cfg.read_text())
+    data["generation"]["max_retries"] = 0
+    cfg.write_text(yaml.safe_dump(data))
+    assert bench_main(["-c", str(cfg), "--no-progress"]) == 1
+    info = _run_json(tmp_path / "ws")
+    assert info["kind"] == "bench" and info["status"] == "failed"
+    assert "no candidate produced an answer" in info["status_reasons"][0]

@@ -24,6 +24,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, default=None, help="use only the first N items of each task")
     bench.add_argument("--out", type=Path, default=None, help="workspace folder (overrides 'workspace' in the config)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--no-wait", action="store_true",
+                       help="stop at once (exit 75) when another run holds the workspace")
     bench.set_defaults(func=cmd_bench)
     sub = bench.add_subparsers(dest="bench_command", metavar="import", required=False)
     imp = sub.add_parser("import", help="import another harness's results into WORKSPACE/bench/<model>.json",
@@ -59,14 +61,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = workspace_override(cfg, args.out)
     progress = False if args.no_progress else None
     outcome = run_bench(cfg, bench, task_names=_names(args.tasks), limit=args.limit, command=sys.argv,
-                        show_progress=progress)
+                        show_progress=progress, wait=not args.no_wait)
     print(score_table(outcome))
     errors = outcome.run.info.get("errors", [])
     if errors:
         print(f"\n{len(errors)} error(s) recorded in {outcome.run.path / 'run.json'}; "
               f"first: {redact(errors[0]['message'])}")
     print(f"\nscores: {Path(cfg.workspace) / 'bench'}   run folder: {outcome.run.path}")
-    return 1 if outcome.results and not any(r["scores"] for r in outcome.results.values()) else 0
+    from arena.cli import exit_code
+
+    return exit_code(outcome.run.info)  # the run's status (arena.run_status): failed 1, partial 3
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from arena.questions import Question
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.redaction import redact_data
 from arena.store import RunDir, Workspace
+from arena.workspace_lock import workspace_lock
 
 BENCH_TEMPERATURE = 0.0
 MAX_REJECTS_RECORDED = 20  # per task in run.json; the log line gives the total
@@ -96,7 +97,7 @@ def load_tasks(bench: BenchConfig, names: list[str] | None, limit: int | None) -
 
 def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | None = None,
               limit: int | None = None, command: list[str] | None = None, show_progress: bool | None = None,
-              log: Callable[[str], None] = print) -> BenchOutcome:
+              log: Callable[[str], None] = print, wait: bool = True) -> BenchOutcome:
     """Answer (or reuse cached answers for) every benchmark item with every candidate, score, write files."""
     tasks = load_tasks(bench, task_names, limit)
     bcfg = bench_run_config(cfg, bench)
@@ -109,26 +110,28 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
     check_candidates_ready(bcfg)
     questions = build_questions(tasks)
     ws = Workspace(cfg.workspace)
-    run = ws.new_run(cfg.run_name or "bench")
-    resolved = redacted_dump(bcfg)  # vLLM env values, URL credentials and known keys never reach run.json
-    resolved["bench"] = redact_data(bench.model_dump(mode="json"))
-    run.start(resolved, command or [])
-    outcome = BenchOutcome(run, tasks, skipped=skipped)
-    for t in tasks:
-        rej = t.data.rejected
-        log(f"task {t.task.name} ({t.kind}, {t.format}): {len(t.data.items)} items"
-            + (f", {len(rej)} rejected (first: {rej[0]})" if rej else ""))
-        for r in rej[:MAX_REJECTS_RECORDED]:
-            run.error(f"rejected: {r}", stage="bench", task=t.task.name)
-        if len(rej) > MAX_REJECTS_RECORDED:
-            run.error(f"{t.task.name}: {len(rej)} records rejected in all", stage="bench", task=t.task.name)
-    log(f"run {run.run_id}: {len(questions)} items x {len(bcfg.candidates)} candidates -> {run.path}")
-    with run.finishing(stage="bench"):
-        rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
-        write_jsonl_atomic(run.path / "questions.jsonl", rows)
-        index = _answer(bcfg, questions, ws, run, show_progress)
-        _score_and_write(outcome, bcfg, ws, index)
-    return outcome
+    with workspace_lock(ws.root, wait=wait) as lock:  # one writer per workspace
+        run = ws.new_run(cfg.run_name or "bench")
+        lock.set_run(run.run_id)
+        resolved = redacted_dump(bcfg)  # vLLM env values, URL credentials and known keys never reach run.json
+        resolved["bench"] = redact_data(bench.model_dump(mode="json"))
+        run.start(resolved, command or [], kind="bench")
+        outcome = BenchOutcome(run, tasks, skipped=skipped)
+        for t in tasks:
+            rej = t.data.rejected
+            log(f"task {t.task.name} ({t.kind}, {t.format}): {len(t.data.items)} items"
+                + (f", {len(rej)} rejected (first: {rej[0]})" if rej else ""))
+            for r in rej[:MAX_REJECTS_RECORDED]:
+                run.error(f"rejected: {r}", stage="bench", task=t.task.name)
+            if len(rej) > MAX_REJECTS_RECORDED:
+                run.error(f"{t.task.name}: {len(rej)} records rejected in all", stage="bench", task=t.task.name)
+        log(f"run {run.run_id}: {len(questions)} items x {len(bcfg.candidates)} candidates -> {run.path}")
+        with run.finishing(stage="bench"):
+            rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
+            write_jsonl_atomic(run.path / "questions.jsonl", rows)
+            index = _answer(bcfg, questions, ws, run, show_progress)
+            _score_and_write(outcome, bcfg, ws, index)
+        return outcome
 
 
 def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunDir,
