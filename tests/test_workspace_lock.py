@@ -131,3 +131,20 @@ def test_judgments_refer_to_the_answers_the_index_points_to(tmp_path, fake_opena
     hashes = {h for r in read_jsonl(run2 / "judgments.jsonl") if r["question_id"] == first["question_id"]
               for h in (r["answer_a_hash"], r["answer_b_hash"])}
     assert content_hash(first["turns"]) in hashes and content_hash(["a different sample"]) not in hashes
+
+
+def test_import_into_a_held_workspace_waits_or_stops(tmp_path, capsys):
+    from arena.cli import main
+    from arena.workspace_lock import workspace_lock
+
+    battles = tmp_path / "battles.json"
+    battles.write_text(json.dumps([{"question_id": f"q{i}", "model_a": "alpha", "model_b": "bravo", "turn": 1,
+                                    "winner": ("model_a", "model_b")[i % 2]} for i in range(4)]))
+    ws = tmp_path / "ws"
+    argv = ["import", "chatbot-arena", str(battles), "--workspace", str(ws), "--bootstrap", "5"]
+    with workspace_lock(ws) as held:
+        held.set_run("20260101-000000-weekly")
+        assert main([*argv, "--no-wait"]) == BUSY_EXIT_CODE
+        assert "is in use by run 20260101-000000-weekly" in capsys.readouterr().err
+        assert not (ws / "runs").exists()
+    assert main([*argv, "--no-wait"]) == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -16,6 +17,7 @@ from arena.interop import alpacaeval, arenahard, chatbot_arena, evalscope, mtben
 from arena.interop.common import FORMATS, Bundle
 from arena.interop.leaderboard import CONVENTIONS, Board, run_boards
 from arena.interop.writer import new_run_dir, write_run
+from arena.workspace_lock import workspace_lock
 from arena.rating import RatingOptions
 
 READERS: dict[str, Callable[..., Bundle]] = {
@@ -40,6 +42,8 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--judge", metavar="NAME", help="judge name where the files do not record one")
     imp.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for leaderboard.json (default 1000)")
     imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument("--no-wait", action="store_true",
+                     help="stop at once (exit 75) when another run holds the workspace")
     imp.set_defaults(func=cmd_import)
 
     lb = subparsers.add_parser("leaderboard", help="print a run's leaderboard in its source tool's convention")
@@ -66,8 +70,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     READERS[args.format](args.paths, bundle, baseline=args.baseline, judge=args.judge)
     if not (bundle.answers or bundle.judgments or bundle.battles or bundle.questions):
         raise ArenaError("nothing to import: the files hold no questions, answers, judgments or battles")
-    run = new_run_dir(args.output, args.workspace, args.format)
-    info = write_run(bundle, run, sys.argv, bootstrap=args.bootstrap, seed=args.seed)
+    out = Path(args.output).resolve() if args.output else None
+    shared = out is None or out.parent.name == "runs"  # the run writes into a workspace's answer cache
+    with workspace_lock(out.parent.parent if out else args.workspace, wait=not args.no_wait) if shared \
+            else contextlib.nullcontext() as lock:
+        run = new_run_dir(args.output, args.workspace, args.format)
+        if lock:
+            lock.set_run(run.run_id)
+        info = write_run(bundle, run, sys.argv, bootstrap=args.bootstrap, seed=args.seed)
     for f in bundle.files:
         failed = ", ".join(f"{n} {why}" for why, n in f.failed.items())
         print(f"{f.path}: {f.role}: {f.read} read, {f.ok} used" + (f"; not used: {failed}" if failed else ""))
