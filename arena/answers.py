@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import DataError
-from arena.questions import Question, _text
+from arena.questions import Question, answer_turns
 from arena.records import JsonlAppender, content_hash, read_records, safe_filename
 
 
@@ -82,22 +82,17 @@ def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | Non
     for lineno, rec in read_records(Path(path)):
         where = f"{path}:{lineno}"
         model = rec.get("model_id") or rec.get("model")
+        if model is not None and not isinstance(model, str):
+            raise DataError(f"{where}: field '{'model_id' if rec.get('model_id') else 'model'}' must be a string, "
+                            f"got {type(model).__name__}")
         if model_id and model and model != model_id:
             continue
         if found_model is None:
             found_model = model
         if "uid" in rec and "messages" in rec:
-            qid, turns = rec["uid"], _turns_2025(rec["messages"], where)
+            qid, turns = _qid(rec, "uid", where), _turns_2025(rec["messages"], where)
         elif "question_id" in rec:
-            qid = rec["question_id"]
-            if "choices" in rec:
-                if not rec["choices"] or "turns" not in rec["choices"][0]:
-                    raise DataError(f"{where}: field 'choices[0].turns' missing")
-                turns = [_text(t, f"{where} choices[0].turns") for t in rec["choices"][0]["turns"]]
-            elif "turns" in rec:
-                turns = [_text(t, f"{where} turns") for t in rec["turns"]]
-            else:
-                raise DataError(f"{where}: no answer turns (expected 'choices[0].turns' or 'turns')")
+            qid, turns = _qid(rec, "question_id", where), answer_turns(rec, where)
         else:
             raise DataError(f"{where}: missing field 'question_id' (or 'uid' for arena-hard 2025 answers)")
         meta = {k: rec[k] for k in ("answer_id", "ans_id", "tstamp", "conv_metadata", "metadata") if k in rec}
@@ -105,17 +100,31 @@ def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | Non
     return found_model, answers
 
 
+def _qid(rec: dict, name: str, where: str) -> str | int:
+    """A question id field: a string or an integer."""
+    qid = rec[name]
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise DataError(f"{where}: field '{name}' must be a string or an integer, got {type(qid).__name__}")
+    return qid
+
+
 def _turns_2025(messages: Any, where: str) -> list[str]:
+    """The assistant turns of an arena-hard 2025 answer's `messages`."""
     if not isinstance(messages, list):
         raise DataError(f"{where}: field 'messages' must be a list")
     out = []
-    for m in messages:
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise DataError(f"{where}: field 'messages[{i}]' must be an object with 'role' and 'content', "
+                            f"got {type(m).__name__}")
         if m.get("role") != "assistant":
             continue
         content = m.get("content")
         if isinstance(content, dict):
             content = content.get("answer")
         if not isinstance(content, str):
-            raise DataError(f"{where}: assistant message without text content")
+            raise DataError(f"{where}: field 'messages[{i}].content': assistant message without text content")
         out.append(content)
+    if not out:
+        raise DataError(f"{where}: field 'messages' has no assistant message")
     return out

@@ -83,8 +83,8 @@ _PARSERS: dict[str, Callable[[dict, str, int], Question]] = {
 }
 
 
-def detect_format(rec: dict) -> str:
-    """Guess a question file's format from its first record's fields."""
+def detect_format(rec: dict, where: str = "<questions>") -> str:
+    """Guess a question file's format from its first record's fields (`where` is its file:line)."""
     if "uid" in rec and "prompt" in rec:
         return "arena-hard-2025"
     if "instruction" in rec:
@@ -92,7 +92,8 @@ def detect_format(rec: dict) -> str:
     if "turns" in rec:
         return "arena"
     raise DataError(
-        f"cannot tell the question format from fields {sorted(rec)}",
+        f"{where}: cannot tell the question format: no field 'turns', 'uid'+'prompt' or 'instruction' "
+        f"(fields present: {sorted(rec)})",
         hint="expected 'turns' (Arena, MT-bench, arena-hard v0.1), 'uid'+'prompt' (arena-hard 2025) "
         "or 'instruction' (AlpacaEval)",
     )
@@ -106,7 +107,7 @@ def load_questions(path: Path, fmt: str = "auto", references: Path | None = None
     if not records:
         raise DataError(f"{path}: no questions in the file")
     if fmt == "auto":
-        fmt = detect_format(records[0][1])
+        fmt = detect_format(records[0][1], f"{path}:{records[0][0]}")
     elif fmt == "arena-hard" and "uid" in records[0][1]:
         fmt = "arena-hard-2025"
     parser = _PARSERS[fmt]
@@ -144,19 +145,22 @@ def attach_references(questions: list[Question], path: Path) -> int:
         qid = str(rec.get("question_id"))
         if qid not in by_id:
             continue
-        turns = _answer_turns(rec, f"{path}:{lineno}")
+        turns = answer_turns(rec, f"{path}:{lineno}")
         by_id[qid].reference = turns
         n += 1
     return n
 
 
-def _answer_turns(rec: dict, where: str) -> list[str]:
+def answer_turns(rec: dict, where: str) -> list[str]:
     """Turns of an answer record in FastChat/arena-hard v0.1 (`choices[0].turns`) or Arena form."""
     if "choices" in rec:
         choices = rec["choices"]
-        if not choices or "turns" not in choices[0]:
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise DataError(f"{where}: field 'choices' must be a non-empty list of objects, "
+                            f"got {type(choices).__name__}: {choices!r:.60}")
+        if "turns" not in choices[0]:
             raise DataError(f"{where}: field 'choices[0].turns' missing")
-        return [_text(t, f"{where} choices[0].turns") for t in choices[0]["turns"]]
+        return _turn_list(choices[0]["turns"], f"{where} field 'choices[0].turns'")
     if "turns" in rec:
         return _turn_list(rec["turns"], f"{where} field 'turns'")
     raise DataError(f"{where}: no answer turns (expected 'choices[0].turns' or 'turns')")

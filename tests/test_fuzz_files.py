@@ -132,8 +132,6 @@ def run_cli(argv: list[str], named: Path, capsys: pytest.CaptureFixture[str]) ->
     return code
 
 
-@pytest.mark.xfail(strict=True, reason="arena/questions.py: a record without turns fails with 'cannot tell the "
-                   "question format from fields [...]', which does not name the file")
 @settings(FUZZ, max_examples=80, deadline=2000)
 @example(raw=b'{"question_id": "q1", "category": "math", "reference": ["4"]}\n')
 @given(raw=jsonl_files([QUESTION]))
@@ -143,10 +141,10 @@ def test_fuzzed_question_file_loads_or_names_the_file(tmp_path: Path, raw: bytes
     loads_cleanly(load_questions, path)
 
 
-@pytest.mark.xfail(strict=True, reason="arena/answers.py: 'choices': true (not a list) raises TypeError "
-                   "instead of DataError naming the file and field")
 @settings(FUZZ, max_examples=80, deadline=2000)
 @example(raw=b'{"question_id": "q1", "model_id": "alpha", "choices": true}\n')
+@example(raw=b'{"question_id": "q1", "model_id": "alpha", "choices": {"content": ""}}\n')
+@example(raw=b'{"uid": "u1", "model": "alpha", "messages": ["hi", {"role": "assistant", "content": "x"}]}\n')
 @given(raw=jsonl_files(ANSWERS))
 def test_fuzzed_answer_file_loads_or_names_the_file(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "model_answer.jsonl"
@@ -187,8 +185,6 @@ def imported_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return workspace, {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()}
 
 
-@pytest.mark.xfail(strict=True, reason="arena import chatbot-arena: 'turn': 'math' ends in 'unexpected ValueError' "
-                   "(exit 1); an empty file says 'nothing to import' without naming it")
 @settings(FUZZ, max_examples=25, deadline=5000)
 @example(raw=b'{"question_id": "q0", "model_a": "alpha", "model_b": "bravo", "winner": "model_a", "turn": "math"}\n')
 @example(raw=b"")

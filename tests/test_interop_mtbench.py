@@ -101,6 +101,14 @@ def test_missing_field_is_a_data_error(tmp_path):
         run_main("import", "mt-bench", bad, "-o", tmp_path / "run")
 
 
+@pytest.mark.parametrize("turn", [True, 0, "math"])
+def test_bad_turn_names_file_line_and_field(tmp_path, turn):
+    bad = write_jsonl(tmp_path / "single.jsonl", [{"question_id": 1, "model": "m", "score": 5, "judgment": "x",
+                                                    "judge": ["gpt-4", "single-v1"], "turn": turn}])
+    with pytest.raises(DataError, match=r"single.jsonl:1: field 'turn' must be a turn number"):
+        run_main("import", "mt-bench", bad, "-o", tmp_path / "run")
+
+
 def test_export_round_trip(mt_run, tmp_path):
     out = tmp_path / "export"
     assert run_main("export", mt_run, "--format", "mt-bench", "-o", out) == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import DataError
-from arena.interop.common import Bundle, FileReport, list_files, need, where
+from arena.interop.common import Bundle, FileReport, list_files, need, turn_number, where
 from arena.rating.io import WINNER_SCORE, weight_problem
 from arena.records import read_records
 
@@ -52,6 +52,7 @@ def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str) ->
     winner = need(rec, "winner", path, line, str)
     if winner not in WINNER_SCORE:
         raise DataError(f"{where(path, line, 'winner')} must be one of {', '.join(WINNER_SCORE)}, got {winner!r}")
+    turn_number(rec, path, line)  # kept as written; the run files read it as a number
     problem = weight_problem(rec["weight"]) if "weight" in rec else None
     if problem:
         raise DataError(f"{where(path, line, 'weight')} {problem}")
@@ -70,6 +71,8 @@ def read_battles(path: Path, bundle: Bundle, report: FileReport, tool: str = TOO
     if path.name.removesuffix(".gz").endswith(".json") and len(records) == 1 \
             and isinstance(records[0][1].get("battles"), list):
         records = [(i + 1, r) for i, r in enumerate(records[0][1]["battles"])]
+    if not records:
+        raise DataError(f"{path}: no battles in the file", hint="an empty file, or one without battle records")
     for line, rec in records:
         report.read += 1
         if not isinstance(rec, dict):

@@ -69,7 +69,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     bundle = Bundle(tool=args.format, paths=[str(p) for p in args.paths])
     READERS[args.format](args.paths, bundle, baseline=args.baseline, judge=args.judge)
     if not (bundle.answers or bundle.judgments or bundle.battles or bundle.questions):
-        raise ArenaError("nothing to import: the files hold no questions, answers, judgments or battles")
+        names = ", ".join(str(p) for p in args.paths)
+        raise ArenaError(f"{names}: nothing to import: no questions, answers, judgments or battles in the files")
     out = Path(args.output).resolve() if args.output else None
     shared = out is None or out.parent.name == "runs"  # the run writes into a workspace's answer cache
     with workspace_lock(out.parent.parent if out else args.workspace, wait=not args.no_wait) if shared \

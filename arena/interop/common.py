@@ -114,6 +114,18 @@ def question_id(rec: dict, path: Path | str, line: int, name: str = "question_id
     return qid
 
 
+def turn_number(rec: dict, path: Path | str, line: int, name: str = "turn") -> int:
+    """An optional 1-based turn number (absent or null: 1); DataError naming file, line and field otherwise."""
+    value = rec.get(name)
+    if value is None:
+        return 1
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(f"{where(path, line, name)} must be a turn number (an integer from 1), got {value!r:.80}")
+    return value
+
+
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _HEADER_RE = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _LIST_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.MULTILINE)

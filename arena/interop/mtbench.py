@@ -13,6 +13,7 @@ from arena.interop.common import (
     need,
     question_id,
     source_info,
+    turn_number,
     where,
 )
 from arena.questions import attach_references, load_questions
@@ -84,7 +85,7 @@ def read_single(path: Path, bundle: Bundle, report: FileReport) -> None:
         qid = question_id(rec, path, line)
         model = need(rec, "model", path, line, str)
         score = need(rec, "score", path, line, (int, float))
-        turn = need(rec, "turn", path, line, int) if "turn" in rec else 1
+        turn = turn_number(rec, path, line)
         text = need(rec, "judgment", path, line, str)
         judge, template = _judge_name(rec, path, line)
         failed = score == -1 or text == "$ERROR$"
@@ -121,7 +122,7 @@ def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
         report.read += 1
         qid = question_id(rec, path, line)
         m1, m2 = need(rec, "model_1", path, line, str), need(rec, "model_2", path, line, str)
-        turn = need(rec, "turn", path, line, int) if "turn" in rec else 1
+        turn = turn_number(rec, path, line)
         judge, template = _judge_name(rec, path, line)
         games, keys = [], []
         for g, first in (("g1", "model_1"), ("g2", "model_2")):
