@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from arena.answers import AnswerStore
 from arena.config import RunConfig, redacted_dump
-from arena.errors import ArenaError
+from arena.errors import ArenaError, ConfigError
 from arena.generation import AnswerStage, check_candidates_ready
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic
@@ -161,6 +161,10 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
                  wait: bool = True) -> RunContext:
     """Run every stage holding the workspace lock; run.json records the outcome even when a stage fails."""
     q = cfg.questions
+    if not Path(q.path).exists():
+        raise ConfigError(f"questions.path: question file not found: {q.path}",
+                          hint="a relative path is looked up in the current directory, then next to the config "
+                               "and its parent folder; fix questions.path in the config")
     questions = load_questions(q.path, q.format, q.references, q.categories, q.limit)
     check_candidates_ready(cfg, dry_run)
     ws = Workspace(cfg.workspace)

@@ -102,3 +102,12 @@ def test_cli_prints_one_message_without_traceback(tmp_path, questions_file):
     res = subprocess.run([sys.executable, "-m", "arena.cli", "--debug", "run", "-c", str(p)],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" in res.stderr
+
+
+def test_missing_question_file_names_the_key(tmp_path, capsys):
+    from arena.cli import main
+
+    cfg = _write(tmp_path, BASE.format(q=tmp_path / "no-such-questions.jsonl"))
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "questions.path" in err and "no-such-questions.jsonl" in err

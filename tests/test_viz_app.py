@@ -89,7 +89,7 @@ def test_leaderboard_models_ratings_bench_and_download(
     metrics = {m.label: m.value for m in at.metric}
     first = [r["model"] for r in board(workspace)["overall"]["table"] if r["rank"] == 1]
     assert metrics["Battles"] == "60" and sorted(first) == ["model-alpha", "model-gamma"]
-    assert metrics["Top model"] == "2 models share rank 1"  # their intervals overlap: no single winner
+    assert metrics["Top model"] == "2-way tie"  # their intervals overlap: no single winner
     assert at.get("download_button") and at.get("plotly_chart")
     assert at.selectbox(key="run").value == RUN2
 
@@ -455,7 +455,7 @@ def test_leaderboard_shows_a_shared_rank_1_and_flags_low_data(
     first = [r["model"] for r in sorted(rows, key=lambda r: (-r["rating"], r["model"])) if r["rank"] == 1]
     assert len(first) >= 4
     at = open_app(ws, monkeypatch)
-    assert {m.label: m.value for m in at.metric}["Top model"] == f"{len(first)} models share rank 1"
+    assert {m.label: m.value for m in at.metric}["Top model"] == f"{len(first)}-way tie"
     assert f"{len(first)} models share rank 1: {', '.join(first)}." in texts(at)
     caution = at.dataframe[0].value.set_index("model")["caution"]
     assert caution[NEWCOMER] == "⚠ low data: only 2 battles"

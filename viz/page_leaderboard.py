@@ -178,7 +178,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if len(top) == 1:
         cols[3].metric("Top model", top[0])
     else:
-        cols[3].metric("Top model", f"{len(top)} models share rank 1", help=", ".join(top))
+        cols[3].metric("Top model", f"{len(top)}-way tie", help=", ".join(top))  # short: the tile is narrow
         st.caption(
             f"{len(top)} models share rank 1: {escape_markdown_html(', '.join(top))}. "
             "Their intervals overlap, so the battles do not tell them apart."
