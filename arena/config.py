@@ -198,6 +198,7 @@ class JudgeConfig(Strict):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=2048, ge=16)
     verdict: Literal["3way", "5way"] = "5way"
+    template: Literal["default", "self-answer"] = "default"  # self-answer: judge answers first (pairwise)
     strong_weight: float = Field(default=3.0, gt=0.0)
     order: Literal["both", "random"] = "both"
     inconsistent: Literal["tie", "separate"] = "tie"
@@ -224,6 +225,9 @@ class JudgeConfig(Strict):
     def _consistent(self) -> "JudgeConfig":
         if self.mode == "baseline" and not self.baseline:
             raise ValueError("mode 'baseline' needs 'baseline: <candidate name>'")
+        if self.template == "self-answer" and self.mode == "single":
+            raise ValueError("template 'self-answer' compares two answers: use it with mode pairwise or "
+                             "baseline, or set template: default")
         if self.kind == "reward-model" and self.reward is None:
             raise ValueError("kind 'reward-model' needs a 'reward:' section (source, path or base_url)")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):

@@ -108,12 +108,28 @@ def reference_for(cfg: JudgeConfig, task: JudgeTask) -> str | None:
     return None
 
 
+def references_for(cfg: JudgeConfig, task: JudgeTask) -> list[str] | None:
+    """Every turn's reference up to the judged turn (turn 1 first), when the judged turn is reference-guided.
+
+    As in FastChat's llm_judge, judging turn 2 shows the references for turns 1 and 2."""
+    if reference_for(cfg, task) is None:
+        return None
+    return list((task.question.reference or [])[: task.turn])
+
+
+def _reference_key(cfg: JudgeConfig, task: JudgeTask) -> str | list[str] | None:
+    """The references in the cache key: turn 1 keeps its single string (existing cache entries stay valid)."""
+    return reference_for(cfg, task) if task.turn == 1 else references_for(cfg, task)
+
+
 def template_name(cfg: JudgeConfig, task: JudgeTask) -> str:
-    """Which prompt template a task uses (mode, multi-turn, reference-guided)."""
+    """Which prompt template a task uses (mode, multi-turn, reference-guided, judge.template)."""
     base = "single" if cfg.mode == "single" else "pair"
     if task.turn > 1:
         base += "_multiturn"
-    return base + ("_ref" if reference_for(cfg, task) else "")
+    if reference_for(cfg, task):
+        return base + "_ref"  # a known-correct reference beats an answer the judge writes itself
+    return base + ("_self" if cfg.template == "self-answer" and base.startswith("pair") else "")
 
 
 def verdict_kind(cfg: JudgeConfig) -> str:
@@ -127,9 +143,11 @@ def build_prompt(cfg: JudgeConfig, task: JudgeTask) -> tuple[str, RenderedPrompt
     q, t = task.question, task.turn
     pos_a, pos_b = task.positions()
     values: dict[str, Any] = {"question": q.turns[t - 1]}
-    ref = reference_for(cfg, task)
-    if ref:
-        values["reference"] = ref
+    if name.endswith("_ref"):
+        if t > 1:
+            values["references"] = references_for(cfg, task)
+        else:
+            values["reference"] = reference_for(cfg, task)
     history = lambda ans: [(q.turns[i], ans[i]) for i in range(t - 1)]  # noqa: E731
     if cfg.mode == "single":
         values["answer"] = pos_a[t - 1]
@@ -153,7 +171,7 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
         "judge": judge_identity,
         "template": template_hash(template, verdict_kind(cfg) if template.startswith("pair") else None),
         "question": task.question.content_hash(),
-        "reference": reference_for(cfg, task),
+        "reference": _reference_key(cfg, task),
         "turn": task.turn,
         "a": content_hash(list(pos_a[:upto])),
         "b": content_hash(list(pos_b[:upto])) if pos_b is not None else None,

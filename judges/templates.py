@@ -3,7 +3,8 @@
 File format: an optional "### system" section and a "### user" section, each header on a line of its
 own. Placeholders are Python str.format fields ``{name}`` (literal braces would be written ``{{``/``}}``).
 ``{verdict_instructions}`` is reserved: it is filled from the trusted fragment verdict_<kind>.txt,
-never from caller values. Every caller value is passed through ``neutralize_verdict_tokens`` so a
+never from caller values. ``{references}`` takes a list of per-turn reference answers (turn 1 first) and
+renders each under its own turn label. Every caller value is passed through ``neutralize_verdict_tokens`` so a
 candidate answer cannot forge a verdict marker or a prompt delimiter.
 """
 from __future__ import annotations
@@ -21,8 +22,9 @@ from judges.verdicts import KINDS, neutralize_verdict_tokens
 
 TEMPLATE_NAMES: tuple[str, ...] = (
     "single", "single_ref", "single_multiturn", "single_multiturn_ref",
-    "pair", "pair_ref", "pair_multiturn", "pair_multiturn_ref", "followup",
+    "pair", "pair_ref", "pair_multiturn", "pair_multiturn_ref", "pair_self", "pair_multiturn_self", "followup",
 )
+REFERENCES_FIELD = "references"
 VERDICT_FIELD = "verdict_instructions"
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _HEADER_RE = re.compile(r"^### (system|user)[ \t]*$", re.MULTILINE)
@@ -151,8 +153,19 @@ def format_dialogue(turns: Turns) -> str:
     return "\n\n".join(blocks)
 
 
+def format_references(references: Sequence[str]) -> str:
+    """Format per-turn reference answers (turn 1 first) under their turn labels; texts are neutralized."""
+    if isinstance(references, str) or not references or not all(isinstance(r, str) for r in references):
+        raise TemplateError("'references' must be a non-empty list of reference strings, one per turn")
+    blocks = [f"<<<REFERENCE FOR TURN {i}>>>\n{neutralize_verdict_tokens(r) if r.strip() else '(none)'}"
+              for i, r in enumerate(references, start=1)]
+    return "\n\n".join(blocks)
+
+
 def _prepare(name: str, key: str, value: Value) -> str:
-    """Neutralize a string value or format a dialogue value."""
+    """Neutralize a string value, or format a dialogue or per-turn references value."""
+    if key == REFERENCES_FIELD:
+        return format_references(value)  # type: ignore[arg-type]  # a list of strings
     if isinstance(value, str):
         return neutralize_verdict_tokens(value)
     if isinstance(value, (list, tuple)):
