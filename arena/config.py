@@ -288,6 +288,7 @@ class RatingConfig(Strict):
 
     bootstrap: int = Field(default=1000, ge=0, le=MAX_BOOTSTRAP)  # more rounds only cost time
     seed: int = Field(default=0, ge=0)
+    bootstrap_by: Literal["battle", "question"] = "battle"  # question: whole questions with all their battles
     anchor: str | None = None
     baseline: str | None = None
     style_control: bool = False

@@ -133,7 +133,8 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
         return {"skipped": "no battles to rate"}
     r = ctx.cfg.rating
     baseline = r.baseline or (ctx.cfg.judge.baseline if ctx.cfg.judge and ctx.cfg.judge.mode == "baseline" else None)
-    opts = RatingOptions(bootstrap=r.bootstrap, seed=r.seed, anchor=parse_anchor(r.anchor) if r.anchor else None,
+    opts = RatingOptions(bootstrap=r.bootstrap, seed=r.seed, bootstrap_by=r.bootstrap_by,
+                         anchor=parse_anchor(r.anchor) if r.anchor else None,
                          baseline=baseline, style_control=r.style_control, percentiles=tuple(r.percentiles))
     out = write_leaderboard(battles, ctx.run.path, opts)
     return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}

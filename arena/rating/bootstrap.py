@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from arena.rating.bt import fit_lbfgs, newton_batch
+from arena.rating.clusters import draw_cluster_counts
 from arena.rating.counts import PairCounts
 from arena.rating.diagnostics import mle_exists, mle_exists_batch
 
@@ -44,26 +45,36 @@ class BootstrapDraws:
         return self.theta.shape[0]
 
 
-def _draw(total: int, pvals: np.ndarray, seed_seq: np.random.SeedSequence, size: int) -> np.ndarray:
-    """One batch of multinomial cell counts from its own seeded stream."""
-    return np.random.default_rng(seed_seq).multinomial(total, pvals, size=size)
+def _draw(
+    total: int, pvals: np.ndarray, clusters: sp.csr_matrix | None, seed_seq: np.random.SeedSequence, size: int
+) -> np.ndarray:
+    """One batch of resampled cell counts (battles, or whole questions when clusters is given), own stream."""
+    rng = np.random.default_rng(seed_seq)
+    if clusters is not None:
+        return draw_cluster_counts(clusters, rng, size)
+    return rng.multinomial(total, pvals, size=size)
 
 
-def resample_counts(counts: PairCounts, n_rounds: int, seed: int, workers: int = 2) -> Iterator[np.ndarray]:
-    """Yield (B, C) batches of multinomially resampled cell counts, reproducible from the seed.
+def resample_counts(
+    counts: PairCounts, n_rounds: int, seed: int, workers: int = 2, clusters: sp.csr_matrix | None = None
+) -> Iterator[np.ndarray]:
+    """Yield (B, C) batches of resampled cell counts, reproducible from the seed.
 
-    Batch k is drawn from child k of SeedSequence(seed), so the draws do not depend on threading; numpy
-    releases the GIL while sampling, so batches are drawn in worker threads while the caller refits.
+    Without clusters, battles are resampled (a multinomial over the cells); with a (questions, cells)
+    cluster matrix, questions are resampled with all their battles. Batch k is drawn from child k of
+    SeedSequence(seed), so the draws do not depend on threading; numpy releases the GIL while sampling,
+    so batches are drawn in worker threads while the caller refits.
     """
     total = counts.n_battles
     pvals = counts.cell_count / total
-    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(len(pvals), 1))))
+    width = max(len(pvals), clusters.shape[0] if clusters is not None else 0, 1)
+    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // width)))
     sizes = [min(batch, n_rounds - start) for start in range(0, n_rounds, batch)]
     seqs = np.random.SeedSequence(seed).spawn(len(sizes))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[np.ndarray]] = deque()
         for seq, size in zip(seqs, sizes):
-            pending.append(pool.submit(_draw, total, pvals, seq, size))
+            pending.append(pool.submit(_draw, total, pvals, clusters, seq, size))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
@@ -129,16 +140,21 @@ def chord_refit(
 
 
 def bootstrap_bt(
-    counts: PairCounts, theta_full: np.ndarray, n_rounds: int, seed: int, prior_weight: float
+    counts: PairCounts,
+    theta_full: np.ndarray,
+    n_rounds: int,
+    seed: int,
+    prior_weight: float,
+    clusters: sp.csr_matrix | None = None,
 ) -> BootstrapDraws:
-    """Refit BT on n_rounds resamples, warm-starting every round from the full-data fit."""
+    """Refit BT on n_rounds resamples (of battles, or of question clusters), warm-started from the full fit."""
     m = counts.n_models
     pi, pj = counts.pair_i, counts.pair_j
     h_inv = full_hessian_inverse(counts, theta_full)
     full_ok = mle_exists(m, pi, pj, *counts.pair_stats())
     signed = (_side(pi, m) - _side(pj, m)).tocsr()
     thetas, actives, priors = [], [], []
-    for batch in resample_counts(counts, n_rounds, seed):
+    for batch in resample_counts(counts, n_rounds, seed, clusters=clusters):
         s, n = counts.pair_stats(batch)
         active = counts.model_battles(batch) > 0
         won = (s @ _side(pi, m)) + ((n - s) @ _side(pj, m))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import ArenaError
+from arena.rating.clusters import BOOTSTRAP_BY
 from arena.rating.io import load_battles
 from arena.rating.leaderboard import rate_battles
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
@@ -26,6 +27,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("battles", type=Path, metavar="BATTLES", help="battles file or run folder")
     parser.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (default 1000)"
+    )
+    parser.add_argument(
+        "--bootstrap-by",
+        choices=BOOTSTRAP_BY,
+        default="battle",
+        help="resample battles (default) or questions with all their battles (arena-hard's intervals)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     norm = parser.add_mutually_exclusive_group()
@@ -53,6 +60,7 @@ def options_from_args(args: argparse.Namespace) -> RatingOptions:
     return RatingOptions(
         bootstrap=args.bootstrap,
         seed=args.seed,
+        bootstrap_by=args.bootstrap_by,
         anchor=parse_anchor(args.anchor) if args.anchor else None,
         baseline=args.baseline,
         method=args.method,

@@ -87,6 +87,13 @@ def encode_models(battles: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndar
 
 def aggregate(battles: pd.DataFrame, models: list[str] | None = None) -> PairCounts:
     """Collapse a validated battles table into PairCounts (self-battles must be removed first)."""
+    return aggregate_indexed(battles, models)[0]
+
+
+def aggregate_indexed(
+    battles: pd.DataFrame, models: list[str] | None = None
+) -> tuple[PairCounts, np.ndarray]:
+    """PairCounts of the battles and the cell index of every battle (N,), for clustered resampling."""
     if battles.empty:
         raise ArenaError("no battles to rate")
     found, a, b = encode_models(battles)
@@ -114,13 +121,14 @@ def aggregate(battles: pd.DataFrame, models: list[str] | None = None) -> PairCou
         cell_count = np.bincount(key, minlength=0)
         cell_key = np.flatnonzero(cell_count)
         cell_count = cell_count[cell_key]
+        cell_of_battle = np.searchsorted(cell_key, key)
     else:
-        cell_key, cell_count = np.unique(key, return_counts=True)
+        cell_key, cell_of_battle, cell_count = np.unique(key, return_inverse=True, return_counts=True)
     w_idx = cell_key % n_w
     s_idx = (cell_key // n_w) % n_s
     cell_pair_key = cell_key // (n_w * n_s)
     pair_keys, cell_pair = np.unique(cell_pair_key, return_inverse=True)
-    return PairCounts(
+    counts = PairCounts(
         models=found,
         pair_i=(pair_keys // n_models).astype(np.int64),
         pair_j=(pair_keys % n_models).astype(np.int64),
@@ -129,6 +137,7 @@ def aggregate(battles: pd.DataFrame, models: list[str] | None = None) -> PairCou
         cell_weight=np.asarray(w_values, float)[w_idx],
         cell_count=cell_count.astype(np.int64),
     )
+    return counts, np.asarray(cell_of_battle, np.int64).ravel()
 
 
 def model_tallies(battles: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,8 @@ import pandas as pd
 from arena.errors import ArenaError
 from arena.rating.bootstrap import bootstrap_bt, percentile_interval
 from arena.rating.bt import fit_lbfgs, normalise, win_probability
-from arena.rating.counts import PairCounts, aggregate, encode_models, mean_lengths, model_tallies
+from arena.rating.clusters import QuestionClusters, question_clusters
+from arena.rating.counts import PairCounts, aggregate_indexed, encode_models, mean_lengths, model_tallies
 from arena.rating.diagnostics import diagnose, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.options import RatingOptions
@@ -27,6 +28,8 @@ class RatingResult:
     style: pd.DataFrame | None = None
     n_battles: int = 0
     category: str | None = None
+    resampling: str = ""  # how intervals were bootstrapped, e.g. "1000 bootstrap rounds resampling battles"
+    bootstrap_by: str | None = None  # the resampled unit ("battle" / "question"), None without bootstrap
 
 
 def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -86,18 +89,26 @@ def _normalisation(
 
 
 def _fit_bt(
-    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, warnings: list[str]
+    battles: pd.DataFrame,
+    counts: PairCounts,
+    options: RatingOptions,
+    warnings: list[str],
+    clusters: QuestionClusters | None = None,
+    cells: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
     """Point strengths, bootstrap strength draws (R, M) with NaN for absent models, and style results."""
     if options.style_control:
-        return _fit_style(battles, counts, options, warnings)
+        return _fit_style(battles, counts, options, warnings, clusters)
     s, n = counts.pair_stats()
     m = counts.n_models
     alpha = 0.0 if mle_exists(m, counts.pair_i, counts.pair_j, s, n) else options.prior_weight
     theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
     if options.bootstrap == 0:
         return theta, np.zeros((0, m)), None
-    draws = bootstrap_bt(counts, theta, options.bootstrap, options.seed, options.prior_weight)
+    matrix = None
+    if clusters is not None and cells is not None:
+        matrix = clusters.cell_matrix(cells, len(counts.cell_count))
+    draws = bootstrap_bt(counts, theta, options.bootstrap, options.seed, options.prior_weight, matrix)
     if draws.prior_rounds.any():
         warnings.append(
             f"{int(draws.prior_rounds.sum())} of {draws.n_rounds} bootstrap rounds had a model or "
@@ -107,7 +118,11 @@ def _fit_bt(
 
 
 def _fit_style(
-    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, warnings: list[str]
+    battles: pd.DataFrame,
+    counts: PairCounts,
+    options: RatingOptions,
+    warnings: list[str],
+    clusters: QuestionClusters | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Style-controlled strengths and their draws, plus the coefficient table."""
     x, names, notes = style_features(battles)
@@ -124,6 +139,7 @@ def _fit_style(
         options.bootstrap,
         options.seed,
         options.prior_weight,
+        None if clusters is None else clusters.of_battle,
     )
     m = counts.n_models
     coef = pd.DataFrame({"feature": names, "coefficient": fit.beta})
@@ -172,7 +188,10 @@ def rate_battles(
     baseline into a warning (used for categories).
     """
     battles, warnings = prepare(battles, category)
-    counts = aggregate(battles)
+    counts, cells = aggregate_indexed(battles)
+    clusters = question_clusters(battles) if options.bootstrap_by == "question" and options.bootstrap else None
+    if clusters is not None:
+        warnings.extend(clusters.warnings())
     models = counts.models
     if len(models) < 2:
         raise ArenaError(f"need battles between at least two models, found {models}")
@@ -195,7 +214,7 @@ def rate_battles(
         )
         rating = _median_or(draws, point)
     else:
-        theta, theta_draws, style = _fit_bt(battles, counts, options, warnings)
+        theta, theta_draws, style = _fit_bt(battles, counts, options, warnings, clusters, cells)
         norm = {"factor": options.factor, "init": options.init, "anchor": anchor, "baseline": baseline}
         rating = normalise(theta, models, **norm)
         draws = (
@@ -215,7 +234,19 @@ def rate_battles(
     winrate = pd.DataFrame(
         win_probability(r[:, None], r[None, :], options.scale, options.base), index=order, columns=order
     )
-    return RatingResult(table, winrate, list(dict.fromkeys(warnings)), style, len(battles), category)
+    return RatingResult(
+        table, winrate, list(dict.fromkeys(warnings)), style, len(battles), category, _resampling(options, clusters),
+        options.bootstrap_by if options.bootstrap else None,
+    )
+
+
+def _resampling(options: RatingOptions, clusters: QuestionClusters | None) -> str:
+    """How the intervals were obtained, for the leaderboard's header."""
+    if not options.bootstrap:
+        return "no bootstrap (intervals not computed)"
+    if clusters is None:
+        return f"{options.bootstrap} bootstrap rounds resampling battles"
+    return f"{options.bootstrap} bootstrap rounds resampling questions ({clusters.describe()})"
 
 
 def _table(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from arena.errors import ArenaError
+from arena.rating.clusters import BOOTSTRAP_BY
 
 METHODS = ("bt", "elo")
 MAX_BOOTSTRAP = 100_000  # more rounds add nothing to a 95% interval and would run for hours
@@ -19,6 +20,7 @@ class RatingOptions:
 
     bootstrap: int = 1000
     seed: int = 0
+    bootstrap_by: str = "battle"
     anchor: tuple[str, float] | None = None
     baseline: str | None = None
     method: str = "bt"
@@ -49,6 +51,16 @@ class RatingOptions:
                 f"bootstrap rounds (--bootstrap / rating.bootstrap) must be between 0 and {MAX_BOOTSTRAP}, "
                 f"got {self.bootstrap}",
                 hint="1000 rounds (the default) give stable 95% intervals",
+            )
+        if self.bootstrap_by not in BOOTSTRAP_BY:
+            raise ArenaError(
+                f"unknown bootstrap resampling {self.bootstrap_by!r} (--bootstrap-by / rating.bootstrap_by)",
+                hint=f"use one of {', '.join(BOOTSTRAP_BY)}",
+            )
+        if self.bootstrap_by == "question" and self.method != "bt":
+            raise ArenaError(
+                "question resampling (--bootstrap-by question) needs the Bradley-Terry method",
+                hint="drop --method elo, or resample battles",
             )
         if int(self.seed) < 0:
             raise ArenaError(f"the seed must be >= 0, got {self.seed}")

@@ -37,6 +37,8 @@ def result_to_dict(result: RatingResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "category": result.category,
         "n_battles": result.n_battles,
+        "bootstrap_by": result.bootstrap_by,
+        "resampling": result.resampling,
         "table": result.table.to_dict(orient="records"),
         "winrate_matrix": {
             "models": list(result.winrate.index),
@@ -66,12 +68,13 @@ def _interval(lo: float, hi: float, note: Any) -> str:
 def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 97.5)) -> str:
     """Human-readable leaderboard table, best first."""
     t = result.table
+    unit = f" by {result.bootstrap_by}" if result.bootstrap_by else ""
     shown = pd.DataFrame(
         {
             "rank": t["rank"],
             "model": t["model"],
             "rating": t["rating"].map("{:.1f}".format),
-            f"CI {percentiles[0]:g}-{percentiles[1]:g}%": [
+            f"CI {percentiles[0]:g}-{percentiles[1]:g}%{unit}": [
                 _interval(lo, hi, note) for lo, hi, note in zip(t["ci_low"], t["ci_high"], t["ci_note"])
             ],
             "battles": t["battles"],
@@ -91,6 +94,8 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     text = shown.to_string(index=False) + "\n\n"
     text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else "top: ")
     text += ", ".join(top)
+    if result.resampling:
+        text += f"\nintervals: {result.resampling}"
     if result.style is not None:
         text += "\n\nstyle coefficients (log-odds per SD):\n" + result.style.to_string(
             index=False, float_format="{:.4f}".format

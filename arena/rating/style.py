@@ -141,8 +141,11 @@ def style_control(
     n_rounds: int,
     seed: int,
     prior_weight: float,
+    clusters: np.ndarray | None = None,
 ) -> StyleFit:
     """Fit the contextual BT and bootstrap it by resampling battles (seeded, warm-started refits).
+
+    With `clusters` (a cluster code per battle), whole clusters (questions) are resampled instead.
 
     Fits whose plain BT part has no finite maximum use the weak symmetric prior of `bt` (plus a ridge of
     the same weight on the style coefficients); a fit whose parameters still run off (separation through
@@ -154,7 +157,7 @@ def style_control(
     n = len(a)
     draws = np.empty((n_rounds, len(params)))
     for r in range(n_rounds):
-        k = np.bincount(rng.integers(0, n, n), minlength=n)
+        k = _multiplicities(rng, n, clusters)
         used = k > 0
         present = np.zeros(n_models, bool)
         present[a[used]] = present[b[used]] = True
@@ -163,3 +166,11 @@ def style_control(
         draws[r] = fit_style(a[used], b[used], x[used], s[used], wk, n_models, alpha, params)
         draws[r, :n_models][~present] = np.nan
     return StyleFit(params[:n_models], params[n_models:], features, draws)
+
+
+def _multiplicities(rng: np.random.Generator, n: int, clusters: np.ndarray | None) -> np.ndarray:
+    """How often each of the n battles is drawn in one round (whole clusters at a time when given)."""
+    if clusters is None:
+        return np.bincount(rng.integers(0, n, n), minlength=n)
+    n_clusters = int(clusters.max()) + 1
+    return np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)[clusters]
