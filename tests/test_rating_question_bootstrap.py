@@ -181,3 +181,25 @@ def test_cli_states_the_resampling(tmp_path: Path) -> None:
     assert "resampling questions" in payload["resampling"]
     default = rate()
     assert "by battle" in default.stdout.splitlines()[0] and "resampling battles" in default.stdout
+
+
+def test_app_caption_states_the_resampling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+    from viz_fixture import RUN_TIED, build_tied_workspace
+
+    ws = build_tied_workspace(tmp_path / "ws")
+    monkeypatch.setenv("ARENA_WORKSPACE", str(ws))
+    path = ws / "runs" / RUN_TIED / "leaderboard.json"
+    data = json.loads(path.read_text())
+
+    def captions(section: dict) -> str:
+        path.write_text(json.dumps({**data, "overall": section}))
+        at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return "\n".join(c.value for c in at.caption)
+
+    said = "200 bootstrap rounds resampling questions (40 questions, each with all its battles)"
+    assert f"Intervals: {said}." in captions({**data["overall"], "resampling": said})
+    old = {k: v for k, v in data["overall"].items() if k not in ("resampling", "bootstrap_by")}
+    assert "Intervals:" not in captions(old)  # a leaderboard written before this says nothing: neither do we

@@ -187,6 +187,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         st.caption(
             f"Refitted here from battles.jsonl with {rating_options(board).bootstrap} bootstrap rounds."
         )
+    if section.get("resampling"):  # leaderboards written since the question bootstrap say how
+        st.caption(f"Intervals: {escape_markdown_html(str(section['resampling']))}.")
     st.dataframe(shown, hide_index=True, column_config=_column_config(shown))
     st.download_button(
         "Download CSV",
