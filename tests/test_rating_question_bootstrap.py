@@ -203,3 +203,20 @@ def test_app_caption_states_the_resampling(tmp_path: Path, monkeypatch: pytest.M
     assert f"Intervals: {said}." in captions({**data["overall"], "resampling": said})
     old = {k: v for k, v in data["overall"].items() if k not in ("resampling", "bootstrap_by")}
     assert "Intervals:" not in captions(old)  # a leaderboard written before this says nothing: neither do we
+
+
+def test_run_rating_stage_uses_the_config_key(tmp_path: Path, questions_file: Path, fake_openai) -> None:
+    from conftest import write_config
+    from openai_server import FakeOpenAI
+
+    from arena.cli import main
+
+    cands = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url} for n in ("a", "b")]
+    with FakeOpenAI(reply=lambda req: "Final verdict: [[A]]") as judge:
+        jcfg = {"mode": "pairwise", "model": "j", "base_url": judge.base_url, "verdict": "3way"}
+        cfg = write_config(tmp_path, questions_file, cands, judge=jcfg,
+                           rating={"bootstrap": 20, "bootstrap_by": "question"})
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    board = json.loads(next((tmp_path / "ws" / "runs").iterdir()).joinpath("leaderboard.json").read_text())
+    assert board["options"]["bootstrap_by"] == "question"
+    assert board["overall"]["resampling"].startswith("20 bootstrap rounds resampling questions (4 questions")
