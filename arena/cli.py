@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,15 +11,6 @@ from pathlib import Path
 from arena import __version__
 from arena.errors import ArenaError
 from arena.redaction import redact
-
-
-def _sigterm_as_interrupt() -> None:
-    """Turn SIGTERM (kill) into KeyboardInterrupt so cleanup runs: files closed, servers stopped."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,7 +65,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             info = {"status": "unreadable"}
         info = info if isinstance(info, dict) else {"status": "unreadable"}
         errors = info.get("errors") if isinstance(info.get("errors"), list) else []
-        print(f"{run.run_id:<40} {shown_status(info):<24} {str(info.get('started') or ''):<21} {len(errors)}")
+        print(f"{run.run_id:<40} {shown_status(info):<24} {info.get('started') or ''!s:<21} {len(errors)}")
         for reason in (info.get("status_reasons") or [])[:3]:
             print(f"    {reason}")
     return 0
@@ -138,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    _sigterm_as_interrupt()
+    from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
+
+    install_sigterm_as_keyboard_interrupt()  # SIGTERM unwinds like Ctrl-C: files closed, servers stopped
     try:
         return int(args.func(args) or 0)
     except ArenaError as exc:

@@ -44,7 +44,7 @@ def test_kill_part_way_then_rerun_equals_uninterrupted_run(tmp_path, fake_openai
     done_before = len(read_jsonl(answers))
     assert 3 <= done_before < 16, "the run was not interrupted part-way"
     if sig != signal.SIGKILL:
-        assert proc.returncode == 130
+        assert proc.returncode == 130, proc.stderr.read()
         info = json.loads(next((ws_a / "runs").iterdir()).joinpath("run.json").read_text())
         assert info["status"] == "interrupted"
     requests_before = len(fake_openai.requests)
@@ -58,3 +58,37 @@ def test_kill_part_way_then_rerun_equals_uninterrupted_run(tmp_path, fake_openai
     want = {r["question_id"]: r for r in read_jsonl(ws_b / "answers" / "m1.jsonl")}
     assert len(read_jsonl(answers)) == 16  # no duplicates
     assert {k: (v["key"], v["turns"]) for k, v in got.items()} == {k: (v["key"], v["turns"]) for k, v in want.items()}
+
+
+def test_sigterm_cancels_the_async_run_instead_of_raising_inside_running_code():
+    """SIGTERM inside asyncio.run unwinds like Ctrl-C: the main task is cancelled at its next await and
+    KeyboardInterrupt comes out of asyncio.run. Raising KeyboardInterrupt at whatever line was running
+    (the old handler) could land in a finalizer (swallowed: the run went on, exit 0) or inside httpx
+    clean-up (a RuntimeError: exit 1)."""
+    import asyncio
+    import os
+
+    from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
+
+    seen: list[str] = []
+
+    async def main() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs right here, in this coroutine's frame
+            seen.append("went on")
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        except KeyboardInterrupt:
+            seen.append("interrupted mid-line")
+            raise
+
+    old = signal.getsignal(signal.SIGTERM)
+    install_sigterm_as_keyboard_interrupt()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(main())
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert seen == ["went on", "cancelled"]

@@ -304,13 +304,24 @@ def stop_all_servers(grace: float | None = None) -> None:
 atexit.register(stop_all_servers)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+def _sigterm_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """Handle SIGTERM exactly as Ctrl-C is handled at this moment.
+
+    Inside `asyncio.run` that is asyncio's own SIGINT handler, which cancels the main task so the
+    KeyboardInterrupt surfaces once the task has unwound; raising KeyboardInterrupt here instead could
+    land in a finalizer (swallowed: the run went on and exited 0) or inside httpx/anyio clean-up (which
+    turned it into a RuntimeError: exit 1).
+    """
+    current = signal.getsignal(signal.SIGINT)
+    if callable(current) and current is not signal.default_int_handler and current is not _sigterm_like_ctrl_c:
+        current(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
 def install_sigterm_as_keyboard_interrupt() -> None:
-    """Make SIGTERM raise KeyboardInterrupt (main thread only) so `with`/finally/atexit clean-up runs."""
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    """Make SIGTERM unwind like Ctrl-C (main thread only) so `with`/finally/atexit clean-up runs."""
+    signal.signal(signal.SIGTERM, _sigterm_like_ctrl_c)
 
 
 def plan_waves(gpu_sets: list[set[int] | None]) -> list[list[int]]:
