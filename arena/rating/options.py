@@ -6,11 +6,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from arena.config import MAX_BOOTSTRAP  # one bound for the config key and --bootstrap
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
 
 METHODS = ("bt", "elo")
-MAX_BOOTSTRAP = 100_000  # more rounds add nothing to a 95% interval and would run for hours
 LOW_DATA_BATTLES = 20  # a model with fewer battles is flagged `low_data` in leaderboards
 
 
