@@ -70,3 +70,16 @@ def test_top_models_lists_every_rank_one_model() -> None:
     result = _rate(strong)
     assert top_models(result) == ["top"]
     assert "top: top" in format_table(result)
+
+
+def test_the_baseline_keeps_its_point_interval_and_is_not_flagged() -> None:
+    """The baseline (or anchor) is the scale's reference point: its zero-width interval is by definition,
+    not a degenerate bootstrap, so it keeps rating..rating and no low-data flag; the others keep theirs."""
+    rows = ([{"model_a": "base", "model_b": m, "winner": w} for m in ("p", "q") for w in
+             ("model_a", "model_b", "tie", "model_b", "model_a") * 6])
+    for options in (RatingOptions(bootstrap=100, seed=1, baseline="base"),
+                    RatingOptions(bootstrap=100, seed=1, anchor=("base", 1200.0))):
+        t = rate_battles(validate_battles(pd.DataFrame(rows)), options).table.set_index("model")
+        assert t.loc["base", "ci_low"] == t.loc["base", "ci_high"] == t.loc["base", "rating"]
+        assert pd.isna(t.loc["base", "ci_note"]) and not t.loc["base", "low_data"]
+        assert t.loc["p", "ci_low"] < t.loc["p", "rating"] < t.loc["p", "ci_high"]

@@ -228,7 +228,8 @@ def rate_battles(
             f"the {options.method.upper()} fit gave non-finite ratings for {[models[k] for k in np.flatnonzero(bad)][:5]}",
             hint="check the battles' weights (finite, at most 1e12) and scores",
         )
-    table = _table(battles, models, rating, draws, options, baseline, warnings)
+    fixed = anchor[0] if anchor else baseline  # the scale's reference point: zero width by definition
+    table = _table(battles, models, rating, draws, options, baseline, warnings, fixed)
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
     winrate = pd.DataFrame(
@@ -257,6 +258,7 @@ def _table(
     options: RatingOptions,
     baseline: str | None,
     warnings: list[str],
+    fixed: str | None = None,
 ) -> pd.DataFrame:
     """Assemble the leaderboard table, best first."""
     table = pd.DataFrame({"model": models, "rating": rating})
@@ -271,7 +273,7 @@ def _table(
     else:
         low, high = rating.copy(), rating.copy()
     table["ci_low"], table["ci_high"] = low, high
-    note = _degenerate_intervals(table, len(draws), options)
+    note = _degenerate_intervals(table, len(draws), options, fixed)
     table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
@@ -302,17 +304,21 @@ def _table(
     )
 
 
-def _degenerate_intervals(table: pd.DataFrame, n_rounds: int, options: RatingOptions) -> pd.Series:
+def _degenerate_intervals(
+    table: pd.DataFrame, n_rounds: int, options: RatingOptions, fixed: str | None = None
+) -> pd.Series:
     """Blank intervals the bootstrap cannot give (zero width or no round); returns the reason per model.
 
     A zero-width interval comes from data with a single outcome (every battle a tie, or one side always
-    winning): every resample repeats it, so the bootstrap shows certainty the data does not have.
+    winning): every resample repeats it, so the bootstrap shows certainty the data does not have. The
+    `fixed` model (anchor or baseline) is the scale's reference point: its zero width is by definition.
     """
     note = pd.Series([None] * len(table), index=table.index, dtype=object)
     if not n_rounds:
         return note
     low, high = table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float)
     zero = np.isfinite(low) & (high - low <= 1e-6 * max(1.0, options.scale))
+    zero &= (table["model"] != fixed).to_numpy()
     note[zero] = (
         "undefined: every bootstrap round gave the same rating (the model's battles have a single "
         "outcome), so the data cannot bound it"
