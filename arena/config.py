@@ -151,8 +151,18 @@ class DemoCandidate(_CandidateBase):
     seed: int = 0
 
 
+class TransformersCandidate(_CandidateBase):
+    """An in-process transformers causal LM (extra `rm`), for log-likelihood and perplexity bench tasks."""
+
+    backend: Literal["transformers"]
+    path: Path
+    device: str = "cpu"
+    max_length: int | None = Field(default=None, ge=2)  # default: the model config's context length
+
+
 Candidate = Annotated[
-    Union[OpenAICandidate, VLLMCandidate, AnswersCandidate, DemoCandidate], Field(discriminator="backend")
+    Union[OpenAICandidate, VLLMCandidate, AnswersCandidate, DemoCandidate, TransformersCandidate],
+    Field(discriminator="backend"),
 ]
 
 
@@ -386,7 +396,7 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
     if cfg.questions.references:
         cfg.questions.references = fix(cfg.questions.references)
     for cand in cfg.candidates:
-        if isinstance(cand, AnswersCandidate):
+        if isinstance(cand, (AnswersCandidate, TransformersCandidate)):
             cand.path = fix(cand.path)
     if cfg.bench:
         cfg.bench.resolve_paths(base)

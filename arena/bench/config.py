@@ -12,8 +12,9 @@ from arena.strict import Strict
 # Kept free of `arena.config` imports: arena.config imports this module for `RunConfig.bench`
 # (so `Strict` comes from arena.strict).
 
-Kind = Literal["numeric", "choice", "exact"]
-Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl"]
+Kind = Literal["numeric", "choice", "exact", "perplexity"]
+Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl", "text"]
+Method = Literal["generate", "loglikelihood"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -26,6 +27,8 @@ class BenchTask(Strict):
     format: Format = "auto"           # auto: from the file name and its first record
     limit: int | None = Field(default=None, ge=1)
     tolerance: float = Field(default=1e-6, ge=0.0)   # numeric tasks: relative tolerance
+    method: Method = "generate"        # choice tasks: generate a letter, or compare option log-likelihoods
+    max_length: int | None = Field(default=None, ge=2)  # perplexity: window length in tokens (default: the model's)
     _looked: tuple[Path, ...] = PrivateAttr(default=())  # where resolve_paths looked when the path was not found
 
     @model_validator(mode="after")
