@@ -99,12 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from arena.bench.cli import register as register_bench
     from arena.interop.cli import register as register_interop
+    from arena.quality.cli import register as register_quality
     from arena.rating.cli import register as register_rate
     from viz.launch import register as register_viz
 
     register_rate(sub)
     register_interop(sub)
     register_bench(sub)
+    register_quality(sub)
     register_viz(sub)
     return parser
 
