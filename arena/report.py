@@ -83,7 +83,8 @@ def rating_report(run_path: Path, top: int = 20) -> str:
     has_score = any("score" in r for r in table)
     lo, hi = lb["options"].get("percentiles", (2.5, 97.5))
     head = f"{'rank':>4} {'model':<28} {'rating':>7} {f'CI {lo:g}-{hi:g}%':>17} {'battles':>8}" + ("  win% vs base" if has_score else "")
-    rows = ["", f"leaderboard (Bradley-Terry, {lb['options']['bootstrap']} bootstrap rounds):", head]
+    how = lb["overall"].get("resampling") or f"{lb['options']['bootstrap']} bootstrap rounds"
+    rows = ["", f"leaderboard (Bradley-Terry, {how}):", head]
     for r in table[:top]:
         ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else (
             "undefined" if r.get("ci_note") else "n/a")

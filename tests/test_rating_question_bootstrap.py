@@ -205,7 +205,8 @@ def test_app_caption_states_the_resampling(tmp_path: Path, monkeypatch: pytest.M
     assert "Intervals:" not in captions(old)  # a leaderboard written before this says nothing: neither do we
 
 
-def test_run_rating_stage_uses_the_config_key(tmp_path: Path, questions_file: Path, fake_openai) -> None:
+def test_run_rating_stage_uses_the_config_key(tmp_path: Path, questions_file: Path, fake_openai,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     from conftest import write_config
     from openai_server import FakeOpenAI
 
@@ -220,3 +221,5 @@ def test_run_rating_stage_uses_the_config_key(tmp_path: Path, questions_file: Pa
     board = json.loads(next((tmp_path / "ws" / "runs").iterdir()).joinpath("leaderboard.json").read_text())
     assert board["options"]["bootstrap_by"] == "question"
     assert board["overall"]["resampling"].startswith("20 bootstrap rounds resampling questions (4 questions")
+    printed = capsys.readouterr().out  # the run's closing summary names the resampling too
+    assert "leaderboard (Bradley-Terry, 20 bootstrap rounds resampling questions (4 questions" in printed
