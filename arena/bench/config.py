@@ -7,13 +7,14 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from arena.bench.genopts import CodeOptions, ReferenceOptions
 from arena.strict import Strict
 
 # Kept free of `arena.config` imports: arena.config imports this module for `RunConfig.bench`
 # (so `Strict` comes from arena.strict).
 
-Kind = Literal["numeric", "choice", "exact", "perplexity"]
-Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl", "text"]
+Kind = Literal["numeric", "choice", "exact", "perplexity", "reference", "code"]
+Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl", "text", "reference", "humaneval", "mbpp"]
 Method = Literal["generate", "loglikelihood"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -27,6 +28,8 @@ class BenchTask(Strict):
     format: Format = "auto"           # auto: from the file name and its first record
     limit: int | None = Field(default=None, ge=1)
     tolerance: float = Field(default=1e-6, ge=0.0)   # numeric tasks: relative tolerance
+    reference: ReferenceOptions | None = None        # reference tasks: metrics (default: ReferenceOptions())
+    code: CodeOptions | None = None                  # code tasks: samples, k, sandbox limits (default: CodeOptions())
     method: Method = "generate"        # choice tasks: generate a letter, or compare option log-likelihoods
     max_length: int | None = Field(default=None, ge=2)  # perplexity: window length in tokens (default: the model's)
     _looked: tuple[Path, ...] = PrivateAttr(default=())  # where resolve_paths looked when the path was not found
