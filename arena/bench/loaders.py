@@ -92,6 +92,51 @@ def _exact(rec: dict, idx: int) -> BenchItem | str:
     return BenchItem(str(rec.get("id", idx)), prompt, answers[0], accept=answers[1:])
 
 
+def _texts(value: object) -> list[str] | None:
+    """A non-empty text or list of non-empty texts as a list; None for anything else."""
+    vals = value if isinstance(value, list) else [value]
+    if vals and all(isinstance(v, str) and v.strip() for v in vals):
+        return list(vals)  # type: ignore[arg-type]
+    return None
+
+
+def _reference(rec: dict, idx: int) -> BenchItem | str:
+    prompt = rec.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "needs a text field 'prompt'"
+    key = "references" if "references" in rec else "reference"
+    refs = _texts(rec.get(key))
+    if refs is None:
+        return f"field '{key}' must be a non-empty text or a list of them (the reference answers)"
+    return BenchItem(str(rec.get("id", idx)), prompt, refs[0], accept=refs[1:])
+
+
+def _code(rec: dict, idx: int) -> BenchItem | str:
+    item_id = str(rec.get("task_id", rec.get("id", idx)))
+    if "test_list" in rec:  # MBPP: text, test_list, optional test_setup_code
+        tests, text = rec.get("test_list"), rec.get("text", rec.get("prompt"))
+        if not isinstance(text, str) or _texts(tests) is None:
+            return "needs 'text' and a non-empty 'test_list' of assert lines"
+        question = f"{text}\nYour code should pass these tests:\n" + "\n".join(tests)
+        return BenchItem(item_id, question, str(rec.get("code", "")), meta={
+            "style": "mbpp", "test_list": tests, "test_setup_code": str(rec.get("test_setup_code") or "")})
+    for name in ("prompt", "test", "entry_point"):
+        if not isinstance(rec.get(name), str) or not rec[name].strip():
+            return f"needs a text field '{name}' (HumanEval: prompt, test with check(candidate), entry_point)"
+    return BenchItem(item_id, rec["prompt"], str(rec.get("canonical_solution", "")),
+                     meta={"style": "humaneval", "test": rec["test"], "entry_point": rec["entry_point"].strip()})
+
+
+def load_reference(path: Path) -> LoadResult:
+    """Generation-with-references JSONL: `{id, prompt, reference}` (or `references`: a list of texts)."""
+    return _jsonl(path, _reference)
+
+
+def load_code(path: Path) -> LoadResult:
+    """Code JSONL: HumanEval (`task_id, prompt, test, entry_point`) or MBPP (`task_id, text, test_list`)."""
+    return _jsonl(path, _code)
+
+
 def load_gsm8k(path: Path) -> LoadResult:
     """GSM8K JSONL: `question`, `answer` ending in '#### N'."""
     return _jsonl(path, _gsm8k)
@@ -170,9 +215,13 @@ LOADERS: dict[str, Callable[[Path], LoadResult]] = {
     "mmlu": load_mmlu,
     "mmlu-original": lambda p: load_mmlu(p, original=True),
     "jsonl": load_exact,
+    "reference": load_reference,
+    "humaneval": load_code,
+    "mbpp": load_code,
 }
 DEFAULT_KIND: dict[str, str] = {"gsm8k": "numeric", "arc": "choice", "mmlu": "choice",
-                                "mmlu-original": "choice", "jsonl": "exact"}
+                                "mmlu-original": "choice", "jsonl": "exact",
+                                "reference": "reference", "humaneval": "code", "mbpp": "code"}
 
 
 def detect_format(path: Path) -> str:
@@ -190,8 +239,14 @@ def detect_format(path: Path) -> str:
         return "gsm8k"
     if "prompt" in rec and "answer" in rec:
         return "jsonl"
+    if "entry_point" in rec and "test" in rec:
+        return "humaneval"
+    if "test_list" in rec:
+        return "mbpp"
+    if "prompt" in rec and ("reference" in rec or "references" in rec):
+        return "reference"
     raise DataError(f"{path}: cannot tell the benchmark format from fields {sorted(rec)}",
-                    hint="set 'format' on the task: gsm8k, arc, mmlu, mmlu-original or jsonl")
+                    hint="set 'format' on the task: gsm8k, arc, mmlu, mmlu-original, jsonl, reference, humaneval or mbpp")
 
 
 def load_items(path: Path, fmt: str = "auto", limit: int | None = None) -> tuple[str, LoadResult]:
