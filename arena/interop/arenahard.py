@@ -47,7 +47,7 @@ def file_role(path: Path, first: dict[str, Any]) -> str:
                          "judgments (games) or battles (model_a, model_b, winner)")
 
 
-def read_answers_2025(path: Path, bundle: Bundle, report: FileReport) -> None:
+def read_answers_2025(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
     """2025 answers: uid, model, messages [{role, content}] with assistant content {"answer": ...}, metadata."""
     for line, rec in read_records(path):
         report.read += 1
@@ -62,7 +62,7 @@ def read_answers_2025(path: Path, bundle: Bundle, report: FileReport) -> None:
             if not isinstance(content, str):
                 raise DataError(f"{where(path, line, f'messages[{i}].content')} must be text or {{'answer': text}}")
             turns.append(content)
-        meta = source_info(TOOL, path, line, rec, {"uid", "model", "messages"})
+        meta = source_info(tool, path, line, rec, {"uid", "model", "messages"})
         meta["messages"] = rec["messages"]
         bundle.add_answer(model, qid, turns, meta)
         report.ok += 1
@@ -77,11 +77,26 @@ def _verdict(score: Any, layout: str) -> Verdict | None:
     return parse_verdict(f"[[{score}]]", "5way")
 
 
+def _answer_metadata(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An answer's arena-hard metadata: `conv_metadata` (v0.1) or `metadata` (2025), if recorded."""
+    extra = (meta or {}).get("extra") or {}
+    m = extra.get("conv_metadata") or extra.get("metadata")
+    return m if isinstance(m, dict) else None
+
+
+def answer_token_len(meta: dict[str, Any] | None) -> float | None:
+    """An answer's length in tokens as arena-hard counts it (its avg_tokens): the first turn's `token_len`,
+    else the `conv_metadata` / `metadata` token_len; None when the file recorded neither."""
+    turns = (meta or {}).get("turn_meta") or [{}]
+    value = turns[0].get("token_len") if isinstance(turns[0], dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        value = (_answer_metadata(meta) or {}).get("token_len")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _style(meta: dict[str, Any] | None) -> dict[str, float] | None:
     """token_len and markdown counts from an answer's conv_metadata / metadata."""
-    if not meta:
-        return None
-    m = meta.get("extra", {}).get("conv_metadata") or meta.get("extra", {}).get("metadata")
+    m = _answer_metadata(meta)
     if not isinstance(m, dict) or not isinstance(m.get("token_len"), (int, float)):
         return None
     total = lambda d: sum(v for v in d.values() if isinstance(v, (int, float))) if isinstance(d, dict) else None
@@ -89,15 +104,20 @@ def _style(meta: dict[str, Any] | None) -> dict[str, float] | None:
             "bold": total(m.get("bold_count"))}
 
 
-def _add_metadata_style(bundle: Bundle, battle: dict[str, Any]) -> None:
-    """Battle style features from the answers' own metadata (arena-hard counts tokens with tiktoken)."""
+def _add_metadata_style(bundle: Bundle, battle: dict[str, Any]) -> bool:
+    """Battle style features from the answers' own metadata (arena-hard counts tokens with tiktoken and
+    markdown outside code blocks); True when both answers had it. Arena's text counts fill the rest later."""
+    if "question_id" not in battle:
+        return False
     metas = [bundle.answers.get(battle[m], {}).get(str(battle["question_id"]), {}).get("meta")
              for m in ("model_a", "model_b")]
     sa, sb = _style(metas[0]), _style(metas[1])
-    if sa and sb:
-        for k in ("len", "header", "list", "bold"):
-            if sa[k] is not None and sb[k] is not None:
-                battle[f"{k}_a"], battle[f"{k}_b"] = sa[k], sb[k]
+    if not (sa and sb):
+        return False
+    for k in ("len", "header", "list", "bold"):
+        if sa[k] is not None and sb[k] is not None:
+            battle[f"{k}_a"], battle[f"{k}_b"] = sa[k], sb[k]
+    return True
 
 
 def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str) -> None:
@@ -161,9 +181,21 @@ def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = N
         if role == "questions":
             bundle.add_questions(load_questions(path, "arena-hard"), report)
         elif role == "answers":
-            (read_answers_2025 if "messages" in first else read_answers)(path, bundle, report)
+            (read_answers_2025 if "messages" in first else read_answers)(path, bundle, report, TOOL)
         elif role == "judgments":
             read_judgments(path, bundle, report, bundle.baseline)
         else:
+            start = len(bundle.battles)
             read_battles(path, bundle, report, TOOL)
+            _style_battles_file(bundle, bundle.battles[start:], path)
     return bundle
+
+
+def _style_battles_file(bundle: Bundle, battles: list[dict[str, Any]], path: Path) -> None:
+    """Style features of a battles file's rows from the imported answers' conv_metadata, where the row
+    carries none of its own (arena-hard computes style control with those counts, not the text's)."""
+    bare = [b for b in battles if b.get("len_a") is None]
+    used = sum(_add_metadata_style(bundle, b) for b in bare)
+    if used:
+        bundle.notes.append(f"{path}: style features of {used} battles from the answers' conv_metadata "
+                            "(arena-hard's token and markdown counts)")
