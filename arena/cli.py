@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from arena.bench.cli import register as register_bench
     from arena.interop.cli import register as register_interop
+    from arena.perf.cli import register as register_perf
     from arena.quality.cli import register as register_quality
     from arena.rating.cli import register as register_rate
     from viz.launch import register as register_viz
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_bench(sub)
     register_quality(sub)
     register_viz(sub)
+    register_perf(sub)
     return parser
 
 

@@ -1,0 +1,159 @@
+"""`arena perf`: a serving load test of a config's candidate, a bare --url/--model, or the offline demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError
+
+DEFAULT_CONCURRENCY = "1,8,32"
+DEFAULT_REQUESTS = 100
+DEFAULT_INPUT_TOKENS = 256
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `perf` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "perf", help="serving load test (throughput, TTFT, TPOT, ITL) of a candidate, a URL or the demo",
+        description="Load-test an OpenAI-compatible endpoint with streamed requests: a concurrency sweep or "
+        "Poisson arrivals at a rate; results in WORKSPACE/perf/<id>.{json,csv}.")
+    t = p.add_argument_group("target (one of)")
+    t.add_argument("-c", "--config", type=Path, help="run config whose candidate to test (openai, vllm, demo)")
+    t.add_argument("--candidate", action="append", default=[], help="candidate name (repeat for several)")
+    t.add_argument("--url", help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    t.add_argument("--model", help="model name to request at --url")
+    t.add_argument("--api-key-env", help="NAME of the environment variable holding the API key for --url")
+    t.add_argument("--demo", action="store_true", help="the offline demo server (no model; tests the tool)")
+    load = p.add_argument_group("load")
+    load.add_argument("--concurrency", help=f"requests in flight, a sweep: 1,8,32 (default {DEFAULT_CONCURRENCY});"
+                      " with --rate: one number, the cap on requests in flight")
+    load.add_argument("--rate", help="open loop: Poisson arrivals per second, e.g. 5 or a sweep 5,10,20")
+    load.add_argument("--requests", type=int, help=f"requests per level (default {DEFAULT_REQUESTS} unless "
+                      "--duration is given)")
+    load.add_argument("--duration", type=float, help="seconds of sending per level")
+    load.add_argument("--warmup", type=int, default=4, help="requests before each level, not counted (default 4)")
+    load.add_argument("--seed", type=int, default=0, help="seed of prompt order, sampled lengths and arrivals")
+    req = p.add_argument_group("requests")
+    req.add_argument("--questions", type=Path, help="question file to take prompts from (any supported format)")
+    req.add_argument("--input-tokens", type=int, help="synthetic prompts of about this many tokens "
+                     f"(default when no question set is given: {DEFAULT_INPUT_TOKENS})")
+    req.add_argument("--max-tokens", default="128", help="output budget: 128, or LOW:HIGH sampled per request")
+    req.add_argument("--ignore-eos", action="store_true", help="ask the server to write max_tokens (vLLM)")
+    req.add_argument("--api", choices=("chat", "completions"), default="chat", help="endpoint (default chat)")
+    req.add_argument("--temperature", type=float, default=0.0)
+    req.add_argument("--timeout", type=float, default=600.0, help="seconds a request may take in all")
+    p.add_argument("--out", type=Path, help="workspace folder (default: the config's, else ./arena-workspace)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-wait", action="store_true", help="stop at once (exit 75) when the workspace is in use")
+    p.set_defaults(func=cmd_perf)
+    return p
+
+
+def _numbers(text: str, option: str, kind: type) -> list[Any]:
+    try:
+        values = [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        what = "whole numbers >= 1" if kind is int else "numbers > 0"
+        raise ArenaError(f"{option} {text!r}: give {what} separated by commas, e.g. {option} "
+                         f"{'1,8,32' if kind is int else '5,10'}")
+    return values
+
+
+def parse_levels(concurrency: str | None, rate: str | None) -> list[Any]:
+    """The load levels of the options; a rate sweep with a concurrency sweep is refused."""
+    from arena.perf.load import LoadLevel
+
+    if rate is None:
+        return [LoadLevel(concurrency=c) for c in _numbers(concurrency or DEFAULT_CONCURRENCY, "--concurrency", int)]
+    rates = _numbers(rate, "--rate", float)
+    caps = _numbers(concurrency, "--concurrency", int) if concurrency is not None else [None]
+    if len(caps) > 1:
+        raise ArenaError(f"--rate {rate} with --concurrency {concurrency}: with a rate, --concurrency is the "
+                         "cap on requests in flight and takes one number",
+                         hint="sweep either the rate (--rate 5,10,20 --concurrency 64) or the concurrency "
+                              "(--concurrency 1,8,32 without --rate)")
+    return [LoadLevel(rate=r, max_concurrency=caps[0]) for r in rates]
+
+
+def _targets(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """(targets, run config or None) from the target options; exactly one kind of target."""
+    from arena.perf.target import config_targets, demo_target, url_target
+
+    given = [name for name, on in (("-c/--config", args.config), ("--url", args.url), ("--demo", args.demo)) if on]
+    if len(given) != 1:
+        raise ArenaError("name one target: -c CONFIG [--candidate NAME], --url URL --model NAME, or --demo"
+                         + (f" (got {' and '.join(given)})" if given else ""))
+    if args.candidate and not args.config:
+        raise ArenaError("--candidate needs -c CONFIG")
+    if args.config:
+        from arena.config import load_config
+
+        cfg = load_config(args.config)
+        return config_targets(cfg, args.candidate), cfg
+    if args.url:
+        return [url_target(args.url, args.model, args.api_key_env)], None
+    return [demo_target()], None
+
+
+def _prompts(args: argparse.Namespace, cfg: Any, count: int) -> tuple[list[str], str]:
+    from arena.perf.prompts import question_prompts, synthetic_prompts
+
+    if args.questions is not None and args.input_tokens is not None:
+        raise ArenaError("give either --questions or --input-tokens, not both")
+    if args.questions is not None:
+        return question_prompts(args.questions), f"questions from {args.questions}"
+    if args.input_tokens is None and cfg is not None:
+        return question_prompts(cfg.questions.path, cfg.questions.format), f"questions from {cfg.questions.path}"
+    tokens = args.input_tokens or DEFAULT_INPUT_TOKENS
+    return synthetic_prompts(count, tokens, args.seed), f"synthetic, about {tokens} tokens each"
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    """`arena perf ...`: check every input, then load each target level by level and print the table."""
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        raise ArenaError("arena perf needs aiohttp", hint="pip install aiohttp (or reinstall Arena)") from None
+    from arena.perf.load import Stop
+    from arena.perf.prompts import OutputBudget, RequestPlan
+    from arena.perf.report import render_table
+    from arena.perf.results import PerfWriter
+    from arena.perf.runner import PerfSettings, run_target
+    from arena.perf.target import opened
+    from arena.workspace_lock import workspace_lock
+
+    levels = parse_levels(args.concurrency, args.rate)
+    for option, value in (("--requests", args.requests), ("--duration", args.duration), ("--timeout", args.timeout)):
+        if value is not None and value <= 0:
+            raise ArenaError(f"{option} must be greater than 0 (got {value:g})")
+    if args.warmup < 0:
+        raise ArenaError("--warmup must be 0 or more")
+    budget = OutputBudget.parse(args.max_tokens)
+    requests = args.requests if args.requests or args.duration else DEFAULT_REQUESTS
+    targets, cfg = _targets(args)
+    prompts, source = _prompts(args, cfg, max(requests or 1000, 1000) + args.warmup)
+    plan = RequestPlan(prompts, budget, args.seed)
+    settings = PerfSettings(levels=levels, stop=Stop(requests=requests, duration_s=args.duration, warmup=args.warmup),
+                            seed=args.seed, api=args.api, temperature=args.temperature, ignore_eos=args.ignore_eos,
+                            timeout_s=args.timeout, max_tokens=budget.label(), prompts=source)
+    workspace = args.out or (cfg.workspace if cfg is not None else Path("arena-workspace"))
+    progress = False if args.no_progress else None
+    with workspace_lock(workspace, wait=not args.no_wait):
+        for target in targets:
+            with opened(target, workspace / "perf" / "logs") as up:
+                written: list[PerfWriter] = []
+
+                def make_writer(up: Any = up, written: list[PerfWriter] = written) -> PerfWriter:
+                    written.append(PerfWriter(workspace, up.describe(), settings.describe()))
+                    return written[-1]
+
+                try:
+                    asyncio.run(run_target(up, plan, settings, make_writer, progress))
+                finally:
+                    if written:  # also after Ctrl-C: what was measured is on screen and on disk
+                        print(render_table(written[0].doc), flush=True)
+    return 0

@@ -1,0 +1,202 @@
+"""A lean streaming client for load tests: one aiohttp session, one POST per request, timestamps per chunk.
+
+The `openai` client costs ~16-20 ms of CPU per request, which caps a load test near 50 requests/s on two
+cores; this client parses the server-sent events itself (as vLLM's and evalscope's benchmark clients do).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from arena.redaction import redact, register_secret
+from arena.redaction import shorten as _short
+
+TIMEOUT, HTTP_429, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_STREAM = (
+    "timeout", "http_429", "http_4xx", "http_5xx", "connection", "bad_stream")
+ERROR_KINDS = (TIMEOUT, HTTP_429, HTTP_5XX, HTTP_4XX, CONNECTION, BAD_STREAM)
+
+
+@dataclass(frozen=True)
+class PerfRequest:
+    """What one request sends: a chat transcript (or a completion prompt) and its output budget."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int
+
+    def prompt_text(self) -> str:
+        """The prompt as one string (for the completions API and for estimates)."""
+        return "\n".join(m["content"] for m in self.messages)
+
+
+@dataclass(slots=True)
+class RequestResult:
+    """What one request measured: times (perf_counter seconds), tokens, and an error kind if it failed."""
+
+    start: float
+    end: float = 0.0
+    ok: bool = False
+    error: str | None = None
+    detail: str = ""
+    ttft: float | None = None
+    itl: list[float] = field(default_factory=list)
+    chunks: int = 0
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    prompt_chars: int = 0
+    output_chars: int = 0
+    finish_reason: str | None = None
+
+    @property
+    def latency(self) -> float:
+        """End-to-end seconds from sending to the last byte."""
+        return self.end - self.start
+
+
+def status_kind(status: int) -> str:
+    """The error kind of an HTTP status that is not 200."""
+    if status == 429:
+        return HTTP_429
+    return HTTP_5XX if status >= 500 else HTTP_4XX
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where and how requests go: endpoint, model, sampling extras and timeouts."""
+
+    base_url: str
+    model: str
+    api: str = "chat"  # "chat" -> /chat/completions, "completions" -> /completions
+    temperature: float = 0.0
+    ignore_eos: bool = False
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    idle_timeout_s: float = 120.0
+
+    @property
+    def url(self) -> str:
+        """The POST URL."""
+        path = "chat/completions" if self.api == "chat" else "completions"
+        return f"{self.base_url.rstrip('/')}/{path}"
+
+
+class StreamingClient:
+    """Sends streamed completion requests over one keep-alive connection pool; never raises per request."""
+
+    def __init__(self, settings: ClientSettings, api_key: str | None, max_connections: int) -> None:
+        self.settings = settings
+        self._key = api_key
+        register_secret(api_key)
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._max_connections = max(1, max_connections)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> StreamingClient:
+        s = self.settings
+        timeout = aiohttp.ClientTimeout(total=s.timeout_s, sock_connect=s.connect_timeout_s,
+                                        sock_read=s.idle_timeout_s)
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers,
+                                              trust_env=False, read_bufsize=2 ** 18)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def body(self, req: PerfRequest) -> bytes:
+        """The JSON body of one request (usage asked for in the stream)."""
+        s = self.settings
+        out: dict[str, Any] = {"model": s.model, "max_tokens": req.max_tokens, "temperature": s.temperature,
+                               "stream": True, "stream_options": {"include_usage": True}}
+        if s.api == "chat":
+            out["messages"] = req.messages
+        else:
+            out["prompt"] = req.prompt_text()
+        if s.ignore_eos:
+            out["ignore_eos"] = True
+        out.update(s.extra_body)
+        return json.dumps(out).encode()
+
+    async def send(self, req: PerfRequest) -> RequestResult:
+        """Send one request and time its stream; failures come back as a result with an error kind."""
+        assert self._session is not None, "use `async with StreamingClient(...)`"
+        data = self.body(req)
+        res = RequestResult(start=time.perf_counter(), prompt_chars=len(req.prompt_text()))
+        try:
+            async with self._session.post(self.settings.url, data=data) as resp:
+                if resp.status != 200:
+                    text = await resp.text(errors="replace")
+                    return self._fail(res, status_kind(resp.status), f"HTTP {resp.status}: {_short(text, 200)}")
+                if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+                    await resp.read()
+                    return self._fail(res, BAD_STREAM, "the reply is not a stream (Content-Type "
+                                      f"{resp.headers.get('Content-Type', 'missing')})")
+                await self._read_stream(resp, res)
+        except asyncio.TimeoutError:
+            return self._fail(res, TIMEOUT, "no reply within the time limits")
+        except aiohttp.ClientPayloadError as exc:
+            return self._fail(res, BAD_STREAM, f"the stream broke off ({_short(str(exc), 200)})")
+        except (aiohttp.ClientError, OSError) as exc:
+            return self._fail(res, CONNECTION, f"{type(exc).__name__}: {_short(str(exc), 200)}")
+        except ValueError as exc:  # a line that is not JSON
+            return self._fail(res, BAD_STREAM, f"unreadable stream data ({_short(str(exc), 200)})")
+        if res.error is None and res.finish_reason is None:
+            return self._fail(res, BAD_STREAM, "the stream ended before the model finished (no finish_reason)")
+        if res.error is None:
+            res.ok = True
+        return res
+
+    async def _read_stream(self, resp: aiohttp.ClientResponse, res: RequestResult) -> None:
+        """Read server-sent events: content chunks are timed, the usage chunk is kept."""
+        chat = self.settings.api == "chat"
+        last = res.start
+        async for line in resp.content:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                break
+            obj = json.loads(payload)
+            if not isinstance(obj, dict):
+                continue
+            if obj.get("error"):
+                self._fail(res, BAD_STREAM, f"error event: {_short(json.dumps(obj['error']), 200)}")
+                continue
+            usage = obj.get("usage")
+            if usage:
+                res.prompt_tokens = usage.get("prompt_tokens")
+                res.output_tokens = usage.get("completion_tokens")
+            for choice in obj.get("choices") or ():
+                if chat:
+                    delta = choice.get("delta") or {}
+                    piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
+                else:
+                    piece = choice.get("text")
+                if piece:
+                    now = time.perf_counter()
+                    if res.ttft is None:
+                        res.ttft = now - res.start
+                    else:
+                        res.itl.append(now - last)
+                    last = now
+                    res.chunks += 1
+                    res.output_chars += len(piece)
+                if choice.get("finish_reason"):
+                    res.finish_reason = choice["finish_reason"]
+        res.end = time.perf_counter()
+
+    def _fail(self, res: RequestResult, kind: str, detail: str) -> RequestResult:
+        res.end = res.end or time.perf_counter()
+        res.ok = False
+        res.error = kind
+        res.detail = redact(detail, self._key)
+        return res
