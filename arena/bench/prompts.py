@@ -22,7 +22,16 @@ EXACT = """\
 
 Reply with the answer only, on one line, with no explanation."""
 
-TEMPLATES: dict[str, str] = {"numeric": NUMERIC, "choice": CHOICE, "exact": EXACT}
+REFERENCE = "{question}"  # generation against references: the item's prompt as written
+
+CODE = """\
+Complete the following Python task. Reply with the complete code (imports and the full function, with the \
+name and signature given) in one ```python code block.
+
+{question}"""
+
+TEMPLATES: dict[str, str] = {"numeric": NUMERIC, "choice": CHOICE, "exact": EXACT, "reference": REFERENCE,
+                             "code": CODE}
 
 
 def render(kind: str, item: BenchItem) -> str:
