@@ -133,7 +133,9 @@ def test_shipped_bench_config_runs_offline_with_demo_candidates(tmp_path, monkey
     files = sorted(p.name for p in (tmp_path / "ws" / "bench").glob("*.json"))
     assert files == ["demo-alpha.json", "demo-bravo.json", "demo-charlie.json"]
     data = json.loads((tmp_path / "ws" / "bench" / "demo-alpha.json").read_text())
-    assert data["n"] == {"math_numeric": 20, "science_choice": 20}
+    assert {"math_numeric": 20, "science_choice": 20}.items() <= data["n"].items()
+    assert data["n"]["science_choice_ll"] == 20 and data["n"]["domain_perplexity"] == 6  # log-likelihood kinds
+    assert data["sources"]["domain_perplexity"]["demo"]  # placeholder log-probabilities are labelled
 
 
 def test_missing_task_file_names_config_key_and_places_looked(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from typing import Any
 
 from arena.records import safe_filename, write_json_atomic
 
-MERGED_KEYS = ("scores", "n", "stderr", "sources", "details")
+MERGED_KEYS = ("scores", "n", "stderr", "sources", "details", "metrics")
 
 
 def now() -> str:

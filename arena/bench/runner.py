@@ -9,6 +9,7 @@ from typing import Any
 
 from arena.answers import AnswerStore
 from arena.bench.config import BenchConfig
+from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import now, write_bench
 from arena.bench.tasks import LoadedTask, load_task
@@ -108,7 +109,7 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
         raise ConfigError("no candidate can answer benchmark items (replayed answer files hold arena answers only)",
                           hint="add an openai, vllm or demo candidate to the config")
     check_candidates_ready(bcfg)
-    questions = build_questions(tasks)
+    questions = build_questions([t for t in tasks if not needs_logprobs(t)])  # the others: log-likelihood
     ws = Workspace(cfg.workspace)
     with workspace_lock(ws.root, wait=wait) as lock:  # one writer per workspace
         run = ws.new_run(cfg.run_name or "bench")
@@ -129,8 +130,9 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
         with run.finishing(stage="bench"):
             rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
             write_jsonl_atomic(run.path / "questions.jsonl", rows)
-            index = _answer(bcfg, questions, ws, run, show_progress)
-            _score_and_write(outcome, bcfg, ws, index)
+            index = _answer(bcfg, questions, ws, run, show_progress) if questions else {}
+            scored = run_logprob_tasks(bcfg, [t for t in tasks if needs_logprobs(t)], run, log)
+            _score_and_write(outcome, bcfg, ws, index, scored)
         return outcome
 
 
@@ -146,12 +148,14 @@ def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunD
 
 
 def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
-                     index: dict[str, dict[str, str]]) -> None:
+                     index: dict[str, dict[str, str]], scored: dict[str, dict[str, Any]]) -> None:
     run = outcome.run
     store = AnswerStore(ws.answers_dir)
     summary: dict[str, Any] = {}
     for cand in bcfg.candidates:
-        result = score_model(cand.name, outcome.tasks, store.load(cand.name), index.get(cand.name, {}), run.run_id)
+        generated = [t for t in outcome.tasks if not needs_logprobs(t)]
+        result = score_model(cand.name, generated, store.load(cand.name), index.get(cand.name, {}), run.run_id)
+        merge_into(result, scored.get(cand.name, {}))
         outcome.results[cand.name] = result
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
         write_bench(ws.root, result)

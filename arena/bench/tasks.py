@@ -24,6 +24,10 @@ def _exact(text: str, item: BenchItem, task: BenchTask) -> Score:
     return score_exact(text, [item.answer, *item.accept])
 
 
+def _no_text_scorer(text: str, item: BenchItem, task: BenchTask) -> Score:
+    raise ConfigError(f"bench task '{task.name}': kind '{task.kind}' is scored from log-probabilities, not text")
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """How items of one kind are scored, and which file formats can feed it."""
@@ -36,6 +40,7 @@ KINDS: dict[str, KindSpec] = {
     "numeric": KindSpec(_numeric, ("gsm8k", "jsonl")),
     "choice": KindSpec(_choice, ("arc", "mmlu", "mmlu-original")),
     "exact": KindSpec(_exact, ("jsonl", "gsm8k")),
+    "perplexity": KindSpec(_no_text_scorer, ("text",)),  # scored from log-probabilities (arena.bench.logprob_run)
 }
 
 
@@ -59,8 +64,13 @@ class LoadedTask:
 
 def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
     """Read a task's file and settle its kind (the format's default unless set) and format."""
+    if task.kind == "perplexity" or task.format == "text":
+        return _load_text_task(task, limit if limit is not None else task.limit)
     fmt, data = load_items(task.path, task.format, limit if limit is not None else task.limit)
     kind = task.kind or DEFAULT_KIND[fmt]
+    if task.method == "loglikelihood" and kind != "choice":
+        raise ConfigError(f"bench task '{task.name}': method: loglikelihood scores choice tasks (kind '{kind}')",
+                          hint="use method: generate here, or kind: perplexity for a text set")
     if fmt not in KINDS[kind].formats:
         raise ConfigError(f"bench task '{task.name}': kind '{kind}' cannot score format '{fmt}'",
                           hint=f"kind '{kind}' reads: {', '.join(KINDS[kind].formats)}")
@@ -68,3 +78,14 @@ def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
         first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
         raise ConfigError(f"bench task '{task.name}': no usable items in {task.path}{first}")
     return LoadedTask(task, kind, fmt, data)
+
+
+def _load_text_task(task: BenchTask, limit: int | None) -> LoadedTask:
+    from arena.bench.perplexity import load_documents
+
+    data = load_documents(task.path)
+    data.items = data.items[:limit] if limit is not None else data.items
+    if not data.items:
+        first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
+        raise ConfigError(f"bench task '{task.name}': no usable documents in {task.path}{first}")
+    return LoadedTask(task, "perplexity", "text", data)

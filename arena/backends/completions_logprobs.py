@@ -1,0 +1,166 @@
+"""Prompt log-probabilities from an OpenAI-compatible `/v1/completions` endpoint (vLLM, legacy OpenAI).
+
+The prompt is sent with `echo: true` and `logprobs`, so the reply carries a log-probability for every prompt
+token (`choices[0].logprobs`: tokens, token_logprobs, text_offset); vLLM's `prompt_logprobs` (set it in the
+candidate's `extra_body`) is read as well. Rolling perplexity windows are sent as token ids, tokenized by the
+server's `/tokenize` route (vLLM)."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+
+from arena.backends.logprobs import (
+    ContinuationLL,
+    NoPromptLogprobs,
+    WindowInfo,
+    continuation_token_indices,
+    spans_from_offsets,
+)
+from arena.backends.retry import RetryPolicy, call_with_retries
+from arena.errors import BackendError
+from arena.redaction import redact, register_secret
+from arena.redaction import shorten as _short
+
+UNSUPPORTED_STATUS = (404, 405, 501)
+
+
+class CompletionsLogprobs:
+    """Scores text through `/v1/completions` with echoed prompt log-probabilities."""
+
+    demo = False
+
+    def __init__(self, *, name: str, model: str, base_url: str, api_key: str, concurrency: int = 8,
+                 timeout_s: float = 120.0, retry: RetryPolicy | None = None,
+                 extra_body: dict[str, Any] | None = None, seed: int = 0) -> None:
+        self.name, self.model = name, model
+        self.endpoint = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.extra_body = dict(extra_body or {})
+        self._key = api_key
+        register_secret(api_key)
+        self._rng = random.Random(seed)
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
+                                       headers={"Authorization": f"Bearer {api_key}"},
+                                       limits=httpx.Limits(max_connections=concurrency * 2))
+        self._info: WindowInfo | None = None
+
+    @property
+    def _root(self) -> str:
+        return self.endpoint[: -len("/v1")] if self.endpoint.endswith("/v1") else self.endpoint
+
+    async def _post(self, url: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        async def once() -> dict[str, Any]:
+            resp = await self._http.post(url, json=body)
+            resp.raise_for_status()
+            return resp.json()
+
+        try:
+            data, _ = await call_with_retries(once, self.retry, self._rng)
+        except httpx.HTTPStatusError as exc:
+            status, text = exc.response.status_code, _short(exc.response.text)
+            if status in UNSUPPORTED_STATUS or (status == 400 and _mentions_logprobs(text)):
+                raise NoPromptLogprobs(redact(f"{self.name}: {url} answered HTTP {status} to {what}: {text}",
+                                              self._key)) from None
+            raise BackendError(redact(f"{self.name}: {url} answered HTTP {status}: {text}", self._key),
+                               endpoint_down=status >= 500 or status == 429) from None
+        except (httpx.TransportError, ValueError) as exc:
+            raise BackendError(redact(f"{self.name}: cannot use {url} ({type(exc).__name__}: {_short(str(exc))})",
+                                      self._key), hint="is the server up? check base_url", endpoint_down=True) from None
+        if not isinstance(data, dict):
+            raise BackendError(f"{self.name}: {url} sent a reply that is not a JSON object")
+        return data
+
+    async def _echo(self, prompt: str | list[int]) -> tuple[list[str], list[float | None], list[int] | None]:
+        """The echoed prompt tokens, their log-probabilities and text offsets (generated tokens dropped)."""
+        body = {"model": self.model, "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1,
+                "temperature": 0.0, **self.extra_body}
+        data = await self._post(f"{self.endpoint}/completions", body, "an echo+logprobs request")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BackendError(f"{self.name}: {self.endpoint}/completions sent no choices")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return _prompt_part(choices[0], usage, self.name)
+
+    async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
+        """log P(continuation | context): the prompt tokens whose characters reach into the continuation."""
+        prompt = context + continuation
+        tokens, logprobs, offsets = await self._echo(prompt)
+        picked, straddled = continuation_token_indices(spans_from_offsets(tokens, offsets, prompt), len(context))
+        values = [logprobs[i] for i in picked]
+        if not picked or any(v is None for v in values):
+            raise NoPromptLogprobs(f"{self.name}: the echoed prompt has no log-probabilities for the continuation")
+        return ContinuationLL(float(sum(values)), len(picked), straddled)  # type: ignore[arg-type]
+
+    async def tokenize(self, text: str) -> list[int]:
+        """Token ids from the server's `/tokenize` route (vLLM), without special tokens."""
+        return (await self._tokenize(text, special=False))[0]
+
+    async def _tokenize(self, text: str, special: bool) -> tuple[list[int], int | None]:
+        data = await self._post(f"{self._root}/tokenize",
+                                {"model": self.model, "prompt": text, "add_special_tokens": special},
+                                "a /tokenize request (perplexity windows need the server's tokenizer)")
+        tokens = data.get("tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise NoPromptLogprobs(f"{self.name}: {self._root}/tokenize sent no token ids")
+        limit = data.get("max_model_len")
+        return tokens, limit if isinstance(limit, int) and limit > 1 else None
+
+    async def window_info(self) -> WindowInfo:
+        """The server's max_model_len and its BOS token (what /tokenize adds to an empty text), if any."""
+        if self._info is None:
+            bos, limit = await self._tokenize("", special=True)
+            self._info = WindowInfo(max_length=limit or 2048, prefix_id=bos[0] if bos else None)
+        return self._info
+
+    async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
+        """Log-probabilities of the last `n_scored` of `tokens` (sent as token ids, echoed)."""
+        _, logprobs, _ = await self._echo(list(tokens))
+        if len(logprobs) != len(tokens):
+            raise BackendError(f"{self.name}: echoed {len(logprobs)} tokens for a prompt of {len(tokens)} token ids")
+        tail = logprobs[len(tokens) - n_scored:]
+        if any(v is None for v in tail):
+            raise NoPromptLogprobs(f"{self.name}: the echoed prompt lacks log-probabilities")
+        return [float(v) for v in tail]  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+
+def _mentions_logprobs(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in ("echo", "logprobs", "not supported", "unsupported"))
+
+
+def _prompt_part(choice: dict[str, Any], usage: dict[str, Any],
+                 name: str) -> tuple[list[str], list[float | None], list[int] | None]:
+    """(tokens, logprobs, offsets) of the prompt from `logprobs` (echo) or vLLM's `prompt_logprobs`."""
+    prompt_lp = choice.get("prompt_logprobs")
+    if isinstance(prompt_lp, list) and prompt_lp:
+        ids = choice.get("prompt_token_ids")
+        tokens, values = [], []
+        for i, entry in enumerate(prompt_lp):
+            if not isinstance(entry, dict) or not entry:
+                tokens.append("")
+                values.append(None)
+                continue
+            key = str(ids[i]) if isinstance(ids, list) and i < len(ids) else next(iter(entry)) if len(entry) == 1 else None
+            if key is None or not isinstance(entry.get(key), dict):
+                raise NoPromptLogprobs(f"{name}: prompt_logprobs has several entries per token but no "
+                                       "prompt_token_ids to tell which is the prompt's (use prompt_logprobs: 0)")
+            tokens.append(str(entry[key].get("decoded_token") or ""))
+            values.append(entry[key].get("logprob"))
+        return tokens, values, None
+    lp = choice.get("logprobs")
+    if not isinstance(lp, dict) or not isinstance(lp.get("tokens"), list) or not isinstance(lp.get("token_logprobs"), list):
+        raise NoPromptLogprobs(f"{name}: the completion has no echoed prompt log-probabilities")
+    tokens, values, offsets = lp["tokens"], lp["token_logprobs"], lp.get("text_offset")
+    generated = usage.get("completion_tokens")
+    n_prompt = usage.get("prompt_tokens")
+    if not isinstance(n_prompt, int) or n_prompt > len(tokens):
+        n_prompt = len(tokens) - (generated if isinstance(generated, int) else 1)
+    offsets = offsets[:n_prompt] if isinstance(offsets, list) else None
+    return [str(t) for t in tokens[:n_prompt]], list(values[:n_prompt]), offsets

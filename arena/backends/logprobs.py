@@ -1,0 +1,91 @@
+"""Log-likelihood backends: their common interface, and the token bookkeeping they share.
+
+A backend scores text two ways: the log-probability of a continuation given a context (multiple choice by
+option likelihood) and the log-probabilities of given token ids (rolling perplexity windows)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from arena.errors import ArenaError
+
+
+@dataclass(frozen=True)
+class ContinuationLL:
+    """log P(continuation | context), summed over the continuation's tokens, and how many tokens that was."""
+
+    logprob: float
+    tokens: int
+    straddled: bool = False  # the first continuation token also covered the end of the context
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """What rolling windows need: the longest sequence the model takes and the token that starts a text."""
+
+    max_length: int
+    prefix_id: int | None  # BOS when the tokenizer adds one; None: a text's first token is not scored
+
+
+class NoPromptLogprobs(ArenaError):
+    """The backend cannot return log-probabilities of prompt tokens (a chat-only API, or no /tokenize)."""
+
+
+class LogprobModel(Protocol):
+    """A model that returns log-probabilities of text it is given (not text it writes)."""
+
+    name: str
+    endpoint: str
+    concurrency: int
+    demo: bool
+
+    async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
+        """log P(continuation | context) with the context and continuation tokenized together."""
+        ...
+
+    async def tokenize(self, text: str) -> list[int]:
+        """Token ids of `text`, without special tokens."""
+        ...
+
+    async def window_info(self) -> WindowInfo:
+        """Context length and prefix token for rolling windows."""
+        ...
+
+    async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
+        """log P of each of the last `n_scored` tokens given all the tokens before it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources."""
+        ...
+
+
+def continuation_token_indices(spans: list[tuple[int, int] | None], ctx_chars: int) -> tuple[list[int], bool]:
+    """Which prompt tokens belong to the continuation, from each token's (start, end) characters in the prompt.
+
+    A token belongs to the continuation when it covers any character at or after `ctx_chars`; a token that
+    starts inside the context but reaches past it (the tokenizer merged across the boundary) is counted with
+    the continuation and reported as straddling. Tokens without a span (special tokens) are context."""
+    picked = [i for i, s in enumerate(spans) if s is not None and s[1] > s[0] and s[1] > ctx_chars]
+    straddled = bool(picked) and spans[picked[0]][0] < ctx_chars  # type: ignore[index]
+    return picked, straddled
+
+
+def spans_from_offsets(tokens: list[str], offsets: list[int] | None, prompt: str) -> list[tuple[int, int] | None]:
+    """Character spans in `prompt` of echoed prompt tokens, from the server's text offsets (or token lengths).
+
+    Offsets count the characters of the decoded tokens, so a BOS token's own text ('<s>') shifts them all:
+    the shift is what the echoed tokens add beyond the prompt's length, taken off every offset."""
+    if offsets is None or len(offsets) != len(tokens):
+        offsets, pos = [], 0
+        for tok in tokens:
+            offsets.append(pos)
+            pos += len(tok)
+    if not tokens:
+        return []
+    shift = offsets[-1] + len(tokens[-1]) - len(prompt)
+    spans: list[tuple[int, int] | None] = []
+    for tok, off in zip(tokens, offsets):
+        start, end = off - shift, off - shift + len(tok)
+        spans.append((start, end) if end > 0 else None)  # wholly before the prompt text: a special token
+    return spans

@@ -1,0 +1,84 @@
+"""Multiple choice by option log-likelihood: acc and acc_norm as lm-evaluation-harness defines them.
+
+For an item with context C and options o_1..o_k, each option is scored as LL_i = log P(" " + o_i | C)
+(the target delimiter is one space; context and continuation are tokenized together and the tokens that
+reach into the continuation are summed). Then
+  acc      = 1 if argmax_i LL_i is the gold option
+  acc_norm = 1 if argmax_i LL_i / len(o_i) is the gold option, len = characters of the option text
+             without the delimiter (lm-evaluation-harness: `len(choice)`; bytes for ASCII options)
+Ties go to the first option (numpy argmax). Task scores are means over items; the standard error is the
+sample standard deviation over items / sqrt(n), as lm-evaluation-harness reports it."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from arena.backends.logprobs import LogprobModel
+from arena.bench.loaders import BenchItem
+
+TARGET_DELIMITER = " "
+
+
+def mc_context(item: BenchItem) -> str:
+    """The context an option continues: 'Question: <question>\\nAnswer:' (lm-evaluation-harness's ARC form)."""
+    return f"Question: {item.question.strip()}\nAnswer:"
+
+
+def split_pair(context: str, continuation: str) -> tuple[str, str]:
+    """Trailing whitespace of the context moves to the continuation (so no token straddles it)."""
+    stripped = context.rstrip()
+    return stripped, context[len(stripped):] + continuation
+
+
+def argmax(values: list[float]) -> int:
+    """Index of the largest value; the first on a tie."""
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
+    """acc and acc_norm of one item from its options' log-likelihoods."""
+    pred = argmax(lls)
+    pred_norm = argmax([ll / max(1, len(o)) for ll, o in zip(lls, options)])
+    return {"pred": pred, "pred_norm": pred_norm, "acc": int(pred == gold), "acc_norm": int(pred_norm == gold)}
+
+
+async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
+    """Score one choice item: each option's log-likelihood, the prediction, acc and acc_norm."""
+    labels = [lab for lab, _ in item.choices]
+    options = [text for _, text in item.choices]
+    lls, tokens, straddled = [], [], 0
+    for text in options:
+        ctx, cont = split_pair(mc_context(item), TARGET_DELIMITER + text)
+        res = await model.continuation_logprob(ctx, cont)
+        lls.append(res.logprob)
+        tokens.append(res.tokens)
+        straddled += int(res.straddled)
+    gold = labels.index(item.answer)
+    out = decide(lls, options, gold)
+    return {"id": item.id, **out, "correct": bool(out["acc"]), "expected": item.answer,
+            "extracted": labels[out["pred"]], "loglikelihoods": [round(v, 6) for v in lls], "tokens": tokens,
+            **({"straddled": straddled} if straddled else {})}
+
+
+def mean_stderr(values: list[float]) -> tuple[float, float | None]:
+    """Mean and its standard error (sample standard deviation / sqrt(n)); no error for n < 2."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def summarize(details: list[dict[str, Any]]) -> dict[str, Any]:
+    """acc, acc_norm and their standard errors over the scored items."""
+    out: dict[str, Any] = {}
+    for key in ("acc", "acc_norm"):
+        mean, err = mean_stderr([float(d[key]) for d in details])
+        out[key] = round(mean, 6)
+        out[f"{key}_stderr"] = round(err, 6) if err is not None else None
+    return out

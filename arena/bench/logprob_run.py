@@ -1,0 +1,189 @@
+"""Running log-likelihood tasks (choice with `method: loglikelihood`, `kind: perplexity`) for every candidate.
+
+Each candidate becomes a log-likelihood backend: `openai` -> /v1/completions with echo+logprobs, `vllm` ->
+the same against the server Arena launches, `transformers` -> the in-process model, `demo` -> seeded
+placeholders (marked demo). Results have the shape of bench/<model>.json, task by task."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from arena.backends.completions_logprobs import CompletionsLogprobs
+from arena.backends.demo_logprobs import DemoLogprobs
+from arena.backends.logprobs import LogprobModel, NoPromptLogprobs
+from arena.backends.openai_compat import resolve_api_key
+from arena.backends.retry import RetryPolicy
+from arena.bench.loglik import score_item, summarize
+from arena.bench.perplexity import aggregate, score_document
+from arena.bench.results import now
+from arena.bench.tasks import LoadedTask
+from arena.config import (
+    AnswersCandidate,
+    DemoCandidate,
+    GenerationConfig,
+    OpenAICandidate,
+    RunConfig,
+    TransformersCandidate,
+    VLLMCandidate,
+)
+from arena.errors import ArenaError, ConfigError
+from arena.records import content_hash
+from arena.store import RunDir
+
+
+def needs_logprobs(task: LoadedTask) -> bool:
+    """Whether a task is scored from log-probabilities rather than from generated text."""
+    return task.kind == "perplexity" or task.task.method == "loglikelihood"
+
+
+def make_model(cand: Any, gen: GenerationConfig, base_url: str | None = None) -> LogprobModel:
+    """The log-likelihood backend of a candidate (a vLLM candidate needs the URL of its launched server)."""
+    if isinstance(cand, DemoCandidate):
+        return DemoLogprobs(name=cand.name, seed=cand.seed)
+    if isinstance(cand, TransformersCandidate):
+        from arena.backends.local_lm import LocalLM
+
+        return LocalLM(name=cand.name, path=cand.path, device=cand.device, max_length=cand.max_length)
+    if isinstance(cand, (OpenAICandidate, VLLMCandidate)):
+        url = base_url or getattr(cand, "base_url", None) or "https://api.openai.com/v1"
+        key = resolve_api_key(url, getattr(cand, "api_key_env", None), f"candidate '{cand.name}'")
+        model = cand.name if isinstance(cand, VLLMCandidate) else cand.model
+        return CompletionsLogprobs(name=cand.name, model=model, base_url=url, api_key=key,
+                                   concurrency=cand.concurrency or gen.concurrency,
+                                   timeout_s=cand.timeout_s or gen.timeout_s,
+                                   retry=RetryPolicy(max_retries=gen.max_retries),
+                                   extra_body=getattr(cand, "extra_body", None))
+    raise ConfigError(f"candidate '{cand.name}' (backend {cand.backend}) cannot score log-likelihood tasks")
+
+
+def unsupported_message(task: LoadedTask, cand: str, reason: str) -> str:
+    """The one error line for a backend without prompt log-probabilities: the task, the cause, the way out."""
+    fix = ("set 'method: generate' on the task to score generated letters instead, or use a /v1/completions "
+           "server (vLLM) or backend: transformers" if task.kind != "perplexity" else
+           "perplexity needs a /v1/completions server with /tokenize (vLLM) or backend: transformers")
+    return (f"bench task '{task.task.name}' ({task.kind}, method: loglikelihood): candidate '{cand}' cannot return "
+            f"prompt log-probabilities ({reason.splitlines()[0]}); {fix}")
+
+
+async def _gather_items(model: LogprobModel, task: LoadedTask) -> tuple[list[Any], list[str]]:
+    """Score every item of one task (at most `model.concurrency` at once); (scores in item order, errors)."""
+    sem = asyncio.Semaphore(max(1, model.concurrency))
+    errors: list[str] = []
+
+    async def one(item: Any) -> Any:
+        async with sem:
+            try:
+                if task.kind == "perplexity":
+                    return await score_document(model, item.question, task.task.max_length)
+                return await score_item(model, item)
+            except NoPromptLogprobs:
+                raise
+            except ArenaError as exc:
+                errors.append(f"{task.task.name}/{item.id}: {exc}")
+                return None
+
+    results = await asyncio.gather(*(one(item) for item in task.data.items))
+    return list(results), errors
+
+
+def task_result(task: LoadedTask, scored: list[Any], run_id: str, demo: bool) -> dict[str, Any]:
+    """One task's entries for bench/<model>.json (scores, n, stderr, metrics, details, sources)."""
+    name, ok = task.task.name, [s for s in scored if s is not None]
+    source: dict[str, Any] = {"source": "arena", "run_id": run_id, "kind": task.kind, "format": task.format,
+                              "path": str(task.task.path), "method": "loglikelihood",
+                              "missing": len(scored) - len(ok), "rejected": len(task.data.rejected),
+                              "prompt_hash": content_hash(task.kind + "|" + task.task.method)}
+    if demo:
+        source["demo"] = "placeholder log-probabilities from the offline demo backend, not a model"
+    out: dict[str, Any] = {"scores": {}, "n": {name: len(ok)}, "stderr": {}, "metrics": {}, "details": {},
+                           "sources": {name: source}}
+    if task.kind == "perplexity":
+        metrics = aggregate(ok)
+        source.update(metric="word_perplexity", higher_is_better=False)
+        out["details"][name] = [{"id": item.id, "loglikelihood": round(d.logprob, 6), "tokens": d.tokens,
+                                 "words": d.words, "bytes": d.bytes, "windows": d.windows}
+                                for item, d in zip(task.data.items, scored) if d is not None]
+        if metrics:
+            out["scores"][name] = metrics["word_perplexity"]
+            out["metrics"][name] = metrics
+        return out
+    source.update(metric="acc", higher_is_better=True)
+    out["details"][name] = ok
+    if ok:
+        metrics = summarize(ok)
+        out["scores"][name] = metrics["acc"]
+        out["stderr"][name] = metrics["acc_stderr"]
+        out["metrics"][name] = metrics
+    return out
+
+
+def merge_into(result: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add one task's entries to a model's result dict."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            result.setdefault(key, {}).update(value)
+
+
+async def _score_candidate(model: LogprobModel, tasks: list[LoadedTask], run: RunDir,
+                           log: Callable[[str], None]) -> dict[str, Any]:
+    result: dict[str, Any] = {"model": model.name}
+    try:
+        for task in tasks:
+            try:
+                scored, errors = await _gather_items(model, task)
+            except NoPromptLogprobs as exc:
+                msg = unsupported_message(task, model.name, str(exc))
+                log(f"error: {msg}")
+                run.error(msg, stage="bench", task=task.task.name, model=model.name)
+                continue
+            for e in errors[:20]:
+                run.error(e, stage="bench", task=task.task.name, model=model.name)
+            merge_into(result, task_result(task, scored, run.run_id, model.demo))
+    finally:
+        await model.aclose()
+    result["updated"] = now()
+    return result
+
+
+async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[LoadedTask], run: RunDir,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    from arena.backends.vllm_server import VLLMServer
+
+    server = VLLMServer(model=cand.model, served_name=cand.name, log_path=run.logs_dir / f"vllm-{cand.name}-ll.log",
+                        command=cand.command, model_flag=cand.model_flag, port=cand.port, gpus=cand.gpus,
+                        tensor_parallel_size=cand.tensor_parallel_size, extra_args=cand.extra_args, env=cand.env,
+                        health_timeout=cand.health_timeout_s)
+    url = await asyncio.to_thread(server.start)
+    try:
+        return await _score_candidate(make_model(cand, gen, url), tasks, run, log)
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
+                   log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    cands = [c for c in cfg.candidates if not isinstance(c, AnswersCandidate)]
+    direct = [c for c in cands if not isinstance(c, VLLMCandidate)]
+    out: dict[str, dict[str, Any]] = {}
+    for cand in direct:  # one at a time: an in-process model holds its memory while it scores
+        try:
+            model = make_model(cand, cfg.generation)
+        except ArenaError as exc:
+            run.error(f"{cand.name}: {exc}", stage="bench")
+            log(f"error: {cand.name}: {exc}")
+            continue
+        out[cand.name] = await _score_candidate(model, tasks, run, log)
+    for cand in (c for c in cands if isinstance(c, VLLMCandidate)):
+        out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log)
+    return out
+
+
+def run_logprob_tasks(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
+                      log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Score the log-likelihood tasks with every candidate that can; {model: partial bench result}."""
+    if not tasks:
+        return {}
+    return asyncio.run(_run_all(cfg, tasks, run, log))
