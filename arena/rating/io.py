@@ -1,4 +1,8 @@
-"""Read battles files (JSONL, JSON or CSV, optionally gzipped) into a validated table."""
+"""Read battles files (JSONL, JSON, CSV, optionally gzipped, or Parquet) into a validated table.
+
+The fast path is columnar and chunked (arena.rating.stream); the row-by-row readers here are its
+precise fallback: a chunk the fast path cannot vouch for is re-read by them, so errors name file and line.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import gzip
 import io
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -53,15 +57,15 @@ def _open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
-def _file_format(path: Path) -> str:
-    """jsonl, json or csv, from the file name (ignoring a trailing .gz)."""
+def battles_format(path: Path) -> str:
+    """jsonl, json, csv or parquet, from the file name (ignoring a trailing .gz)."""
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     kind = suffixes[-1] if suffixes else ""
-    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
-    if kind not in formats:
+    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+    if kind not in formats or (kind == ".parquet" and path.suffix.lower() == ".gz"):
         raise DataError(
             f"{path}: unknown battles format {kind or '(no suffix)'!r}",
-            hint="use .jsonl, .json or .csv (optionally .gz)",
+            hint="use .jsonl, .json or .csv (optionally .gz), or .parquet",
         )
     return formats[kind]
 
@@ -71,32 +75,32 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid number here")
 
 
-def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Parse one JSON object per non-blank line, keeping line numbers."""
+def parse_jsonl_lines(
+    path: Path, lines: Iterable[str | bytes], first: int = 1
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Parse one JSON object per non-blank line (numbered from `first`), keeping line numbers."""
     records: list[dict[str, Any]] = []
-    lines: list[int] = []
+    numbers: list[int] = []
     decoder = json.JSONDecoder(parse_constant=_no_constant)
-    try:
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = decoder.decode(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-                except (ValueError, RecursionError) as exc:
-                    raise DataError(f"{path}:{number}: invalid JSON ({exc})") from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-                records.append(record)
-                lines.append(number)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read battles ({exc})") from None
-    return records, lines
+    for number, line in enumerate(lines, start=first):
+        if isinstance(line, bytes):
+            line = line.decode("utf-8")
+        if not line.strip():
+            continue
+        try:
+            record = decoder.decode(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:
+            raise DataError(f"{path}:{number}: invalid JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        numbers.append(number)
+    return records, numbers
 
 
-def _read_json(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+def read_json_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """Parse a JSON list of battle objects (or {"battles": [...]}); 'lines' are record numbers."""
     try:
         with _open_text(path) as handle:
@@ -117,7 +121,7 @@ def _read_json(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     return data, list(range(1, len(data) + 1))
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_text(path: Path) -> pd.DataFrame:
     """Read a CSV with every cell as text (typed later, so errors can name the line)."""
     try:
         with _open_text(path) as handle:
@@ -136,8 +140,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _where(path: Path, lines: np.ndarray, row: int, kind: str) -> str:
-    """Human location of a row: file:line (JSONL/CSV) or file: record N (JSON)."""
-    return f"{path}: record {lines[row]}" if kind == "json" else f"{path}:{lines[row]}"
+    """Human location of a row: file:line (JSONL/CSV), file: record N (JSON) or file: row N (Parquet)."""
+    if kind in ("json", "parquet"):
+        return f"{path}: {'record' if kind == 'json' else 'row'} {lines[row]}"
+    return f"{path}:{lines[row]}"
 
 
 def _check_models(frame: pd.DataFrame, path: Path, lines: np.ndarray, kind: str) -> None:
@@ -236,12 +242,7 @@ def validate_battles(
 
 def load_battles(path: Path | str) -> pd.DataFrame:
     """Load and validate a battles file or run folder; raise DataError naming file, line and field."""
-    path = resolve_battles_path(Path(path))
-    kind = _file_format(path)
-    if kind == "csv":
-        frame = _read_csv(path)
-        return validate_battles(frame, path, np.arange(2, len(frame) + 2), kind)
-    records, lines = _read_jsonl(path) if kind == "jsonl" else _read_json(path)
-    if not records:
-        raise DataError(f"{path}: no battles")
-    return validate_battles(pd.DataFrame(records, dtype=object), path, lines, kind)
+    from arena.rating.stream import iter_battle_chunks
+
+    chunks = list(iter_battle_chunks(Path(path)))
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)

@@ -1,0 +1,184 @@
+"""Chunked columnar reading of battles (pyarrow): validated battle tables, a few hundred thousand at a time.
+
+Each chunk is parsed by pyarrow and checked with vectorised tests (arena.rating.fastcheck). A chunk the
+fast path cannot vouch for (a type pyarrow will not convert, NaN, a bad winner, two objects on one line)
+is re-read row by row by arena.rating.io, which accepts exactly what it always accepted and otherwise
+raises the error naming file, line and field. Memory is bounded by the chunk size, not the file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from arena.errors import DataError
+from arena.rating import io as rio
+from arena.rating.fastcheck import KNOWN_FIELDS, NotVouched, TEXT_FIELDS, fast_validate, json_schema
+
+CHUNK_BYTES = 64 << 20  # JSONL bytes parsed at once
+CHUNK_ROWS = 1 << 20  # CSV / Parquet rows per batch
+
+
+def iter_battle_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pd.DataFrame]:
+    """Validated battle tables (validate_battles' columns) of a file or run folder, in file order."""
+    path = rio.resolve_battles_path(Path(path))
+    kind = rio.battles_format(path)
+    readers = {"jsonl": _jsonl_chunks, "csv": _csv_chunks, "parquet": _parquet_chunks, "json": _json_chunks}
+    empty = True
+    for chunk in readers[kind](path, chunk_bytes):
+        if len(chunk):
+            empty = False
+            yield chunk
+    if empty:
+        raise DataError(f"{path}: no battles")
+
+
+def _json_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
+    """A JSON list is one document: parsed whole by the standard library (use JSONL for big files)."""
+    records, lines = rio.read_json_records(path)
+    if records:
+        yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "json")
+
+
+def _open_binary(path: Path):  # noqa: ANN202 - a binary file object
+    """Open a possibly gzipped file for binary reading."""
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines and the number of their first line."""
+    first, rest = 1, b""
+    try:
+        with _open_binary(path) as handle:
+            while True:
+                data = handle.read(chunk_bytes)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                block, rest = data[:cut], data[cut:]
+                yield block, first
+                first += block.count(b"\n")
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read battles ({exc})") from None
+    if rest.strip():
+        yield rest + b"\n", first
+
+
+def _jsonl_lines(block: bytes, first: int, n_rows: int) -> np.ndarray:
+    """Line numbers of the rows of a block whose every line holds one object; NotVouched otherwise."""
+    n_lines = block.count(b"\n")
+    if n_rows != n_lines:
+        raise NotVouched("rows do not match lines (blank lines, or two objects on a line)")
+    return np.arange(first, first + n_lines, dtype=np.int64)
+
+
+def _parse_jsonl_block(block: bytes) -> pa.Table:
+    """pyarrow parse of a JSONL block with the battle schema (text ids may be numbers).
+
+    Only blocks whose every line starts with '{' reach pyarrow (a bare `null` line crashes pyarrow 26's
+    JSON reader); blank or indented lines go row by row.
+    """
+    if block.startswith(b"{") + block.count(b"\n{") != block.count(b"\n"):
+        raise NotVouched("a line does not start with '{'")
+    overrides: dict[str, pa.DataType] = {}
+    for _ in range(len(TEXT_FIELDS) + 1):
+        options = pajson.ParseOptions(explicit_schema=json_schema(overrides), unexpected_field_behavior="ignore")
+        try:
+            return pajson.read_json(pa.BufferReader(block), parse_options=options)
+        except pa.ArrowInvalid as exc:
+            field = re.search(r"Column\(/(\w+)\) changed from string to number", str(exc))
+            if not field or field.group(1) not in TEXT_FIELDS or field.group(1) in overrides:
+                raise NotVouched(str(exc)) from None
+            overrides[field.group(1)] = pa.int64()
+    raise NotVouched("schema")
+
+
+def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
+    """JSONL (optionally gzipped) in blocks of whole lines."""
+    for block, first in _line_blocks(path, chunk_bytes):
+        try:
+            table = _parse_jsonl_block(block)
+            yield fast_validate(table, path, _jsonl_lines(block, first, table.num_rows), "jsonl", first == 1)
+        except NotVouched:
+            try:
+                records, lines = rio.parse_jsonl_lines(path, block.split(b"\n"), first)
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}: cannot read battles ({exc})") from None
+            if records:
+                yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "jsonl")
+
+
+def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
+    """CSV (optionally gzipped) in record batches; every cell read as text, '' as missing."""
+    done = 0
+    try:
+        header = _csv_header(path)
+        present = [c for c in header if c in KNOWN_FIELDS]
+        convert = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in present}, include_columns=present,
+            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
+        )
+        compression = "gzip" if path.suffix.lower() == ".gz" else None
+        reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression=compression),
+            read_options=pacsv.ReadOptions(block_size=min(chunk_bytes, 1 << 30)),
+            convert_options=convert,
+        )
+        done = 0
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            lines = np.arange(done + 2, done + 2 + table.num_rows, dtype=np.int64)
+            try:
+                chunk = fast_validate(table, path, lines, "csv", done == 0)
+            except NotVouched:
+                frame = table.to_pandas().astype(object)
+                chunk = rio.validate_battles(frame.where(frame.notna(), None), path, lines, "csv")
+            done += table.num_rows
+            yield chunk
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
+        frame = rio.read_csv_text(path).iloc[done:]  # the row-by-row reader names the line (fields, encoding)
+        if len(frame):
+            yield rio.validate_battles(frame, path, np.arange(done + 2, done + len(frame) + 2), "csv")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The CSV header's field names."""
+    import csv
+
+    with rio._open_text(path) as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise DataError(f"{path}: empty CSV file (expected a header with model_a, model_b, winner)")
+    return header
+
+
+def _parquet_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
+    """Parquet in record batches of the battle columns; errors name the row (1-based)."""
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read Parquet battles ({exc})") from None
+    present = [c for c in source.schema_arrow.names if c in KNOWN_FIELDS]
+    row = 0
+    for batch in source.iter_batches(batch_size=CHUNK_ROWS, columns=present):
+        table = pa.Table.from_batches([batch])
+        lines = np.arange(row + 1, row + 1 + table.num_rows, dtype=np.int64)
+        row += table.num_rows
+        try:
+            yield fast_validate(table, path, lines, "parquet", row == table.num_rows)
+        except NotVouched:
+            frame = table.to_pandas().astype(object)
+            yield rio.validate_battles(frame.where(frame.notna(), None), path, lines, "parquet")
