@@ -1,0 +1,103 @@
+"""Runs INSIDE the code sandbox (stdlib only): lock the file system and privileges, set limits, run the program.
+
+Invoked by arena.bench.sandbox as `python -I -S sandbox_boot.py <json-settings>`, either inside fresh
+user/mount/network/PID namespaces (isolation 'namespaces') or as a plain child process ('rlimits').
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import sys
+
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MOUNT_ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD, SYS_MOUNT_SETATTR = 0x1, 0x8000, -100, 442
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 24, 28, 38
+SECUREBITS = 0x2F  # NOROOT and NO_SETUID_FIXUP set and locked, KEEP_CAPS locked off: exec never regains capabilities
+EXIT_SETUP = 97  # the sandbox itself could not be set up (never the program's own code)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        sys.stderr.write(f"sandbox setup failed: {what} (errno {ctypes.get_errno()})\n")
+        os._exit(EXIT_SETUP)
+
+
+def _lock_filesystem(libc: ctypes.CDLL, workdir: str) -> None:
+    """Everything read-only (recursively) except the working directory; mounts private to this namespace."""
+    wd = workdir.encode()
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0, "make mounts private")
+    _check(libc.mount(wd, wd, None, MS_BIND, None) == 0, "bind the working directory")
+    ro = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(ro), ctypes.sizeof(ro)) == 0,
+           "make / read-only")
+    rw = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
+    _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, wd, 0, ctypes.byref(rw), ctypes.sizeof(rw)) == 0,
+           "make the working directory writable")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_privileges(libc: ctypes.CDLL) -> None:
+    """No capabilities now or after any exec (so mounts cannot be undone), no new privileges via setuid files."""
+    _check(libc.prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) == 0,
+           "lock securebits")
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
+    _check(libc.capset(ctypes.byref(header), ctypes.byref(data)) == 0, "drop capabilities")
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "set no_new_privs")
+
+
+def _limits(cfg: dict) -> None:
+    """Memory (address space), CPU seconds, processes, file size and open files."""
+    mem = cfg["memory_mb"] * 1024 * 1024
+    for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem),
+                       (resource.RLIMIT_CPU, cfg["cpu_seconds"]), (resource.RLIMIT_NPROC, cfg["max_processes"]),
+                       (resource.RLIMIT_FSIZE, cfg["file_mb"] * 1024 * 1024), (resource.RLIMIT_NOFILE, 64),
+                       (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, (value, value))
+
+
+def _block_network_in_process() -> None:
+    """Without a network namespace: refuse sockets other than local pairs through an audit hook (bypassable)."""
+    def hook(event: str, args: tuple) -> None:
+        if event in ("socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo"):
+            if event == "socket.__new__" and args and args[1] == 1:   # AF_UNIX socketpair used by the stdlib
+                return
+            raise PermissionError("network access is disabled in the code sandbox")
+    sys.addaudithook(hook)
+
+
+def main() -> None:
+    """Set the sandbox up as `argv[1]` (JSON) says, then run the program file as __main__."""
+    cfg = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    if cfg["namespaces"]:
+        _lock_filesystem(libc, cfg["workdir"])
+        _drop_privileges(libc)
+    os.chdir(cfg["workdir"])
+    _limits(cfg)
+    if not cfg["namespaces"]:
+        _block_network_in_process()
+    sys.path[:0] = [cfg["workdir"]]
+    sys.argv = [cfg["program"]]
+    import runpy
+    runpy.run_path(cfg["program"], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

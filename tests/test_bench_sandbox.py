@@ -1,0 +1,144 @@
+"""The code sandbox: hostile programs (endless loop, fork bomb, rm -rf, reading keys, network, memory) stay contained."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from arena.bench import sandbox
+from arena.bench.sandbox import SandboxLimits, namespaces_available, resolve_isolation, run_python
+from arena.errors import ConfigError
+
+needs_ns = pytest.mark.skipif(not namespaces_available(), reason="no unprivileged user namespaces here")
+FAST = SandboxLimits(timeout=2.0, memory_mb=256, max_processes=16)
+
+
+def _procs_mentioning(marker: str) -> list[str]:
+    """Processes on the machine whose command line holds `marker`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmd:
+                found.append(pid)
+    return found
+
+
+def test_pass_fail_and_output(tmp_path):
+    ok = run_python("import math\nassert math.gcd(12, 18) == 6\nprint('fine')", tmp_path / "s", FAST)
+    assert ok.passed and ok.status == "passed" and "fine" in ok.output
+    bad = run_python("assert 1 + 1 == 3, 'wrong sum'", tmp_path / "s", FAST)
+    assert bad.status == "failed" and "wrong sum" in bad.output
+    assert list((tmp_path / "s").iterdir()) == []  # the working directory and output file are removed
+
+
+def test_endless_loop_and_sleep_hit_the_wall_clock_limit(tmp_path):
+    for src in ("while True:\n    pass", "import time\ntime.sleep(60)"):
+        start = time.monotonic()
+        res = run_python(src, tmp_path, SandboxLimits(timeout=1.0))
+        assert res.status == "timeout" and not res.passed
+        assert time.monotonic() - start < 5
+
+
+@needs_ns
+def test_fork_bomb_is_contained_and_leaves_no_process(tmp_path):
+    marker = "forkbomb_marker_7f3a"
+    src = f"# {marker}\nimport os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    res = run_python(src, tmp_path, SandboxLimits(timeout=1.5, max_processes=8))
+    assert res.status in ("timeout", "failed")
+    deadline = time.monotonic() + 5  # killed processes take a moment to be reaped
+    while _procs_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _procs_mentioning(str(tmp_path)) == []
+    assert os.fork  # the test process itself can still fork (the limit was the sandbox's)
+
+
+@needs_ns
+def test_rm_rf_of_parent_and_writes_outside_the_workdir_fail(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "sibling.txt").write_text("other run's file")
+    (tmp_path / "precious.txt").write_text("keep me")
+    src = ("import os, shutil, subprocess\n"
+           "open('mine.txt', 'w').write('own cwd is writable')\n"
+           "shutil.rmtree('..', ignore_errors=True)\n"
+           "subprocess.run(['rm', '-rf', os.path.abspath('../..')])\n"
+           f"open({str(tmp_path / 'planted.txt')!r}, 'w')\n")
+    res = run_python(src, scratch, FAST)
+    assert res.status == "failed" and "Read-only file system" in res.output
+    assert (scratch / "sibling.txt").read_text() == "other run's file"
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / "planted.txt").exists()
+
+
+@needs_ns
+def test_api_keys_are_invisible_in_environ_and_proc(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-test-secret")
+    src = ("import os\n"
+           "assert not any('sk-sandbox' in v for v in os.environ.values()), sorted(os.environ)\n"
+           "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+           "    try:\n"
+           "        data = open(f'/proc/{pid}/environ', 'rb').read()\n"
+           "    except OSError:\n"
+           "        continue\n"
+           "    assert b'sk-sandbox' not in data, pid\n"
+           "assert len([p for p in os.listdir('/proc') if p.isdigit()]) < 5  # only its own processes\n")
+    res = run_python(src, tmp_path, FAST)
+    assert res.passed, res.output
+
+
+@needs_ns
+def test_no_network_even_to_localhost(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    got: list[object] = []
+    threading.Thread(target=lambda: got.append(_accept(server)), daemon=True).start()
+    src = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+    res = run_python(src, tmp_path, FAST)
+    assert res.status == "failed" and ("unreachable" in res.output or "refused" in res.output)
+    time.sleep(0.2)
+    assert got in ([], [None])  # nothing reached the server
+    server.close()
+
+
+def _accept(server: socket.socket) -> object:
+    try:
+        return server.accept()
+    except OSError:
+        return None
+
+
+def test_memory_limit(tmp_path):
+    res = run_python("x = bytearray(1024 * 1024 * 1024)\n", tmp_path, SandboxLimits(timeout=5, memory_mb=256))
+    assert res.status == "failed" and "MemoryError" in res.output
+
+
+def test_rlimits_fallback_strips_env_and_refuses_sockets(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-test-secret")
+    src = ("import os, socket\nassert 'OPENAI_API_KEY' not in os.environ\n"
+           "try:\n    socket.socket()\nexcept PermissionError:\n    print('refused')\n")
+    res = run_python(src, tmp_path, FAST, isolation="rlimits")
+    assert res.passed and "refused" in res.output
+    assert run_python("while True: pass", tmp_path, SandboxLimits(timeout=1), isolation="rlimits").status == "timeout"
+
+
+def test_no_namespaces_is_one_clear_error_naming_the_option(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    sandbox.namespaces_available.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as err:
+            resolve_isolation("auto")
+        assert "code.isolation: rlimits" in str(err.value)
+        assert resolve_isolation("rlimits") == "rlimits"
+    finally:
+        sandbox.namespaces_available.cache_clear()
