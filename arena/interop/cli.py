@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
     lb.add_argument("--bootstrap", type=int, default=None,
                     help="bootstrap rounds (default: 100 for arena-hard scores, as arena-hard; 1000 for Bradley-Terry)")
     lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--arena-hard-version", choices=("v0.1", "v2.0"), default="v0.1",
+                    help="arena-hard score conventions: v0.1 = win rate on all games, 95%% interval (default); "
+                    "v2.0 = mean of the bootstrap win rates, 90%% interval (arena-hard-auto v2.0's show_result)")
     lb.set_defaults(func=cmd_leaderboard)
 
     exp = subparsers.add_parser("export", help="write a run's battles and answers in another tool's format")
@@ -131,7 +134,8 @@ def render(boards: list[Board], fmt: str) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Run `arena leaderboard`."""
     RatingOptions(bootstrap=args.bootstrap or 0, seed=args.seed)  # bounds --bootstrap and --seed
-    sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed), args.format))
+    sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed,
+                                       arena_hard_version=args.arena_hard_version), args.format))
     return 0
 
 
