@@ -1,0 +1,99 @@
+"""Code tasks: the unbiased pass@k estimator, code extraction from replies, and running each sample's tests
+in the sandbox (HumanEval: prompt + completion + `test` + `check(entry_point)`; MBPP: code + `test_list`)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from arena.bench.genopts import CodeOptions
+from arena.bench.genscore import ROUND, TaskScores
+from arena.bench.loaders import BenchItem
+from arena.bench.sandbox import RunResult, SandboxLimits, resolve_isolation, run_python
+
+_FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
+_PY_LANGS = ("", "python", "python3", "py")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), as a numerically stable product."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    prob_all_fail = 1.0
+    for i in range(n - c + 1, n + 1):
+        prob_all_fail *= 1.0 - k / i
+    return 1.0 - prob_all_fail
+
+
+def extract_code(reply: str, entry_point: str | None) -> str:
+    """The code in a reply: the fenced block that defines the entry point (else the first block, else the text)."""
+    fenced = _FENCE.findall(reply)
+    blocks = [body for lang, body in fenced if lang.strip().lower() in _PY_LANGS] or [b for _, b in fenced]
+    if not blocks:
+        return reply
+    if entry_point:
+        for block in blocks:
+            if re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", block, re.MULTILINE):
+                return block
+    return blocks[0]
+
+
+def build_program(item: BenchItem, reply: str) -> str:
+    """The program that passes iff the reply solves the item (the item's tests run against its code)."""
+    meta = item.meta
+    entry = meta.get("entry_point")
+    code = extract_code(reply, entry)
+    if meta.get("style") == "mbpp":
+        setup = meta.get("test_setup_code") or ""
+        return "\n".join([setup, code, "", *meta["test_list"], ""])
+    if not re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
+        code = item.question + code  # a completion of the prompt's function body
+    elif "import" in item.question and not code.lstrip().startswith(("import", "from")):
+        code = _prompt_imports(item.question) + code
+    return f"{code}\n\n{meta['test']}\n\ncheck({entry})\n"
+
+
+def _prompt_imports(prompt: str) -> str:
+    lines = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from "))]
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def limits(opts: CodeOptions) -> SandboxLimits:
+    """The sandbox limits a code task asks for."""
+    return SandboxLimits(timeout=opts.timeout, memory_mb=opts.memory_mb, max_processes=opts.max_processes)
+
+
+def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOptions, scratch: Path) -> TaskScores:
+    """Run every sample's program in the sandbox; pass@k per item for each configured k, then means over items."""
+    isolation = resolve_isolation(opts.isolation)
+    lim = limits(opts)
+    jobs = [(i, build_program(item, reply)) for i, (item, replies) in enumerate(pairs) for reply in replies]
+    with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+        results: list[RunResult] = list(pool.map(lambda job: run_python(job[1], scratch, lim, isolation), jobs))
+    per_item: list[list[RunResult]] = [[] for _ in pairs]
+    for (i, _), res in zip(jobs, results):
+        per_item[i].append(res)
+    out = TaskScores(primary=f"pass@{min(opts.k)}",
+                     info={"isolation": isolation, "n": opts.n, "temperature": opts.sampling_temperature,
+                           "timeout_s": opts.timeout, "memory_mb": opts.memory_mb})
+    sums = {k: 0.0 for k in opts.k}
+    scored = 0
+    for (item, _), runs in zip(pairs, per_item):
+        n, c = len(runs), sum(r.passed for r in runs)
+        row = {f"pass@{k}": round(pass_at_k(n, c, k), ROUND) for k in opts.k if k <= n}
+        if len(row) == len(opts.k):
+            scored += 1
+            for k in opts.k:
+                sums[k] += row[f"pass@{k}"]
+        first_fail = next((r for r in runs if not r.passed), None)
+        out.details.append({"id": item.id, "correct": c > 0 and c == n, "extracted": f"{c}/{n} passed",
+                            "expected": f"{n}/{n} passed", "n": n, "c": c, "metrics": row,
+                            "status": [r.status for r in runs],
+                            "first_failure": first_fail.output[-600:] if first_fail else None})
+    if scored:
+        out.metrics = {f"pass@{k}": round(sums[k] / scored, ROUND) for k in opts.k}
+        out.score = out.metrics[out.primary]
+    return out
