@@ -11,15 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.special import expit
 
 from arena.errors import ArenaError
 from arena.rating.bt import minimize_lbfgs, tie_prior
 from arena.rating.diagnostics import mle_exists
+from arena.rating.style_refit import chord_refit_style, design, hessian_inverse
 
 MARKDOWN = ("header", "list", "bold")
 _DIVERGED = 15.0  # natural log-odds units (~2600 rating points): the maximum likelihood ran off to infinity
 _RESCUE_PRIOR = 0.01
+_BATCH_ROUNDS = 50
+_BATCH_CELLS = 4_000_000  # battles x rounds refitted together (memory: a few arrays of this many floats)
 
 
 @dataclass(frozen=True)
@@ -156,16 +160,60 @@ def style_control(
     rng = np.random.default_rng(seed)
     n = len(a)
     draws = np.empty((n_rounds, len(params)))
-    for r in range(n_rounds):
-        k = _multiplicities(rng, n, clusters)
-        used = k > 0
-        present = np.zeros(n_models, bool)
-        present[a[used]] = present[b[used]] = True
-        wk = w[used] * k[used]
-        alpha = prior_weight if needs_prior(a[used], b[used], s[used], wk, n_models) else 0.0
-        draws[r] = fit_style(a[used], b[used], x[used], s[used], wk, n_models, alpha, params)
-        draws[r, :n_models][~present] = np.nan
+    xd = design(a, b, x, n_models)
+    xd_t = xd.T.tocsr()
+    h_inv = hessian_inverse(xd, params, w, n_models) if alpha == 0 else None
+    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(n, 1))))
+    for start in range(0, n_rounds, batch):
+        # the same stream as one round at a time: round r's multiplicities do not depend on the batching
+        ks = np.column_stack([_multiplicities(rng, n, clusters) for _ in range(min(batch, n_rounds - start))])
+        done = np.zeros(ks.shape[1], bool)
+        if h_inv is not None:
+            regular = np.flatnonzero(_regular_rounds(a, b, s, w, ks, n_models))
+            if regular.size:
+                got, converged = chord_refit_style(xd, xd_t, s, w[:, None] * ks[:, regular], params, h_inv, n_models)
+                converged &= np.max(np.abs(got), axis=1) <= _DIVERGED
+                draws[start + regular[converged]] = got[converged]
+                done[regular[converged]] = True
+        for col in np.flatnonzero(~done):
+            draws[start + col] = _refit_round(a, b, x, s, w, ks[:, col], n_models, prior_weight, params)
     return StyleFit(params[:n_models], params[n_models:], features, draws)
+
+
+def _regular_rounds(
+    a: np.ndarray, b: np.ndarray, s: np.ndarray, w: np.ndarray, ks: np.ndarray, n_models: int
+) -> np.ndarray:
+    """(B,) rounds in which every model played and scored and conceded something (no prior in sight)."""
+    n = len(a)
+    side_a = sp.csr_matrix((np.ones(n), (a, np.arange(n))), shape=(n_models, n))
+    side_b = sp.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(n_models, n))
+    wk = w[:, None] * ks
+    scored, conceded = wk * s[:, None], wk * (1.0 - s[:, None])
+    won = side_a @ scored + side_b @ conceded
+    lost = side_a @ conceded + side_b @ scored
+    return ((won > 0) & (lost > 0)).all(axis=0)
+
+
+def _refit_round(
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    s: np.ndarray,
+    w: np.ndarray,
+    k: np.ndarray,
+    n_models: int,
+    prior_weight: float,
+    start: np.ndarray,
+) -> np.ndarray:
+    """One round refitted on its own by L-BFGS (prior when needed; absent models NaN)."""
+    used = k > 0
+    present = np.zeros(n_models, bool)
+    present[a[used]] = present[b[used]] = True
+    wk = w[used] * k[used]
+    alpha = prior_weight if needs_prior(a[used], b[used], s[used], wk, n_models) else 0.0
+    out = fit_style(a[used], b[used], x[used], s[used], wk, n_models, alpha, start)
+    out[:n_models][~present] = np.nan
+    return out
 
 
 def _multiplicities(rng: np.random.Generator, n: int, clusters: np.ndarray | None) -> np.ndarray:
