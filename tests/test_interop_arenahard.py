@@ -52,7 +52,7 @@ def test_score_matches_hand_value(ah_run):
     assert t.loc["m-x", "ci_low"] < AH_V01_SCORE < t.loc["m-x", "ci_high"]
     assert t.loc["gpt-4-0314", "score"] == 50.0
     assert (t.loc["m-x", "wins"], t.loc["m-x", "ties"], t.loc["m-x", "losses"]) == (4, 2, 3)
-    assert np.isfinite(t.loc["m-x", "length_controlled_winrate"])
+    assert np.isfinite(t.loc["m-x", "length_controlled_winrate_fitted_difficulty"])
 
 
 def test_2025_layout_drops_pairs_with_a_null_game(tmp_path):

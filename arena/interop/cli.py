@@ -15,6 +15,7 @@ import pandas as pd
 from arena.errors import ArenaError
 from arena.interop import alpacaeval, arenahard, chatbot_arena, evalscope, mtbench
 from arena.interop.common import FORMATS, Bundle
+from arena.interop.lc_board import LCOptions
 from arena.interop.leaderboard import CONVENTIONS, Board, run_boards
 from arena.interop.writer import new_run_dir, write_run
 from arena.workspace_lock import workspace_lock
@@ -57,6 +58,10 @@ def register(subparsers: Any) -> None:
     lb.add_argument("--arena-hard-version", choices=("v0.1", "v2.0"), default="v0.1",
                     help="arena-hard score conventions: v0.1 = win rate on all games, 95%% interval (default); "
                     "v2.0 = mean of the bootstrap win rates, 90%% interval (arena-hard-auto v2.0's show_result)")
+    lb.add_argument("--lc-difficulty", type=Path, metavar="FILE", help="published instruction difficulty for the "
+                    "length-controlled win rate (CSV: instruction,instruction_difficulty; joined by text)")
+    lb.add_argument("--lc-gamed", type=Path, action="append", default=[], metavar="FILE", help="annotations of a "
+                    "length-gamed baseline (give the verbose and the concise one) to regularise the LC GLM")
     lb.set_defaults(func=cmd_leaderboard)
 
     exp = subparsers.add_parser("export", help="write a run's battles and answers in another tool's format")
@@ -134,8 +139,9 @@ def render(boards: list[Board], fmt: str) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Run `arena leaderboard`."""
     RatingOptions(bootstrap=args.bootstrap or 0, seed=args.seed)  # bounds --bootstrap and --seed
+    lc = LCOptions(args.lc_difficulty, tuple(args.lc_gamed))
     sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed,
-                                       arena_hard_version=args.arena_hard_version), args.format))
+                                       arena_hard_version=args.arena_hard_version, lc=lc), args.format))
     return 0
 
 
