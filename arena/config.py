@@ -303,6 +303,8 @@ class RatingConfig(Strict):
     baseline: str | None = None
     style_control: bool = False
     percentiles: tuple[float, float] = (2.5, 97.5)
+    lc_difficulty: Path | None = None  # `arena leaderboard` LC: published instruction difficulty (CSV, by text)
+    lc_gamed: list[Path] = Field(default_factory=list)  # LC: gamed-baseline annotations (verbose, concise)
 
     @model_validator(mode="after")
     def _anchor_form(self) -> "RatingConfig":
@@ -398,6 +400,9 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
     for cand in cfg.candidates:
         if isinstance(cand, (AnswersCandidate, TransformersCandidate)):
             cand.path = fix(cand.path)
+    if cfg.rating.lc_difficulty:
+        cfg.rating.lc_difficulty = fix(cfg.rating.lc_difficulty)
+    cfg.rating.lc_gamed = [fix(p) for p in cfg.rating.lc_gamed]
     if cfg.bench:
         cfg.bench.resolve_paths(base)
 
