@@ -79,6 +79,12 @@ class LocalServer:
 class FakeOpenAI(LocalServer):
     """Serves /v1/chat/completions (streaming too) and /v1/models; records every request."""
 
+    # Legacy routes, off unless set: `completions(body) -> reply JSON` serves POST /v1/completions (e.g. echoed
+    # prompt logprobs) and `tokenize(body) -> reply JSON` serves POST /tokenize (vLLM). Unset: HTTP 404, as a
+    # chat-only API answers.
+    completions: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    tokenize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, delay_s: float = 0.0) -> None:
         self.reply = reply
         self.delay_s = delay_s
@@ -100,6 +106,9 @@ class FakeOpenAI(LocalServer):
         # optional hooks (set after construction): the usage a reply reports, and its finish_reason
         self.usage: Callable[[dict[str, Any], str], dict[str, int]] | None = None
         self.finish_reason: Callable[[dict[str, Any]], str] | None = None
+        self.stream_usage = True  # False: never send the usage chunk, even when stream_options ask for it
+        self.no_stream = False  # True: a plain JSON reply even when stream=true (a server that cannot stream)
+        self.served_models: list[str] | None = None  # set: /v1/models lists these; other models get a 404
         super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
@@ -123,7 +132,8 @@ class FakeOpenAI(LocalServer):
         class Handler(JSONHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") in ("/v1/models", "/models"):
-                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    ids = fake.served_models if fake.served_models is not None else ["fake"]
+                    self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in ids]})
                 elif self.path == "/health":
                     self._json(200, {})
                 else:
@@ -132,6 +142,16 @@ class FakeOpenAI(LocalServer):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                route = self.path.rstrip("/")
+                if route in ("/v1/completions", "/tokenize"):
+                    with fake.lock:
+                        fake.requests.append(body)
+                    hook = fake.completions if route == "/v1/completions" else fake.tokenize
+                    if hook is None:
+                        self._json(404, {"error": {"message": f"{route}: not found (chat completions only)"}})
+                    else:
+                        self._json(200, hook(body))
+                    return
                 with fake.lock:
                     fake.requests.append(body)
                     fake.auth_headers.append(self.headers.get("Authorization"))
@@ -151,6 +171,9 @@ class FakeOpenAI(LocalServer):
                     if failure:
                         self._json(failure.status, failure.body, failure.headers)
                         return
+                    if fake.served_models is not None and body.get("model") not in fake.served_models:
+                        self._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
+                        return
                     if broken:
                         self._broken(broken, body)
                         return
@@ -160,7 +183,7 @@ class FakeOpenAI(LocalServer):
                         "completion_tokens": len(text.split())}
                     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                     finish = fake.finish_reason(body) if fake.finish_reason else "stop"
-                    if body.get("stream"):
+                    if body.get("stream") and not fake.no_stream:
                         self._stream(body, text, usage, finish)
                     else:
                         self._json(200, {"id": "cmpl-1", "object": "chat.completion", "created": 0,
@@ -238,7 +261,7 @@ class FakeOpenAI(LocalServer):
                         time.sleep(fake.chunk_delay_s)
                 last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
                 self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
-                if (body.get("stream_options") or {}).get("include_usage"):
+                if (body.get("stream_options") or {}).get("include_usage") and fake.stream_usage:
                     self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
