@@ -36,21 +36,24 @@ class BenchOutcome:
     skipped: list[str] = field(default_factory=list)
 
 
-def question_id(task: str, item_id: str) -> str:
-    """The question id of a benchmark item in the answer cache (unique across tasks)."""
-    return f"bench:{task}:{item_id}"
+def question_id(task: str, item_id: str, sample: int = 0) -> str:
+    """The question id of a benchmark item (sample > 0: its further samples) in the answer cache."""
+    return f"bench:{task}:{item_id}" + (f"#{sample}" if sample else "")
 
 
 def build_questions(tasks: list[LoadedTask]) -> list[Question]:
-    """One single-turn Question per benchmark item, category `bench:<task>`, the rendered prompt as its turn."""
-    return [Question(question_id(t.task.name, item.id), [t.prompt(item)], f"bench:{t.task.name}")
-            for t in tasks for item in t.data.items]
+    """Single-turn Questions, one per item and sample, category `bench:<task>`, the rendered prompt as its turn."""
+    return [Question(question_id(t.task.name, item.id, s), [t.prompt(item)], f"bench:{t.task.name}")
+            for t in tasks for item in t.data.items for s in range(t.samples)]
 
 
 def bench_run_config(cfg: RunConfig, bench: BenchConfig) -> RunConfig:
-    """The run config the answer stage sees: greedy decoding for everyone, bench max_tokens, no replays."""
+    """The run config the answer stage sees: greedy decoding (code tasks: their sampling temperature) for
+    everyone, bench max_tokens, no replays."""
+    sampled = {f"bench:{t.name}".lower(): t.code.sampling_temperature for t in bench.tasks if t.code}
     gen = cfg.generation.model_copy(update={
-        "temperature": BENCH_TEMPERATURE,
+        "temperature": None if sampled else BENCH_TEMPERATURE,
+        "default_temperature": BENCH_TEMPERATURE, "category_temperature": sampled,
         "max_tokens": bench.max_tokens or cfg.generation.max_tokens,
         "system_prompt": bench.system_prompt if bench.system_prompt is not None else cfg.generation.system_prompt,
     })
@@ -60,28 +63,46 @@ def bench_run_config(cfg: RunConfig, bench: BenchConfig) -> RunConfig:
 
 
 def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], index: dict[str, str],
-                run_id: str) -> dict[str, Any]:
+                run_id: str, scratch: Path | None = None) -> dict[str, Any]:
     """Score one model's cached replies on every task; items it has no answer for are counted as missing."""
     out: dict[str, Any] = {"model": model, "scores": {}, "n": {}, "details": {}, "sources": {}}
     missing: dict[str, int] = {}
     for t in tasks:
-        name, details = t.task.name, []
+        name, details, pairs = t.task.name, [], []
         for item in t.data.items:
-            rec = answers.get(index.get(question_id(name, item.id), ""))
-            if rec is None:
+            recs = [answers.get(index.get(question_id(name, item.id, s), "")) for s in range(t.samples)]
+            replies = [r["turns"][0] for r in recs if r is not None]
+            if not replies:
                 missing[name] = missing.get(name, 0) + 1
                 continue
-            s = t.score(rec["turns"][0], item)
-            details.append({"id": item.id, "correct": s.correct, "extracted": s.extracted, "expected": s.expected})
+            pairs.append((item, replies))
+        extra: dict[str, Any] = {}
+        if t.whole_task:  # corpus metrics, pass@k over samples (arena.bench.genscore / passk)
+            got = t.score_all(pairs, scratch or run_scratch(Path.cwd()))
+            details = got.details
+            if got.score is not None:
+                out["scores"][name] = got.score
+                out.setdefault("metrics", {})[name] = got.metrics
+            extra = {"metric": got.primary, "higher_is_better": True, **got.info}
+        else:
+            for item, replies in pairs:
+                s = t.score(replies[0], item)
+                details.append({"id": item.id, "correct": s.correct, "extracted": s.extracted,
+                                "expected": s.expected})
+            if details:
+                out["scores"][name] = round(sum(d["correct"] for d in details) / len(details), 6)
         out["details"][name] = details
         out["n"][name] = len(details)
-        if details:
-            out["scores"][name] = round(sum(d["correct"] for d in details) / len(details), 6)
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
-                                "path": str(t.task.path), "missing": missing.get(name, 0),
+                                "path": str(t.task.path), "missing": missing.get(name, 0), **extra,
                                 "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else "")}
     out["updated"] = now()
     return out
+
+
+def run_scratch(folder: Path) -> Path:
+    """Where code samples get their temporary working directories (each removed after its run)."""
+    return folder / "sandbox"
 
 
 def load_tasks(bench: BenchConfig, names: list[str] | None, limit: int | None) -> list[LoadedTask]:
@@ -154,7 +175,8 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
     summary: dict[str, Any] = {}
     for cand in bcfg.candidates:
         generated = [t for t in outcome.tasks if not needs_logprobs(t)]
-        result = score_model(cand.name, generated, store.load(cand.name), index.get(cand.name, {}), run.run_id)
+        result = score_model(cand.name, generated, store.load(cand.name), index.get(cand.name, {}), run.run_id,
+                             scratch=run_scratch(run.path))
         merge_into(result, scored.get(cand.name, {}))
         outcome.results[cand.name] = result
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from arena.bench.config import BenchTask
+from arena.bench.genopts import CodeOptions, ReferenceOptions
+from arena.bench.genscore import TaskScores, score_reference_task
 from arena.bench.loaders import DEFAULT_KIND, BenchItem, LoadResult, load_items
+from arena.bench.passk import score_code_task
 from arena.bench.prompts import render
 from arena.bench.scoring import Score, parse_number, score_choice, score_exact, score_numeric
 from arena.errors import ConfigError
@@ -28,12 +32,26 @@ def _no_text_scorer(text: str, item: BenchItem, task: BenchTask) -> Score:
     raise ConfigError(f"bench task '{task.name}': kind '{task.kind}' is scored from log-probabilities, not text")
 
 
+def _whole_task_only(text: str, item: BenchItem, task: BenchTask) -> Score:
+    raise ConfigError(f"bench task '{task.name}': kind '{task.kind}' is scored as a whole task (all samples at once)")
+
+
+def _reference_task(t: LoadedTask, pairs: list[tuple[BenchItem, list[str]]], scratch: Path) -> TaskScores:
+    return score_reference_task(pairs, t.task.reference or ReferenceOptions())
+
+
+def _code_task(t: LoadedTask, pairs: list[tuple[BenchItem, list[str]]], scratch: Path) -> TaskScores:
+    return score_code_task(pairs, t.task.code or CodeOptions(), scratch)
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """How items of one kind are scored, and which file formats can feed it."""
 
     scorer: Callable[[str, BenchItem, BenchTask], Score]
     formats: tuple[str, ...]
+    # Whole-task scoring (corpus metrics, several samples per item): (task, [(item, replies)], scratch dir).
+    batch: Callable[[LoadedTask, list[tuple[BenchItem, list[str]]], Path], TaskScores] | None = None
 
 
 KINDS: dict[str, KindSpec] = {
@@ -41,6 +59,8 @@ KINDS: dict[str, KindSpec] = {
     "choice": KindSpec(_choice, ("arc", "mmlu", "mmlu-original")),
     "exact": KindSpec(_exact, ("jsonl", "gsm8k")),
     "perplexity": KindSpec(_no_text_scorer, ("text",)),  # scored from log-probabilities (arena.bench.logprob_run)
+    "reference": KindSpec(_exact, ("reference",), _reference_task),       # BLEU, ROUGE, ... (arena.bench.genscore)
+    "code": KindSpec(_whole_task_only, ("humaneval", "mbpp"), _code_task),  # pass@k in the sandbox (arena.bench.passk)
 }
 
 
@@ -60,6 +80,22 @@ class LoadedTask:
     def score(self, text: str, item: BenchItem) -> Score:
         """Score one reply to one item."""
         return KINDS[self.kind].scorer(text, item, self.task)
+
+    @property
+    def samples(self) -> int:
+        """Replies drawn per item: code.n for code tasks, else 1."""
+        return self.task.code.n if self.kind == "code" and self.task.code else 1
+
+    @property
+    def whole_task(self) -> bool:
+        """Whether this kind is scored over all items at once (`score_all`)."""
+        return KINDS[self.kind].batch is not None
+
+    def score_all(self, pairs: list[tuple[BenchItem, list[str]]], scratch: Path) -> TaskScores:
+        """Score every (item, replies) pair of the task together; `scratch` holds sandbox working dirs."""
+        batch = KINDS[self.kind].batch
+        assert batch is not None, self.kind
+        return batch(self, pairs, scratch)
 
 
 def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
