@@ -82,6 +82,8 @@ def decide_outcome(info: dict[str, Any]) -> tuple[str, list[str]]:
     problems, any_answer = _answer_problems(stages)
     if stages.get("judge"):
         problems += _judge_problems(stages["judge"])
+    for stage in stages.values():  # a stage may list what it could not do (e.g. a bench task a backend cannot score)
+        problems += [str(p) for p in (stage.get("problems") or [] if isinstance(stage, dict) else [])]
     if "answers" in stages and not any_answer:
         return "failed", ["no candidate produced an answer", *problems]
     missing = _missing_product(info, stages)

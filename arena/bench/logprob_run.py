@@ -71,20 +71,25 @@ async def _gather_items(model: LogprobModel, task: LoadedTask) -> tuple[list[Any
     """Score every item of one task (at most `model.concurrency` at once); (scores in item order, errors)."""
     sem = asyncio.Semaphore(max(1, model.concurrency))
     errors: list[str] = []
+    unsupported: list[NoPromptLogprobs] = []
 
     async def one(item: Any) -> Any:
         async with sem:
+            if unsupported:  # the backend cannot do it: the items still waiting are not sent
+                return None
             try:
                 if task.kind == "perplexity":
                     return await score_document(model, item.question, task.task.max_length)
                 return await score_item(model, item)
-            except NoPromptLogprobs:
-                raise
+            except NoPromptLogprobs as exc:
+                unsupported.append(exc)
             except ArenaError as exc:
                 errors.append(f"{task.task.name}/{item.id}: {exc}")
-                return None
+            return None
 
     results = await asyncio.gather(*(one(item) for item in task.data.items))
+    if unsupported:
+        raise unsupported[0]
     return list(results), errors
 
 
@@ -178,6 +183,10 @@ async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
         out[cand.name] = await _score_candidate(model, tasks, run, log)
     for cand in (c for c in cands if isinstance(c, VLLMCandidate)):
         out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log)
+    problems = [f"candidate {c.name}: bench task {t.task.name} not scored" for c in cands for t in tasks
+                if t.task.name not in (out.get(c.name) or {}).get("n", {})]
+    run.stage("loglikelihood", {"tasks": [t.task.name for t in tasks], "problems": problems,
+                                "models": {m: r.get("n", {}) for m, r in out.items()}})
     return out
 
 
