@@ -85,12 +85,6 @@ class FakeOpenAI(LocalServer):
     completions: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     tokenize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
-    # Legacy routes, off unless set: `completions(body) -> reply JSON` serves POST /v1/completions (e.g. echoed
-    # prompt logprobs) and `tokenize(body) -> reply JSON` serves POST /tokenize (vLLM). Unset: HTTP 404, as a
-    # chat-only API answers.
-    completions: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    tokenize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, delay_s: float = 0.0) -> None:
         self.reply = reply
         self.delay_s = delay_s
@@ -148,16 +142,6 @@ class FakeOpenAI(LocalServer):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                route = self.path.rstrip("/")
-                if route in ("/v1/completions", "/tokenize"):
-                    with fake.lock:
-                        fake.requests.append(body)
-                    hook = fake.completions if route == "/v1/completions" else fake.tokenize
-                    if hook is None:
-                        self._json(404, {"error": {"message": f"{route}: not found (chat completions only)"}})
-                    else:
-                        self._json(200, hook(body))
-                    return
                 route = self.path.rstrip("/")
                 if route in ("/v1/completions", "/tokenize"):
                     with fake.lock:
