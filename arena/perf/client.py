@@ -156,46 +156,51 @@ class StreamingClient:
         return res
 
     async def _read_stream(self, resp: aiohttp.ClientResponse, res: RequestResult) -> None:
-        """Read server-sent events: content chunks are timed, the usage chunk is kept."""
+        """Read server-sent events as bytes arrive (each read timed once); content chunks are timed, the
+        usage chunk kept. Reading to the end of the body keeps the connection alive for the next request."""
         chat = self.settings.api == "chat"
-        last = res.start
-        async for line in resp.content:
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                break
-            obj = json.loads(payload)
-            if not isinstance(obj, dict):
-                continue
-            if obj.get("error"):
-                self._fail(res, BAD_STREAM, f"error event: {_short(json.dumps(obj['error']), 200)}")
-                continue
-            usage = obj.get("usage")
-            if usage:
-                res.prompt_tokens = usage.get("prompt_tokens")
-                res.output_tokens = usage.get("completion_tokens")
-            for choice in obj.get("choices") or ():
-                if chat:
-                    delta = choice.get("delta") or {}
-                    piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
-                else:
-                    piece = choice.get("text")
-                if piece:
-                    now = time.perf_counter()
-                    if res.ttft is None:
-                        res.ttft = now - res.start
-                    else:
-                        res.itl.append(now - last)
-                    last = now
-                    res.chunks += 1
-                    res.output_chars += len(piece)
-                if choice.get("finish_reason"):
-                    res.finish_reason = choice["finish_reason"]
+        tail = b""
+        async for data in resp.content.iter_any():
+            now = time.perf_counter()
+            lines = (tail + data).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                if line.startswith(b"data:") and (payload := line[5:].strip()) != b"[DONE]":
+                    self._event(json.loads(payload), res, now, chat)
+        if tail.startswith(b"data:") and (payload := tail[5:].strip()) not in (b"[DONE]", b""):
+            self._event(json.loads(payload), res, time.perf_counter(), chat)
         res.end = time.perf_counter()
 
+    def _event(self, obj: Any, res: RequestResult, now: float, chat: bool) -> None:
+        """Account one decoded event: an error, usage, content (timed at `now`), a finish reason."""
+        if not isinstance(obj, dict):
+            return
+        if obj.get("error"):
+            self._fail(res, BAD_STREAM, f"error event: {_short(json.dumps(obj['error']), 200)}")
+            return
+        usage = obj.get("usage")
+        if usage:
+            res.prompt_tokens = usage.get("prompt_tokens")
+            res.output_tokens = usage.get("completion_tokens")
+        for choice in obj.get("choices") or ():
+            if chat:
+                delta = choice.get("delta") or {}
+                piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
+            else:
+                piece = choice.get("text")
+            if piece:
+                if res.ttft is None:
+                    res.ttft = now - res.start
+                else:
+                    res.itl.append(now - res.end)
+                res.end = now  # the latest content chunk until the stream ends
+                res.chunks += 1
+                res.output_chars += len(piece)
+            if choice.get("finish_reason"):
+                res.finish_reason = choice["finish_reason"]
+
     def _fail(self, res: RequestResult, kind: str, detail: str) -> RequestResult:
-        res.end = res.end or time.perf_counter()
+        res.end = time.perf_counter()
         res.ok = False
         res.error = kind
         res.detail = redact(detail, self._key)
