@@ -25,6 +25,7 @@ from viz import (
     page_judges,
     page_leaderboard,
     page_single,
+    page_vote,
 )
 from viz.data import RunInfo, default_run, list_runs, workspace_from_args
 from viz.bench_view import show_bench
@@ -39,6 +40,7 @@ PAGES: dict[str, PageFn] = {
     "Battles": page_battles.render,
     "Judges": page_judges.render,
     "Single scores": page_single.render,
+    "Vote": page_vote.render,
 }
 START_HINT = "Start with `arena run -c configs/cfg_pairwise.yaml --dry-run`, then reload this page."
 

@@ -1,0 +1,179 @@
+"""The Vote page driven through streamlit.testing: votes land with the right battle, the shown order is
+undone correctly, withdrawal appends a record, and a shared server asks for ARENA_VOTE_TOKEN."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit import config
+from streamlit.testing.v1 import AppTest
+from viz_fixture import JUDGES, RUN2, RUN_SINGLE, build_workspace
+
+from arena.human.items import battle_key, shown_swapped
+from arena.human.votes import votes_path
+
+APP = Path(__file__).resolve().parents[1] / "viz" / "app.py"
+ANSWER = re.compile(r"Answer of (model-\w+) to (q\d)")
+TOKEN = "team-token-7f3a"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture workspace, built once for this module."""
+    return build_workspace(tmp_path_factory.mktemp("vote") / "ws")
+
+
+@pytest.fixture
+def workspace(built: Path) -> Iterator[Path]:
+    """The fixture workspace with no votes yet."""
+    shutil.rmtree(built / "human", ignore_errors=True)
+    yield built
+
+
+@pytest.fixture
+def host() -> Iterator[callable]:
+    """Set the app server's bind address as `--server.address` would; restored afterwards."""
+    before = config.get_option("server.address")
+    yield lambda value: config.set_option("server.address", value)
+    config.set_option("server.address", before)
+
+
+def open_vote(ws: Path, monkeypatch: pytest.MonkeyPatch, run: str = RUN2, page: str = "vote") -> AppTest:
+    """The app on the Vote page of a run."""
+    monkeypatch.setenv("ARENA_WORKSPACE", str(ws))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["page"], at.query_params["run"] = page, run
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def run_ok(at: AppTest) -> AppTest:
+    """Rerun and check for exceptions and errors."""
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def shown_models(at: AppTest) -> list[str]:
+    """Model names in the answer texts, in page order (Answer 1's, then Answer 2's)."""
+    names = [m for md in at.markdown for m, _ in ANSWER.findall(md.value)]
+    return list(dict.fromkeys(names))
+
+
+def page_text(at: AppTest) -> str:
+    """Every text element of the page."""
+    parts = [e.value for kind in (at.markdown, at.caption, at.info, at.success, at.warning) for e in kind]
+    return "\n".join(str(p) for p in parts)
+
+
+def records(ws: Path, run: str = RUN2) -> list[dict]:
+    """The run's vote log."""
+    path = votes_path(ws, run)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_votes_are_recorded_with_the_right_battle_and_order(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable
+) -> None:
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch)
+    assert not at.button  # no name yet: no vote buttons
+    at.text_input(key="human_voter").input("alice")
+    at = run_ok(at)
+    at.toggle(key="human_reveal").set_value(False)
+    at = run_ok(at)
+    swaps, votes = set(), 0
+    while votes < 6:
+        shown = shown_models(at)
+        text = page_text(at)
+        assert not any(j in text for j in JUDGES)  # the judge's verdict stays hidden
+        if len(shown) != 2:  # an answer without the model name in its text (HTML/code fixture answers)
+            at.button(key="vote_skip").click()
+            at = run_ok(at)
+            continue
+        qid = ANSWER.findall(next(m.value for m in at.markdown if ANSWER.search(m.value)))[0][1]
+        choice = "2" if votes % 2 else "1"
+        at.text_area(key="vote_comment").input(f"comment {votes}")
+        at.button(key=f"vote_{choice}").click()
+        at = run_ok(at)
+        votes += 1
+        rec = records(workspace)[-1]
+        assert rec["voter"] == "alice" and rec["question_id"] == qid and rec["shown"] == shown
+        assert rec["battle"] == battle_key(qid, rec["turn"], *shown)
+        assert rec["comment"] == f"comment {votes - 1}"
+        preferred = shown[int(choice) - 1]
+        assert rec[rec["winner"]] == preferred  # de-randomised: the winner is the model shown at that place
+        swapped = shown[0] != rec["model_a"]
+        assert swapped == shown_swapped("alice", rec["battle"], 0)
+        swaps.add(swapped)
+        assert len(rec["judgments"]) == 4  # both orders of both judges
+    assert swaps == {True, False}
+    assert "24** vote(s) left" in page_text(at) and len({r["battle"] for r in records(workspace)}) == 6
+
+
+def test_reveal_then_withdraw_the_last_vote(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
+    host("localhost")
+    at = open_vote(workspace, monkeypatch)
+    at.text_input(key="human_voter").input("bob")
+    at = run_ok(at)
+    assert "30** vote(s) left" in page_text(at)
+    at.button(key="vote_tie").click()
+    at = run_ok(at)
+    vote = records(workspace)[-1]
+    reveal = " ".join(s.value for s in at.success)
+    assert vote["model_a"] in reveal and vote["model_b"] in reveal and JUDGES[0] in reveal
+    assert "29** vote(s) left" in page_text(at)
+    at.button(key="vote_undo").click()
+    at = run_ok(at)
+    log = records(workspace)
+    assert log[-1] == {**log[-1], "kind": "withdraw", "vote_id": vote["vote_id"], "voter": "bob"}
+    assert log[0] == vote  # the vote line itself is untouched
+    assert "30** vote(s) left" in page_text(at)
+
+
+def test_k_votes_per_battle(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch)
+    at.text_input(key="human_voter").input("carol")
+    at = run_ok(at)
+    at.number_input(key="human_k").set_value(2)
+    at = run_ok(at)
+    assert "60** vote(s) left" in page_text(at)
+    at.button(key="vote_bothbad").click()
+    at = run_ok(at)
+    assert "59** vote(s) left" in page_text(at) and records(workspace)[-1]["winner"] == "tie (bothbad)"
+
+
+def test_shared_server_needs_the_token(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
+    host("0.0.0.0")
+    monkeypatch.delenv("ARENA_VOTE_TOKEN", raising=False)
+    at = open_vote(workspace, monkeypatch)
+    assert "ARENA_VOTE_TOKEN" in page_text(at) and not at.button
+    monkeypatch.setenv("ARENA_VOTE_TOKEN", TOKEN)
+    at = open_vote(workspace, monkeypatch)
+    at.text_input(key="human_voter").input("dave")
+    at.text_input(key="human_token").input("wrong-token")
+    at = run_ok(at)
+    assert not [b for b in at.button if b.key and b.key.startswith("vote_")]
+    at.text_input(key="human_token").input(TOKEN)
+    at = run_ok(at)
+    at.button(key="vote_1").click()
+    at = run_ok(at)
+    assert records(workspace)[-1]["voter"] == "dave"
+    stored = b"".join(p.read_bytes() for p in (workspace / "human").rglob("*") if p.is_file())
+    assert TOKEN.encode() not in stored
+    board = open_vote(workspace, monkeypatch, page="leaderboard")  # browsing needs no token
+    assert board.dataframe and not board.error
+
+
+def test_single_mode_run_points_to_grading(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch, run=RUN_SINGLE)
+    assert "Grade" in page_text(at) and not at.button

@@ -1,0 +1,260 @@
+"""Vote page (pairwise and baseline runs): blind human votes on two anonymised answers.
+
+The voter sees the question (all turns) and "Answer 1 / Answer 2" in a seeded order of their own, never the
+model names or the judge's verdict before voting. Votes go to WORKSPACE/human/<run>/votes.jsonl through
+arena.human.votes (locked appends; withdrawal is a later record). Helpers here are shared with page_grade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from arena.errors import ArenaError
+from arena.human.access import is_loopback, may_vote
+from arena.human.items import battle_items, shown_swapped
+from arena.human.sampling import STRATEGIES, next_items, votes_left
+from arena.human.votes import (
+    CHOICE_LABELS,
+    CHOICES,
+    VoteLog,
+    append_record,
+    check_voter,
+    load_log,
+    vote_record,
+    votes_path,
+    withdraw_record,
+)
+from viz.data import RunInfo, find_answer, stamp
+from viz.page_battles import show_question, show_text_turns
+from viz.render import escape_markdown_html, fmt_num, page_header
+
+SHORTCUTS = {"1": "1", "2": "2", "tie": "3", "bothbad": "4"}
+PERSISTENT = ("human_voter", "human_token", "human_strategy", "human_k", "human_reveal")
+
+
+def keep_settings() -> None:
+    """Keep the voter's name and settings when they visit another page (Streamlit drops unseen widgets)."""
+    for key in PERSISTENT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def server_host() -> str | None:
+    """The address the app server binds (`--server.address`; unset means every interface)."""
+    return st.get_option("server.address")
+
+
+def voter_gate(kind: str) -> str | None:
+    """Name (required) and, on a shared server, the access token; returns the voter when they may vote."""
+    keep_settings()
+    left, right = st.columns(2)
+    name = left.text_input("Your name (required to vote)", key="human_voter", max_chars=64)
+    token = None
+    if not is_loopback(server_host()):
+        token = right.text_input("Access token", key="human_token", type="password",
+                                 help="This app is shared on the network; the team's token lets you vote.")
+    allowed, why = may_vote(server_host(), token)
+    if not allowed:
+        st.info(why)
+        return None
+    if not str(name or "").strip():
+        st.info(f"Type your name to start {kind}; it is saved with each of your votes.")
+        return None
+    try:
+        return check_voter(name)
+    except ArenaError as exc:
+        st.warning(escape_markdown_html(exc))
+        return None
+
+
+def still_allowed() -> bool:
+    """Re-check the token at the moment of writing (a changed token or environment takes effect at once)."""
+    return may_vote(server_host(), st.session_state.get("human_token"))[0]
+
+
+def settings(default_reveal: bool = True) -> tuple[str, int, bool]:
+    """Sampling strategy, votes per item per voter (K) and whether to reveal after voting."""
+    st.session_state.setdefault("human_k", 1)
+    st.session_state.setdefault("human_reveal", default_reveal)
+    left, middle, right = st.columns([2, 1, 1])
+    strategy = left.selectbox("What to vote on", list(STRATEGIES), key="human_strategy",
+                              format_func=lambda s: STRATEGIES[s])
+    k = int(middle.number_input("Votes per battle (K)", min_value=1, max_value=20, step=1, key="human_k",
+                                help="How many times each voter may vote on one battle (default 1)."))
+    reveal = right.toggle("Reveal after voting", key="human_reveal",
+                          help="After you vote, show the model names and the judge's verdict.")
+    return strategy, k, reveal
+
+
+def pick_current(candidates: list[dict[str, Any]], state_key: str) -> dict[str, Any] | None:
+    """The item being voted on: kept across reruns until voted or skipped, else the strategy's first."""
+    skipped = set(st.session_state.get(state_key + "_skipped", ()))
+    by_key = {it["battle"]: it for it in candidates}
+    current = st.session_state.get(state_key)
+    if current in by_key and current not in skipped:
+        return by_key[current]
+    fresh = [it for it in candidates if it["battle"] not in skipped] or candidates
+    if not fresh:
+        return None
+    st.session_state[state_key] = fresh[0]["battle"]
+    return fresh[0]
+
+
+def skip(state_key: str, key: str) -> None:
+    """Skip an item for this session (it comes back once every other one is done)."""
+    st.session_state[state_key + "_skipped"] = [*st.session_state.get(state_key + "_skipped", []), key]
+    st.session_state.pop(state_key, None)
+
+
+def withdraw(workspace: Path, run_id: str, voter: str, vote_id: str) -> None:
+    """Append a withdrawal of one of the voter's own votes."""
+    if not still_allowed():
+        st.session_state["human_error"] = "Voting is not allowed right now (access token)."
+        return
+    append_record(votes_path(workspace, run_id), withdraw_record(voter, vote_id))
+    st.session_state["human_note"] = "Vote withdrawn (a withdrawal record was appended; the log keeps both)."
+    if (st.session_state.get("human_last") or {}).get("vote_id") == vote_id:
+        st.session_state.pop("human_last", None)
+
+
+def my_votes(workspace: Path, run_id: str, log: VoteLog, voter: str, kind: str) -> None:
+    """The voter's own active votes, each withdrawable."""
+    mine = log.active(kind, voter)
+    with st.expander(f"Your {kind}s in this run ({len(mine)})"):
+        if not mine:
+            st.caption("None yet.")
+            return
+        labels = {r["vote_id"]: f"{r['time']} · question {r['question_id']} turn {r.get('turn')} · "
+                  f"{r.get('choice', r.get('grade'))}" for r in mine}
+        chosen = st.selectbox("Vote", list(reversed(list(labels))), key=f"human_withdraw_{kind}",
+                              format_func=lambda v: labels[v])
+        st.button("Withdraw this vote", key=f"human_withdraw_btn_{kind}", on_click=withdraw,
+                  args=(workspace, run_id, voter, chosen))
+
+
+def flash() -> None:
+    """Show (once) what the last callback did."""
+    note, error = st.session_state.pop("human_note", None), st.session_state.pop("human_error", None)
+    if error:
+        st.error(escape_markdown_html(error))
+    if note:
+        st.success(escape_markdown_html(note))
+
+
+def answer_turns(workspace: Path, run: RunInfo, model: str, question_id: str, turn: int) -> list[str] | None:
+    """An answer's turns up to the judged one, or None when the answer is not in the cache."""
+    answer = find_answer(workspace, run, model, question_id)
+    if answer is None:
+        return None
+    turns = answer.get("turns")
+    texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
+    return texts[:turn]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _items_cached(file: tuple) -> list[dict[str, Any]]:
+    """Vote items of a battles file (one per question, turn and model pair)."""
+    from viz.data import _battles_cached
+
+    return battle_items(_battles_cached(file).to_dict("records"))
+
+
+def run_ratings(run: RunInfo) -> dict[str, float]:
+    """Overall ratings from leaderboard.json (for 'close pairs'), empty when absent."""
+    board = run.load_json("leaderboard.json") or {}
+    rows = (board.get("overall") or {}).get("table") or []
+    return {str(r["model"]): float(r["rating"]) for r in rows if isinstance(r, dict) and r.get("rating") is not None}
+
+
+def cast(workspace: Path, run_id: str, voter: str, item: dict[str, Any], swapped: bool, choice: str) -> None:
+    """Button callback: append the vote (token re-checked), clear the comment, remember it for reveal/undo."""
+    if not still_allowed():
+        st.session_state["human_error"] = "Voting is not allowed right now (access token)."
+        return
+    record = vote_record(voter, item, swapped, choice, st.session_state.get("vote_comment", ""))
+    append_record(votes_path(workspace, run_id), record)
+    st.session_state["vote_comment"] = ""
+    st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
+    st.session_state.pop("vote_current", None)
+
+
+def _verdict(score: float, a: str, b: str) -> str:
+    """A judge score for model_a as words."""
+    if score > 0.5:
+        return f"{a} better" + ("" if score == 1 else f" (P={fmt_num(score, 2)})")
+    if score < 0.5:
+        return f"{b} better" + ("" if score == 0 else f" (P={fmt_num(1 - score, 2)})")
+    return "tie"
+
+
+def reveal_last(last: dict[str, Any]) -> None:
+    """After a vote: which model was which answer, and what the judge(s) said."""
+    one, two = (escape_markdown_html(m) for m in last["shown"])
+    judged = "; ".join(f"{escape_markdown_html(j)}: {escape_markdown_html(_verdict(s, last['model_a'], last['model_b']))}"
+                       for j, s in last.get("judge_scores", {}).items()) or "no verdict recorded"
+    st.success(f"Your vote: **{CHOICE_LABELS[last['choice']]}**. Answer 1 was **{one}**, Answer 2 was **{two}**. "
+               f"Judge: {judged}.")
+
+
+def show_pair(workspace: Path, run: RunInfo, item: dict[str, Any], swapped: bool) -> None:
+    """The question (all turns) and both answers, anonymised, in the voter's order."""
+    from viz.data import load_questions
+
+    turn = int(item["turn"])
+    show_question(load_questions(run).get(item["question_id"]), turn, raw=False)
+    models = (item["model_b"], item["model_a"]) if swapped else (item["model_a"], item["model_b"])
+    for column, label, model in zip(st.columns(2), ("Answer 1", "Answer 2"), models):
+        with column:
+            st.subheader(label)
+            texts = answer_turns(workspace, run, model, item["question_id"], turn)
+            if texts is None:
+                st.caption("This answer is not in the answer cache.")
+            else:
+                show_text_turns(texts, turn, raw=False)
+
+
+def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
+    """Draw the vote page for one run."""
+    page_header("Vote", run)
+    file = stamp(run.file("battles.jsonl"))
+    if file is None:
+        st.info("This run has no battles to vote on. Single-mode runs are graded on the **Grade** page."
+                if run.has("scores.jsonl") else "This run has no battles to vote on yet; pick another run.")
+        return
+    voter = voter_gate("voting")
+    flash()
+    if voter is None:
+        return
+    strategy, k, reveal = settings()
+    log = load_log(workspace, run.run_id)
+    items = _items_cached(file)
+    own = log.counts(voter)
+    candidates = next_items(strategy, items, voter, own, k, votes=log.active(), ratings=run_ratings(run))
+    left = votes_left(items, own, k)
+    st.markdown(f"**{left}** vote(s) left for you on {len(items)} battle(s) ({k} per battle); "
+                f"{len(log.active())} vote(s) from {len({r['voter'] for r in log.active()})} voter(s) so far.")
+    last = st.session_state.get("human_last")
+    if reveal and last and last.get("voter") == voter and last.get("kind") == "vote":
+        reveal_last(last)
+    if last and last.get("voter") == voter and last.get("kind") == "vote":
+        st.button("Withdraw my last vote", key="vote_undo", on_click=withdraw,
+                  args=(workspace, run.run_id, voter, last["vote_id"]))
+    item = pick_current(candidates, "vote_current")
+    if item is None:
+        st.success("You have voted on every battle of this run. Thank you!")
+        my_votes(workspace, run.run_id, log, voter, "vote")
+        return
+    swapped = shown_swapped(voter, item["battle"], own.get(item["battle"], 0))
+    show_pair(workspace, run, item, swapped)
+    st.text_area("Comment (optional)", key="vote_comment", max_chars=4000)
+    columns = st.columns(len(CHOICES) + 1)
+    for column, choice in zip(columns, CHOICES):
+        column.button(CHOICE_LABELS[choice], key=f"vote_{choice}", shortcut=SHORTCUTS[choice],
+                      type="primary" if choice in ("1", "2") else "secondary", on_click=cast,
+                      args=(workspace, run.run_id, voter, item, swapped, choice))
+    columns[-1].button("Skip", key="vote_skip", on_click=skip, args=("vote_current", item["battle"]))
+    st.caption("Keyboard: 1 / 2 for the better answer, 3 for a tie, 4 when both are bad.")
+    my_votes(workspace, run.run_id, log, voter, "vote")
