@@ -49,13 +49,26 @@ class QuestionClusters:
         return text
 
 
+@dataclass(frozen=True)
+class CountedClusters(QuestionClusters):
+    """Question clusters of streamed battles: the (clusters x cells) count matrix itself, no per-battle codes."""
+
+    matrix: sp.csr_matrix | None = None
+
+    def cell_matrix(self, cell_of_battle: np.ndarray, n_cells: int) -> sp.csr_matrix:
+        """The precomputed (clusters, cells) matrix."""
+        return self.matrix
+
+
 def question_clusters(battles: pd.DataFrame) -> QuestionClusters:
     """Group battles by question_id (missing or empty ids become single-battle clusters)."""
+    if hasattr(battles, "clusters"):  # a streamed SummaryView
+        return battles.clusters()
     n = len(battles)
-    if "question_id" in battles:
-        raw = battles["question_id"]
-        ids = raw.where(raw.notna(), None).astype(object)
-        ids = ids.map(lambda v: None if v is None or str(v) == "" else str(v))
+    if "question_id" in battles:  # missing ids may be None or NaN (pandas' str columns hold NaN)
+        ids = pd.Series(battles["question_id"].to_numpy(object), dtype=object)
+        missing = ids.isna().to_numpy() | (ids.astype(str) == "").to_numpy()
+        ids = ids.astype(str).where(~missing, None)
     else:
         ids = pd.Series([None] * n, dtype=object)
     labelled = ids.notna().to_numpy()

@@ -93,7 +93,13 @@ def aggregate(battles: pd.DataFrame, models: list[str] | None = None) -> PairCou
 def aggregate_indexed(
     battles: pd.DataFrame, models: list[str] | None = None
 ) -> tuple[PairCounts, np.ndarray]:
-    """PairCounts of the battles and the cell index of every battle (N,), for clustered resampling."""
+    """PairCounts of the battles and the cell index of every battle (N,), for clustered resampling.
+
+    A streamed SummaryView gives its counts directly (and no per-battle cells: its question clusters
+    carry their cell matrix).
+    """
+    if hasattr(battles, "indexed") and models is None:
+        return battles.indexed[0], np.zeros(0, np.int64)
     if battles.empty:
         raise ArenaError("no battles to rate")
     found, a, b = encode_models(battles)
@@ -142,6 +148,8 @@ def aggregate_indexed(
 
 def model_tallies(battles: pd.DataFrame) -> pd.DataFrame:
     """Per model: battles, wins, ties, losses (unweighted; soft scores count >0.5 / =0.5 / <0.5)."""
+    if hasattr(battles, "tallies"):  # a streamed SummaryView
+        return battles.tallies()
     score = battles["score"].to_numpy(float)
     rows = []
     for side, own in (("model_a", score), ("model_b", 1.0 - score)):
@@ -164,6 +172,8 @@ def model_tallies(battles: pd.DataFrame) -> pd.DataFrame:
 
 def mean_lengths(battles: pd.DataFrame) -> pd.Series | None:
     """Mean answer length per model from len_a / len_b, or None when no lengths are given."""
+    if hasattr(battles, "mean_lengths"):  # a streamed SummaryView
+        return battles.mean_lengths()
     if "len_a" not in battles or battles[["len_a", "len_b"]].isna().all().all():
         return None
     long = pd.concat(

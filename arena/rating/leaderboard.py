@@ -53,6 +53,8 @@ def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
 
 def prepare(battles: pd.DataFrame, category: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Filter to a category and drop self-battles; returns the battles and warnings."""
+    if hasattr(battles, "prepare"):  # a streamed BattleSummary (arena.rating.summary)
+        return battles.prepare(category)
     warnings: list[str] = []
     if category is not None:
         battles = battles[battles["category"] == category]
@@ -330,6 +332,8 @@ def _degenerate_intervals(
 
 def _observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:
     """Weighted share of points against the baseline x 100 (ties half); NaN without such battles."""
+    if hasattr(battles, "observed_win_rate"):  # a streamed SummaryView
+        return battles.observed_win_rate(models, baseline)
     a, b = battles["model_a"], battles["model_b"]
     w, s = battles["weight"], battles["score"]
     vs_a, vs_b = b == baseline, a == baseline
@@ -352,7 +356,10 @@ def rate_all(
     overall = rate_battles(battles, options)
     per_category: dict[str, RatingResult] = {}
     notes: list[str] = []
-    categories = sorted({c for c in battles["category"].dropna().unique()}) if "category" in battles else []
+    if hasattr(battles, "categories"):  # a streamed BattleSummary
+        categories = battles.categories()
+    else:
+        categories = sorted({c for c in battles["category"].dropna().unique()}) if "category" in battles else []
     for category in categories:
         try:
             per_category[category] = rate_battles(battles, options, category, strict=False)

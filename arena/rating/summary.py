@@ -1,0 +1,142 @@
+"""Streaming aggregation: battles folded chunk by chunk into distinct outcomes with counts.
+
+A BattleSummary holds one row per distinct (model_a, model_b, score, weight, category[, question_id])
+with its number of battles and the index of its first battle, so its size depends on models, pairs and
+categories, not on battles. The first-battle index lets every category's pair counts be built in exactly
+the order `aggregate` builds them from the full table, so ratings and bootstrap draws are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from arena.rating.summary_view import SummaryView
+
+KEYS = ["a", "b", "score", "weight", "category", "question"]
+CONSOLIDATE_ROWS = 2_000_000  # partial tables are merged once they hold this many rows
+
+
+class _Codes:
+    """Stable integer codes of names seen across chunks (in order of first appearance)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Codes of the values (None / NaN -> -1), adding new names."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        lookup = np.array([self.index.setdefault(str(u), len(self.index)) for u in uniques] + [-1], np.int64)
+        return lookup[codes]
+
+    @property
+    def names(self) -> np.ndarray:
+        """Names by code."""
+        return np.array(list(self.index), dtype=object)
+
+
+@dataclass
+class BattleSummary:
+    """Distinct battle outcomes with counts (combos), answer-length sums, and the names behind the codes."""
+
+    source: str
+    combos: pd.DataFrame  # KEYS + count, first
+    lengths: pd.DataFrame  # category, model, self, len_sum, len_n
+    model_names: np.ndarray
+    category_names: np.ndarray
+    question_names: np.ndarray
+    n_battles: int
+    by_question: bool
+
+    def categories(self) -> list[str]:
+        """Sorted category names that have battles."""
+        used = np.unique(self.combos["category"].to_numpy())
+        return sorted(str(self.category_names[c]) for c in used if c >= 0)
+
+    def prepare(self, category: str | None = None) -> tuple[SummaryView, list[str]]:
+        """The battles of one category (or all) without self-battles, and the warnings prepare() gives."""
+        from arena.rating.summary_view import prepare_view
+
+        return prepare_view(self, category)
+
+
+class SummaryBuilder:
+    """Folds validated battle chunks (validate_battles' columns) into a BattleSummary."""
+
+    def __init__(self, source: str, by_question: bool = False) -> None:
+        self.source, self.by_question = source, by_question
+        self.models, self.categories, self.questions = _Codes(), _Codes(), _Codes()
+        self.parts: list[pd.DataFrame] = []
+        self.length_parts: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Fold one chunk in."""
+        n = len(chunk)
+        both = self.models.encode(np.concatenate([chunk["model_a"].to_numpy(object), chunk["model_b"].to_numpy(object)]))
+        a, b = both[:n], both[n:]
+        category = self._text_codes(self.categories, chunk, "category", n)
+        question = np.full(n, -1, np.int64)
+        first = self.rows + np.arange(n, dtype=np.int64)
+        if self.by_question:
+            ids = chunk["question_id"].to_numpy(object) if "question_id" in chunk else np.full(n, None, object)
+            ids = np.where(pd.isna(ids) | (ids == ""), None, ids)
+            question = self.questions.encode(ids)
+            question = np.where(question < 0, -1 - first, question)  # unlabelled: a cluster of its own
+        frame = pd.DataFrame({"a": a, "b": b, "score": chunk["score"].to_numpy(float),
+                              "weight": chunk["weight"].to_numpy(float), "category": category,
+                              "question": question, "first": first})
+        self.parts.append(frame.groupby(KEYS, sort=False).agg(count=("first", "size"), first=("first", "min")))
+        self._lengths(chunk, a, b, category)
+        self.rows += n
+        if sum(len(p) for p in self.parts) > CONSOLIDATE_ROWS:
+            self.parts = [_merge(self.parts)]
+
+    @staticmethod
+    def _text_codes(codes: _Codes, chunk: pd.DataFrame, field: str, n: int) -> np.ndarray:
+        """Codes of a text column (-1 where missing or absent)."""
+        if field not in chunk or chunk[field] is None:
+            return np.full(n, -1, np.int64)
+        return codes.encode(chunk[field].to_numpy(object))
+
+    def _lengths(self, chunk: pd.DataFrame, a: np.ndarray, b: np.ndarray, category: np.ndarray) -> None:
+        """Answer-length sums and counts per (category, model, self-battle)."""
+        if "len_a" not in chunk or chunk[["len_a", "len_b"]].isna().all().all():
+            return
+        same = a == b
+        long = pd.DataFrame({"category": np.r_[category, category], "model": np.r_[a, b],
+                             "self": np.r_[same, same],
+                             "len": np.r_[chunk["len_a"].to_numpy(float), chunk["len_b"].to_numpy(float)]})
+        part = long.groupby(["category", "model", "self"]).agg(len_sum=("len", "sum"), len_n=("len", "count"))
+        self.length_parts.append(part)
+
+    def finish(self) -> BattleSummary:
+        """The summary of everything added."""
+        combos = _merge(self.parts).reset_index() if self.parts else pd.DataFrame(columns=KEYS + ["count", "first"])
+        if self.length_parts:
+            lengths = pd.concat(self.length_parts).groupby(level=[0, 1, 2]).sum().reset_index()
+        else:
+            lengths = pd.DataFrame(columns=["category", "model", "self", "len_sum", "len_n"])
+        return BattleSummary(self.source, combos, lengths, self.models.names, self.categories.names,
+                             self.questions.names, self.rows, self.by_question)
+
+
+def _merge(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Merge partial (KEYS-indexed) tables: counts add up, first battles take the minimum."""
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(parts).groupby(level=list(range(len(KEYS))), sort=False).agg(
+        count=("count", "sum"), first=("first", "min"))
+
+
+def summarise(chunks: Iterable[pd.DataFrame], source: str = "<battles>", by_question: bool = False) -> BattleSummary:
+    """Fold validated battle chunks into a BattleSummary (memory grows with distinct outcomes only)."""
+    builder = SummaryBuilder(source, by_question)
+    for chunk in chunks:
+        builder.add(chunk)
+    return builder.finish()
