@@ -20,10 +20,12 @@ from arena.errors import ArenaError
 from viz import (
     page_battles,
     page_categories,
+    page_grade,
     page_head_to_head,
     page_history,
     page_judges,
     page_leaderboard,
+    page_perf,
     page_single,
     page_vote,
 )
@@ -41,6 +43,8 @@ PAGES: dict[str, PageFn] = {
     "Judges": page_judges.render,
     "Single scores": page_single.render,
     "Vote": page_vote.render,
+    "Grade": page_grade.render,
+    "Performance": page_perf.render,
 }
 START_HINT = "Start with `arena run -c configs/cfg_pairwise.yaml --dry-run`, then reload this page."
 
@@ -104,6 +108,8 @@ def main() -> None:
         return
     runs = list_runs(workspace)
     if not runs:
+        if page == "Performance":  # load tests need no run
+            return page_perf.render(workspace, None, runs)
         st.title(page)
         no_data(f"No runs yet in `{workspace}` (no `runs/<run>/run.json`).", START_HINT)
         if page == "Leaderboard":
