@@ -28,13 +28,15 @@ from judges.verdicts import parse_verdict
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def import_run(fmt: str, paths: list[Path], workspace: Path) -> Path:
+def import_run(fmt: str, paths: list[Path], workspace: Path, verbose: bool = True, bootstrap: int = 100) -> Path:
     """Import files into a fresh run of the workspace; print the per-file report; return the run folder."""
     t0 = time.perf_counter()
     bundle = Bundle(tool=fmt, paths=[str(p) for p in paths])
     READERS[fmt](paths, bundle)
     run = new_run_dir(None, workspace, fmt)
-    write_run(bundle, run, sys.argv, bootstrap=100)
+    write_run(bundle, run, sys.argv, bootstrap=bootstrap)
+    if not verbose:
+        return run.path
     print(f"\n#### import {fmt}: {len(paths)} path(s) -> {run.path} ({time.perf_counter() - t0:.1f} s)")
     for f in bundle.files:
         why = ", ".join(f"{n} {reason}" for reason, n in f.failed.items()) or "-"
