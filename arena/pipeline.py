@@ -167,6 +167,10 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
                           hint="a relative path is looked up in the current directory, then next to the config "
                                "and its parent folder; fix questions.path in the config")
     questions = load_questions(q.path, q.format, q.references, q.categories, q.limit)
+    if local := [c.name for c in cfg.candidates if c.backend == "transformers"]:
+        raise ConfigError(f"candidate(s) {', '.join(local)}: backend: transformers scores log-likelihood bench tasks "
+                          "(arena bench) only and cannot answer arena questions",
+                          hint="for arena runs serve the model: backend: vllm, or backend: openai with a base_url")
     check_candidates_ready(cfg, dry_run)
     ws = Workspace(cfg.workspace)
     if ws.root.exists() and not ws.root.is_dir():

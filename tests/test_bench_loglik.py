@@ -158,3 +158,21 @@ def test_demo_placeholders_are_seeded_and_differ_by_candidate():
     assert one == asyncio.run(a.continuation_logprob("Question: x\nAnswer:", " yes please"))
     assert one.tokens == 2 and -12.0 <= one.logprob <= -1.0
     assert one != asyncio.run(b.continuation_logprob("Question: x\nAnswer:", " yes please"))
+
+
+def test_arena_run_with_a_transformers_candidate_is_a_clear_error(tmp_path):
+    from arena.config import load_config
+    from arena.errors import ConfigError
+    from arena.pipeline import run_pipeline
+
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"question_id": "1", "turns": ["hi"]}) + "\n")
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"workspace": str(tmp_path / "ws"), "questions": {"path": str(q)},
+                                    "candidates": [{"name": "d", "backend": "demo"},
+                                                   {"name": "local", "backend": "transformers", "path": "m"}],
+                                    "judge": {"kind": "dry-run", "mode": "pairwise"}}))
+    with pytest.raises(ConfigError) as err:
+        run_pipeline(load_config(path), dry_run=True, log=lambda s: None)
+    assert "local" in str(err.value) and "arena bench" in str(err.value)
+    assert not (tmp_path / "ws" / "runs").exists()  # refused before any run folder

@@ -131,6 +131,8 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
                           hint="add an openai, vllm or demo candidate to the config")
     check_candidates_ready(bcfg)
     questions = build_questions([t for t in tasks if not needs_logprobs(t)])  # the others: log-likelihood
+    if questions and (local := [c.name for c in bcfg.candidates if c.backend == "transformers"]):
+        log(f"{', '.join(local)} (backend: transformers) score log-likelihood tasks only: generate tasks count as missing")
     ws = Workspace(cfg.workspace)
     with workspace_lock(ws.root, wait=wait) as lock:  # one writer per workspace
         run = ws.new_run(cfg.run_name or "bench")
