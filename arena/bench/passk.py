@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from arena.bench.genopts import CodeOptions
@@ -73,6 +74,8 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
     jobs = [(i, build_program(item, reply)) for i, (item, replies) in enumerate(pairs) for reply in replies]
     with ThreadPoolExecutor(max_workers=opts.workers) as pool:
         results: list[RunResult] = list(pool.map(lambda job: run_python(job[1], scratch, lim, isolation), jobs))
+    with suppress(OSError):
+        scratch.rmdir()  # each run removed its own directory; the scratch folder goes when empty
     per_item: list[list[RunResult]] = [[] for _ in pairs]
     for (i, _), res in zip(jobs, results):
         per_item[i].append(res)
