@@ -177,3 +177,25 @@ def test_single_mode_run_points_to_grading(workspace: Path, monkeypatch: pytest.
     host("127.0.0.1")
     at = open_vote(workspace, monkeypatch, run=RUN_SINGLE)
     assert "Grade" in page_text(at) and not at.button
+
+
+def test_grading_a_single_mode_answer(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch, run=RUN_SINGLE, page="grade")
+    at.text_input(key="human_voter").input("erin")
+    at = run_ok(at)
+    assert "20** grade(s) left" in page_text(at)
+    while len(shown_models(at)) != 1:
+        at.button(key="grade_skip").click()
+        at = run_ok(at)
+    (model,) = shown_models(at)
+    assert JUDGES[0] not in page_text(at)
+    at.text_area(key="grade_comment").input("too short")
+    at.button(key="grade_10").click()
+    at = run_ok(at)
+    rec = records(workspace, RUN_SINGLE)[-1]
+    assert rec["kind"] == "grade" and rec["model"] == model and rec["grade"] == 10 and rec["comment"] == "too short"
+    assert JUDGES[0] in " ".join(s.value for s in at.success) and "19** grade(s) left" in page_text(at)
+    at.button(key="grade_undo").click()
+    at = run_ok(at)
+    assert records(workspace, RUN_SINGLE)[-1]["kind"] == "withdraw" and "20** grade(s) left" in page_text(at)

@@ -20,6 +20,7 @@ from arena.errors import ArenaError
 from viz import (
     page_battles,
     page_categories,
+    page_grade,
     page_head_to_head,
     page_history,
     page_judges,
@@ -42,6 +43,7 @@ PAGES: dict[str, PageFn] = {
     "Judges": page_judges.render,
     "Single scores": page_single.render,
     "Vote": page_vote.render,
+    "Grade": page_grade.render,
     "Performance": page_perf.render,
 }
 START_HINT = "Start with `arena run -c configs/cfg_pairwise.yaml --dry-run`, then reload this page."

@@ -27,7 +27,7 @@ from arena.human.votes import (
     votes_path,
     withdraw_record,
 )
-from viz.data import RunInfo, find_answer, stamp
+from viz.data import RunInfo, _battles_cached, find_answer, load_questions, stamp
 from viz.page_battles import show_question, show_text_turns
 from viz.render import escape_markdown_html, fmt_num, page_header
 
@@ -157,8 +157,6 @@ def answer_turns(workspace: Path, run: RunInfo, model: str, question_id: str, tu
 @st.cache_data(show_spinner=False, max_entries=16)
 def _items_cached(file: tuple) -> list[dict[str, Any]]:
     """Vote items of a battles file (one per question, turn and model pair)."""
-    from viz.data import _battles_cached
-
     return battle_items(_battles_cached(file).to_dict("records"))
 
 
@@ -201,8 +199,6 @@ def reveal_last(last: dict[str, Any]) -> None:
 
 def show_pair(workspace: Path, run: RunInfo, item: dict[str, Any], swapped: bool) -> None:
     """The question (all turns) and both answers, anonymised, in the voter's order."""
-    from viz.data import load_questions
-
     turn = int(item["turn"])
     show_question(load_questions(run).get(item["question_id"]), turn, raw=False)
     models = (item["model_b"], item["model_a"]) if swapped else (item["model_a"], item["model_b"])

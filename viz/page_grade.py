@@ -1,0 +1,110 @@
+"""Grade page (single-mode runs): a human 1-10 grade for one answer, the model and the judge's score hidden.
+
+Grades go to the same vote log as pairwise votes (WORKSPACE/human/<run>/votes.jsonl, kind "grade").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from arena.human.items import grade_items
+from arena.human.sampling import next_items, votes_left
+from arena.human.votes import append_record, grade_record, load_log, votes_path
+from viz.data import RunInfo, _scores_cached, load_questions, stamp
+from viz.page_battles import show_question, show_text_turns
+from viz.page_vote import (
+    answer_turns,
+    flash,
+    my_votes,
+    pick_current,
+    settings,
+    skip,
+    still_allowed,
+    voter_gate,
+    withdraw,
+)
+from viz.render import escape_markdown_html, fmt_num, page_header
+
+GRADES = tuple(range(1, 11))
+
+
+def shortcut(grade: int) -> str:
+    """Keyboard key of a grade: 1-9, and 0 for 10."""
+    return str(grade % 10)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _items_cached(file: tuple) -> list[dict[str, Any]]:
+    """Grade items of a scores file (one per model, question and turn)."""
+    return grade_items(_scores_cached(file).to_dict("records"))
+
+
+def give(workspace: Path, run_id: str, voter: str, item: dict[str, Any], grade: int) -> None:
+    """Button callback: append the grade (token re-checked), clear the comment, remember it for reveal/undo."""
+    if not still_allowed():
+        st.session_state["human_error"] = "Voting is not allowed right now (access token)."
+        return
+    record = grade_record(voter, item, grade, st.session_state.get("grade_comment", ""))
+    append_record(votes_path(workspace, run_id), record)
+    st.session_state["grade_comment"] = ""
+    st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
+    st.session_state.pop("grade_current", None)
+
+
+def reveal_last(last: dict[str, Any]) -> None:
+    """After grading: the model and the judge's score(s)."""
+    judged = "; ".join(f"{escape_markdown_html(j)}: {fmt_num(s, 1)}" for j, s in last.get("judge_scores", {}).items())
+    st.success(f"Your grade: **{last['grade']}** for **{escape_markdown_html(last['model'])}**. "
+               f"Judge: {judged or 'no score recorded'}.")
+
+
+def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
+    """Draw the grade page for one run."""
+    page_header("Grade", run)
+    file = stamp(run.file("scores.jsonl"))
+    if file is None:
+        st.info("This run has no single-mode scores to grade. Pairwise and baseline runs are voted on the "
+                "**Vote** page." if run.has("battles.jsonl") else "This run has no answers to grade yet.")
+        return
+    voter = voter_gate("grading")
+    flash()
+    if voter is None:
+        return
+    strategy, k, reveal = settings()
+    log = load_log(workspace, run.run_id)
+    items = _items_cached(file)
+    own = log.counts(voter, "grade")
+    candidates = next_items(strategy, items, voter, own, k, votes=log.active("grade"))
+    st.markdown(f"**{votes_left(items, own, k)}** grade(s) left for you on {len(items)} answer(s) "
+                f"({k} per answer); {len(log.active('grade'))} grade(s) so far.")
+    last = st.session_state.get("human_last")
+    if last and last.get("voter") == voter and last.get("kind") == "grade":
+        if reveal:
+            reveal_last(last)
+        st.button("Withdraw my last grade", key="grade_undo", on_click=withdraw,
+                  args=(workspace, run.run_id, voter, last["vote_id"]))
+    item = pick_current(candidates, "grade_current")
+    if item is None:
+        st.success("You have graded every answer of this run. Thank you!")
+        my_votes(workspace, run.run_id, log, voter, "grade")
+        return
+    turn = int(item["turn"])
+    show_question(load_questions(run).get(item["question_id"]), turn, raw=False)
+    st.subheader("Answer")
+    texts = answer_turns(workspace, run, item["model"], item["question_id"], turn)
+    if texts is None:
+        st.caption("This answer is not in the answer cache.")
+    else:
+        show_text_turns(texts, turn, raw=False)
+    st.text_area("Comment (optional)", key="grade_comment", max_chars=4000)
+    st.markdown("**Grade** (1 = useless, 10 = excellent)")
+    columns = st.columns(len(GRADES) + 1)
+    for column, grade in zip(columns, GRADES):
+        column.button(str(grade), key=f"grade_{grade}", shortcut=shortcut(grade), on_click=give,
+                      args=(workspace, run.run_id, voter, item, grade))
+    columns[-1].button("Skip", key="grade_skip", on_click=skip, args=("grade_current", item["battle"]))
+    st.caption("Keyboard: 1-9, and 0 for 10.")
+    my_votes(workspace, run.run_id, log, voter, "grade")
