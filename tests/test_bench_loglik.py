@@ -138,9 +138,8 @@ def test_chat_only_backend_one_clear_error_naming_task_and_method_generate(tmp_p
     with FakeOpenAI(reply=lambda r: "hi") as srv:  # no completions route: HTTP 404, as a chat-only API
         path = _config(tmp_path, srv, [{"name": "ex", "kind": "exact", "path": str(gen), "format": "jsonl"}])
         rc = bench_main(["-c", str(path), "--no-progress"])
-        cfg, bench = load_bench_config(path)
     printed = capsys.readouterr()
-    run_json = sorted((tmp_path / "ws" / "runs").glob("*/run.json"))[-1]
+    run_json = max((tmp_path / "ws" / "runs").glob("*/run.json"))
     errors = json.loads(run_json.read_text())["errors"]
     mine = [e for e in errors if e.get("task") == "mc"]
     assert len(mine) == 1  # one error for the task, not one per item

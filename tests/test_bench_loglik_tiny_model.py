@@ -15,14 +15,14 @@ from openai_server import FakeOpenAI
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import torch  # noqa: E402
-from tiny_lm import ServedTinyLM, make_tiny_lm  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+import torch
+from tiny_lm import ServedTinyLM, make_tiny_lm
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from arena.backends.local_lm import LocalLM  # noqa: E402
-from arena.bench.configfile import load_bench_config  # noqa: E402
-from arena.bench.perplexity import aggregate, score_document  # noqa: E402
-from arena.bench.runner import run_bench  # noqa: E402
+from arena.backends.local_lm import LocalLM
+from arena.bench.configfile import load_bench_config
+from arena.bench.perplexity import aggregate, score_document
+from arena.bench.runner import run_bench
 
 TEXT = ("The release notes list the changes users will notice first. The search page loads faster now, "
         "and the export button remembers the last format that was picked.")

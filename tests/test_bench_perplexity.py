@@ -19,7 +19,7 @@ def test_windows_match_lm_eval_harness_example():
     # lm-evaluation-harness's own example: 34 tokens, max_seq_len 10, prefix -100; its (input, prediction)
     # pairs made disjoint: the context is the input minus the predicted tokens it contains.
     got = rolling_windows(list(range(34)), -100, 10)
-    assert got == [([-100], list(range(0, 10))), ([9], list(range(10, 20))), ([19], list(range(20, 30))),
+    assert got == [([-100], list(range(10))), ([9], list(range(10, 20))), ([19], list(range(20, 30))),
                    (list(range(23, 30)), [30, 31, 32, 33])]
 
 

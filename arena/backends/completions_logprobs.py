@@ -49,7 +49,7 @@ class CompletionsLogprobs:
 
     @property
     def _root(self) -> str:
-        return self.endpoint[: -len("/v1")] if self.endpoint.endswith("/v1") else self.endpoint
+        return self.endpoint.removesuffix("/v1")
 
     async def _post(self, url: str, body: dict[str, Any], what: str) -> dict[str, Any]:
         async def once() -> dict[str, Any]:

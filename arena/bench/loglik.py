@@ -10,6 +10,7 @@ Ties go to the first option (numpy argmax). Task scores are means over items; th
 sample standard deviation over items / sqrt(n), as lm-evaluation-harness reports it."""
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -50,13 +51,10 @@ async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
     """Score one choice item: each option's log-likelihood, the prediction, acc and acc_norm."""
     labels = [lab for lab, _ in item.choices]
     options = [text for _, text in item.choices]
-    lls, tokens, straddled = [], [], 0
-    for text in options:
-        ctx, cont = split_pair(mc_context(item), TARGET_DELIMITER + text)
-        res = await model.continuation_logprob(ctx, cont)
-        lls.append(res.logprob)
-        tokens.append(res.tokens)
-        straddled += int(res.straddled)
+    pairs = [split_pair(mc_context(item), TARGET_DELIMITER + text) for text in options]
+    scored = await asyncio.gather(*(model.continuation_logprob(ctx, cont) for ctx, cont in pairs))
+    lls, tokens = [r.logprob for r in scored], [r.tokens for r in scored]
+    straddled = sum(int(r.straddled) for r in scored)
     gold = labels.index(item.answer)
     out = decide(lls, options, gold)
     return {"id": item.id, **out, "correct": bool(out["acc"]), "expected": item.answer,

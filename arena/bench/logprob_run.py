@@ -12,7 +12,7 @@ from typing import Any
 
 from arena.backends.completions_logprobs import CompletionsLogprobs
 from arena.backends.demo_logprobs import DemoLogprobs
-from arena.backends.logprobs import LogprobModel, NoPromptLogprobs
+from arena.backends.logprobs import ContinuationLL, LogprobModel, NoPromptLogprobs, WindowInfo
 from arena.backends.openai_compat import resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.bench.loglik import score_item, summarize
@@ -67,25 +67,59 @@ def unsupported_message(task: LoadedTask, cand: str, reason: str) -> str:
             f"prompt log-probabilities ({reason.splitlines()[0]}); {fix}")
 
 
+class Limited:
+    """A backend seen through a request limit: at most `concurrency` requests at once; none once it is known
+    that the backend cannot return prompt log-probabilities."""
+
+    def __init__(self, model: LogprobModel, unsupported: list[NoPromptLogprobs]) -> None:
+        self.model, self.unsupported = model, unsupported
+        self.name, self.endpoint, self.demo = model.name, model.endpoint, model.demo
+        self.concurrency = max(1, model.concurrency)
+        self._sem = asyncio.Semaphore(self.concurrency)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self._sem:
+            if self.unsupported:
+                raise self.unsupported[0]
+            return await fn(*args)
+
+    async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
+        """The backend's continuation_logprob, within the limit."""
+        return await self._call(self.model.continuation_logprob, context, continuation)
+
+    async def tokenize(self, text: str) -> list[int]:
+        """The backend's tokenize, within the limit."""
+        return await self._call(self.model.tokenize, text)
+
+    async def window_info(self) -> WindowInfo:
+        """The backend's window_info, within the limit."""
+        return await self._call(self.model.window_info)
+
+    async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
+        """The backend's token_logprobs, within the limit."""
+        return await self._call(self.model.token_logprobs, tokens, n_scored)
+
+    async def aclose(self) -> None:
+        """Close the backend."""
+        await self.model.aclose()
+
+
 async def _gather_items(model: LogprobModel, task: LoadedTask) -> tuple[list[Any], list[str]]:
     """Score every item of one task (at most `model.concurrency` at once); (scores in item order, errors)."""
-    sem = asyncio.Semaphore(max(1, model.concurrency))
     errors: list[str] = []
     unsupported: list[NoPromptLogprobs] = []
+    limited = Limited(model, unsupported)
 
     async def one(item: Any) -> Any:
-        async with sem:
-            if unsupported:  # the backend cannot do it: the items still waiting are not sent
-                return None
-            try:
-                if task.kind == "perplexity":
-                    return await score_document(model, item.question, task.task.max_length)
-                return await score_item(model, item)
-            except NoPromptLogprobs as exc:
-                unsupported.append(exc)
-            except ArenaError as exc:
-                errors.append(f"{task.task.name}/{item.id}: {exc}")
-            return None
+        try:
+            if task.kind == "perplexity":
+                return await score_document(limited, item.question, task.task.max_length)
+            return await score_item(limited, item)
+        except NoPromptLogprobs as exc:
+            unsupported.append(exc)
+        except ArenaError as exc:
+            errors.append(f"{task.task.name}/{item.id}: {exc}")
+        return None
 
     results = await asyncio.gather(*(one(item) for item in task.data.items))
     if unsupported:

@@ -10,6 +10,7 @@ Windows: a text of n tokens is cut into disjoint windows of at most max_length p
 window is preceded by the prefix token (BOS), each later window is conditioned on the one token before it."""
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -73,11 +74,10 @@ async def score_document(model: LogprobModel, text: str, max_length: int | None 
     info = await model.window_info()
     length = max_length or info.max_length
     tokens = await model.tokenize(text)
-    total, scored, windows = 0.0, 0, rolling_windows(tokens, info.prefix_id, length)
-    for ctx, cont in windows:
-        values = await model.token_logprobs(ctx + cont, len(cont))
-        total += sum(values)
-        scored += len(values)
+    windows = rolling_windows(tokens, info.prefix_id, length)
+    values = await asyncio.gather(*(model.token_logprobs(ctx + cont, len(cont)) for ctx, cont in windows))
+    total = math.fsum(v for window in values for v in window)
+    scored = sum(len(window) for window in values)
     return DocLL(total, scored, count_words(text), len(text.encode("utf-8")), len(windows))
 
 
