@@ -35,21 +35,44 @@ PUBLISHED_WEIGHTS = {
 }
 
 
-def peer(difficulty_csv: str, files: list[str]) -> None:
+def _fake_gamed(diff, gamed: list[str]):
+    """df_gamed.csv as alpaca_eval reads it: gamed-baseline rows (or one placeholder row per instruction when
+    none are given: then only its difficulty column is used) with their eval-set index and difficulty."""
+    import pandas as pd
+
+    if not gamed:
+        return pd.DataFrame({"model": "none", "index": diff["index"], "preference": 0.5, "std_delta_len": 0.0,
+                             "instruction_difficulty": diff["instruction_difficulty"], "not_gamed_baseline": False})
+    position = {" ".join(t.split()): i for i, t in zip(diff["index"], diff["instruction"])}
+    parts = []
+    for f in gamed:
+        ann = pd.read_json(f)
+        delta = ann["output_1"].str.len() - ann["output_2"].str.len()
+        idx = ann["instruction"].map(lambda t: position[" ".join(t.split())])
+        parts.append(pd.DataFrame({"model": ann["generator_2"], "index": idx, "preference": ann["preference"] - 1,
+                                   "std_delta_len": delta / delta.std(), "not_gamed_baseline": False,
+                                   "instruction_difficulty": diff.set_index("index").loc[idx,
+                                                                                          "instruction_difficulty"].to_numpy()}))
+    out = pd.concat(parts, ignore_index=True)
+    # alpaca_eval looks difficulty up by the ROW LABEL of each index's first row: the first file must be complete
+    assert out["index"].iloc[: len(diff)].tolist() == diff["index"].tolist(), "first gamed file must be complete"
+    return out
+
+
+def peer(spec: dict) -> None:
     """Runs inside the alpaca_eval venv: its GLM on each file, position-joined and aligned; prints JSON."""
     import pandas as pd
     from alpaca_eval.metrics import glm_winrate as g
 
-    diff = pd.read_csv(difficulty_csv).sort_values("index").reset_index(drop=True)
+    diff = pd.read_csv(spec["difficulty"]).sort_values("index").reset_index(drop=True)
+    glm = g.GLM_INFO["length_controlled_v1" if spec["gamed"] else "length_controlled_noreg"]
     with tempfile.TemporaryDirectory() as tmp:
         fake = Path(tmp) / "df_gamed.csv"
-        pd.DataFrame({"model": "none", "index": diff["index"], "preference": 0.5, "std_delta_len": 0.0,
-                      "instruction_difficulty": diff["instruction_difficulty"],
-                      "not_gamed_baseline": False}).to_csv(fake, index=False)
-        g.hf_hub_download = lambda *a, **k: str(fake)  # no model hub here: the published difficulty instead
+        _fake_gamed(diff, spec["gamed"]).to_csv(fake, index=False)
+        g.hf_hub_download = lambda *a, **k: str(fake)  # no model hub here: the local file instead
         position = {" ".join(t.split()): i for i, t in zip(diff["index"], diff["instruction"])}
         out = {}
-        for f in files:
+        for f in spec["files"]:
             ann = pd.read_json(f)
             model = ann["generator_2"].iloc[0]
             res = {}
@@ -57,15 +80,15 @@ def peer(difficulty_csv: str, files: list[str]) -> None:
                 df = ann.copy()
                 if how == "aligned":
                     df.index = df["instruction"].map(lambda t: position[" ".join(t.split())]).to_numpy()
-                m = g.get_length_controlled_winrate(df, glm_info=g.GLM_INFO["length_controlled_noreg"],
-                                                    save_weights_dir=None, is_add_glm_preference_inplace=False,
+                m = g.get_length_controlled_winrate(df, glm_info=glm, save_weights_dir=None,
+                                                    is_add_glm_preference_inplace=False,
                                                     is_warn_extreme_changes=False)
                 res[how] = {"lc": float(m["length_controlled_winrate"]), "se": float(m["lc_standard_error"])}
             out[model] = res
     print(json.dumps(out))
 
 
-def arena_side(data: Path, files: list[Path], tmp: Path) -> dict[str, dict[str, float]]:
+def arena_side(data: Path, files: list[Path], tmp: Path, gamed: list[Path]) -> dict[str, dict[str, float]]:
     """Arena through its CLI: import, then the leaderboard with the published difficulty (CSV)."""
     import io
 
@@ -73,10 +96,12 @@ def arena_side(data: Path, files: list[Path], tmp: Path) -> dict[str, dict[str, 
 
     run = tmp / "run"
     cmd = [sys.executable, "-m", "arena.cli"]
-    subprocess.run([*cmd, "import", "alpaca-eval", *map(str, files), "-o", str(run), "--bootstrap", "0"],
-                   check=True, capture_output=True, text=True)
+    if not run.exists():
+        subprocess.run([*cmd, "import", "alpaca-eval", *map(str, files), "-o", str(run), "--bootstrap", "0"],
+                       check=True, capture_output=True, text=True)
+    extra = [a for g in gamed for a in ("--lc-gamed", str(g))]
     out = subprocess.run([*cmd, "leaderboard", str(run), "--format", "csv", "--lc-difficulty",
-                          str(data / "instruction_difficulty.csv")], check=True, capture_output=True, text=True)
+                          str(data / "instruction_difficulty.csv"), *extra], check=True, capture_output=True, text=True)
     table = pd.read_csv(io.StringIO(out.stdout)).set_index("model")
     return {m: {"lc": r["length_controlled_winrate"], "se": r["lc_standard_error"], "glm": r["lc_glm"]}
             for m, r in table.iterrows()}
@@ -91,33 +116,61 @@ def published_weights_lc(data: Path) -> dict[str, float]:
     return {m: float(np.mean(1 / (1 + np.exp(-(w[2] + w[1] * d)))) * 100) for m, w in PUBLISHED_WEIGHTS.items()}
 
 
+STAND_INS = ("gpt-3.5-turbo-1106_concise", "falcon-7b-instruct")  # complete files, playing the gamed baselines
+
+
+def run_peer(python: str, spec: dict) -> dict:
+    """alpaca_eval's side, in its own venv."""
+    proc = subprocess.run([python, __file__, "--peer", json.dumps(spec)], check=False, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"alpaca_eval run failed ({python}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def arena_coefficients(data: Path, files: list[Path]) -> dict[str, tuple[float, float, float]]:
+    """Arena's fitted (length, difficulty, model) coefficients, through the Python API, for the gap table."""
+    import pandas as pd
+
+    from arena.interop.lc_inputs import read_difficulty
+    from arena.interop.lc_winrate import lc_win_rates
+
+    rows = pd.concat([pd.read_json(f) for f in files], ignore_index=True)
+    frame = pd.DataFrame({"model": rows["generator_2"], "instruction": rows["instruction"],
+                          "p": rows["preference"] - 1, "len_model": rows["output_2"].str.len(),
+                          "len_baseline": rows["output_1"].str.len()})
+    report = lc_win_rates(frame, read_difficulty(data / "instruction_difficulty.csv"))
+    return {m: (r.coef_length, r.coef_difficulty, r.coef_model) for m, r in report.results.items()}
+
+
 def main() -> None:
     """Print Arena, alpaca_eval (aligned and position-joined) and published LC side by side."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--peer-python", default="/work/peers-venv/bin/python")
-    ap.add_argument("--peer", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--peer", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer:
-        peer(args.peer[0], args.peer[1:])
+        peer(json.loads(args.peer))
         return
     import pandas as pd
 
     files = sorted(args.data.glob("annotations/*/annotations.json"))
+    difficulty = str(args.data / "instruction_difficulty.csv")
     with tempfile.TemporaryDirectory() as tmp:
-        arena = arena_side(args.data, files, Path(tmp))
-    proc = subprocess.run([args.peer_python, __file__, "--peer", str(args.data / "instruction_difficulty.csv"),
-                           *map(str, files)], check=False, capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f"alpaca_eval run failed ({args.peer_python}):\n{proc.stderr[-2000:]}")
-    ae = json.loads(proc.stdout.strip().splitlines()[-1])
+        arena = arena_side(args.data, files, Path(tmp), [])
+        stand = [f for name in STAND_INS for f in files if f.parent.name == name]
+        arena_v1 = arena_side(args.data, files, Path(tmp), stand)
+    ae = run_peer(args.peer_python, {"difficulty": difficulty, "gamed": [], "files": list(map(str, files))})
+    rest = [f for f in files if f not in stand]
+    ae_v1 = run_peer(args.peer_python, {"difficulty": difficulty, "gamed": list(map(str, stand)),
+                                        "files": list(map(str, rest))})
     pub = pd.read_csv(args.data / "published_leaderboard_rows.csv").set_index("model")
     from_weights = published_weights_lc(args.data)
-    print(f"Arena GLM: {next(iter(arena.values()))['glm']}; alpaca_eval 0.6.6 GLM: length_controlled_noreg; "
-          "both with the published instruction difficulty\n")
-    head = (f"{'model':28s} {'Arena LC':>9s} {'SE':>5s} {'ae LC':>9s} {'SE':>5s} {'diff':>7s} "
-            f"{'ae pos-join':>11s} {'published':>9s} {'Arena-pub':>9s} {'pub weights':>11s}")
-    print(head)
+    coefs = arena_coefficients(args.data, files)
+    print(f"1. Real files. Arena GLM: {next(iter(arena.values()))['glm']}; alpaca_eval 0.6.6 GLM: "
+          "length_controlled_noreg; both with the published instruction difficulty\n")
+    print(f"{'model':28s} {'Arena LC':>9s} {'SE':>5s} {'ae LC':>9s} {'SE':>5s} {'diff':>7s} "
+          f"{'ae pos-join':>11s} {'published':>9s} {'Arena-pub':>9s} {'pub weights':>11s}")
     worst = 0.0
     for model in pub.index:
         a, e = arena[model], ae[model]
@@ -128,7 +181,24 @@ def main() -> None:
               f"{diff:+7.3f} {e['position']['lc']:11.3f} {p:9.3f} {a['lc'] - p:+9.3f} {from_weights[model]:11.3f}")
     print(f"\nmax |Arena - alpaca_eval code| = {worst:.3f} points (target <= 0.2)")
     print("ae pos-join: alpaca_eval on the file as it is (difficulty by row position: wrong after a missing row).")
-    print("pub weights: AlpacaEval's published per-model GLM weights applied to the published difficulty.")
+    print("pub weights: AlpacaEval's published per-model GLM weights applied to the published difficulty.\n")
+    print("Why Arena differs from the published LC: the coefficients (tanh length, difficulty, model)")
+    print(f"{'model':28s} {'Arena (no gamed rows)':>26s} {'published (gamed rows)':>26s}")
+    for model in pub.index:
+        c, w = coefs[model], PUBLISHED_WEIGHTS[model]
+        print(f"{model:28s} {c[0]:8.3f} {c[1]:8.3f} {c[2]:8.3f} {w[0]:8.3f} {w[1]:8.3f} {w[2]:8.3f}")
+    print(f"\n2. The gamed-baseline path (length_controlled_v1), checked with {' and '.join(STAND_INS)} standing "
+          "in for the gamed baselines' files (not real gamed baselines: this checks the code path, not the "
+          "published numbers)\n")
+    print(f"{'model':28s} {'Arena LC':>9s} {'SE':>5s} {'ae LC':>9s} {'SE':>5s} {'diff':>7s}")
+    worst_v1 = 0.0
+    for model, e in ae_v1.items():
+        a = arena_v1[model]
+        diff = a["lc"] - e["aligned"]["lc"]
+        worst_v1 = max(worst_v1, abs(diff))
+        print(f"{model:28s} {a['lc']:9.3f} {a['se']:5.2f} {e['aligned']['lc']:9.3f} {e['aligned']['se']:5.2f} "
+              f"{diff:+7.3f}   ({a['glm']})")
+    print(f"\nmax |Arena - alpaca_eval code| with gamed rows = {worst_v1:.3f} points (target <= 0.2)")
 
 
 if __name__ == "__main__":
