@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections import Counter
 
 import pytest
@@ -105,6 +106,10 @@ def test_multiple_references_take_the_best_and_corpus_is_not_the_sentence_mean()
     got = score_reference_task([(it, [s]) for it, s in zip(items, SYS)], ReferenceOptions(primary="bleu_corpus"))
     m = got.metrics
     assert m["bleu_corpus"] == pytest.approx(48.53, abs=0.005) and got.score == m["bleu_corpus"]
+    assert got.stderr is None  # a corpus score is not a mean over items
+    ems = [d["metrics"]["em"] for d in got.details]
+    em_task = score_reference_task([(it, [s]) for it, s in zip(items, SYS)], ReferenceOptions(primary="em"))
+    assert em_task.stderr == pytest.approx(statistics.stdev(ems) / math.sqrt(3), abs=1e-6)
     assert m["bleu_sentence_mean"] != pytest.approx(m["bleu_corpus"], abs=0.5)  # two different figures, both kept
     assert got.details[0]["metrics"]["em"] == 1.0 and got.details[0]["correct"]  # 'The dog bit the man.' exact
     assert m["em"] == pytest.approx(1 / 3) and got.info["bleu_tokenize"] == "13a"

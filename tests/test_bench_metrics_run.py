@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import threading
 from pathlib import Path
 
@@ -69,8 +71,9 @@ def test_reference_and_code_tasks_score_like_the_libraries(tmp_path, monkeypatch
     assert temps == [(False, 0.0)] * 2 + [(True, 0.6)] * 3  # references greedy, code samples at 0.6
     res = out.results["m"]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    expected = sum(scorer.score(r, p)["rougeL"].fmeasure for _, r, p in REFS) / 2
-    assert res["scores"]["ref"] == pytest.approx(expected, abs=1e-6) and res["n"]["ref"] == 2
+    per_item = [scorer.score(r, p)["rougeL"].fmeasure for _, r, p in REFS]
+    assert res["scores"]["ref"] == pytest.approx(sum(per_item) / 2, abs=1e-6) and res["n"]["ref"] == 2
+    assert res["stderr"]["ref"] == pytest.approx(statistics.stdev(per_item) / math.sqrt(2), abs=1e-6)
     assert res["metrics"]["ref"]["em"] == pytest.approx(0.5) and res["sources"]["ref"]["metric"] == "rougeL"
     assert res["scores"]["code"] == pytest.approx(1 / 3) and res["metrics"]["code"] == {"pass@1": pytest.approx(1 / 3),
                                                                                          "pass@3": 1.0}

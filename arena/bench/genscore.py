@@ -1,6 +1,7 @@
 """Whole-task scoring for the generation kinds: per-item details plus task-level metrics (corpus BLEU and the like)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ class TaskScores:
     score: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     primary: str = "accuracy"
+    stderr: float | None = None  # of the headline score when it is a mean over items (none for corpus scores)
     info: dict[str, Any] = field(default_factory=dict)  # settings worth recording beside the scores
 
 
@@ -30,6 +32,15 @@ def references(item: BenchItem) -> list[str]:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
+
+
+def mean_stderr(values: Sequence[float]) -> float | None:
+    """Standard error of a mean over items: sample standard deviation / sqrt(n); None below two items."""
+    n = len(values)
+    if n < 2:
+        return None
+    mu = _mean(values)
+    return round(math.sqrt(sum((v - mu) ** 2 for v in values) / (n - 1) / n), ROUND)
 
 
 def score_reference_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: ReferenceOptions) -> TaskScores:
@@ -60,4 +71,7 @@ def score_reference_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: Ref
         summary[f"{key}_sentence_mean" if key in ("bleu", "chrf") else key] = mean
     out.metrics = {k: round(v, ROUND) for k, v in summary.items()}
     out.score = out.metrics.get(opts.primary)
+    base = opts.primary.removesuffix("_sentence_mean")
+    if not opts.primary.endswith("_corpus"):
+        out.stderr = mean_stderr([row[base] for row in per_item])
     return out

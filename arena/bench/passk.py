@@ -9,7 +9,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from arena.bench.genopts import CodeOptions
-from arena.bench.genscore import ROUND, TaskScores
+from arena.bench.genscore import ROUND, TaskScores, mean_stderr
 from arena.bench.loaders import BenchItem
 from arena.bench.sandbox import RunResult, SandboxLimits, resolve_isolation, run_python
 
@@ -82,21 +82,20 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
     out = TaskScores(primary=f"pass@{min(opts.k)}",
                      info={"isolation": isolation, "n": opts.n, "temperature": opts.sampling_temperature,
                            "timeout_s": opts.timeout, "memory_mb": opts.memory_mb})
-    sums = {k: 0.0 for k in opts.k}
-    scored = 0
+    values: dict[int, list[float]] = {k: [] for k in opts.k}
     for (item, _), runs in zip(pairs, per_item):
         n, c = len(runs), sum(r.passed for r in runs)
         row = {f"pass@{k}": round(pass_at_k(n, c, k), ROUND) for k in opts.k if k <= n}
-        if len(row) == len(opts.k):
-            scored += 1
+        if len(row) == len(opts.k):  # items with fewer than max(k) samples (missing answers) are left out
             for k in opts.k:
-                sums[k] += row[f"pass@{k}"]
+                values[k].append(pass_at_k(n, c, k))
         first_fail = next((r for r in runs if not r.passed), None)
         out.details.append({"id": item.id, "correct": c > 0 and c == n, "extracted": f"{c}/{n} passed",
                             "expected": f"{n}/{n} passed", "n": n, "c": c, "metrics": row,
                             "status": [r.status for r in runs],
                             "first_failure": first_fail.output[-600:] if first_fail else None})
-    if scored:
-        out.metrics = {f"pass@{k}": round(sums[k] / scored, ROUND) for k in opts.k}
+    if values[opts.k[0]]:
+        out.metrics = {f"pass@{k}": round(sum(v) / len(v), ROUND) for k, v in values.items()}
         out.score = out.metrics[out.primary]
+        out.stderr = mean_stderr(values[min(opts.k)])
     return out

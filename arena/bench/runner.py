@@ -83,6 +83,8 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
             if got.score is not None:
                 out["scores"][name] = got.score
                 out.setdefault("metrics", {})[name] = got.metrics
+            if got.stderr is not None:
+                out.setdefault("stderr", {})[name] = got.stderr
             extra = {"metric": got.primary, "higher_is_better": True, **got.info}
         else:
             for item, replies in pairs:
