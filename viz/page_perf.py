@@ -3,6 +3,7 @@ candidate, throughput by load level, and a table of every level. Reads files onl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from arena.perf.files import read_perf_results
 from viz.render import chart_label, escape_markdown_html, no_data
 
 LATENCIES = {"TTFT p50 (ms)": ("ttft_s", "p50"), "TTFT p99 (ms)": ("ttft_s", "p99"),
@@ -18,8 +18,26 @@ LATENCIES = {"TTFT p50 (ms)": ("ttft_s", "p50"), "TTFT p99 (ms)": ("ttft_s", "p9
              "E2E latency p50 (ms)": ("e2e_latency_s", "p50"), "E2E latency p99 (ms)": ("e2e_latency_s", "p99")}
 THROUGHPUTS = {"output tokens/s": "output_throughput", "requests/s": "request_throughput",
                "total tokens/s": "total_token_throughput"}
+PERF_KIND = "arena-perf"  # written by arena/perf/results.py
 HINT = ("Run a load test: `arena perf --demo` (offline, no model), `arena perf --url URL --model NAME`, "
         "or `arena perf -c CONFIG --candidate NAME`; then reload this page.")
+
+
+def read_perf_results(workspace: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every load test of a workspace (oldest first) and the files that could not be read."""
+    folder = Path(workspace) / "perf"
+    docs, bad = [], []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            bad.append(path.name)
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == PERF_KIND and isinstance(doc.get("levels"), list):
+            docs.append(doc)
+        else:
+            bad.append(path.name)
+    return docs, bad
 
 
 def series_name(doc: dict[str, Any]) -> str:

@@ -12,9 +12,16 @@ from typing import Any
 
 from arena import __version__
 from arena.perf.client import RequestResult
-from arena.perf.files import KIND, perf_dir
 from arena.perf.metrics import flat_row
 from arena.records import JsonlAppender, safe_filename, write_json_atomic
+
+PERF_DIR = "perf"
+KIND = "arena-perf"  # the "kind" of a results file (viz/page_perf.py reads these files)
+
+
+def perf_dir(workspace: Path) -> Path:
+    """WORKSPACE/perf."""
+    return Path(workspace) / PERF_DIR
 
 def new_perf_id(target_name: str) -> str:
     """A sortable id: UTC time plus the target's name (made unique in the folder)."""
