@@ -146,3 +146,14 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     level = doc["levels"][0]
     assert doc["status"] == "interrupted" and level["interrupted"] and level["completed"] >= 5
     assert "(interrupted)" in out and "interrupted" in err
+
+
+def test_rate_sweep_with_a_cap_for_a_duration(tmp_path):
+    with FakeOpenAI(reply=lambda body: "a b", delay_s=0.1) as srv:
+        assert _perf("--url", srv.base_url, "--model", "fake", "--rate", "20,40", "--concurrency", "3",
+                     "--duration", "0.5", "--warmup", "0", "--out", str(tmp_path)) == 0
+        assert srv.max_in_flight <= 3
+    doc = _doc(tmp_path)
+    assert [lv["label"] for lv in doc["levels"]] == ["rate 20/s, max 3 in flight", "rate 40/s, max 3 in flight"]
+    assert all(lv["completed"] >= 3 and lv["max_concurrency"] == 3 for lv in doc["levels"])
+    assert doc["settings"]["stop"] == {"requests": None, "duration_s": 0.5, "warmup": 0}
