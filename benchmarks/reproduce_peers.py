@@ -36,6 +36,7 @@ from peer_recompute import (
 from arena.interop.leaderboard import run_boards
 
 ROWS: list[tuple] = []
+PEER_PYTHON = os.environ.get("ARENA_PEER_PYTHON", "/work/peers-venv/bin/python")  # alpaca_eval 0.6.6
 
 
 def row(section: str, what: str, ours: float | None, peer: float | None, tol: float | None,
@@ -159,17 +160,43 @@ def alpaca_eval(data: Path, ws: Path) -> None:
     if not lc_cols:
         row("AlpacaEval LC", "no length-controlled column in the board", None, None, None, "FAIL")
         return
+    lc_col = lc_cols[0]
+    peer = alpaca_eval_glm(ae)
     for model in pub.index:
-        row("AlpacaEval LC", f"{model} {lc_cols[0]}", ours.loc[model, lc_cols[0]],
-            pub.loc[model, "length_controlled_winrate"], 1.0)
+        if peer is None:
+            row("AlpacaEval LC", f"{model} vs alpaca_eval's GLM: no peers venv", None, None, None, "SKIP")
+        else:
+            row("AlpacaEval LC", f"{model} {lc_col} vs alpaca_eval's code", ours.loc[model, lc_col],
+                peer[model]["aligned"]["lc"], 0.2)
+            if "lc_standard_error" in ours.columns:
+                row("AlpacaEval LC", f"{model} lc_standard_error vs alpaca_eval's code",
+                    ours.loc[model, "lc_standard_error"], peer[model]["aligned"]["se"], 0.05)
+        row("AlpacaEval LC", f"{model} {lc_col} vs published (gamed rows)", ours.loc[model, lc_col],
+            pub.loc[model, "length_controlled_winrate"], None, "INFO")
+
+
+def alpaca_eval_glm(ae: Path) -> dict | None:
+    """alpaca_eval 0.6.6's own GLM on the same files with the published difficulty (no gamed rows), run
+    in the peers venv by benchmarks/lc_vs_alpaca_eval.py; None when that venv or script is missing."""
+    if not Path(PEER_PYTHON).is_file():
+        return None
+    try:
+        from lc_vs_alpaca_eval import run_peer
+
+        files = sorted(ae.glob("annotations/*/annotations.json"))
+        return run_peer(PEER_PYTHON, {"difficulty": str(ae / "instruction_difficulty.csv"), "gamed": [],
+                                      "files": list(map(str, files))})
+    except (ImportError, SystemExit) as exc:
+        print(f"alpaca_eval peer run failed: {exc}", file=sys.stderr)
+        return None
 
 
 def report(seconds: float) -> int:
     """Print the table and the tally; 1 when a row failed."""
-    print(f"{'section':28} {'quantity':58} {'Arena':>12} {'peer':>12} {'diff':>12} {'tol':>8}  result")
+    print(f"{'section':28} {'quantity':66} {'Arena':>12} {'peer':>12} {'diff':>12} {'tol':>8}  result")
     for sec, what, ours, peer, diff, tol, status in ROWS:
         t = "" if tol is None else f"{tol:g}"
-        print(f"{sec:28} {what[:58]:58} {num(ours)} {num(peer)} {num(diff)} {t:>8}  {status}")
+        print(f"{sec:28} {what[:66]:66} {num(ours)} {num(peer)} {num(diff)} {t:>8}  {status}")
     counts = pd.Series([r[-1] for r in ROWS]).value_counts()
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {seconds:.1f} s")
     return 1 if counts.get("FAIL", 0) else 0
@@ -186,7 +213,10 @@ SKIP: ../shared/data has arena-hard judgments but no arena-hard model answers (n
   neither the style-controlled score nor avg_tokens can be computed from it.
 INFO: arena-hard v2.0's loader drops both games of a question when one is null; Arena follows the file's
   layout (v0.1 files: the null game alone), so --arena-hard-version changes the reporting, not the games.
-LC: the published LC is regularised with AlpacaEval's gamed-baseline annotations, not in ../shared/data.
+LC: PASS/FAIL against alpaca_eval 0.6.6's own get_length_controlled_winrate (its no-regularisation GLM,
+  the published difficulty aligned by instruction), run in a separate venv by lc_vs_alpaca_eval.py
+  (ARENA_PEER_PYTHON). INFO against the published LC, which AlpacaEval regularises with its gamed-baseline
+  annotations (not in ../shared/data).
 """
 
 
