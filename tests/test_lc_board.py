@@ -150,3 +150,23 @@ def test_bad_difficulty_files(tmp_path, lc_run):
         read_difficulty(tmp_path / "two.csv")
     with pytest.raises(ArenaError, match="nope.csv: no such file"):
         run_main("leaderboard", lc_run, "--lc-difficulty", tmp_path / "nope.csv")
+
+
+def test_config_keys_load_and_resolve(tmp_path):
+    from arena.config import load_config
+
+    (tmp_path / "d.csv").write_text("instruction,instruction_difficulty\na,0.1\n")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("candidates:\n  - {name: a, backend: demo}\n  - {name: b, backend: demo}\n"
+                   "rating:\n  lc_difficulty: d.csv\n  lc_gamed: [d.csv]\n")
+    rating = load_config(cfg).rating
+    assert rating.lc_difficulty == tmp_path / "d.csv" and rating.lc_gamed == [tmp_path / "d.csv"]
+
+
+def test_bad_gamed_file(tmp_path, lc_run):
+    bad = write_json(tmp_path / "g.json", [{"instruction": "i", "output_1": "a", "output_2": "b", "preference": 3}])
+    with pytest.raises(ArenaError, match=r"g.json: record 1: field 'preference' must be in \[1, 2\]"):
+        run_main("leaderboard", lc_run, "--lc-gamed", bad)
+    bad.write_text('[{"instruction": "i", "output_1": "a"}]')
+    with pytest.raises(ArenaError, match="g.json: record 1: field 'output_2' is missing or not text"):
+        run_main("leaderboard", lc_run, "--lc-gamed", bad)

@@ -150,3 +150,16 @@ def test_matches_sklearn_liblinear_and_cv_as_alpaca_eval_calls_them():
         cv.fit(xx, yy, sample_weight=sw)
     assert fit_l1_logistic(x, p, np.ones(n), 3.0) == pytest.approx(ref.coef_[0], abs=1e-5)
     assert choose_C(x, p, np.ones(n)) == pytest.approx(cv.C_[0])
+
+
+def test_a_pure_length_advantage_is_removed():
+    # preferences driven only by length (longer wins) and difficulty: raw win rate far above 50, LC back near 50
+    rng = np.random.default_rng(0)
+    n = 400
+    d = rng.normal(0, 0.5, n)
+    x = design(np.full(n, 600.0), 600 + rng.normal(300, 200, n), d, True)
+    p = expit(-3.0 * x[:, 0] + 0.8 * d)
+    res = fit_lc(x, p)
+    assert p.mean() * 100 > 65
+    assert res.lc_win_rate == pytest.approx(50, abs=3)
+    assert res.coef_length == pytest.approx(-3.0, abs=0.3)
