@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from arena.errors import ArenaError
+from arena.interop.arenahard import answer_token_len
 from arena.interop.lc_board import LCOptions, add_lc
 from arena.interop.runfiles import RunFiles
 from arena.rating import RatingOptions, load_battles, rate_battles
@@ -78,8 +79,28 @@ def _versus_baseline(battles: pd.DataFrame, baseline: str) -> pd.DataFrame:
     })
 
 
-def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, seed: int = 0) -> Board:
-    """Win rate against the baseline x100 with the weights as repeated games, and a bootstrap 95% interval."""
+ARENA_HARD_VERSIONS = ("v0.1", "v2.0")
+
+
+def _interval(boots: np.ndarray, version: str) -> tuple[float, float]:
+    """arena-hard's interval of the bootstrap rounds: 2.5/97.5% in v0.1, 5/95% (90%) in v2.0."""
+    q = (5.0, 95.0) if version == "v2.0" else (2.5, 97.5)
+    lo, hi = np.percentile(boots, q)  # linear interpolation, as pandas' quantile in arena-hard
+    return float(lo), float(hi)
+
+
+def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, seed: int = 0,
+                    version: str = "v0.1", avg_tokens: dict[str, float] | None = None) -> Board:
+    """Win rate against the baseline x100 with the weights as repeated games, and a bootstrap interval.
+
+    version "v0.1": score = the win rate on all games, 95% percentile interval (arena-hard-auto v0.1);
+    "v2.0": score = mean of the bootstrap win rates, 90% interval (v2.0's show_result). Each round
+    resamples a model's games (strong verdicts as 3 rows) with replacement. `avg_tokens` (model -> mean
+    token_len over all its answers) replaces the per-battle mean answer length where given."""
+    if version not in ARENA_HARD_VERSIONS:
+        raise ArenaError(f"unknown arena-hard version {version!r}", hint=f"use one of {', '.join(ARENA_HARD_VERSIONS)}")
+    if version == "v2.0" and rounds < 1:
+        raise ArenaError("arena-hard v2.0 scores are bootstrap means: they need --bootstrap 1 or more")
     vs = _versus_baseline(battles, baseline)
     if vs.empty:
         raise ArenaError(f"no battles against the baseline {baseline!r}")
@@ -93,7 +114,9 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
         score = 100 * np.average(p, weights=w)
         idx = rng.integers(0, len(p), size=(rounds, len(p)))
         boots = 100 * (p[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1)
-        lo, hi = np.percentile(boots, [2.5, 97.5]) if rounds else (score, score)
+        lo, hi = _interval(boots, version) if rounds else (score, score)
+        if version == "v2.0":
+            score = float(boots.mean())
         raw = sub["p"].to_numpy(float)
         rows.append({"model": model, "score": score, "ci_low": lo, "ci_high": hi, "games": len(sub),
                      "wins": int((raw > 0.5).sum()), "ties": int((raw == 0.5).sum()),
@@ -104,9 +127,35 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
                                                  "ci_high": 50.0, "games": 0, "wins": 0, "ties": 0,
                                                  "losses": 0}])], ignore_index=True)
     table = table.sort_values(["score", "model"], ascending=[False, True]).reset_index(drop=True)
-    notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games); "
-             f"95% interval from {rounds} bootstrap rounds (seed {seed})")]
+    what = ("mean of the bootstrap win rates (arena-hard-auto v2.0); 90% interval (5th-95th percentile)"
+            if version == "v2.0" else "win rate on all games (arena-hard-auto v0.1); 95% interval")
+    notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games), "
+              f"{what} from {rounds} bootstrap rounds resampling each model's games (seed {seed})")]
+    notes.append(_avg_tokens_note(table, avg_tokens))
     return Board("arena-hard-auto score", "arena-hard", table, notes)
+
+
+def _avg_tokens_note(table: pd.DataFrame, avg_tokens: dict[str, float] | None) -> str:
+    """Fill avg_tokens from all of each model's answers where known, and say which definition each row uses."""
+    if not avg_tokens:
+        return ("avg_tokens: mean length (tokens) of the model's answers over its judged games against the "
+                "baseline, one value per game (Arena's definition)")
+    table["avg_tokens"] = table["model"].map(avg_tokens).fillna(table["avg_tokens"])
+    rest = sorted(set(table["model"]) - set(avg_tokens))
+    return ("avg_tokens: mean token_len over every answer of the model in the imported files, judged or not "
+            "(arena-hard's definition; it prints the integer part)"
+            + (f"; per judged game for {', '.join(rest)} (no token_len on all answers)" if rest else ""))
+
+
+def imported_avg_tokens(run: RunFiles) -> dict[str, float]:
+    """arena-hard's avg_tokens per model: mean token_len over all of its imported answers (models whose
+    every answer recorded one)."""
+    out = {}
+    for model, by_q in run.answers().items():
+        lens = [answer_token_len(rec.get("source")) for rec in by_q.values()]
+        if lens and all(x is not None for x in lens):
+            out[model] = float(np.mean(lens))
+    return out
 
 
 def alpaca_board(battles: pd.DataFrame, baseline: str) -> Board:
@@ -134,7 +183,7 @@ def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, basel
 
 
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0,
-               lc: LCOptions | None = None) -> list[Board]:
+               arena_hard_version: str = "v0.1", lc: LCOptions | None = None) -> list[Board]:
     """Every leaderboard that applies to the run, in its source tool's convention unless one is forced.
 
     `bootstrap` None means each convention's default: 100 rounds for arena-hard scores, 1000 for BT."""
@@ -166,7 +215,8 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None
         if tool == "alpaca-eval":
             board = alpaca_board(battles, baseline)
         else:
-            board = arenahard_board(battles, baseline, bootstrap, seed)
+            board = arenahard_board(battles, baseline, bootstrap, seed, arena_hard_version,
+                                    imported_avg_tokens(run) if run.tool == "arena-hard" else None)
         add_lc(board, run, battles, baseline, lc)
         boards.append(board)
     elif tool in ("arena-hard", "alpaca-eval"):
