@@ -28,6 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress, wait=not args.no_wait)
     print(summary_table(ctx.run.info))
+    from arena.perf.serving import serving_report
+    print(serving_report(ctx.run.path))
     print(judge_report(ctx.run.info))
     print(rating_report(ctx.run.path))
     errors = ctx.run.info.get("errors", [])
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     from arena.bench.cli import register as register_bench
+    from arena.human.cli import register as register_human
     from arena.interop.cli import register as register_interop
     from arena.perf.cli import register as register_perf
     from arena.quality.cli import register as register_quality
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_interop(sub)
     register_bench(sub)
     register_quality(sub)
+    register_human(sub)
     register_viz(sub)
     register_perf(sub)
     return parser

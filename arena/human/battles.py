@@ -37,7 +37,8 @@ def run_battles(run_dir: Path) -> list[dict[str, Any]]:
     """The LLM-judge battles of a run folder (battles.jsonl), for pooling."""
     path = Path(run_dir) / "battles.jsonl"
     if not path.is_file():
-        raise DataError(f"{run_dir}: no battles.jsonl to pool with", hint="leave out --pool, or judge the run first")
+        raise DataError(f"{run_dir}: no battles.jsonl (the LLM judge's battles)",
+                        hint="judge the run first (arena run with a judge: section); human-only battles need no --pool")
     return [{k: v for k, v in rec.items() if k != "games"} for _, rec in iter_jsonl(path)]
 
 

@@ -1,0 +1,143 @@
+"""`arena human battles|import-mtbench` and `arena agreement` (register() plugs them into the arena CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError, DataError
+from arena.human.agreement import LABELS, agreement, agreement_rows
+from arena.human.battles import human_battles, pooled_battles, run_battles
+from arena.human.mtbench import import_mtbench
+from arena.human.votes import load_log_file, votes_path
+
+
+def resolve_run(path: Path) -> tuple[Path, str, Path]:
+    """(workspace, run id, run folder) from a run folder, or a workspace (its latest run with battles)."""
+    path = Path(path)
+    if (path / "run.json").is_file():
+        return path.resolve().parent.parent, path.name, path
+    runs = sorted(p for p in (path / "runs").glob("*") if (p / "battles.jsonl").is_file()) if path.is_dir() else []
+    if runs:
+        return path.resolve(), runs[-1].name, runs[-1]
+    raise DataError(f"{path}: not a run folder (no run.json) nor a workspace with judged runs",
+                    hint="pass WORKSPACE/runs/<run>")
+
+
+def _votes(args: argparse.Namespace, workspace: Path, run_id: str):
+    """The vote log named by --votes, else WORKSPACE/human/<run>/votes.jsonl."""
+    path = args.votes or votes_path(workspace, run_id)
+    if not Path(path).is_file():
+        raise DataError(f"{path}: nobody has voted on run {run_id} yet",
+                        hint="vote on the app's Vote page (arena viz), or import with arena human import-mtbench")
+    return load_log_file(path)
+
+
+def _write(text: str, output: Path | None) -> None:
+    """Text to -o FILE or stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ArenaError(f"{output}: cannot write ({exc.strerror})", hint="-o takes a file path") from None
+
+
+def cmd_battles(args: argparse.Namespace) -> int:
+    """`arena human battles RUN`: the human votes as battles (judge 'human'), optionally pooled."""
+    workspace, run_id, run_dir = resolve_run(args.run)
+    log = _votes(args, workspace, run_id)
+    rows = pooled_battles(run_dir, log) if args.pool else human_battles(log, args.voter)
+    if not rows:
+        raise DataError(f"run {run_id}: no active pairwise votes", hint="vote first, or check withdrawn votes")
+    _write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), args.output)
+    print(f"{len(rows)} battles ({'LLM judge and human pooled' if args.pool else 'human'}) from run {run_id}; "
+          f"rate them with: arena rate {args.output or 'FILE'}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """`arena human import-mtbench FILE RUN`: published MT-bench human judgments become the run's votes."""
+    workspace, run_id, _ = resolve_run(args.run)
+    added, present, llm = import_mtbench(args.file, workspace, run_id, args.include_llm)
+    print(f"{added} human judgment(s) added to {votes_path(workspace, run_id)}"
+          + (f"; {present} already there" if present else "") + (f"; {llm} LLM-judge row(s) skipped" if llm else ""))
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    """A table cell: 3 decimals for floats, n/a for None."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_agreement(result: dict[str, Any]) -> str:
+    """Readable agreement tables: per judge (and human-human), confusion matrices, categories."""
+    rows = agreement_rows(result)
+    head = ["judge", "n", "agreement", "kappa", "n_without_ties", "agreement_without_ties", "kappa_without_ties"]
+    widths = [max(len(h), *(len(_fmt(r[h])) for r in rows)) for h in head]
+    lines = [f"{result['n_votes']} human vote(s) by {result['n_voters']} voter(s) on {result['n_items_voted']} item(s)",
+             "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(_fmt(r[h]).ljust(w) for h, w in zip(head, widths)) for r in rows]
+    for judge, rep in result["judges"].items():
+        lines.append(f"\nconfusion {judge} (rows) vs human (columns); first/second = the model first/second by name")
+        lines.append("        " + "".join(label.rjust(8) for label in LABELS))
+        for label, counts in zip(LABELS, rep["confusion"]["matrix"]):
+            lines.append(label.ljust(8) + "".join(str(c).rjust(8) for c in counts))
+        for cat, stats in rep["categories"].items():
+            w, wo = stats["with_ties"], stats["without_ties"]
+            lines.append(f"  {cat}: {_fmt(w['agreement'])} (n={w['n']}) with ties, "
+                         f"{_fmt(wo['agreement'])} (n={wo['n']}) without")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    """`arena agreement RUN`: each LLM judge against the human votes, and humans against each other."""
+    workspace, run_id, run_dir = resolve_run(args.run)
+    votes = _votes(args, workspace, run_id).active("vote")
+    result = agreement(run_battles(run_dir), votes)
+    if args.format == "json":
+        text = json.dumps({"run": run_id, **result}, indent=2) + "\n"
+    elif args.format == "csv":
+        buffer = io.StringIO()
+        rows = agreement_rows(result)
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    else:
+        text = format_agreement(result)
+    _write(text, args.output)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `human` (battles, import-mtbench) and `agreement` to an argparse subparsers object."""
+    human = subparsers.add_parser("human", help="human votes of a run: as battles, or import MT-bench's")
+    sub = human.add_subparsers(dest="human_command", metavar="ACTION", required=True)
+    battles = sub.add_parser("battles", help="human votes as battles (judge 'human') for arena rate")
+    battles.add_argument("run", type=Path, metavar="RUN", help="run folder (WORKSPACE/runs/<run>)")
+    battles.add_argument("--pool", action="store_true", help="also include the run's LLM-judge battles")
+    battles.add_argument("--voter", help="only this voter's votes")
+    battles.add_argument("--votes", type=Path, help="vote log (default WORKSPACE/human/<run>/votes.jsonl)")
+    battles.add_argument("-o", "--output", type=Path, metavar="FILE", help="write JSONL to FILE instead of stdout")
+    battles.set_defaults(func=cmd_battles)
+    imp = sub.add_parser("import-mtbench", help="add MT-bench's published human judgments to a run's votes")
+    imp.add_argument("file", type=Path, metavar="FILE", help="mt_bench_human_judgments as JSONL or JSON")
+    imp.add_argument("run", type=Path, metavar="RUN", help="run folder whose battles they judge")
+    imp.add_argument("--include-llm", action="store_true", help="also import rows whose judge is gpt-4")
+    imp.set_defaults(func=cmd_import)
+    agree = subparsers.add_parser("agreement", help="judge-human agreement of a run (MT-bench style)")
+    agree.add_argument("run", type=Path, metavar="RUN", help="run folder (WORKSPACE/runs/<run>)")
+    agree.add_argument("--votes", type=Path, help="vote log (default WORKSPACE/human/<run>/votes.jsonl)")
+    agree.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    agree.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    agree.set_defaults(func=cmd_agreement)
