@@ -55,6 +55,9 @@ def _instruction(questions: dict[str, dict[str, Any]], qid: Any, turn: int) -> s
 def lc_frame(run: RunFiles, battles: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Rows for the GLM: model, instruction text, p (preference for the model), len_model, len_baseline (chars)."""
     raw = run.records("battles.jsonl")
+    if len(raw) != len(battles):
+        raise ArenaError(f"{run.path / 'battles.jsonl'}: {len(raw)} records but {len(battles)} battles loaded",
+                         hint="the LC win rate pairs each battle with its record; re-import the run")
     questions = run.questions()
     rows = []
     for i, (a, b, score) in enumerate(zip(battles["model_a"], battles["model_b"], battles["score"].astype(float))):
