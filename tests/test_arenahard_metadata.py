@@ -83,3 +83,21 @@ def test_avg_tokens_over_all_answers_of_the_model(tmp_path):
     assert t.loc["m", "avg_tokens"] == pytest.approx(45.0)
     assert t.loc[BASE, "avg_tokens"] == pytest.approx(90.0)
     assert any("avg_tokens" in n and "every answer" in n for n in board.notes)
+
+
+def test_2025_answers_metadata_gives_style_and_avg_tokens(tmp_path):
+    """2025 answers carry `metadata` (token_len, header/list/bold counts) instead of conv_metadata."""
+    for model, tokens, headers in (("o3-mini-base", 300, {"h1": 2, "h2": 1}), ("m", 100, {"h1": 0})):
+        write_jsonl(tmp_path / "model_answer" / f"{model}.jsonl", [
+            {"uid": u, "ans_id": f"{model}-{u}", "model": model, "tstamp": 1.0,
+             "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": {"answer": "# a"}}],
+             "metadata": {"token_len": tokens + i, "header_count": headers, "list_count": {"ordered": 1},
+                          "bold_count": {"**": 0}}} for i, u in enumerate(("u1", "u2", "u3"))])
+    write_jsonl(tmp_path / "arena_hard_battles.jsonl", [
+        {"question_id": "u1", "model_a": "o3-mini-base", "model_b": "m", "winner": "model_a"}])
+    assert run_main("import", "arena-hard", tmp_path / "model_answer", tmp_path / "arena_hard_battles.jsonl",
+                    "-o", tmp_path / "run", "--bootstrap", "0", "--baseline", "o3-mini-base") == 0
+    b = read_jsonl(tmp_path / "run" / "battles.jsonl")[0]
+    assert (b["len_a"], b["len_b"], b["header_a"], b["header_b"], b["list_a"]) == (300, 100, 3, 0, 1)
+    t = next(x for x in run_boards(tmp_path / "run") if x.convention == "arena-hard").table.set_index("model")
+    assert (t.loc["m", "avg_tokens"], t.loc["o3-mini-base", "avg_tokens"]) == (101.0, 301.0)
