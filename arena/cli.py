@@ -28,6 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress, wait=not args.no_wait)
     print(summary_table(ctx.run.info))
+    from arena.perf.serving import serving_report
+    print(serving_report(ctx.run.path))
     print(judge_report(ctx.run.info))
     print(rating_report(ctx.run.path))
     errors = ctx.run.info.get("errors", [])

@@ -50,6 +50,8 @@ def answers_stage(ctx: RunContext) -> dict[str, Any]:
         ctx.answers_index = stage.index
         write_json_atomic(ctx.run.path / "answers_index.json", stage.index)
         ctx.run.stage("answers", {"models": {n: s.as_dict() for n, s in stage.summaries.items()}})
+    from arena.perf.serving import write_serving  # serving figures of the answers: runs/<run>/serving.json
+    write_serving(ctx.run.path, ctx.workspace.root)
     return {"models": models}
 
 
