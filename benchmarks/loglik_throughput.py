@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from openai_server import FakeOpenAI  # noqa: E402
+from openai_server import FakeOpenAI
 
-from arena.backends.completions_logprobs import CompletionsLogprobs  # noqa: E402
-from arena.bench.loaders import BenchItem  # noqa: E402
-from arena.bench.loglik import TARGET_DELIMITER, mc_context, score_item  # noqa: E402
-from arena.bench.logprob_run import Limited  # noqa: E402
+from arena.backends.completions_logprobs import CompletionsLogprobs
+from arena.bench.loaders import BenchItem
+from arena.bench.loglik import TARGET_DELIMITER, mc_context, score_item
+from arena.bench.logprob_run import Limited
 
 
 def echo_reply(delay: float):

@@ -175,3 +175,17 @@ def test_arena_run_with_a_transformers_candidate_is_a_clear_error(tmp_path):
         run_pipeline(load_config(path), dry_run=True, log=lambda s: None)
     assert "local" in str(err.value) and "arena bench" in str(err.value)
     assert not (tmp_path / "ws" / "runs").exists()  # refused before any run folder
+
+
+def test_rerun_reuses_cached_logprobs_and_gives_the_same_scores(tmp_path):
+    with FakeOpenAI() as srv:
+        srv.completions = scripted_completions
+        cfg, bench = load_bench_config(_config(tmp_path, srv))
+        first = run_bench(cfg, bench, show_progress=False, log=lambda s: None)
+        sent = len(srv.requests)
+        second = run_bench(cfg, bench, show_progress=False, log=lambda s: None)
+        assert sent == 7 and len(srv.requests) == sent  # 2 + 3 + 2 options; nothing sent again
+    assert second.results["m1"]["metrics"] == first.results["m1"]["metrics"]
+    stage = json.loads((second.run.path / "run.json").read_text())["stages"]["loglikelihood"]
+    assert stage["models"]["m1"]["cache"] == {"reused": 7, "scored": 0}
+    assert len((tmp_path / "ws" / "logprobs" / "m1.jsonl").read_text().splitlines()) == 7

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from arena.backends.completions_logprobs import CompletionsLogprobs
@@ -16,6 +18,7 @@ from arena.backends.logprobs import ContinuationLL, LogprobModel, NoPromptLogpro
 from arena.backends.openai_compat import resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.bench.loglik import score_item, summarize
+from arena.bench.logprob_cache import LogprobCache, identity
 from arena.bench.perplexity import aggregate, score_document
 from arena.bench.results import now
 from arena.bench.tasks import LoadedTask
@@ -71,8 +74,9 @@ class Limited:
     """A backend seen through a request limit: at most `concurrency` requests at once; none once it is known
     that the backend cannot return prompt log-probabilities."""
 
-    def __init__(self, model: LogprobModel, unsupported: list[NoPromptLogprobs]) -> None:
-        self.model, self.unsupported = model, unsupported
+    def __init__(self, model: LogprobModel, unsupported: list[NoPromptLogprobs],
+                 cache: LogprobCache | None = None) -> None:
+        self.model, self.unsupported, self.cache = model, unsupported, cache
         self.name, self.endpoint, self.demo = model.name, model.endpoint, model.demo
         self.concurrency = max(1, model.concurrency)
         self._sem = asyncio.Semaphore(self.concurrency)
@@ -84,8 +88,14 @@ class Limited:
             return await fn(*args)
 
     async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
-        """The backend's continuation_logprob, within the limit."""
-        return await self._call(self.model.continuation_logprob, context, continuation)
+        """The backend's continuation_logprob, within the limit (or from the cache)."""
+        key = self.cache.key("continuation", context, continuation) if self.cache else ""
+        if self.cache and (hit := self.cache.get(key)) is not None:
+            return ContinuationLL(**hit)
+        res = await self._call(self.model.continuation_logprob, context, continuation)
+        if self.cache:
+            self.cache.put(key, asdict(res))
+        return res
 
     async def tokenize(self, text: str) -> list[int]:
         """The backend's tokenize, within the limit."""
@@ -96,19 +106,26 @@ class Limited:
         return await self._call(self.model.window_info)
 
     async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
-        """The backend's token_logprobs, within the limit."""
-        return await self._call(self.model.token_logprobs, tokens, n_scored)
+        """The backend's token_logprobs, within the limit (or from the cache)."""
+        key = self.cache.key("window", tokens, n_scored) if self.cache else ""
+        if self.cache and (hit := self.cache.get(key)) is not None:
+            return list(hit)
+        res = await self._call(self.model.token_logprobs, tokens, n_scored)
+        if self.cache:
+            self.cache.put(key, res)
+        return res
 
     async def aclose(self) -> None:
         """Close the backend."""
         await self.model.aclose()
 
 
-async def _gather_items(model: LogprobModel, task: LoadedTask) -> tuple[list[Any], list[str]]:
+async def _gather_items(model: LogprobModel, task: LoadedTask,
+                        cache: LogprobCache | None) -> tuple[list[Any], list[str]]:
     """Score every item of one task (at most `model.concurrency` at once); (scores in item order, errors)."""
     errors: list[str] = []
     unsupported: list[NoPromptLogprobs] = []
-    limited = Limited(model, unsupported)
+    limited = Limited(model, unsupported, cache)
 
     async def one(item: Any) -> Any:
         try:
@@ -166,12 +183,12 @@ def merge_into(result: dict[str, Any], part: dict[str, Any]) -> None:
 
 
 async def _score_candidate(model: LogprobModel, tasks: list[LoadedTask], run: RunDir,
-                           log: Callable[[str], None]) -> dict[str, Any]:
+                           log: Callable[[str], None], cache: LogprobCache | None) -> dict[str, Any]:
     result: dict[str, Any] = {"model": model.name}
     try:
         for task in tasks:
             try:
-                scored, errors = await _gather_items(model, task)
+                scored, errors = await _gather_items(model, task, cache)
             except NoPromptLogprobs as exc:
                 msg = unsupported_message(task, model.name, str(exc))
                 log(f"error: {msg}")
@@ -182,12 +199,15 @@ async def _score_candidate(model: LogprobModel, tasks: list[LoadedTask], run: Ru
             merge_into(result, task_result(task, scored, run.run_id, model.demo))
     finally:
         await model.aclose()
+        if cache:
+            cache.close()
+            result["cache"] = {"reused": cache.hits, "scored": cache.added}
     result["updated"] = now()
     return result
 
 
 async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[LoadedTask], run: RunDir,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+                     log: Callable[[str], None], cache: LogprobCache | None) -> dict[str, Any]:
     from arena.backends.vllm_server import VLLMServer
 
     server = VLLMServer(model=cand.model, served_name=cand.name, log_path=run.logs_dir / f"vllm-{cand.name}-ll.log",
@@ -196,10 +216,15 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
                         health_timeout=cand.health_timeout_s)
     url = await asyncio.to_thread(server.start)
     try:
-        return await _score_candidate(make_model(cand, gen, url), tasks, run, log)
+        return await _score_candidate(make_model(cand, gen, url), tasks, run, log, cache)
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def _cache(cfg: RunConfig, cand: Any) -> LogprobCache | None:
+    ident = identity(cand)
+    return LogprobCache(Path(cfg.workspace), cand.name, ident) if ident is not None else None
 
 
 async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
@@ -214,13 +239,13 @@ async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
             run.error(f"{cand.name}: {exc}", stage="bench")
             log(f"error: {cand.name}: {exc}")
             continue
-        out[cand.name] = await _score_candidate(model, tasks, run, log)
+        out[cand.name] = await _score_candidate(model, tasks, run, log, _cache(cfg, cand))
     for cand in (c for c in cands if isinstance(c, VLLMCandidate)):
-        out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log)
+        out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log, _cache(cfg, cand))
     problems = [f"candidate {c.name}: bench task {t.task.name} not scored" for c in cands for t in tasks
                 if t.task.name not in (out.get(c.name) or {}).get("n", {})]
-    run.stage("loglikelihood", {"tasks": [t.task.name for t in tasks], "problems": problems,
-                                "models": {m: r.get("n", {}) for m, r in out.items()}})
+    models = {m: {"n": r.get("n", {}), "cache": r.pop("cache", None)} for m, r in out.items()}
+    run.stage("loglikelihood", {"tasks": [t.task.name for t in tasks], "problems": problems, "models": models})
     return out
 
 
