@@ -58,9 +58,10 @@ def num(v: float | None, width: int = 12) -> str:
 def header(data: Path) -> None:
     """Machine, versions and the commit the numbers come from."""
     root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+    git = ["git", "-C", str(root)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True,
                             text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], check=False,
                            capture_output=True, text=True).stdout.strip()
     versions = []
     for pkg in ("arena", "numpy", "pandas", "scipy", "scikit-learn"):
@@ -129,7 +130,7 @@ def arena_hard(data: Path, ws: Path, rounds: int) -> None:
 
 def lc_option() -> bool:
     """True when `arena leaderboard` has the --lc-difficulty option."""
-    out = subprocess.run([sys.executable, "-m", "arena.cli", "leaderboard", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "arena.cli", "leaderboard", "--help"], check=False, capture_output=True,
                          text=True).stdout
     return "--lc-difficulty" in out
 
@@ -143,7 +144,7 @@ def alpaca_eval(data: Path, ws: Path) -> None:
     cmd = [sys.executable, "-m", "arena.cli", "leaderboard", str(run), "--format", "json"]
     if lc:
         cmd += ["--lc-difficulty", str(ae / "instruction_difficulty.csv")]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if done.returncode:
         row("AlpacaEval", f"arena leaderboard failed: {done.stderr.strip()[-100:]}", None, None, None, "FAIL")
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from interop_fixtures import run_main, write_jsonl
 
@@ -65,3 +66,16 @@ def test_cli_option_and_bad_rounds(run, capsys):
     assert any("v2.0" in n for n in board["notes"])
     with pytest.raises(ArenaError, match="bootstrap means"):
         run_boards(run, bootstrap=0, arena_hard_version="v2.0")
+
+
+def test_v01_resamples_all_games_together():
+    """v0.1 draws from every model's rows at once (arena-hard's battles.sample): a model with 1 of 10 rows
+    is missing from a round with probability (9/10)^10 = 0.349; v2.0 resamples each model on its own."""
+    from arena.interop.leaderboard import _joint_bootstrap, _per_model_bootstrap
+
+    games = [(np.ones(1), np.ones(1)), (np.zeros(9), np.ones(9))]
+    joint = _joint_bootstrap(games, 4000, seed=1)
+    assert np.isnan(joint[0]).mean() == pytest.approx(0.9 ** 10, abs=0.03)
+    assert set(joint[0][~np.isnan(joint[0])]) == {100.0} and set(joint[1][~np.isnan(joint[1])]) == {0.0}
+    alone = _per_model_bootstrap(games, 4000, seed=1)
+    assert not np.isnan(alone[0]).any() and set(alone[0]) == {100.0}

@@ -85,8 +85,43 @@ ARENA_HARD_VERSIONS = ("v0.1", "v2.0")
 def _interval(boots: np.ndarray, version: str) -> tuple[float, float]:
     """arena-hard's interval of the bootstrap rounds: 2.5/97.5% in v0.1, 5/95% (90%) in v2.0."""
     q = (5.0, 95.0) if version == "v2.0" else (2.5, 97.5)
-    lo, hi = np.percentile(boots, q)  # linear interpolation, as pandas' quantile in arena-hard
+    lo, hi = np.nanpercentile(boots, q)  # linear interpolation, as pandas' quantile in arena-hard
     return float(lo), float(hi)
+
+
+def _score_rows(sub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A model's score rows and weights against the baseline; integer weights become repeated rows (a
+    strong verdict = 3 rows, each drawn on its own in the bootstrap, as in arena-hard)."""
+    p, w = sub["p"].to_numpy(float), sub["w"].to_numpy(float)
+    if np.allclose(w, np.round(w)):
+        p, w = np.repeat(p, np.round(w).astype(int)), np.ones(int(np.round(w).sum()))
+    return p, w
+
+
+def _per_model_bootstrap(games: list[tuple[np.ndarray, np.ndarray]], rounds: int, seed: int) -> list[np.ndarray]:
+    """v2.0: each round resamples each model's rows on their own; the win rates x100 (rounds,) per model."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p, w in games:
+        idx = rng.integers(0, len(p), size=(rounds, len(p)))
+        out.append(100 * (p[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1))
+    return out
+
+
+def _joint_bootstrap(games: list[tuple[np.ndarray, np.ndarray]], rounds: int, seed: int) -> list[np.ndarray]:
+    """v0.1: each round resamples all models' rows together (arena-hard's battles.sample), so a model's
+    number of rows varies between rounds; a model with no row in a round gets NaN there."""
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([g[0] for g in games])
+    w = np.concatenate([g[1] for g in games])
+    code = np.repeat(np.arange(len(games)), [len(g[0]) for g in games])
+    boots = np.empty((len(games), rounds))
+    for r in range(rounds):
+        idx = rng.integers(0, len(p), len(p))
+        num = np.bincount(code[idx], p[idx] * w[idx], len(games))
+        den = np.bincount(code[idx], w[idx], len(games))
+        boots[:, r] = 100 * np.divide(num, den, out=np.full(len(games), np.nan), where=den > 0)
+    return list(boots)
 
 
 def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, seed: int = 0,
@@ -94,8 +129,9 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     """Win rate against the baseline x100 with the weights as repeated games, and a bootstrap interval.
 
     version "v0.1": score = the win rate on all games, 95% percentile interval (arena-hard-auto v0.1);
-    "v2.0": score = mean of the bootstrap win rates, 90% interval (v2.0's show_result). Each round
-    resamples a model's games (strong verdicts as 3 rows) with replacement. `avg_tokens` (model -> mean
+    "v2.0": score = mean of the bootstrap win rates, 90% interval (v2.0's show_result). Rounds resample
+    the games (strong verdicts as 3 rows) with replacement: all models' together in v0.1, each model's
+    alone in v2.0, as each version does. `avg_tokens` (model -> mean
     token_len over all its answers) replaces the per-battle mean answer length where given."""
     if version not in ARENA_HARD_VERSIONS:
         raise ArenaError(f"unknown arena-hard version {version!r}", hint=f"use one of {', '.join(ARENA_HARD_VERSIONS)}")
@@ -104,16 +140,12 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     vs = _versus_baseline(battles, baseline)
     if vs.empty:
         raise ArenaError(f"no battles against the baseline {baseline!r}")
-    rng = np.random.default_rng(seed)
+    groups = list(vs.groupby("model", sort=True))
+    games = [_score_rows(sub) for _, sub in groups]
+    draws = (_joint_bootstrap if version == "v0.1" else _per_model_bootstrap)(games, rounds, seed)
     rows = []
-    for model, sub in vs.groupby("model", sort=True):
-        w = sub["w"].to_numpy(float)
-        p = sub["p"].to_numpy(float)
-        if np.allclose(w, np.round(w)):
-            p, w = np.repeat(p, np.round(w).astype(int)), np.ones(int(np.round(w).sum()))
+    for (model, sub), (p, w), boots in zip(groups, games, draws):
         score = 100 * np.average(p, weights=w)
-        idx = rng.integers(0, len(p), size=(rounds, len(p)))
-        boots = 100 * (p[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1)
         lo, hi = _interval(boots, version) if rounds else (score, score)
         if version == "v2.0":
             score = float(boots.mean())
@@ -127,10 +159,12 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
                                                  "ci_high": 50.0, "games": 0, "wins": 0, "ties": 0,
                                                  "losses": 0}])], ignore_index=True)
     table = table.sort_values(["score", "model"], ascending=[False, True]).reset_index(drop=True)
-    what = ("mean of the bootstrap win rates (arena-hard-auto v2.0); 90% interval (5th-95th percentile)"
-            if version == "v2.0" else "win rate on all games (arena-hard-auto v0.1); 95% interval")
+    what = ("mean of the bootstrap win rates (arena-hard-auto v2.0); 90% interval (5th-95th percentile) "
+            f"from {rounds} bootstrap rounds resampling each model's games" if version == "v2.0" else
+            "win rate on all games (arena-hard-auto v0.1); 95% interval from "
+            f"{rounds} bootstrap rounds resampling all games together")
     notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games), "
-              f"{what} from {rounds} bootstrap rounds resampling each model's games (seed {seed})")]
+              f"{what} (seed {seed})")]
     notes.append(_avg_tokens_note(table, avg_tokens))
     return Board("arena-hard-auto score", "arena-hard", table, notes)
 
