@@ -199,3 +199,30 @@ def test_grading_a_single_mode_answer(workspace: Path, monkeypatch: pytest.Monke
     at.button(key="grade_undo").click()
     at = run_ok(at)
     assert records(workspace, RUN_SINGLE)[-1]["kind"] == "withdraw" and "20** grade(s) left" in page_text(at)
+
+
+def test_human_results_page_leaderboard_and_agreement(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable
+) -> None:
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch, page="human-results")
+    assert "Nobody has voted" in page_text(at)
+    at = open_vote(workspace, monkeypatch)
+    for voter in ("fay", "gus"):
+        at.text_input(key="human_voter").input(voter)
+        at = run_ok(at)
+        for _ in range(4):
+            at.button(key="vote_1").click()
+            at = run_ok(at)
+    log = records(workspace)
+    at = open_vote(workspace, monkeypatch, page="human-results")
+    assert not at.error, [e.value for e in at.error]
+    board = at.dataframe[0].value
+    models = {m for r in log for m in (r["model_a"], r["model_b"])}
+    assert set(board["model"]) == models
+    agree = at.dataframe[1].value
+    assert list(agree["judge"]) == [*JUDGES, "human (inter-annotator)"]
+    assert int(agree["n"].iloc[0]) == len(log)  # one gpt-4o verdict per voted item and vote
+    at.radio(key="hr_source").set_value("pooled")
+    at = run_ok(at)
+    assert int(at.dataframe[0].value["battles"].sum()) > int(board["battles"].sum())

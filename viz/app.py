@@ -18,6 +18,7 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from viz import (
+    page_agreement,
     page_battles,
     page_categories,
     page_grade,
@@ -44,6 +45,7 @@ PAGES: dict[str, PageFn] = {
     "Single scores": page_single.render,
     "Vote": page_vote.render,
     "Grade": page_grade.render,
+    "Human results": page_agreement.render,
     "Performance": page_perf.render,
 }
 START_HINT = "Start with `arena run -c configs/cfg_pairwise.yaml --dry-run`, then reload this page."
