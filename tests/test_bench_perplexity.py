@@ -134,3 +134,23 @@ def test_perplexity_through_a_chat_only_server_is_one_clear_error(tmp_path):
     assert len(errors) == 1 and "bench task 'ppl'" in errors[0]["message"]
     assert "/tokenize" in errors[0]["message"] and "backend: transformers" in errors[0]["message"]
     assert json.loads((out.run.path / "run.json").read_text())["status"] == "failed"  # nothing was scored
+
+
+def test_failed_documents_are_counted_and_make_the_run_partial(tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "ok", "text": "a b c"}) + "\n" + json.dumps({"id": "bad", "text": "a z"}) + "\n")
+    with FakeOpenAI() as srv:
+        def tokenize(body: dict) -> dict:
+            if "z" in body["prompt"]:
+                raise KeyError("z")  # the server breaks on this document (HTTP handler error -> no reply)
+            return _tokenize(body)
+
+        srv.completions, srv.tokenize = _completions, tokenize
+        cfg, bench = load_bench_config(_config(tmp_path, srv, docs))
+        cfg.generation.max_retries = 0
+        out = run_bench(cfg, bench, show_progress=False, log=lambda s: None)
+    res = out.results["m1"]
+    assert res["n"]["ppl"] == 1 and res["sources"]["ppl"]["missing"] == 1
+    info = json.loads((out.run.path / "run.json").read_text())
+    assert info["status"] == "partial"
+    assert any("ppl/bad" in e["message"] for e in info["errors"])

@@ -66,7 +66,8 @@ def unsupported_message(task: LoadedTask, cand: str, reason: str) -> str:
     fix = ("set 'method: generate' on the task to score generated letters instead, or use a /v1/completions "
            "server (vLLM) or backend: transformers" if task.kind != "perplexity" else
            "perplexity needs a /v1/completions server with /tokenize (vLLM) or backend: transformers")
-    return (f"bench task '{task.task.name}' ({task.kind}, method: loglikelihood): candidate '{cand}' cannot return "
+    what = "perplexity" if task.kind == "perplexity" else f"{task.kind}, method: loglikelihood"
+    return (f"bench task '{task.task.name}' ({what}): candidate '{cand}' cannot return "
             f"prompt log-probabilities ({reason.splitlines()[0]}); {fix}")
 
 
@@ -222,6 +223,15 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
             server.stop()
 
 
+def _problem(result: dict[str, Any], cand: str, task: LoadedTask) -> str | None:
+    """What went wrong for one candidate on one task (None when every item was scored)."""
+    name = task.task.name
+    if name not in result.get("n", {}):
+        return f"candidate {cand}: bench task {name} not scored"
+    missing = result["sources"][name]["missing"]
+    return f"candidate {cand}: bench task {name}: {missing} of {len(task.data.items)} items failed" if missing else None
+
+
 def _cache(cfg: RunConfig, cand: Any) -> LogprobCache | None:
     ident = identity(cand)
     return LogprobCache(Path(cfg.workspace), cand.name, ident) if ident is not None else None
@@ -242,8 +252,7 @@ async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
         out[cand.name] = await _score_candidate(model, tasks, run, log, _cache(cfg, cand))
     for cand in (c for c in cands if isinstance(c, VLLMCandidate)):
         out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log, _cache(cfg, cand))
-    problems = [f"candidate {c.name}: bench task {t.task.name} not scored" for c in cands for t in tasks
-                if t.task.name not in (out.get(c.name) or {}).get("n", {})]
+    problems = [p for c in cands for t in tasks if (p := _problem(out.get(c.name) or {}, c.name, t))]
     models = {m: {"n": r.get("n", {}), "cache": r.pop("cache", None)} for m, r in out.items()}
     run.stage("loglikelihood", {"tasks": [t.task.name for t in tasks], "problems": problems, "models": models})
     return out
