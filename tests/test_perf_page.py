@@ -70,3 +70,29 @@ def test_empty_and_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "perf" / "broken.json").write_text("{not json")
     at = _open(tmp_path, monkeypatch)
     assert "could not be read: broken.json" in at.warning[0].value
+
+
+def test_serving_figures_on_the_leaderboard_and_performance_pages(tmp_path, questions_file, monkeypatch):
+    from conftest import write_config
+
+    with FakeOpenAI(reply=lambda body: "x y z", delay_s=0.01) as srv:
+        cands = [{"name": n, "backend": "openai", "model": "fake", "base_url": srv.base_url} for n in ("m-a", "m-b")]
+        cfg = write_config(tmp_path, questions_file, cands, judge={"mode": "pairwise", "kind": "dry-run"},
+                           rating={"bootstrap": 20})
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    ws = tmp_path / "ws"
+    (run,) = (ws / "runs").iterdir()
+    serving = {m["model"]: m for m in json.loads((run / "serving.json").read_text())["models"]}
+    monkeypatch.setenv("ARENA_WORKSPACE", str(ws))
+    for page in ("leaderboard", "performance"):
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.query_params["page"] = page
+        at.run()
+        assert not at.exception and not at.error
+        assert "Serving figures" in [s.value for s in at.subheader]
+        (table,) = [d.value for d in at.dataframe if "latency p95 (s)" in d.value.columns]
+        table = table.set_index("model")
+        for name in ("m-a", "m-b"):
+            assert table.loc[name, "latency p95 (s)"] == pytest.approx(serving[name]["latency_p95_s"])
+            assert table.loc[name, "concurrency"] == 8 and table.loc[name, "error rate (%)"] == 0
+        assert any("at concurrency 8" in c.value for c in at.caption)

@@ -14,6 +14,7 @@ from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame
 from viz.render import chart_label, escape_markdown_html, missing_results, page_header
+from viz.serving_view import show_serving
 
 ALL_CATEGORIES, ALL_JUDGES = "All categories", "All judges"
 CAUTION = "caution"
@@ -198,6 +199,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     )
     flagged = shown[CAUTION].str.len() > 0 if CAUTION in shown else None
     st.plotly_chart(ratings_chart(table, f"Ratings ({scope})", flagged))
+    show_serving(run)
     if flagged is not None:
         st.caption(
             f"⚠ {int(flagged.sum())} model(s) with little data (see the caution column; hollow in the "

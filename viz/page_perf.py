@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from viz.render import chart_label, escape_markdown_html, no_data
+from viz.serving_view import show_serving
 
 LATENCIES = {"TTFT p50 (ms)": ("ttft_s", "p50"), "TTFT p99 (ms)": ("ttft_s", "p99"),
              "TPOT p50 (ms)": ("tpot_s", "p50"), "ITL p50 (ms)": ("itl_s", "p50"),
@@ -107,8 +108,14 @@ def latest_per_target(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def render(workspace: Path, run: Any, runs: list[Any]) -> None:
-    """Draw the performance page (independent of the selected run)."""
+    """Draw the performance page: the workspace's load tests, then the selected run's serving figures."""
     st.title("Performance")
+    load_tests(workspace)
+    show_serving(run)
+
+
+def load_tests(workspace: Path) -> None:
+    """Curves and table of the load tests in WORKSPACE/perf (any run or none)."""
     docs, bad = read_perf_results(workspace)
     docs = [d for d in docs if d.get("levels")]
     if bad:
