@@ -91,7 +91,15 @@ def test_acc_and_acc_norm_equal_hand_computation(tmp_path):
 
 
 def test_decide_and_stderr_by_hand():
-    assert decide([-2.0, -3.0], ["cat", "elephant"], 0) == {"pred": 0, "pred_norm": 1, "acc": 1, "acc_norm": 0}
+    assert decide([-2.0, -3.0], ["cat", "elephant"], 0) == {"pred": 0, "pred_norm": 1, "acc": 1, "acc_norm": 0,
+                                                             "acc_norm_bytes": 0}
+    # Chinese options: 2 and 3 characters, 6 and 9 UTF-8 bytes. Per character -1.5 vs -1.4 (the second wins);
+    # per byte -0.5 vs -0.467 (the second wins too); LL alone picks the first.
+    assert decide([-3.0, -4.2], ["猫咪", "大象们"], 1) == {"pred": 0, "pred_norm": 1, "acc": 0, "acc_norm": 1,
+                                                         "acc_norm_bytes": 1}
+    # 'ab' (2 bytes) vs '猫' (1 character, 3 bytes): per character -1.0 vs -1.5, per byte -1.0 vs -0.5
+    assert decide([-2.0, -1.5], ["ab", "猫"], 1) == {"pred": 1, "pred_norm": 0, "acc": 1, "acc_norm": 0,
+                                                   "acc_norm_bytes": 1}
     assert decide([-1.0, -1.0], ["ab", "cd"], 1)["pred"] == 0  # ties: the first option, as numpy.argmax
     mean, err = mean_stderr([0.0, 0.0, 1.0])
     assert mean == pytest.approx(1 / 3) and err == pytest.approx(math.sqrt((1 / 3) / 3))

@@ -6,6 +6,7 @@ reach into the continuation are summed). Then
   acc      = 1 if argmax_i LL_i is the gold option
   acc_norm = 1 if argmax_i LL_i / len(o_i) is the gold option, len = characters of the option text
              without the delimiter (lm-evaluation-harness: `len(choice)`; bytes for ASCII options)
+  acc_norm_bytes = the same with len = UTF-8 bytes of the option (differs from acc_norm for non-ASCII text)
 Ties go to the first option (numpy argmax). Task scores are means over items; the standard error is the
 sample standard deviation over items / sqrt(n), as lm-evaluation-harness reports it."""
 from __future__ import annotations
@@ -44,7 +45,9 @@ def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
     """acc and acc_norm of one item from its options' log-likelihoods."""
     pred = argmax(lls)
     pred_norm = argmax([ll / max(1, len(o)) for ll, o in zip(lls, options)])
-    return {"pred": pred, "pred_norm": pred_norm, "acc": int(pred == gold), "acc_norm": int(pred_norm == gold)}
+    pred_bytes = argmax([ll / max(1, len(o.encode("utf-8"))) for ll, o in zip(lls, options)])
+    return {"pred": pred, "pred_norm": pred_norm, "acc": int(pred == gold), "acc_norm": int(pred_norm == gold),
+            "acc_norm_bytes": int(pred_bytes == gold)}
 
 
 async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
@@ -73,9 +76,9 @@ def mean_stderr(values: list[float]) -> tuple[float, float | None]:
 
 
 def summarize(details: list[dict[str, Any]]) -> dict[str, Any]:
-    """acc, acc_norm and their standard errors over the scored items."""
+    """acc, acc_norm, acc_norm_bytes and their standard errors over the scored items."""
     out: dict[str, Any] = {}
-    for key in ("acc", "acc_norm"):
+    for key in ("acc", "acc_norm", "acc_norm_bytes"):
         mean, err = mean_stderr([float(d[key]) for d in details])
         out[key] = round(mean, 6)
         out[f"{key}_stderr"] = round(err, 6) if err is not None else None
