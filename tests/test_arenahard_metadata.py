@@ -101,3 +101,13 @@ def test_2025_answers_metadata_gives_style_and_avg_tokens(tmp_path):
     assert (b["len_a"], b["len_b"], b["header_a"], b["header_b"], b["list_a"]) == (300, 100, 3, 0, 1)
     t = next(x for x in run_boards(tmp_path / "run") if x.convention == "arena-hard").table.set_index("model")
     assert (t.loc["m", "avg_tokens"], t.loc["o3-mini-base", "avg_tokens"]) == (101.0, 301.0)
+
+
+def test_avg_tokens_note_without_answers(tmp_path):
+    write_jsonl(tmp_path / "arena_hard_battles.jsonl", [
+        {"question_id": "q1", "model_a": BASE, "model_b": "m", "winner": "model_b"}])
+    assert run_main("import", "arena-hard", tmp_path / "arena_hard_battles.jsonl", "-o", tmp_path / "run",
+                    "--bootstrap", "0") == 0
+    board = next(b for b in run_boards(tmp_path / "run") if b.convention == "arena-hard")
+    assert board.table["avg_tokens"].isna().all()
+    assert any(n.startswith("avg_tokens: no answer lengths") for n in board.notes)

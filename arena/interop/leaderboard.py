@@ -172,6 +172,8 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
 def _avg_tokens_note(table: pd.DataFrame, avg_tokens: dict[str, float] | None) -> str:
     """Fill avg_tokens from all of each model's answers where known, and say which definition each row uses."""
     if not avg_tokens:
+        if table["avg_tokens"].isna().all():
+            return "avg_tokens: no answer lengths (import the answers with the judgments to fill it)"
         return ("avg_tokens: mean length (tokens) of the model's answers over its judged games against the "
                 "baseline, one value per game (Arena's definition)")
     table["avg_tokens"] = table["model"].map(avg_tokens).fillna(table["avg_tokens"])
