@@ -204,3 +204,11 @@ def test_shown_order_is_seeded_and_balanced() -> None:
 
 def test_votelog_is_a_value() -> None:
     assert VoteLog(()).active() == []
+
+
+def test_shared_note_never_shows_the_token() -> None:
+    from arena.human.access import shared_note
+
+    assert "voting is off" in shared_note({}) and TOKEN_ENV in shared_note({})
+    note = shared_note({TOKEN_ENV: "abc-secret"})
+    assert "abc-secret" not in note and "access token" in note

@@ -149,6 +149,10 @@ def test_k_votes_per_battle(workspace: Path, monkeypatch: pytest.MonkeyPatch, ho
     at.button(key="vote_bothbad").click()
     at = run_ok(at)
     assert "59** vote(s) left" in page_text(at) and records(workspace)[-1]["winner"] == "tie (bothbad)"
+    at.button(key="vote_1").click()
+    at = run_ok(at)
+    first, second = records(workspace)
+    assert first["battle"] != second["battle"]  # a battle voted once comes back after the others
 
 
 def test_shared_server_needs_the_token(workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable) -> None:
@@ -215,6 +219,8 @@ def test_human_results_page_leaderboard_and_agreement(
             at.button(key="vote_1").click()
             at = run_ok(at)
     log = records(workspace)
+    lb = open_vote(workspace, monkeypatch, page="leaderboard")
+    assert "**Human results** page" in page_text(lb)
     at = open_vote(workspace, monkeypatch, page="human-results")
     assert not at.error, [e.value for e in at.error]
     board = at.dataframe[0].value

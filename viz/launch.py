@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from arena.errors import ArenaError
+from arena.human.access import is_loopback, shared_note
 
 APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_WORKSPACE = "arena-workspace"
@@ -103,6 +104,8 @@ def cmd_viz(args: argparse.Namespace) -> int:
     cmd = streamlit_command(workspace, port, host)
     url_host = "localhost" if host == "0.0.0.0" else host
     print(f"Arena leaderboard for {workspace} on http://{url_host}:{port} (Ctrl-C to stop)")
+    if not is_loopback(host):
+        print(shared_note(), file=sys.stderr)
     process = subprocess.Popen(cmd)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

@@ -51,7 +51,7 @@ def give(workspace: Path, run_id: str, voter: str, item: dict[str, Any], grade: 
     append_record(votes_path(workspace, run_id), record)
     st.session_state["grade_comment"] = ""
     st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
-    st.session_state.pop("grade_current", None)
+    skip("grade_current", item["battle"])  # with K > 1 it comes back after the others, not at once
 
 
 def reveal_last(last: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from arena.errors import ArenaError
+from arena.human.votes import votes_path
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame
@@ -191,6 +192,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if section.get("resampling"):  # leaderboards written since the question bootstrap say how
         st.caption(f"Intervals: {escape_markdown_html(str(section['resampling']))}.")
     st.dataframe(shown, hide_index=True, column_config=_column_config(shown))
+    if votes_path(workspace, run.run_id).is_file():
+        st.caption("This run has human votes: the human leaderboard is on the **Human results** page.")
     st.download_button(
         "Download CSV",
         shown.to_csv(index=False).encode("utf-8"),

@@ -176,7 +176,7 @@ def cast(workspace: Path, run_id: str, voter: str, item: dict[str, Any], swapped
     append_record(votes_path(workspace, run_id), record)
     st.session_state["vote_comment"] = ""
     st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
-    st.session_state.pop("vote_current", None)
+    skip("vote_current", item["battle"])  # with K > 1 it comes back after the others, not at once
 
 
 def _verdict(score: float, a: str, b: str) -> str:

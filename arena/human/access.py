@@ -53,3 +53,11 @@ def may_vote(host: str | None, given: str | None, env: Mapping[str, str] | None 
         return True, ""
     return False, ("This app is shared on the network: type the team's access token to vote "
                    "(read-only browsing needs none)." if not given else "That access token is not right.")
+
+
+def shared_note(env: Mapping[str, str] | None = None) -> str:
+    """What `arena viz --host <network address>` says about voting (never the token itself)."""
+    if token_configured(env):
+        return f"note: shared on the network; voting asks for the access token in {TOKEN_ENV}, browsing is open"
+    return (f"note: shared on the network and {TOKEN_ENV} is not set, so voting is off (browsing is open); "
+            f"set {TOKEN_ENV} to let the team vote")
