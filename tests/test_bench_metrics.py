@@ -12,6 +12,7 @@ from arena.bench.genopts import ReferenceOptions
 from arena.bench.genscore import score_reference_task
 from arena.bench.loaders import BenchItem
 from arena.bench.textmetrics import (
+    StemmedTokenizer,
     _require,
     corpus_scores,
     exact_match,
@@ -77,6 +78,17 @@ def test_rouge_hand_worked_on_the_rouge_score_readme_pair():
     assert got["rouge1"] == pytest.approx(f(6 / 8, 6 / 9))
     assert got["rouge2"] == pytest.approx(f(2 / 7, 2 / 8))
     assert got["rougeL"] == pytest.approx(f(5 / 8, 5 / 9))
+
+
+def test_cached_stemming_tokenizes_exactly_like_rouge_score():
+    from rouge_score import rouge_scorer as rs
+    from rouge_score.tokenizers import DefaultTokenizer
+    texts = ["The runners were running quickly; generously agreed!", "dogs' happiness in 2023-11", "a an the", ""]
+    assert [StemmedTokenizer().tokenize(t) for t in texts] == [DefaultTokenizer(True).tokenize(t) for t in texts]
+    lib = rs.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    for pred, ref in zip(texts, reversed(texts)):
+        ours = item_scores(pred, [ref], ["rouge1", "rouge2", "rougeL"], "13a")
+        assert ours == {k: v.fmeasure for k, v in lib.score(ref, pred).items()}
 
 
 def test_rouge_for_chinese_uses_jieba_words_where_the_default_tokenizer_sees_nothing():
