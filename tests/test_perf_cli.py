@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_jsonl, write_config
+from openai_server import FakeOpenAI
 
 from arena.backends.vllm_server import find_free_port
 from arena.cli import main
-from conftest import read_jsonl, write_config
-from openai_server import FakeOpenAI
 
 FAKE_VLLM = [sys.executable, str(Path(__file__).parent / "fake_vllm_serve.py")]
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_url_target_sweep_writes_json_csv_and_requests(tmp_path, capsys):
     assert all(lv["completed"] == 6 and lv["request_throughput"] > 0 for lv in doc["levels"])
     assert len(chat) == 2 * (6 + 1) and all(8 <= r["max_tokens"] <= 16 for r in chat)
     assert all(len(r["messages"][0]["content"].split()) == 31 for r in chat)
-    rows = list(csv.DictReader(open(tmp_path / "perf" / f"{doc['perf_id']}.csv")))
+    rows = list(csv.DictReader((tmp_path / "perf" / f"{doc['perf_id']}.csv").read_text().splitlines()))
     assert [r["label"] for r in rows] == ["concurrency 1", "concurrency 3"] and rows[0]["target"] == "fake"
     assert float(rows[1]["ttft_s_p50"]) == pytest.approx(doc["levels"][1]["ttft_s"]["p50"])
     assert len(read_jsonl(tmp_path / "perf" / f"{doc['perf_id']}.requests.jsonl")) == 12
@@ -83,7 +83,7 @@ def test_vllm_candidate_is_launched_and_stopped(tmp_path, questions_file, capsys
     assert _perf("-c", str(cfg), "--requests", "2") == 2  # the stand-in server does not stream
     assert "does not stream" in capsys.readouterr().err
     assert (tmp_path / "ws" / "perf" / "logs" / "vllm-served.log").exists()
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert "/models/served" not in ps
     assert not list((tmp_path / "ws" / "perf").glob("*.json"))  # nothing measured, nothing written
 

@@ -5,13 +5,13 @@ import asyncio
 import statistics
 
 import pytest
+from openai_server import FakeOpenAI
 
+from arena.backends.vllm_server import find_free_port
 from arena.perf.client import BAD_STREAM, CONNECTION, ClientSettings, PerfRequest, StreamingClient
 from arena.perf.load import LevelRun, LoadLevel, Stop, poisson_offsets, run_level, warm_up
 from arena.perf.metrics import summarize
 from arena.perf.prompts import OutputBudget, RequestPlan
-from arena.backends.vllm_server import find_free_port
-from openai_server import FakeOpenAI
 
 WORDS = "one two three four five"  # 5 streamed chunks
 

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from openai_server import FakeOpenAI
 from streamlit.testing.v1 import AppTest
 
 from arena.cli import main
-from openai_server import FakeOpenAI
 
 APP = Path(__file__).resolve().parents[1] / "viz" / "app.py"
 

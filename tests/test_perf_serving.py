@@ -5,10 +5,10 @@ import json
 import statistics
 
 import pytest
-
-from arena.cli import main
 from conftest import read_jsonl, write_config
 from openai_server import FakeOpenAI
+
+from arena.cli import main
 
 
 def _quantile(values: list[float], q: int) -> float:

@@ -9,12 +9,15 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 TIMEOUT, HTTP_429, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_STREAM = (
     "timeout", "http_429", "http_4xx", "http_5xx", "connection", "bad_stream")
@@ -98,7 +101,7 @@ class StreamingClient:
         self._max_connections = max(1, max_connections)
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> StreamingClient:
+    async def __aenter__(self) -> Self:
         s = self.settings
         timeout = aiohttp.ClientTimeout(total=s.timeout_s, sock_connect=s.connect_timeout_s,
                                         sock_read=s.idle_timeout_s)

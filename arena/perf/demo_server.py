@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from arena.backends.base import GenParams
 from arena.backends.demo import demo_text
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 DEMO_NOTE = "DEMO: offline placeholder server in this process (no model); figures measure the tool only"
 
@@ -35,7 +38,7 @@ class DemoServer:
         """The `/v1` base URL."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> DemoServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self

@@ -24,15 +24,15 @@ async def served_models(base_url: str, api_key: str | None, timeout_s: float) ->
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s)
     url = f"{base_url.rstrip('/')}/models"
     try:
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-            async with session.get(url, headers=headers) as resp:
-                if resp.status in (401, 403):
-                    raise ArenaError(f"{base_url} refused the API key (HTTP {resp.status})",
-                                     hint="set the variable named by --api-key-env (or the candidate's "
-                                          "api_key_env) to a valid key")
-                if resp.status != 200:
-                    return None
-                data = await resp.json(content_type=None)
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session, \
+                session.get(url, headers=headers) as resp:
+            if resp.status in (401, 403):
+                raise ArenaError(f"{base_url} refused the API key (HTTP {resp.status})",
+                                 hint="set the variable named by --api-key-env (or the candidate's "
+                                      "api_key_env) to a valid key")
+            if resp.status != 200:
+                return None
+            data = await resp.json(content_type=None)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise ArenaError(f"cannot reach {base_url} ({type(exc).__name__}: {shorten(str(exc), 160)})",
                          hint="is the server up? check --url / the candidate's base_url") from None

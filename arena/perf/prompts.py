@@ -11,11 +11,15 @@ from arena.perf.client import PerfRequest
 
 # Common short English words: each is one token in the usual BPE vocabularies (GPT, Llama, Qwen), with the
 # leading space, so a prompt of N of them is close to N tokens. The server's usage gives the exact count.
-_WORDS = ("the of and to in is you that it he was for on are as with his they at be this have from or one "
-          "had by word but not what all were we when your can said there use an each which she do how their "
-          "if will up other about out many then them these so some her would make like him into time has "
-          "look two more write go see number no way could people my than first water been call who oil its "
-          "now find long down day did get come made may part").split()
+_WORDS = (
+    "the", "of", "and", "to", "in", "is", "you", "that", "it", "he", "was", "for", "on", "are", "as", "with",
+    "his", "they", "at", "be", "this", "have", "from", "or", "one", "had", "by", "word", "but", "not", "what",
+    "all", "were", "we", "when", "your", "can", "said", "there", "use", "an", "each", "which", "she", "do",
+    "how", "their", "if", "will", "up", "other", "about", "out", "many", "then", "them", "these", "so", "some",
+    "her", "would", "make", "like", "him", "into", "time", "has", "look", "two", "more", "write", "go", "see",
+    "number", "no", "way", "could", "people", "my", "than", "first", "water", "been", "call", "who", "oil",
+    "its", "now", "find", "long", "down", "day", "did", "get", "come", "made", "may", "part"
+)
 
 
 @dataclass(frozen=True)
