@@ -1,0 +1,81 @@
+"""Two voters at once in real headless Chromium against `streamlit run` on 127.0.0.1: keyboard shortcuts
+cast the votes, and the vote log ends with every vote on its own line (none lost, none interleaved)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from viz_fixture import RUN2, build_workspace
+
+from arena.human.votes import votes_path
+from viz.launch import serve_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 45_000
+APP_IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+VOTES_EACH = 5
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"),
+    pytest.mark.timeout(300),
+]
+if CHROMIUM.exists():
+    from playwright import sync_api
+    from playwright.sync_api import expect
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The fixture workspace served by `streamlit run`; yields (base URL, workspace)."""
+    ws = build_workspace(tmp_path_factory.mktemp("voteb") / "ws")
+    log_path = tmp_path_factory.mktemp("votelog") / "streamlit.log"
+    with open(log_path, "w") as log, serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
+        yield base, ws
+
+
+def left(page: object, n: int) -> None:
+    """Wait until the page says n votes are left and its script is idle."""
+    expect(page.get_by_text(re.compile(rf"^{n} vote\(s\) left")).first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
+
+
+def open_voter(browser: object, url: str, name: str) -> object:
+    """A voter's own browser context on the Vote page, name typed, first battle shown."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
+    field = page.get_by_label("Your name (required to vote)")
+    field.fill(name)
+    field.press("Enter")
+    left(page, 30)
+    page.locator('[data-testid="stMain"] h1').first.click()  # focus off the text field: shortcuts reach the app
+    return page
+
+
+def test_two_voters_at_once_lose_no_line(served: tuple[str, Path]) -> None:
+    base, ws = served
+    url = f"{base}/?page=vote&run={RUN2}"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        warm = browser.new_page()
+        warm.goto(url)  # the first load after start may come back empty
+        warm.close()
+        alice, bob = open_voter(browser, url, "alice"), open_voter(browser, url, "bob")
+        for i in range(VOTES_EACH):
+            alice.keyboard.press("1")  # both key presses go out before either vote is waited for
+            bob.keyboard.press("2")
+            left(alice, 29 - i)
+            left(bob, 29 - i)
+        browser.close()
+    lines = votes_path(ws, RUN2).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2 * VOTES_EACH
+    by_voter = {v: [r for r in records if r["voter"] == v] for v in ("alice", "bob")}
+    assert [r["choice"] for r in by_voter["alice"]] == ["1"] * VOTES_EACH
+    assert [r["choice"] for r in by_voter["bob"]] == ["2"] * VOTES_EACH
+    assert all(len({r["battle"] for r in rs}) == VOTES_EACH for rs in by_voter.values())
