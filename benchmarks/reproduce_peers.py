@@ -98,7 +98,10 @@ def arena_hard(data: Path, ws: Path, rounds: int) -> None:
     files = sorted((data / "judgment-formats" / "arena-hard" / "gpt-4-1106-preview").glob("*.jsonl"))
     run = import_run("arena-hard", files, ws, verbose=False, bootstrap=0)
     rows = arena_hard_rows(files)
-    bt = bt_winrate_v01(rows, base)
+    try:
+        bt = bt_winrate_v01(rows, base)
+    except ImportError:  # scikit-learn, which arena-hard v0.1 fits with, is not installed
+        bt = {m: None for m in rows}
     v01 = next(b for b in run_boards(run, bootstrap=rounds) if b.convention == "arena-hard").table
     v20 = next(b for b in run_boards(run, bootstrap=rounds, arena_hard_version="v2.0")
                if b.convention == "arena-hard").table
@@ -106,7 +109,8 @@ def arena_hard(data: Path, ws: Path, rounds: int) -> None:
     sec, mc = "arena-hard v0.1", f"(Monte-Carlo, {rounds} rounds each)"
     for model, values in rows.items():
         short = model if len(model) <= 28 else model[:25] + "..."
-        row(sec, f"{short} score (BT win rate)", v01.loc[model, "score"], bt[model], 1e-5)
+        row(sec, f"{short} score (BT win rate)", v01.loc[model, "score"], bt[model], 1e-5,
+            None if bt[model] is not None else "SKIP")
         lo, hi = bootstrap_v01(values, rounds, seed=42)
         row(sec, f"{short} ci_low 2.5% {mc}", v01.loc[model, "ci_low"], lo, 0.6)
         row(sec, f"{short} ci_high 97.5% {mc}", v01.loc[model, "ci_high"], hi, 0.6)
