@@ -1,23 +1,21 @@
-"""Batched bootstrap refits of the style-controlled BT: Newton-chord steps against the full-data Hessian.
+"""Batched bootstrap refits of the style-controlled BT on the per-battle design (`chord` does the steps).
 
-A resample's likelihood differs from the full data's only in its battle multiplicities, so its Hessian
-at the solution is close to the full-data Hessian H0. Each round is refitted by chord steps
-params <- params - H0^-1 g(params), several rounds at once as columns of a (battles x rounds) weight
-matrix: no per-round factorisation and no per-round optimiser, only a few gradient passes per round.
-The common shift of the strengths (the likelihood's null direction) is made invertible by a rank-one
-term, which changes the step but not the fixed point. Rounds that do not converge, need the weak prior
-or lack a model are left to the caller's exact per-round fit.
+Rounds are columns of a (battles x rounds) weight matrix (weight times multiplicity); each chord step is
+two sparse products with the (N, M + F) design and one with H0^-1: no per-round optimiser. The common
+shift of the strengths (the likelihood's null direction) is made invertible by a rank-one term, which
+changes the step but not the fixed point. Rounds that do not converge, need the weak prior or lack a
+model are left to the caller's exact per-round fit.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sl
 import scipy.sparse as sp
 from scipy.special import expit
 
-_MAX_ITER = 40
-_TOL = 1e-8  # largest step (natural log-odds units) at which a round counts as converged (error ~ rho * tol)
+from arena.rating.chord import chord_solve, spd_inverse
+
+_TOL = 1e-9  # largest chord step (natural log-odds units) of a converged round; its error is far smaller
 
 
 def design(a: np.ndarray, b: np.ndarray, x: np.ndarray, n_models: int) -> sp.csr_matrix:
@@ -34,21 +32,12 @@ def hessian_inverse(
 ) -> np.ndarray | None:
     """Inverse of the full-data Hessian at params, the strengths' common shift made invertible; None if
     it is singular or ill-conditioned (disconnected graph, separable data)."""
-    z = xd @ params
-    p = expit(z)
-    curv = w * p * (1.0 - p)
-    hess = (xd.T @ sp.diags(curv) @ xd).toarray()
+    p = expit(xd @ params)
+    hess = (xd.T @ sp.diags(w * p * (1.0 - p)) @ xd).toarray()
     shift = np.zeros(hess.shape[0])
     shift[:n_models] = 1.0
     hess += np.trace(hess[:n_models, :n_models]) / n_models / n_models * np.outer(shift, shift)
-    try:
-        factor = sl.cho_factor(hess, lower=False)
-    except np.linalg.LinAlgError:
-        return None
-    rcond = sl.lapack.dpocon(factor[0], np.abs(hess).sum(axis=0).max())[0]  # upper factor
-    if not np.isfinite(rcond) or rcond < 1e-12:
-        return None
-    return sl.cho_solve(factor, np.eye(hess.shape[0]))
+    return spd_inverse(hess)
 
 
 def chord_refit_style(
@@ -61,30 +50,18 @@ def chord_refit_style(
     n_models: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit rounds given as (N, B) battle weights (w times multiplicity); returns (params (B, M + F),
-    converged (B,)), strengths centred; rounds whose steps stop shrinking are reported as not converged."""
-    n_rounds = weights.shape[1]
-    params = np.tile(params_full[:, None], (1, n_rounds))
-    ws = weights * s[:, None]
-    todo = np.arange(n_rounds)
-    converged = np.zeros(n_rounds, bool)
-    last = np.full(n_rounds, np.inf)
-    w_sub, ws_sub = weights, ws
-    for _ in range(_MAX_ITER):
-        cur = params[:, todo]
+    converged (B,)), strengths centred."""
+    cache = {"cols": weights.shape[1], "w": weights, "ws": weights * s[:, None]}
+
+    def step(cur: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if len(cols) != cache["cols"]:  # rounds only ever leave: a new length is a new subset
+            cache.update(cols=len(cols), w=weights[:, cols], ws=weights[:, cols] * s[:, None])
         z = xd @ cur
         expit(z, out=z)
-        z *= w_sub
-        z -= ws_sub
-        step = h_inv @ (xd_t @ z)
-        params[:, todo] = cur - step
-        size = np.max(np.abs(step), axis=0)
-        done = size < _TOL
-        keep = ~done & (size <= 0.7 * last[todo])
-        converged[todo[done]] = True
-        last[todo] = size
-        if not keep.all():
-            todo, w_sub, ws_sub = todo[keep], w_sub[:, keep], ws_sub[:, keep]
-        if len(todo) == 0:
-            break
+        z *= cache["w"]
+        z -= cache["ws"]
+        return h_inv @ (xd_t @ z)
+
+    params, converged = chord_solve(step, np.tile(params_full[:, None], (1, weights.shape[1])), _TOL)
     params[:n_models] -= params[:n_models].mean(axis=0)
     return params.T, converged
