@@ -155,5 +155,5 @@ def cmd_perf(args: argparse.Namespace) -> int:
                     asyncio.run(run_target(up, plan, settings, make_writer, progress))
                 finally:
                     if written:  # also after Ctrl-C: what was measured is on screen and on disk
-                        print(render_table(written[0].doc), flush=True)
+                        print(render_table(written[0].doc, written[0].json_path.parent), flush=True)
     return 0

@@ -41,9 +41,9 @@ def level_row(level: dict[str, Any]) -> list[str]:
             _ms(level.get("itl_s"), "p50", "p99"), _s(level.get("e2e_latency_s"), "p50", "p99"), tokens]
 
 
-def render_table(doc: dict[str, Any]) -> str:
+def render_table(doc: dict[str, Any], folder: Any = "perf") -> str:
     """The whole test as text: what was tested, one row a level, errors by kind, notes."""
-    lines = [f"arena perf: {doc['target']['label']}", f"results: perf/{doc['perf_id']}.json (.csv, .requests.jsonl)"]
+    lines = [f"arena perf: {doc['target']['label']}", f"results: {folder}/{doc['perf_id']}.json (.csv, .requests.jsonl)"]
     lines.append("  ".join(name.ljust(width) for name, width in COLUMNS))
     for level in doc["levels"]:
         cells = level_row(level)
