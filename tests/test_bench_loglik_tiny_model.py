@@ -78,7 +78,8 @@ def _hand_stitched(model, tokens: list[int], prefix: int | None, length: int) ->
     while block_start < len(seq):
         block_end = min(len(seq), block_start + (length if block_start > first or prefix is not None else length - 1))
         inp_start = 0 if block_start == first else max(0, block_end - 1 - length)
-        inp = seq[inp_start:block_end]
+        inp = seq[inp_start:block_end - 1]  # the block's last token is predicted, never read
+        assert len(inp) <= length
         lp = _logprobs(model, inp)
         for i in range(block_start, block_end):
             total += float(lp[i - 1 - inp_start, seq[i]])
@@ -111,6 +112,21 @@ def test_rolling_windows_equal_hand_stitched_and_one_window_is_exp_mean_nll(whic
     nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(seq[1:])).item()
     assert aggregate([whole])["token_perplexity"] == pytest.approx(math.exp(nll), rel=1e-5)
     assert abs(whole.logprob - windowed.logprob) > 1e-3  # the short context does change the numbers
+
+
+def test_default_windows_fill_the_model_context_exactly(tiny_bos):
+    tok, model = _load(tiny_bos)
+    text = " ".join([TEXT] * 5)
+    tokens = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(tokens) > 2 * model.config.n_positions
+
+    async def score():
+        return await score_document(LocalLM(name="t", path=tiny_bos), text)  # no max_length: n_positions
+
+    doc = _run(score)
+    hand_ll, hand_n = _hand_stitched(model, tokens, tok.bos_token_id, model.config.n_positions)
+    assert doc.windows == math.ceil(len(tokens) / model.config.n_positions) and doc.tokens == hand_n
+    assert doc.logprob == pytest.approx(hand_ll, abs=1e-3)
 
 
 def _arc(path: Path) -> Path:

@@ -49,7 +49,7 @@ VOCAB = {w: 10 + i for i, w in enumerate("abcdefg")}
 
 def _tokenize(body: dict) -> dict:
     ids = [VOCAB[w] for w in body["prompt"].split()]
-    return {"tokens": ([1] if body.get("add_special_tokens") else []) + ids, "max_model_len": 4}
+    return {"tokens": ([1] if body.get("add_special_tokens") else []) + ids, "max_model_len": 6}
 
 
 def _completions(body: dict) -> dict:
@@ -78,8 +78,9 @@ def test_served_perplexity_equals_hand_computation(tmp_path):
         cfg, bench = load_bench_config(_config(tmp_path, srv, text))
         out = run_bench(cfg, bench, show_progress=False, log=lambda s: None)
         prompts = [r["prompt"] for r in srv.requests if isinstance(r.get("prompt"), list)]
-    # BOS=1, max_model_len 4: window 1 sends [1,10,11,12,13] and scores positions 1-4; window 2 sends
-    # [12,13,14,15,16] (input of 4 ending before the last prediction) and scores its last 3 positions.
+    # BOS=1, max_model_len 6: windows of 4 (a window goes out with its last predicted token and one token is
+    # generated: 4 + 1 + 1 = 6). Window 1 sends [1,10,11,12,13] and scores positions 1-4; window 2 sends
+    # [12,13,14,15,16] (an input of 4 ending before its last prediction) and scores its last 3 positions.
     assert prompts == [[1, 10, 11, 12, 13], [12, 13, 14, 15, 16]]
     ll = -(1.1 + 1.2 + 1.3 + 1.4) - (1.2 + 1.3 + 1.4)
     m = out.results["m1"]["metrics"]["ppl"]

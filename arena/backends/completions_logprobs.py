@@ -109,10 +109,11 @@ class CompletionsLogprobs:
         return tokens, limit if isinstance(limit, int) and limit > 1 else None
 
     async def window_info(self) -> WindowInfo:
-        """The server's max_model_len and its BOS token (what /tokenize adds to an empty text), if any."""
+        """Windows that fit the server: max_model_len less 2 (a window is sent with its last predicted token,
+        and one token is generated); its BOS token (what /tokenize adds to an empty text), if any."""
         if self._info is None:
             bos, limit = await self._tokenize("", special=True)
-            self._info = WindowInfo(max_length=limit or 2048, prefix_id=bos[0] if bos else None)
+            self._info = WindowInfo(max_length=max(2, (limit or 2050) - 2), prefix_id=bos[0] if bos else None)
         return self._info
 
     async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:

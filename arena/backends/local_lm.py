@@ -64,15 +64,16 @@ class LocalLM:
         picked = [i for i in picked if i > 0]  # the very first token has nothing to condition on
         if not picked:
             raise ArenaError(f"{self.name}: the continuation {continuation!r} has no token to score")
-        start = max(0, len(ids) - self.max_length)  # too long: keep the end (the continuation), as lm-eval does
+        # the model reads ids[:-1] (the last token is only predicted); too long: keep the end, as lm-eval does
+        start = max(0, len(ids) - 1 - self.max_length)
         if picked[0] <= start:
             raise ArenaError(f"{self.name}: the continuation alone is longer than max_length={self.max_length}")
-        lp = self._logprobs(ids[start:])
+        lp = self._logprobs(ids[start:-1])
         total = sum(float(lp[i - 1 - start, ids[i]]) for i in picked)
         return ContinuationLL(total, len(picked), straddled)
 
     def _window(self, tokens: list[int], n_scored: int) -> list[float]:
-        lp = self._logprobs(tokens)
+        lp = self._logprobs(tokens[:-1])  # the last token is predicted, never read
         first = len(tokens) - n_scored
         return [float(lp[i - 1, tokens[i]]) for i in range(first, len(tokens))]
 

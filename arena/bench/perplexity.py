@@ -72,7 +72,7 @@ def count_words(text: str) -> int:
 async def score_document(model: LogprobModel, text: str, max_length: int | None = None) -> DocLL:
     """Rolling log-likelihood of one document through `model`."""
     info = await model.window_info()
-    length = max_length or info.max_length
+    length = min(max_length or info.max_length, info.max_length)  # never longer than the model takes
     tokens = await model.tokenize(text)
     windows = rolling_windows(tokens, info.prefix_id, length)
     values = await asyncio.gather(*(model.token_logprobs(ctx + cont, len(cont)) for ctx, cont in windows))
