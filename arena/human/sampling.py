@@ -77,9 +77,10 @@ def judge_doubt(item: dict[str, Any], ratings: dict[str, float] | None = None) -
 
 def order_least_sure(items: list[dict[str, Any]], voter: str, seed: int = 0,
                      ratings: dict[str, float] | None = None, **_: Any) -> list[dict[str, Any]]:
-    """Least sure first (judge_doubt), seeded order among equals."""
+    """Least sure first (judge_doubt in steps of 0.1, so near-equal doubts do not all come from the closest
+    model pair), seeded order among equals."""
     tie = _tiebreak(voter, seed)
-    return sorted(items, key=lambda it: (-round(judge_doubt(it, ratings), 9), tie(it)))
+    return sorted(items, key=lambda it: (-round(judge_doubt(it, ratings), 1), tie(it)))
 
 
 def _human_score(vote: dict[str, Any], item: dict[str, Any]) -> float | None:
