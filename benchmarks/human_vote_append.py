@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arena.human.votes import append_record, vote_record  # noqa: E402
-from arena.records import JsonlAppender  # noqa: E402
+from arena.human.votes import append_record, vote_record
+from arena.records import JsonlAppender
 
 ITEM = {"battle": "k", "question_id": "q1", "turn": 1, "category": "math", "model_a": "a", "model_b": "b",
         "judgments": ["j1", "j2"]}
