@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from arena.errors import DataError
+from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, read_head_to_head
 from arena.records import iter_jsonl, safe_filename
 from arena.run_status import run_kind, shown_status
 
@@ -262,6 +263,21 @@ def load_battles(run: RunInfo) -> pd.DataFrame:
     """The run's battles (empty table when there are none)."""
     file = stamp(run.file("battles.jsonl"))
     return pd.DataFrame() if file is None else _battles_cached(file)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _head_to_head_cached(file: Stamp) -> pd.DataFrame | None:
+    """A precomputed head-to-head table (arena.rating.head_to_head)."""
+    return read_head_to_head(Path(file[0]))
+
+
+def load_head_to_head(run: RunInfo) -> pd.DataFrame | None:
+    """The run's head_to_head.csv (battles, points, weight per ordered pair and category) when it is at
+    least as new as battles.jsonl; None otherwise (the page then reads the battles)."""
+    table, battles = stamp(run.file(HEAD_TO_HEAD_CSV)), stamp(run.file("battles.jsonl"))
+    if table is None or (battles is not None and battles[1] > table[1]):
+        return None
+    return _head_to_head_cached(table)
 
 
 @st.cache_data(show_spinner="Loading judgments…", max_entries=8)

@@ -9,7 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.data import RunInfo, load_battles
+from arena.rating.head_to_head import ALL as TABLE_ALL
+from arena.rating.head_to_head import matrices
+from viz.data import RunInfo, load_battles, load_head_to_head
 from viz.derive import observed_matrices, section_frame
 from viz.render import chart_label, missing_results, page_header
 
@@ -53,7 +55,7 @@ def heatmap(
     return fig
 
 
-def _model_order(board: dict | None, battles: pd.DataFrame, category: str | None) -> list[str]:
+def _model_order(board: dict | None, present: set[str], category: str | None) -> list[str]:
     """Models best first (by the leaderboard), else alphabetically."""
     section = (
         (board or {}).get("overall")
@@ -63,30 +65,54 @@ def _model_order(board: dict | None, battles: pd.DataFrame, category: str | None
     table = section_frame(section)
     if not table.empty:
         return table["model"].tolist()
-    return sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    return sorted(present)
+
+
+def _observed(run: RunInfo) -> tuple[pd.DataFrame, list[str], str]:
+    """The observed-figures source: the precomputed table (opens at once) or else the battles, its
+    categories, and the caption's file name."""
+    table = load_head_to_head(run)
+    if table is not None:
+        labels = sorted({c for c in table["category"] if c != TABLE_ALL})
+        return table, labels, "head_to_head.csv (written with the leaderboard)"
+    battles = load_battles(run)
+    labels = sorted(battles["category"].dropna().unique()) if "category" in battles else []
+    return battles, labels, "battles.jsonl"
+
+
+def _present(source: pd.DataFrame, category: str | None, precomputed: bool) -> set[str]:
+    """Models with battles in the category."""
+    if precomputed:
+        rows = source[source["category"] == (TABLE_ALL if category is None else category)]
+        return set(rows["model"])
+    subset = source if category is None else source[source["category"] == category]
+    return set(subset["model_a"].unique()) | set(subset["model_b"].unique())
 
 
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the head-to-head page for one run."""
     page_header("Head to head", run)
     board = run.load_json("leaderboard.json")
-    battles = load_battles(run)
-    if battles.empty and not board:
+    source, labels, origin = _observed(run)
+    precomputed = "opponent" in source
+    if source.empty and not board:
         missing_results(run, "battles")
         return
-    categories = sorted((board or {}).get("categories") or {}) or (
-        sorted(battles["category"].dropna().unique()) if "category" in battles else []
-    )
+    categories = sorted((board or {}).get("categories") or {}) or labels
     choice = st.selectbox("Category", [ALL] + categories, key="h2h_category")
     category = None if choice == ALL else choice
-    models = _model_order(board, battles, category)
-    if not battles.empty:
-        subset = battles if category is None else battles[battles["category"] == category]
-        present = set(subset["model_a"].unique()) | set(subset["model_b"].unique())
-        share, counts = observed_matrices(subset, [m for m in models if m in present])
+    present = _present(source, category, precomputed) if not source.empty else set()
+    models = _model_order(board, present, category)
+    if not source.empty:
+        shown = [m for m in models if m in present]
+        if precomputed:
+            share, counts = matrices(source, category, shown)
+        else:
+            subset = source if category is None else source[source["category"] == category]
+            share, counts = observed_matrices(subset, shown)
         st.caption(
             "Observed: share of points the row model took from the column model "
-            "(ties count half, weights applied), from battles.jsonl."
+            f"(ties count half, weights applied), from {origin}."
         )
         left, right = st.columns(2)
         left.plotly_chart(heatmap(share, "Observed win fraction", ".2f", 0, 1), key="h2h_share")

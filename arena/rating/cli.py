@@ -10,10 +10,11 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
-from arena.rating.io import load_battles
+from arena.rating.head_to_head import beside, head_to_head_table, write_head_to_head
 from arena.rating.leaderboard import rate_battles
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
 from arena.rating.report import format_table, result_to_dict
+from arena.rating.summary import battles_for_rating
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,7 +23,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "rate",
         help="fit Bradley-Terry / Elo ratings from a battles file",
         description="Fit ratings with bootstrap intervals from battles "
-        "(JSONL, JSON or CSV, optionally .gz, or a run folder).",
+        "(JSONL, JSON or CSV, optionally .gz, Parquet, or a run folder). With -o FILE, the head-to-head "
+        "table (battles, points, weight per model pair and category) goes to FILE's stem + _head_to_head.csv.",
     )
     parser.add_argument("battles", type=Path, metavar="BATTLES", help="battles file or run folder")
     parser.add_argument(
@@ -74,7 +76,7 @@ def run_rate(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.output is not None and args.output.is_dir():
         raise ArenaError(f"{args.output}: -o names a folder", hint="pass a file path, e.g. -o leaderboard.json")
-    battles = load_battles(args.battles)
+    battles = battles_for_rating(args.battles, options)
     result = rate_battles(battles, options, category=args.category)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -90,6 +92,7 @@ def run_rate(args: argparse.Namespace) -> int:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(text, encoding="utf-8")
+            write_head_to_head(head_to_head_table(battles), beside(args.output))
         except OSError as exc:
             raise ArenaError(f"{args.output}: cannot write the leaderboard ({exc.strerror})",
                              hint="-o takes a file path (an existing file is replaced)") from None

@@ -39,8 +39,8 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
-def _models(table: pa.Table, path: Path, first: bool) -> dict[str, np.ndarray]:
-    """model_a / model_b as object arrays; NotVouched unless all are non-empty strings."""
+def _models(table: pa.Table, path: Path, first: bool) -> dict[str, pd.Series]:
+    """model_a / model_b as text Series; NotVouched unless all are non-empty strings."""
     out = {}
     for field in ("model_a", "model_b"):
         column = table.column(field) if field in table.column_names else None
@@ -49,7 +49,7 @@ def _models(table: pa.Table, path: Path, first: bool) -> dict[str, np.ndarray]:
                             hint="battles need model_a, model_b, winner")
         if not _is_text(column.type) or column.null_count or pc.any(pc.equal(column, "")).as_py():
             raise NotVouched(field)
-        out[field] = column.to_numpy(zero_copy_only=False)
+        out[field] = column.to_pandas()
     return out
 
 
@@ -76,8 +76,8 @@ def _number(table: pa.Table, field: str) -> np.ndarray:
     return values
 
 
-def _text(table: pa.Table, field: str) -> np.ndarray | None:
-    """A text field as an object array (None where missing), or None when the column is absent."""
+def _text(table: pa.Table, field: str) -> pd.Series | None:
+    """A text field as a Series (missing where missing), or None when the column is absent."""
     if field not in table.column_names:
         return None
     column = table.column(field)
@@ -85,11 +85,11 @@ def _text(table: pa.Table, field: str) -> np.ndarray | None:
         column = pc.cast(column, pa.string())
     elif not _is_text(column.type):
         raise NotVouched(field)
-    return column.to_numpy(zero_copy_only=False).astype(object)
+    return column.to_pandas()
 
 
-def _winner(table: pa.Table, prob_a: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Winner as objects (None when absent) and the score of model_a; NotVouched for an unknown winner."""
+def _winner(table: pa.Table, prob_a: np.ndarray) -> tuple[pd.Series | np.ndarray | None, np.ndarray]:
+    """Winner (None when absent) and the score of model_a; NotVouched for an unknown winner."""
     if (prob_a > 1).any():
         raise NotVouched("prob_a")
     if "winner" not in table.column_names or pa.types.is_null(table.column("winner").type):
@@ -106,8 +106,7 @@ def _winner(table: pa.Table, prob_a: np.ndarray) -> tuple[np.ndarray | None, np.
     from_winner = lookup[codes]
     if (np.isnan(from_winner) & np.isnan(prob_a)).any():
         raise NotVouched("winner")
-    winner = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    return np.append(winner, None)[codes], np.where(np.isnan(prob_a), from_winner, prob_a)
+    return column.to_pandas(), np.where(np.isnan(prob_a), from_winner, prob_a)
 
 
 def fast_validate(table: pa.Table, path: Path, lines: np.ndarray, kind: str, first: bool) -> pd.DataFrame:
@@ -115,7 +114,7 @@ def fast_validate(table: pa.Table, path: Path, lines: np.ndarray, kind: str, fir
     models = _models(table, path, first)
     numbers = {field: _number(table, field) for field in NUMBER_FIELDS}
     winner, score = _winner(table, numbers["prob_a"])
-    out = pd.DataFrame(models)
+    out = pd.DataFrame(models, copy=False)
     out["winner"] = winner
     out["score"] = score
     out["weight"] = np.where(np.isnan(numbers["weight"]), 1.0, numbers["weight"])

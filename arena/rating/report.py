@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from arena.rating.io import load_battles
+from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, head_to_head_table, write_head_to_head
 from arena.rating.leaderboard import RatingResult, rate_all
 from arena.rating.options import RatingOptions
+from arena.rating.summary import battles_for_rating
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -111,8 +112,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions) -> dict[str, Any]:
-    """Rate a battles file (or run folder) and write out_dir/leaderboard.json and leaderboard.csv."""
-    battles = load_battles(battles_path)
+    """Rate a battles file (or run folder); write out_dir/leaderboard.json, leaderboard.csv, head_to_head.csv."""
+    battles = battles_for_rating(battles_path, options)  # streamed pair counts unless Elo / style control
     overall, categories, notes = rate_all(battles, options)
     warnings = list(overall.warnings) + notes
     for name, result in categories.items():
@@ -132,4 +133,5 @@ def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
     _write_atomic(out_dir / LEADERBOARD_CSV, overall.table.to_csv(index=False))
+    write_head_to_head(head_to_head_table(battles), out_dir / HEAD_TO_HEAD_CSV)
     return report

@@ -54,8 +54,8 @@ def _open_binary(path: Path):  # noqa: ANN202 - a binary file object
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines and the number of their first line."""
+def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of whole lines, the number of their first line, and how many lines they hold."""
     first, rest = 1, b""
     try:
         with _open_binary(path) as handle:
@@ -69,29 +69,29 @@ def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
                     rest = data
                     continue
                 block, rest = data[:cut], data[cut:]
-                yield block, first
-                first += block.count(b"\n")
+                n_lines = block.count(b"\n")
+                yield block, first, n_lines
+                first += n_lines
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read battles ({exc})") from None
     if rest.strip():
-        yield rest + b"\n", first
+        yield rest + b"\n", first, rest.count(b"\n") + 1
 
 
-def _jsonl_lines(block: bytes, first: int, n_rows: int) -> np.ndarray:
+def _jsonl_lines(n_lines: int, first: int, n_rows: int) -> np.ndarray:
     """Line numbers of the rows of a block whose every line holds one object; NotVouched otherwise."""
-    n_lines = block.count(b"\n")
     if n_rows != n_lines:
         raise NotVouched("rows do not match lines (blank lines, or two objects on a line)")
     return np.arange(first, first + n_lines, dtype=np.int64)
 
 
-def _parse_jsonl_block(block: bytes) -> pa.Table:
+def _parse_jsonl_block(block: bytes, n_lines: int) -> pa.Table:
     """pyarrow parse of a JSONL block with the battle schema (text ids may be numbers).
 
     Only blocks whose every line starts with '{' reach pyarrow (a bare `null` line crashes pyarrow 26's
     JSON reader); blank or indented lines go row by row.
     """
-    if block.startswith(b"{") + block.count(b"\n{") != block.count(b"\n"):
+    if block.startswith(b"{") + block.count(b"\n{") != n_lines:
         raise NotVouched("a line does not start with '{'")
     overrides: dict[str, pa.DataType] = {}
     for _ in range(len(TEXT_FIELDS) + 1):
@@ -108,10 +108,10 @@ def _parse_jsonl_block(block: bytes) -> pa.Table:
 
 def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """JSONL (optionally gzipped) in blocks of whole lines."""
-    for block, first in _line_blocks(path, chunk_bytes):
+    for block, first, n_lines in _line_blocks(path, chunk_bytes):
         try:
-            table = _parse_jsonl_block(block)
-            yield fast_validate(table, path, _jsonl_lines(block, first, table.num_rows), "jsonl", first == 1)
+            table = _parse_jsonl_block(block, n_lines)
+            yield fast_validate(table, path, _jsonl_lines(n_lines, first, table.num_rows), "jsonl", first == 1)
         except NotVouched:
             try:
                 records, lines = rio.parse_jsonl_lines(path, block.split(b"\n"), first)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from arena.rating.options import RatingOptions
     from arena.rating.summary_view import SummaryView
 
 KEYS = ["a", "b", "score", "weight", "category", "question"]
@@ -28,7 +30,7 @@ class _Codes:
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
+    def encode(self, values: np.ndarray | pd.Series) -> np.ndarray:
         """Codes of the values (None / NaN -> -1), adding new names."""
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         lookup = np.array([self.index.setdefault(str(u), len(self.index)) for u in uniques] + [-1], np.int64)
@@ -78,15 +80,15 @@ class SummaryBuilder:
     def add(self, chunk: pd.DataFrame) -> None:
         """Fold one chunk in."""
         n = len(chunk)
-        both = self.models.encode(np.concatenate([chunk["model_a"].to_numpy(object), chunk["model_b"].to_numpy(object)]))
+        both = self.models.encode(pd.concat([chunk["model_a"], chunk["model_b"]], ignore_index=True))
         a, b = both[:n], both[n:]
         category = self._text_codes(self.categories, chunk, "category", n)
         question = np.full(n, -1, np.int64)
         first = self.rows + np.arange(n, dtype=np.int64)
         if self.by_question:
-            ids = chunk["question_id"].to_numpy(object) if "question_id" in chunk else np.full(n, None, object)
-            ids = np.where(pd.isna(ids) | (ids == ""), None, ids)
-            question = self.questions.encode(ids)
+            ids = chunk["question_id"] if "question_id" in chunk else pd.Series([None] * n, dtype=object)
+            ids = ids.reset_index(drop=True)
+            question = self.questions.encode(ids.where(ids.notna() & (ids.astype(str) != ""), None))
             question = np.where(question < 0, -1 - first, question)  # unlabelled: a cluster of its own
         frame = pd.DataFrame({"a": a, "b": b, "score": chunk["score"].to_numpy(float),
                               "weight": chunk["weight"].to_numpy(float), "category": category,
@@ -102,7 +104,7 @@ class SummaryBuilder:
         """Codes of a text column (-1 where missing or absent)."""
         if field not in chunk or chunk[field] is None:
             return np.full(n, -1, np.int64)
-        return codes.encode(chunk[field].to_numpy(object))
+        return codes.encode(chunk[field].reset_index(drop=True))
 
     def _lengths(self, chunk: pd.DataFrame, a: np.ndarray, b: np.ndarray, category: np.ndarray) -> None:
         """Answer-length sums and counts per (category, model, self-battle)."""
@@ -140,3 +142,15 @@ def summarise(chunks: Iterable[pd.DataFrame], source: str = "<battles>", by_ques
     for chunk in chunks:
         builder.add(chunk)
     return builder.finish()
+
+
+def battles_for_rating(path: Path | str, options: RatingOptions) -> pd.DataFrame | BattleSummary:
+    """What rate_battles needs from a battles file: streamed pair counts for plain Bradley-Terry, the
+    validated per-battle table for online Elo and style control (they need order and style features)."""
+    from arena.rating.io import load_battles
+    from arena.rating.stream import iter_battle_chunks
+
+    if options.method == "bt" and not options.style_control:
+        by_question = options.bootstrap_by == "question" and options.bootstrap > 0
+        return summarise(iter_battle_chunks(Path(path)), str(path), by_question)
+    return load_battles(path)
