@@ -12,6 +12,7 @@ from arena.bench.genopts import CodeOptions
 from arena.bench.genscore import ROUND, TaskScores, mean_stderr
 from arena.bench.loaders import BenchItem
 from arena.bench.sandbox import RunResult, SandboxLimits, resolve_isolation, run_python
+from arena.redaction import redact
 
 _FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 _PY_LANGS = ("", "python", "python3", "py")
@@ -93,7 +94,7 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
         out.details.append({"id": item.id, "correct": c > 0 and c == n, "extracted": f"{c}/{n} passed",
                             "expected": f"{n}/{n} passed", "n": n, "c": c, "metrics": row,
                             "status": [r.status for r in runs],
-                            "first_failure": first_fail.output[-600:] if first_fail else None})
+                            "first_failure": redact(first_fail.output[-600:]) if first_fail else None})
     if values[opts.k[0]]:
         out.metrics = {f"pass@{k}": round(sum(v) / len(v), ROUND) for k, v in values.items()}
         out.score = out.metrics[out.primary]

@@ -1,9 +1,12 @@
 """Run untrusted Python (model-written code) in a separate, limited process; see `SandboxLimits` and the README.
 
 Isolation 'namespaces' (Linux with unprivileged user namespaces, probed once): the program runs under
-`unshare` in new user, mount, network and PID namespaces: no network interface but loopback, the whole
-file system read-only except its own temporary working directory, a private /proc that shows only its
-own processes, no capabilities, and it dies with everything it forked when the time is up.
+`unshare` in new user, mount, network and PID namespaces, in a new root that holds only the system folders
+(/usr, /bin, /lib...), Python's own folders, /dev/null, /dev/zero, /dev/(u)random, a private /proc that shows
+only its own processes, and its temporary working directory (at /work, the only writable place); the
+host's other files (home folders, the project, config and key files) are not there at all. No network
+interface is up (not even loopback), it has no capabilities, and it dies with everything it forked when
+the time is up.
 Isolation 'rlimits' (the fallback, only when asked for): the same limits and environment, but the
 program can read and write what the user can, and network is refused by an in-process audit hook
 that native code can bypass.  Both: a time limit (wall and CPU), an address-space limit, a process limit,
@@ -90,7 +93,7 @@ def _command(program: Path, workdir: Path, limits: SandboxLimits, namespaces: bo
     settings = {"workdir": str(workdir), "program": str(program), "namespaces": namespaces,
                 "memory_mb": limits.memory_mb, "cpu_seconds": int(limits.timeout) + 1,
                 "max_processes": limits.max_processes, "file_mb": limits.file_mb}
-    cmd = [sys.executable, "-I", "-S", str(BOOT), json.dumps(settings)]
+    cmd = [sys.executable, "-I", "-S", "-u", str(BOOT), json.dumps(settings)]  # -u: output survives a kill
     if namespaces:
         cmd = [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--mount", "--net", "--pid",
                "--fork", "--kill-child", "--mount-proc", *cmd]

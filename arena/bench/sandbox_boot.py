@@ -29,16 +29,74 @@ def _check(ok: bool, what: str) -> None:
         os._exit(EXIT_SETUP)
 
 
+MNT_DETACH, MS_NOSUID, MS_NODEV = 2, 2, 4
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+NEW_ROOT = "/tmp"   # a tmpfs is mounted here (in this mount namespace only) and becomes the root
+WORK = "/work"      # where the working directory appears inside
+
+
+def _bind(libc: ctypes.CDLL, src: str, dst: str) -> None:
+    _check(libc.mount(src.encode(), dst.encode(), None, MS_BIND | MS_REC, None) == 0, f"bind {dst}")
+
+
+def _capture(paths: list[str]) -> list[tuple[str, str, int | str]]:
+    """For each existing path: (path, 'link', target) or (path, 'dir'/'file', O_PATH fd), taken before the new
+    root's tmpfs may hide them (the working directory itself can live under /tmp)."""
+    got: list[tuple[str, str, int | str]] = []
+    for path in paths:
+        if os.path.islink(path):
+            got.append((path, "link", os.readlink(path)))
+        elif os.path.exists(path):
+            got.append((path, "dir" if os.path.isdir(path) else "file", os.open(path, os.O_PATH | os.O_CLOEXEC)))
+    return got
+
+
+def _mirror(libc: ctypes.CDLL, target: str, kind: str, source: int | str) -> None:
+    """Recreate a captured path at `target`: a symlink, or a bind mount of the directory or file."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if kind == "link":
+        os.symlink(str(source), target)
+        return
+    if kind == "dir":
+        os.makedirs(target, exist_ok=True)
+    else:
+        open(target, "w").close()
+    _bind(libc, f"/proc/self/fd/{source}", target)
+    os.close(int(source))
+
+
+def _python_dirs() -> list[str]:
+    """The interpreter's own folders (its prefix, the venv, the real executable's folder) - read-only inside."""
+    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    dirs = {os.path.realpath(d) for d in (sys.base_prefix, sys.prefix, exe_dir)}
+    return sorted(d for d in dirs if not any(d.startswith(s + "/") or d == s for s in SYSTEM_DIRS))
+
+
 def _lock_filesystem(libc: ctypes.CDLL, workdir: str) -> None:
-    """Everything read-only (recursively) except the working directory; mounts private to this namespace."""
-    wd = workdir.encode()
+    """A new root holding only the system folders, Python's folders, four devices, a private /proc and the
+    working directory (at /work); everything read-only but /work; the host's root detached."""
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0, "make mounts private")
-    _check(libc.mount(wd, wd, None, MS_BIND, None) == 0, "bind the working directory")
+    root = NEW_ROOT
+    shown = _capture([*SYSTEM_DIRS, *_python_dirs(), *DEVICES, "/proc"])  # /proc: unshare's private one
+    (work,) = _capture([workdir])
+    _check(libc.mount(b"tmpfs", root.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") == 0,
+           "mount the new root")
+    for path, kind, source in shown:
+        _mirror(libc, root + path, kind, source)
+    _mirror(libc, root + WORK, "dir", work[2])
+    os.makedirs(root + "/.old")
+    _check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], root.encode(), (root + "/.old").encode()) == 0,
+           "pivot_root")
+    os.chdir("/")
+    _check(libc.umount2(b"/.old", MNT_DETACH) == 0, "detach the host's root")
+    os.rmdir("/.old")
     ro = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
     _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(ro), ctypes.sizeof(ro)) == 0,
            "make / read-only")
     rw = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
-    _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, wd, 0, ctypes.byref(rw), ctypes.sizeof(rw)) == 0,
+    _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, WORK.encode(), 0, ctypes.byref(rw), ctypes.sizeof(rw)) == 0,
            "make the working directory writable")
 
 
@@ -86,17 +144,20 @@ def main() -> None:
     """Set the sandbox up as `argv[1]` (JSON) says, then run the program file as __main__."""
     cfg = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
+    workdir, program = cfg["workdir"], cfg["program"]
+    import runpy  # before the host's files go out of sight
     if cfg["namespaces"]:
-        _lock_filesystem(libc, cfg["workdir"])
+        _lock_filesystem(libc, workdir)
         _drop_privileges(libc)
-    os.chdir(cfg["workdir"])
+        workdir, program = WORK, WORK + "/" + os.path.basename(program)
+        os.environ["HOME"] = WORK
+    os.chdir(workdir)
     _limits(cfg)
     if not cfg["namespaces"]:
         _block_network_in_process()
-    sys.path[:0] = [cfg["workdir"]]
-    sys.argv = [cfg["program"]]
-    import runpy
-    runpy.run_path(cfg["program"], run_name="__main__")
+    sys.path[:0] = [workdir]
+    sys.argv = [program]
+    runpy.run_path(program, run_name="__main__")
 
 
 if __name__ == "__main__":
