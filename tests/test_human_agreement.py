@@ -131,3 +131,42 @@ def test_import_mtbench_human_judgments(run_dir: Path, tmp_path: Path, capsys: p
     source.write_text(json.dumps({**rows[0], "winner": "model_c"}) + "\n")
     assert main(["human", "import-mtbench", str(source), str(run_dir)]) == 2
     assert "human.jsonl:1: field 'winner'" in capsys.readouterr().err
+
+
+def _pearson(xs: list[float], ys: list[float]) -> float:
+    """Textbook Pearson correlation."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    return cov / (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
+
+
+def _ranks(xs: list[float]) -> list[float]:
+    """Average ranks (ties share the mean rank)."""
+    return [sum(1 for y in xs if y < x) + (sum(1 for y in xs if y == x) + 1) / 2 for x in xs]
+
+
+def test_grade_agreement_of_a_single_mode_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from arena.human.items import grade_key
+    from arena.human.votes import grade_record
+
+    run = tmp_path / "ws" / "runs" / RUN
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    scores = [("m1", "q1", 8.0), ("m2", "q1", 4.0), ("m1", "q2", 6.0)]
+    (run / "scores.jsonl").write_text("".join(json.dumps(
+        {"question_id": q, "model": m, "turn": 1, "score": s, "judge": "gpt"}) + "\n" for m, q, s in scores))
+    path = votes_path(tmp_path / "ws", RUN)
+    for voter, m, q, grade in [("h1", "m1", "q1", 7), ("h1", "m2", "q1", 4), ("h1", "m1", "q2", 9),
+                               ("h2", "m1", "q1", 8)]:
+        item = {"battle": grade_key(q, 1, m), "question_id": q, "turn": 1, "model": m}
+        append_record(path, grade_record(voter, item, grade))
+    assert main(["agreement", str(run), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    gpt = result["judges"]["gpt"]
+    judge, human = [8, 8, 4, 6], [7, 8, 4, 9]  # every (judge score, human grade) pair of one answer
+    assert gpt["n"] == 4 and gpt["mean_abs_diff"] == pytest.approx(1.0) and gpt["within_1"] == pytest.approx(0.75)
+    assert gpt["pearson"] == pytest.approx(_pearson(judge, human))
+    assert gpt["spearman"] == pytest.approx(_pearson(_ranks(judge), _ranks(human)))
+    assert result["humans"] == {"n": 1, "pearson": None, "spearman": None, "mean_abs_diff": 1.0, "within_1": 1.0}
+    assert main(["agreement", str(run)]) == 0
+    assert "4 human grade(s) by 2 voter(s) on 3 answer(s)" in capsys.readouterr().out

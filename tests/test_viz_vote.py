@@ -203,6 +203,13 @@ def test_grading_a_single_mode_answer(workspace: Path, monkeypatch: pytest.Monke
     at.button(key="grade_undo").click()
     at = run_ok(at)
     assert records(workspace, RUN_SINGLE)[-1]["kind"] == "withdraw" and "20** grade(s) left" in page_text(at)
+    at.button(key="grade_7").click()
+    at = run_ok(at)
+    results = open_vote(workspace, monkeypatch, run=RUN_SINGLE, page="human-results")
+    assert not results.error
+    grades, agree = results.dataframe[0].value, results.dataframe[1].value
+    assert list(grades["grades"]) == [1] and list(agree["judge"]) == [JUDGES[0], "human (inter-annotator)"]
+    assert int(agree["n"].iloc[0]) == 1
 
 
 def test_human_results_page_leaderboard_and_agreement(

@@ -14,6 +14,7 @@ import streamlit as st
 from arena.errors import ArenaError
 from arena.human.agreement import LABELS, agreement, agreement_rows
 from arena.human.battles import human_battles, human_grades
+from arena.human.grade_agreement import grade_agreement, grade_rows
 from arena.human.votes import VoteLog, load_log, votes_path
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
 from viz.data import RunInfo, _records, stamp
@@ -102,6 +103,11 @@ def grades_section(run: RunInfo, log: VoteLog) -> None:
     if not scores.empty and {"model", "score"} <= set(scores.columns):
         table["mean judge score"] = pd.to_numeric(scores["score"], errors="coerce").groupby(scores["model"]).mean()
     st.dataframe(table.sort_values("mean human grade", ascending=False).reset_index(), hide_index=True)
+    st.subheader("Judge-human agreement on grades")
+    st.dataframe(pd.DataFrame(grade_rows(grade_agreement(scores.to_dict("records"), log.active("grade")))),
+                 hide_index=True)
+    st.caption("Each judge's score against every human grade of the same answer (Pearson, Spearman, mean absolute "
+               "difference, share within one point); inter-annotator: two people's grades of one answer.")
 
 
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:

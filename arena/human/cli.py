@@ -13,8 +13,10 @@ from typing import Any
 from arena.errors import ArenaError, DataError
 from arena.human.agreement import LABELS, agreement, agreement_rows
 from arena.human.battles import human_battles, pooled_battles, run_battles
+from arena.human.grade_agreement import grade_agreement, grade_rows
 from arena.human.mtbench import import_mtbench
 from arena.human.votes import load_log_file, votes_path
+from arena.records import iter_jsonl
 
 
 def resolve_run(path: Path) -> tuple[Path, str, Path]:
@@ -79,14 +81,18 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows as aligned text lines, header first."""
+    head = list(rows[0])
+    widths = [max(len(h), *(len(_fmt(r[h])) for r in rows)) for h in head]
+    return ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
+            *("  ".join(_fmt(r[h]).ljust(w) for h, w in zip(head, widths)) for r in rows)]
+
+
 def format_agreement(result: dict[str, Any]) -> str:
     """Readable agreement tables: per judge (and human-human), confusion matrices, categories."""
-    rows = agreement_rows(result)
-    head = ["judge", "n", "agreement", "kappa", "n_without_ties", "agreement_without_ties", "kappa_without_ties"]
-    widths = [max(len(h), *(len(_fmt(r[h])) for r in rows)) for h in head]
     lines = [f"{result['n_votes']} human vote(s) by {result['n_voters']} voter(s) on {result['n_items_voted']} item(s)",
-             "  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(_fmt(r[h]).ljust(w) for h, w in zip(head, widths)) for r in rows]
+             *_table(agreement_rows(result))]
     for judge, rep in result["judges"].items():
         lines.append(f"\nconfusion {judge} (rows) vs human (columns); first/second = the model first/second by name")
         lines.append("        " + "".join(label.rjust(8) for label in LABELS))
@@ -99,22 +105,37 @@ def format_agreement(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV text."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def format_grades(result: dict[str, Any]) -> str:
+    """Readable single-mode agreement: judge score vs human grade per judge, and human vs human."""
+    intro = (f"{result['n_grades']} human grade(s) by {result['n_voters']} voter(s) on "
+             f"{result['n_items_graded']} answer(s)")
+    return "\n".join([intro, *_table(grade_rows(result))]) + "\n"
+
+
 def cmd_agreement(args: argparse.Namespace) -> int:
-    """`arena agreement RUN`: each LLM judge against the human votes, and humans against each other."""
+    """`arena agreement RUN`: each LLM judge against the human votes (or grades), and humans against each other."""
     workspace, run_id, run_dir = resolve_run(args.run)
-    votes = _votes(args, workspace, run_id).active("vote")
-    result = agreement(run_battles(run_dir), votes)
+    log = _votes(args, workspace, run_id)
+    if not (run_dir / "battles.jsonl").is_file() and (run_dir / "scores.jsonl").is_file():
+        scores = [rec for _, rec in iter_jsonl(run_dir / "scores.jsonl")]
+        result = grade_agreement(scores, log.active("grade"))
+        rows, table = grade_rows(result), format_grades
+    else:
+        result = agreement(run_battles(run_dir), log.active("vote"))
+        rows, table = agreement_rows(result), format_agreement
     if args.format == "json":
         text = json.dumps({"run": run_id, **result}, indent=2) + "\n"
-    elif args.format == "csv":
-        buffer = io.StringIO()
-        rows = agreement_rows(result)
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buffer.getvalue()
     else:
-        text = format_agreement(result)
+        text = _csv(rows) if args.format == "csv" else table(result)
     _write(text, args.output)
     return 0
 
