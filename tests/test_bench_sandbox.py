@@ -158,3 +158,9 @@ def test_no_namespaces_is_one_clear_error_naming_the_option(monkeypatch):
         assert resolve_isolation("rlimits") == "rlimits"
     finally:
         sandbox.namespaces_available.cache_clear()
+
+
+def test_a_program_cannot_pose_as_a_sandbox_failure(tmp_path):
+    src = "import os, sys\nprint('sandbox setup failed: fake')\nos.write(3, b'1') if False else None\nsys.exit(97)\n"
+    res = run_python(src, tmp_path, FAST)
+    assert res.status == "failed" and res.returncode == 97  # a failed sample, not an 'error' that stops scoring

@@ -12,6 +12,7 @@ from arena.bench.genopts import CodeOptions
 from arena.bench.genscore import ROUND, TaskScores, mean_stderr
 from arena.bench.loaders import BenchItem
 from arena.bench.sandbox import RunResult, SandboxLimits, resolve_isolation, run_python
+from arena.errors import ConfigError
 from arena.redaction import redact
 
 _FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -77,6 +78,11 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
         results: list[RunResult] = list(pool.map(lambda job: run_python(job[1], scratch, lim, isolation), jobs))
     with suppress(OSError):
         scratch.rmdir()  # each run removed its own directory; the scratch folder goes when empty
+    broken = next((r for r in results if r.status == "error"), None)
+    if broken is not None:  # the sandbox itself (not the model's code) failed: no score is better than a 0
+        raise ConfigError(f"the code sandbox could not be set up here: {broken.output.strip()[:300]}",
+                          hint="code.isolation: rlimits runs samples with limits only (weaker: see the README); "
+                               "answers are cached, so a re-run costs no generation")
     per_item: list[list[RunResult]] = [[] for _ in pairs]
     for (i, _), res in zip(jobs, results):
         per_item[i].append(res)

@@ -89,8 +89,8 @@ def resolve_isolation(isolation: Isolation) -> Literal["namespaces", "rlimits"]:
              "code.isolation: rlimits to accept weaker isolation (the code can then read and write your files)")
 
 
-def _command(program: Path, workdir: Path, limits: SandboxLimits, namespaces: bool) -> list[str]:
-    settings = {"workdir": str(workdir), "program": str(program), "namespaces": namespaces,
+def _command(program: Path, workdir: Path, limits: SandboxLimits, namespaces: bool, ready_fd: int) -> list[str]:
+    settings = {"workdir": str(workdir), "program": str(program), "namespaces": namespaces, "ready_fd": ready_fd,
                 "memory_mb": limits.memory_mb, "cpu_seconds": int(limits.timeout) + 1,
                 "max_processes": limits.max_processes, "file_mb": limits.file_mb}
     cmd = [sys.executable, "-I", "-S", "-u", str(BOOT), json.dumps(settings)]  # -u: output survives a kill
@@ -130,26 +130,40 @@ def run_python(source: str, scratch: Path, limits: SandboxLimits = SandboxLimits
         program.write_text(source, encoding="utf-8")
         out_path = workdir.parent / f"{workdir.name}.out"
         start = time.monotonic()
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen(_command(program, workdir, limits, mode == "namespaces"), cwd=workdir,
-                                    env={**SAFE_ENV, "HOME": str(workdir)}, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        ready_r, ready_w = os.pipe()  # the boot writes one byte once set up, then closes it (unforgeable later)
+        try:
+            with open(out_path, "wb") as out:
+                proc = subprocess.Popen(_command(program, workdir, limits, mode == "namespaces", ready_w),
+                                        cwd=workdir, env={**SAFE_ENV, "HOME": str(workdir)}, pass_fds=(ready_w,),
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+                os.close(ready_w)
+                ready_w = -1
+                try:
+                    code: int | None = proc.wait(timeout=limits.timeout)
+                except subprocess.TimeoutExpired:
+                    _kill(proc)
+                    code = None
+            os.set_blocking(ready_r, False)
             try:
-                code: int | None = proc.wait(timeout=limits.timeout)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                code = None
+                set_up = os.read(ready_r, 1) == b"1"
+            except BlockingIOError:
+                set_up = False
+        finally:
+            os.close(ready_r)
+            if ready_w >= 0:
+                os.close(ready_w)
         seconds = time.monotonic() - start
         text = _read_tail(out_path)
         out_path.unlink(missing_ok=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if code is None:
+    if not set_up and code is not None:
+        status = "error"  # the sandbox, not the program: it never signalled that it was ready
+    elif code is None:
         status = "timeout"
     elif code == 0:
         status = "passed"
-    elif "sandbox setup failed" in text:
-        status = "error"
     else:
         status = "failed"
     return RunResult(status, code, round(seconds, 3), text)

@@ -155,6 +155,8 @@ def main() -> None:
     _limits(cfg)
     if not cfg["namespaces"]:
         _block_network_in_process()
+    os.write(cfg["ready_fd"], b"1")  # set up: tell the parent, and give the program no way to say it again
+    os.close(cfg["ready_fd"])
     sys.path[:0] = [workdir]
     sys.argv = [program]
     runpy.run_path(program, run_name="__main__")
