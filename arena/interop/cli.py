@@ -58,6 +58,8 @@ def register(subparsers: Any) -> None:
     lb.add_argument("--arena-hard-version", choices=("v0.1", "v2.0"), default="v0.1",
                     help="arena-hard score conventions: v0.1 = win rate on all games, 95%% interval (default); "
                     "v2.0 = mean of the bootstrap win rates, 90%% interval (arena-hard-auto v2.0's show_result)")
+    lb.add_argument("--style-control", action="store_true", help="add the arena-hard score controlled for "
+                    "length and markdown, with the features and fit of --arena-hard-version")
     lb.add_argument("--lc-difficulty", type=Path, metavar="FILE", help="published instruction difficulty for the "
                     "length-controlled win rate (CSV: instruction,instruction_difficulty; joined by text)")
     lb.add_argument("--lc-gamed", type=Path, action="append", default=[], metavar="FILE", help="annotations of a "
@@ -141,7 +143,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     RatingOptions(bootstrap=args.bootstrap or 0, seed=args.seed)  # bounds --bootstrap and --seed
     lc = LCOptions(args.lc_difficulty, tuple(args.lc_gamed))
     sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed,
-                                       arena_hard_version=args.arena_hard_version, lc=lc), args.format))
+                                       arena_hard_version=args.arena_hard_version, lc=lc,
+                                       style_control=args.style_control), args.format))
     return 0
 
 

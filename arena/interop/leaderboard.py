@@ -15,6 +15,7 @@ import pandas as pd
 
 from arena.errors import ArenaError
 from arena.interop.arenahard import answer_token_len
+from arena.interop.arenahard_style import style_table
 from arena.interop.lc_board import LCOptions, add_lc
 from arena.interop.runfiles import RunFiles
 from arena.rating import RatingOptions, load_battles, rate_battles
@@ -219,7 +220,8 @@ def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, basel
 
 
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0,
-               arena_hard_version: str = "v0.1", lc: LCOptions | None = None) -> list[Board]:
+               arena_hard_version: str = "v0.1", lc: LCOptions | None = None,
+               style_control: bool = False) -> list[Board]:
     """Every leaderboard that applies to the run, in its source tool's convention unless one is forced.
 
     `bootstrap` None means each convention's default: 100 rounds for arena-hard scores, 1000 for BT."""
@@ -255,8 +257,14 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None
                                     imported_avg_tokens(run) if run.tool == "arena-hard" else None)
         add_lc(board, run, battles, baseline, lc)
         boards.append(board)
+        if style_control and tool != "alpaca-eval":
+            table, notes = style_table(battles, baseline, bootstrap, seed, arena_hard_version)
+            boards.append(Board("arena-hard-auto score (style-controlled)", "arena-hard", table, notes))
     elif tool in ("arena-hard", "alpaca-eval"):
         raise ArenaError(f"{run.path}: the {tool} leaderboard needs a baseline, and none is in the battles")
+    if style_control and not any(b.title.endswith("(style-controlled)") for b in boards):
+        raise ArenaError(f"{run.path}: --style-control applies to arena-hard scores against a baseline",
+                         hint="for Bradley-Terry ratings use `arena rate BATTLES --style-control`")
     if tool in (None, "bt", "mt-bench", "evalscope") or not boards:
         boards.append(bt_board(battles, "Bradley-Terry ratings", bt_rounds, seed, baseline))
     return boards
