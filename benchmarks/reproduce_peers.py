@@ -122,7 +122,7 @@ def arena_hard(data: Path, ws: Path, rounds: int) -> None:
         paired = arena_hard_rows(files, drop_pair=True)[model]
         row(sec2, f"{short} v2.0 loader drops a null game's pair", v01.loc[model, "score"],
             100 * paired.mean(), None, "INFO")
-    row(sec, "style-controlled score", None, None, None, "SKIP")
+    row(sec, "style-controlled score (--style-control): no answers in the data", None, None, None, "SKIP")
     row(sec, "avg_tokens (all answers)", None, None, None, "SKIP")
     self_files = sorted((data / "judgment-formats" / "arena-hard").glob("*/*_vs_itself.jsonl"))
     run = import_run("arena-hard", self_files, ws, verbose=False, bootstrap=0)
@@ -215,7 +215,8 @@ peers: MT-bench = FastChat llm_judge/show_result.py (single: mean over graded tu
   peer_recompute.py (arena-hard-auto is not a package: its scripts were not run). AlpacaEval = the
   published leaderboard rows (weighted_alpaca_eval_gpt4_turbo).
 SKIP: ../shared/data has arena-hard judgments but no arena-hard model answers (no conv_metadata), so
-  neither the style-controlled score nor avg_tokens can be computed from it.
+  neither the style-controlled score (`arena leaderboard --style-control`, tested against a row-by-row
+  textbook fit in tests/test_arenahard_style.py) nor avg_tokens can be computed from it.
 INFO: arena-hard v2.0's loader drops both games of a question when one is null; Arena follows the file's
   layout (v0.1 files: the null game alone), so --arena-hard-version changes the reporting, not the games.
 LC: PASS/FAIL against alpaca_eval 0.6.6's own get_length_controlled_winrate (its no-regularisation GLM,
