@@ -161,6 +161,6 @@ def test_no_namespaces_is_one_clear_error_naming_the_option(monkeypatch):
 
 
 def test_a_program_cannot_pose_as_a_sandbox_failure(tmp_path):
-    src = "import os, sys\nprint('sandbox setup failed: fake')\nos.write(3, b'1') if False else None\nsys.exit(97)\n"
+    src = "import sys\nprint('sandbox setup failed: fake')\nsys.exit(97)\n"
     res = run_python(src, tmp_path, FAST)
     assert res.status == "failed" and res.returncode == 97  # a failed sample, not an 'error' that stops scoring
