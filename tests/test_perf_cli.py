@@ -157,3 +157,13 @@ def test_rate_sweep_with_a_cap_for_a_duration(tmp_path):
     assert [lv["label"] for lv in doc["levels"]] == ["rate 20/s, max 3 in flight", "rate 40/s, max 3 in flight"]
     assert all(lv["completed"] >= 3 and lv["max_concurrency"] == 3 for lv in doc["levels"])
     assert doc["settings"]["stop"] == {"requests": None, "duration_s": 0.5, "warmup": 0}
+
+
+def test_prompts_from_a_question_file(tmp_path, questions_file):
+    with FakeOpenAI(reply=lambda body: "a") as srv:
+        assert _perf("--url", srv.base_url, "--model", "fake", "--questions", str(questions_file), "--concurrency", "1",
+                     "--requests", "8", "--warmup", "0", "--out", str(tmp_path)) == 0
+        sent = [r["messages"][-1]["content"] for r in srv.requests[1:]]
+    first_turns = [q["turns"][0] for q in read_jsonl(questions_file)]
+    assert sorted(sent[:4]) == sorted(first_turns) and sent[4:] == sent[:4]  # each once, then again in order
+    assert _doc(tmp_path)["settings"]["prompts"] == f"questions from {questions_file}"

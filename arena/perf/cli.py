@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
                     written.append(PerfWriter(workspace, up.describe(), settings.describe()))
                     return written[-1]
 
+                print(f"arena perf: {up.label}; {', '.join(lv.label for lv in levels)}; "
+                      f"{f'{requests} requests' if requests else f'{args.duration:g} s'} a level", file=sys.stderr)
                 try:
                     asyncio.run(run_target(up, plan, settings, make_writer, progress))
                 finally:

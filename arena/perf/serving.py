@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from arena.errors import ArenaError
 from arena.records import iter_jsonl, safe_filename, write_json_atomic
 
 LIVE_BACKENDS = ("openai", "vllm", "demo")  # replayed answer files carry no serving figures
@@ -99,8 +100,12 @@ def serving_figures(run_path: Path, workspace: Path) -> dict[str, Any]:
 
 
 def write_serving(run_path: Path, workspace: Path) -> dict[str, Any]:
-    """Compute and write runs/<run>/serving.json and serving.csv; returns the figures."""
-    doc = serving_figures(run_path, workspace)
+    """Compute and write runs/<run>/serving.json and serving.csv; returns the figures ({} when the run's
+    files cannot be read: serving figures never fail a run)."""
+    try:
+        doc = serving_figures(run_path, workspace)
+    except (OSError, ValueError, ArenaError):
+        return {}
     write_json_atomic(Path(run_path) / "serving.json", doc)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(FIELDS))
