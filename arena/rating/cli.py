@@ -14,7 +14,7 @@ from arena.rating.head_to_head import beside, head_to_head_table, write_head_to_
 from arena.rating.leaderboard import rate_battles
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
 from arena.rating.report import format_table, result_to_dict
-from arena.rating.summary import battles_for_rating
+from arena.rating.summary import ENGINES, battles_for_rating
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -26,7 +26,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "(JSONL, JSON or CSV, optionally .gz, Parquet, or a run folder). With -o FILE, the head-to-head "
         "table (battles, points, weight per model pair and category) goes to FILE's stem + _head_to_head.csv.",
     )
-    parser.add_argument("battles", type=Path, metavar="BATTLES", help="battles file or run folder")
+    parser.add_argument(
+        "battles", type=Path, metavar="BATTLES",
+        help="battles file, run folder, or a quoted glob / folder of Parquet files (e.g. 'logs/*.parquet')",
+    )
     parser.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (default 1000)"
     )
@@ -52,6 +55,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="interval percentiles (default 2.5 97.5)",
     )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="auto",
+        help="aggregation of a Parquet glob/folder: duckdb (out of core, extra 'scale'), pyarrow chunks, "
+        "or auto (duckdb when installed)",
+    )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     parser.set_defaults(func=run_rate)
     return parser
@@ -76,7 +84,7 @@ def run_rate(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.output is not None and args.output.is_dir():
         raise ArenaError(f"{args.output}: -o names a folder", hint="pass a file path, e.g. -o leaderboard.json")
-    battles = battles_for_rating(args.battles, options)
+    battles = battles_for_rating(args.battles, options, args.engine)
     result = rate_battles(battles, options, category=args.category)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

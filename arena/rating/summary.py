@@ -144,13 +144,35 @@ def summarise(chunks: Iterable[pd.DataFrame], source: str = "<battles>", by_ques
     return builder.finish()
 
 
-def battles_for_rating(path: Path | str, options: RatingOptions) -> pd.DataFrame | BattleSummary:
-    """What rate_battles needs from a battles file: streamed pair counts for plain Bradley-Terry, the
-    validated per-battle table for online Elo and style control (they need order and style features)."""
+ENGINES = ("auto", "pyarrow", "duckdb")
+
+
+def battles_for_rating(
+    path: Path | str, options: RatingOptions, engine: str = "auto"
+) -> pd.DataFrame | BattleSummary:
+    """What rate_battles needs from a battles file, run folder, or glob / folder of Parquet files: streamed
+    pair counts for plain Bradley-Terry, the validated per-battle table for online Elo and style control
+    (they need order and style features). engine: how a Parquet set is aggregated (auto = DuckDB when
+    the `scale` extra is installed, else pyarrow chunks)."""
+    from arena.rating.duck import duck_summary, parquet_files
     from arena.rating.io import load_battles
     from arena.rating.stream import iter_battle_chunks
 
-    if options.method == "bt" and not options.style_control:
-        by_question = options.bootstrap_by == "question" and options.bootstrap > 0
-        return summarise(iter_battle_chunks(Path(path)), str(path), by_question)
-    return load_battles(path)
+    files = parquet_files(path) or [Path(path)]
+    chunks = (chunk for file in files for chunk in iter_battle_chunks(file))
+    if options.method != "bt" or options.style_control:
+        if len(files) == 1:
+            return load_battles(files[0])
+        return pd.concat(list(chunks), ignore_index=True)
+    by_question = options.bootstrap_by == "question" and options.bootstrap > 0
+    parquet = all(f.suffix.lower() == ".parquet" for f in files)
+    if parquet and (engine == "duckdb" or (engine == "auto" and _has_duckdb())):
+        return duck_summary(files, by_question)
+    return summarise(chunks, str(path), by_question)
+
+
+def _has_duckdb() -> bool:
+    """Whether the optional DuckDB engine is importable."""
+    import importlib.util
+
+    return importlib.util.find_spec("duckdb") is not None
