@@ -33,13 +33,13 @@ def _doc(ws: Path) -> dict:
 def test_url_target_sweep_writes_json_csv_and_requests(tmp_path, capsys):
     with FakeOpenAI(reply=lambda body: "a b c d") as srv:
         code = _perf("--url", srv.base_url, "--model", "fake", "--concurrency", "1,3", "--requests", "6",
-                     "--warmup", "1", "--input-tokens", "32", "--max-tokens", "8:16", "--out", str(tmp_path))
+                     "--warmup", "1", "--input-tokens", "32", "--max-tokens", "8:16", "--ignore-eos", "--out", str(tmp_path))
         chat = [r for r in srv.requests if r.get("max_tokens") != 4]  # minus the one preflight request
     assert code == 0
     doc = _doc(tmp_path)
     assert doc["status"] == "completed" and [lv["label"] for lv in doc["levels"]] == ["concurrency 1", "concurrency 3"]
     assert all(lv["completed"] == 6 and lv["request_throughput"] > 0 for lv in doc["levels"])
-    assert len(chat) == 2 * (6 + 1) and all(8 <= r["max_tokens"] <= 16 for r in chat)
+    assert len(chat) == 2 * (6 + 1) and all(8 <= r["max_tokens"] <= 16 and r["ignore_eos"] for r in chat)
     assert all(len(r["messages"][0]["content"].split()) == 31 for r in chat)
     rows = list(csv.DictReader((tmp_path / "perf" / f"{doc['perf_id']}.csv").read_text().splitlines()))
     assert [r["label"] for r in rows] == ["concurrency 1", "concurrency 3"] and rows[0]["target"] == "fake"
