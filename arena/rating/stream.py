@@ -24,8 +24,8 @@ from arena.errors import DataError
 from arena.rating import io as rio
 from arena.rating.fastcheck import KNOWN_FIELDS, NotVouched, TEXT_FIELDS, fast_validate, json_schema
 
-CHUNK_BYTES = 64 << 20  # JSONL bytes parsed at once
-CHUNK_ROWS = 1 << 20  # CSV / Parquet rows per batch
+CHUNK_BYTES = 32 << 20  # JSONL bytes parsed at once (about 200k battles)
+CHUNK_ROWS = 1 << 18  # Parquet rows per batch
 
 
 def iter_battle_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pd.DataFrame]:
