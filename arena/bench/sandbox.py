@@ -6,11 +6,14 @@ Isolation 'namespaces' (Linux with unprivileged user namespaces, probed once): t
 only its own processes, and its temporary working directory (at /work, the only writable place); the
 host's other files (home folders, the project, config and key files) are not there at all. No network
 interface is up (not even loopback), it has no capabilities, and it dies with everything it forked when
-the time is up.
+the time is up. The namespace's PID 1 (the boot script) kills every process in it as soon as there are more
+than `max_processes` (RLIMIT_NPROC alone does not bind a caller that is root outside) and when the program
+ends (nothing it left in the background survives).
 Isolation 'rlimits' (the fallback, only when asked for): the same limits and environment, but the
 program can read and write what the user can, and network is refused by an in-process audit hook
 that native code can bypass.  Both: a time limit (wall and CPU), an address-space limit, a process limit,
-a file-size limit, and an environment that holds no variable of the caller (no API keys).
+a file-size limit, and an environment that holds no variable of the caller (no API keys). In 'rlimits'
+mode the process limit is RLIMIT_NPROC only, which does not apply to root.
 """
 from __future__ import annotations
 

@@ -9,13 +9,17 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import sys
+import time
 
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MOUNT_ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD, SYS_MOUNT_SETATTR = 0x1, 0x8000, -100, 442
 PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 24, 28, 38
 SECUREBITS = 0x2F  # NOROOT and NO_SETUID_FIXUP set and locked, KEEP_CAPS locked off: exec never regains capabilities
 EXIT_SETUP = 97  # the sandbox itself could not be set up (never the program's own code)
+EXIT_PROCESSES = 98  # the program went over its process limit and was killed
+POLL_S = 0.005  # how often PID 1 counts the namespace's processes
 
 
 class _MountAttr(ctypes.Structure):
@@ -140,6 +144,35 @@ def _block_network_in_process() -> None:
     sys.addaudithook(hook)
 
 
+def _count_processes() -> int:
+    """Processes in this PID namespace (the private /proc lists only them)."""
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+
+
+def _kill_all() -> None:
+    """SIGKILL every other process of the namespace (from PID 1)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nothing left
+
+
+def _supervise(child: int, max_processes: int) -> None:
+    """As PID 1 of the namespace: reap, and kill everything once the program has more than `max_processes`
+    processes (RLIMIT_NPROC does not bind a caller that is root outside) or when it ends; exit with its status."""
+    while True:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == child:
+            _kill_all()  # leftovers it forked into the background
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        if pid == 0 and _count_processes() > max_processes + 1:
+            _kill_all()
+            sys.stdout.write(f"\nsandbox: killed, more than {max_processes} processes\n")
+            os._exit(EXIT_PROCESSES)
+        if pid == 0:
+            time.sleep(POLL_S)
+
+
 def main() -> None:
     """Set the sandbox up as `argv[1]` (JSON) says, then run the program file as __main__."""
     cfg = json.loads(sys.argv[1])
@@ -152,11 +185,15 @@ def main() -> None:
         workdir, program = WORK, WORK + "/" + os.path.basename(program)
         os.environ["HOME"] = WORK
     os.chdir(workdir)
+    os.write(cfg["ready_fd"], b"1")  # set up: tell the parent, and give the program no way to say it again
+    os.close(cfg["ready_fd"])
+    if cfg["namespaces"]:
+        child = os.fork()
+        if child:
+            _supervise(child, cfg["max_processes"])
     _limits(cfg)
     if not cfg["namespaces"]:
         _block_network_in_process()
-    os.write(cfg["ready_fd"], b"1")  # set up: tell the parent, and give the program no way to say it again
-    os.close(cfg["ready_fd"])
     sys.path[:0] = [workdir]
     sys.argv = [program]
     runpy.run_path(program, run_name="__main__")
