@@ -68,3 +68,19 @@ def test_replayed_answers_have_no_serving_figures(tmp_path, questions_file):
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
     (run,) = (tmp_path / "ws" / "runs").iterdir()
     assert json.loads((run / "serving.json").read_text())["models"] == []
+
+
+def test_from_run_rewrites_the_figures_of_an_older_run(tmp_path, questions_file, capsys):
+    with FakeOpenAI(reply=lambda body: "a b") as srv:
+        cand = {"name": "served", "backend": "openai", "model": "fake", "base_url": srv.base_url}
+        cfg = write_config(tmp_path, questions_file, [cand])
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    (run,) = (tmp_path / "ws" / "runs").iterdir()
+    written = json.loads((run / "serving.json").read_text())
+    (run / "serving.json").unlink()  # a run from before serving figures existed
+    capsys.readouterr()
+    assert main(["perf", "--from-run", str(run)]) == 0
+    assert json.loads((run / "serving.json").read_text()) == written
+    assert "served" in capsys.readouterr().out
+    assert main(["perf", "--from-run", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
