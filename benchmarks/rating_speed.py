@@ -140,8 +140,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--subset", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--files", action="store_true",
+                        help="file section only: read floor, streamed parse, `arena rate` end to end (rating_read_speed.py)")
     args = parser.parse_args()
     print(machine_info())
+    if args.files:
+        from rating_read_speed import file_section
+
+        file_section([args.battles, 2 * args.battles], args.rounds, Path(".bench-data"))
+        return
     battles, _ = synthetic_battles(args.battles, args.models, args.seed)
     print(
         f"data: {len(battles):,} battles, {args.models} models, ties {np.mean(battles['score'] == 0.5):.1%}"

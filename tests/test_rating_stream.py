@@ -44,7 +44,7 @@ def chunks_of(battles: pd.DataFrame, size: int) -> list[pd.DataFrame]:
     return [battles.iloc[k:k + size].reset_index(drop=True) for k in range(0, len(battles), size)]
 
 
-def assert_same_result(left, right) -> None:  # noqa: ANN001 - two RatingResults
+def assert_same_result(left, right) -> None:
     """Same table (ratings, intervals, tallies, lengths), win rates and warnings."""
     pdt.assert_frame_equal(left.table, right.table, check_exact=False, rtol=1e-9, atol=1e-9)
     pdt.assert_frame_equal(left.winrate, right.winrate, check_exact=False, rtol=1e-9)
@@ -136,7 +136,7 @@ def test_fast_and_row_by_row_paths_give_the_same_table(tmp_path: Path) -> None:
     (".csv", lambda p, f: f.to_csv(p, index=False), ":1503: field 'winner'"),
     (".parquet", lambda p, f: f.to_parquet(p), ": row 1502: field 'winner'"),
 ])
-def test_an_error_deep_in_a_later_chunk_names_its_line(tmp_path: Path, suffix: str, writer, where: str) -> None:  # noqa: ANN001
+def test_an_error_deep_in_a_later_chunk_names_its_line(tmp_path: Path, suffix: str, writer, where: str) -> None:
     frame = pd.DataFrame({"model_a": ["x"] * 3000, "model_b": ["y"] * 3000, "winner": ["tie"] * 3000})
     frame.loc[1501, "winner"] = "draw"
     path = tmp_path / f"b{suffix}"

@@ -60,7 +60,7 @@ def test_rating_stage_and_rate_o_write_the_table(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["n_battles"] == int((raw["model_a"] != raw["model_b"]).sum())
 
 
-def test_app_page_draws_observed_matrices_from_the_table_alone(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_app_page_draws_observed_matrices_from_the_table_alone(tmp_path: Path, monkeypatch) -> None:
     from streamlit.testing.v1 import AppTest
     from viz_fixture import RUN2, build_workspace
 

@@ -45,7 +45,7 @@ def _only_parquet(text: str, found: list[Path]) -> list[Path]:
                     hint="battle sets given by a pattern must be .parquet files")
 
 
-def _connect():  # noqa: ANN202 - a duckdb connection
+def _connect():
     """A DuckDB connection, or an error naming the extra to install."""
     try:
         import duckdb
@@ -55,7 +55,7 @@ def _connect():  # noqa: ANN202 - a duckdb connection
     return duckdb.connect()
 
 
-def _columns(con, files: list[Path]) -> dict[str, str]:  # noqa: ANN001
+def _columns(con, files: list[Path]) -> dict[str, str]:
     """Column name -> DuckDB type of the Parquet set."""
     rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [[str(f) for f in files]]).fetchall()
     return {name: kind for name, kind, *_ in rows}
@@ -90,7 +90,7 @@ def _battle_sql(columns: dict[str, str]) -> str:
         FROM read_parquet(?, filename=true, file_row_number=true, union_by_name=true)"""
 
 
-def _first_bad(con, files: list[Path], base: str) -> tuple[Path, int] | None:  # noqa: ANN001
+def _first_bad(con, files: list[Path], base: str) -> tuple[Path, int] | None:
     """File and 1-based row of the first battle the chunked reader would reject, or None."""
     names = [str(f) for f in files]
     row = con.execute(f"SELECT min(ord) FROM ({base}) WHERE bad", [names, names]).fetchone()

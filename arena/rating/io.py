@@ -10,8 +10,9 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd

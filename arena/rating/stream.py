@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from arena.errors import DataError
 from arena.rating import io as rio
-from arena.rating.fastcheck import KNOWN_FIELDS, NotVouched, TEXT_FIELDS, fast_validate, json_schema
+from arena.rating.fastcheck import KNOWN_FIELDS, TEXT_FIELDS, NotVouched, fast_validate, json_schema
 
 CHUNK_BYTES = 32 << 20  # JSONL bytes parsed at once (about 200k battles)
 CHUNK_ROWS = 1 << 18  # Parquet rows per batch
@@ -49,7 +49,7 @@ def _json_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
         yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "json")
 
 
-def _open_binary(path: Path):  # noqa: ANN202 - a binary file object
+def _open_binary(path: Path):
     """Open a possibly gzipped file for binary reading."""
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
