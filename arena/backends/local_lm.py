@@ -20,7 +20,7 @@ def _imports() -> tuple[Any, Any]:
         import transformers
     except ImportError:
         raise ArenaError("backend: transformers needs torch and transformers",
-                         hint="pip install 'arena[rm]' (the reward-model extra brings both)") from None
+                         hint="pip install -e '.[rm]' (the reward-model extra brings both)") from None
     return torch, transformers
 
 
