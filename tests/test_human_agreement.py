@@ -119,6 +119,7 @@ def test_import_mtbench_human_judgments(run_dir: Path, tmp_path: Path, capsys: p
             {"question_id": 81, "model_a": "b", "model_b": "a", "winner": "tie", "judge": "author_2", "turn": 2}]
     source = tmp_path / "human.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run_dir / "questions.jsonl").write_text(json.dumps({"question_id": 81, "category": "writing", "turns": ["x"]}))
     assert main(["human", "import-mtbench", str(source), str(run_dir)]) == 0
     assert "2 human judgment(s) added" in capsys.readouterr().out
     assert main(["human", "import-mtbench", str(source), str(run_dir)]) == 0  # idempotent
@@ -128,6 +129,7 @@ def test_import_mtbench_human_judgments(run_dir: Path, tmp_path: Path, capsys: p
     imported = [r for r in log if r.get("imported_from")]
     assert [(r["voter"], r["question_id"], r["turn"], r["winner"]) for r in imported] == [
         ("expert_0", "81", 1, "model_b"), ("author_2", "81", 2, "tie")]
+    assert {r["category"] for r in imported} == {"writing"}  # from the run's questions
     source.write_text(json.dumps({**rows[0], "winner": "model_c"}) + "\n")
     assert main(["human", "import-mtbench", str(source), str(run_dir)]) == 2
     assert "human.jsonl:1: field 'winner'" in capsys.readouterr().err

@@ -83,7 +83,7 @@ def _append_many(args: tuple[str, int, int]) -> None:
 
 def test_concurrent_appends_from_several_processes_lose_and_interleave_nothing(tmp_path: Path) -> None:
     path = votes_path(tmp_path, "run1")
-    workers, each = 4, 25
+    workers, each = 4, 12
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pool.map(_append_many, [(str(path), w, each) for w in range(workers)])
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -212,3 +212,13 @@ def test_shared_note_never_shows_the_token() -> None:
     assert "voting is off" in shared_note({}) and TOKEN_ENV in shared_note({})
     note = shared_note({TOKEN_ENV: "abc-secret"})
     assert "abc-secret" not in note and "access token" in note
+
+
+def test_a_damaged_line_is_skipped_and_appends_stay_whole(tmp_path: Path) -> None:
+    path = votes_path(tmp_path, "run1")
+    append_record(path, vote_record("ann", ITEM, False, "1"))
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind": "vote", "voter": "cut sh')  # a write killed half way
+    append_record(path, vote_record("bob", ITEM, False, "2"))
+    assert [r["voter"] for r in load_log(tmp_path, "run1").active()] == ["ann", "bob"]
+    assert path.read_text().endswith("\n")

@@ -9,7 +9,7 @@ from typing import Any
 from arena.errors import DataError
 from arena.human.items import battle_key
 from arena.human.votes import append_record, load_log, utc_now, votes_path
-from arena.records import content_hash, read_records
+from arena.records import content_hash, iter_jsonl, read_records
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 REQUIRED = ("question_id", "model_a", "model_b", "winner", "judge")
@@ -35,6 +35,14 @@ def _vote(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
             "imported_from": f"mt_bench_human_judgments:{path.name}", "vote_id": content_hash(["mtbench", *row])}
 
 
+def _categories(questions: Path) -> dict[str, str]:
+    """Category per question id from the run's questions.jsonl (empty when the run has none)."""
+    if not questions.is_file():
+        return {}
+    return {str(q.get("question_id")): str(q["category"]) for _, q in iter_jsonl(questions, strict=False)
+            if q.get("category") is not None}
+
+
 def import_mtbench(path: Path, workspace: Path, run_id: str, include_llm: bool = False) -> tuple[int, int, int]:
     """Append the file's human rows to the run's vote log; returns (added, already there, LLM rows skipped)."""
     path = Path(path)
@@ -42,6 +50,7 @@ def import_mtbench(path: Path, workspace: Path, run_id: str, include_llm: bool =
     if not rows:
         raise DataError(f"{path}: no judgments in the file")
     known = {str(r.get("vote_id")) for r in load_log(workspace, run_id).records}
+    categories = _categories(Path(workspace) / "runs" / run_id / "questions.jsonl")
     added = present = llm = 0
     target = votes_path(workspace, run_id)
     for line, rec in rows:
@@ -49,6 +58,7 @@ def import_mtbench(path: Path, workspace: Path, run_id: str, include_llm: bool =
             llm += 1
             continue
         vote = _vote(rec, path, line)
+        vote["category"] = vote["category"] or categories.get(vote["question_id"])
         if vote["vote_id"] in known:
             present += 1
             continue

@@ -22,7 +22,7 @@ from arena.records import JsonlAppender, content_hash, iter_jsonl, safe_filename
 HUMAN_DIR = "human"
 VOTES_FILE = "votes.jsonl"
 LOCK_NAME = ".votes.lock"
-LOCK_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_S = 120.0  # a hot log under heavy disk load can make one waiter wait long; never forever
 CHOICES = ("1", "2", "tie", "bothbad")  # Answer 1 better, Answer 2 better, tie, both bad
 CHOICE_LABELS = {"1": "Answer 1 is better", "2": "Answer 2 is better", "tie": "Tie", "bothbad": "Both are bad"}
 MAX_VOTER_CHARS = 64
