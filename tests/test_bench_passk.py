@@ -8,10 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arena.bench.config import BenchTask
 from arena.bench.genopts import CodeOptions
 from arena.bench.loaders import BenchItem
 from arena.bench.passk import build_program, extract_code, pass_at_k, score_code_task
 from arena.bench.sandbox import namespaces_available
+from arena.bench.tasks import load_task
+from arena.errors import ConfigError
 
 
 def _brute_force(n: int, c: int, k: int) -> float:
@@ -79,3 +82,11 @@ def test_score_code_task_counts_passing_samples(tmp_path):
 def test_k_larger_than_n_is_a_config_error():
     with pytest.raises(ValueError, match="between 1 and n"):
         CodeOptions(n=2, k=[1, 5])
+
+
+def test_code_options_on_another_kind_are_one_clear_error(tmp_path):
+    path = tmp_path / "ref.jsonl"
+    path.write_text('{"id": "a", "prompt": "p", "reference": "r"}\n')
+    task = BenchTask(name="t", path=path, code={"n": 2})
+    with pytest.raises(ConfigError, match="'code:' options apply to kind code, not 'reference'"):
+        load_task(task)

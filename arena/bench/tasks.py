@@ -104,6 +104,10 @@ def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
         return _load_text_task(task, limit if limit is not None else task.limit)
     fmt, data = load_items(task.path, task.format, limit if limit is not None else task.limit)
     kind = task.kind or DEFAULT_KIND[fmt]
+    for key in ("reference", "code"):
+        if getattr(task, key) is not None and kind != key:
+            raise ConfigError(f"bench task '{task.name}': '{key}:' options apply to kind {key}, not '{kind}'",
+                              hint=f"set kind: {key}, or remove the '{key}:' block")
     if task.method == "loglikelihood" and kind != "choice":
         raise ConfigError(f"bench task '{task.name}': method: loglikelihood scores choice tasks (kind '{kind}')",
                           hint="use method: generate here, or kind: perplexity for a text set")
