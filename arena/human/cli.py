@@ -24,7 +24,8 @@ def resolve_run(path: Path) -> tuple[Path, str, Path]:
     path = Path(path)
     if (path / "run.json").is_file():
         return path.resolve().parent.parent, path.name, path
-    runs = sorted(p for p in (path / "runs").glob("*") if (p / "battles.jsonl").is_file()) if path.is_dir() else []
+    judged = ("battles.jsonl", "scores.jsonl")
+    runs = sorted(p for p in (path / "runs").glob("*") if any((p / f).is_file() for f in judged)) if path.is_dir() else []
     if runs:
         return path.resolve(), runs[-1].name, runs[-1]
     raise DataError(f"{path}: not a run folder (no run.json) nor a workspace with judged runs",
