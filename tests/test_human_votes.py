@@ -222,3 +222,17 @@ def test_a_damaged_line_is_skipped_and_appends_stay_whole(tmp_path: Path) -> Non
     append_record(path, vote_record("bob", ITEM, False, "2"))
     assert [r["voter"] for r in load_log(tmp_path, "run1").active()] == ["ann", "bob"]
     assert path.read_text().endswith("\n")
+
+
+def test_human_package_uses_only_files_and_math() -> None:
+    """arena.human sits beside the records layer: the app may import it, so it never imports a backend or judge."""
+    import ast
+
+    allowed = ("arena.errors", "arena.records", "arena.human", "arena.cli")
+    for path in (Path(__file__).resolve().parents[1] / "arena" / "human").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name.split(".")[0] in ("arena", "judges", "viz"):
+                    assert name.startswith(allowed), f"{path.name} imports {name}"
