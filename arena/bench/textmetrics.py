@@ -27,7 +27,7 @@ def _require(module: str, extra: str = "metrics") -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise ConfigError(f"reference metrics need the '{module}' package, which is not installed",
-                          hint=f"pip install 'arena[{extra}]'") from None
+                          hint=f"pip install -e '.[{extra}]'") from None
 
 
 def has_cjk(text: str) -> bool:
