@@ -143,3 +143,18 @@ def test_an_error_deep_in_a_later_chunk_names_its_line(tmp_path: Path, suffix: s
     writer(path, frame)
     with pytest.raises(Exception, match=f"{path.name}{where}"):
         list(iter_battle_chunks(path, chunk_bytes=2048))
+
+
+def test_many_distinct_scores_leave_the_packed_counts_midway() -> None:
+    battles = messy_battles(n=4000, seed=11)
+    rng = np.random.default_rng(0)
+    soft = battles.index >= 2500  # 300+ distinct scores appear only in later chunks
+    battles.loc[soft, "score"] = np.round(rng.random(int(soft.sum())), 3)
+    summary = summarise(chunks_of(battles, 500))
+    for category in (None, "code"):
+        view, _ = summary.prepare(category)
+        ref, _ = aggregate_indexed(prepare(battles, category)[0])
+        got = view.indexed[0]
+        assert len(np.unique(got.cell_score)) > 256
+        for field in ("pair_i", "pair_j", "cell_pair", "cell_score", "cell_weight", "cell_count"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(ref, field), err_msg=field)

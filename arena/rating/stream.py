@@ -24,7 +24,7 @@ from arena.errors import DataError
 from arena.rating import io as rio
 from arena.rating.fastcheck import KNOWN_FIELDS, TEXT_FIELDS, NotVouched, fast_validate, json_schema
 
-CHUNK_BYTES = 32 << 20  # JSONL bytes parsed at once (about 200k battles)
+CHUNK_BYTES = 8 << 20  # JSONL bytes parsed at once (about 80k battles; peak memory grows ~15x this)
 CHUNK_ROWS = 1 << 18  # Parquet rows per batch
 
 

@@ -16,12 +16,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from arena.rating.packed import PackedCounts, fits
+
 if TYPE_CHECKING:
     from arena.rating.options import RatingOptions
     from arena.rating.summary_view import SummaryView
 
 KEYS = ["a", "b", "score", "weight", "category", "question"]
 CONSOLIDATE_ROWS = 2_000_000  # partial tables are merged once they hold this many rows
+
+
+def _key(value: object) -> str:
+    """Dictionary key of a name or a number (repr keeps every float exactly)."""
+    return repr(float(value)) if isinstance(value, (float, np.floating)) else str(value)
 
 
 class _Codes:
@@ -33,13 +40,18 @@ class _Codes:
     def encode(self, values: np.ndarray | pd.Series) -> np.ndarray:
         """Codes of the values (None / NaN -> -1), adding new names."""
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        lookup = np.array([self.index.setdefault(str(u), len(self.index)) for u in uniques] + [-1], np.int64)
+        lookup = np.array([self.index.setdefault(_key(u), len(self.index)) for u in uniques] + [-1], np.int64)
         return lookup[codes]
 
     @property
     def names(self) -> np.ndarray:
         """Names by code."""
         return np.array(list(self.index), dtype=object)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Numbers by code (for codes of float values)."""
+        return np.array([float(v) for v in self.index], dtype=float)
 
 
 @dataclass
@@ -76,6 +88,8 @@ class SummaryBuilder:
         self.parts: list[pd.DataFrame] = []
         self.length_parts: list[pd.DataFrame] = []
         self.rows = 0
+        self.scores, self.weights = _Codes(), _Codes()  # float values by code, for the packed counts
+        self.packed: PackedCounts | None = None if by_question else PackedCounts()
 
     def add(self, chunk: pd.DataFrame) -> None:
         """Fold one chunk in."""
@@ -90,14 +104,28 @@ class SummaryBuilder:
             ids = ids.reset_index(drop=True)
             question = self.questions.encode(ids.where(ids.notna() & (ids.astype(str) != ""), None))
             question = np.where(question < 0, -1 - first, question)  # unlabelled: a cluster of its own
-        frame = pd.DataFrame({"a": a, "b": b, "score": chunk["score"].to_numpy(float),
-                              "weight": chunk["weight"].to_numpy(float), "category": category,
+        self._lengths(chunk, a, b, category)
+        score, weight = chunk["score"].to_numpy(float), chunk["weight"].to_numpy(float)
+        if self.packed is not None:
+            columns = (a, b, self.scores.encode(score), self.weights.encode(weight), category + 1)
+            if fits(columns):
+                self.packed.add(columns, first)
+                self.rows += n
+                return
+            self._unpack()
+        frame = pd.DataFrame({"a": a, "b": b, "score": score, "weight": weight, "category": category,
                               "question": question, "first": first})
         self.parts.append(frame.groupby(KEYS, sort=False).agg(count=("first", "size"), first=("first", "min")))
-        self._lengths(chunk, a, b, category)
         self.rows += n
         if sum(len(p) for p in self.parts) > CONSOLIDATE_ROWS:
             self.parts = [_merge(self.parts)]
+
+    def _unpack(self) -> None:
+        """Move the packed counts into the group-by parts (a code outgrew its bits)."""
+        if self.packed is not None and len(self.packed.keys):
+            table = self.packed.table(self.scores.values, self.weights.values)
+            self.parts.append(table.set_index(KEYS))
+        self.packed = None
 
     @staticmethod
     def _text_codes(codes: _Codes, chunk: pd.DataFrame, field: str, n: int) -> np.ndarray:
@@ -119,6 +147,7 @@ class SummaryBuilder:
 
     def finish(self) -> BattleSummary:
         """The summary of everything added."""
+        self._unpack()
         combos = _merge(self.parts).reset_index() if self.parts else pd.DataFrame(columns=KEYS + ["count", "first"])
         if self.length_parts:
             lengths = pd.concat(self.length_parts).groupby(level=[0, 1, 2]).sum().reset_index()
