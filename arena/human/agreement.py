@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from arena.errors import ArenaError
+
 LABELS = ("first", "second", "tie")
 HUMAN = "human"
 
@@ -90,7 +92,11 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
     """Cohen's kappa of paired labels (scikit-learn); None when undefined (no pairs, one label only)."""
     if not pairs:
         return None
-    from sklearn.metrics import cohen_kappa_score
+    try:
+        from sklearn.metrics import cohen_kappa_score
+    except ImportError:
+        raise ArenaError("Cohen's kappa needs scikit-learn, which is not installed",
+                         hint="pip install 'scikit-learn>=1.3'") from None
 
     left, right = zip(*pairs)
     if len(set(left) | set(right)) < 2:
