@@ -24,6 +24,7 @@ from scipy.special import expit
 
 from arena.rating.bt import fit_lbfgs, newton_batch
 from arena.rating.chord import chord_solve, spd_inverse
+from arena.rating.newton_cg import newton_cg_refit
 from arena.rating.clusters import draw_cluster_counts
 from arena.rating.counts import PairCounts
 from arena.rating.diagnostics import mle_exists, mle_exists_batch
@@ -172,6 +173,8 @@ def bootstrap_bt(
             theta[regular], ok[regular] = chord_refit(
                 pi, pj, signed_t, s[regular].T, n[regular].T, theta_full, h_inv
             )
+        if h_inv is not None:
+            _newton_cg_rounds(counts, signed_t, s, n, theta, ok, needs_prior, active, prior_weight, h_inv, theta_full)
         rest = np.flatnonzero(~ok & ~needs_prior)
         if rest.size:
             theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
@@ -191,6 +194,35 @@ def bootstrap_bt(
         empty = np.zeros((0, m))
         return BootstrapDraws(empty, empty.astype(bool), np.zeros(0, bool))
     return BootstrapDraws(np.vstack(thetas), np.vstack(actives), np.concatenate(priors))
+
+
+def _newton_cg_rounds(
+    counts: PairCounts,
+    signed_t: sp.csr_matrix,
+    s: np.ndarray,
+    n: np.ndarray,
+    theta: np.ndarray,
+    ok: np.ndarray,
+    needs_prior: np.ndarray,
+    active: np.ndarray,
+    prior_weight: float,
+    h_inv: np.ndarray,
+    theta_full: np.ndarray,
+) -> None:
+    """Refit, in place, the unfinished rounds in which every model played by batched Newton-CG from the
+    full fit; a round without prior that does not converge is checked for a finite maximum and retried
+    with the prior when it has none."""
+    pi, pj, m = counts.pair_i, counts.pair_j, counts.n_models
+    rows = np.flatnonzero(~ok & active.all(axis=1))
+    for _ in range(2):
+        if not rows.size:
+            return
+        alpha = np.where(needs_prior[rows], prior_weight, 0.0)
+        start = np.tile(theta_full[:, None], (1, rows.size))
+        theta[rows], ok[rows] = newton_cg_refit(pi, pj, signed_t, s[rows].T, n[rows].T, start, alpha, h_inv, _TOL)
+        failed = rows[~ok[rows] & ~needs_prior[rows]]
+        rows = np.array([b for b in failed if not mle_exists(m, pi, pj, s[b], n[b])], dtype=np.int64)
+        needs_prior[rows] = True
 
 
 def _side(index: np.ndarray, n_models: int) -> sp.csr_matrix:
