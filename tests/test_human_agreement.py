@@ -54,6 +54,9 @@ def test_agreement_matches_the_hand_worked_example() -> None:
     assert result["voter_pairs"]["h1 | h2"]["without_ties"]["agreement"] == 0.5
     rows = agreement_rows(result)
     assert [r["judge"] for r in rows] == ["gpt", "human (inter-annotator)"]
+    again = agreement(JUDGE, [*VOTES, vote("h1", "q1", "a", "b", "model_b", vid="h1-q1-again")])  # h1: a, then b
+    assert again["repeats"]["with_ties"] == {"n": 1, "agreement": 0.0, "kappa": 0.0}  # first, then second
+    assert agreement_rows(again)[-1]["judge"] == "human (same voter, repeated votes)"
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ Every item (question, turn, unordered model pair) has verdicts from each LLM jud
 verdict is oriented to the pair in name order: "first" (the alphabetically first model wins), "second" or
 "tie" (both-bad counts as a tie). Agreement between a judge and the humans is the share of (judge verdict,
 human vote) pairs on the same item that match; "without ties" drops every pair where either side is a tie.
-Between humans it is the same over pairs of votes by two different voters on one item (inter-annotator).
+Between humans it is the same over pairs of votes by two different voters on one item (inter-annotator),
+and over one voter's repeated votes on an item when K > 1 (self-consistency).
 Cohen's kappa (scikit-learn) is computed on the same pairs; the confusion matrix has the judge in rows.
 """
 
@@ -123,13 +124,16 @@ def agreement(judge_battles: list[dict[str, Any]], votes: list[dict[str, Any]]) 
     category = {item_of(r)[0]: r.get("category") for r in [*judge_battles, *votes] if item_of(r) is not None}
     judges = sorted({j for per in judged.values() for j in per})
     per_judge: dict[str, PairStats] = {j: PairStats() for j in judges}
-    inter, voter_pairs = PairStats(), {}
+    inter, repeats, voter_pairs = PairStats(), PairStats(), {}
     for key, by_voter in humans.items():
         human_labels = [label for labels in by_voter.values() for label in labels]
         for judge, labels in judged.get(key, {}).items():
             for verdict in labels:
                 for vote in human_labels:
                     per_judge[judge].add(verdict, vote, category.get(key))
+        for labels in by_voter.values():  # one voter's repeated votes on one item (K > 1)
+            for a, b in combinations(labels, 2):
+                repeats.add(a, b, category.get(key))
         for (v1, l1), (v2, l2) in combinations(sorted(by_voter.items()), 2):
             stats = voter_pairs.setdefault(f"{v1} | {v2}", PairStats())
             for a in l1:
@@ -139,6 +143,7 @@ def agreement(judge_battles: list[dict[str, Any]], votes: list[dict[str, Any]]) 
     return {
         "judges": {j: s.report() for j, s in per_judge.items()},
         "humans": inter.report(),
+        "repeats": repeats.report(),
         "voter_pairs": {p: {"with_ties": s.summary(True), "without_ties": s.summary(False)}
                         for p, s in sorted(voter_pairs.items())},
         "n_votes": len(votes),
@@ -151,6 +156,8 @@ def agreement_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per judge, then 'human (inter-annotator)': n, agreement and kappa with and without ties."""
     rows = []
     named = [(j, r) for j, r in result["judges"].items()] + [(f"{HUMAN} (inter-annotator)", result["humans"])]
+    if result["repeats"]["with_ties"]["n"]:
+        named.append((f"{HUMAN} (same voter, repeated votes)", result["repeats"]))
     for name, rep in named:
         w, wo = rep["with_ties"], rep["without_ties"]
         rows.append({"judge": name, "n": w["n"], "agreement": w["agreement"], "kappa": w["kappa"],
