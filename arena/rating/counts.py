@@ -184,3 +184,12 @@ def mean_lengths(battles: pd.DataFrame) -> pd.Series | None:
         ignore_index=True,
     )
     return long.groupby("model", sort=True)["len"].mean()
+
+
+def self_battle_warning(per_model: pd.Series) -> str:
+    """The warning for ignored self-battles, from their number per model (any order)."""
+    per_model = per_model.sort_index()
+    shown = ", ".join(f"{m!r}: {n}" for m, n in list(per_model.items())[:10])
+    more = f", and {len(per_model) - 10} more models" if len(per_model) > 10 else ""
+    return (f"{int(per_model.sum())} battle(s) of a model against itself were ignored ({shown}{more}): "
+            "a self-battle says nothing about a rating")

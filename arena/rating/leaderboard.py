@@ -11,7 +11,14 @@ from arena.errors import ArenaError
 from arena.rating.bootstrap import bootstrap_bt, percentile_interval
 from arena.rating.bt import fit_lbfgs, normalise, win_probability
 from arena.rating.clusters import QuestionClusters, question_clusters
-from arena.rating.counts import PairCounts, aggregate_indexed, encode_models, mean_lengths, model_tallies
+from arena.rating.counts import (
+    PairCounts,
+    aggregate_indexed,
+    encode_models,
+    mean_lengths,
+    model_tallies,
+    self_battle_warning,
+)
 from arena.rating.diagnostics import diagnose, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.options import RatingOptions
@@ -62,13 +69,7 @@ def prepare(battles: pd.DataFrame, category: str | None = None) -> tuple[pd.Data
             raise ArenaError(f"no battles in category {category!r}")
     same = (battles["model_a"] == battles["model_b"]).to_numpy()
     if same.any():
-        per_model = battles.loc[same, "model_a"].value_counts(sort=False).sort_index()
-        shown = ", ".join(f"{m!r}: {n}" for m, n in list(per_model.items())[:10])
-        more = f", and {len(per_model) - 10} more models" if len(per_model) > 10 else ""
-        warnings.append(
-            f"{int(same.sum())} battle(s) of a model against itself were ignored ({shown}{more}): "
-            "a self-battle says nothing about a rating"
-        )
+        warnings.append(self_battle_warning(battles.loc[same, "model_a"].value_counts(sort=False)))
         battles = battles[~same]
     if battles.empty:
         raise ArenaError("no battles between two different models")

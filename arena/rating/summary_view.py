@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from arena.errors import ArenaError
 from arena.rating.clusters import CountedClusters
-from arena.rating.counts import PairCounts
+from arena.rating.counts import PairCounts, self_battle_warning
 from arena.rating.summary import BattleSummary
 
 
@@ -160,13 +160,7 @@ def prepare_view(summary: BattleSummary, category: str | None) -> tuple[SummaryV
     if same.any():
         per = combos[same].groupby("a")["count"].sum()
         per.index = summary.model_names[per.index.to_numpy(np.int64)]
-        per = per.sort_index()
-        shown = ", ".join(f"{m!r}: {n}" for m, n in list(per.items())[:10])
-        more = f", and {len(per) - 10} more models" if len(per) > 10 else ""
-        warnings.append(
-            f"{int(per.sum())} battle(s) of a model against itself were ignored ({shown}{more}): "
-            "a self-battle says nothing about a rating"
-        )
+        warnings.append(self_battle_warning(per))
         combos = combos[~same]
     if combos.empty:
         raise ArenaError("no battles between two different models")
