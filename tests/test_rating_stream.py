@@ -10,6 +10,7 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+from arena.errors import DataError
 from arena.rating import RatingOptions, load_battles, rate_all, rate_battles
 from arena.rating.counts import aggregate_indexed
 from arena.rating.io import validate_battles
@@ -158,3 +159,18 @@ def test_many_distinct_scores_leave_the_packed_counts_midway() -> None:
         assert len(np.unique(got.cell_score)) > 256
         for field in ("pair_i", "pair_j", "cell_pair", "cell_score", "cell_weight", "cell_count"):
             np.testing.assert_array_equal(getattr(got, field), getattr(ref, field), err_msg=field)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('null\n{"model_a": "x", "model_b": "y", "winner": "tie"}\n', ":1: expected a JSON object"),  # crashed pyarrow
+    ('{"model_a": "x", "model_b": "y", "winner": "tie"}\n\n{"model_a": "x", "model_b": "y", "winner": "tie"} {}\n',
+     ":3: invalid JSON"),
+    ('{"model_a": "x", "model_b": "y", "winner": "tie", "weight": NaN}\n', ":1: invalid JSON"),
+    ('{"model_a": "x", "model_b": "y", "winner": "tie", "weight": true}\n', ":1: field 'weight'"),
+])
+def test_what_pyarrow_accepts_or_chokes_on_still_gets_the_exact_error(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_text(text)
+    with pytest.raises(DataError) as info:
+        load_battles(path)
+    assert f"{path}{expected}" in str(info.value)
