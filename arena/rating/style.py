@@ -163,13 +163,14 @@ def style_control(
     xd = design(a, b, x, n_models)
     xd_t = xd.T.tocsr()
     h_inv = hessian_inverse(xd, params, w, n_models) if alpha == 0 else None
+    sides = _sides(a, b, n_models)
     batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(n, 1))))
     for start in range(0, n_rounds, batch):
         # the same stream as one round at a time: round r's multiplicities do not depend on the batching
         ks = np.column_stack([_multiplicities(rng, n, clusters) for _ in range(min(batch, n_rounds - start))])
         done = np.zeros(ks.shape[1], bool)
         if h_inv is not None:
-            regular = np.flatnonzero(_regular_rounds(a, b, s, w, ks, n_models))
+            regular = np.flatnonzero(_regular_rounds(sides, s, w, ks))
             if regular.size:
                 got, converged = chord_refit_style(xd, xd_t, s, w[:, None] * ks[:, regular], params, h_inv, n_models)
                 converged &= np.max(np.abs(got), axis=1) <= _DIVERGED
@@ -180,13 +181,18 @@ def style_control(
     return StyleFit(params[:n_models], params[n_models:], features, draws)
 
 
-def _regular_rounds(
-    a: np.ndarray, b: np.ndarray, s: np.ndarray, w: np.ndarray, ks: np.ndarray, n_models: int
-) -> np.ndarray:
-    """(B,) rounds in which every model played and scored and conceded something (no prior in sight)."""
+def _sides(a: np.ndarray, b: np.ndarray, n_models: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sparse (M, N) indicators of the model on side a and on side b of each battle."""
     n = len(a)
     side_a = sp.csr_matrix((np.ones(n), (a, np.arange(n))), shape=(n_models, n))
-    side_b = sp.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(n_models, n))
+    return side_a, sp.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(n_models, n))
+
+
+def _regular_rounds(
+    sides: tuple[sp.csr_matrix, sp.csr_matrix], s: np.ndarray, w: np.ndarray, ks: np.ndarray
+) -> np.ndarray:
+    """(B,) rounds in which every model played and scored and conceded something (no prior in sight)."""
+    side_a, side_b = sides
     wk = w[:, None] * ks
     scored, conceded = wk * s[:, None], wk * (1.0 - s[:, None])
     won = side_a @ scored + side_b @ conceded
