@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from arena.cli import main
@@ -175,3 +176,16 @@ def test_grade_agreement_of_a_single_mode_run(tmp_path: Path, capsys: pytest.Cap
     assert result["humans"] == {"n": 1, "pearson": None, "spearman": None, "mean_abs_diff": 1.0, "within_1": 1.0}
     assert main(["agreement", str(run)]) == 0
     assert "4 human grade(s) by 2 voter(s) on 3 answer(s)" in capsys.readouterr().out
+
+
+def test_cohen_kappa_equals_scikit_learn_on_random_labels():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from arena.human.agreement import cohen_kappa
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        left = rng.choice(["first", "second", "tie"], size=30, p=[0.5, 0.3, 0.2])
+        right = np.where(rng.random(30) < 0.6, left, rng.choice(["first", "second", "tie"], size=30))
+        expected = sklearn_metrics.cohen_kappa_score(left, right)
+        assert cohen_kappa(list(zip(left, right))) == pytest.approx(expected, abs=1e-12)
+    assert cohen_kappa([("tie", "tie")] * 4) is None  # one label only: chance agreement is 1

@@ -6,18 +6,17 @@ verdict is oriented to the pair in name order: "first" (the alphabetically first
 human vote) pairs on the same item that match; "without ties" drops every pair where either side is a tie.
 Between humans it is the same over pairs of votes by two different voters on one item (inter-annotator),
 and over one voter's repeated votes on an item when K > 1 (self-consistency).
-Cohen's kappa (scikit-learn) is computed on the same pairs; the confusion matrix has the judge in rows.
+Cohen's kappa is computed on the same pairs; the confusion matrix has the judge in rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from arena.errors import ArenaError
+import numpy as np
 
 LABELS = ("first", "second", "tie")
 HUMAN = "human"
@@ -90,20 +89,20 @@ def _share(pairs: list[tuple[str, str]]) -> float | None:
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
-    """Cohen's kappa of paired labels (scikit-learn); None when undefined (no pairs, one label only)."""
+    """Cohen's kappa of paired labels, (p_o - p_e) / (1 - p_e); None when undefined (no pairs, p_e = 1)."""
     if not pairs:
         return None
-    try:
-        from sklearn.metrics import cohen_kappa_score
-    except ImportError:
-        raise ArenaError("Cohen's kappa needs scikit-learn, which is not installed",
-                         hint="pip install 'scikit-learn>=1.3'") from None
-
-    left, right = zip(*pairs)
-    if len(set(left) | set(right)) < 2:
+    labels = sorted({x for pair in pairs for x in pair})
+    if len(labels) < 2:
         return None
-    kappa = cohen_kappa_score(list(left), list(right), labels=list(LABELS))
-    return None if math.isnan(kappa) else float(kappa)  # NaN when chance agreement is 1
+    index = {label: k for k, label in enumerate(labels)}
+    table = np.zeros((len(labels), len(labels)))
+    for a, b in pairs:
+        table[index[a], index[b]] += 1
+    table /= table.sum()
+    observed = float(np.trace(table))
+    expected = float(table.sum(axis=1) @ table.sum(axis=0))
+    return None if expected >= 1.0 else (observed - expected) / (1.0 - expected)
 
 
 def _collect(records: Iterable[dict[str, Any]], who: str) -> dict[tuple, dict[str, list[str]]]:
