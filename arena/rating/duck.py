@@ -51,7 +51,7 @@ def _connect():
         import duckdb
     except ImportError:
         raise ArenaError("aggregating Parquet battles with DuckDB needs the 'scale' extra",
-                         hint="pip install 'arena[scale]' (or drop --engine duckdb)") from None
+                         hint="pip install -e '.[scale]' (or drop --engine duckdb)") from None
     return duckdb.connect()
 
 
