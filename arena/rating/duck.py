@@ -69,8 +69,10 @@ def _battle_sql(columns: dict[str, str]) -> str:
         value = f"CAST({name} AS DOUBLE)"
         return f"(CASE WHEN isnan({value}) THEN NULL ELSE {value} END)" if name in columns else default
 
-    def text(name: str) -> str:
-        return f"NULLIF(CAST({name} AS VARCHAR), '')" if name in columns else "NULL::VARCHAR"
+    def text(name: str, empty_is_missing: bool = False) -> str:  # an empty question_id is no question
+        value = f"CAST({name} AS VARCHAR)"
+        value = f"NULLIF({value}, '')" if empty_is_missing else value
+        return value if name in columns else "NULL::VARCHAR"
 
     winner = " ".join(f"WHEN '{w}' THEN {s}" for w, s in WINNER_SCORE.items())
     winner_col = "winner" if "winner" in columns else "NULL::VARCHAR"
@@ -83,7 +85,7 @@ def _battle_sql(columns: dict[str, str]) -> str:
     return f"""
         SELECT model_a, model_b, {number('weight', '1.0')} AS w0, {number('prob_a', 'NULL::DOUBLE')} AS p,
                CASE {winner_col} {winner} ELSE NULL END AS from_winner,
-               {text('category')} AS category, {text('question_id')} AS question,
+               {text('category')} AS category, {text('question_id', True)} AS question,
                {number('len_a', 'NULL::DOUBLE')} AS len_a, {number('len_b', 'NULL::DOUBLE')} AS len_b,
                (list_position(?, filename)::BIGINT - 1) * {1 << ROW_BITS} + file_row_number AS ord,
                {' OR '.join(checks)} AS bad
