@@ -153,7 +153,9 @@ def test_chat_only_backend_one_clear_error_naming_task_and_method_generate(tmp_p
     assert len(mine) == 1  # one error for the task, not one per item
     msg = mine[0]["message"]
     assert "bench task 'mc'" in msg and "candidate 'm1'" in msg and "method: generate" in msg
-    assert "Traceback" not in printed.out + printed.err and "method: generate" in printed.out
+    # no traceback from Arena (the test server's own thread may print a reset connection under load)
+    assert "Traceback" not in printed.out and "method: generate" in printed.out
+    assert 'arena/' not in "".join(line for line in printed.err.splitlines() if line.strip().startswith("File "))
     saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
     assert saved["scores"]["ex"] == 1.0 and "mc" not in saved["scores"]  # the other task still ran
     assert rc == 3  # partial
