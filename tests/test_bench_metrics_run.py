@@ -87,3 +87,25 @@ def test_reference_and_code_tasks_score_like_the_libraries(tmp_path, monkeypatch
     assert f"1 items, 1 rejected (first: {code}:2: needs a text field 'test'" in said
     errors = (out.run.path / "run.json").read_text()
     assert f"{ref}:3: field 'reference' must be" in errors and f"{code}:2: needs a text field 'test'" in errors
+
+
+def test_a_task_that_cannot_be_scored_fails_alone_and_the_run_is_partial(tmp_path):
+    # a reference task whose metric cannot be computed here (no embedding model at that path): the error
+    # names the task once, the other task of the run is still scored, and the run is partial (exit 3)
+    ref, _ = _write(tmp_path)
+    cfg = {"workspace": str(tmp_path / "ws"),
+           "candidates": [{"name": "d1", "backend": "demo"}, {"name": "d2", "backend": "demo"}],
+           "bench": {"tasks": [{"name": "ref_ok", "kind": "reference", "path": str(ref)},
+                               {"name": "ref_sem", "kind": "reference", "path": str(ref),
+                                "reference": {"metrics": ["semantic"], "primary": "semantic",
+                                              "embedding_model": str(tmp_path / "no-model")}}]}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = run_bench(*load_bench_config(path), show_progress=False, log=lambda _: None)
+    for model in ("d1", "d2"):
+        res = out.results[model]
+        assert "ref_ok" in res["scores"] and "ref_sem" not in res["scores"] and res["n"]["ref_sem"] == 0
+    info = json.loads((out.run.path / "run.json").read_text())
+    mine = [e for e in info["errors"] if e.get("task") == "ref_sem" and "not scored" in e["message"]]
+    assert len(mine) == 1 and "no-model" in mine[0]["message"]  # once, not once per candidate
+    assert info["status"] == "partial" and any("ref_sem not scored" in r for r in info["status_reasons"])

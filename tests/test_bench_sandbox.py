@@ -45,6 +45,14 @@ def test_pass_fail_and_output(tmp_path):
     assert list((tmp_path / "s").iterdir()) == []  # the working directory and output file are removed
 
 
+@needs_ns
+def test_a_relative_scratch_folder_works(tmp_path, monkeypatch):
+    # `arena bench` passes WORKSPACE/runs/<run>/sandbox, relative when the workspace is (the default one is)
+    monkeypatch.chdir(tmp_path)
+    res = run_python("print('from a relative scratch')", Path("ws") / "sandbox", FAST)
+    assert res.status == "passed" and "from a relative scratch" in res.output, res.output
+
+
 def test_endless_loop_and_sleep_hit_the_wall_clock_limit(tmp_path):
     for src in ("while True:\n    pass", "import time\ntime.sleep(60)"):
         start = time.monotonic()

@@ -78,7 +78,14 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
             pairs.append((item, replies))
         extra: dict[str, Any] = {}
         if t.whole_task:  # corpus metrics, pass@k over samples (arena.bench.genscore / passk)
-            got = t.score_all(pairs, scratch or run_scratch(Path.cwd()))
+            try:
+                got = t.score_all(pairs, scratch or run_scratch(Path.cwd()))
+            except ConfigError as exc:  # e.g. a metric's extra is not installed: this task alone is unscored
+                out.setdefault("errors", {})[name] = str(exc)
+                out["details"][name], out["n"][name] = [], 0
+                out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
+                                        "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs)}
+                continue
             details = got.details
             if got.score is not None:
                 out["scores"][name] = got.score
@@ -177,17 +184,23 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
     run = outcome.run
     store = AnswerStore(ws.answers_dir)
     summary: dict[str, Any] = {}
+    problems: dict[str, str] = {}  # task -> why it could not be scored (once, not per candidate)
     for cand in bcfg.candidates:
         generated = [t for t in outcome.tasks if not needs_logprobs(t)]
         result = score_model(cand.name, generated, store.load(cand.name), index.get(cand.name, {}), run.run_id,
                              scratch=run_scratch(run.path))
+        for task, message in result.pop("errors", {}).items():
+            problems.setdefault(task, message)
         merge_into(result, scored.get(cand.name, {}))
         outcome.results[cand.name] = result
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
         write_bench(ws.root, result)
         summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
                                   "missing": result["sources"][t]["missing"]} for t in result["n"]}
-    run.stage("bench", {"models": summary, "tasks": [t.task.name for t in outcome.tasks]})
+    for task, message in problems.items():
+        run.error(f"bench task '{task}' not scored: {message}", stage="bench", task=task)
+    reasons = [f"task {task} not scored: {message.splitlines()[0]}" for task, message in problems.items()]
+    run.stage("bench", {"models": summary, "tasks": [t.task.name for t in outcome.tasks], "problems": reasons})
 
 
 def score_table(outcome: BenchOutcome) -> str:

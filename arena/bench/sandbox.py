@@ -126,6 +126,7 @@ def run_python(source: str, scratch: Path, limits: SandboxLimits = SandboxLimits
                isolation: Isolation = "auto") -> RunResult:
     """Run `source` as a Python program in a fresh directory under `scratch` (removed afterwards)."""
     mode = resolve_isolation(isolation)
+    scratch = Path(scratch).resolve()  # a relative workspace path must not break the mounts or the child's cwd
     scratch.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
     try:
