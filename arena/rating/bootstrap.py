@@ -33,7 +33,7 @@ _BATCH_ROUNDS = 50
 _BATCH_CELLS = 2_000_000  # rounds x cells drawn at once
 _REFIT_ROUNDS = 64
 _REFIT_CELLS = 8_000_000  # rounds x pairs refitted at once (a few float arrays of this size)
-_TOL = 1e-9  # largest chord step (natural units) of a converged round: error < 2.5e-9 (4e-7 points) at rate 0.7
+_TOL = 2e-9  # estimated error (natural units) of a converged refit: 3.5e-7 rating points
 
 
 @dataclass(frozen=True)

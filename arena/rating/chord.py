@@ -38,9 +38,10 @@ def chord_solve(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve the rounds (columns of x0) with step(x_cols, cols) = H0^-1 grad at x for rounds `cols`.
 
-    Returns (x, converged): a round has converged when its chord step is below tol in every coordinate
-    (its distance to the solution is then about that step times the contraction rate); rounds whose
-    steps stop shrinking (no finite maximum, or a Hessian too far from H0) are reported as not converged.
+    Returns (x, converged): a round has converged when its remaining error, estimated from its last step
+    and its measured contraction rate r as step * r / (1 - r), is below tol in every coordinate; rounds
+    whose steps stop shrinking (no finite maximum, or a Hessian too far from H0) are reported as not
+    converged.
     """
     x = np.array(x0, float, copy=True)
     n_rounds = x.shape[1]
@@ -51,7 +52,9 @@ def chord_solve(
         delta = step(x[:, todo], todo)
         x[:, todo] -= delta
         size = np.max(np.abs(delta), axis=0)
-        done = size < tol
+        rate = np.where(np.isfinite(last[todo]), size / last[todo], 1.0)  # measured contraction (none yet: 1)
+        estimate = size * np.clip(rate, 0.02, 0.7) / (1.0 - np.clip(rate, 0.02, 0.7))
+        done = (size < tol) | ((rate < 0.7) & (estimate < tol))
         converged[todo[done]] = True
         keep = ~done & (size <= 0.7 * last[todo])
         last[todo] = size
