@@ -16,6 +16,7 @@ from arena.strict import Strict
 Kind = Literal["numeric", "choice", "exact", "perplexity", "reference", "code"]
 Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl", "text", "reference", "humaneval", "mbpp"]
 Method = Literal["generate", "loglikelihood"]
+Prompting = Literal["chat", "completion"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -32,6 +33,12 @@ class BenchTask(Strict):
     code: CodeOptions | None = None                  # code tasks: samples, k, sandbox limits (default: CodeOptions())
     method: Method = "generate"        # choice tasks: generate a letter, or compare option log-likelihoods
     max_length: int | None = Field(default=None, ge=2)  # perplexity: window length in tokens (default: the model's)
+    # Few-shot and chain-of-thought (numeric, choice, exact; arena.bench.fewshot)
+    num_fewshot: int = Field(default=0, ge=0, le=64)    # solved examples before each item
+    fewshot_path: Path | None = None   # where examples come from (a dev split); default: the task's file, minus the item
+    fewshot_seed: int = 1234           # examples are drawn per item from this seed and the item's id
+    cot: bool = False                  # ask for step-by-step reasoning; score the final 'Answer:' line
+    prompting: Prompting = "chat"      # chat: one user message; completion: one plain text via /v1/completions
     _looked: tuple[Path, ...] = PrivateAttr(default=())  # where resolve_paths looked when the path was not found
 
     @model_validator(mode="after")
@@ -75,6 +82,10 @@ class BenchConfig(Strict):
         if config_file is not None:
             self._config_file = config_file
         for task in self.tasks:
+            if task.fewshot_path is not None and not task.fewshot_path.is_absolute() and not task.fewshot_path.exists():
+                task.fewshot_path = next((alt for alt in (config_dir / task.fewshot_path,
+                                                          config_dir.parent / task.fewshot_path) if alt.exists()),
+                                         task.fewshot_path)
             p = task.path
             if p.is_absolute() or p.exists():
                 task._looked = (p,) if p.is_absolute() else (Path.cwd() / p,)

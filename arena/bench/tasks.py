@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.bench.config import BenchTask
+from arena.bench.fewshot import FewShot, answer_text, build_prompt, check_options, load_fewshot
 from arena.bench.genopts import CodeOptions, ReferenceOptions
 from arena.bench.genscore import TaskScores, score_reference_task
 from arena.bench.loaders import DEFAULT_KIND, BenchItem, LoadResult, load_items
 from arena.bench.passk import score_code_task
-from arena.bench.prompts import render
 from arena.bench.scoring import Score, parse_number, score_choice, score_exact, score_numeric
 from arena.errors import ConfigError
 
@@ -72,14 +72,15 @@ class LoadedTask:
     kind: str
     format: str
     data: LoadResult
+    shots: FewShot | None = None  # few-shot examples (arena.bench.fewshot)
 
     def prompt(self, item: BenchItem) -> str:
-        """The user message for one item."""
-        return render(self.kind, item)
+        """The user message (or plain-completion text) for one item."""
+        return build_prompt(self.task, self.kind, item, self.shots)
 
     def score(self, text: str, item: BenchItem) -> Score:
-        """Score one reply to one item."""
-        return KINDS[self.kind].scorer(text, item, self.task)
+        """Score one reply to one item (CoT: its final answer line)."""
+        return KINDS[self.kind].scorer(answer_text(self.task, text), item, self.task)
 
     @property
     def samples(self) -> int:
@@ -117,7 +118,9 @@ def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
     if not data.items:
         first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
         raise ConfigError(f"bench task '{task.name}': no usable items in {task.path}{first}")
-    return LoadedTask(task, kind, fmt, data)
+    check_options(task, kind)
+    limited = (limit if limit is not None else task.limit) is not None
+    return LoadedTask(task, kind, fmt, data, load_fewshot(task, fmt, data.items, limited))
 
 
 def _load_text_task(task: BenchTask, limit: int | None) -> LoadedTask:

@@ -1,0 +1,116 @@
+"""Few-shot examples (seeded, per item), chain-of-thought answers and plain-completion prompts for bench tasks.
+
+Examples come from `fewshot_path` (a dev split read in the task's format) or from the task's own file with the
+item itself left out. Each item draws its own examples from `random.Random("<seed>:<item id>")`, so the draw does
+not depend on item order, `--limit` or the Python hash seed; for MMLU-style items with a subject, examples of the
+same subject are preferred when there are enough of them. The chosen examples are shown in file order."""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from arena.bench.config import BenchTask
+from arena.bench.loaders import BenchItem, load_items
+from arena.bench.prompts import SHOT_KINDS, render, render_shots
+from arena.errors import ConfigError, DataError
+
+# The fixed answer line a CoT reply ends with ('Answer: 42', '**Final answer:** B', '> answer = 7').
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:the\s+)?(?:final\s+)?answer[*_]*\s*(?:is\s*:?|[:=])[*_\s]*(.*?)[*_\s.]*$",
+                          re.IGNORECASE | re.MULTILINE)
+_ANSWER_IS = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*(.+?)\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
+_NEXT_EXAMPLE = re.compile(r"\n\s*Question:")  # a completion model going on to invent the next example
+
+
+@dataclass
+class FewShot:
+    """A task's example pool and how many examples each item gets."""
+
+    k: int
+    pool: list[BenchItem] = field(default_factory=list)
+    seed: int = 1234
+    own_file: bool = True  # the pool is the task's own file: an item never sees itself
+
+    def examples(self, item: BenchItem) -> list[BenchItem]:
+        """The item's k examples, drawn with a seed made of the task seed and the item id."""
+        pool = [ex for ex in self.pool if not (self.own_file and ex.id == item.id)]
+        pool = [ex for ex in pool if ex.question.strip() != item.question.strip()]  # never the item's own text
+        subject = item.meta.get("subject")
+        same = [ex for ex in pool if subject and ex.meta.get("subject") == subject]
+        if len(same) >= self.k:
+            pool = same
+        rng = random.Random(f"{self.seed}:{item.id}")
+        picked = rng.sample(range(len(pool)), min(self.k, len(pool)))
+        return [pool[i] for i in sorted(picked)]  # shown in file order
+
+
+def uses_shots(task: BenchTask) -> bool:
+    """Whether the task's prompt is not the plain zero-shot chat template."""
+    return task.num_fewshot > 0 or task.cot or task.prompting == "completion"
+
+
+def check_options(task: BenchTask, kind: str) -> None:
+    """Few-shot, CoT and completion prompting apply to generated numeric, choice and exact tasks only."""
+    if not uses_shots(task):
+        return
+    keys = [k for k, on in (("num_fewshot", task.num_fewshot > 0), ("cot", task.cot),
+                            ("prompting: completion", task.prompting == "completion")) if on]
+    if kind not in SHOT_KINDS:
+        raise ConfigError(f"bench task '{task.name}': {', '.join(keys)} apply to kinds {', '.join(SHOT_KINDS)}, "
+                          f"not '{kind}'", hint="remove them from this task")
+    if task.method == "loglikelihood":
+        raise ConfigError(f"bench task '{task.name}': {', '.join(keys)} apply to method: generate",
+                          hint="use method: generate with them, or drop them for log-likelihood scoring")
+
+
+def load_fewshot(task: BenchTask, fmt: str, items: list[BenchItem], limited: bool) -> FewShot | None:
+    """The task's example pool (None without num_fewshot); too small a pool is one clear error."""
+    if task.num_fewshot == 0:
+        return None
+    if task.fewshot_path is not None:
+        if not task.fewshot_path.exists():
+            raise ConfigError(f"bench task '{task.name}': fewshot_path not found: {task.fewshot_path}",
+                              hint="give the dev split's path (relative to the config or absolute)")
+        try:
+            _, dev = load_items(task.fewshot_path, fmt)
+        except DataError as exc:
+            raise ConfigError(f"bench task '{task.name}': fewshot_path {task.fewshot_path}: {exc}",
+                              hint=f"the examples file must have the task's format ({fmt})") from None
+        shots = FewShot(task.num_fewshot, dev.items, task.fewshot_seed, own_file=False)
+        need, where = task.num_fewshot, str(task.fewshot_path)
+    else:
+        pool = load_items(task.path, fmt)[1].items if limited else items
+        shots = FewShot(task.num_fewshot, pool, task.fewshot_seed, own_file=True)
+        need, where = task.num_fewshot + 1, f"{task.path} (the task's own file; each item is left out of its own)"
+    if len(shots.pool) < need:
+        raise ConfigError(f"bench task '{task.name}': num_fewshot {task.num_fewshot} needs {need} usable items "
+                          f"in {where}, found {len(shots.pool)}",
+                          hint="lower num_fewshot, or point fewshot_path at a larger dev split")
+    return shots
+
+
+def build_prompt(task: BenchTask, kind: str, item: BenchItem, shots: FewShot | None) -> str:
+    """The prompt for one item: the zero-shot template, or instruction + examples + item (few-shot/CoT/completion)."""
+    if not uses_shots(task) or kind not in SHOT_KINDS:
+        return render(kind, item)
+    examples = shots.examples(item) if shots else []
+    return render_shots(kind, item, examples, task.cot, task.prompting == "completion")
+
+
+def answer_text(task: BenchTask, reply: str) -> str:
+    """The part of a reply the extractor reads: up to an invented next example (completion prompting), and for
+    CoT the final 'Answer:' line (else the last 'the answer is ...'), or the whole reply when it has neither."""
+    if task.prompting == "completion":
+        reply = _NEXT_EXAMPLE.split(reply, 1)[0]
+    if not task.cot:
+        return reply
+    lines = [m for m in _ANSWER_LINE.findall(reply) if m.strip()]
+    if lines:
+        return lines[-1].strip()
+    said = _ANSWER_IS.findall(reply)
+    return said[-1].strip() if said else reply
+
+
+def completion_tasks(tasks: list) -> set[str]:
+    """Names of the loaded tasks prompted as plain completions."""
+    return {t.task.name for t in tasks if t.task.prompting == "completion"}
