@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     from arena.bench.cli import register as register_bench
+    from arena.compare.cli import register as register_compare
     from arena.human.cli import register as register_human
     from arena.interop.cli import register as register_interop
     from arena.perf.cli import register as register_perf
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_human(sub)
     register_viz(sub)
     register_perf(sub)
+    register_compare(sub)
     return parser
 
 

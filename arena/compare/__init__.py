@@ -1,0 +1,1 @@
+"""Week-on-week comparison of two runs: comparability, paired difference intervals, verdicts and reports."""

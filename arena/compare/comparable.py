@@ -1,0 +1,95 @@
+"""Are two runs comparable? Same judge, template, mode, judge settings, normalisation and enough shared questions.
+
+A fact missing from one run (an older run.json, battles imported without judgments) is not a difference:
+only facts both runs record are compared, and the unknown ones are listed as notes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from arena.compare.runs import RunFacts
+
+MIN_SHARED = 0.5  # runs sharing fewer than half of either run's questions are not comparable
+JUDGE_SETTINGS = ("kind", "verdict", "order", "inconsistent", "strong_weight", "baseline", "panel", "aggregate")
+NORMALISATION = ("anchor", "baseline", "scale", "base", "init", "method", "style_control")
+
+
+def _section(facts: RunFacts, key: str) -> dict[str, Any]:
+    """One dict section of the recorded config ({} when absent)."""
+    value = facts.config.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _judges(facts: RunFacts) -> list[str]:
+    """Judge names from the battles' `judge` column, else from the judgments, else the config."""
+    column = facts.battles.get("judge")
+    if column is not None:
+        names = sorted({str(j) for j in column.dropna()})
+        if names:
+            return names
+    if facts.judge_models:
+        return facts.judge_models
+    model = _section(facts, "judge").get("model")
+    return [str(model)] if model else []
+
+
+def _normalisation(facts: RunFacts) -> dict[str, Any]:
+    """Rating normalisation options: leaderboard.json options, falling back to the config's rating section."""
+    options = facts.leaderboard.get("options")
+    source = options if isinstance(options, dict) else _section(facts, "rating")
+    return {key: source.get(key) for key in NORMALISATION if key in source}
+
+
+def question_ids(battles: pd.DataFrame) -> set[str]:
+    """The question ids a run's battles cover (battles without an id are not shared with anything)."""
+    if "question_id" not in battles:
+        return set()
+    return {str(q) for q in battles["question_id"].dropna() if str(q)}
+
+
+def _differ(label: str, old: Any, new: Any, reasons: list[str], notes: list[str]) -> None:
+    """Append a reason when both values are known and differ, a note when only one is known."""
+    unknown = (None, [], {}, "")
+    if old in unknown and new in unknown:
+        return
+    if old in unknown or new in unknown:
+        notes.append(f"{label} is recorded in only one run (old: {old!r}, new: {new!r}); not checked")
+    elif old != new:
+        reasons.append(f"different {label}: {old!r} (old) vs {new!r} (new)")
+
+
+def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
+    """{comparable, reasons, notes, shared_questions, ...}: why two runs can or cannot be compared."""
+    reasons: list[str] = []
+    notes: list[str] = []
+    _differ("judge", _judges(old), _judges(new), reasons, notes)
+    _differ("judge template hash", old.template_hashes, new.template_hashes, reasons, notes)
+    old_judge, new_judge = _section(old, "judge"), _section(new, "judge")
+    _differ("judge mode", old_judge.get("mode"), new_judge.get("mode"), reasons, notes)
+    for key in JUDGE_SETTINGS:
+        _differ(f"judge.{key}", old_judge.get(key), new_judge.get(key), reasons, notes)
+    _differ("dry-run judge", old.config.get("dry_run"), new.config.get("dry_run"), reasons, notes)
+    old_norm, new_norm = _normalisation(old), _normalisation(new)
+    for key in NORMALISATION:
+        _differ(f"rating normalisation ({key})", old_norm.get(key), new_norm.get(key), reasons, notes)
+    q_old, q_new = question_ids(old.battles), question_ids(new.battles)
+    shared = q_old & q_new
+    if not shared:
+        reasons.append("different question sets: no question id is shared")
+    else:
+        low = min(len(shared) / len(q_old), len(shared) / len(q_new))
+        if low < MIN_SHARED:
+            reasons.append(f"different question sets: only {len(shared)} questions shared "
+                           f"({len(q_old)} old, {len(q_new)} new; at least {MIN_SHARED:.0%} of each needed)")
+        elif len(shared) < max(len(q_old), len(q_new)):
+            notes.append(f"only the {len(shared)} shared questions are compared "
+                         f"({len(q_old) - len(shared)} only in old, {len(q_new) - len(shared)} only in new)")
+    return {
+        "comparable": not reasons, "reasons": reasons, "notes": notes,
+        "shared_questions": len(shared), "old_questions": len(q_old), "new_questions": len(q_new),
+        "judge": {"old": _judges(old), "new": _judges(new)},
+        "template_hash": {"old": old.template_hashes, "new": new.template_hashes},
+    }

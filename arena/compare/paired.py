@@ -1,0 +1,124 @@
+"""Paired question bootstrap of rating differences between two runs.
+
+Each round draws one multiset of the questions both runs share (multinomial multiplicities) and applies it
+to BOTH runs' battles, so the noise that comes from which questions happened to be asked cancels in the
+difference. Each run is refitted with the rating engine's batched Newton (`arena.rating.bt`) on its
+(questions x cells) count matrix, exactly as `arena.rating.clusters` does for one run.
+
+Common scale: with the same anchor (or baseline) model in both runs, that model's change is 0 by
+definition; otherwise the new run is shifted so that the MEDIAN change over the shared models is 0, so one
+or two models that really changed do not drag the unchanged ones with them (a mean would).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from arena.rating.bt import fit_lbfgs, newton_batch
+from arena.rating.counts import PairCounts, aggregate_indexed
+from arena.rating.diagnostics import mle_exists, mle_exists_batch
+
+CHUNK = 64  # rounds drawn and refitted at once
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """One run's battles on the shared questions: pair counts, (questions x cells) matrix and point fit."""
+
+    counts: PairCounts
+    matrix: sp.csr_matrix
+    theta: np.ndarray  # (M,) natural-unit strengths of the full-data fit
+
+
+def run_counts(battles: pd.DataFrame, questions: list[str], prior_weight: float) -> RunCounts:
+    """Aggregate the battles whose question is in `questions` (in that order) and fit them once."""
+    ids = battles["question_id"].astype(str)
+    keep = battles[ids.isin(set(questions)).to_numpy() & (battles["model_a"] != battles["model_b"]).to_numpy()]
+    keep = keep.reset_index(drop=True)
+    counts, cells = aggregate_indexed(keep)
+    rows = pd.Index(questions).get_indexer(keep["question_id"].astype(str))
+    matrix = sp.csr_matrix((np.ones(len(keep), np.int64), (rows, cells)),
+                           shape=(len(questions), len(counts.cell_count)))
+    return RunCounts(counts, matrix, fit_counts(counts, counts.cell_count, prior_weight))
+
+
+def fit_counts(counts: PairCounts, cell_count: np.ndarray, prior_weight: float) -> np.ndarray:
+    """BT strengths of one set of cell counts (the weak prior only when the maximum likelihood is not finite)."""
+    s, n = counts.pair_stats(cell_count)
+    m = counts.n_models
+    alpha = 0.0 if mle_exists(m, counts.pair_i, counts.pair_j, s, n) else prior_weight
+    return fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
+
+
+def iter_multiplicities(n_questions: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
+    """(B, n_questions) question multiplicities of consecutive rounds, one seeded stream (chunking-independent)."""
+    rng = np.random.default_rng(seed)
+    p = np.full(n_questions, 1.0 / n_questions)
+    for start in range(0, rounds, CHUNK):
+        yield rng.multinomial(n_questions, p, size=min(CHUNK, rounds - start))
+
+
+def refit_rounds(run: RunCounts, picks: np.ndarray, prior_weight: float) -> np.ndarray:
+    """(B, M) strengths of each round's resample (NaN for a model without battles in that round)."""
+    counts = run.counts
+    cell_counts = np.asarray((run.matrix.T @ picks.T).T, dtype=np.int64)
+    s, n = counts.pair_stats(cell_counts)
+    m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
+    alpha = np.where(mle_exists_batch(m, pi, pj, s, n), 0.0, prior_weight)
+    theta, ok = newton_batch(pi, pj, s, n, np.tile(run.theta, (len(picks), 1)), alpha, max_iter=200)
+    for b in np.flatnonzero(~ok):
+        theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, float(alpha[b]), theta[b])
+    return np.where(counts.model_battles(cell_counts) > 0, theta, np.nan)
+
+
+def centred_difference(
+    theta_old: np.ndarray, theta_new: np.ndarray, old_idx: np.ndarray, new_idx: np.ndarray,
+    factor: float, reference: int | None,
+) -> np.ndarray:
+    """Rating differences new - old of the shared models ((M,) or (B, M)), on the common scale."""
+    d = factor * (np.atleast_2d(theta_new)[:, new_idx] - np.atleast_2d(theta_old)[:, old_idx])
+    if reference is not None:
+        shift = d[:, [reference]]
+    else:
+        finite = np.isfinite(d).any(axis=1)
+        shift = np.full((len(d), 1), np.nan)
+        shift[finite, 0] = np.nanmedian(d[finite], axis=1)
+    out = d - shift
+    return out[0] if np.ndim(theta_new) == 1 else out
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Point differences, their bootstrap draws and the fits of both runs."""
+
+    shared: list[str]  # models in both runs (with battles on the shared questions)
+    diff: np.ndarray  # (K,) point differences new - old on the common scale
+    draws: np.ndarray  # (R, K) bootstrap differences (NaN where a model sat out a round)
+    old: RunCounts
+    new: RunCounts
+    reference: str | None  # the anchor/baseline model fixing the scale, None for the median convention
+
+
+def paired_bootstrap(
+    old: pd.DataFrame, new: pd.DataFrame, questions: list[str], rounds: int, seed: int,
+    factor: float, reference: str | None = None, prior_weight: float = 0.01,
+) -> PairedResult:
+    """Differences new - old for the models both runs rate, with `rounds` paired question-resampled draws."""
+    run_old, run_new = run_counts(old, questions, prior_weight), run_counts(new, questions, prior_weight)
+    shared = sorted(set(run_old.counts.models) & set(run_new.counts.models))
+    old_idx = np.array([run_old.counts.models.index(m) for m in shared], np.int64)
+    new_idx = np.array([run_new.counts.models.index(m) for m in shared], np.int64)
+    ref = shared.index(reference) if reference in shared else None
+    diff = centred_difference(run_old.theta, run_new.theta, old_idx, new_idx, factor, ref)
+    parts = []
+    for picks in iter_multiplicities(len(questions), rounds, seed):
+        theta_old = refit_rounds(run_old, picks, prior_weight)
+        theta_new = refit_rounds(run_new, picks, prior_weight)
+        parts.append(centred_difference(theta_old, theta_new, old_idx, new_idx, factor, ref))
+    draws = np.vstack(parts) if parts else np.zeros((0, len(shared)))
+    return PairedResult(shared, diff, draws, run_old, run_new, shared[ref] if ref is not None else None)

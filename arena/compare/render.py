@@ -1,0 +1,108 @@
+"""Text views of a comparison: the terminal table and the Markdown report."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _sign(value: float) -> str:
+    """A signed number with one decimal (`+12.3`)."""
+    return f"{value:+.1f}"
+
+
+def _interval(row: dict[str, Any]) -> str:
+    """`[low, high]` of a change, or `n/a`."""
+    low, high = row["ci_low"], row["ci_high"]
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):  # null in JSON
+        return "n/a"
+    return f"[{_sign(low)}, {_sign(high)}]"
+
+
+def _levels(result: dict[str, Any]) -> str:
+    """What the intervals mean: the family level, the adjustment and each model's level."""
+    return (f"{result['level']:.0%} level for the whole table (adjustment: {result['adjust']}; "
+            f"each model's interval at {result.get('model_level', result['level']):.1%})")
+
+
+def _header(result: dict[str, Any]) -> list[str]:
+    """The lines naming the two runs, how they were picked, and whether they are comparable."""
+    lines = [f"old: {result['old_run']['run_id']}", f"new: {result['new_run']['run_id']}"]
+    if result.get("picked"):
+        lines.append(f"picked: {result['picked']}")
+    if not result["comparable"]:
+        lines.append("NOT COMPARABLE: " + "; ".join(result["reasons"]))
+    for note in result.get("notes", []):
+        lines.append(f"note: {note}")
+    return lines
+
+
+def _rows(models: list[dict[str, Any]]) -> list[list[str]]:
+    """Table cells of the per-model rows."""
+    return [[r["model"], f"{r['old_rating']:.1f}", f"{r['new_rating']:.1f}", _sign(r["change"]), _interval(r),
+             f"{r['old_rank']}->{r['new_rank']}", r["verdict"]] for r in models]
+
+
+HEAD = ["model", "old", "new", "change", "interval", "rank", "verdict"]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Fixed-width columns."""
+    widths = [max(len(str(c)) for c in col) for col in zip(HEAD, *rows)]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [HEAD, *rows]]
+
+
+def _moves(result: dict[str, Any]) -> list[str]:
+    """Entered and left lines."""
+    lines = []
+    if result["entered"]:
+        lines.append("entered: " + ", ".join(e["model"] for e in result["entered"]))
+    if result["left"]:
+        lines.append("left: " + ", ".join(e["model"] for e in result["left"]))
+    return lines
+
+
+def terminal(result: dict[str, Any]) -> str:
+    """The comparison as terminal text (overall table, then each category's significant changes)."""
+    lines = _header(result)
+    if result["comparable"]:
+        lines += [_levels(result) + f"; {result.get('resampling', '')}",
+                  f"common scale: {result['scale']}", ""]
+        lines += _table(_rows(result["models"]))
+        lines += _moves(result)
+        for cat, part in result.get("categories", {}).items():
+            changed = [r for r in part["models"] if r["verdict"] in ("better", "worse")]
+            if changed:
+                lines.append(f"[{cat}] ({part['shared_questions']} questions): " + ", ".join(
+                    f"{r['model']} {r['verdict']} {_sign(r['change'])} {_interval(r)}" for r in changed))
+        lines.append("")
+        lines.append("significantly better: " + (", ".join(result["better"]) or "none")
+                     + "; significantly worse: " + (", ".join(result["worse"]) or "none"))
+    else:
+        lines += _moves(result)
+    return "\n".join(lines)
+
+
+def _md_table(rows: list[list[str]]) -> list[str]:
+    """A Markdown table (pipes in model names escaped)."""
+    out = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    for row in rows:
+        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The comparison as a Markdown report (overall and per-category tables)."""
+    lines = [f"# Comparison: {result['new_run']['run_id']} vs {result['old_run']['run_id']}", ""]
+    lines += [f"- {line}" for line in _header(result)]
+    if not result["comparable"]:
+        lines += [f"- {line}" for line in _moves(result)]
+        return "\n".join(lines) + "\n"
+    lines += [f"- {_levels(result)}; {result.get('resampling', '')}",
+              f"- common scale: {result['scale']}", "", "## Overall", ""]
+    lines += _md_table(_rows(result["models"]))
+    lines += [""] + [f"- {line}" for line in _moves(result)]
+    for cat, part in result.get("categories", {}).items():
+        lines += ["", f"## {cat} ({part['shared_questions']} shared questions)", ""]
+        lines += _md_table(_rows(part["models"]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,168 @@
+"""The comparison of two runs as one JSON-ready dict: comparability, per-model changes with verdicts, categories."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arena.compare.comparable import check, question_ids
+from arena.compare.paired import PairedResult, paired_bootstrap
+from arena.compare.runs import RunFacts
+
+BETTER, WORSE, SAME = "better", "worse", "no detectable change"
+REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
+TOL = 1e-6  # rating points: an interval bound this close to 0 is 0 (identical runs give +-1e-12 from the fits)
+
+
+def _options(run: RunFacts) -> dict[str, Any]:
+    """Rating options of a run: leaderboard.json's, else the config's rating section."""
+    options = run.leaderboard.get("options")
+    if isinstance(options, dict):
+        return options
+    rating = run.config.get("rating")
+    return rating if isinstance(rating, dict) else {}
+
+
+def _reference(old: RunFacts, new: RunFacts) -> tuple[str | None, float | None]:
+    """(model whose change is 0 by definition, its rating) from a shared anchor, rating baseline or judge baseline."""
+    o, n = _options(old), _options(new)
+    if o.get("anchor") and o.get("anchor") == n.get("anchor"):
+        name, value = o["anchor"]
+        return str(name), float(value)
+    if o.get("baseline") and o.get("baseline") == n.get("baseline"):
+        return str(o["baseline"]), None
+    judge_old, judge_new = old.config.get("judge") or {}, new.config.get("judge") or {}
+    if judge_old.get("mode") == "baseline" and judge_old.get("baseline") and \
+            judge_old.get("baseline") == judge_new.get("baseline"):
+        return str(judge_old["baseline"]), None
+    return None, None
+
+
+def _ranks(ratings: dict[str, float]) -> dict[str, int]:
+    """Ordinal rank by rating, 1 = best (ties share the better rank)."""
+    values = sorted(ratings.values(), reverse=True)
+    return {m: 1 + sum(v > r for v in values) for m, r in ratings.items()}
+
+
+def verdict(low: float, high: float) -> str:
+    """better when the whole interval of the change is above 0, worse when below, else no detectable change."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return NO_DATA
+    return BETTER if low > TOL else WORSE if high < -TOL else SAME
+
+
+def model_level(level: float, n_models: int, adjust: bool) -> float:
+    """Level of each model's interval: Bonferroni 1 - (1 - level) / n_models when adjusting, so that the chance of
+    flagging ANY unchanged model is at most 1 - level; else `level` for each model alone."""
+    return 1.0 - (1.0 - level) / max(n_models, 1) if adjust else level
+
+
+def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, init: float,
+                reference: str | None, ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict]:
+    """Per shared model: ratings on the common scale, change, interval, ranks and verdict; plus all ratings."""
+    old_models, new_models = res.old.counts.models, res.new.counts.models
+    raw_old = factor * res.old.theta
+    if reference is not None and reference in old_models:
+        c_old = raw_old[old_models.index(reference)] - ((ref_value if ref_value is not None else init) - init)
+    else:
+        c_old = float(np.mean([raw_old[old_models.index(m)] for m in res.shared])) if res.shared else 0.0
+    old_r = {m: init + raw_old[i] - c_old for i, m in enumerate(old_models)}
+    raw_new = factor * res.new.theta
+    shift = (raw_new[new_models.index(res.shared[0])] - raw_old[old_models.index(res.shared[0])] - res.diff[0]
+             if res.shared else 0.0)
+    new_r = {m: init + raw_new[i] - c_old - shift for i, m in enumerate(new_models)}
+    ranks_old, ranks_new = _ranks(old_r), _ranks(new_r)
+    tail = (1.0 - model_level(level, len(res.shared), adjust)) / 2.0 * 100.0
+    battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
+    rows = []
+    for k, model in enumerate(res.shared):
+        column = res.draws[:, k]
+        column = column[np.isfinite(column)]
+        enough = len(column) >= max(1, 0.5 * len(res.draws))
+        low, high = (np.percentile(column, [tail, 100.0 - tail]) if enough else (math.nan, math.nan))
+        rows.append({
+            "model": model, "old_rating": old_r[model], "new_rating": new_r[model], "change": float(res.diff[k]),
+            "ci_low": float(low), "ci_high": float(high),
+            "verdict": REFERENCE if model == res.reference else verdict(float(low), float(high)),
+            "old_rank": ranks_old[model], "new_rank": ranks_new[model],
+            "rank_change": ranks_old[model] - ranks_new[model],
+            "old_battles": int(battles_old[old_models.index(model)]),
+            "new_battles": int(battles_new[new_models.index(model)]),
+        })
+    rows.sort(key=lambda r: -r["new_rating"])
+    return rows, old_r, new_r
+
+
+def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], settings: dict[str, Any],
+                    seed: int) -> dict[str, Any]:
+    """Paired bootstrap and per-model rows for one pair of battle tables."""
+    res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
+                           settings["reference"], settings["prior_weight"])
+    rows, old_r, new_r = _model_rows(res, settings["level"], settings["adjust"], settings["factor"], settings["init"],
+                                     settings["reference"], settings["ref_value"])
+    return {
+        "shared_questions": len(questions), "models": rows,
+        "model_level": model_level(settings["level"], len(res.shared), settings["adjust"]),
+        "entered": sorted((m, new_r[m]) for m in new_r if m not in old_r),
+        "left": sorted((m, old_r[m]) for m in old_r if m not in new_r),
+    }
+
+
+def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings: dict[str, Any],
+                seed: int) -> dict[str, Any]:
+    """The same comparison inside every category both runs judged (each with its own seeded stream)."""
+    out: dict[str, Any] = {}
+    if "category" not in old or "category" not in new:
+        return out
+    cats = sorted({c for c in old["category"].dropna()} & {c for c in new["category"].dropna()})
+    for i, cat in enumerate(cats):
+        o, n = old[old["category"] == cat], new[new["category"] == cat]
+        questions = sorted(question_ids(o) & question_ids(n) & shared)
+        if not questions:
+            continue
+        part = _compare_frames(o, n, questions, settings, seed + 1 + i)
+        out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "models")}
+    return out
+
+
+def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int = 500, seed: int = 0,
+                 categories: bool = True, picked: str = "", adjust: bool = True) -> dict[str, Any]:
+    """Compare two loaded runs: the verdicts when they are comparable, else the reasons why not."""
+    verdict_info = check(old, new)
+    options = _options(new)
+    scale, base = float(options.get("scale", 400.0)), float(options.get("base", 10.0))
+    reference, ref_value = _reference(old, new)
+    settings = {"rounds": rounds, "level": level, "adjust": adjust, "factor": scale / math.log(base),
+                "init": float(options.get("init", 1000.0)), "prior_weight": float(options.get("prior_weight", 0.01)),
+                "reference": reference, "ref_value": ref_value}
+    out: dict[str, Any] = {
+        "old_run": {"run_id": old.run_id, "path": str(old.path)},
+        "new_run": {"run_id": new.run_id, "path": str(new.path)}, "picked": picked,
+        **verdict_info, "level": level, "rounds": rounds, "seed": seed,
+        "adjust": "bonferroni over the shared models" if adjust else "none (each model at the level alone)",
+        "scale": (f"{reference} fixed (its change is 0 by definition)" if reference else
+                  "new run shifted so that the median change over the shared models is 0"),
+        "models": [], "entered": [], "left": [], "categories": {}, "better": [], "worse": [],
+    }
+    models_old = set(old.battles["model_a"]) | set(old.battles["model_b"])
+    models_new = set(new.battles["model_a"]) | set(new.battles["model_b"])
+    out["entered"] = [{"model": m} for m in sorted(models_new - models_old)]
+    out["left"] = [{"model": m} for m in sorted(models_old - models_new)]
+    if not verdict_info["comparable"]:
+        return out
+    shared = question_ids(old.battles) & question_ids(new.battles)
+    questions = sorted(shared)
+    out["resampling"] = (f"paired question bootstrap: {rounds} rounds, each resampling the {len(questions)} "
+                         "shared questions once and applying the same draw to both runs")
+    main = _compare_frames(old.battles, new.battles, questions, settings, seed)
+    out["models"], out["model_level"] = main["models"], main["model_level"]
+    out["entered"] = [{"model": m, "new_rating": r} for m, r in main["entered"]]
+    out["left"] = [{"model": m, "old_rating": r} for m, r in main["left"]]
+    if categories:
+        out["categories"] = _categories(old.battles, new.battles, shared, settings, seed)
+    out["better"] = [r["model"] for r in out["models"] if r["verdict"] == BETTER]
+    out["worse"] = [r["model"] for r in out["models"] if r["verdict"] == WORSE]
+    return out

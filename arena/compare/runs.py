@@ -1,0 +1,140 @@
+"""The two runs of a comparison: what each run says about itself, its battles, and picking a series' last two."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from arena.errors import ArenaError, DataError
+from arena.rating.io import load_battles
+
+
+@dataclass
+class RunFacts:
+    """One judged run: its folder, run.json, leaderboard options, judge template hashes and battles."""
+
+    path: Path
+    info: dict[str, Any]
+    leaderboard: dict[str, Any]
+    template_hashes: list[str]
+    judge_models: list[str]
+    battles: pd.DataFrame = field(repr=False)
+
+    @property
+    def run_id(self) -> str:
+        """The run folder's name."""
+        return self.path.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config recorded in run.json ({} when absent)."""
+        cfg = self.info.get("config")
+        return cfg if isinstance(cfg, dict) else {}
+
+    @property
+    def series(self) -> tuple[str | None, str | None]:
+        """(run name, judge mode): runs with the same pair belong to one weekly series."""
+        judge = self.config.get("judge") if isinstance(self.config.get("judge"), dict) else {}
+        return self.config.get("run_name"), judge.get("mode")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} when it is absent; a broken file is an error naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable JSON ({exc})", hint="re-run the run or pass another run") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _judgment_facts(path: Path) -> tuple[list[str], list[str]]:
+    """Sorted distinct template hashes and judge models of a run's judgments.jsonl (empty when absent)."""
+    hashes: set[str] = set()
+    models: set[str] = set()
+    if not path.is_file():
+        return [], []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of an interrupted run says nothing about the judge
+            if isinstance(rec, dict):
+                if rec.get("template_hash"):
+                    hashes.add(str(rec["template_hash"]))
+                if rec.get("judge_model") or rec.get("judge"):
+                    models.add(str(rec.get("judge_model") or rec.get("judge")))
+    return sorted(hashes), sorted(models)
+
+
+def load_run(path: Path | str) -> RunFacts:
+    """Read a run folder (run.json and battles.jsonl required); errors name the folder and the fix."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such run folder", hint="pass WORKSPACE/runs/<run> (see `arena runs WORKSPACE`)")
+    if not (path / "run.json").is_file():
+        raise DataError(f"{path}: not a run folder (no run.json)", hint="pass WORKSPACE/runs/<run>")
+    if not (path / "battles.jsonl").is_file():
+        raise DataError(f"{path}: run has no battles.jsonl (not judged in a pairwise or baseline mode)",
+                        hint="compare runs that were judged: arena run -c CONFIG (with judge.mode pairwise/baseline)")
+    battles = load_battles(path / "battles.jsonl")
+    hashes, judges = _judgment_facts(path / "judgments.jsonl")
+    return RunFacts(path, _read_json(path / "run.json"), _read_json(path / "leaderboard.json"), hashes, judges,
+                    battles)
+
+
+def _judged_runs(workspace: Path) -> list[Path]:
+    """Run folders of a workspace that have run.json and battles.jsonl, oldest first (folder names start with
+    the UTC start time)."""
+    runs_dir = workspace / "runs"
+    if not runs_dir.is_dir():
+        raise DataError(f"{workspace}: no runs/ folder, so no runs to compare",
+                        hint="name a workspace (arena compare WORKSPACE) or two run folders")
+    return sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file() and (p / "battles.jsonl").is_file())
+
+
+def _series_of(path: Path) -> tuple[Any, Any]:
+    """(run name, judge mode) from a run folder's run.json without loading its battles."""
+    cfg = _read_json(path / "run.json").get("config")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    judge = cfg.get("judge") if isinstance(cfg.get("judge"), dict) else {}
+    return cfg.get("run_name"), judge.get("mode")
+
+
+def latest_pair(workspace: Path | str) -> tuple[Path, Path]:
+    """(previous, latest) judged runs of the latest run's series (same run name and judge mode)."""
+    workspace = Path(workspace)
+    runs = _judged_runs(workspace)
+    if not runs:
+        raise DataError(f"{workspace}: no judged runs (none has battles.jsonl)", hint="run arena run -c CONFIG first")
+    latest = runs[-1]
+    series = _series_of(latest)
+    earlier = [p for p in runs[:-1] if _series_of(p) == series]
+    if not earlier:
+        name, mode = series
+        raise DataError(f"{workspace}: run {latest.name} is the only judged run of its series "
+                        f"(run_name {name!r}, mode {mode!r}); nothing to compare it with",
+                        hint="run the same config again next week, or pass two run folders")
+    return earlier[-1], latest
+
+
+def resolve_pair(paths: list[Path]) -> tuple[Path, Path, str]:
+    """(old run, new run, how they were picked) from zero, one (a workspace) or two (run folders) paths."""
+    if len(paths) > 2:
+        raise ArenaError(f"compare takes at most two paths, got {len(paths)}",
+                         hint="arena compare RUN_OLD RUN_NEW, or arena compare WORKSPACE")
+    if len(paths) == 2:
+        return paths[0], paths[1], "given on the command line"
+    workspace = paths[0] if paths else Path("arena-workspace")
+    if (workspace / "run.json").is_file():
+        raise ArenaError(f"{workspace}: one run folder given; a comparison needs two",
+                         hint="arena compare RUN_OLD RUN_NEW, or arena compare WORKSPACE for its latest two")
+    old, new = latest_pair(workspace)
+    name, mode = _series_of(new)
+    return old, new, f"latest run of series (run_name {name!r}, mode {mode!r}) against the previous one"

@@ -1,0 +1,176 @@
+"""`arena compare`: hand-built weekly runs with a known truth, the paired interval against a slow textbook loop,
+comparability reasons, exit codes and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arena.cli import main
+from arena.compare.paired import iter_multiplicities
+from arena.compare.result import compare_runs
+from arena.compare.runs import load_run
+from arena.rating import RatingOptions
+from arena.rating.leaderboard import rate_battles
+
+MODELS = ["m-a", "m-b", "m-c", "m-d", "m-e"]
+STRENGTH = {"m-a": 0.0, "m-b": 0.3, "m-c": -0.3, "m-d": 0.6, "m-e": -0.6}  # natural log-odds
+FACTOR = 400 / np.log(10)
+
+
+def _battles(strength: dict[str, float], n_questions: int, seed: int, cats: tuple[str, ...] = ("x", "y")) -> list[dict]:
+    """One battle per pair and question, drawn from BT with the given strengths (own stream per pair)."""
+    rows = []
+    models = sorted(strength)
+    for q in range(n_questions):
+        for i, a in enumerate(models):
+            for b in models[i + 1:]:
+                rng = np.random.default_rng([seed, q, i, models.index(b)])
+                p = 1 / (1 + np.exp(strength[b] - strength[a]))
+                winner = "model_a" if rng.random() < p else "model_b"
+                rows.append({"question_id": f"q{q:03d}", "model_a": a, "model_b": b, "winner": winner,
+                             "judge": "judge-x", "category": cats[q % len(cats)], "turn": 1, "mode": "pairwise"})
+    return rows
+
+
+def _write_run(root: Path, name: str, rows: list[dict], judge: str = "judge-x", run_name: str = "weekly") -> Path:
+    """A run folder with run.json (a minimal config) and battles.jsonl."""
+    path = root / "runs" / name
+    path.mkdir(parents=True)
+    config = {"run_name": run_name, "judge": {"mode": "pairwise", "model": judge, "verdict": "3way"},
+              "rating": {"anchor": None, "baseline": None}, "dry_run": False}
+    (path / "run.json").write_text(json.dumps({"run_id": name, "status": "completed", "config": config}))
+    with (path / "battles.jsonl").open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps({**row, "judge": judge}) + "\n")
+    return path
+
+
+def _changed(rows_old: list[dict], rows_new: list[dict], model: str) -> list[dict]:
+    """Last week's battles, except those of `model`, which come from the new draw (cached judgments kept)."""
+    keep = [r for r in rows_old if model not in (r["model_a"], r["model_b"])]
+    return keep + [r for r in rows_new if model in (r["model_a"], r["model_b"])]
+
+
+@pytest.fixture()
+def weekly(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two weekly runs: m-a's answers got much better (+1.5 log-odds); every other judgment is cached."""
+    old = _battles(STRENGTH, 80, seed=1)
+    new = _changed(old, _battles({**STRENGTH, "m-a": 1.5}, 80, seed=2), "m-a")
+    return tmp_path, _write_run(tmp_path, "20260101-000000-weekly", old), _write_run(tmp_path, "20260108-000000-weekly", new)
+
+
+def test_changed_model_is_better_and_only_it(weekly: tuple[Path, Path, Path]) -> None:
+    _, old, new = weekly
+    result = compare_runs(load_run(old), load_run(new), rounds=200, seed=0)
+    verdicts = {r["model"]: r["verdict"] for r in result["models"]}
+    assert result["comparable"]
+    assert verdicts == {"m-a": "better", "m-b": "no detectable change", "m-c": "no detectable change",
+                        "m-d": "no detectable change", "m-e": "no detectable change"}
+    row = next(r for r in result["models"] if r["model"] == "m-a")
+    assert row["ci_low"] < 1.5 * FACTOR < row["ci_high"] and row["change"] > 150
+    assert row["old_rank"] > row["new_rank"] == 1 and row["rank_change"] > 0
+    assert result["better"] == ["m-a"] and result["worse"] == []
+    assert set(result["categories"]) == {"x", "y"}
+    assert {r["model"]: r["verdict"] for r in result["categories"]["x"]["models"]}["m-a"] == "better"
+
+
+def test_identical_runs_show_no_change(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 30, seed=3)
+    old, new = _write_run(tmp_path, "r1", rows), _write_run(tmp_path, "r2", rows)
+    result = compare_runs(load_run(old), load_run(new), rounds=50, seed=0)
+    assert all(r["verdict"] == "no detectable change" and abs(r["change"]) < 1e-6 for r in result["models"])
+
+
+def _textbook(old: pd.DataFrame, new: pd.DataFrame, rounds: int, seed: int, level: float) -> dict[str, tuple]:
+    """Slow reference: per round, rebuild both runs' battle lists from the same drawn questions, rate each
+    with rate_battles (no bootstrap), take new - old minus its median over the models, then percentiles."""
+    qids = sorted(set(old["question_id"]) & set(new["question_id"]))
+    by_q_old = {q: old[old["question_id"] == q] for q in qids}
+    by_q_new = {q: new[new["question_id"] == q] for q in qids}
+    options = RatingOptions(bootstrap=0)
+    diffs = []
+    for picks in iter_multiplicities(len(qids), rounds, seed):
+        for row in picks:
+            chosen = [q for q, k in zip(qids, row) for _ in range(k)]
+            r_old = rate_battles(pd.concat([by_q_old[q] for q in chosen]), options).table.set_index("model")["rating"]
+            r_new = rate_battles(pd.concat([by_q_new[q] for q in chosen]), options).table.set_index("model")["rating"]
+            d = (r_new - r_old).sort_index()
+            diffs.append((d - d.median()).to_numpy())
+    draws = np.array(diffs)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    return {m: (lo, hi) for m, lo, hi in zip(sorted(STRENGTH), low, high)}
+
+
+def test_paired_interval_matches_textbook_loop(tmp_path: Path) -> None:
+    old_rows = _battles(STRENGTH, 12, seed=4)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-c": 0.5}, 12, seed=5), "m-c")
+    old, new = load_run(_write_run(tmp_path, "r1", old_rows)), load_run(_write_run(tmp_path, "r2", new_rows))
+    result = compare_runs(old, new, level=0.9, rounds=25, seed=7, categories=False, adjust=False)
+    reference = _textbook(old.battles, new.battles, 25, 7, 0.9)
+    for row in result["models"]:
+        assert row["ci_low"] == pytest.approx(reference[row["model"]][0], abs=1e-3)
+        assert row["ci_high"] == pytest.approx(reference[row["model"]][1], abs=1e-3)
+
+
+def test_different_judge_is_not_comparable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _battles(STRENGTH, 10, seed=1)
+    old = _write_run(tmp_path, "r1", rows, judge="gpt-4o")
+    new = _write_run(tmp_path, "r2", rows, judge="qwen-max")
+    assert main(["compare", str(old), str(new), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not out["comparable"] and out["models"] == []
+    assert any("different judge" in r and "gpt-4o" in r and "qwen-max" in r for r in out["reasons"])
+    assert main(["compare", str(old), str(new), "--strict"]) == 5
+    assert "different judge" in capsys.readouterr().err
+    saved = json.loads((new / "compare.json").read_text())
+    assert saved["comparable"] is False
+
+
+def test_disjoint_questions_are_not_comparable(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 10, seed=1)
+    moved = [{**r, "question_id": "other-" + r["question_id"]} for r in rows]
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", rows)), load_run(_write_run(tmp_path, "r2", moved)))
+    assert result["reasons"] == ["different question sets: no question id is shared"]
+
+
+def test_fail_on_regression_exit_code(weekly: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _, old, new = weekly
+    # swapped: the new run is last week's, so m-a got significantly worse
+    assert main(["compare", str(new), str(old), "--rounds", "100", "--fail-on-regression", "m-a"]) == 4
+    assert "m-a significantly worse" in capsys.readouterr().err
+    assert main(["compare", str(new), str(old), "--rounds", "100", "--fail-on-regression", "m-b"]) == 0
+    assert main(["compare", str(old), str(new), "--rounds", "100", "--fail-on-regression", "m-a"]) == 0
+    verdicts = json.loads((new / "compare.json").read_text())
+    assert verdicts["better"] == ["m-a"] and (new / "report.md").read_text().count("m-a") >= 2
+
+
+def test_workspace_picks_latest_two_of_the_series(weekly: tuple[Path, Path, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root, _, new = weekly
+    _write_run(root, "20260109-000000-other", _battles(STRENGTH, 5, seed=9), run_name="other")
+    _write_run(root, "20260110-000000-weekly", _battles(STRENGTH, 80, seed=1))
+    assert main(["compare", str(root), "--rounds", "20", "--no-categories", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["old_run"]["run_id"] == new.name and out["new_run"]["run_id"] == "20260110-000000-weekly"
+    assert "latest run of series" in out["picked"]
+
+
+@pytest.mark.parametrize("case", ["missing", "no-battles", "one-run"])
+def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    run = _write_run(tmp_path, "r1", _battles(STRENGTH, 3, seed=1))
+    if case == "missing":
+        args, expect = [str(run), str(tmp_path / "nope")], "no such run folder"
+    elif case == "no-battles":
+        (run / "battles.jsonl").unlink()
+        args, expect = [str(run), str(run)], "has no battles.jsonl"
+    else:
+        args, expect = [str(tmp_path)], "only judged run of its series"
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expect in err and "Traceback" not in err
