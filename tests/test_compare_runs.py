@@ -1,0 +1,89 @@
+"""`arena compare` on real run folders: two dry runs of the quick start, a baseline-mode pair, template hashes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arena.cli import main
+from arena.compare.result import compare_runs
+from arena.compare.runs import load_run
+from test_compare import STRENGTH, _battles, _write_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_two_dry_runs_of_the_quick_start_show_no_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "ws"
+    for _ in range(2):
+        code = main(["run", "-c", str(ROOT / "configs" / "cfg_pairwise.yaml"), "--dry-run", "--out", str(ws),
+                     "--limit", "4", "--no-progress"])
+        assert code == 0
+    capsys.readouterr()
+    assert main(["compare", str(ws), "--rounds", "50", "--format", "json", "--fail-on-regression", "demo-alpha"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["comparable"], out["reasons"]
+    assert len(out["models"]) == 4 and out["better"] == [] and out["worse"] == []
+    assert out["template_hash"]["old"] and out["template_hash"]["old"] == out["template_hash"]["new"]
+    runs = sorted(p.name for p in (ws / "runs").iterdir())
+    assert [out["old_run"]["run_id"], out["new_run"]["run_id"]] == runs
+    assert (ws / "runs" / runs[1] / "compare.json").is_file()
+
+
+def _baseline_rows(strength: dict[str, float], n_questions: int, seed: int) -> list[dict]:
+    """Baseline-mode battles: every candidate against `base` only."""
+    rows = _battles({**strength, "base": 0.0}, n_questions, seed)
+    return [r for r in rows if "base" in (r["model_a"], r["model_b"]) and r["model_a"] != r["model_b"]]
+
+
+def _set_mode(run: Path, mode: str, baseline: str | None = None) -> None:
+    """Rewrite a fixture run's judge mode (and judge baseline)."""
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["judge"].update(mode=mode, baseline=baseline)
+    (run / "run.json").write_text(json.dumps(info))
+
+
+def test_baseline_mode_fixes_the_scale_at_the_baseline(tmp_path: Path) -> None:
+    old_rows = _baseline_rows(STRENGTH, 60, seed=1)
+    new_rows = [r for r in old_rows if "m-e" not in (r["model_a"], r["model_b"])] + [
+        r for r in _baseline_rows({**STRENGTH, "m-e": 1.5}, 60, seed=2) if "m-e" in (r["model_a"], r["model_b"])]
+    old, new = _write_run(tmp_path, "r1", old_rows), _write_run(tmp_path, "r2", new_rows)
+    for run in (old, new):
+        _set_mode(run, "baseline", "base")
+    result = compare_runs(load_run(old), load_run(new), rounds=100)
+    verdicts = {r["model"]: r["verdict"] for r in result["models"]}
+    assert verdicts["base"] == "reference (fixed)" and verdicts["m-e"] == "better"
+    assert [m for m, v in verdicts.items() if v in ("better", "worse")] == ["m-e"]
+    assert "base fixed" in result["scale"]
+    # unchanged models: identical battles against a fixed baseline, so exactly no change
+    assert all(abs(r["change"]) < 1e-6 for r in result["models"] if r["model"] not in ("m-e",))
+
+
+def _judgments(run: Path, template_hash: str) -> None:
+    """A judgments.jsonl with one template hash."""
+    rec = {"judge_model": "judge-x", "template_hash": template_hash, "status": "ok"}
+    (run / "judgments.jsonl").write_text(json.dumps(rec) + "\n")
+
+
+def test_changed_template_or_mode_is_named(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 8, seed=1)
+    old, new = _write_run(tmp_path, "r1", rows), _write_run(tmp_path, "r2", rows)
+    _judgments(old, "aaaa")
+    _judgments(new, "bbbb")
+    _set_mode(new, "pairwise-sampled")
+    result = compare_runs(load_run(old), load_run(new))
+    assert not result["comparable"]
+    assert any("template hash" in r and "aaaa" in r and "bbbb" in r for r in result["reasons"])
+    assert any("judge mode" in r for r in result["reasons"])
+
+
+def test_entered_and_left_models(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 20, seed=1)
+    swapped = _battles({**{m: s for m, s in STRENGTH.items() if m != "m-e"}, "m-new": 0.2}, 20, seed=1)
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", rows)), load_run(_write_run(tmp_path, "r2", swapped)),
+                          rounds=30)
+    assert [e["model"] for e in result["entered"]] == ["m-new"]
+    assert [e["model"] for e in result["left"]] == ["m-e"]
+    assert {r["model"] for r in result["models"]} == {"m-a", "m-b", "m-c", "m-d"}
