@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_compare import STRENGTH, _battles, _write_run
 
 from arena.cli import main
 from arena.compare.result import compare_runs
 from arena.compare.runs import load_run
-from test_compare import STRENGTH, _battles, _write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
