@@ -45,8 +45,7 @@ def test_three_item_gsm8k_prompt_equals_the_hand_written_one(tmp_path):
         "6 * 5 = 30 eggs.\n"
         "Answer: 30\n"
         "\n"
-        "Question: Bo had 10 pens and gave away 4. How many are left?\n"
-        "Answer:")
+        "Question: Bo had 10 pens and gave away 4. How many are left?")
     assert t.prompt(t.data.items[1]) == expected
 
 
@@ -58,7 +57,7 @@ def test_choice_examples_from_a_dev_file_show_letters_and_cot_changes_the_instru
         "Answer the following multiple-choice question. Reply with the letter of the correct option only "
         "(A, B, C or D).\n\n"
         "Question: Stem number 0?\nA. opt A0\nB. opt B0\nC. opt C0\nD. opt D0\nAnswer: A\n\n"
-        "Question: Stem number 1?\nA. opt A1\nB. opt B1\nC. opt C1\nD. opt D1\nAnswer:")
+        "Question: Stem number 1?\nA. opt A1\nB. opt B1\nC. opt C1\nD. opt D1")
     cot = load_task(BenchTask(name="c", path=test, num_fewshot=1, fewshot_path=dev, cot=True))
     assert cot.prompt(cot.data.items[1]) == (
         "Answer the following multiple-choice question. Think step by step and show your reasoning, then give "

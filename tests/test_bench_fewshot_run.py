@@ -16,7 +16,7 @@ EXPECTED_G1 = (  # item g1 with its two examples (the other items, file order), 
     'line in the form "Answer: <number>" (digits only, no units).\n\n'
     "Question: Ann has 3 bags of 4 apples. How many apples?\n3 bags * 4 = 12 apples.\nAnswer: 12\n\n"
     "Question: A box holds 6 eggs. How many eggs in 5 boxes?\n6 * 5 = 30 eggs.\nAnswer: 30\n\n"
-    "Question: Bo had 10 pens and gave away 4. How many are left?\nAnswer:")
+    "Question: Bo had 10 pens and gave away 4. How many are left?")
 
 
 def _reply(request: dict) -> str:
@@ -66,3 +66,38 @@ def test_fewshot_cot_prompt_reaches_the_server_and_k_changes_re_ask(tmp_path):
         assert len(srv.requests) == 9 and again.results["m1"]["scores"]["math"] == 1.0  # same K: cached
         saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
         assert saved["scores"]["math"] == 1.0
+
+
+def _plain_reply(body: dict) -> dict:
+    last = body["prompt"].rsplit("Question:", 1)[-1]
+    gold = next((w.rsplit("#### ", 1)[1] for q, w in GSM if q in last), "0")
+    return {"id": "c1", "object": "text_completion", "model": body["model"],
+            "choices": [{"index": 0, "text": f" {gold}\n\nQuestion: invented?\nAnswer: 99", "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}}
+
+
+def test_completion_prompting_sends_one_plain_text_to_v1_completions(tmp_path):
+    with FakeOpenAI(reply=_reply) as srv:
+        srv.completions = _plain_reply
+        cfg_path = _config(tmp_path, srv, num_fewshot=2, prompting="completion")
+        out = run_bench(*load_bench_config(cfg_path), show_progress=False, log=lambda s: None)
+        assert len(srv.requests) == 3 and all("prompt" in r and "messages" not in r for r in srv.requests)
+        sent = {r["prompt"] for r in srv.requests}
+        assert EXPECTED_G1 + "\nAnswer:" in sent  # the chat layout plus the open answer line, no chat template
+        assert {tuple(r["stop"]) for r in srv.requests} == {("\nQuestion:",)}
+        assert {r["temperature"] for r in srv.requests} == {0.0}
+        assert out.results["m1"]["scores"]["math"] == 1.0  # the invented next example (99) is cut off
+
+        chat = run_bench(*load_bench_config(_config(tmp_path, srv, num_fewshot=2)), show_progress=False,
+                         log=lambda s: None)
+        assert len(srv.requests) == 6 and all("messages" in r for r in srv.requests[3:])  # not the cached ones
+        assert chat.results["m1"]["scores"]["math"] == 1.0
+
+
+def test_a_chat_only_server_gets_one_clear_error_per_item_naming_the_fix(tmp_path):
+    with FakeOpenAI(reply=_reply) as srv:  # no /v1/completions route: HTTP 404
+        out = run_bench(*load_bench_config(_config(tmp_path, srv, prompting="completion")), show_progress=False,
+                        log=lambda s: None)
+        assert out.results["m1"]["n"]["math"] == 0 and out.results["m1"]["sources"]["math"]["missing"] == 3
+        errors = [e["message"] for e in json.loads((out.run.path / "run.json").read_text())["errors"]]
+        assert len(errors) == 3 and all("HTTP 404" in e and "use prompting: chat" in e for e in errors)

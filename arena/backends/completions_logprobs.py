@@ -7,10 +7,12 @@ server's `/tokenize` route (vLLM)."""
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import httpx
 
+from arena.backends.base import Completion, GenParams
 from arena.backends.logprobs import (
     ContinuationLL,
     NoPromptLogprobs,
@@ -46,6 +48,7 @@ class CompletionsLogprobs:
                                        headers={"Authorization": f"Bearer {api_key}"},
                                        limits=httpx.Limits(max_connections=concurrency * 2))
         self._info: WindowInfo | None = None
+        self.stop: list[str] | None = None  # stop sequences of `generate` (bench completion prompting)
 
     @property
     def _root(self) -> str:
@@ -125,6 +128,25 @@ class CompletionsLogprobs:
         if any(v is None for v in tail):
             raise NoPromptLogprobs(f"{self.name}: the echoed prompt lacks log-probabilities")
         return [float(v) for v in tail]  # type: ignore[arg-type]
+
+    async def generate(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
+        """A plain-text continuation of the messages' texts (joined by blank lines, no chat template)."""
+        body: dict[str, Any] = {"model": self.model, "prompt": "\n\n".join(m["content"] for m in messages),
+                                "max_tokens": params.max_tokens, "temperature": params.temperature}
+        body.update({k: v for k, v in (("top_p", params.top_p), ("seed", params.seed), ("stop", self.stop)) if v})
+        start = time.perf_counter()
+        try:
+            data = await self._post(f"{self.endpoint}/completions", {**body, **self.extra_body}, "a completion request")
+        except NoPromptLogprobs as exc:
+            raise BackendError(f"{exc}".replace("echo+logprobs ", ""),
+                               hint="this server has no /v1/completions route: use prompting: chat for the task") from None
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BackendError(f"{self.name}: {self.endpoint}/completions sent no choices")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Completion(text=str(choices[0].get("text") or ""), finish_reason=choices[0].get("finish_reason"),
+                          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                          latency_s=time.perf_counter() - start)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -110,7 +110,3 @@ def answer_text(task: BenchTask, reply: str) -> str:
     said = _ANSWER_IS.findall(reply)
     return said[-1].strip() if said else reply
 
-
-def completion_tasks(tasks: list) -> set[str]:
-    """Names of the loaded tasks prompted as plain completions."""
-    return {t.task.name for t in tasks if t.task.prompting == "completion"}

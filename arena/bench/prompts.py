@@ -2,7 +2,9 @@
 
 Zero-shot chat prompts (`render`) are the task's template as it has always been, so existing answer caches stay
 valid. Few-shot, chain-of-thought and plain-completion prompts (`render_shots`) put the kind's instruction first,
-then solved examples as "Question: ... / Answer: ..." blocks, then the item with an open answer line."""
+then solved examples as "Question: ... / Answer: ..." blocks, then the item; a plain-completion prompt ends with an
+open answer line ("Answer:", or "Answer: Let's think step by step." for CoT) and a chat prompt never does, so the
+two never share an answer-cache entry."""
 from __future__ import annotations
 
 import re
@@ -90,9 +92,5 @@ def render_shots(kind: str, item: BenchItem, examples: list[BenchItem], cot: boo
     """Instruction, solved examples and the item: one chat message, or one plain text the model continues."""
     head = (COT_INSTRUCTIONS if cot else INSTRUCTIONS)[kind].format(letters=_letters(item))
     blocks = [head] + [f"{question_block(ex)}\n{worked_answer(kind, ex, cot)}" for ex in examples]
-    if completion:
-        tail = f"Answer: {COT_CUE}" if cot else "Answer:"
-    else:
-        tail = "" if cot else "Answer:"
-    blocks.append(question_block(item) + (f"\n{tail}" if tail else ""))
-    return "\n\n".join(blocks)
+    tail = (f"\nAnswer: {COT_CUE}" if cot else "\nAnswer:") if completion else ""
+    return "\n\n".join([*blocks, question_block(item) + tail])

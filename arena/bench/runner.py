@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.answers import AnswerStore
+from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
 from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
@@ -15,7 +16,7 @@ from arena.bench.results import now, write_bench
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
 from arena.errors import ConfigError
-from arena.generation import AnswerStage, check_candidates_ready
+from arena.generation import check_candidates_ready
 from arena.questions import Question
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.redaction import redact_data
@@ -162,15 +163,15 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
         with run.finishing(stage="bench"):
             rows = [{"question_id": q.question_id, "category": q.category, "turns": q.turns} for q in questions]
             write_jsonl_atomic(run.path / "questions.jsonl", rows)
-            index = _answer(bcfg, questions, ws, run, show_progress) if questions else {}
+            index = _answer(bcfg, questions, ws, run, show_progress, completion_prompts(tasks)) if questions else {}
             scored = run_logprob_tasks(bcfg, [t for t in tasks if needs_logprobs(t)], run, log)
             _score_and_write(outcome, bcfg, ws, index, scored)
         return outcome
 
 
 def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunDir,
-            show_progress: bool | None) -> dict[str, dict[str, str]]:
-    stage = AnswerStage(bcfg, questions, AnswerStore(ws.answers_dir), run, show_progress=show_progress)
+            show_progress: bool | None, plain: set[str] | None = None) -> dict[str, dict[str, str]]:
+    stage = PromptingStage(bcfg, questions, AnswerStore(ws.answers_dir), run, show_progress, plain)
     try:
         asyncio.run(stage.run_all())
     finally:
