@@ -10,7 +10,7 @@ from typing import Any
 from arena.errors import ArenaError
 from arena.redaction import redact
 
-IMPORT_FORMATS = ("lm-eval",)
+IMPORT_FORMATS = ("lm-eval", "evalscope")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,8 +29,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
     sub = bench.add_subparsers(dest="bench_command", metavar="import", required=False)
     imp = sub.add_parser("import", help="import another harness's results into WORKSPACE/bench/<model>.json",
-                         description="Import lm-evaluation-harness results JSON (a results file, or a folder "
-                         "searched for results*.json) as objective scores.")
+                         description="Import lm-evaluation-harness results JSON (a file, or a folder searched for "
+                         "results*.json) or evalscope report JSON (a file, or a folder such as outputs/) as "
+                         "objective scores.")
     imp.add_argument("format", choices=IMPORT_FORMATS, metavar="FORMAT", help=" | ".join(IMPORT_FORMATS))
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="results files or folders")
     imp.add_argument("--model", help="model name to file the scores under (default: from the results file)")
@@ -75,10 +76,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """`arena bench import FORMAT PATH...`: file another harness's scores under WORKSPACE/bench/."""
+    from arena.bench.evalscope_import import read_evalscope
     from arena.bench.lmeval import read_lm_eval
     from arena.bench.results import write_bench
 
-    readers: dict[str, Callable[..., list[dict[str, Any]]]] = {"lm-eval": read_lm_eval}
+    readers: dict[str, Callable[..., list[dict[str, Any]]]] = {"lm-eval": read_lm_eval, "evalscope": read_evalscope}
     results = readers[args.format](args.paths, model=args.model, metric=args.metric, tasks=_names(args.tasks),
                                    all_subtasks=args.all_subtasks)
     for res in results:

@@ -9,6 +9,7 @@ Assumed layout (lm-eval 0.4.x `results_<date>.json`, also what `simple_evaluate`
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,16 @@ METRIC_ORDER = ("acc,none", "exact_match,strict-match", "exact_match,flexible-ex
                 "acc_norm,none", "acc", "exact_match", "acc_norm")
 
 
-def results_files(paths: list[Path]) -> list[Path]:
-    """The results files named, or found (results*.json, oldest name first) in the folders named."""
+def results_files(paths: list[Path], pattern: str = "results*.json",
+                  keep: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The results files named, or found (`pattern`, passing `keep`; oldest name first) in the folders named."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.rglob("results*.json"), key=lambda f: (f.parent.as_posix(), f.name))
+            found = sorted((f for f in p.rglob(pattern) if keep is None or keep(f)),
+                           key=lambda f: (f.parent.as_posix(), f.name))
             if not found:
-                raise DataError(f"{p}: no results*.json under this folder")
+                raise DataError(f"{p}: no {pattern if keep is None else 'matching ' + pattern} under this folder")
             out += found
         elif p.exists():
             out.append(p)
