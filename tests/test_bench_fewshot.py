@@ -139,3 +139,26 @@ def test_bad_fewshot_settings_are_one_clear_error(tmp_path):
         load_task(BenchTask(name="r", path=ref, cot=True))
     with pytest.raises(ConfigError, match="num_fewshot apply to method: generate"):
         load_task(BenchTask(name="c", path=_arc(tmp_path / "t.jsonl", 4), num_fewshot=1, method="loglikelihood"))
+
+
+def _mmlu(folder: Path, split: str, subjects: dict[str, int]) -> Path:
+    folder.mkdir()
+    for subject, n in subjects.items():  # the original header-less layout with letter answers
+        rows = [f'"{subject} {split} question {i}?",w,x,y,z,{"ABCD"[i % 4]}' for i in range(n)]
+        (folder / f"{subject}_{split}.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_mmlu_dev_folder_gives_same_subject_examples(tmp_path):
+    test = _mmlu(tmp_path / "test", "test", {"anatomy": 3, "virology": 3})
+    dev = _mmlu(tmp_path / "dev", "dev", {"anatomy": 5, "virology": 5})
+    t = load_task(BenchTask(name="mmlu", path=test, num_fewshot=5, fewshot_path=dev))
+    for item in t.data.items:
+        subject = item.meta["subject"]
+        examples = t.shots.examples(item)
+        assert [ex.question for ex in examples] == [f"{subject} dev question {i}?" for i in range(5)]
+    prompt = t.prompt(t.data.items[0])
+    assert prompt.count("Question: anatomy dev question") == 5 and "virology" not in prompt
+    assert "Question: anatomy dev question 1?\nA. w\nB. x\nC. y\nD. z\nAnswer: B\n\n" in prompt
+    with pytest.raises(ConfigError, match="num_fewshot 11 needs 11 usable items in .*dev, found 10"):
+        load_task(BenchTask(name="mmlu", path=test, num_fewshot=11, fewshot_path=dev))

@@ -53,6 +53,8 @@ def test_fewshot_cot_prompt_reaches_the_server_and_k_changes_re_ask(tmp_path):
         assert out.results["m1"]["scores"]["math"] == 1.0  # the final answer line is read, not 99
         assert "Think step by step" in srv.requests[-1]["messages"][-1]["content"]
         hash_cot = out.results["m1"]["sources"]["math"]["prompt_hash"]
+        src = out.results["m1"]["sources"]["math"]
+        assert (src["num_fewshot"], src["cot"], src["prompting"], src["fewshot_seed"]) == (2, True, "chat", 1234)
 
         out = run_bench(*load_bench_config(_config(tmp_path, srv, num_fewshot=1, cot=True)),
                         show_progress=False, log=lambda s: None)

@@ -110,3 +110,12 @@ def answer_text(task: BenchTask, reply: str) -> str:
     said = _ANSWER_IS.findall(reply)
     return said[-1].strip() if said else reply
 
+
+
+def shot_info(task: BenchTask) -> dict[str, object]:
+    """The prompting settings recorded beside a task's score (only those that differ from zero-shot chat)."""
+    if not uses_shots(task):
+        return {}
+    return {"num_fewshot": task.num_fewshot, "cot": task.cot, "prompting": task.prompting,
+            **({"fewshot_seed": task.fewshot_seed, "fewshot_path": str(task.fewshot_path or task.path)}
+               if task.num_fewshot else {})}

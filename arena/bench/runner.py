@@ -10,6 +10,7 @@ from typing import Any
 from arena.answers import AnswerStore
 from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
+from arena.bench.fewshot import shot_info
 from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import now, write_bench
@@ -105,7 +106,8 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
         out["n"][name] = len(details)
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                 "path": str(t.task.path), "missing": missing.get(name, 0), **extra,
-                                "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else "")}
+                                "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else ""),
+                                **shot_info(t.task)}
     out["updated"] = now()
     return out
 
