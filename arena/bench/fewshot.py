@@ -24,24 +24,42 @@ _NEXT_EXAMPLE = re.compile(r"\n\s*Question:")  # a completion model going on to 
 
 @dataclass
 class FewShot:
-    """A task's example pool and how many examples each item gets."""
+    """A task's example pool and how many examples each item gets (indexes built once: a draw costs O(k))."""
 
     k: int
     pool: list[BenchItem] = field(default_factory=list)
     seed: int = 1234
     own_file: bool = True  # the pool is the task's own file: an item never sees itself
 
+    def __post_init__(self) -> None:
+        self._by_subject: dict[str, list[int]] = {}
+        self._by_text: dict[str, list[int]] = {}
+        self._by_id: dict[str, int] = {}
+        for i, ex in enumerate(self.pool):
+            if isinstance(ex.meta.get("subject"), str):
+                self._by_subject.setdefault(ex.meta["subject"], []).append(i)
+            self._by_text.setdefault(ex.question.strip(), []).append(i)
+            self._by_id.setdefault(ex.id, i)
+
+    def _excluded(self, item: BenchItem) -> set[int]:
+        """Pool positions an item may not see: itself (own file) and any example with its question text."""
+        out = set(self._by_text.get(item.question.strip(), []))
+        if self.own_file and item.id in self._by_id:
+            out.add(self._by_id[item.id])
+        return out
+
     def examples(self, item: BenchItem) -> list[BenchItem]:
-        """The item's k examples, drawn with a seed made of the task seed and the item id."""
-        pool = [ex for ex in self.pool if not (self.own_file and ex.id == item.id)]
-        pool = [ex for ex in pool if ex.question.strip() != item.question.strip()]  # never the item's own text
-        subject = item.meta.get("subject")
-        same = [ex for ex in pool if subject and ex.meta.get("subject") == subject]
-        if len(same) >= self.k:
-            pool = same
+        """The item's k examples, drawn with a seed made of the task seed and the item id; same-subject
+        examples when there are at least k of them."""
+        excluded = self._excluded(item)
+        cands: list[int] | range = range(len(self.pool))
+        same = self._by_subject.get(item.meta.get("subject") or "", [])
+        if len(same) - len(excluded.intersection(same)) >= self.k:
+            cands = same
         rng = random.Random(f"{self.seed}:{item.id}")
-        picked = rng.sample(range(len(pool)), min(self.k, len(pool)))
-        return [pool[i] for i in sorted(picked)]  # shown in file order
+        drawn = rng.sample(range(len(cands)), min(len(cands), self.k + len(excluded)))
+        picked = [cands[i] for i in drawn if cands[i] not in excluded][: self.k]
+        return [self.pool[i] for i in sorted(picked)]  # shown in file order
 
 
 def uses_shots(task: BenchTask) -> bool:
