@@ -162,3 +162,18 @@ def test_mmlu_dev_folder_gives_same_subject_examples(tmp_path):
     assert "Question: anatomy dev question 1?\nA. w\nB. x\nC. y\nD. z\nAnswer: B\n\n" in prompt
     with pytest.raises(ConfigError, match="num_fewshot 11 needs 11 usable items in .*dev, found 10"):
         load_task(BenchTask(name="mmlu", path=test, num_fewshot=11, fewshot_path=dev))
+
+
+def test_fewshot_path_resolves_beside_the_config_and_a_wrong_format_says_why(tmp_path):
+    from arena.bench.config import BenchConfig
+
+    (tmp_path / "cfgdir").mkdir()
+    _arc(tmp_path / "cfgdir" / "dev.jsonl", 3, prefix="d")
+    bench = BenchConfig(tasks=[{"name": "c", "path": str(_arc(tmp_path / "t.jsonl", 2)), "num_fewshot": 2,
+                                "fewshot_path": "dev.jsonl"}])
+    bench.resolve_paths(tmp_path / "cfgdir")
+    assert bench.tasks[0].fewshot_path == tmp_path / "cfgdir" / "dev.jsonl"
+    assert len(load_task(bench.tasks[0]).shots.examples(load_task(bench.tasks[0]).data.items[0])) == 2
+    gsm = _gsm(tmp_path / "g.jsonl")
+    with pytest.raises(ConfigError, match=r"found 0 .*read as arc; first rejected: .*g\.jsonl:1: needs 'question.stem'"):
+        load_task(BenchTask(name="c", path=tmp_path / "t.jsonl", num_fewshot=1, fewshot_path=gsm))

@@ -96,13 +96,15 @@ def load_fewshot(task: BenchTask, fmt: str, items: list[BenchItem], limited: boo
                               hint=f"the examples file must have the task's format ({fmt})") from None
         shots = FewShot(task.num_fewshot, dev.items, task.fewshot_seed, own_file=False)
         need, where = task.num_fewshot, str(task.fewshot_path)
+        note = f" (read as {fmt}; first rejected: {dev.rejected[0]})" if dev.rejected else ""
     else:
         pool = load_items(task.path, fmt)[1].items if limited else items
         shots = FewShot(task.num_fewshot, pool, task.fewshot_seed, own_file=True)
         need, where = task.num_fewshot + 1, f"{task.path} (the task's own file; each item is left out of its own)"
+        note = ""
     if len(shots.pool) < need:
         raise ConfigError(f"bench task '{task.name}': num_fewshot {task.num_fewshot} needs {need} usable items "
-                          f"in {where}, found {len(shots.pool)}",
+                          f"in {where}, found {len(shots.pool)}{note}",
                           hint="lower num_fewshot, or point fewshot_path at a larger dev split")
     return shots
 
