@@ -5,6 +5,7 @@ model's answers changed (+CHANGE log-odds) and every other pair's judgments are 
 per-model coverage of the true change (truth on the median scale: CHANGE * 400/ln10 for the changed
 model, 0 for the others), how often the changed model is found, how often ANY unchanged model is
 flagged (Bonferroni, the default, vs each model alone), and the seconds per comparison.
+Then the seconds of one comparison of larger runs (12 models x 300 questions, 30 x 500).
 Run: python benchmarks/compare_coverage.py [--sims 100] [--models 6] [--questions 80] [--rounds 300]
 """
 
@@ -88,6 +89,22 @@ def main() -> None:
               f"changed model found in {found[name]}/{args.sims}; any unchanged model flagged in "
               f"{false_any[name]}/{args.sims} (stated at most {1 - args.level:.2f} for adjusted)")
     print(f"seconds per comparison ({args.rounds} rounds): median {np.median(seconds):.3f}")
+    speed(args.rounds)
+
+
+def speed(rounds: int) -> None:
+    """Seconds of one comparison of larger runs, overall only and with 8 categories."""
+    for n_models, n_questions in ((12, 300), (30, 500)):
+        old, new = weekly_pair(n_models, n_questions, 0.5, seed=0)
+        for run in (old, new):
+            run.battles["category"] = [f"c{int(q[1:]) % 8}" for q in run.battles["question_id"]]
+        times = []
+        for categories in (False, True):
+            start = time.perf_counter()
+            compare_runs(old, new, rounds=rounds, categories=categories)
+            times.append(time.perf_counter() - start)
+        print(f"{n_models} models x {n_questions} questions ({len(old.battles)} battles per run), {rounds} rounds: "
+              f"{times[0]:.2f} s overall, {times[1]:.2f} s with 8 categories")
 
 
 if __name__ == "__main__":

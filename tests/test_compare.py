@@ -74,7 +74,7 @@ def test_changed_model_is_better_and_only_it(weekly: tuple[Path, Path, Path]) ->
     row = next(r for r in result["models"] if r["model"] == "m-a")
     assert row["ci_low"] < 1.5 * FACTOR < row["ci_high"] and row["change"] > 150
     assert row["old_rank"] > row["new_rank"] == 1 and row["rank_change"] > 0
-    assert result["better"] == ["m-a"] and result["worse"] == []
+    assert result["better"] == ["m-a"] and result["worse"] == [] and result["summary"] == "improvement"
     assert set(result["categories"]) == {"x", "y"}
     assert {r["model"]: r["verdict"] for r in result["categories"]["x"]["models"]}["m-a"] == "better"
 
@@ -124,7 +124,7 @@ def test_different_judge_is_not_comparable(tmp_path: Path, capsys: pytest.Captur
     new = _write_run(tmp_path, "r2", rows, judge="qwen-max")
     assert main(["compare", str(old), str(new), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert not out["comparable"] and out["models"] == []
+    assert not out["comparable"] and out["models"] == [] and out["summary"] == "not comparable"
     assert any("different judge" in r and "gpt-4o" in r and "qwen-max" in r for r in out["reasons"])
     assert main(["compare", str(old), str(new), "--strict"]) == 5
     assert "different judge" in capsys.readouterr().err

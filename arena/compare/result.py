@@ -152,6 +152,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     out["entered"] = [{"model": m} for m in sorted(models_new - models_old)]
     out["left"] = [{"model": m} for m in sorted(models_old - models_new)]
     if not verdict_info["comparable"]:
+        out["summary"] = "not comparable"
         return out
     shared = question_ids(old.battles) & question_ids(new.battles)
     questions = sorted(shared)
@@ -165,4 +166,12 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
         out["categories"] = _categories(old.battles, new.battles, shared, settings, seed)
     out["better"] = [r["model"] for r in out["models"] if r["verdict"] == BETTER]
     out["worse"] = [r["model"] for r in out["models"] if r["verdict"] == WORSE]
+    out["summary"] = summary(out["better"], out["worse"])
     return out
+
+
+def summary(better: list[str], worse: list[str]) -> str:
+    """One word for CI: mixed, regression, improvement or no detectable change."""
+    if better and worse:
+        return "mixed"
+    return "regression" if worse else "improvement" if better else SAME
