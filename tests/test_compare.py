@@ -129,7 +129,12 @@ def test_different_judge_is_not_comparable(tmp_path: Path, capsys: pytest.Captur
     assert main(["compare", str(old), str(new), "--strict"]) == 5
     assert "different judge" in capsys.readouterr().err
     saved = json.loads((new / "compare.json").read_text())
-    assert saved["comparable"] is False
+    assert saved["comparable"] is False and saved["schema_version"] == 1
+    assert main(["compare", str(old), str(new), "--force", "--rounds", "20", "--format", "json"]) == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["summary"] == "not comparable (forced)" and len(forced["models"]) == 5
+    assert main(["compare", str(old), str(new), "--force", "--rounds", "20"]) == 0
+    assert "NOT COMPARABLE: different judge" in capsys.readouterr().out
 
 
 def test_disjoint_questions_are_not_comparable(tmp_path: Path) -> None:

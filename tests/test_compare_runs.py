@@ -73,7 +73,10 @@ def test_changed_template_or_mode_is_named(tmp_path: Path) -> None:
     _judgments(old, "aaaa")
     _judgments(new, "bbbb")
     _set_mode(new, "pairwise-sampled")
+    info = json.loads((new / "run.json").read_text())
+    (new / "run.json").write_text(json.dumps({**info, "status": "partial"}))
     result = compare_runs(load_run(old), load_run(new))
+    assert any("new run's status is 'partial'" in n for n in result["notes"])
     assert not result["comparable"]
     assert any("template hash" in r and "aaaa" in r and "bbbb" in r for r in result["reasons"])
     assert any("judge mode" in r for r in result["reasons"])

@@ -75,7 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     old, new = load_run(old_path), load_run(new_path)
     result = clean(compare_runs(old, new, level=args.level, rounds=args.rounds, seed=args.seed,
                                 categories=not args.no_categories, picked=picked,
-                                adjust=not args.per_model))
+                                adjust=not args.per_model, force=args.force))
     if not args.no_write:
         try:
             write_json_atomic(new.path / "compare.json", result)
@@ -109,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"exit {REGRESSION_EXIT} when MODEL is significantly worse (repeatable)")
     p.add_argument("--strict", action="store_true",
                    help=f"exit {NOT_COMPARABLE_EXIT} when the runs are not comparable (default: report it, exit 0)")
+    p.add_argument("--force", action="store_true",
+                   help="compute the changes even when the runs are not comparable (marked as such; needs shared "
+                   "questions)")
     p.add_argument("--no-categories", action="store_true", help="skip the per-category comparisons")
     p.add_argument("--no-write", action="store_true", help="do not write compare.json / report.md into the new run")
     p.set_defaults(func=cmd_compare)

@@ -75,6 +75,10 @@ def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     old_norm, new_norm = _normalisation(old), _normalisation(new)
     for key in NORMALISATION:
         _differ(f"rating normalisation ({key})", old_norm.get(key), new_norm.get(key), reasons, notes)
+    for label, run in (("old", old), ("new", new)):
+        status = run.info.get("status")
+        if status not in (None, "completed"):
+            notes.append(f"the {label} run's status is {status!r}: some of its work may be missing")
     q_old, q_new = question_ids(old.battles), question_ids(new.battles)
     shared = q_old & q_new
     if not shared:

@@ -65,7 +65,7 @@ def _moves(result: dict[str, Any]) -> list[str]:
 def terminal(result: dict[str, Any]) -> str:
     """The comparison as terminal text (overall table, then each category's significant changes)."""
     lines = _header(result)
-    if result["comparable"]:
+    if result["models"]:
         lines += [_levels(result) + f"; {result.get('resampling', '')}",
                   f"common scale: {result['scale']}", ""]
         lines += _table(_rows(result["models"]))
@@ -95,7 +95,7 @@ def markdown(result: dict[str, Any]) -> str:
     """The comparison as a Markdown report (overall and per-category tables)."""
     lines = [f"# Comparison: {result['new_run']['run_id']} vs {result['old_run']['run_id']}", ""]
     lines += [f"- {line}" for line in _header(result)]
-    if not result["comparable"]:
+    if not result["models"]:
         lines += [f"- {line}" for line in _moves(result)]
         return "\n".join(lines) + "\n"
     lines += [f"- {_levels(result)}; {result.get('resampling', '')}",

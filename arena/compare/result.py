@@ -14,6 +14,7 @@ from arena.compare.runs import RunFacts
 
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
+SCHEMA_VERSION = 1  # of compare.json: bump when a field changes meaning
 TOL = 1e-6  # rating points: an interval bound this close to 0 is 0 (identical runs give +-1e-12 from the fits)
 
 
@@ -129,8 +130,10 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
 
 
 def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int = 500, seed: int = 0,
-                 categories: bool = True, picked: str = "", adjust: bool = True) -> dict[str, Any]:
-    """Compare two loaded runs: the verdicts when they are comparable, else the reasons why not."""
+                 categories: bool = True, picked: str = "", adjust: bool = True,
+                 force: bool = False) -> dict[str, Any]:
+    """Compare two loaded runs: the verdicts when they are comparable (or `force`d and sharing questions),
+    else only the reasons why not."""
     verdict_info = check(old, new)
     options = _options(new)
     scale, base = float(options.get("scale", 400.0)), float(options.get("base", 10.0))
@@ -139,6 +142,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
                 "init": float(options.get("init", 1000.0)), "prior_weight": float(options.get("prior_weight", 0.01)),
                 "reference": reference, "ref_value": ref_value}
     out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "summary": "not comparable",
         "old_run": {"run_id": old.run_id, "path": str(old.path)},
         "new_run": {"run_id": new.run_id, "path": str(new.path)}, "picked": picked,
         **verdict_info, "level": level, "rounds": rounds, "seed": seed,
@@ -151,10 +155,9 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     models_new = set(new.battles["model_a"]) | set(new.battles["model_b"])
     out["entered"] = [{"model": m} for m in sorted(models_new - models_old)]
     out["left"] = [{"model": m} for m in sorted(models_old - models_new)]
-    if not verdict_info["comparable"]:
-        out["summary"] = "not comparable"
-        return out
     shared = question_ids(old.battles) & question_ids(new.battles)
+    if not shared or not (verdict_info["comparable"] or force):
+        return out
     questions = sorted(shared)
     out["resampling"] = (f"paired question bootstrap: {rounds} rounds, each resampling the {len(questions)} "
                          "shared questions once and applying the same draw to both runs")
@@ -166,7 +169,8 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
         out["categories"] = _categories(old.battles, new.battles, shared, settings, seed)
     out["better"] = [r["model"] for r in out["models"] if r["verdict"] == BETTER]
     out["worse"] = [r["model"] for r in out["models"] if r["verdict"] == WORSE]
-    out["summary"] = summary(out["better"], out["worse"])
+    forced = not verdict_info["comparable"]
+    out["summary"] = "not comparable (forced)" if forced else summary(out["better"], out["worse"])
     return out
 
 
