@@ -166,14 +166,18 @@ def test_workspace_picks_latest_two_of_the_series(weekly: tuple[Path, Path, Path
     assert "latest run of series" in out["picked"]
 
 
-@pytest.mark.parametrize("case", ["missing", "no-battles", "one-run"])
+@pytest.mark.parametrize("case", ["missing", "no-battles", "one-run", "same-run", "level"])
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     run = _write_run(tmp_path, "r1", _battles(STRENGTH, 3, seed=1))
     if case == "missing":
         args, expect = [str(run), str(tmp_path / "nope")], "no such run folder"
     elif case == "no-battles":
         (run / "battles.jsonl").unlink()
-        args, expect = [str(run), str(run)], "has no battles.jsonl"
+        args, expect = [str(run), str(_write_run(tmp_path, "r2", _battles(STRENGTH, 3, seed=1)))], "has no battles.jsonl"
+    elif case == "same-run":
+        args, expect = [str(run), str(run)], "the same run given twice"
+    elif case == "level":
+        args, expect = [str(run), str(run), "--level", "95"], "--level must be in [0.5, 1)"
     else:
         args, expect = [str(tmp_path)], "only judged run of its series"
     assert main(["compare", *args]) == 2

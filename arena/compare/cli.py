@@ -72,6 +72,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """`arena compare`: load two runs, compare them, print table or JSON, write compare.json and report.md."""
     _check_args(args)
     old_path, new_path, picked = resolve_pair(list(args.paths))
+    if Path(old_path).resolve() == Path(new_path).resolve():
+        raise ArenaError(f"{new_path}: the same run given twice", hint="arena compare RUN_OLD RUN_NEW (two runs)")
     old, new = load_run(old_path), load_run(new_path)
     result = clean(compare_runs(old, new, level=args.level, rounds=args.rounds, seed=args.seed,
                                 categories=not args.no_categories, picked=picked,
@@ -79,7 +81,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.no_write:
         try:
             write_json_atomic(new.path / "compare.json", result)
-            (new.path / "report.md").write_text(markdown(result), encoding="utf-8")
+            tmp = new.path / ".report.md.tmp"
+            tmp.write_text(markdown(result), encoding="utf-8")
+            tmp.replace(new.path / "report.md")  # never a half-written report
         except OSError as exc:
             raise ArenaError(f"{new.path}: cannot write compare.json ({exc.strerror})",
                              hint="use --no-write for a read-only run folder") from None
