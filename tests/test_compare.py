@@ -199,3 +199,18 @@ def test_intervals_cover_the_true_change_at_about_the_stated_rate(tmp_path: Path
             truth = 0.5 * FACTOR if row["model"] == "m-a" else 0.0
             covered.append(row["ci_low"] <= truth <= row["ci_high"])
     assert 0.65 <= np.mean(covered) <= 0.93
+
+
+def test_draws_do_not_depend_on_the_chunk_size() -> None:
+    whole = np.vstack(list(iter_multiplicities(9, 50, seed=3, chunk=50)))
+    pieces = np.vstack(list(iter_multiplicities(9, 50, seed=3, chunk=7)))
+    assert (whole == pieces).all() and whole.shape == (50, 9) and (whole.sum(axis=1) == 9).all()
+
+
+def test_a_category_with_one_model_is_skipped_not_fatal(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 20, seed=1)
+    lonely = [{**r, "model_b": r["model_a"], "category": "solo", "question_id": "q000"} for r in rows[:3]]
+    old, new = _write_run(tmp_path, "r1", rows + lonely), _write_run(tmp_path, "r2", rows + lonely)
+    result = compare_runs(load_run(old), load_run(new), rounds=20)
+    assert result["categories"]["solo"]["models"] == [] and "skipped" in result["categories"]["solo"]
+    assert len(result["models"]) == 5

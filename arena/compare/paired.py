@@ -23,7 +23,8 @@ from arena.rating.bt import fit_lbfgs, newton_batch
 from arena.rating.counts import PairCounts, aggregate_indexed
 from arena.rating.diagnostics import mle_exists, mle_exists_batch
 
-CHUNK = 64  # rounds drawn and refitted at once
+CHUNK = 64  # rounds drawn and refitted at once (fewer with many models: Newton holds a (rounds, M, M) Hessian)
+HESSIAN_CELLS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,13 @@ def fit_counts(counts: PairCounts, cell_count: np.ndarray, prior_weight: float) 
     return fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
 
 
-def iter_multiplicities(n_questions: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
-    """(B, n_questions) question multiplicities of consecutive rounds, one seeded stream (chunking-independent)."""
+def iter_multiplicities(n_questions: int, rounds: int, seed: int, chunk: int = CHUNK) -> Iterator[np.ndarray]:
+    """(B, n_questions) question multiplicities of consecutive rounds, one seeded stream: the rows do not depend
+    on `chunk` (numpy draws a multinomial batch row after row)."""
     rng = np.random.default_rng(seed)
     p = np.full(n_questions, 1.0 / n_questions)
-    for start in range(0, rounds, CHUNK):
-        yield rng.multinomial(n_questions, p, size=min(CHUNK, rounds - start))
+    for start in range(0, rounds, chunk):
+        yield rng.multinomial(n_questions, p, size=min(chunk, rounds - start))
 
 
 def refit_rounds(run: RunCounts, picks: np.ndarray, prior_weight: float) -> np.ndarray:
@@ -116,7 +118,9 @@ def paired_bootstrap(
     ref = shared.index(reference) if reference in shared else None
     diff = centred_difference(run_old.theta, run_new.theta, old_idx, new_idx, factor, ref)
     parts = []
-    for picks in iter_multiplicities(len(questions), rounds, seed):
+    widest = max(run_old.counts.n_models, run_new.counts.n_models)
+    chunk = int(max(1, min(CHUNK, HESSIAN_CELLS // widest**2)))
+    for picks in iter_multiplicities(len(questions), rounds, seed, chunk):
         theta_old = refit_rounds(run_old, picks, prior_weight)
         theta_new = refit_rounds(run_new, picks, prior_weight)
         parts.append(centred_difference(theta_old, theta_new, old_idx, new_idx, factor, ref))

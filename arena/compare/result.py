@@ -11,6 +11,7 @@ import pandas as pd
 from arena.compare.comparable import check, question_ids
 from arena.compare.paired import PairedResult, paired_bootstrap
 from arena.compare.runs import RunFacts
+from arena.errors import ArenaError
 
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
@@ -124,7 +125,11 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
         questions = sorted(question_ids(o) & question_ids(n) & shared)
         if not questions:
             continue
-        part = _compare_frames(o, n, questions, settings, seed + 1 + i)
+        try:
+            part = _compare_frames(o, n, questions, settings, seed + 1 + i)
+        except ArenaError as exc:  # e.g. only self-battles, or one model, in this category
+            out[str(cat)] = {"shared_questions": len(questions), "models": [], "skipped": str(exc)}
+            continue
         out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "models")}
     return out
 
