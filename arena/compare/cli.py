@@ -14,11 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from arena.compare.render import markdown, terminal
-from arena.compare.result import compare_runs
-from arena.compare.runs import load_run, resolve_pair
 from arena.errors import ArenaError
-from arena.records import write_json_atomic
 
 REGRESSION_EXIT = 4
 NOT_COMPARABLE_EXIT = 5
@@ -70,6 +66,12 @@ def _exit_code(result: dict[str, Any], args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`arena compare`: load two runs, compare them, print table or JSON, write compare.json and report.md."""
+    # numpy/pandas/scipy are imported when comparing, not for `arena --help`
+    from arena.compare.render import markdown, terminal
+    from arena.compare.result import compare_runs
+    from arena.compare.runs import load_run, resolve_pair
+    from arena.records import write_json_atomic
+
     _check_args(args)
     old_path, new_path, picked = resolve_pair(list(args.paths))
     if Path(old_path).resolve() == Path(new_path).resolve():
