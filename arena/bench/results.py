@@ -9,7 +9,7 @@ from typing import Any
 
 from arena.records import safe_filename, write_json_atomic
 
-MERGED_KEYS = ("scores", "n", "stderr", "sources", "details", "metrics")
+MERGED_KEYS = ("scores", "n", "stderr", "sources", "details", "metrics", "aggregates")
 
 
 def now() -> str:
@@ -58,3 +58,42 @@ def write_bench(workspace: Path, result: dict[str, Any]) -> Path:
 def valid_score(value: Any) -> bool:
     """A number usable as a score (not a bool, NaN or infinity)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric_label(metric: str, higher_is_better: bool = True) -> str:
+    """How a metric is named in tables: lower-is-better metrics (perplexity) say so."""
+    return metric if higher_is_better else f"{metric} (lower is better)"
+
+
+def score_rows(result: dict[str, Any], breakdown: bool = True) -> list[dict[str, Any]]:
+    """One row per task of a bench result (metric, value, stderr, n, missing, date), and with `breakdown`
+    its micro/macro averages and per-category rows; works on files written before aggregates existed."""
+    rows: list[dict[str, Any]] = []
+    scores = result.get("scores") if isinstance(result.get("scores"), dict) else {}
+    counts = result.get("n") if isinstance(result.get("n"), dict) else {}
+    errors = result.get("stderr") if isinstance(result.get("stderr"), dict) else {}
+    sources = result.get("sources") if isinstance(result.get("sources"), dict) else {}
+    aggs = result.get("aggregates") if isinstance(result.get("aggregates"), dict) else {}
+    date = str(result.get("updated") or "")[:10] or None
+    for task in sorted(set(scores) | set(counts), key=str):
+        src = sources.get(task) if isinstance(sources.get(task), dict) else {}
+        agg = aggs.get(task) if isinstance(aggs.get(task), dict) else {}
+        metric = str(src.get("metric") or agg.get("metric") or "accuracy")
+        higher = bool(src.get("higher_is_better", agg.get("higher_is_better", True)))
+        base = {"model": str(result.get("model") or ""), "task": str(task), "metric": metric,
+                "higher_is_better": higher, "updated": date}
+        value, err, n = scores.get(task), errors.get(task), counts.get(task)
+        rows.append({**base, "group": "", "value": value if valid_score(value) else None,
+                     "stderr": err if valid_score(err) else None, "n": n if valid_score(n) else None,
+                     "missing": agg.get("missing", src.get("missing")), "unparsed": agg.get("unparsed")})
+        if not breakdown:
+            continue
+        extra = [("micro", agg.get("micro")), ("macro", agg.get("macro"))]
+        extra += [(f"category {c}", v) for c, v in sorted((agg.get("categories") or {}).items())]
+        for label, block in extra:
+            if isinstance(block, dict) and valid_score(block.get("score")):
+                n_sub = block.get("n") if "n" in block else None
+                rows.append({**base, "group": label + (f" ({block['groups']} subjects)" if "groups" in block
+                                                       else ""), "value": block["score"],
+                             "stderr": block.get("stderr"), "n": n_sub, "missing": None, "unparsed": None})
+    return rows

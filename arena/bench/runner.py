@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from arena.answers import AnswerStore
+from arena.bench.aggregate import add_aggregates
 from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
 from arena.bench.fewshot import shot_info
 from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
-from arena.bench.results import now, write_bench
+from arena.bench.results import metric_label, now, score_rows, write_bench
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
 from arena.errors import ConfigError
@@ -195,6 +196,7 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
         for task, message in result.pop("errors", {}).items():
             problems.setdefault(task, message)
         merge_into(result, scored.get(cand.name, {}))
+        add_aggregates(result, {t.task.name: {i.id: i.meta for i in t.data.items} for t in outcome.tasks})
         outcome.results[cand.name] = result
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
         write_bench(ws.root, result)
@@ -207,20 +209,32 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
 
 
 def score_table(outcome: BenchOutcome) -> str:
-    """Accuracy per model and task as a plain-text table."""
-    names = [t.task.name for t in outcome.tasks]
-    width = max([len(m) for m in outcome.results] + [5])
-    cols = [max(len(n), 12) for n in names]
-    head = f"{'model':<{width}} " + " ".join(f"{n:>{w}}" for n, w in zip(names, cols))
-    rows = [head, "-" * len(head)]
+    """Per model and task: metric, value, standard error, n, missing items and date, with micro/macro
+    averages and per-category rows for tasks whose items carry a subject, as a plain-text table."""
+    head = ("model", "task", "metric", "value", "stderr", "n", "missing", "date")
+    lines: list[tuple[str, ...]] = []
+    order = {t.task.name: i for i, t in enumerate(outcome.tasks)}
     for model, res in outcome.results.items():
-        cells = []
-        for n, w in zip(names, cols):
-            acc = res["scores"].get(n)
-            cell = f"{acc:.3f} ({res['n'][n]})" if acc is not None else "-"
-            cells.append(f"{cell:>{w}}")
-        rows.append(f"{model:<{width}} " + " ".join(cells))
-    return "\n".join(rows)
+        rows = sorted(score_rows(res), key=lambda r: order.get(r["task"], len(order)))
+        for r in rows:
+            task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
+            lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
+                          _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), r["updated"] or "-"))
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+    right = {3, 4, 5, 6}
+    fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]
+    out = [" ".join(f(v) for f, v in zip(fmt, head)).rstrip()]
+    out.append("-" * len(out[0]))
+    out += [" ".join(f(v) for f, v in zip(fmt, row)).rstrip() for row in lines]
+    return "\n".join(out)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
+
+
+def _int(value: Any) -> str:
+    return "-" if value is None else str(int(value))
 
 
 def workspace_override(cfg: RunConfig, out: Path | None) -> RunConfig:
