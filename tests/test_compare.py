@@ -75,6 +75,7 @@ def test_changed_model_is_better_and_only_it(weekly: tuple[Path, Path, Path]) ->
     assert row["ci_low"] < 1.5 * FACTOR < row["ci_high"] and row["change"] > 150
     assert row["old_rank"] > row["new_rank"] == 1 and row["rank_change"] > 0
     assert result["better"] == ["m-a"] and result["worse"] == [] and result["summary"] == "improvement"
+    assert all(r["new_rating"] - r["old_rating"] == pytest.approx(r["change"]) for r in result["models"])
     assert set(result["categories"]) == {"x", "y"}
     assert {r["model"]: r["verdict"] for r in result["categories"]["x"]["models"]}["m-a"] == "better"
 

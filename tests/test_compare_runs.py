@@ -90,3 +90,18 @@ def test_entered_and_left_models(tmp_path: Path) -> None:
     assert [e["model"] for e in result["entered"]] == ["m-new"]
     assert [e["model"] for e in result["left"]] == ["m-e"]
     assert {r["model"] for r in result["models"]} == {"m-a", "m-b", "m-c", "m-d"}
+
+
+def test_shared_anchor_fixes_the_scale_at_its_rating(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 30, seed=1)
+    new_rows = _battles({**STRENGTH, "m-c": 1.0}, 30, seed=2)
+    old, new = _write_run(tmp_path, "r1", rows), _write_run(tmp_path, "r2", new_rows)
+    for run in (old, new):
+        (run / "leaderboard.json").write_text(json.dumps({"options": {"anchor": ["m-b", 1200.0], "init": 1000.0}}))
+    result = compare_runs(load_run(old), load_run(new), rounds=40, categories=False)
+    anchor = next(r for r in result["models"] if r["model"] == "m-b")
+    assert anchor["verdict"] == "reference (fixed)" and anchor["change"] == 0.0
+    assert anchor["old_rating"] == pytest.approx(1200.0) and anchor["new_rating"] == pytest.approx(1200.0)
+    for row in result["models"]:
+        assert row["new_rating"] - row["old_rating"] == pytest.approx(row["change"])
+    assert result["scale"].startswith("m-b fixed")

@@ -56,6 +56,13 @@ def verdict(low: float, high: float) -> str:
     return BETTER if low > TOL else WORSE if high < -TOL else SAME
 
 
+def scale_text(reference: str | None) -> str:
+    """How the two runs were put on one scale."""
+    if reference:
+        return f"{reference} fixed (its change is 0 by definition)"
+    return "new run shifted so that the median change over the shared models is 0"
+
+
 def model_level(level: float, n_models: int, adjust: bool) -> float:
     """Level of each model's interval: Bonferroni 1 - (1 - level) / n_models when adjusting, so that the chance of
     flagging ANY unchanged model is at most 1 - level; else `level` for each model alone."""
@@ -63,12 +70,12 @@ def model_level(level: float, n_models: int, adjust: bool) -> float:
 
 
 def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, init: float,
-                reference: str | None, ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict]:
+                ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict]:
     """Per shared model: ratings on the common scale, change, interval, ranks and verdict; plus all ratings."""
     old_models, new_models = res.old.counts.models, res.new.counts.models
     raw_old = factor * res.old.theta
-    if reference is not None and reference in old_models:
-        c_old = raw_old[old_models.index(reference)] - ((ref_value if ref_value is not None else init) - init)
+    if res.reference is not None:
+        c_old = raw_old[old_models.index(res.reference)] - ((ref_value if ref_value is not None else init) - init)
     else:
         c_old = float(np.mean([raw_old[old_models.index(m)] for m in res.shared])) if res.shared else 0.0
     old_r = {m: init + raw_old[i] - c_old for i, m in enumerate(old_models)}
@@ -104,9 +111,9 @@ def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], 
     res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
                            settings["reference"], settings["prior_weight"])
     rows, old_r, new_r = _model_rows(res, settings["level"], settings["adjust"], settings["factor"], settings["init"],
-                                     settings["reference"], settings["ref_value"])
+                                     settings["ref_value"])
     return {
-        "shared_questions": len(questions), "models": rows,
+        "shared_questions": len(questions), "models": rows, "scale": scale_text(res.reference),
         "model_level": model_level(settings["level"], len(res.shared), settings["adjust"]),
         "entered": sorted((m, new_r[m]) for m in new_r if m not in old_r),
         "left": sorted((m, old_r[m]) for m in old_r if m not in new_r),
@@ -130,7 +137,7 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
         except ArenaError as exc:  # e.g. only self-battles, or one model, in this category
             out[str(cat)] = {"shared_questions": len(questions), "models": [], "skipped": str(exc)}
             continue
-        out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "models")}
+        out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "scale", "models")}
     return out
 
 
@@ -152,8 +159,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
         "new_run": {"run_id": new.run_id, "path": str(new.path)}, "picked": picked,
         **verdict_info, "level": level, "rounds": rounds, "seed": seed,
         "adjust": "bonferroni over the shared models" if adjust else "none (each model at the level alone)",
-        "scale": (f"{reference} fixed (its change is 0 by definition)" if reference else
-                  "new run shifted so that the median change over the shared models is 0"),
+        "scale": scale_text(None),
         "models": [], "entered": [], "left": [], "categories": {}, "better": [], "worse": [],
     }
     models_old = set(old.battles["model_a"]) | set(old.battles["model_b"])
@@ -167,7 +173,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     out["resampling"] = (f"paired question bootstrap: {rounds} rounds, each resampling the {len(questions)} "
                          "shared questions once and applying the same draw to both runs")
     main = _compare_frames(old.battles, new.battles, questions, settings, seed)
-    out["models"], out["model_level"] = main["models"], main["model_level"]
+    out["models"], out["model_level"], out["scale"] = main["models"], main["model_level"], main["scale"]
     out["entered"] = [{"model": m, "new_rating": r} for m, r in main["entered"]]
     out["left"] = [{"model": m, "old_rating": r} for m, r in main["left"]]
     if categories:
