@@ -80,10 +80,10 @@ def load_run(path: Path | str) -> RunFacts:
         raise DataError(f"{path}: no such run folder", hint="pass WORKSPACE/runs/<run> (see `arena runs WORKSPACE`)")
     if not (path / "run.json").is_file():
         raise DataError(f"{path}: not a run folder (no run.json)", hint="pass WORKSPACE/runs/<run>")
-    if not (path / "battles.jsonl").is_file():
+    if not _has_battles(path):
         raise DataError(f"{path}: run has no battles.jsonl (not judged in a pairwise or baseline mode)",
                         hint="compare runs that were judged: arena run -c CONFIG (with judge.mode pairwise/baseline)")
-    battles = load_battles(path / "battles.jsonl")
+    battles = load_battles(path)  # the run folder: battles.jsonl or battles.jsonl.gz
     hashes, judges = _judgment_facts(path / "judgments.jsonl")
     return RunFacts(path, _read_json(path / "run.json"), _read_json(path / "leaderboard.json"), hashes, judges,
                     battles)
@@ -96,7 +96,12 @@ def _judged_runs(workspace: Path) -> list[Path]:
     if not runs_dir.is_dir():
         raise DataError(f"{workspace}: no runs/ folder, so no runs to compare",
                         hint="name a workspace (arena compare WORKSPACE) or two run folders")
-    return sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file() and (p / "battles.jsonl").is_file())
+    return sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file() and _has_battles(p))
+
+
+def _has_battles(path: Path) -> bool:
+    """A run folder holds battles.jsonl (or its gzip)."""
+    return (path / "battles.jsonl").is_file() or (path / "battles.jsonl.gz").is_file()
 
 
 def _series_of(path: Path) -> tuple[Any, Any]:
