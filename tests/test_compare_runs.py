@@ -105,3 +105,10 @@ def test_shared_anchor_fixes_the_scale_at_its_rating(tmp_path: Path) -> None:
     for row in result["models"]:
         assert row["new_rating"] - row["old_rating"] == pytest.approx(row["change"])
     assert result["scale"].startswith("m-b fixed")
+
+
+def test_two_models_only_says_changes_cannot_be_attributed(tmp_path: Path) -> None:
+    two = {"m-a": 0.0, "m-b": 0.3}
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", _battles(two, 20, seed=1))),
+                          load_run(_write_run(tmp_path, "r2", _battles(two, 20, seed=2))), rounds=20)
+    assert any("cannot be attributed" in n for n in result["notes"])

@@ -174,6 +174,9 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
                          "shared questions once and applying the same draw to both runs")
     main = _compare_frames(old.battles, new.battles, questions, settings, seed)
     out["models"], out["model_level"], out["scale"] = main["models"], main["model_level"], main["scale"]
+    if len(main["models"]) < 3 and main["scale"] == scale_text(None):
+        out["notes"].append("fewer than 3 models in both runs and no shared anchor or baseline: a change cannot be "
+                            "attributed to one model (their changes are measured against each other)")
     out["entered"] = [{"model": m, "new_rating": r} for m, r in main["entered"]]
     out["left"] = [{"model": m, "old_rating": r} for m, r in main["left"]]
     if categories:
