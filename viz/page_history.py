@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from viz.bench_history import show_bench_history
 from viz.data import RunInfo
 from viz.derive import changes_since, leaderboard_history
 from viz.render import chart_label, escape_markdown_html, page_header
@@ -107,6 +108,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     history = leaderboard_history(chosen_runs)
     if history.empty:
         st.info(empty_message(chosen_runs, hidden_dry, runs))
+        show_bench_history(runs)
         return
     run_ids = list(dict.fromkeys(history["run_id"]))
     dry_ids = [r.run_id for r in chosen_runs if r.dry_run and r.run_id in run_ids]
@@ -152,3 +154,4 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     )
     with st.expander("Rating per run (table)"):
         st.dataframe(history.pivot_table(index="model", columns="run_id", values="rating").round(1))
+    show_bench_history(runs)
