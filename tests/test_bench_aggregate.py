@@ -130,3 +130,17 @@ def test_mmlu_folder_run_writes_aggregates_and_table(tmp_path: Path):
     assert "mmlu: macro (2 subjects)" in table and "mmlu: category stem" in table
     line = next(x for x in table.splitlines() if x.startswith("m1") and " mmlu " in x)
     assert "accuracy" in line and "0.7500" in line and "0.2165" in line
+
+
+def test_cli_table_labels_perplexity_and_reads_old_results():
+    from arena.bench.runner import BenchOutcome
+    ppl = {"model": "m", "scores": {"wiki": 22.41907}, "n": {"wiki": 6}, "updated": "2026-01-05T10:00:00Z",
+           "sources": {"wiki": {"metric": "word_perplexity", "higher_is_better": False, "missing": 1}}}
+    old = {"model": "old", "scores": {"gsm8k": 0.5}, "n": {"gsm8k": 8}}  # a file from before aggregates
+    table = score_table(BenchOutcome(run=None, tasks=[], results={"m": ppl, "old": old}))  # type: ignore[arg-type]
+    lines = table.splitlines()
+    assert lines[0].split() == ["model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date"]
+    assert lines[2].split() == ["m", "wiki", "word_perplexity", "(lower", "is", "better)", "22.4191", "-", "6", "1",
+                                "-", "2026-01-05"]
+    assert lines[3].split() == ["old", "gsm8k", "accuracy", "0.5000", "-", "8", "-", "-", "-"]
+    assert "accuracy" not in lines[2]

@@ -209,9 +209,9 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
 
 
 def score_table(outcome: BenchOutcome) -> str:
-    """Per model and task: metric, value, standard error, n, missing items and date, with micro/macro
-    averages and per-category rows for tasks whose items carry a subject, as a plain-text table."""
-    head = ("model", "task", "metric", "value", "stderr", "n", "missing", "date")
+    """Per model and task: metric, value, standard error, n, missing and unparsed items (no answer extracted,
+    counted wrong) and date; micro/macro averages and per-category rows for tasks whose items carry a subject."""
+    head = ("model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date")
     lines: list[tuple[str, ...]] = []
     order = {t.task.name: i for i, t in enumerate(outcome.tasks)}
     for model, res in outcome.results.items():
@@ -219,9 +219,10 @@ def score_table(outcome: BenchOutcome) -> str:
         for r in rows:
             task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
             lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
-                          _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), r["updated"] or "-"))
+                          _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), _int(r["unparsed"]),
+                          r["updated"] or "-"))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-    right = {3, 4, 5, 6}
+    right = {3, 4, 5, 6, 7}
     fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]
     out = [" ".join(f(v) for f, v in zip(fmt, head)).rstrip()]
     out.append("-" * len(out[0]))
