@@ -144,3 +144,19 @@ def test_cli_table_labels_perplexity_and_reads_old_results():
                                 "-", "2026-01-05"]
     assert lines[3].split() == ["old", "gsm8k", "accuracy", "0.5000", "-", "8", "-", "-", "-"]
     assert "accuracy" not in lines[2]
+
+
+def test_imported_evalscope_breakdown_shows_micro_macro_and_categories():
+    from arena.bench.evalscope_import import parse_report
+    report = {"model_name": "qwen", "dataset_name": "mmlu", "score": 0.6, "metrics": [{
+        "name": "AverageAccuracy", "num": 10, "score": 0.6, "macro_score": 0.625, "categories": [
+            {"name": ["STEM"], "num": 6, "score": 0.5, "macro_score": 0.5,
+             "subsets": [{"name": "college_physics", "score": 0.5, "num": 6}]},
+            {"name": ["Humanities"], "num": 4, "score": 0.75, "macro_score": 0.75,
+             "subsets": [{"name": "philosophy", "score": 0.75, "num": 4}]}]}]}
+    rows = {r["group"]: r for r in score_rows(parse_report(report, "r.json"))}
+    assert rows[""]["value"] == 0.6 and rows[""]["metric"] == "AverageAccuracy"
+    assert rows["micro"]["value"] == 0.6 and rows["micro"]["n"] == 10
+    assert rows["macro (2 subjects)"]["value"] == 0.625  # (0.5 + 0.75) / 2
+    assert {k: v["value"] for k, v in rows.items() if k.startswith("category")} == {
+        "category STEM": 0.5, "category Humanities": 0.75}

@@ -77,7 +77,7 @@ def score_rows(result: dict[str, Any], breakdown: bool = True) -> list[dict[str,
     date = str(result.get("updated") or "")[:10] or None
     for task in sorted(set(scores) | set(counts), key=str):
         src = sources.get(task) if isinstance(sources.get(task), dict) else {}
-        agg = aggs.get(task) if isinstance(aggs.get(task), dict) else {}
+        agg = aggs.get(task) if isinstance(aggs.get(task), dict) else _imported_breakdown(src, scores.get(task))
         metric = str(src.get("metric") or agg.get("metric") or "accuracy")
         higher = bool(src.get("higher_is_better", agg.get("higher_is_better", True)))
         base = {"model": str(result.get("model") or ""), "task": str(task), "metric": metric,
@@ -92,8 +92,23 @@ def score_rows(result: dict[str, Any], breakdown: bool = True) -> list[dict[str,
         extra += [(f"category {c}", v) for c, v in sorted((agg.get("categories") or {}).items())]
         for label, block in extra:
             if isinstance(block, dict) and valid_score(block.get("score")):
-                n_sub = block.get("n") if "n" in block else None
                 rows.append({**base, "group": label + (f" ({block['groups']} subjects)" if "groups" in block
                                                        else ""), "value": block["score"],
-                             "stderr": block.get("stderr"), "n": n_sub, "missing": None, "unparsed": None})
+                             "stderr": block.get("stderr"), "n": block.get("n"), "missing": None, "unparsed": None})
     return rows
+
+
+def _imported_breakdown(source: dict[str, Any], score: Any) -> dict[str, Any]:
+    """The averages an imported report carries in its source entry (evalscope: the overall score is the
+    item-weighted micro average, `macro_score` the mean of subsets, `categories` item-weighted)."""
+    subsets = source.get("subsets")
+    if not isinstance(subsets, dict) or not subsets:
+        return {}
+    sizes = [v.get("n") for v in subsets.values() if isinstance(v, dict) and valid_score(v.get("n"))]
+    out: dict[str, Any] = {"micro": {"score": score, "n": sum(sizes) if sizes else None}}
+    if valid_score(source.get("macro_score")):
+        out["macro"] = {"score": source["macro_score"], "groups": len(subsets)}
+    cats = source.get("categories")
+    if isinstance(cats, dict):
+        out["categories"] = {str(c): v for c, v in cats.items() if isinstance(v, dict)}
+    return out
