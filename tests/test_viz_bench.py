@@ -93,6 +93,7 @@ def test_bench_table_names_metrics_stderr_n_and_date(workspace: Path, monkeypatc
     assert macro["stderr"] == pytest.approx(math.sqrt((2 / 3) * (1 / 3) / 3) / 2, abs=1e-6)
     assert rows[("mmlu", "micro")]["value"] == 0.75
     assert rows[("mmlu", "category stem")]["n"] == 3 and rows[("mmlu", "category humanities")]["value"] == 1.0
+    assert rows[("mmlu", "subject college_physics")]["value"] == pytest.approx(2 / 3, abs=1e-6)
 
 
 def test_history_page_shows_scores_across_bench_runs(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ def read_bench_file(path: Path, breakdown: bool = True) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("scores"), dict):
         return []
     data = {**data, "model": str(data.get("model") or Path(path).stem)}
-    return [r for r in score_rows(data, breakdown) if r["value"] is not None]
+    return [r for r in score_rows(data, breakdown, subjects=breakdown) if r["value"] is not None]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -48,7 +48,7 @@ def _signature(folder: Path) -> tuple[Stamp, ...]:
 
 def load_bench_results(workspace: Path, breakdown: bool = False) -> pd.DataFrame:
     """WORKSPACE/bench/<model>.json as rows (model, task, group, metric, value, stderr, n, missing, updated);
-    `breakdown` adds the micro/macro/category rows (group != ''). Empty when there are none."""
+    `breakdown` adds the micro/macro/category/subject rows (group != ''). Empty when there are none."""
     files = _signature(Path(workspace) / "bench")
     return _bench_cached(files, breakdown) if files else pd.DataFrame()
 

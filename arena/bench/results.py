@@ -65,9 +65,10 @@ def metric_label(metric: str, higher_is_better: bool = True) -> str:
     return metric if higher_is_better else f"{metric} (lower is better)"
 
 
-def score_rows(result: dict[str, Any], breakdown: bool = True) -> list[dict[str, Any]]:
+def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = False) -> list[dict[str, Any]]:
     """One row per task of a bench result (metric, value, stderr, n, missing, date), and with `breakdown`
-    its micro/macro averages and per-category rows; works on files written before aggregates existed."""
+    its micro/macro averages and per-category rows (`subjects`: per-subject rows too); works on files
+    written before aggregates existed."""
     rows: list[dict[str, Any]] = []
     scores = result.get("scores") if isinstance(result.get("scores"), dict) else {}
     counts = result.get("n") if isinstance(result.get("n"), dict) else {}
@@ -90,6 +91,8 @@ def score_rows(result: dict[str, Any], breakdown: bool = True) -> list[dict[str,
             continue
         extra = [("micro", agg.get("micro")), ("macro", agg.get("macro"))]
         extra += [(f"category {c}", v) for c, v in sorted((agg.get("categories") or {}).items())]
+        if subjects:
+            extra += [(f"subject {c}", v) for c, v in sorted((agg.get("subjects") or {}).items())]
         for label, block in extra:
             if isinstance(block, dict) and valid_score(block.get("score")):
                 rows.append({**base, "group": label + (f" ({block['groups']} subjects)" if "groups" in block

@@ -201,6 +201,7 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
         write_bench(ws.root, result)
         summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
+                                  "metric": result["sources"][t].get("metric", "accuracy"),
                                   "missing": result["sources"][t]["missing"]} for t in result["n"]}
     for task, message in problems.items():
         run.error(f"bench task '{task}' not scored: {message}", stage="bench", task=task)
