@@ -17,14 +17,12 @@ from viz.data import RunInfo, _scores_cached, load_questions, stamp
 from viz.page_battles import show_question, show_text_turns
 from viz.page_vote import (
     answer_turns,
-    flash,
+    last_with_withdraw,
     my_votes,
     pick_current,
-    settings,
     skip,
+    start_session,
     still_allowed,
-    voter_gate,
-    withdraw,
 )
 from viz.render import escape_markdown_html, fmt_num, page_header
 
@@ -69,23 +67,18 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         st.info("This run has no single-mode scores to grade. Pairwise and baseline runs are voted on the "
                 "**Vote** page." if run.has("battles.jsonl") else "This run has no answers to grade yet.")
         return
-    voter = voter_gate("grading")
-    flash()
-    if voter is None:
+    session = start_session("grading")
+    if session is None:
         return
-    strategy, k, reveal = settings()
+    voter, strategy, k, reveal = session
     log = load_log(workspace, run.run_id)
     items = _items_cached(file)
     own = log.counts(voter, "grade")
     candidates = next_items(strategy, items, voter, own, k, votes=log.active("grade"))
     st.markdown(f"**{votes_left(items, own, k)}** grade(s) left for you on {len(items)} answer(s) "
                 f"({k} per answer); {len(log.active('grade'))} grade(s) so far.")
-    last = st.session_state.get("human_last")
-    if last and last.get("voter") == voter and last.get("kind") == "grade":
-        if reveal:
-            reveal_last(last)
-        st.button("Withdraw my last grade", key="grade_undo", on_click=withdraw,
-                  args=(workspace, run.run_id, voter, last["vote_id"]))
+    last_with_withdraw(workspace, run.run_id, voter, "grade", reveal, reveal_last, "Withdraw my last grade",
+                       "grade_undo")
     item = pick_current(candidates, "grade_current")
     if item is None:
         st.success("You have graded every answer of this run. Thank you!")

@@ -7,6 +7,7 @@ arena.human.votes (locked appends; withdrawal is a later record). Helpers here a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,26 @@ def show_pair(workspace: Path, run: RunInfo, item: dict[str, Any], swapped: bool
                 show_text_turns(texts, turn, raw=False)
 
 
+def start_session(activity: str) -> tuple[str, str, int, bool] | None:
+    """(voter, strategy, K, reveal) once the name and token are checked (after the flash); None: stop here."""
+    voter = voter_gate(activity)
+    flash()
+    if voter is None:
+        return None
+    return (voter, *settings())
+
+
+def last_with_withdraw(workspace: Path, run_id: str, voter: str, kind: str, reveal: bool,
+                       show: Callable[[dict[str, Any]], None], label: str, key: str) -> None:
+    """The voter's own last record of this kind: revealed when asked, with a button that withdraws it."""
+    last = st.session_state.get("human_last")
+    if not (last and last.get("voter") == voter and last.get("kind") == kind):
+        return
+    if reveal:
+        show(last)
+    st.button(label, key=key, on_click=withdraw, args=(workspace, run_id, voter, last["vote_id"]))
+
+
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the vote page for one run."""
     page_header("Vote", run)
@@ -220,11 +241,10 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         st.info("This run has no battles to vote on. Single-mode runs are graded on the **Grade** page."
                 if run.has("scores.jsonl") else "This run has no battles to vote on yet; pick another run.")
         return
-    voter = voter_gate("voting")
-    flash()
-    if voter is None:
+    session = start_session("voting")
+    if session is None:
         return
-    strategy, k, reveal = settings()
+    voter, strategy, k, reveal = session
     log = load_log(workspace, run.run_id)
     items = _items_cached(file)
     own = log.counts(voter)
@@ -232,12 +252,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     left = votes_left(items, own, k)
     st.markdown(f"**{left}** vote(s) left for you on {len(items)} battle(s) ({k} per battle); "
                 f"{len(log.active())} vote(s) from {len({r['voter'] for r in log.active()})} voter(s) so far.")
-    last = st.session_state.get("human_last")
-    if reveal and last and last.get("voter") == voter and last.get("kind") == "vote":
-        reveal_last(last)
-    if last and last.get("voter") == voter and last.get("kind") == "vote":
-        st.button("Withdraw my last vote", key="vote_undo", on_click=withdraw,
-                  args=(workspace, run.run_id, voter, last["vote_id"]))
+    last_with_withdraw(workspace, run.run_id, voter, "vote", reveal, reveal_last, "Withdraw my last vote",
+                       "vote_undo")
     item = pick_current(candidates, "vote_current")
     if item is None:
         st.success("You have voted on every battle of this run. Thank you!")
