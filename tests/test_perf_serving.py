@@ -84,3 +84,14 @@ def test_from_run_rewrites_the_figures_of_an_older_run(tmp_path, questions_file,
     assert "served" in capsys.readouterr().out
     assert main(["perf", "--from-run", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_demo_candidates_show_no_times_in_the_table(tmp_path, questions_file, capsys):
+    # the demo backend answers instantly: its latencies and tokens/s (e.g. 900,000 tok/s) mean nothing
+    cfg = write_config(tmp_path, questions_file, [{"name": "demo-x", "backend": "demo"}])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("demo-x") and "DEMO" in line]
+    assert row.split()[3:6] == ["-", "-", "-"] and "no model: times not meaningful" in row
+    (run,) = (tmp_path / "ws" / "runs").iterdir()
+    assert json.loads((run / "serving.json").read_text())["models"][0]["latency_p50_s"] is not None  # files keep them

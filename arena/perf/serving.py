@@ -130,11 +130,13 @@ def serving_table(doc: dict[str, Any]) -> str:
         return "/".join("-" if v is None else f"{v:.2f}" for v in (a, b))
 
     for m in doc["models"]:
+        demo = "DEMO" in m["note"]
         rate = "-" if m["error_rate"] is None else f"{100 * m['error_rate']:.1f}%"
-        speed = "-" if m["output_tok_s_p50"] is None else f"{m['output_tok_s_p50']:.1f}"
-        lines.append(f"{m['model']:<28} {m['concurrency'] or '?':>4} {m['requests']:>5} "
-                     f"{pair(m['latency_p50_s'], m['latency_p95_s']):>14} {pair(m['ttft_p50_s'], m['ttft_p95_s']):>15} "
-                     f"{speed:>9} {rate:>7}" + ("  DEMO" if "DEMO" in m["note"] else ""))
+        speed = "-" if m["output_tok_s_p50"] is None or demo else f"{m['output_tok_s_p50']:.1f}"
+        times = ("-", "-") if demo else (pair(m["latency_p50_s"], m["latency_p95_s"]),
+                                         pair(m["ttft_p50_s"], m["ttft_p95_s"]))
+        lines.append(f"{m['model']:<28} {m['concurrency'] or '?':>4} {m['requests']:>5} {times[0]:>14} {times[1]:>15} "
+                     f"{speed:>9} {rate:>7}" + ("  DEMO (no model: times not meaningful)" if demo else ""))
     return "\n".join(lines)
 
 
