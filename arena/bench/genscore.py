@@ -1,11 +1,11 @@
 """Whole-task scoring for the generation kinds: per-item details plus task-level metrics (corpus BLEU and the like)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from arena.bench.aggregate import sample_stderr
 from arena.bench.genopts import ReferenceOptions
 from arena.bench.loaders import BenchItem
 from arena.bench.textmetrics import bleu_tokenizer, corpus_scores, item_scores
@@ -35,12 +35,9 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def mean_stderr(values: Sequence[float]) -> float | None:
-    """Standard error of a mean over items: sample standard deviation / sqrt(n); None below two items."""
-    n = len(values)
-    if n < 2:
-        return None
-    mu = _mean(values)
-    return round(math.sqrt(sum((v - mu) ** 2 for v in values) / (n - 1) / n), ROUND)
+    """Standard error of a mean over items (arena.bench.aggregate.sample_stderr), rounded; None below two items."""
+    err = sample_stderr(values)
+    return None if err is None else round(err, ROUND)
 
 
 def score_reference_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: ReferenceOptions) -> TaskScores:

@@ -12,10 +12,10 @@ sample standard deviation over items / sqrt(n), as lm-evaluation-harness reports
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any
 
 from arena.backends.logprobs import LogprobModel
+from arena.bench.aggregate import sample_stderr
 from arena.bench.loaders import BenchItem
 
 TARGET_DELIMITER = " "
@@ -67,12 +67,7 @@ async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
 
 def mean_stderr(values: list[float]) -> tuple[float, float | None]:
     """Mean and its standard error (sample standard deviation / sqrt(n)); no error for n < 2."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
+    return sum(values) / len(values), sample_stderr(values)
 
 
 def summarize(details: list[dict[str, Any]]) -> dict[str, Any]:
