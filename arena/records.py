@@ -296,17 +296,21 @@ def _open_locked(path: Path) -> int:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a sibling temp file, then rename over the target (never a half-written file)."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text to a sibling temp file, then rename over the target (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=2, default=str)
-        fh.write("\n")
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON atomically (write_text_atomic), indented, UTF-8."""
+    write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:

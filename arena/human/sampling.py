@@ -10,7 +10,7 @@ from statistics import mean, pstdev
 from typing import Any
 
 from arena.errors import ArenaError
-from arena.human.items import seeded_unit
+from arena.human.items import WINNER_SCORE, seeded_unit
 
 STRATEGIES = {
     "random": "Random",
@@ -18,7 +18,6 @@ STRATEGIES = {
     "least_sure": "Where the judge is least sure",
     "disagreement": "Where judge and humans disagree most",
 }
-HUMAN_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 RATING_SCALE = 400.0  # Elo-scale ratings: P(a beats b) = 1 / (1 + 10 ** (-(Ra - Rb) / 400))
 
 
@@ -87,7 +86,7 @@ def _human_score(vote: dict[str, Any], item: dict[str, Any]) -> float | None:
     """A vote as the item's model_a score (0..1), or a grade as it is."""
     if "grade" in vote:
         return float(vote["grade"])
-    score = HUMAN_SCORE.get(str(vote.get("winner")))
+    score = WINNER_SCORE.get(str(vote.get("winner")))
     if score is None:
         return None
     return score if vote.get("model_a") == item.get("model_a") else 1 - score

@@ -13,7 +13,7 @@ from typing import Any
 from arena import __version__
 from arena.perf.client import RequestResult
 from arena.perf.metrics import flat_row
-from arena.records import JsonlAppender, safe_filename, write_json_atomic
+from arena.records import JsonlAppender, safe_filename, write_json_atomic, write_text_atomic
 
 PERF_DIR = "perf"
 KIND = "arena-perf"  # the "kind" of a results file (viz/page_perf.py reads these files)
@@ -99,6 +99,4 @@ class PerfWriter:
             for row in rows:
                 writer.writerow({"perf_id": self.perf_id, "target": t["name"], "model": t["model"],
                                  "kind": t["kind"], **row})
-        tmp = self.csv_path.with_name(f".{self.csv_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, self.csv_path)
+        write_text_atomic(self.csv_path, buf.getvalue())

@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from arena.errors import ArenaError
-from arena.records import iter_jsonl, safe_filename, write_json_atomic
+from arena.records import iter_jsonl, safe_filename, write_json_atomic, write_text_atomic
 
 LIVE_BACKENDS = ("openai", "vllm", "demo")  # replayed answer files carry no serving figures
 FIELDS = ("model", "backend", "concurrency", "requests", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
@@ -112,9 +111,7 @@ def write_serving(run_path: Path, workspace: Path) -> dict[str, Any]:
     writer.writeheader()
     for row in doc["models"]:
         writer.writerow({**row, "runs": " ".join(row["runs"])})
-    tmp = Path(run_path) / f".serving.csv.tmp-{os.getpid()}"
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, Path(run_path) / "serving.csv")
+    write_text_atomic(Path(run_path) / "serving.csv", buf.getvalue())
     return doc
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, head_to_head_table, writ
 from arena.rating.leaderboard import RatingResult, rate_all
 from arena.rating.options import RatingOptions
 from arena.rating.summary import battles_for_rating
+from arena.records import write_text_atomic
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -104,13 +104,6 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     return text
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary sibling, so readers never see half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions) -> dict[str, Any]:
     """Rate a battles file (or run folder); write out_dir/leaderboard.json, leaderboard.csv, head_to_head.csv."""
     battles = battles_for_rating(battles_path, options)  # streamed pair counts unless Elo / style control
@@ -131,7 +124,7 @@ def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions)
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    _write_atomic(out_dir / LEADERBOARD_CSV, overall.table.to_csv(index=False))
+    write_text_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out_dir / LEADERBOARD_CSV, overall.table.to_csv(index=False))
     write_head_to_head(head_to_head_table(battles), out_dir / HEAD_TO_HEAD_CSV)
     return report
