@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from arena.errors import DataError
+from arena.records import iter_jsonl
+from arena.store import Workspace
 
 SCORE_COLUMNS = ("rating", "score", "elo", "arena_score", "win_rate", "mean")
 INTERVAL_COLUMNS = (("ci_low", "ci_high"), ("lower", "upper"), ("rating_q025", "rating_q975"), ("low", "high"))
@@ -84,15 +86,9 @@ def _leaderboard_json(path: Path, category: str | None) -> ScoreTable:
 
 def _single_scores(path: Path, category: str | None, seed: int) -> ScoreTable:
     """A single-mode run's scores.jsonl: mean grade per model, interval from resampling questions."""
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # damaged lines are reported by the run itself; quality uses the readable ones
-            if isinstance(rec, dict) and isinstance(rec.get("score"), (int, float)) and rec.get("model"):
-                rows.append(rec)
+    # damaged lines are reported by the run itself; quality uses the readable ones
+    rows = [rec for _, rec in iter_jsonl(path, strict=False)
+            if isinstance(rec.get("score"), (int, float)) and rec.get("model")]
     frame = pd.DataFrame(rows)
     if category is not None and not frame.empty:
         frame = frame[frame.get("category") == category]
@@ -114,8 +110,8 @@ def _single_scores(path: Path, category: str | None, seed: int) -> ScoreTable:
 
 def latest_run(workspace: Path) -> Path:
     """The newest run folder of a workspace that has a leaderboard or single-mode scores."""
-    runs = sorted(p for p in (workspace / "runs").iterdir() if p.is_dir())
-    usable = [p for p in runs if (p / "leaderboard.json").is_file() or (p / "scores.jsonl").is_file()]
+    usable = [r.path for r in Workspace(workspace).runs()
+              if (r.path / "leaderboard.json").is_file() or (r.path / "scores.jsonl").is_file()]
     if not usable:
         raise DataError(f"{workspace}: no run with a leaderboard.json or scores.jsonl",
                         hint="run `arena run -c CONFIG` first, or name a run folder")
