@@ -12,6 +12,7 @@ from arena.compare.comparable import check, question_ids
 from arena.compare.paired import PairedResult, paired_bootstrap
 from arena.compare.runs import RunFacts
 from arena.errors import ArenaError
+from arena.rating.bootstrap import percentile_interval
 
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
@@ -86,12 +87,11 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
     ranks_old, ranks_new = _ranks(old_r), _ranks(new_r)
     tail = (1.0 - model_level(level, len(res.shared), adjust)) / 2.0 * 100.0
     battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
+    lows, highs = percentile_interval(res.draws, (tail, 100.0 - tail))
+    enough = np.isfinite(res.draws).sum(axis=0) >= max(1, 0.5 * len(res.draws))  # else no interval
     rows = []
     for k, model in enumerate(res.shared):
-        column = res.draws[:, k]
-        column = column[np.isfinite(column)]
-        enough = len(column) >= max(1, 0.5 * len(res.draws))
-        low, high = (np.percentile(column, [tail, 100.0 - tail]) if enough else (math.nan, math.nan))
+        low, high = (lows[k], highs[k]) if enough[k] else (math.nan, math.nan)
         rows.append({
             "model": model, "old_rating": old_r[model], "new_rating": new_r[model], "change": float(res.diff[k]),
             "ci_low": float(low), "ci_high": float(high),
