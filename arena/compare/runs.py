@@ -11,6 +11,8 @@ import pandas as pd
 
 from arena.errors import ArenaError, DataError
 from arena.rating.io import load_battles
+from arena.records import iter_jsonl
+from arena.store import Workspace
 
 
 @dataclass
@@ -59,17 +61,11 @@ def _judgment_facts(path: Path) -> tuple[list[str], list[str]]:
     models: set[str] = set()
     if not path.is_file():
         return [], []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of an interrupted run says nothing about the judge
-            if isinstance(rec, dict):
-                if rec.get("template_hash"):
-                    hashes.add(str(rec["template_hash"]))
-                if rec.get("judge_model") or rec.get("judge"):
-                    models.add(str(rec.get("judge_model") or rec.get("judge")))
+    for _, rec in iter_jsonl(path, strict=False):  # a torn last line says nothing about the judge
+        if rec.get("template_hash"):
+            hashes.add(str(rec["template_hash"]))
+        if rec.get("judge_model") or rec.get("judge"):
+            models.add(str(rec.get("judge_model") or rec.get("judge")))
     return sorted(hashes), sorted(models)
 
 
@@ -96,7 +92,7 @@ def _judged_runs(workspace: Path) -> list[Path]:
     if not runs_dir.is_dir():
         raise DataError(f"{workspace}: no runs/ folder, so no runs to compare",
                         hint="name a workspace (arena compare WORKSPACE) or two run folders")
-    return sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file() and _has_battles(p))
+    return [r.path for r in Workspace(workspace).runs() if _has_battles(r.path)]
 
 
 def _has_battles(path: Path) -> bool:
