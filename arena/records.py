@@ -89,6 +89,13 @@ def _scan(raw: bytes) -> tuple[list[tuple[int, dict]], list[tuple[int, bytes, st
     return good, bad
 
 
+def scan_jsonl(path: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
+    """A JSONL file's good records as (line number, record) and its bad lines as (line number, why); the file
+    is left as it is (user files: the caller reports the bad lines and goes on with the good ones)."""
+    good, bad = _scan(_raw_bytes(Path(path)))
+    return good, [(lineno, why) for lineno, _, why in bad]
+
+
 def iter_jsonl(path: Path, *, strict: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record) from a JSONL file.
 
