@@ -195,6 +195,17 @@ class RewardConfig(Strict):
         return self
 
 
+class AdaptiveConfig(Strict):
+    """`judge.pairs: adaptive`: judge the least certain (pair, question) cells first, in batches, and stop early."""
+
+    max_calls: int | None = Field(default=None, ge=1)  # judge calls this run may make (cached ones are free)
+    batch_calls: int = Field(default=200, ge=1)  # calls between two refits of the ratings
+    level: float = Field(default=0.99, gt=0.5, lt=1.0)  # adjacent models separated: P(order) >= level
+    bootstrap: int = Field(default=200, ge=20, le=MAX_BOOTSTRAP)  # rounds behind each refit's intervals
+    warmup: int = Field(default=2, ge=1)  # questions per pair judged before the ratings steer
+    seed: int = 0
+
+
 class JudgeConfig(Strict):
     """The judge: mode, who judges (LLM endpoint or reward model), verdict format, bias control, budget."""
 
@@ -212,7 +223,8 @@ class JudgeConfig(Strict):
     strong_weight: float = Field(default=3.0, gt=0.0)
     order: Literal["both", "random"] = "both"
     inconsistent: Literal["tie", "separate"] = "tie"
-    pairs: Literal["all", "sampled"] = "all"
+    pairs: Literal["all", "sampled", "adaptive"] = "all"
+    adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     opponents_per_question: int = Field(default=2, ge=1)
     reference_categories: list[str] = Field(default_factory=lambda: ["math", "reasoning", "coding"])
     json_output: bool = False
@@ -238,6 +250,11 @@ class JudgeConfig(Strict):
         if self.template == "self-answer" and self.mode == "single":
             raise ValueError("template 'self-answer' compares two answers: use it with mode pairwise or "
                              "baseline, or set template: default")
+        if self.pairs == "adaptive" and (self.mode != "pairwise" or self.panel):
+            raise ValueError("pairs 'adaptive' schedules pairwise games of one judge: use it with mode pairwise "
+                             "and without a panel, or set pairs: all / sampled")
+        if "adaptive" in self.model_fields_set and self.pairs != "adaptive":
+            raise ValueError(f"the 'adaptive' section is read only with pairs: adaptive (pairs is '{self.pairs}')")
         if self.kind == "reward-model" and self.reward is None:
             raise ValueError("kind 'reward-model' needs a 'reward:' section (source, path or base_url)")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
@@ -257,7 +274,7 @@ class JudgeConfig(Strict):
         the key of a known host (OpenAI, DashScope) or none, never a key meant for another server.
         """
         out = []
-        base = self.model_dump(exclude={"panel", "aggregate", "name"})
+        base = self.model_dump(exclude={"panel", "aggregate", "name", "adaptive"})  # a panel is never adaptive
         for i, member in enumerate(self.panel):
             bad = {"mode", "baseline", "panel", "aggregate"} & set(member)
             if bad:

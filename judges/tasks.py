@@ -52,7 +52,7 @@ def schedule_pairs(cfg: JudgeConfig, models: list[str], question: Question) -> l
     if cfg.mode == "baseline":
         return [(cfg.baseline or "", m) for m in models if m != cfg.baseline]
     pairs = list(itertools.combinations(models, 2))
-    if cfg.pairs == "all" or len(models) <= cfg.opponents_per_question + 1:
+    if cfg.pairs != "sampled" or len(models) <= cfg.opponents_per_question + 1:  # adaptive: all are open
         return pairs
     chosen: set[frozenset[str]] = set()
     for m in models:
