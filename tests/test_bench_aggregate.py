@@ -83,7 +83,8 @@ def test_old_files_still_read_and_merge_keeps_aggregates_per_task():
     old = {"model": "m", "scores": {"mmlu": 0.6}, "n": {"mmlu": 10}}
     rows = score_rows(old)
     assert rows == [{"model": "m", "task": "mmlu", "metric": "accuracy", "higher_is_better": True, "updated": None,
-                     "group": "", "value": 0.6, "stderr": None, "n": 10, "missing": None, "unparsed": None}]
+                     "group": "", "value": 0.6, "stderr": None, "n": 10, "missing": None, "unparsed": None,
+                     "unscored": None}]
     merged = merge({**old, "aggregates": {"mmlu": {"n": 10}}}, {"model": "m", "scores": {"gsm": 0.5},
                                                                  "aggregates": {"gsm": {"n": 4}}})
     assert set(merged["aggregates"]) == {"mmlu", "gsm"}
@@ -139,7 +140,8 @@ def test_cli_table_labels_perplexity_and_reads_old_results():
     old = {"model": "old", "scores": {"gsm8k": 0.5}, "n": {"gsm8k": 8}}  # a file from before aggregates
     table = score_table(BenchOutcome(run=None, tasks=[], results={"m": ppl, "old": old}))  # type: ignore[arg-type]
     lines = table.splitlines()
-    assert lines[0].split() == ["model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date"]
+    assert lines[0].split() == ["model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date",
+                                "note"]
     assert lines[2].split() == ["m", "wiki", "word_perplexity", "(lower", "is", "better)", "22.4191", "-", "6", "1",
                                 "-", "2026-01-05"]
     assert lines[3].split() == ["old", "gsm8k", "accuracy", "0.5000", "-", "8", "-", "-", "-"]

@@ -52,6 +52,11 @@ class CodeOptions(Strict):
         return self
 
     @property
+    def primary(self) -> str:
+        """The task's headline metric: pass@ the smallest k."""
+        return f"pass@{min(self.k)}"
+
+    @property
     def sampling_temperature(self) -> float:
         """The temperature the samples are drawn at."""
         if self.temperature is not None:

@@ -86,7 +86,7 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
     per_item: list[list[RunResult]] = [[] for _ in pairs]
     for (i, _), res in zip(jobs, results):
         per_item[i].append(res)
-    out = TaskScores(primary=f"pass@{min(opts.k)}",
+    out = TaskScores(primary=opts.primary,
                      info={"isolation": isolation, "n": opts.n, "temperature": opts.sampling_temperature,
                            "timeout_s": opts.timeout, "memory_mb": opts.memory_mb})
     values: dict[int, list[float]] = {k: [] for k in opts.k}

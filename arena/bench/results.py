@@ -45,6 +45,13 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     rest = {**old, **new}
     out.update({k: v for k, v in rest.items() if k not in out and k not in MERGED_KEYS and k != "updated"})
     out["updated"] = new.get("updated") or now()
+    sources = out.get("sources") or {}
+    for task in {*(new.get("scores") or {}), *(new.get("n") or {})}:  # each task keeps the date it was scored
+        src = sources.get(task)
+        if src is None or isinstance(src, dict):
+            sources[task] = {**(src or {}), "updated": (src or {}).get("updated") or out["updated"]}
+    if sources:
+        out["sources"] = sources
     return out
 
 
@@ -66,7 +73,8 @@ def metric_label(metric: str, higher_is_better: bool = True) -> str:
 
 
 def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = False) -> list[dict[str, Any]]:
-    """One row per task of a bench result (metric, value, stderr, n, missing, date), and with `breakdown`
+    """One row per task of a bench result (metric, value, stderr, n, missing, date, and why a task could not be
+    scored), and with `breakdown`
     its micro/macro averages and per-category rows (`subjects`: per-subject rows too); works on files
     written before aggregates existed."""
     rows: list[dict[str, Any]] = []
@@ -75,18 +83,20 @@ def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = 
     errors = result.get("stderr") if isinstance(result.get("stderr"), dict) else {}
     sources = result.get("sources") if isinstance(result.get("sources"), dict) else {}
     aggs = result.get("aggregates") if isinstance(result.get("aggregates"), dict) else {}
-    date = str(result.get("updated") or "")[:10] or None
     for task in sorted(set(scores) | set(counts), key=str):
         src = sources.get(task) if isinstance(sources.get(task), dict) else {}
         agg = aggs.get(task) if isinstance(aggs.get(task), dict) else _imported_breakdown(src, scores.get(task))
         metric = str(src.get("metric") or agg.get("metric") or "accuracy")
         higher = bool(src.get("higher_is_better", agg.get("higher_is_better", True)))
+        date = str(src.get("updated") or result.get("updated") or "")[:10] or None  # when the task was scored
         base = {"model": str(result.get("model") or ""), "task": str(task), "metric": metric,
                 "higher_is_better": higher, "updated": date}
         value, err, n = scores.get(task), errors.get(task), counts.get(task)
+        unscored = src.get("unscored") if value is None else None
         rows.append({**base, "group": "", "value": value if valid_score(value) else None,
                      "stderr": err if valid_score(err) else None, "n": n if valid_score(n) else None,
-                     "missing": agg.get("missing", src.get("missing")), "unparsed": agg.get("unparsed")})
+                     "missing": None if unscored else agg.get("missing", src.get("missing")),
+                     "unparsed": agg.get("unparsed"), "unscored": unscored})
         if not breakdown:
             continue
         extra = [("micro", agg.get("micro")), ("macro", agg.get("macro"))]
@@ -97,7 +107,8 @@ def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = 
             if isinstance(block, dict) and valid_score(block.get("score")):
                 rows.append({**base, "group": label + (f" ({block['groups']} subjects)" if "groups" in block
                                                        else ""), "value": block["score"],
-                             "stderr": block.get("stderr"), "n": block.get("n"), "missing": None, "unparsed": None})
+                             "stderr": block.get("stderr"), "n": block.get("n"), "missing": None, "unparsed": None,
+                             "unscored": None})
     return rows
 
 

@@ -87,7 +87,8 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
                 out.setdefault("errors", {})[name] = str(exc)
                 out["details"][name], out["n"][name] = [], 0
                 out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
-                                        "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs)}
+                                        "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs),
+                                        "metric": t.metric, "unscored": str(exc).splitlines()[0]}
                 continue
             details = got.details
             if got.score is not None:
@@ -211,8 +212,9 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
 
 def score_table(outcome: BenchOutcome) -> str:
     """Per model and task: metric, value, standard error, n, missing and unparsed items (no answer extracted,
-    counted wrong) and date; micro/macro averages and per-category rows for tasks whose items carry a subject."""
-    head = ("model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date")
+    counted wrong), date and a note (a task that could not be scored: why); micro/macro averages and
+    per-category rows for tasks whose items carry a subject."""
+    head = ("model", "task", "metric", "value", "stderr", "n", "missing", "unparsed", "date", "note")
     lines: list[tuple[str, ...]] = []
     order = {t.task.name: i for i, t in enumerate(outcome.tasks)}
     for model, res in outcome.results.items():
@@ -221,7 +223,7 @@ def score_table(outcome: BenchOutcome) -> str:
             task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
             lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
                           _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), _int(r["unparsed"]),
-                          r["updated"] or "-"))
+                          r["updated"] or "-", f"unscored: {r['unscored']}" if r.get("unscored") else ""))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     right = {3, 4, 5, 6, 7}
     fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]

@@ -88,6 +88,15 @@ class LoadedTask:
         return self.task.code.n if self.kind == "code" and self.task.code else 1
 
     @property
+    def metric(self) -> str:
+        """The headline metric of a generated-text task, known before scoring (for a task that could not be scored)."""
+        if self.kind == "reference":
+            return (self.task.reference or ReferenceOptions()).primary
+        if self.kind == "code":
+            return (self.task.code or CodeOptions()).primary
+        return "accuracy"
+
+    @property
     def whole_task(self) -> bool:
         """Whether this kind is scored over all items at once (`score_all`)."""
         return KINDS[self.kind].batch is not None
