@@ -78,31 +78,42 @@ def terminal(result: dict[str, Any]) -> str:
         lines.append("")
         lines.append("significantly better: " + (", ".join(result["better"]) or "none")
                      + "; significantly worse: " + (", ".join(result["worse"]) or "none"))
+        from arena.compare.sections import summary_lines
+
+        lines += summary_lines(result)
     else:
         lines += _moves(result)
     return "\n".join(lines)
 
 
-def _md_table(rows: list[list[str]]) -> list[str]:
+def _md_cell(cell: Any) -> str:
+    """One Markdown table cell: a link or text, pipes escaped, on one line."""
+    if isinstance(cell, dict):
+        return f"[{_md_cell(cell['text'])}]({cell['href']})"
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(head: list[str], rows: list[list[Any]]) -> list[str]:
     """A Markdown table (pipes in model names escaped)."""
-    out = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+        out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The comparison as a Markdown report (overall and per-category tables)."""
-    lines = [f"# Comparison: {result['new_run']['run_id']} vs {result['old_run']['run_id']}", ""]
-    lines += [f"- {line}" for line in _header(result)]
-    if not result["models"]:
-        lines += [f"- {line}" for line in _moves(result)]
-        return "\n".join(lines) + "\n"
-    lines += [f"- {_levels(result)}; {result.get('resampling', '')}",
-              f"- common scale: {result['scale']}", "", "## Overall", ""]
-    lines += _md_table(_rows(result["models"]))
-    lines += [""] + [f"- {line}" for line in _moves(result)]
-    for cat, part in result.get("categories", {}).items():
-        lines += ["", f"## {cat} ({part['shared_questions']} shared questions)", ""]
-        lines += _md_table(_rows(part["models"]))
-    return "\n".join(lines) + "\n"
+    """The comparison as a Markdown report: the blocks of `arena.compare.sections` (charts only in HTML/app)."""
+    from arena.compare.sections import report_blocks
+
+    lines: list[str] = []
+    for block in report_blocks(result):
+        kind = block["kind"]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + block["text"], ""]
+        elif kind == "p":
+            lines += [block["text"], ""]
+        elif kind == "list":
+            lines += [f"- {item}" for item in block["items"]] + [""]
+        elif kind == "table":
+            lines += _md_table(block["head"], block["rows"]) + [""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -11,6 +11,7 @@ import pandas as pd
 from arena.compare.comparable import check, question_ids
 from arena.compare.paired import PairedResult, paired_bootstrap
 from arena.compare.runs import RunFacts
+from arena.compare.why import APP_URL, explain
 from arena.errors import ArenaError
 from arena.rating.bootstrap import percentile_interval
 
@@ -143,7 +144,7 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
 
 def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int = 500, seed: int = 0,
                  categories: bool = True, picked: str = "", adjust: bool = True,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, app_url: str = APP_URL) -> dict[str, Any]:
     """Compare two loaded runs: the verdicts when they are comparable (or `force`d and sharing questions),
     else only the reasons why not."""
     verdict_info = check(old, new)
@@ -185,6 +186,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     out["worse"] = [r["model"] for r in out["models"] if r["verdict"] == WORSE]
     forced = not verdict_info["comparable"]
     out["summary"] = "not comparable (forced)" if forced else summary(out["better"], out["worse"])
+    out.update(explain(old, new, out, questions, settings, app_url))
     return out
 
 
