@@ -84,10 +84,15 @@ def test_generic_exact_jsonl_with_accepted_alternatives_and_limit(tmp_path):
     assert len(limited.items) == 1
 
 
-def test_malformed_json_and_unknown_shape_are_errors_naming_the_file(tmp_path):
+def test_malformed_json_line_is_rejected_with_file_and_line_others_load_unknown_shape_is_an_error(tmp_path):
     bad = _jsonl(tmp_path / "bad.jsonl", ['{"question": "x", "answer": "#### 1"}', "{not json", "{}"])
-    with pytest.raises(DataError, match="bad.jsonl:2"):
-        load_items(bad, "gsm8k")
+    fmt, res = load_items(bad)  # the format is told from the first good record
+    assert fmt == "gsm8k" and [i.answer for i in res.items] == ["1"]
+    assert len(res.rejected) == 2
+    assert res.rejected[0].startswith(f"{bad}:2: not valid JSON") and res.rejected[1].startswith(f"{bad}:3: needs")
+    only_bad = _jsonl(tmp_path / "only_bad.jsonl", ["{not json", "[1, 2"])
+    with pytest.raises(DataError, match=r"only_bad.jsonl: no usable JSON record.*only_bad.jsonl:1: not valid JSON"):
+        load_items(only_bad)
     odd = _jsonl(tmp_path / "odd.jsonl", [{"foo": 1}])
     with pytest.raises(DataError, match="cannot tell the benchmark format"):
         detect_format(odd)

@@ -14,7 +14,9 @@ from arena.strict import Strict
 # (so `Strict` comes from arena.strict).
 
 Kind = Literal["numeric", "choice", "exact", "perplexity", "reference", "code"]
-Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "jsonl", "text", "reference", "humaneval", "mbpp"]
+Format = Literal["auto", "gsm8k", "arc", "mmlu", "mmlu-original", "ceval", "cmmlu", "hellaswag", "bbh", "jsonl", "text",
+                 "reference", "humaneval", "mbpp"]
+Language = Literal["auto", "en", "zh"]
 Method = Literal["generate", "loglikelihood"]
 Prompting = Literal["chat", "completion"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -39,6 +41,8 @@ class BenchTask(Strict):
     fewshot_seed: int = 1234           # examples are drawn per item from this seed and the item's id
     cot: bool = False                  # ask for step-by-step reasoning; score the final 'Answer:' line
     prompting: Prompting = "chat"      # chat: one user message; completion: one plain text via /v1/completions
+    fewshot_prompt: Path | None = None  # a fixed text of worked examples before each item (BBH cot-prompts/<task>.txt)
+    language: Language = "auto"        # prompt language; auto: zh for ceval/cmmlu files, else en
     _looked: tuple[Path, ...] = PrivateAttr(default=())  # where resolve_paths looked when the path was not found
 
     @model_validator(mode="after")
@@ -82,10 +86,11 @@ class BenchConfig(Strict):
         if config_file is not None:
             self._config_file = config_file
         for task in self.tasks:
-            if task.fewshot_path is not None and not task.fewshot_path.is_absolute() and not task.fewshot_path.exists():
-                task.fewshot_path = next((alt for alt in (config_dir / task.fewshot_path,
-                                                          config_dir.parent / task.fewshot_path) if alt.exists()),
-                                         task.fewshot_path)
+            for key in ("fewshot_path", "fewshot_prompt"):
+                side = getattr(task, key)
+                if side is not None and not side.is_absolute() and not side.exists():
+                    setattr(task, key, next((alt for alt in (config_dir / side, config_dir.parent / side)
+                                             if alt.exists()), side))
             p = task.path
             if p.is_absolute() or p.exists():
                 task._looked = (p,) if p.is_absolute() else (Path.cwd() / p,)

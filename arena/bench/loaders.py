@@ -1,38 +1,18 @@
-"""Benchmark files: GSM8K JSONL, ARC JSONL, MMLU CSV (with or without header) and generic exact-match JSONL."""
+"""Benchmark files: GSM8K, ARC, HellaSwag, BBH, exact-match, reference and code JSONL; MMLU, C-Eval and CMMLU CSV
+(arena.bench.loaders_csv). Every loader rejects bad records one by one (`file:line: field: why`) and keeps the rest."""
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from arena.bench.bbh import expand_examples, parse_bbh
+from arena.bench.hellaswag import parse_hellaswag
+from arena.bench.items import LETTERS, BenchItem, LoadResult, first_record, load_jsonl
+from arena.bench.loaders_csv import load_ceval, load_cmmlu, load_mmlu, sniff_csv
 from arena.bench.scoring import parse_number
 from arena.errors import DataError
-from arena.records import read_records
 
-LETTERS = "ABCDEFGHIJ"
-MMLU_HEADER = ["question", "choice0", "choice1", "choice2", "choice3", "answer"]
-
-
-@dataclass
-class BenchItem:
-    """One benchmark item: the question text, its options (choice tasks) and the gold answer."""
-
-    id: str
-    question: str
-    answer: str
-    choices: list[tuple[str, str]] = field(default_factory=list)  # (label, text)
-    accept: list[str] = field(default_factory=list)  # further accepted answers (exact match)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class LoadResult:
-    """The items read from a file and the records rejected (with file:line and the reason)."""
-
-    items: list[BenchItem] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
+__all__ = ["LETTERS", "BenchItem", "LoadResult", "load_items", "detect_format", "gsm8k_gold", "load_mmlu"]
 
 
 def gsm8k_gold(answer: str) -> str | None:
@@ -40,17 +20,6 @@ def gsm8k_gold(answer: str) -> str | None:
     if "####" not in answer:
         return None
     return parse_number(answer.rsplit("####", 1)[1])
-
-
-def _jsonl(path: Path, parse: Callable[[dict, int], BenchItem | str]) -> LoadResult:
-    out = LoadResult()
-    for idx, (lineno, rec) in enumerate(read_records(path)):
-        got = parse(rec, idx)
-        if isinstance(got, str):
-            out.rejected.append(f"{path}:{lineno}: {got}")
-        else:
-            out.items.append(got)
-    return out
 
 
 def _gsm8k(rec: dict, idx: int) -> BenchItem | str:
@@ -129,84 +98,37 @@ def _code(rec: dict, idx: int) -> BenchItem | str:
 
 def load_reference(path: Path) -> LoadResult:
     """Generation-with-references JSONL: `{id, prompt, reference}` (or `references`: a list of texts)."""
-    return _jsonl(path, _reference)
+    return load_jsonl(path, _reference)
 
 
 def load_code(path: Path) -> LoadResult:
     """Code JSONL: HumanEval (`task_id, prompt, test, entry_point`) or MBPP (`task_id, text, test_list`)."""
-    return _jsonl(path, _code)
+    return load_jsonl(path, _code)
 
 
 def load_gsm8k(path: Path) -> LoadResult:
     """GSM8K JSONL: `question`, `answer` ending in '#### N'."""
-    return _jsonl(path, _gsm8k)
+    return load_jsonl(path, _gsm8k)
 
 
 def load_arc(path: Path) -> LoadResult:
     """ARC JSONL: `question.stem`, `question.choices[{text,label}]`, `answerKey`."""
-    return _jsonl(path, _arc)
+    return load_jsonl(path, _arc)
 
 
 def load_exact(path: Path) -> LoadResult:
     """Generic exact-match JSONL: `{id, prompt, answer}` (answer may be a list of accepted texts)."""
-    return _jsonl(path, _exact)
+    return load_jsonl(path, _exact)
 
 
-def _mmlu_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(path.glob("*.csv"))
-        if not files:
-            raise DataError(f"{path}: no .csv files in this folder")
-        return files
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    return [path]
+def load_bbh(path: Path) -> LoadResult:
+    """BBH: JSONL `{input, target}` per line, or BIG-Bench Hard's JSON `{"examples": [...]}`."""
+    return load_jsonl(path, parse_bbh, expand=expand_examples)
 
 
-def _mmlu_subject(path: Path) -> str:
-    stem = path.stem
-    for suffix in ("_test", "_dev", "_val"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
-
-
-def _mmlu_row(row: list[str], letters_answer: bool) -> tuple[str, list[str], str] | str:
-    if len(row) != 6:
-        return f"expected 6 columns (question, 4 choices, answer), got {len(row)}"
-    q, *opts, ans = row
-    ans = ans.strip()
-    if letters_answer:
-        if ans not in LETTERS[:4]:
-            return f"answer '{ans}' is not a letter A-D"
-        return q, opts, ans
-    if ans not in ("0", "1", "2", "3"):
-        return f"answer '{ans}' is not a 0-based index 0-3"
-    return q, opts, LETTERS[int(ans)]
-
-
-def load_mmlu(path: Path, original: bool | None = None) -> LoadResult:
-    """MMLU CSV (a file or a folder of subject files): header `question,choice0..3,answer` with a 0-based
-    index, or the original header-less layout with letter answers (`original=None`: detected per file)."""
-    out = LoadResult()
-    for file in _mmlu_files(Path(path)):
-        subject = _mmlu_subject(file)
-        with open(file, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-        has_header = bool(rows) and [c.strip().lower() for c in rows[0]] == MMLU_HEADER
-        letters = (not has_header) if original is None else original
-        start = 1 if has_header else 0
-        for lineno, row in enumerate(rows[start:], start=start + 1):
-            if not any(c.strip() for c in row):
-                continue
-            got = _mmlu_row(row, letters)
-            if isinstance(got, str):
-                out.rejected.append(f"{file}:{lineno}: {got}")
-                continue
-            q, opts, gold = got
-            choices = [(LETTERS[i], o) for i, o in enumerate(opts)]
-            out.items.append(BenchItem(f"{subject}-{lineno - start}", q, gold, choices, meta={"subject": subject}))
-    return out
+def load_hellaswag(path: Path) -> LoadResult:
+    """HellaSwag JSONL: `ctx` (or `ctx_a` + `ctx_b`), `endings`, `label`, optional `activity_label`."""
+    return load_jsonl(path, parse_hellaswag)
 
 
 LOADERS: dict[str, Callable[[Path], LoadResult]] = {
@@ -214,29 +136,38 @@ LOADERS: dict[str, Callable[[Path], LoadResult]] = {
     "arc": load_arc,
     "mmlu": load_mmlu,
     "mmlu-original": lambda p: load_mmlu(p, original=True),
+    "ceval": load_ceval,
+    "cmmlu": load_cmmlu,
+    "hellaswag": load_hellaswag,
+    "bbh": load_bbh,
     "jsonl": load_exact,
     "reference": load_reference,
     "humaneval": load_code,
     "mbpp": load_code,
 }
 DEFAULT_KIND: dict[str, str] = {"gsm8k": "numeric", "arc": "choice", "mmlu": "choice",
-                                "mmlu-original": "choice", "jsonl": "exact",
+                                "mmlu-original": "choice", "ceval": "choice", "cmmlu": "choice",
+                                "hellaswag": "choice", "bbh": "exact", "jsonl": "exact",
                                 "reference": "reference", "humaneval": "code", "mbpp": "code"}
+ZH_FORMATS = ("ceval", "cmmlu")  # their prompts are in Chinese unless the task says `language: en`
 
 
 def detect_format(path: Path) -> str:
-    """Guess a benchmark file's format from its name and first record."""
+    """Guess a benchmark file's format from its name and first usable record (CSV: from the header)."""
     path = Path(path)
-    if path.is_dir() or path.suffix == ".csv":
-        return "mmlu"
-    records = read_records(path)
-    if not records:
-        raise DataError(f"{path}: no records in the file")
-    rec = records[0][1]
+    if path.is_dir() or path.suffix.lower() == ".csv":
+        return sniff_csv(path)
+    rec = first_record(path)
+    if isinstance(rec.get("examples"), list):  # BIG-Bench Hard's JSON: {"examples": [{input, target}]}
+        rec = next((ex for ex in rec["examples"] if isinstance(ex, dict)), {})
     if isinstance(rec.get("question"), dict) and "answerKey" in rec:
         return "arc"
     if "question" in rec and isinstance(rec.get("answer"), str) and "####" in rec["answer"]:
         return "gsm8k"
+    if "endings" in rec and ("ctx" in rec or "ctx_a" in rec):
+        return "hellaswag"
+    if "input" in rec and "target" in rec:
+        return "bbh"
     if "prompt" in rec and "answer" in rec:
         return "jsonl"
     if "entry_point" in rec and "test" in rec:
@@ -246,24 +177,28 @@ def detect_format(path: Path) -> str:
     if "prompt" in rec and ("reference" in rec or "references" in rec):
         return "reference"
     raise DataError(f"{path}: cannot tell the benchmark format from fields {sorted(rec)}",
-                    hint="set 'format' on the task: gsm8k, arc, mmlu, mmlu-original, jsonl, reference, humaneval or mbpp")
+                    hint="set 'format' on the task: " + ", ".join(LOADERS))
 
 
 def load_items(path: Path, fmt: str = "auto", limit: int | None = None) -> tuple[str, LoadResult]:
-    """Load a benchmark file in `fmt` (or the detected format); returns (format, items and rejects)."""
+    """Load a benchmark file in `fmt` (or the detected format); returns (format, items and rejects).
+
+    Bad records (malformed JSON lines, missing fields, an answer outside the options, a repeated id) are
+    rejected one by one with `file:line: why`; the other items load."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: benchmark file not found")
     if fmt == "auto":
         fmt = detect_format(path)
     result = LOADERS[fmt](path)
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     unique = []
     for item in result.items:
         if item.id in seen:
-            result.rejected.append(f"{path}: duplicate id '{item.id}' (only the first is kept)")
+            result.rejected.append(f"{item.where or path}: duplicate id '{item.id}' (first at {seen[item.id]}; "
+                                   "only the first is kept)")
             continue
-        seen.add(item.id)
+        seen[item.id] = item.where or str(path)
         unique.append(item)
     result.items = unique
     if limit is not None:

@@ -22,8 +22,17 @@ TARGET_DELIMITER = " "
 
 
 def mc_context(item: BenchItem) -> str:
-    """The context an option continues: 'Question: <question>\\nAnswer:' (lm-evaluation-harness's ARC form)."""
-    return f"Question: {item.question.strip()}\nAnswer:"
+    """The context an option continues: the item's own (`meta['ll_context']`: a HellaSwag context, a C-Eval
+    question with its options and '答案：'), else 'Question: <question>\\nAnswer:' (lm-evaluation-harness's ARC form)."""
+    own = item.meta.get("ll_context")
+    return own if isinstance(own, str) else f"Question: {item.question.strip()}\nAnswer:"
+
+
+def mc_options(item: BenchItem) -> list[str]:
+    """The continuations compared: the item's own (`meta['ll_continuations']`, e.g. the letters A-D for C-Eval and
+    CMMLU as lm-evaluation-harness scores them), else the option texts."""
+    own = item.meta.get("ll_continuations")
+    return [str(x) for x in own] if isinstance(own, list) else [text for _, text in item.choices]
 
 
 def split_pair(context: str, continuation: str) -> tuple[str, str]:
@@ -53,7 +62,7 @@ def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
 async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
     """Score one choice item: each option's log-likelihood, the prediction, acc and acc_norm."""
     labels = [lab for lab, _ in item.choices]
-    options = [text for _, text in item.choices]
+    options = mc_options(item)
     pairs = [split_pair(mc_context(item), TARGET_DELIMITER + text) for text in options]
     scored = await asyncio.gather(*(model.continuation_logprob(ctx, cont) for ctx, cont in pairs))
     lls, tokens = [r.logprob for r in scored], [r.tokens for r in scored]

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from arena.bench.bbh import score_bbh
 from arena.bench.config import BenchTask
 from arena.bench.fewshot import FewShot, answer_text, build_prompt, check_options, load_fewshot
 from arena.bench.genopts import CodeOptions, ReferenceOptions
@@ -25,6 +26,8 @@ def _choice(text: str, item: BenchItem, task: BenchTask) -> Score:
 
 
 def _exact(text: str, item: BenchItem, task: BenchTask) -> Score:
+    if item.meta.get("match") == "bbh":  # BBH targets: '(A)', 'True', ') ]' (arena.bench.bbh)
+        return score_bbh(text, item.answer)
     return score_exact(text, [item.answer, *item.accept])
 
 
@@ -56,8 +59,8 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {
     "numeric": KindSpec(_numeric, ("gsm8k", "jsonl")),
-    "choice": KindSpec(_choice, ("arc", "mmlu", "mmlu-original")),
-    "exact": KindSpec(_exact, ("jsonl", "gsm8k")),
+    "choice": KindSpec(_choice, ("arc", "mmlu", "mmlu-original", "ceval", "cmmlu", "hellaswag")),
+    "exact": KindSpec(_exact, ("jsonl", "gsm8k", "bbh")),
     "perplexity": KindSpec(_no_text_scorer, ("text",)),  # scored from log-probabilities (arena.bench.logprob_run)
     "reference": KindSpec(_exact, ("reference",), _reference_task),       # BLEU, ROUGE, ... (arena.bench.genscore)
     "code": KindSpec(_whole_task_only, ("humaneval", "mbpp"), _code_task),  # pass@k in the sandbox (arena.bench.passk)
