@@ -55,6 +55,10 @@ def judge_report(info: dict[str, Any]) -> str:
     if not j.get("dry_run"):
         lines.append(f"  spent in this run ${j.get('spent_now_usd', 0.0):.4f}; all judgments this run uses: tokens in "
                      f"{j['prompt_tokens']:,}, out {j['completion_tokens']:,}, cost ${j['cost_usd']:.4f}")
+    sched = j.get("schedule") or {}
+    if sched.get("pairs") == "adaptive":
+        lines.append(f"  adaptive schedule: {sched['calls']:,} calls in {sched['rounds']} rounds, {sched['saved_calls']:,} "
+                     f"open calls not needed; stopped: {sched['stop_reason']}")
     est = j.get("estimate")
     if est:
         cost = f"${est['cost_usd']:.4f}" if est["priced"] else "unknown (set judge.price to get a cost estimate)"
@@ -64,6 +68,9 @@ def judge_report(info: dict[str, Any]) -> str:
                   f"  output tokens      ~{est['completion_tokens']:,}",
                   f"  estimated cost     {cost}",
                   f"  (estimate: {est['method']}; follow-up requests for unparseable replies are not included)"]
+        if sched.get("pairs") == "adaptive":
+            lines.append("  (pairs: adaptive: judge calls is an upper bound; the real run stops when its ranking "
+                         "separates or at judge.adaptive.max_calls)")
     return "\n".join(lines)
 
 

@@ -152,14 +152,63 @@ class JudgeStage:
         sem = asyncio.Semaphore(self.judge.concurrency)
         bar = tqdm(total=len(todo), desc=f"judge {self.judge.name}", unit="call", leave=True, dynamic_ncols=True,
                    disable=None if self.show_progress is None else not self.show_progress)
+        schedule: dict[str, Any] = {"pairs": self.cfg.pairs, "calls": len(todo), "saved_calls": 0}
         try:
             if todo:
                 with self.store.appender() as app:
-                    await asyncio.gather(*(self._one(p, sem, app, bar) for p in todo))
+                    if self.cfg.pairs == "adaptive":
+                        schedule = await self._adaptive(prepared, cache, todo, lambda p: self._one(p, sem, app, bar))
+                    else:
+                        await asyncio.gather(*(self._one(p, sem, app, bar) for p in todo))
         finally:
             bar.close()
             await self.judge.aclose()
-        return self._write_outputs(prepared, cache, len(todo), estimate)
+        return self._write_outputs(prepared, cache, schedule["calls"], estimate, schedule)
+
+    async def _adaptive(self, prepared: list[Prepared], cache: dict[str, dict], todo: list[Prepared],
+                        one: Callable[[Prepared], Any]) -> dict[str, Any]:
+        """Judge the open cells least certain first (judges.adaptive) until the ranking separates or the budget."""
+        from judges.adaptive import AdaptiveSchedule, cell_of, run_schedule
+
+        def cell(p: Prepared) -> Any:
+            return cell_of(p[0].question.qid, p[0].model_a, p[0].model_b or "")
+
+        by_cell: dict[Any, list[Prepared]] = {}
+        for p in todo:
+            by_cell.setdefault(cell(p), []).append(p)
+        known: dict[tuple[str, str], int] = {}
+        for c in {cell(p) for p in prepared} - set(by_cell):
+            known[c[1:]] = known.get(c[1:], 0) + 1
+        models = sorted({m for c in {cell(p) for p in prepared} for m in c[1:]})
+        sched = AdaptiveSchedule(models, {c: len(ps) for c, ps in by_cell.items()}, known, self.cfg.adaptive)
+
+        async def ask(cells: list[Any]) -> int:
+            batch = [p for c in cells for p in by_cell[c]]
+            await asyncio.gather(*(one(p) for p in batch))
+            return len(batch)
+
+        def halted() -> str | None:
+            if self.breaker.open:
+                return f"the judge endpoint was given up on ({self.breaker.reason})"
+            return f"the money budget {self.budget.stop.limit_name} stopped the judge" if self.budget.stop else None
+
+        return await run_schedule(sched, ask, lambda: self._battles_so_far(prepared, cache), halted)
+
+    def _battles_so_far(self, prepared: list[Prepared], cache: dict[str, dict]) -> Any:
+        """Validated battles of every task judged so far (cached or in this run), for the adaptive refits."""
+        import pandas as pd
+
+        from arena.rating.io import validate_battles
+
+        pairs = [(p[0], rec) for p in prepared if (rec := self.results.get(p[3]) or cache.get(p[3]))]
+        battles, _ = self._make_battles(pairs)
+        return validate_battles(pd.DataFrame(battles)) if battles else None
+
+    def _make_battles(self, pairs: list[tuple[JudgeTask, dict]]) -> tuple[list[dict], dict[str, int]]:
+        """Battles of judged tasks with this judge's settings (inconsistent orders, strong weight, tie band)."""
+        tie_band = self.cfg.reward.tie_band if self.cfg.reward else 0.0
+        return make_battles(pairs, judge=self.cfg.label, mode=self.cfg.mode, inconsistent=self.cfg.inconsistent,
+                            strong_weight=self.cfg.strong_weight, tie_band=tie_band)
 
     def _record_problems(self, stats: dict[str, Any], not_done: int) -> None:
         """Failed and unparsed judgments, a dead endpoint or a budget stop go into run.json's errors."""
@@ -183,7 +232,7 @@ class JudgeStage:
         return any(any(self.cut_turns.get(m, {}).get(task.question.qid, [])[: task.turn]) for m in models)
 
     def _write_outputs(self, prepared: list[Prepared], cache: dict[str, dict], n_todo: int,
-                       estimate: dict[str, Any] | None) -> dict[str, Any]:
+                       estimate: dict[str, Any] | None, schedule: dict[str, Any]) -> dict[str, Any]:
         pairs: list[tuple[JudgeTask, dict]] = []
         run_rows = []
         for task, _, _, key in prepared:
@@ -205,7 +254,8 @@ class JudgeStage:
         summary: dict[str, Any] = {"judge": self.cfg.label, "mode": self.cfg.mode, "dry_run": self.judge.dry_run,
                                    "tasks": len(prepared), "new_calls": new, "not_done": n_todo - new,
                                    "budget_stopped": self.budget.stop is not None, "skipped": self.skipped[:20],
-                                   **stats, "spent_now_usd": round(self.budget.spent, 6)}
+                                   **stats, "spent_now_usd": round(self.budget.spent, 6),
+                                   "schedule": {**schedule, "calls": new}}
         if self.paid:
             summary["budget"] = self.budget.report()
         self._record_problems(stats, n_todo - new)
@@ -215,10 +265,7 @@ class JudgeStage:
             write_json_atomic(path / "single_scores.json", table)
             summary["scores"] = len(rows)
         else:
-            tie_band = self.cfg.reward.tie_band if self.cfg.reward else 0.0
-            battles, counts = make_battles(pairs, judge=self.cfg.label, mode=self.cfg.mode,
-                                           inconsistent=self.cfg.inconsistent, strong_weight=self.cfg.strong_weight,
-                                           tie_band=tie_band)
+            battles, counts = self._make_battles(pairs)
             write_jsonl_atomic(path / "battles.jsonl", battles)
             summary["battles"] = len(battles)
             summary["pair_outcomes"] = counts

@@ -1,0 +1,213 @@
+"""Adaptive pair schedule (`judge.pairs: adaptive`): judge the least certain (pair, question) cells first.
+
+A cell is one question for one unordered pair of models (every turn and order of it). Cells whose
+judgments are all cached are known for free. The schedule fits Bradley-Terry (the rating engine's fit,
+warm-started, with a bootstrap) on every battle known so far, then spends the next batch of calls on
+the pairs whose order is least certain: a pair's value is the share of bootstrap rounds that put it
+in the minority order, times the information one game carries (q(1-q) at the fitted win probability
+q), times the mean width of the two intervals; each extra cell given to a pair in the same batch
+counts for less (n / (n + k)). It stops when every adjacent pair of the ranking is separated (the
+intervals do not overlap, or at least `level` of the rounds agree on the order), when no unsettled
+pair has a question left, or when `max_calls` is spent.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+import pandas as pd
+
+from arena.config import AdaptiveConfig
+from arena.quality.metrics import separated
+from arena.rating.bootstrap import bootstrap_bt, percentile_interval
+from arena.rating.bt import fit_lbfgs, normalise
+from arena.rating.counts import aggregate
+from arena.rating.diagnostics import mle_exists
+from arena.rating.options import RatingOptions
+
+Cell = tuple[str, str, str]  # (question id, model, model), the two models in sorted order
+PERCENTILES = (2.5, 97.5)
+
+
+def cell_of(qid: str, a: str, b: str) -> Cell:
+    """The cell of a question and an unordered pair."""
+    lo, hi = sorted((a, b))
+    return (str(qid), lo, hi)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Ratings of the models with battles: point, interval, and P(row above column) over bootstrap rounds."""
+
+    models: list[str]
+    rating: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    above: np.ndarray  # (M, M) share of rounds with rating i > rating j
+    theta: np.ndarray  # natural-unit strengths (warm start of the next fit)
+
+    def order(self) -> list[str]:
+        """Models best first."""
+        return [self.models[k] for k in np.argsort(-self.rating, kind="stable")]
+
+    def settled(self, a: str, b: str, level: float) -> bool:
+        """True when the intervals of a and b do not overlap or the rounds agree on their order."""
+        i, j = self.models.index(a), self.models.index(b)
+        p = self.above[i, j]
+        return separated(self.low[i], self.high[i], self.low[j], self.high[j]) or max(p, 1 - p) >= level
+
+
+def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None = None) -> Fit | None:
+    """BT fit with bootstrap on validated battles (score, weight columns); None with fewer than two models."""
+    battles = battles[battles["model_a"] != battles["model_b"]]
+    if battles.empty:
+        return None
+    counts = aggregate(battles)
+    models = counts.models
+    if len(models) < 2:
+        return None
+    opts = RatingOptions(bootstrap=rounds, seed=seed)
+    s, n = counts.pair_stats()
+    alpha = 0.0 if mle_exists(len(models), counts.pair_i, counts.pair_j, s, n) else opts.prior_weight
+    start = None
+    if warm is not None:
+        known = {m: t for m, t in zip(warm.models, warm.theta)}
+        start = np.array([known.get(m, 0.0) for m in models])
+    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, len(models), alpha, start)
+    draws = bootstrap_bt(counts, theta, rounds, seed, opts.prior_weight)
+    d = np.where(draws.active, draws.theta, np.nan)
+    norm = {"factor": opts.factor, "init": opts.init}
+    rating = normalise(theta, models, **norm)
+    low, high = percentile_interval(normalise(d, models, active=np.isfinite(d), **norm), PERCENTILES)
+    both = np.isfinite(d)[:, :, None] & np.isfinite(d)[:, None, :]
+    wins = (np.nan_to_num(d)[:, :, None] > np.nan_to_num(d)[:, None, :]) & both
+    above = wins.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
+    return Fit(models, rating, low, high, above, theta)
+
+
+@dataclass
+class Plan:
+    """The next batch of cells, or why the schedule stops."""
+
+    cells: list[Cell]
+    stop: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class AdaptiveSchedule:
+    """Which cells to judge next, given the fit so far; `cost` holds the calls each open cell still needs."""
+
+    models: list[str]
+    cost: dict[Cell, int]
+    known: dict[tuple[str, str], int]  # cells per pair already judged (cached or this run)
+    settings: AdaptiveConfig
+    calls: int = 0
+    rounds: int = 0
+    open: dict[tuple[str, str], list[Cell]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        rng = random.Random(self.settings.seed)
+        for cell in sorted(self.cost):
+            self.open.setdefault(cell[1:], []).append(cell)  # type: ignore[arg-type]
+        for cells in self.open.values():
+            rng.shuffle(cells)  # the questions of a pair in a seeded random order
+
+    def plan(self, fit: Fit | None) -> Plan:
+        """The next batch (within `batch_calls` and what is left of `max_calls`), or the reason to stop."""
+        s = self.settings
+        budget = None if s.max_calls is None else s.max_calls - self.calls
+        spent = Plan([], "max_calls", f"the call budget judge.adaptive.max_calls={s.max_calls} is spent")
+        if budget is not None and budget <= 0:
+            return spent
+        pairs = [p for p in itertools.combinations(sorted(self.models), 2) if self.open.get(p)]
+        warm = [p for p in pairs if self.known.get(p, 0) < s.warmup]
+        fitted = set(fit.models) if fit is not None else set()
+        if warm or fit is None or fitted != set(self.models):
+            if not warm:
+                return Plan([], "exhausted", "every question of every pair is judged")
+            return self._take({p: 1.0 for p in warm}, budget, cap=s.warmup) or spent
+        ranking = fit.order()
+        adjacent = list(zip(ranking, ranking[1:]))
+        if all(fit.settled(a, b, s.level) for a, b in adjacent):
+            return Plan([], "separated", f"every adjacent pair of the ranking is separated (intervals apart or "
+                                         f"P(order) >= {s.level:g})")
+        value = {p: v for p in pairs if (v := self._value(fit, *p)) > 0}
+        if not value:
+            return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
+        return self._take(value, budget) or spent
+
+    def _value(self, fit: Fit, a: str, b: str) -> float:
+        """Expected use of one more cell of (a, b): order uncertainty x information per game x interval width."""
+        if fit.settled(a, b, self.settings.level):
+            return 0.0
+        i, j = fit.models.index(a), fit.models.index(b)
+        p = fit.above[i, j]
+        q = 1.0 / (1.0 + np.exp(-(fit.theta[i] - fit.theta[j])))
+        width = np.nan_to_num((fit.high[i] - fit.low[i] + fit.high[j] - fit.low[j]) / 2, nan=1.0)
+        return float(2 * min(p, 1 - p) * q * (1 - q) * max(width, 1e-9))
+
+    def _take(self, value: dict[tuple[str, str], float], budget: int | None, cap: int | None = None) -> Plan | None:
+        """Greedy cells by value with diminishing returns per pair, up to `batch_calls` and never past the call
+        budget; None when no open cell fits in what is left of the budget."""
+        heap = [(-v, p) for p, v in value.items()]
+        heapq.heapify(heap)
+        given: dict[tuple[str, str], int] = {}
+        out: list[Cell] = []
+        room = self.settings.batch_calls
+        while heap and room > 0:
+            _, pair = heapq.heappop(heap)
+            cells = self.open[pair]
+            if not cells or (cap is not None and self.known.get(pair, 0) + given.get(pair, 0) >= cap):
+                continue
+            if budget is not None and self.cost[cells[-1]] > budget:
+                continue  # this pair's next cell would pass max_calls; another pair's may still fit
+            cell = cells.pop()
+            out.append(cell)
+            room -= self.cost[cell]
+            budget = None if budget is None else budget - self.cost[cell]
+            given[pair] = given.get(pair, 0) + 1
+            n = max(self.known.get(pair, 0), 1)
+            heapq.heappush(heap, (-value[pair] * n / (n + given[pair]), pair))
+        return Plan(out) if out else None
+
+    def judged(self, cells: list[Cell], calls: int) -> None:
+        """Record a batch as judged (whatever its outcome: a failed cell is retried on the next run)."""
+        self.calls += calls
+        self.rounds += 1
+        for cell in cells:
+            pair = (cell[1], cell[2])
+            self.known[pair] = self.known.get(pair, 0) + 1
+
+
+async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], Awaitable[int]],
+                       battles: Callable[[], pd.DataFrame | None],
+                       halted: Callable[[], str | None] = lambda: None,
+                       on_round: Callable[[Fit | None, int], None] | None = None) -> dict:
+    """Judge batches until the schedule stops; `ask` judges cells and returns the calls made, `battles` gives
+    every battle known so far, `halted` names an outside stop (money budget, endpoint down)."""
+    fit: Fit | None = None
+    s = schedule.settings
+    while True:
+        frame = battles()
+        fit = fit_ratings(frame, s.bootstrap, s.seed, fit) if frame is not None and len(frame) else None
+        if on_round is not None:
+            on_round(fit, schedule.calls)
+        plan = schedule.plan(fit)
+        stop, reason = plan.stop, plan.reason
+        if stop is None and (outside := halted()):
+            stop, reason = "halted", outside
+        if stop is not None:
+            break
+        made = await ask(plan.cells)
+        schedule.judged(plan.cells, made)
+    left = sum(schedule.cost[c] for cells in schedule.open.values() for c in cells)
+    ranking = fit.order() if fit is not None else []
+    unsettled = [f"{a} / {b}" for a, b in zip(ranking, ranking[1:]) if fit and not fit.settled(a, b, s.level)]
+    return {"pairs": "adaptive", "calls": schedule.calls, "saved_calls": left, "rounds": schedule.rounds,
+            "stopped": stop, "stop_reason": reason, "unsettled_adjacent": unsettled,
+            "max_calls": s.max_calls, "batch_calls": s.batch_calls, "level": s.level}
