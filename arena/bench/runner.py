@@ -88,6 +88,7 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
                 out["details"][name], out["n"][name] = [], 0
                 out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                         "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs),
+                                        **t.skipped,
                                         "metric": t.metric, "unscored": str(exc).splitlines()[0]}
                 continue
             details = got.details
@@ -107,7 +108,7 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
         out["details"][name] = details
         out["n"][name] = len(details)
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
-                                "path": str(t.task.path), "missing": missing.get(name, 0), **extra,
+                                "path": str(t.task.path), "missing": missing.get(name, 0), **t.skipped, **extra,
                                 "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else ""),
                                 **shot_info(t.task)}
     out["updated"] = now()
@@ -203,7 +204,8 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
         write_bench(ws.root, result)
         summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
                                   "metric": result["sources"][t].get("metric", "accuracy"),
-                                  "missing": result["sources"][t]["missing"]} for t in result["n"]}
+                                  "missing": result["sources"][t]["missing"],
+                                  "rejected": result["sources"][t].get("rejected", 0)} for t in result["n"]}
     for task, message in problems.items():
         run.error(f"bench task '{task}' not scored: {message}", stage="bench", task=task)
     reasons = [f"task {task} not scored: {message.splitlines()[0]}" for task, message in problems.items()]
@@ -230,7 +232,18 @@ def score_table(outcome: BenchOutcome) -> str:
     out = [" ".join(f(v) for f, v in zip(fmt, head)).rstrip()]
     out.append("-" * len(out[0]))
     out += [" ".join(f(v) for f, v in zip(fmt, row)).rstrip() for row in lines]
-    return "\n".join(out)
+    return "\n".join(out + skipped_lines(outcome))
+
+
+def skipped_lines(outcome: BenchOutcome) -> list[str]:
+    """Below the table: each task with records of its file that were skipped (not scored), the count and the
+    first reason; all reasons are in run.json errors, the first 20 in bench/<model>.json."""
+    rows = [(t.task.name, t.data.rejected) for t in outcome.tasks if t.data.rejected]
+    if not rows:
+        return []
+    out = ["", "skipped records (bad input, not scored; see run.json errors):"]
+    out += [f"  {name}: {len(rej)} skipped; first: {rej[0]}" for name, rej in rows]
+    return out
 
 
 def _num(value: Any) -> str:

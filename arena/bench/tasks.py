@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from arena.bench.bbh import score_bbh
 from arena.bench.config import BenchTask
@@ -67,6 +68,9 @@ KINDS: dict[str, KindSpec] = {
 }
 
 
+MAX_REASONS = 20  # rejected records listed per task in bench/<model>.json (all are counted)
+
+
 @dataclass
 class LoadedTask:
     """A configured task with its file read: kind, format, items, rejected records."""
@@ -98,6 +102,13 @@ class LoadedTask:
         if self.kind == "code":
             return (self.task.code or CodeOptions()).primary
         return "accuracy"
+
+    @property
+    def skipped(self) -> dict[str, Any]:
+        """The records of the task's file that were not scored, for its result files: `rejected` (how many) and
+        `rejected_reasons` (the first MAX_REASONS, each 'file:line: field: why')."""
+        rej = self.data.rejected
+        return {"rejected": len(rej), **({"rejected_reasons": rej[:MAX_REASONS]} if rej else {})}
 
     @property
     def whole_task(self) -> bool:
