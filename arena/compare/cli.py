@@ -16,6 +16,8 @@ from typing import Any
 
 from arena.errors import ArenaError
 
+APP_URL = "http://localhost:8501/"  # `arena viz` / streamlit's default address
+
 REGRESSION_EXIT = 4
 NOT_COMPARABLE_EXIT = 5
 MAX_ROUNDS = 100_000
@@ -67,10 +69,11 @@ def _exit_code(result: dict[str, Any], args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """`arena compare`: load two runs, compare them, print table or JSON, write compare.json and report.md."""
     # numpy/pandas/scipy are imported when comparing, not for `arena --help`
+    from arena.compare.html import html_report
     from arena.compare.render import markdown, terminal
     from arena.compare.result import compare_runs
     from arena.compare.runs import load_run, resolve_pair
-    from arena.records import write_json_atomic
+    from arena.records import write_json_atomic, write_text_atomic
 
     _check_args(args)
     old_path, new_path, picked = resolve_pair(list(args.paths))
@@ -79,13 +82,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     old, new = load_run(old_path), load_run(new_path)
     result = clean(compare_runs(old, new, level=args.level, rounds=args.rounds, seed=args.seed,
                                 categories=not args.no_categories, picked=picked,
-                                adjust=not args.per_model, force=args.force))
+                                adjust=not args.per_model, force=args.force, app_url=args.app_url))
     if not args.no_write:
-        try:
+        try:  # each file whole or not at all (atomic renames)
             write_json_atomic(new.path / "compare.json", result)
-            tmp = new.path / ".report.md.tmp"
-            tmp.write_text(markdown(result), encoding="utf-8")
-            tmp.replace(new.path / "report.md")  # never a half-written report
+            write_text_atomic(new.path / "report.md", markdown(result))
+            write_text_atomic(new.path / "report.html", html_report(result))
         except OSError as exc:
             raise ArenaError(f"{new.path}: cannot write compare.json ({exc.strerror})",
                              hint="use --no-write for a read-only run folder") from None
@@ -94,7 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         print(terminal(result))
         if not args.no_write:
-            print(f"\nwritten: {new.path / 'compare.json'}, {new.path / 'report.md'}")
+            print(f"\nwritten: {new.path / 'compare.json'}, {new.path / 'report.md'}, {new.path / 'report.html'}")
     return _exit_code(result, args)
 
 
@@ -119,7 +121,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="compute the changes even when the runs are not comparable (marked as such; needs shared "
                    "questions)")
     p.add_argument("--no-categories", action="store_true", help="skip the per-category comparisons")
-    p.add_argument("--no-write", action="store_true", help="do not write compare.json / report.md into the new run")
+    p.add_argument("--no-write", action="store_true",
+                   help="do not write compare.json / report.md / report.html into the new run")
+    p.add_argument("--app-url", default=APP_URL, metavar="URL",
+                   help=f"the app (arena viz) that the report's battle links open ({APP_URL})")
     p.set_defaults(func=cmd_compare)
 
 

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from arena.compare.paired import centred_difference
+from arena.compare.cli import APP_URL
 from arena.errors import ArenaError
 from arena.rating.counts import encode_models
 from arena.rating.style import fit_style, needs_prior, style_features
 
 OUTCOME = {1: "win", 0: "tie", -1: "loss"}
 MAX_FLIPS = 30  # flipped verdicts listed per model (all are counted)
-APP_URL = "http://localhost:8501/"
 
 
 def _sided(battles: pd.DataFrame, questions: set[str], models: set[str]) -> pd.DataFrame:
