@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -73,8 +74,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+# subcommands whose module is known: `arena rate ...` builds a parser with only that module's subcommands,
+# so it does not import the other stages (scipy.stats, plotly, streamlit, openai, ...)
+_DIRECT = {"rate": "arena.rating.cli"}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (or only those of module `only`, see _DIRECT)."""
     parser = argparse.ArgumentParser(prog="arena", description="LLM-as-judge arena with Bradley-Terry / Elo "
                                      "leaderboards. Start with: arena run -c configs/cfg_pairwise.yaml --dry-run")
     parser.add_argument("--version", action="version", version=f"arena {__version__}")
@@ -99,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="workspace folder (default ./arena-workspace)")
     runs.set_defaults(func=cmd_runs)
 
+    if only is not None:
+        import importlib
+
+        importlib.import_module(only).register(sub)
+        return parser
     from arena.bench.cli import register as register_bench
     from arena.compare.cli import register as register_compare
     from arena.human.cli import register as register_human
@@ -133,14 +144,19 @@ def run_standalone(register: Callable[[argparse._SubParsersAction], None], argv:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `arena` console script."""
-    parser = build_parser()
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    direct = _DIRECT.get(words[0]) if words else None
+    parser = build_parser(direct)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
+    if direct is None:
+        from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
 
-    install_sigterm_as_keyboard_interrupt()  # SIGTERM unwinds like Ctrl-C: files closed, servers stopped
+        install_sigterm_as_keyboard_interrupt()  # SIGTERM unwinds like Ctrl-C: files closed, servers stopped
+    else:  # no event loop or server in these commands (and no httpx/asyncio import): SIGTERM is Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return int(args.func(args) or 0)
     except ArenaError as exc:

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
+from arena.limits import MAX_BOOTSTRAP  # also bounds `arena rate --bootstrap` (arena.rating.options)
 from arena.redaction import MASK, is_secret_name, redact_data, register_secret, register_secret_env
 from arena.strict import Strict
 from arena.yamlfile import read_yaml_mapping, yaml_line
@@ -24,7 +25,6 @@ MT_BENCH_TEMPERATURE: dict[str, float] = {
     "humanities": 0.1,
 }
 
-MAX_BOOTSTRAP = 100_000  # 1000 rounds is the usual; beyond this a fit runs for hours and narrows nothing
 OPENAI_URL = "https://api.openai.com/v1"  # where a judge or candidate without base_url is sent
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

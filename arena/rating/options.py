@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from arena.config import MAX_BOOTSTRAP  # one bound for the config key and --bootstrap
+from arena.limits import MAX_BOOTSTRAP  # one bound for the config key and --bootstrap
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
 
