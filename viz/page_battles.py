@@ -42,6 +42,7 @@ def filter_battles(battles: pd.DataFrame) -> pd.DataFrame:
     models = sorted(set(_options(battles, "model_a")) | set(_options(battles, "model_b")))
     questions = _options(battles, "question_id")
     _initial("bt_model_a", "model", [ANY] + models)
+    _initial("bt_model_b", "opponent", [ANY] + models)
     _initial("bt_question", "question", [ANY] + questions)
     row1, row2 = st.columns(3), st.columns(3)
     category = row1[0].selectbox("Category", [ANY] + _options(battles, "category"), key="bt_category")
