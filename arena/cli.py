@@ -33,6 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(serving_report(ctx.run.path))
     print(judge_report(ctx.run.info))
     print(rating_report(ctx.run.path))
+    from arena.board_columns import board_report
+    print(board_report(ctx.run.path))
     errors = ctx.run.info.get("errors", [])
     if errors:
         print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")

@@ -138,7 +138,7 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
     opts = RatingOptions(bootstrap=r.bootstrap, seed=r.seed, bootstrap_by=r.bootstrap_by,
                          anchor=parse_anchor(r.anchor) if r.anchor else None,
                          baseline=baseline, style_control=r.style_control, percentiles=tuple(r.percentiles))
-    out = write_leaderboard(battles, ctx.run.path, opts)
+    out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root)  # + serving, bench columns
     return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}
 
 

@@ -69,9 +69,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"\n{len(errors)} error(s) recorded in {outcome.run.path / 'run.json'}; "
               f"first: {redact(errors[0]['message'])}")
     print(f"\nscores: {Path(cfg.workspace) / 'bench'}   run folder: {outcome.run.path}")
+    refresh_leaderboard(Path(cfg.workspace), wait=not args.no_wait)
     from arena.cli import exit_code
 
     return exit_code(outcome.run.info)  # the run's status (arena.run_status): failed 1, partial 3
+
+
+def refresh_leaderboard(workspace: Path, wait: bool = True) -> None:
+    """Put the new objective scores into the workspace's latest leaderboard.{json,csv} (its ratings unchanged)."""
+    from arena.board_columns import latest_board, refresh_board
+    from arena.workspace_lock import workspace_lock
+
+    with workspace_lock(workspace, wait=wait):
+        board = latest_board(workspace)
+        if board is not None and refresh_board(board, workspace):
+            print(f"leaderboard {board / 'leaderboard.json'} (and .csv): objective columns refreshed")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -87,6 +99,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         path = write_bench(args.out, res)
         shown = ", ".join(f"{t}={v:.4f}" for t, v in sorted(res["scores"].items()))
         print(f"{res['model']}: {len(res['scores'])} task(s) -> {path}\n  {shown}")
+    if results:
+        refresh_leaderboard(args.out)
     return 0
 
 

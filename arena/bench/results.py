@@ -27,7 +27,8 @@ def bench_path(workspace: Path, model: str) -> Path:
     return Path(workspace) / "bench" / file_name(model)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_result(path: Path) -> dict[str, Any]:
+    """A bench result file as a dict ({} when it cannot be read)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -58,7 +59,7 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def write_bench(workspace: Path, result: dict[str, Any]) -> Path:
     """Merge one model's result into WORKSPACE/bench/<model>.json (atomic rename); returns the path."""
     path = bench_path(workspace, result["model"])
-    write_json_atomic(path, merge(_read(path), result))
+    write_json_atomic(path, merge(read_result(path), result))
     return path
 
 

@@ -88,14 +88,20 @@ def run_rate(args: argparse.Namespace) -> int:
     result = rate_battles(battles, options, category=args.category)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from arena.board_columns import extras_table, run_extras, with_extra_columns
+
+    extras = run_extras(args.battles, [str(m) for m in result.table["model"]])  # a run folder: serving, bench
     if args.format == "csv":
-        text = result.table.to_csv(index=False)
+        text = with_extra_columns(result.table.to_csv(index=False), extras)
     elif args.format == "json":
         payload = result_to_dict(result)
         payload["options"] = options.to_dict()
+        payload.update(extras)
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     else:
         text = format_table(result, options.percentiles) + "\n"
+        if extra := extras_table({"table": result_to_dict(result)["table"], **extras}):
+            text += extra + "\n"
     if args.output:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -104,8 +104,13 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     return text
 
 
-def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions) -> dict[str, Any]:
-    """Rate a battles file (or run folder); write out_dir/leaderboard.json, leaderboard.csv, head_to_head.csv."""
+def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions,
+                      workspace: Path | None = None) -> dict[str, Any]:
+    """Rate a battles file (or run folder); write out_dir/leaderboard.json, leaderboard.csv, head_to_head.csv.
+    The files also carry out_dir's serving figures (serving.json) and, with `workspace`, the latest objective
+    scores of its bench/ folder (arena.board_columns)."""
+    from arena.board_columns import attach, with_extra_columns
+
     battles = battles_for_rating(battles_path, options)  # streamed pair counts unless Elo / style control
     overall, categories, notes = rate_all(battles, options)
     warnings = list(overall.warnings) + notes
@@ -124,7 +129,8 @@ def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions)
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    report = attach(report, out_dir, workspace)
     write_text_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out_dir / LEADERBOARD_CSV, overall.table.to_csv(index=False))
+    write_text_atomic(out_dir / LEADERBOARD_CSV, with_extra_columns(overall.table.to_csv(index=False), report))
     write_head_to_head(head_to_head_table(battles), out_dir / HEAD_TO_HEAD_CSV)
     return report
