@@ -1,0 +1,154 @@
+"""The 'why' of `arena compare`: category contributions and flipped verdicts against hand counts from the battle
+rows, answer lengths from answer records, the longer-answers flag with style control, and the power estimate."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+from test_compare import STRENGTH, _battles, _changed, _write_run
+
+from arena.compare.power import noise_floor
+from arena.compare.result import compare_runs
+from arena.compare.runs import load_run
+
+SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
+
+
+def _own(rows: list[dict], model: str) -> dict[tuple[str, str], tuple[float, str]]:
+    """(question, opponent) -> (model's own score, category), by a plain loop over the battle rows."""
+    out = {}
+    for r in rows:
+        if model in (r["model_a"], r["model_b"]):
+            mine = SCORE[r["winner"]] if r["model_a"] == model else 1.0 - SCORE[r["winner"]]
+            other = r["model_b"] if r["model_a"] == model else r["model_a"]
+            out[(r["question_id"], other)] = (mine, r["category"])
+    return out
+
+
+def test_contributions_and_flips_match_hand_counts(tmp_path: Path) -> None:
+    old_rows = _battles(STRENGTH, 60, seed=1)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-a": 1.5}, 60, seed=2), "m-a")
+    old, new = _write_run(tmp_path, "r1", old_rows), _write_run(tmp_path, "r2", new_rows)
+    result = compare_runs(load_run(old), load_run(new), rounds=100)
+    assert result["better"] == ["m-a"] and list(result["why"]) == ["m-a"]
+    why = result["why"]["m-a"]
+    was, now = _own(old_rows, "m-a"), _own(new_rows, "m-a")
+    # win rates and per-category contributions, by hand (every battle weight 1)
+    assert why["win_rate"]["old"] == pytest.approx(np.mean([s for s, _ in was.values()]))
+    assert why["win_rate"]["new"] == pytest.approx(np.mean([s for s, _ in now.values()]))
+    for cat in why["categories"]:
+        pts = [sum(s for s, c in side.values() if c == cat["category"]) / len(side) for side in (was, now)]
+        assert cat["contribution"] == pytest.approx(pts[1] - pts[0])
+        assert cat["rating_change"] == next(r["change"] for r in result["categories"][cat["category"]]["models"]
+                                            if r["model"] == "m-a")
+    assert sum(c["contribution"] for c in why["categories"]) == pytest.approx(
+        why["win_rate"]["new"] - why["win_rate"]["old"])
+    assert [c["contribution"] for c in why["categories"]] == sorted((c["contribution"] for c in why["categories"]),
+                                                                    reverse=True)
+    # flipped verdicts: outcome classes differ on the same (question, opponent)
+    cls = {k: np.sign(s - 0.5) for k, (s, _) in was.items()}, {k: np.sign(s - 0.5) for k, (s, _) in now.items()}
+    flipped = [k for k in cls[0] if cls[0][k] != cls[1][k]]
+    toward = [k for k in flipped if cls[1][k] > cls[0][k]]
+    assert why["flips"]["flipped"] == len(flipped) > 0 and why["flips"]["toward"] == len(toward)
+    assert why["flips"]["shared"] == len(was)
+    listed = why["flips"]["listed"]
+    assert len(listed) == min(30, len(flipped))
+    assert all(f["new"] != f["old"] for f in listed)
+    assert listed[0]["old"] == "loss" and listed[0]["new"] == "win"  # toward the change first, biggest step first
+    query = parse_qs(urlsplit(listed[0]["new_link"]).query)
+    assert query["page"] == ["battles"] and query["run"] == ["r2"] and query["model"] == ["m-a"]
+    assert query["opponent"] == [listed[0]["opponent"]] and query["question"] == [listed[0]["question_id"]]
+    assert query["battle"] == ["1"] and parse_qs(urlsplit(listed[0]["old_link"]).query)["run"] == ["r1"]
+
+
+def _answer_run(root: Path, name: str, lengths: dict[str, list[int]], strength: dict[str, float], seed: int,
+                pull: float) -> Path:
+    """A run whose judge prefers the longer answer (by `pull` log-odds per unit of normalised length
+    difference), with answer records (answers_index.json + answers/<model>.jsonl) of the given lengths."""
+    rng = np.random.default_rng(seed)
+    models, rows, index = sorted(strength), [], {}
+    answers = root / "answers"
+    answers.mkdir(parents=True, exist_ok=True)
+    for m in models:
+        index[m] = {}
+        with (answers / f"{m}.jsonl").open("a") as fh:
+            for q, size in enumerate(lengths[m]):
+                key = f"{name}-{m}-{q}"
+                index[m][f"q{q:03d}"] = key
+                fh.write(json.dumps({"key": key, "model": m, "question_id": f"q{q:03d}", "status": "ok",
+                                     "turns": ["x" * size], "completion_tokens": [size // 4]}) + "\n")
+    for q in range(len(lengths[models[0]])):
+        for i, first in enumerate(models):
+            for second in models[i + 1:]:
+                a, b = (first, second) if rng.random() < 0.5 else (second, first)  # sides at random
+                la, lb = lengths[a][q], lengths[b][q]
+                p = 1 / (1 + math.exp(-(strength[a] - strength[b] + pull * (la - lb) / (la + lb))))
+                rows.append({"question_id": f"q{q:03d}", "model_a": a, "model_b": b, "category": "x", "turn": 1,
+                             "winner": "model_a" if rng.random() < p else "model_b", "mode": "pairwise",
+                             "len_a": la // 4, "len_b": lb // 4})
+    run = _write_run(root, name, rows)
+    (run / "answers_index.json").write_text(json.dumps(index))
+    return run
+
+
+def test_longer_answers_are_flagged_and_style_control_explains_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    flat = {m: 0.0 for m in STRENGTH}
+    n_q = 120
+    base = {m: [int(v) for v in rng.integers(200, 2000, n_q)] for m in flat}
+    longer = {**base, "m-a": [3 * v for v in base["m-a"]]}
+    old = _answer_run(tmp_path, "r1", base, flat, seed=1, pull=4.0)
+    new = _answer_run(tmp_path, "r2", longer, flat, seed=2, pull=4.0)
+    result = compare_runs(load_run(old), load_run(new), rounds=60, categories=False)
+    assert result["better"] == ["m-a"]
+    lengths = result["lengths"]
+    assert lengths["unit"] == "characters" and lengths["source"].startswith("answer records")
+    row = lengths["models"]["m-a"]
+    assert row["old"] == pytest.approx(np.mean(base["m-a"])) and row["change"] == pytest.approx(2.0)
+    assert row["new_tokens"] == pytest.approx(np.mean([3 * v // 4 for v in base["m-a"]]))
+    assert lengths["models"]["m-b"]["change"] == 0.0
+    assert result["longer_answers"] == ["m-a"] and result["why"]["m-a"]["longer_answers"]
+    # the judge only liked the length: with length as a covariate, most of m-a's gain disappears
+    style = result["style"]
+    assert style["available"]
+    raw = next(r["change"] for r in result["models"] if r["model"] == "m-a")
+    assert raw > 100 and abs(style["changes"]["m-a"]) < 0.5 * raw
+
+
+def test_style_not_available_without_lengths(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 20, seed=1)
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", rows)), load_run(_write_run(tmp_path, "r2", rows)),
+                          rounds=20, categories=False)
+    assert not result["style"]["available"] and "not available" in result["style"]["reason"]
+    assert not result["lengths"]["available"]
+
+
+def test_power_estimate_by_hand() -> None:
+    rows = [{"model": "a", "ci_low": -20.0, "ci_high": 20.0, "verdict": "no detectable change"},
+            {"model": "b", "ci_low": -5.0, "ci_high": 5.0, "verdict": "no detectable change"},
+            {"model": "ref", "ci_low": -90.0, "ci_high": 90.0, "verdict": "reference (fixed)"}]
+    power = noise_floor(rows, n_questions=100, model_level=0.95, sizes=(10.0, 50.0))
+    se = 40.0 / (2 * 1.959964)  # the widest non-reference interval, z_0.975
+    mde = (1.959964 + 0.841621) * se  # z_0.8
+    assert power["se"] == pytest.approx(se, rel=1e-5) and power["detectable"] == pytest.approx(mde, rel=1e-5)
+    assert [n["questions"] for n in power["needed"]] == [math.ceil(100 * (mde / 10) ** 2),
+                                                         math.ceil(100 * (mde / 50) ** 2)]
+    assert "a," in power["basis"]
+
+
+def test_interval_width_scales_like_one_over_sqrt_questions(tmp_path: Path) -> None:
+    """The power formula's premise, on simulated weekly pairs: 4x the questions, half the interval."""
+    widths = []
+    for n_q in (40, 160):
+        old_rows = _battles(STRENGTH, n_q, seed=3)
+        new_rows = _changed(old_rows, _battles(STRENGTH, n_q, seed=4), "m-a")
+        root = tmp_path / str(n_q)
+        result = compare_runs(load_run(_write_run(root, "r1", old_rows)), load_run(_write_run(root, "r2", new_rows)),
+                              rounds=200, categories=False)
+        widths.append(next(r["ci_high"] - r["ci_low"] for r in result["models"] if r["model"] == "m-a"))
+    assert 1.6 < widths[0] / widths[1] < 2.5
