@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from arena.rating.bt import fit_lbfgs, newton_batch
+from arena.rating.bt import fit_lbfgs, logistic, newton_batch
 from arena.rating.chord import chord_solve, spd_inverse
 from arena.rating.newton_cg import newton_cg_refit
 from arena.rating.clusters import draw_cluster_counts
@@ -116,7 +116,7 @@ def chord_refit(
             cache.update(cols=len(cols), s=s_t[:, cols], n=n_t[:, cols])
         d = np.take(cur, pi, axis=0)
         d -= np.take(cur, pj, axis=0)
-        expit(d, out=d)
+        logistic(d, out=d)
         d *= cache["n"]
         d -= cache["s"]
         return h_inv @ (signed_t @ d)

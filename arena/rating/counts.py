@@ -53,7 +53,7 @@ class PairCounts:
         to_s, to_n = self.cell_matrices
         if counts.ndim == 1:
             return to_s.T @ counts.astype(float), to_n.T @ counts.astype(float)
-        counts_t = counts.T.astype(float)
+        counts_t = np.ascontiguousarray(counts.T, dtype=float)  # C order: scipy would copy an F-order operand
         return (to_s.T @ counts_t).T, (to_n.T @ counts_t).T
 
     @cached_property
@@ -73,8 +73,9 @@ class PairCounts:
         """Number of battles per model for the observed counts (or a (B, C) batch)."""
         counts = self.cell_count if counts is None else counts
         to_model = self._cell_to_model
-        counts_f = counts.astype(float)
-        return to_model.T @ counts_f if counts.ndim == 1 else (to_model.T @ counts_f.T).T
+        if counts.ndim == 1:
+            return to_model.T @ counts.astype(float)
+        return (to_model.T @ np.ascontiguousarray(counts.T, dtype=float)).T
 
 
 def encode_models(battles: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
+
+from arena.rating.bt import logistic
 
 _MAX_NEWTON = 60
 _MAX_CG = 200
@@ -42,8 +43,8 @@ def newton_cg_refit(
     converged = np.zeros(n_rounds, bool)
     for _ in range(_MAX_NEWTON):
         th, s, n, a = theta[:, todo], s_t[:, todo], n_t[:, todo], alpha[todo]
-        p = expit(np.take(th, pi, axis=0) - np.take(th, pj, axis=0))
-        q = expit(th)
+        p = logistic(np.take(th, pi, axis=0) - np.take(th, pj, axis=0))
+        q = logistic(th)
         grad = signed_t @ (n * p - s) + a * (q - 0.5)
         curv = n * p * (1.0 - p)
         prior_curv = a * q * (1.0 - q)

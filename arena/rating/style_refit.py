@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from arena.rating.bt import logistic
 from arena.rating.chord import chord_solve, spd_inverse
 
 _TOL = 2e-9  # estimated error (natural units) of a converged refit: 3.5e-7 rating points
@@ -57,7 +58,7 @@ def chord_refit_style(
         if len(cols) != cache["cols"]:  # rounds only ever leave: a new length is a new subset
             cache.update(cols=len(cols), w=weights[:, cols], ws=weights[:, cols] * s[:, None])
         z = xd @ cur
-        expit(z, out=z)
+        logistic(z, out=z)
         z *= cache["w"]
         z -= cache["ws"]
         return h_inv @ (xd_t @ z)
