@@ -31,7 +31,7 @@ def context_of(rec: dict) -> str | None:
     """The record's context: `ctx_a` + ' ' + `ctx_b` (capitalised), else `ctx`; None when neither is text."""
     a, b = rec.get("ctx_a"), rec.get("ctx_b")
     if isinstance(a, str) and isinstance(b, str) and (a.strip() or b.strip()):
-        ctx = f"{a.strip()} {_first_upper(b.strip())}".strip()
+        ctx = f"{a.strip()} {_first_upper(clean(b))}".strip()  # markers off first: '[step] then' -> 'Then'
     elif isinstance(rec.get("ctx"), str) and rec["ctx"].strip():
         ctx = rec["ctx"]
     else:

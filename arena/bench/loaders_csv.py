@@ -147,8 +147,7 @@ def _row_item(fmt: str, lay: Layout, row: list[str], subject: str, n: int) -> Be
     if not any(c.strip() for c in row):
         return ""
     if len(row) < lay.width:
-        names = ["question", *OPTIONS, "answer"] if fmt != "mmlu" or lay.header else \
-            ["question", "choice0", "choice1", "choice2", "choice3", "answer"]
+        names = MMLU_HEADER if fmt == "mmlu" and lay.header else ["question", *OPTIONS, "answer"]
         cols = [lay.question, *lay.options, lay.answer]
         absent = [name for name, col in zip(names, cols) if col is not None and col >= len(row)]
         return f"missing column(s) {', '.join(repr(a) for a in absent)} (the row has {len(row)} of {lay.width})"
