@@ -16,13 +16,12 @@ copy with every 100th line broken loads the other lines and names each broken on
 from __future__ import annotations
 
 import csv
+import json
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import json
 
 from arena.bench.bbh import score_bbh
 from arena.bench.config import BenchTask
@@ -179,7 +178,7 @@ def chinese_layouts(root: Path) -> list[tuple[int, int]]:
             shots = task.shots
             assert shots is not None
             results.append(check("5 dev examples, all of the item's subject", task.data.items,
-                                 lambda it: len(ex := shots.examples(it)) == 5
+                                 lambda it, shots=shots: len(ex := shots.examples(it)) == 5
                                  and all(e.meta["subject"] == it.meta["subject"] for e in ex)))
     return results
 

@@ -124,9 +124,9 @@ def test_skipped_records_are_counted_and_reported_and_the_other_items_scored(tmp
     assert data["n"] == {"hs": 2, "hs_gen": 2, "bbh": 1}  # the good items are scored
     src = data["sources"]
     assert src["hs"]["rejected"] == 2 and src["hs_gen"]["rejected"] == 2 and src["bbh"]["rejected"] == 1
-    assert src["hs"]["rejected_reasons"] == [f"{hs}:2: not valid JSON (Expecting property name enclosed in double "
-                                             "quotes at column 2) (fix or delete that line; every line must be one "
-                                             "JSON object)",
+    assert src["hs"]["rejected_reasons"] == [(f"{hs}:2: not valid JSON (Expecting property name enclosed in double "
+                                              "quotes at column 2) (fix or delete that line; every line must be one "
+                                              "JSON object)"),
                                              f"{hs}:3: field 'label' is 7, outside the item's 2 endings (0-1)"]
     assert data["aggregates"]["hs_gen"]["rejected"] == 2
     assert "skipped records (bad input, not scored" in out

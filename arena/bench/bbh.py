@@ -45,10 +45,10 @@ def parse_bbh(rec: dict, idx: int) -> BenchItem | str:
         return "field 'target' is missing or empty (the reference answer)"
     target = target.strip()
     meta: dict[str, object] = {"match": "bbh"}
-    if (m := OPTION_TARGET.match(target)) and (labels := _OPTION_IN_INPUT.findall(text)):
-        if m.group(1) not in labels:
-            return (f"field 'target' is '{target}', not one of the item's options "
-                    f"({', '.join(f'({x})' for x in labels)})")
+    if (m := OPTION_TARGET.match(target)) and (labels := _OPTION_IN_INPUT.findall(text)) \
+            and m.group(1) not in labels:
+        return (f"field 'target' is '{target}', not one of the item's options "
+                f"({', '.join(f'({x})' for x in labels)})")
     rationale = next((rec[k] for k in RATIONALE_FIELDS if isinstance(rec.get(k), str) and rec[k].strip()), None)
     if rationale:
         meta["rationale"] = rationale.strip()
@@ -118,7 +118,7 @@ def normalize_target(text: str) -> str:
     while previous != text:
         previous = text
         text = text.strip().strip("*_`\"'").strip()
-        text = text[:-1] if text.endswith(".") else text
+        text = text.removesuffix(".")
     return text
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 from arena.bench.bbh import read_prompt, render_bbh

@@ -43,7 +43,7 @@ def json_records(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
     A malformed JSONL line is `file:line: not valid JSON (...)`; the other lines are read. A `.json` file is
     one document, so a syntax error there is an error for the whole file (DataError with its line)."""
     path = Path(path)
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    name = path.name.removesuffix(".gz")
     if name.endswith(".json"):
         return read_records(path), []
     good, bad = scan_jsonl(path)

@@ -12,8 +12,6 @@ from arena.bench.loaders_csv import load_ceval, load_cmmlu, load_mmlu, sniff_csv
 from arena.bench.scoring import parse_number
 from arena.errors import DataError
 
-__all__ = ["LETTERS", "BenchItem", "LoadResult", "load_items", "detect_format", "gsm8k_gold", "load_mmlu"]
-
 
 def gsm8k_gold(answer: str) -> str | None:
     """The number after '####' in a GSM8K worked answer, canonicalised ('1,000' -> '1000')."""

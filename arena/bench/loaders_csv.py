@@ -77,7 +77,7 @@ def _layout(fmt: str, header: list[str], file: Path) -> Layout:
     if "question" not in cells or any(o.lower() not in cells for o in OPTIONS):
         want = "id,question,A,B,C,D,answer[,explanation]" if fmt == "ceval" else ",Question,A,B,C,D,Answer"
         raise DataError(f"{file}:1: not a {fmt} header ({','.join(header)}); expected {want}",
-                        hint=f"set the task's format to the file's layout (mmlu, ceval or cmmlu), or fix the header")
+                        hint="set the task's format to the file's layout (mmlu, ceval or cmmlu), or fix the header")
     pick = {c: i for i, c in reversed(list(enumerate(cells)))}  # first occurrence wins
     row_id = pick.get("id", 0 if cells[0] == "" else None)
     return Layout(pick["question"], [pick[o.lower()] for o in OPTIONS], pick.get("answer"), row_id,
