@@ -255,3 +255,21 @@ def test_cfg_bench_runs_the_new_kinds_offline_with_demo_candidates(tmp_path, mon
     assert data["sources"]["bbh_ordering"]["fewshot_prompt"].endswith("ordering_cot.txt")
     questions = (max((tmp_path / "ws" / "runs").glob("*")) / "questions.jsonl").read_text(encoding="utf-8")
     assert "题目：" in questions and "So the answer is (A)." in questions
+
+
+def test_language_zh_and_a_fixed_prompt_text_on_other_formats(tmp_path):
+    arc = tmp_path / "arc.jsonl"
+    arc.write_text(json.dumps({"id": "q1", "question": {"stem": "哪一个是哺乳动物？", "choices": [
+        {"label": "A", "text": "鲨鱼"}, {"label": "B", "text": "鲸"}]}, "answerKey": "B"}) + "\n")
+    zh = load_task(BenchTask(name="z", path=arc, language="zh"))
+    assert zh.prompt(zh.data.items[0]) == ("下面是一道单项选择题，请只回复正确选项的字母（A 或 B），不要解释。\n\n"
+                                           "哪一个是哺乳动物？\n\nA. 鲨鱼\nB. 鲸")
+    assert zh.score("答案是 B。", zh.data.items[0]).correct
+    shots = tmp_path / "shots.txt"
+    shots.write_text("Question: Which is a bird?\nA. cat\nB. crow\nAnswer: B\n")
+    fixed = load_task(BenchTask(name="f", path=arc, fewshot_prompt=shots))
+    assert fixed.prompt(fixed.data.items[0]) == (
+        "Answer the following multiple-choice question. Reply with the letter of the correct option only (A or B)."
+        "\n\nQuestion: Which is a bird?\nA. cat\nB. crow\nAnswer: B\n\nQuestion: 哪一个是哺乳动物？\nA. 鲨鱼\nB. 鲸")
+    with pytest.raises(ConfigError, match="fewshot_prompt apply to method: generate"):
+        load_task(BenchTask(name="f", path=arc, fewshot_prompt=shots, method="loglikelihood"))
