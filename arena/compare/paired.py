@@ -2,8 +2,8 @@
 
 Each round draws one multiset of the questions both runs share (multinomial multiplicities) and applies it
 to BOTH runs' battles, so the noise that comes from which questions happened to be asked cancels in the
-difference. Each run is refitted with the rating engine's batched Newton (`arena.rating.bt`) on its
-(questions x cells) count matrix, exactly as `arena.rating.clusters` does for one run.
+difference. Each run's resamples (from its (questions x cells) count matrix) are refitted by the rating
+engine's own batch refit (`arena.rating.bootstrap.refit_batch`), exactly as a one-run question bootstrap is.
 
 Common scale: with the same anchor (or baseline) model in both runs, that model's change is 0 by
 definition; otherwise the new run is shifted so that the MEDIAN change over the shared models is 0, so one
@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from arena.rating.bt import fit_lbfgs, newton_batch
+from arena.rating.bootstrap import Refits, refit_batch
+from arena.rating.bt import fit_lbfgs
 from arena.rating.counts import PairCounts, aggregate_indexed
-from arena.rating.diagnostics import mle_exists, mle_exists_batch
+from arena.rating.diagnostics import mle_exists
 
-CHUNK = 64  # rounds drawn and refitted at once (fewer with many models: Newton holds a (rounds, M, M) Hessian)
+CHUNK = 64  # rounds drawn and refitted at once (fewer with many models: a fallback holds (rounds, M, M) Hessians)
 HESSIAN_CELLS = 8_000_000
 
 
@@ -65,17 +66,15 @@ def iter_multiplicities(n_questions: int, rounds: int, seed: int, chunk: int = C
         yield rng.multinomial(n_questions, p, size=min(chunk, rounds - start))
 
 
-def refit_rounds(run: RunCounts, picks: np.ndarray, prior_weight: float) -> np.ndarray:
-    """(B, M) strengths of each round's resample (NaN for a model without battles in that round)."""
+def refit_rounds(run: RunCounts, picks: np.ndarray, refits: Refits) -> np.ndarray:
+    """(B, M) strengths of each round's resample (NaN for a model without battles in that round); refits =
+    Refits.prepare(run.counts, run.theta, prior_weight)."""
     counts = run.counts
     cell_counts = np.asarray((run.matrix.T @ picks.T).T, dtype=np.int64)
     s, n = counts.pair_stats(cell_counts)
-    m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
-    alpha = np.where(mle_exists_batch(m, pi, pj, s, n), 0.0, prior_weight)
-    theta, ok = newton_batch(pi, pj, s, n, np.tile(run.theta, (len(picks), 1)), alpha, max_iter=200)
-    for b in np.flatnonzero(~ok):
-        theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, float(alpha[b]), theta[b])
-    return np.where(counts.model_battles(cell_counts) > 0, theta, np.nan)
+    active = counts.model_battles(cell_counts) > 0
+    theta, _ = refit_batch(refits, s, n, active)
+    return np.where(active, theta, np.nan)
 
 
 def centred_difference(
@@ -120,9 +119,11 @@ def paired_bootstrap(
     parts = []
     widest = max(run_old.counts.n_models, run_new.counts.n_models)
     chunk = int(max(1, min(CHUNK, HESSIAN_CELLS // widest**2)))
+    refits_old = Refits.prepare(run_old.counts, run_old.theta, prior_weight)
+    refits_new = Refits.prepare(run_new.counts, run_new.theta, prior_weight)
     for picks in iter_multiplicities(len(questions), rounds, seed, chunk):
-        theta_old = refit_rounds(run_old, picks, prior_weight)
-        theta_new = refit_rounds(run_new, picks, prior_weight)
+        theta_old = refit_rounds(run_old, picks, refits_old)
+        theta_new = refit_rounds(run_new, picks, refits_new)
         parts.append(centred_difference(theta_old, theta_new, old_idx, new_idx, factor, ref))
     draws = np.vstack(parts) if parts else np.zeros((0, len(shared)))
     return PairedResult(shared, diff, draws, run_old, run_new, shared[ref] if ref is not None else None)

@@ -143,6 +143,71 @@ def _pair_batches(
         yield tuple(np.vstack(column) for column in zip(*parts))  # type: ignore[misc]
 
 
+@dataclass(frozen=True)
+class Refits:
+    """What every batch of refits of one data set shares: its pairs, full fit, full-data inverse Hessian."""
+
+    counts: PairCounts
+    theta_full: np.ndarray  # (M,) natural-unit strengths of the full-data fit
+    prior_weight: float
+    h_inv: np.ndarray | None  # None when the full-data Hessian is singular (disconnected graph)
+    full_ok: bool  # the full data have a finite maximum likelihood
+    side_i: sp.csr_matrix
+    side_j: sp.csr_matrix
+    signed_t: sp.csr_matrix  # (M, P) signed incidence
+
+    @classmethod
+    def prepare(cls, counts: PairCounts, theta_full: np.ndarray, prior_weight: float) -> Refits:
+        """The shared parts for refits of resamples of `counts` warm-started from theta_full."""
+        m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
+        side_i, side_j = _side(pi, m), _side(pj, m)
+        return cls(
+            counts, theta_full, prior_weight, full_hessian_inverse(counts, theta_full),
+            mle_exists(m, pi, pj, *counts.pair_stats()), side_i, side_j, (side_i - side_j).T.tocsr(),
+        )
+
+
+def refit_batch(refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Refit a batch of resamples given as (B, P) pair statistics with (B, M) active models; returns
+    (theta (B, M), needs_prior (B,)).
+
+    Regular rounds (every model played, won and lost) take Newton-chord steps against the full-data
+    Hessian; rounds it cannot finish and rounds needing the prior go to batched Newton-CG, then dense
+    batched Newton, then L-BFGS one by one. Inactive models keep theta_full (the caller masks them).
+    """
+    counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
+    m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
+    won = (s @ refits.side_i) + ((n - s) @ refits.side_j)
+    lost = ((n - s) @ refits.side_i) + (s @ refits.side_j)
+    one_sided = ((won <= 0) | (lost <= 0)) & active
+    needs_prior = one_sided.any(axis=1) | (active.sum(axis=1) < 2)
+    if not refits.full_ok:
+        needs_prior |= ~mle_exists_batch(m, pi, pj, s, n)
+    regular = ~needs_prior & active.all(axis=1)
+    theta = np.tile(theta_full, (len(s), 1))
+    ok = np.zeros(len(s), bool)
+    if regular.any() and h_inv is not None:
+        theta[regular], ok[regular] = chord_refit(
+            pi, pj, refits.signed_t, s[regular].T, n[regular].T, theta_full, h_inv
+        )
+    if h_inv is not None:
+        _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight, h_inv,
+                          theta_full)
+    rest = np.flatnonzero(~ok & ~needs_prior)
+    if rest.size:
+        theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
+    for b in np.flatnonzero(~ok & ~needs_prior):
+        needs_prior[b] = not mle_exists(m, pi, pj, s[b], n[b])
+    redo = np.flatnonzero(~ok)
+    if redo.size:
+        alpha = np.where(needs_prior[redo], prior_weight, 0.0)
+        start = np.tile(theta_full, (redo.size, 1))
+        theta[redo], ok[redo] = newton_batch(pi, pj, s[redo], n[redo], start, alpha, max_iter=200)
+        for b in redo[~ok[redo]]:
+            theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, prior_weight if needs_prior[b] else 0.0, theta[b])
+    return theta, needs_prior
+
+
 def bootstrap_bt(
     counts: PairCounts,
     theta_full: np.ndarray,
@@ -152,45 +217,15 @@ def bootstrap_bt(
     clusters: sp.csr_matrix | None = None,
 ) -> BootstrapDraws:
     """Refit BT on n_rounds resamples (of battles, or of question clusters), warm-started from the full fit."""
-    m = counts.n_models
-    pi, pj = counts.pair_i, counts.pair_j
-    h_inv = full_hessian_inverse(counts, theta_full)
-    full_ok = mle_exists(m, pi, pj, *counts.pair_stats())
-    side_i, side_j = _side(pi, m), _side(pj, m)
-    signed_t = (side_i - side_j).T.tocsr()
+    refits = Refits.prepare(counts, theta_full, prior_weight)
     thetas, actives, priors = [], [], []
     for s, n, active in _pair_batches(counts, n_rounds, seed, clusters):
-        won = (s @ side_i) + ((n - s) @ side_j)
-        lost = ((n - s) @ side_i) + (s @ side_j)
-        one_sided = ((won <= 0) | (lost <= 0)) & active
-        needs_prior = one_sided.any(axis=1) | (active.sum(axis=1) < 2)
-        if not full_ok:
-            needs_prior |= ~mle_exists_batch(m, pi, pj, s, n)
-        regular = ~needs_prior & active.all(axis=1)
-        theta = np.tile(theta_full, (len(s), 1))
-        ok = np.zeros(len(s), bool)
-        if regular.any() and h_inv is not None:
-            theta[regular], ok[regular] = chord_refit(
-                pi, pj, signed_t, s[regular].T, n[regular].T, theta_full, h_inv
-            )
-        if h_inv is not None:
-            _newton_cg_rounds(counts, signed_t, s, n, theta, ok, needs_prior, active, prior_weight, h_inv, theta_full)
-        rest = np.flatnonzero(~ok & ~needs_prior)
-        if rest.size:
-            theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
-        for b in np.flatnonzero(~ok & ~needs_prior):
-            needs_prior[b] = not mle_exists(m, pi, pj, s[b], n[b])
-        redo = np.flatnonzero(~ok)
-        if redo.size:
-            alpha = np.where(needs_prior[redo], prior_weight, 0.0)
-            start = np.tile(theta_full, (redo.size, 1))
-            theta[redo], ok[redo] = newton_batch(pi, pj, s[redo], n[redo], start, alpha, max_iter=200)
-            for b in redo[~ok[redo]]:
-                theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, prior_weight if needs_prior[b] else 0.0, theta[b])
+        theta, needs_prior = refit_batch(refits, s, n, active)
         thetas.append(theta)
         actives.append(active)
         priors.append(needs_prior)
     if not thetas:
+        m = counts.n_models
         empty = np.zeros((0, m))
         return BootstrapDraws(empty, empty.astype(bool), np.zeros(0, bool))
     return BootstrapDraws(np.vstack(thetas), np.vstack(actives), np.concatenate(priors))
