@@ -30,6 +30,11 @@ def test_two_dry_runs_of_the_quick_start_show_no_change(tmp_path: Path, capsys: 
     runs = sorted(p.name for p in (ws / "runs").iterdir())
     assert [out["old_run"]["run_id"], out["new_run"]["run_id"]] == runs
     assert (ws / "runs" / runs[1] / "compare.json").is_file()
+    md, html = (ws / "runs" / runs[1] / "report.md").read_text(), (ws / "runs" / runs[1] / "report.html").read_text()
+    assert "- significantly better: none\n- significantly worse: none" in md
+    assert "No significant change, so nothing to explain." in md and "### " not in md
+    assert "<li>significantly better: none</li><li>significantly worse: none</li>" in html
+    assert "class='better'" not in html and "class='worse'" not in html
 
 
 def _baseline_rows(strength: dict[str, float], n_questions: int, seed: int) -> list[dict]:
