@@ -215,8 +215,9 @@ def test_bbh_prompt_file_and_prompt_equal_the_hand_written_one(tmp_path):
     ("So the answer is true", "True", True),
     ("So the answer is False.", "True", False),
     ("So the answer is ) ] }.", ") ] }", True),
-    ("Counting them:\n24", "24", True),   # no 'answer is': the last line is the answer
-    ("I think 24", "24", False),         # ... and must be the answer alone
+    ("24", "24", True),                     # no 'answer is': a one-line reply is the answer
+    ("I think 24", "24", False),            # ... and must be the answer alone
+    ("Counting them:\n24", "24", False),    # several lines and no answer line: unparsed
     ("no idea", "(A)", False),
 ])
 def test_bbh_targets_match_after_normalisation(reply, gold, ok):
@@ -253,6 +254,7 @@ def test_cfg_bench_runs_the_new_kinds_offline_with_demo_candidates(tmp_path, mon
     assert set(data["aggregates"]["ceval_zh"]["categories"]) == {"stem", "social_sciences", "humanities"}
     assert data["sources"]["hellaswag_ll"]["demo"] and set(data["metrics"]["hellaswag_ll"]) >= {"acc", "acc_norm"}
     assert data["sources"]["bbh_ordering"]["fewshot_prompt"].endswith("ordering_cot.txt")
+    assert data["aggregates"]["bbh_boolean"]["unparsed"] == 5  # placeholder text never says "the answer is"
     questions = (max((tmp_path / "ws" / "runs").glob("*")) / "questions.jsonl").read_text(encoding="utf-8")
     assert "题目：" in questions and "So the answer is (A)." in questions
 

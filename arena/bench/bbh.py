@@ -7,7 +7,8 @@ The fixed prompt (`fewshot_prompt:` on the task, BBH's `cot-prompts/<task>.txt`)
 description and solved examples as "Q: ... / A: Let's think step by step. ... So the answer is X."; anything
 up to a line of `-----` (BBH's files start with a canary line and one) is left out.
 
-Scoring: the text after the last "the answer is" (else the last `Answer:` line, else the last line), and
+Scoring: the text after the last "the answer is" (else the last `Answer:` line, else a one-line reply; a longer
+reply with neither is unparsed and wrong, as lm-evaluation-harness's "[invalid]"), and
   - an option target such as "(B)": the first "(B)" in it, or a bare leading letter ("B", "B)"), must be B;
   - any other target: equal after normalisation (NFKC, case folded, spaces collapsed, surrounding quotes,
     `**`, brackets of markdown emphasis and a final period removed): "True", "valid", "24", ") ] }".
@@ -98,9 +99,9 @@ def render_bbh(item: BenchItem, prefix: str | None, examples: list[BenchItem], c
     return body if completion else f"{CHAT_HEAD if cot else CHAT_HEAD_NO_COT}\n\n{body}"
 
 
-def answer_span(reply: str) -> str:
+def answer_span(reply: str) -> str | None:
     """The part of a reply that holds its answer: after the last 'the answer is', else the last 'Answer:' line,
-    else the last non-empty line."""
+    else a one-line reply as a whole; None for a longer reply with neither (counted as unparsed, and wrong)."""
     said = list(_ANSWER_IS.finditer(reply))
     if said:
         return said[-1].group(1).split("\n", 1)[0].strip()
@@ -108,7 +109,7 @@ def answer_span(reply: str) -> str:
     if lines:
         return lines[-1].strip()
     rest = [ln for ln in reply.strip().splitlines() if ln.strip()]
-    return rest[-1].strip() if rest else ""
+    return rest[0].strip() if len(rest) == 1 else None
 
 
 def normalize_target(text: str) -> str:
@@ -125,9 +126,11 @@ def normalize_target(text: str) -> str:
 def score_bbh(reply: str, gold: str) -> Score:
     """A reply scored against a BBH target (see the module docstring)."""
     span = answer_span(reply)
+    if not span:
+        return Score(False, None, gold)
     m = OPTION_TARGET.match(gold)
     if m:
         found = _FIRST_OPTION.search(span) or _LEAD_LETTER.match(span)
         got = f"({found.group(1)})" if found else None
         return Score(got == gold, got, gold)
-    return Score(normalize_target(span) == normalize_target(gold), span or None, gold)
+    return Score(normalize_target(span) == normalize_target(gold), span, gold)
