@@ -91,6 +91,17 @@ def test_start_waits_for_health_and_serves_chat(tmp_path: Path) -> None:
     assert pid is not None and not alive(pid) and not server.running
 
 
+def test_port_taken_by_another_healthy_server_is_refused(tmp_path: Path) -> None:
+    port = find_free_port()
+    with make(tmp_path / "first", port=port, env={"FAKE_VLLM_MARKER": "first"}) as first:
+        second = make(tmp_path / "second", port=port, env={"FAKE_VLLM_MARKER": "second"})
+        # without the check, the second's /health poll is answered 200 by the first: a false start
+        with pytest.raises(BackendError, match=f"port {port} on 127.0.0.1 is already in use"):
+            second.start()
+        assert second.pid is None  # nothing was launched
+        assert httpx.get(first.health_url, timeout=5).status_code == 200
+
+
 def test_command_line_defaults() -> None:
     server = VLLMServer(model="org/model", served_name="m", log_path=Path("x.log"), port=8123)
     assert server.command_line() == ["vllm", "serve", "org/model", "--host", "127.0.0.1", "--port", "8123",

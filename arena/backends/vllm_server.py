@@ -130,6 +130,14 @@ class VLLMServer:
         self._stopped = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = self.command_line()
+        if not port_is_free(self.host, self.port):
+            # Another server there could answer /health with 200 while ours fails to bind and exits:
+            # start-up would look fine and the run would talk to the wrong model.
+            raise BackendError(
+                f"cannot launch vLLM server for {self.served_name!r}: port {self.port} on {self.host} is "
+                "already in use by another process",
+                hint="leave `port` unset (Arena picks a free one) or stop what listens there",
+            )
         with open(self.log_path, "wb") as log:
             try:
                 self._proc = subprocess.Popen(
@@ -278,6 +286,18 @@ def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on host:port right now (a bind test; SO_REUSEADDR as servers set it, so
+    connections still closing there do not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 65536) -> str:
