@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from vllm_cpu_smoke import build_models, load_settings  # noqa: E402
+from vllm_cpu_smoke import build_models, load_settings
 
-from arena.backends.vllm_server import VLLMServer  # noqa: E402
-from arena.records import iter_jsonl  # noqa: E402
+from arena.backends.vllm_server import VLLMServer
+from arena.records import iter_jsonl
 
 CHAT_OK = re.compile(r'"POST /v1/chat/completions HTTP/1\.\d" 200')
 POOLING_OK = re.compile(r'"POST /pooling HTTP/1\.\d" 200')
@@ -64,7 +64,7 @@ def positive(value: Any) -> bool:
 def alive(model: Path) -> bool:
     """True while a process still serves exactly this model folder."""
     pattern = f"--model {re.escape(str(model))}( |$)"
-    return bool(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.strip())
+    return bool(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout.strip())
 
 
 def arena(args: list[str], log: Path) -> tuple[int, float, str]:
@@ -72,7 +72,7 @@ def arena(args: list[str], log: Path) -> tuple[int, float, str]:
     t0 = time.perf_counter()
     with open(log, "w") as out:
         code = subprocess.run([sys.executable, "-m", "arena.cli", *args], cwd=ROOT, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
+                              stderr=subprocess.STDOUT, check=False).returncode
     text = log.read_text(errors="replace")
     return code, time.perf_counter() - t0, "\n".join(text.splitlines()[-25:])
 

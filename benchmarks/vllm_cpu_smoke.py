@@ -81,7 +81,7 @@ def load_settings(vllm_python: Path, models: Path, work: Path, reward_url: str =
 
 def server_alive(model: Path) -> bool:
     """True while any process still serves `model` (a server left behind would be a bug)."""
-    out = subprocess.run(["pgrep", "-f", f"--model {model}"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", f"--model {model}"], capture_output=True, text=True, check=False).stdout
     return bool(out.strip())
 
 
@@ -101,10 +101,10 @@ def main() -> int:
     cfg_path.write_text(yaml.safe_dump(cfg))
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg_path), "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True)
+                         cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     print(res.stdout[-3000:], res.stderr[-3000:])
-    run = sorted((work / "ws" / "runs").iterdir())[-1]
+    run = max((work / "ws" / "runs").iterdir())
     info = json.loads((run / "run.json").read_text())
     s = info["stages"]["answers"]["models"]["tiny-qwen2"]
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
