@@ -185,3 +185,20 @@ def test_an_unscored_task_shows_its_metric_and_the_reason(tmp_path):
     assert "unscored: embedding model folder" in line and "no-model" in line
     assert line.split()[6] == "-"  # not "2 missing": the items were answered, the metric could not run
 
+
+
+def test_an_imported_lm_eval_result_reaches_the_latest_board(board, tmp_path, capsys):
+    from test_bench_import import RESULTS
+
+    results = tmp_path / "results_2026-11-20T10-00-00.json"
+    results.write_text(json.dumps(RESULTS))
+    assert main(["bench", "import", "lm-eval", str(results), "--model", "m2", "--out", str(board["ws"])]) == 0
+    assert "objective columns refreshed" in capsys.readouterr().out
+    _, rows = _csv(board["run"] / "leaderboard.csv")
+    assert float(rows["m2"]["bench:gsm8k:exact_match,strict-match"]) == 0.71
+    assert float(rows["m2"]["bench:gsm8k:exact_match,strict-match:se"]) == 0.0125
+    assert int(rows["m2"]["bench:gsm8k:exact_match,strict-match:n"]) == 1319
+    assert rows["m1"]["bench:gsm8k:exact_match,strict-match"] == ""  # m1 has no such result
+    assert float(rows["m2"]["bench:math:accuracy"]) == 0.25  # the arena bench task is kept
+    entry = json.loads((board["run"] / "leaderboard.json").read_text())["objective"]["models"]["m2"]["tasks"]["gsm8k"]
+    assert entry["source"] == "lm-eval"
