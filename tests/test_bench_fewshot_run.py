@@ -86,7 +86,7 @@ def test_completion_prompting_sends_one_plain_text_to_v1_completions(tmp_path):
         assert len(srv.requests) == 3 and all("prompt" in r and "messages" not in r for r in srv.requests)
         sent = {r["prompt"] for r in srv.requests}
         assert EXPECTED_G1 + "\nAnswer:" in sent  # the chat layout plus the open answer line, no chat template
-        assert {tuple(r["stop"]) for r in srv.requests} == {("\nQuestion:",)}
+        assert {tuple(r["stop"]) for r in srv.requests} == {("\nQuestion:", "\n题目：", "\nQ:")}
         assert {r["temperature"] for r in srv.requests} == {0.0}
         assert out.results["m1"]["scores"]["math"] == 1.0  # the invented next example (99) is cut off
 

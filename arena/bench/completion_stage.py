@@ -14,7 +14,8 @@ from arena.generation import AnswerStage, CandidateCfg
 from arena.questions import Question
 from arena.store import RunDir
 
-STOP = ["\nQuestion:"]  # a completion model that goes on to invent the next example is cut there
+# A completion model that goes on to invent the next example is cut there (English, Chinese and BBH layouts).
+STOP = ["\nQuestion:", "\n题目：", "\nQ:"]
 
 
 class Routed:
