@@ -2,13 +2,15 @@
 
 A cell is one question for one unordered pair of models (every turn and order of it). Cells whose
 judgments are all cached are known for free. The schedule fits Bradley-Terry (the rating engine's fit,
-warm-started, with a bootstrap) on every battle known so far, then spends the next batch of calls on
-the pairs whose order is least certain: a pair's value is the share of bootstrap rounds that put it
-in the minority order, times the information one game carries (q(1-q) at the fitted win probability
-q), times the mean width of the two intervals; each extra cell given to a pair in the same batch
-counts for less (n / (n + k)). It stops when every adjacent pair of the ranking is separated (the
-intervals do not overlap, or at least `level` of the rounds agree on the order), when no unsettled
-pair has a question left, or when `max_calls` is spent.
+warm-started, with a bootstrap) on every battle known so far. Adjacent models of the ranking whose order
+is not yet settled are the targets; each is weighted by how often the bootstrap puts it in the minority
+order. The next batch is chosen greedily: each cell goes to the pair whose next game most reduces the
+targets' weighted relative variance (the BT Fisher information: a game on (i, j) adds q(1-q) on the
+contrast i - j, q the fitted win probability; the covariance is updated after every cell, so a pair's
+value falls as it gets cells). A third model's games count too: they inform both targets' ratings.
+It stops when every adjacent pair is settled (the intervals do not overlap, or at least `level` of the
+bootstrap rounds agree on the order), when no open cell can inform an unsettled pair, or when
+`max_calls` is spent.
 """
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ from typing import Awaitable, Callable
 import numpy as np
 import pandas as pd
 
+from scipy.stats import norm
+
 from arena.config import AdaptiveConfig
 from arena.quality.metrics import separated
-from arena.rating.bootstrap import bootstrap_bt, percentile_interval
+from arena.rating.bootstrap import bootstrap_bt, full_hessian_inverse, percentile_interval
 from arena.rating.bt import fit_lbfgs, normalise
 from arena.rating.counts import aggregate
 from arena.rating.diagnostics import mle_exists
@@ -31,6 +35,7 @@ from arena.rating.options import RatingOptions
 
 Cell = tuple[str, str, str]  # (question id, model, model), the two models in sorted order
 PERCENTILES = (2.5, 97.5)
+FUTILE = 0.05  # an unsettled pair that judging every open cell would settle with less chance than this is left
 
 
 def cell_of(qid: str, a: str, b: str) -> Cell:
@@ -49,6 +54,8 @@ class Fit:
     high: np.ndarray
     above: np.ndarray  # (M, M) share of rounds with rating i > rating j
     theta: np.ndarray  # natural-unit strengths (warm start of the next fit)
+    cov: np.ndarray | None  # (M, M) inverse Fisher information of theta (None when it is singular)
+    draws: np.ndarray  # (R, M) bootstrap ratings (NaN where a model had no battle in the round)
 
     def order(self) -> list[str]:
         """Models best first."""
@@ -83,10 +90,12 @@ def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None 
     norm = {"factor": opts.factor, "init": opts.init}
     rating = normalise(theta, models, **norm)
     low, high = percentile_interval(normalise(d, models, active=np.isfinite(d), **norm), PERCENTILES)
+    # P(i above j) over the rounds in which both played
     both = np.isfinite(d)[:, :, None] & np.isfinite(d)[:, None, :]
     wins = (np.nan_to_num(d)[:, :, None] > np.nan_to_num(d)[:, None, :]) & both
     above = wins.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
-    return Fit(models, rating, low, high, above, theta)
+    return Fit(models, rating, low, high, above, theta, full_hessian_inverse(counts, theta),
+               normalise(d, models, active=np.isfinite(d), **norm))
 
 
 @dataclass
@@ -109,6 +118,7 @@ class AdaptiveSchedule:
     calls: int = 0
     rounds: int = 0
     open: dict[tuple[str, str], list[Cell]] = field(default_factory=dict)
+    futile: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rng = random.Random(self.settings.seed)
@@ -136,20 +146,89 @@ class AdaptiveSchedule:
         if all(fit.settled(a, b, s.level) for a, b in adjacent):
             return Plan([], "separated", f"every adjacent pair of the ranking is separated (intervals apart or "
                                          f"P(order) >= {s.level:g})")
-        value = {p: v for p in pairs if (v := self._value(fit, *p)) > 0}
-        if not value:
+        targets = [(a, b) for a, b in adjacent if not fit.settled(a, b, s.level)]
+        if not pairs:
             return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
-        return self._take(value, budget) or spent
+        if fit.cov is not None:
+            self.futile = self._futile(fit, targets, pairs)
+            targets = [t for t in targets if t not in self.futile]
+            if not targets:
+                return Plan([], "futile", "the adjacent pairs still unsettled would stay unsettled even if every "
+                                          f"open cell were judged (predicted chance below {FUTILE:g})")
+        if fit.cov is None:  # no usable information matrix: the unsettled pairs' own cells, evenly
+            own = [p for p in pairs if p in {tuple(sorted(t)) for t in targets}]
+            if not own:
+                return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
+            return self._take({p: 1.0 for p in own}, budget) or spent
+        return self._informative(fit, targets, pairs, budget) or spent
 
-    def _value(self, fit: Fit, a: str, b: str) -> float:
-        """Expected use of one more cell of (a, b): order uncertainty x information per game x interval width."""
-        if fit.settled(a, b, self.settings.level):
-            return 0.0
-        i, j = fit.models.index(a), fit.models.index(b)
-        p = fit.above[i, j]
-        q = 1.0 / (1.0 + np.exp(-(fit.theta[i] - fit.theta[j])))
-        width = np.nan_to_num((fit.high[i] - fit.low[i] + fit.high[j] - fit.low[j]) / 2, nan=1.0)
-        return float(2 * min(p, 1 - p) * q * (1 - q) * max(width, 1e-9))
+    def _futile(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Targets that judging every open cell would settle with a predicted chance below FUTILE.
+
+        With all open cells judged, the gap's variance falls from v_now to v_all (Fisher information); the final
+        gap is predicted as N(gap now, v_now - v_all), and it settles when |gap| >= z(level) * sqrt(v_all)."""
+        assert fit.cov is not None
+        index = {m: k for k, m in enumerate(fit.models)}
+        hess = np.linalg.inv(fit.cov)
+        for a, b in pairs:
+            i, j = index[a], index[b]
+            q = 1.0 / (1.0 + np.exp(-(fit.theta[i] - fit.theta[j])))
+            w = q * (1 - q) * len(self.open[(a, b)])
+            hess[[i, j], [i, j]] += w
+            hess[[i, j], [j, i]] -= w
+        cov_all = np.linalg.inv(hess)
+        z = float(norm.ppf(self.settings.level))
+        out = []
+        for a, b in targets:
+            i, j = index[a], index[b]
+            gap = abs(fit.theta[i] - fit.theta[j])
+            v_now = fit.cov[i, i] + fit.cov[j, j] - 2 * fit.cov[i, j]
+            v_all = cov_all[i, i] + cov_all[j, j] - 2 * cov_all[i, j]
+            sd = np.sqrt(max(v_now - v_all, 1e-12))
+            bar = z * np.sqrt(max(v_all, 0.0))
+            chance = norm.sf((bar - gap) / sd) + norm.cdf((-bar - gap) / sd)
+            if chance < FUTILE:
+                out.append((a, b))
+        return out
+
+    def _informative(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]],
+                     budget: int | None) -> Plan | None:
+        """Greedy cells that most reduce the targets' weighted relative variance, the covariance updated per cell."""
+        index = {m: k for k, m in enumerate(fit.models)}
+        n = len(fit.models)
+        contrast = np.zeros((len(targets), n))
+        for k, (a, b) in enumerate(targets):
+            contrast[k, index[a]], contrast[k, index[b]] = 1.0, -1.0
+        weight = np.array([max(2 * min(fit.above[index[a], index[b]], 1 - fit.above[index[a], index[b]]), 0.02)
+                           for a, b in targets])
+        pi = np.array([index[p[0]] for p in pairs])
+        pj = np.array([index[p[1]] for p in pairs])
+        q = 1.0 / (1.0 + np.exp(-(fit.theta[pi] - fit.theta[pj])))
+        info = q * (1 - q)
+        cov = fit.cov.copy()
+        out: list[Cell] = []
+        room = self.settings.batch_calls
+        while room > 0:
+            v = contrast @ cov  # (K, M)
+            var = np.einsum("km,km->k", v, contrast)
+            g = v[:, pi] - v[:, pj]  # (K, P): covariance of each target with each pair's contrast
+            spread = cov[pi, pi] + cov[pj, pj] - 2 * cov[pi, pj]
+            gain = (weight[:, None] * g ** 2 / var[:, None]).sum(axis=0) * info / (1 + info * spread)
+            usable = np.array([bool(self.open[p]) and (budget is None or self.cost[self.open[p][-1]] <= budget)
+                               for p in pairs])
+            gain = np.where(usable, gain, -1.0)
+            best = int(np.argmax(gain))
+            if gain[best] <= 1e-12:
+                break
+            cell = self.open[pairs[best]].pop()
+            out.append(cell)
+            room -= self.cost[cell]
+            budget = None if budget is None else budget - self.cost[cell]
+            e = np.zeros(n)
+            e[pi[best]], e[pj[best]] = 1.0, -1.0
+            ce = cov @ e
+            cov -= info[best] * np.outer(ce, ce) / (1 + info[best] * spread[best])
+        return Plan(out) if out else None
 
     def _take(self, value: dict[tuple[str, str], float], budget: int | None, cap: int | None = None) -> Plan | None:
         """Greedy cells by value with diminishing returns per pair, up to `batch_calls` and never past the call
@@ -210,4 +289,5 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], A
     unsettled = [f"{a} / {b}" for a, b in zip(ranking, ranking[1:]) if fit and not fit.settled(a, b, s.level)]
     return {"pairs": "adaptive", "calls": schedule.calls, "saved_calls": left, "rounds": schedule.rounds,
             "stopped": stop, "stop_reason": reason, "unsettled_adjacent": unsettled,
+            "not_separable": [f"{a} / {b}" for a, b in schedule.futile],
             "max_calls": s.max_calls, "batch_calls": s.batch_calls, "level": s.level}

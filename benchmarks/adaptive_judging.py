@@ -1,0 +1,261 @@
+"""Adaptive judging: judge calls needed to reach the all-pairs ranking, on a simulated arena with known strengths.
+
+The arena: 12 models whose true ratings are spread by random gaps (10-60 rating points between neighbours),
+300 questions, and a per-(model, question) effect (sd 0.5 logits), so questions differ as they do in real
+sets. Every (pair, question) cell is judged in both orders (2 calls) by a simulated judge that favours the
+answer in position A (+0.4 logits), gives a tie 10% of the time, and in 20% of its calls ignores the answers
+and picks A, B or tie at random; the two orders are combined by the product's `combine_orders`.
+
+Schedules, each with the product's code:
+- all: every cell (the reference: its fit is "the all-pairs ranking");
+- sampled: `schedule_pairs` with opponents_per_question k = 1..11; the smallest k that reaches the reference;
+- adaptive: `judges.adaptive.run_schedule` (the same loop the judge stage runs), with the product's defaults
+  (batch 200 calls, level 0.99, 200 bootstrap rounds, warm-up 2 questions per pair);
+- random: uniform random cells, in tenths of the open cells; the smallest tenth that reaches the reference
+  (does steering matter, or only stopping?).
+Reaching the all-pairs ranking means: the same order as the all-pairs fit, a Kendall tau with the true order
+no lower, and every neighbour pair that all-pairs settles (intervals apart, or P(order) >= level) settled
+too. Beside it, relative to all-pairs: 'gap w', the mean width of the intervals of neighbours' rating
+differences (the ones that decide the order), and 'width', the mean width of the models' own intervals.
+Every schedule is measured with the same `fit_ratings` (200 bootstrap rounds).
+
+Cases: `fresh` (no judgments yet) and `weekly-1` / `weekly-2` (a full run of last week is in the cache;
+1 or 2 models changed by 40-120 points, so only their cells are open).
+Run: python benchmarks/adaptive_judging.py [--seeds 5] [--cases fresh,weekly-1,weekly-2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rating_speed import machine_info  # noqa: E402
+
+from arena.config import AdaptiveConfig, JudgeConfig  # noqa: E402
+from arena.questions import Question  # noqa: E402
+from judges.adaptive import AdaptiveSchedule, Cell, Fit, cell_of, fit_ratings, run_schedule  # noqa: E402
+from judges.tasks import schedule_pairs  # noqa: E402
+from judges.verdicts import Verdict, combine_orders  # noqa: E402
+
+FACTOR = 400 / np.log(10)
+N_MODELS, N_QUESTIONS = 12, 300
+BIAS, TIE, NOISE, QUESTION_SD = 0.4, 0.10, 0.20, 0.5
+ROUNDS = 200  # bootstrap rounds of every fit compared (the adaptive default)
+
+
+@dataclass
+class Arena:
+    """One simulated arena: models, true ratings, every cell's battle (score of the cell's first model, weight)."""
+
+    models: list[str]
+    truth: np.ndarray
+    outcome: dict[Cell, tuple[float, float]]
+
+
+def _verdict(rng: np.random.Generator, d: float) -> Verdict:
+    """One judge call: position A's strength minus B's is d (logits)."""
+    if rng.random() < NOISE:
+        winner = ["A", "B", "tie"][rng.integers(3)]
+    elif rng.random() < TIE:
+        winner = "tie"
+    else:
+        winner = "A" if rng.random() < 1 / (1 + np.exp(-(d + BIAS))) else "B"
+    return Verdict(kind="3way", label=winner, winner=winner)
+
+
+def simulate(seed: int, truth: np.ndarray, models: list[str], effect: np.ndarray) -> dict[Cell, tuple[float, float]]:
+    """Judge every cell in both orders; the battle as the product combines the two games."""
+    rng = np.random.default_rng([seed, 7])
+    theta = truth[:, None] / FACTOR + effect  # (M, Q)
+    out: dict[Cell, tuple[float, float]] = {}
+    for q in range(N_QUESTIONS):
+        for i, j in itertools.combinations(range(len(models)), 2):
+            d = theta[i, q] - theta[j, q]
+            o = combine_orders(_verdict(rng, d), _verdict(rng, -d))
+            score = {"A": 1.0, "B": 0.0, "tie": 0.5}[o.winner or "tie"]
+            out[cell_of(str(q), models[i], models[j])] = (score, o.weight)
+    return out
+
+
+def make_arena(seed: int, changed: int = 0) -> tuple[Arena, Arena | None]:
+    """This week's arena and, for a weekly case, last week's (the same but for `changed` models)."""
+    rng = np.random.default_rng(seed)
+    models = [f"m{k:02d}" for k in range(N_MODELS)]
+    truth = np.cumsum(np.r_[0, rng.uniform(10, 60, N_MODELS - 1)])[::-1].copy()
+    truth -= truth.mean()
+    effect = rng.normal(0, QUESTION_SD, (N_MODELS, N_QUESTIONS))
+    now = Arena(models, truth, simulate(seed, truth, models, effect))
+    if not changed:
+        return now, None
+    old_truth = truth.copy()
+    moved = rng.choice(N_MODELS, changed, replace=False)
+    old_truth[moved] -= rng.choice([-1, 1], changed) * rng.uniform(40, 120, changed)
+    return now, Arena(models, old_truth, {})  # its judgments of unchanged pairs are the ones cached now
+
+
+def changed_models(now: Arena, old: Arena | None) -> set[str]:
+    """Models whose answers (strengths) changed since last week."""
+    if old is None:
+        return set()
+    return {m for m, a, b in zip(now.models, now.truth, old.truth) if a != b}
+
+
+def frame(arena: Arena, cells: list[Cell]) -> pd.DataFrame:
+    """Battles of the given cells."""
+    score, weight = zip(*(arena.outcome[c] for c in cells)) if cells else ((), ())
+    return pd.DataFrame({"model_a": [c[1] for c in cells], "model_b": [c[2] for c in cells],
+                         "score": score, "weight": weight})
+
+
+def judge(arena: Arena, cells: list[Cell], seed: int) -> Fit:
+    """The fit every schedule is measured with."""
+    fit = fit_ratings(frame(arena, cells), ROUNDS, seed)
+    assert fit is not None
+    return fit
+
+
+def gap_widths(fit: Fit, order: list[str]) -> np.ndarray:
+    """Widths of the 95% bootstrap intervals of the rating differences of neighbours in `order`."""
+    cols = [fit.models.index(m) for m in order]
+    gaps = fit.draws[:, cols[:-1]] - fit.draws[:, cols[1:]]
+    low, high = np.nanpercentile(gaps, [2.5, 97.5], axis=0)
+    return high - low
+
+
+def settled(fit: Fit, order: list[str], level: float) -> list[bool]:
+    """Per neighbour pair of `order`: settled as the adaptive stop rule counts it (intervals apart or P >= level)."""
+    return [fit.settled(a, b, level) for a, b in zip(order, order[1:])]
+
+
+def measure(fit: Fit, ref: Fit, truth: dict[str, float], level: float) -> dict[str, float]:
+    """Against the all-pairs fit: same order, Kendall tau with the truth, every neighbour pair all-pairs settles
+    settled too, and the mean widths of the neighbours' difference intervals and of the models' intervals."""
+    tau = kendalltau([truth[m] for m in fit.models], fit.rating).statistic
+    width = float(np.mean(fit.high - fit.low) / np.mean(ref.high - ref.low))
+    order = ref.order()
+    gap = float(np.mean(gap_widths(fit, order)) / np.mean(gap_widths(ref, order)))
+    mine, theirs = settled(fit, order, level), settled(ref, order, level)
+    return {"same": float(fit.order() == order), "tau": float(tau), "width": width, "gap": gap,
+            "settled": float(all(a or not b for a, b in zip(mine, theirs))), "ref_settled": float(sum(theirs))}
+
+
+def reached(m: dict[str, float], ref: dict[str, float]) -> bool:
+    """The all-pairs ranking: same order, tau no lower, and every neighbour pair it settles settled."""
+    return bool(m["same"] and m["tau"] >= ref["tau"] - 1e-12 and m["settled"])
+
+
+def run_case(seed: int, changed: int, settings: AdaptiveConfig) -> dict[str, dict]:
+    """All schedules on one arena; per schedule: calls needed, and order / tau / widths where it ended."""
+    now, old = make_arena(seed, changed)
+    moved = changed_models(now, old)
+    every = sorted(now.outcome)
+    truth = dict(zip(now.models, now.truth))
+    cached = [c for c in every if not ({c[1], c[2]} & moved)] if old is not None else []
+    open_cells = sorted(set(every) - set(cached))
+    ref_fit = judge(now, every, seed)
+    ref = measure(ref_fit, ref_fit, truth, settings.level)
+    out = {"all": {**ref, "calls": 2 * len(open_cells), "reached": True}}
+
+    def cheapest(name: str, steps: list[tuple[list[Cell], dict]]) -> None:
+        """The first step (fewest calls) that reaches the reference; the last one if none does."""
+        for cells, extra in steps:
+            m = measure(judge(now, cached + cells, seed), ref_fit, truth, settings.level)
+            out[name] = {**m, "calls": 2 * len(cells), "reached": reached(m, ref), **extra}
+            if out[name]["reached"]:
+                return
+
+    questions = [Question(str(q), ["q"]) for q in range(N_QUESTIONS)]
+    sampled = []
+    for k in range(1, N_MODELS):  # the product's sampled schedule, k opponents per model and question
+        cfg = JudgeConfig(pairs="sampled", opponents_per_question=k, seed=seed)
+        picked = {cell_of(q.qid, a, b) for q in questions for a, b in schedule_pairs(cfg, now.models, q)}
+        sampled.append((sorted(picked - set(cached)), {"k": k}))
+    cheapest("sampled", sampled)
+    shuffled = [open_cells[i] for i in np.random.default_rng([seed, 99]).permutation(len(open_cells))]
+    cheapest("random", [(shuffled[: len(shuffled) * t // 10], {"tenths": t}) for t in range(1, 11)])
+
+    known: dict[tuple[str, str], int] = {}
+    for c in cached:
+        known[c[1:]] = known.get(c[1:], 0) + 1
+    sched = AdaptiveSchedule(now.models, {c: 2 for c in open_cells}, known, settings)
+    judged = list(cached)
+    first: list[int] = []
+
+    async def ask(cells: list[Cell]) -> int:
+        judged.extend(cells)
+        return 2 * len(cells)
+
+    def on_round(fit: Fit | None, calls: int) -> None:
+        if fit is not None and not first and set(fit.models) == set(now.models):
+            if reached(measure(fit, ref_fit, truth, settings.level), ref):
+                first.append(calls)
+
+    t0 = time.perf_counter()
+    summary = asyncio.run(run_schedule(sched, ask, lambda: frame(now, judged), on_round=on_round))
+    seconds = time.perf_counter() - t0
+    m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
+    out["adaptive"] = {**m, "calls": summary["calls"], "reached": reached(m, ref), "stopped": summary["stopped"],
+                       "first_reached": first[0] if first else None, "seconds": seconds, "rounds": summary["rounds"]}
+    return out
+
+
+def table(case: str, results: list[dict[str, dict]]) -> list[str]:
+    """One block of the printed table: per schedule, mean calls and how often it reached the reference."""
+    n = len(results)
+    base = np.mean([r["all"]["calls"] for r in results])
+    rows = [f"\n{case}: {n} seeds; all-pairs open calls {base:,.0f} (mean); all-pairs: tau with the truth "
+            f"{np.mean([r['all']['tau'] for r in results]):.3f}, settled neighbour pairs "
+            f"{np.mean([r['all']['ref_settled'] for r in results]):.1f} of {N_MODELS - 1}",
+            f"{'schedule':<10} {'calls':>8} {'share':>6} {'reached':>8} {'same order':>10} {'tau':>6} "
+            f"{'gap w':>6} {'width':>6}  notes"]
+    for name in ("all", "sampled", "random", "adaptive"):
+        rs = [r[name] for r in results]
+        calls = np.mean([x["calls"] for x in rs])
+        note = {"sampled": "smallest k reaching it, per seed: " + ",".join(str(x.get("k")) for x in rs),
+                "random": "uniform random cells in tenths; tenths per seed: " + ",".join(str(x.get("tenths"))
+                                                                                       for x in rs)}.get(name, "")
+        if name == "adaptive":
+            hit = [x["first_reached"] for x in rs if x["first_reached"] is not None]
+            note = (f"own stop: {','.join(x['stopped'] for x in rs)}; reference first met at "
+                    + (f"{np.mean(hit):,.0f} calls ({len(hit)}/{n} seeds)" if hit else "no round")
+                    + f"; {np.mean([x['rounds'] for x in rs]):.0f} refits, "
+                      f"{np.mean([x['seconds'] for x in rs]):.1f} s per arena")
+        rows.append(f"{name:<10} {calls:>8,.0f} {calls / base:>6.0%} {sum(x['reached'] for x in rs):>4}/{n:<3} "
+                    f"{sum(x['same'] for x in rs):>6.0f}/{n:<3} {np.mean([x['tau'] for x in rs]):>6.3f} "
+                    f"{np.mean([x['gap'] for x in rs]):>6.2f} {np.mean([x['width'] for x in rs]):>6.2f}  {note}")
+    return rows
+
+
+def main() -> None:
+    """Run the cases over the seeds and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--cases", default="fresh,weekly-1,weekly-2")
+    ap.add_argument("--level", type=float, default=AdaptiveConfig().level)
+    ap.add_argument("--batch-calls", type=int, default=AdaptiveConfig().batch_calls)
+    args = ap.parse_args()
+    print(machine_info())
+    print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    print(f"arena: {N_MODELS} models, {N_QUESTIONS} questions, both orders (2 calls per cell); judge: position bias "
+          f"+{BIAS} logits, ties {TIE:.0%}, {NOISE:.0%} random verdicts; adaptive level {args.level}, batch "
+          f"{args.batch_calls} calls; 'share' = calls / all-pairs' calls; 'gap w' = mean width of the neighbours' "
+          "difference intervals / all-pairs'; 'width' = mean width of the models' intervals / all-pairs'")
+    settings = AdaptiveConfig(level=args.level, batch_calls=args.batch_calls)
+    for case in args.cases.split(","):
+        changed = 0 if case == "fresh" else int(case.split("-")[1])
+        results = [run_case(seed, changed, settings) for seed in range(args.seeds)]
+        print("\n".join(table(case, results)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Adaptive judging (judge.pairs: adaptive): config, the schedule on simulated arenas, cached judgments never asked
+again (counted on a real local judge server), and a dry run through the CLI."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from arena.cli import main
+from arena.config import AdaptiveConfig, load_config
+from arena.errors import ConfigError
+from arena.pipeline import run_pipeline
+from conftest import write_config
+from judges.adaptive import AdaptiveSchedule, Cell, cell_of, run_schedule
+from openai_server import FakeOpenAI
+
+
+# ---------------------------------------------------------------- config
+
+def _cfg_file(tmp_path: Path, judge: dict) -> Path:
+    path = tmp_path / "cfg.yaml"
+    cands = [{"name": n, "backend": "demo"} for n in ("a", "b", "c")]
+    path.write_text(yaml.safe_dump({"questions": {"path": "q.jsonl"}, "candidates": cands, "judge": judge}))
+    return path
+
+
+def test_config_accepts_adaptive_with_its_section(tmp_path):
+    cfg = load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"max_calls": 500, "batch_calls": 50}}))
+    assert cfg.judge.pairs == "adaptive"
+    assert (cfg.judge.adaptive.max_calls, cfg.judge.adaptive.batch_calls, cfg.judge.adaptive.level) == (500, 50, 0.99)
+
+
+def test_config_wrong_pairs_names_the_allowed_values_and_line(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_cfg_file(tmp_path, {"pairs": "adaptve"}))
+    text = str(err.value)
+    assert "judge.pairs" in text and "'all', 'sampled' or 'adaptive'" in text and "(line " in text
+
+
+@pytest.mark.parametrize("judge, words", [
+    ({"pairs": "adaptive", "mode": "baseline", "baseline": "a"}, "use it with mode pairwise"),
+    ({"pairs": "all", "adaptive": {"max_calls": 10}}, "read only with pairs: adaptive"),
+    ({"pairs": "adaptive", "adaptive": {"batch_size": 10}}, "did you mean 'batch_calls'"),
+    ({"pairs": "adaptive", "adaptive": {"level": 1.5}}, "judge.adaptive.level"),
+])
+def test_config_rejects_misuse(tmp_path, judge, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_config(_cfg_file(tmp_path, judge))
+
+
+# ---------------------------------------------------------------- the schedule on a simulated arena
+
+def _arena(ratings: list[float], questions: int, noise: float, seed: int = 0) -> dict[Cell, float]:
+    """Score of the cell's first model on every cell: BT at the given ratings, a share `noise` of coin flips."""
+    rng = np.random.default_rng(seed)
+    models = [f"m{k}" for k in range(len(ratings))]
+    out = {}
+    for q in range(questions):
+        for i, j in itertools.combinations(range(len(models)), 2):
+            p = 1 / (1 + 10 ** ((ratings[j] - ratings[i]) / 400))
+            p = 0.5 if rng.random() < noise else p
+            out[cell_of(str(q), models[i], models[j])] = float(rng.random() < p)
+    return out
+
+
+def _simulate(outcome: dict[Cell, float], settings: AdaptiveConfig, cached: set[Cell] = frozenset()):
+    """Run the product's schedule loop against the simulated outcomes; returns its summary, the cells asked."""
+    models = sorted({m for c in outcome for m in c[1:]})
+    known: dict[tuple[str, str], int] = {}
+    for c in cached:
+        known[c[1:]] = known.get(c[1:], 0) + 1
+    sched = AdaptiveSchedule(models, {c: 2 for c in outcome if c not in cached}, known, settings)
+    judged, asked = list(cached), []
+
+    async def ask(cells):
+        asked.extend(cells)
+        judged.extend(cells)
+        return 2 * len(cells)
+
+    def battles():
+        return pd.DataFrame({"model_a": [c[1] for c in judged], "model_b": [c[2] for c in judged],
+                             "score": [outcome[c] for c in judged], "weight": 1.0})
+
+    fits = []
+    summary = asyncio.run(run_schedule(sched, ask, battles, on_round=lambda fit, calls: fits.append(fit)))
+    return summary, asked, fits[-1]
+
+
+def test_clear_gaps_stop_early_with_the_true_order():
+    outcome = _arena([1300, 1150, 1000, 850, 700], questions=100, noise=0.1)
+    summary, asked, fit = _simulate(outcome, AdaptiveConfig(batch_calls=40, bootstrap=60))
+    assert summary["stopped"] == "separated", summary
+    assert fit.order() == ["m0", "m1", "m2", "m3", "m4"]
+    assert summary["calls"] == 2 * len(asked) < 0.25 * 2 * len(outcome)  # all pairs would be 2,000 calls
+    assert summary["saved_calls"] == 2 * (len(outcome) - len(asked))
+    assert len(set(asked)) == len(asked)  # no cell twice
+
+
+def test_stops_at_the_call_budget():
+    outcome = _arena([1000, 1000, 1000, 1000], questions=60, noise=0.2)  # never separable
+    summary, asked, _ = _simulate(outcome, AdaptiveConfig(max_calls=150, batch_calls=40, bootstrap=50))
+    assert summary["stopped"] == "max_calls"
+    assert summary["calls"] == 2 * len(asked) == 150 - 150 % 2  # 2 calls per cell, never past the budget
+
+
+def test_cached_cells_are_never_asked_and_steer_to_the_new_model():
+    outcome = _arena([1200, 1100, 1000, 900, 1050], questions=80, noise=0.1)
+    cached = {c for c in outcome if "m4" not in c[1:]}  # last week's full run of m0..m3
+    summary, asked, fit = _simulate(outcome, AdaptiveConfig(batch_calls=40, bootstrap=100), cached)
+    assert asked and not set(asked) & cached and all("m4" in c[1:] for c in asked)
+    assert summary["calls"] < 2 * 4 * 80  # fewer than all of the new model's pairs
+    assert fit.order()[:3] == ["m0", "m1", "m4"]
+
+
+def test_undecidable_pairs_stop_as_not_separable_before_judging_everything():
+    # m1 and m2 are equal: no number of questions settles them; the others separate quickly
+    outcome = _arena([1400, 1000, 1000, 600], questions=150, noise=0.1)
+    summary, asked, fit = _simulate(outcome, AdaptiveConfig(batch_calls=60, bootstrap=100))
+    assert summary["stopped"] == "futile", summary
+    assert summary["not_separable"] == [" / ".join(fit.order()[1:3])]
+    assert len(asked) < len(outcome)
+
+
+# ---------------------------------------------------------------- real local judge server
+
+def _questions(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps({"question_id": f"q{k}", "category": "general",
+                                        "turns": [f"Question number {k}?"]}) + "\n" for k in range(n)))
+    return path
+
+
+def _answer_of(text: str) -> str:
+    m = re.search(r"answer from (\w+) ", text)
+    return m.group(1) if m else ""
+
+
+def ranked_judge(rank: dict[str, int], noise: float):
+    """A judge that prefers the better-ranked model's answer, reversed on a hash-chosen share `noise` of prompts."""
+    def reply(req: dict) -> str:
+        user = req["messages"][-1]["content"]
+        a = _answer_of(user.split("<<<ANSWER A START>>>")[1])
+        b = _answer_of(user.split("<<<ANSWER B START>>>")[1])
+        flip = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 2 ** 32 < noise
+        a_better = (rank[a] < rank[b]) != flip
+        return f"Verdict: {'[[A>B]]' if a_better else '[[B>A]]'}"
+    return reply
+
+
+def _prompts(srv: FakeOpenAI) -> list[str]:
+    return [r["messages"][-1]["content"] for r in srv.requests]
+
+
+def test_real_judge_cached_judgments_are_never_asked_again(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 12)
+    rank = {"m1": 0, "m2": 1, "m3": 2, "m4": 3}
+    cands = lambda names: [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url}
+                           for n in names]
+    with FakeOpenAI(reply=ranked_judge(rank, noise=0.3)) as judge:
+        base = {"mode": "pairwise", "model": "judge-model", "base_url": judge.base_url, "verdict": "5way"}
+        run = lambda names, **kw: run_pipeline(load_config(write_config(
+            tmp_path, questions, cands(names), judge={**base, **kw}, rating={"bootstrap": 20})),
+            show_progress=False, log=lambda s: None)
+        run(["m1", "m2", "m3"], pairs="all")  # last week: every pair of m1..m3 judged
+        week1 = len(judge.requests)
+        assert week1 == 12 * 3 * 2
+        adaptive = {"pairs": "adaptive", "adaptive": {"batch_calls": 12, "bootstrap": 30}}
+        ctx = run(["m1", "m2", "m3", "m4"], **adaptive)  # this week: m4 joins
+        week2 = judge.requests[week1:]
+        ctx3 = run(["m1", "m2", "m3", "m4"], **adaptive)  # the same run again
+        week3 = judge.requests[week1 + len(week2):]
+    prompts = _prompts(judge)
+    assert len(set(prompts)) == len(prompts)  # no prompt was ever sent twice, over the three runs
+    week2_prompts = [r["messages"][-1]["content"] for r in week2]
+    assert week2_prompts and all("answer from m4 " in p for p in week2_prompts)  # only the new model's pairs
+    info = json.loads((ctx.run.path / "run.json").read_text())["stages"]["judge"]
+    assert info["schedule"]["pairs"] == "adaptive" and info["schedule"]["calls"] == len(week2) == info["new_calls"]
+    assert info["cached"] == 12 * 3 * 2 and info["schedule"]["stop_reason"]
+    assert len(week2) + info["schedule"]["saved_calls"] == 12 * 3 * 2  # m4's pairs: judged or saved
+    info3 = json.loads((ctx3.run.path / "run.json").read_text())["stages"]["judge"]
+    assert info3["cached"] == 12 * 3 * 2 + len(week2) and info3["new_calls"] == len(week3)
+
+
+def test_real_judge_clear_order_stops_after_the_warmup(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 8)
+    rank = {"m1": 0, "m2": 1, "m3": 2}
+    with FakeOpenAI(reply=ranked_judge(rank, noise=0.0)) as judge:
+        cfg = write_config(tmp_path, questions, [{"name": n, "backend": "openai", "model": n,
+                                                  "base_url": fake_openai.base_url} for n in rank],
+                           judge={"mode": "pairwise", "model": "j", "base_url": judge.base_url, "pairs": "adaptive",
+                                  "adaptive": {"warmup": 3, "bootstrap": 30}},
+                           rating={"bootstrap": 20})
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+    info = json.loads((ctx.run.path / "run.json").read_text())["stages"]["judge"]["schedule"]
+    assert info["stopped"] == "separated" and info["calls"] == len(judge.requests) == 3 * 3 * 2  # 3 pairs x warmup 3
+    lb = json.loads((ctx.run.path / "leaderboard.json").read_text())
+    assert [r["model"] for r in lb["overall"]["table"]] == ["m1", "m2", "m3"]
+
+
+# ---------------------------------------------------------------- dry run through the CLI
+
+def test_dry_run_end_to_end_through_the_cli(tmp_path, capsys):
+    questions = _questions(tmp_path, 15)
+    cands = [{"name": f"demo-{k}", "backend": "demo", "quality": q, "seed": k} for k, q in enumerate((0.9, 0.5, 0.1))]
+    cfg = write_config(tmp_path, questions, cands, rating={"bootstrap": 20},
+                       judge={"mode": "pairwise", "model": "gpt-4o", "pairs": "adaptive",
+                              "adaptive": {"max_calls": 40, "batch_calls": 16, "bootstrap": 30}})
+    assert main(["run", "-c", str(cfg), "--dry-run", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "adaptive schedule: 40 calls" in out and "upper bound" in out
+    run = next((tmp_path / "ws" / "runs").iterdir())
+    judge = json.loads((run / "run.json").read_text())["stages"]["judge"]
+    assert judge["dry_run"] and judge["schedule"]["stopped"] == "max_calls"
+    assert judge["schedule"]["calls"] == judge["new_calls"] == 40
+    assert judge["estimate"]["calls"] == 15 * 3 * 2  # what all pairs with the real judge would need
+    assert (run / "leaderboard.json").exists()
