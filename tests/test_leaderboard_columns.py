@@ -202,3 +202,21 @@ def test_an_imported_lm_eval_result_reaches_the_latest_board(board, tmp_path, ca
     assert float(rows["m2"]["bench:math:accuracy"]) == 0.25  # the arena bench task is kept
     entry = json.loads((board["run"] / "leaderboard.json").read_text())["objective"]["models"]["m2"]["tasks"]["gsm8k"]
     assert entry["source"] == "lm-eval"
+
+
+def test_perf_from_run_puts_the_serving_columns_into_an_older_board(board):
+    run = board["run"]
+    doc = json.loads((run / "leaderboard.json").read_text())
+    del doc["serving"]  # a board written before serving columns existed
+    (run / "leaderboard.json").write_text(json.dumps(doc))
+    old = [[c for c, name in zip(r, next(csv.reader(io.StringIO(board["before"])))) if not name.startswith("serving:")]
+           for r in csv.reader(io.StringIO((run / "leaderboard.csv").read_text()))]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(old)
+    (run / "leaderboard.csv").write_text(buf.getvalue())
+    assert "serving:latency_p50_s" not in (run / "leaderboard.csv").read_text()
+    assert main(["perf", "--from-run", str(run)]) == 0
+    _, rows = _csv(run / "leaderboard.csv")
+    serving = {m["model"]: m for m in json.loads((run / "serving.json").read_text())["models"]}
+    assert float(rows["m1"]["serving:latency_p50_s"]) == serving["m1"]["latency_p50_s"]
+    assert "serving" in json.loads((run / "leaderboard.json").read_text())
