@@ -146,7 +146,7 @@ def _rate(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> dict[str, A
         source = run.path / "battles.anonymous.jsonl"
         write_jsonl_atomic(source, [b for b in bundle.battles if b.get("anony", True) is True])
     try:
-        report = write_leaderboard(source, run.path, options)
+        report = write_leaderboard(source, run.path, options, workspace=run.path.parent.parent)  # + bench columns
     except (ArenaError, DataError) as exc:
         return {"skipped": str(exc)}
     return {"method": "bt", "bootstrap": bootstrap, "n_battles": report["n_battles"], "warnings": report["warnings"]}
