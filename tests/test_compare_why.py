@@ -152,3 +152,16 @@ def test_interval_width_scales_like_one_over_sqrt_questions(tmp_path: Path) -> N
                               rounds=200, categories=False)
         widths.append(next(r["ci_high"] - r["ci_low"] for r in result["models"] if r["model"] == "m-a"))
     assert 1.6 < widths[0] / widths[1] < 2.5
+
+
+def test_markdown_report_shows_tags_in_names_as_text(tmp_path: Path) -> None:
+    from arena.compare.render import markdown
+
+    hostile = "<img src=x onerror=alert(1)>"
+    rows = _battles({**STRENGTH, hostile: 0.2}, 20, seed=1, cats=("x", "<b>y</b>"))
+    new_rows = _changed(rows, _battles({**STRENGTH, hostile: 0.2, "m-a": 2.0}, 20, seed=2, cats=("x", "<b>y</b>")),
+                        "m-a")
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", rows)), load_run(_write_run(tmp_path, "r2", new_rows)),
+                          rounds=30)
+    text = markdown(result)
+    assert "<" not in text and "&lt;img src=x onerror=alert(1)>" in text and "&lt;b>y&lt;/b>" in text

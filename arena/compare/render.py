@@ -86,11 +86,16 @@ def terminal(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _md_text(text: Any) -> str:
+    """Text for the Markdown report with `<` as an entity, so a renderer never sees a tag in a model name."""
+    return str(text).replace("<", "&lt;")
+
+
 def _md_cell(cell: Any) -> str:
     """One Markdown table cell: a link or text, pipes escaped, on one line."""
     if isinstance(cell, dict):
         return f"[{_md_cell(cell['text'])}]({cell['href']})"
-    return str(cell).replace("|", "\\|").replace("\n", " ")
+    return _md_text(cell).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(head: list[str], rows: list[list[Any]]) -> list[str]:
@@ -109,11 +114,11 @@ def markdown(result: dict[str, Any]) -> str:
     for block in report_blocks(result):
         kind = block["kind"]
         if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + block["text"], ""]
+            lines += ["#" * int(kind[1]) + " " + _md_text(block["text"]), ""]
         elif kind == "p":
-            lines += [block["text"], ""]
+            lines += [_md_text(block["text"]), ""]
         elif kind == "list":
-            lines += [f"- {item}" for item in block["items"]] + [""]
+            lines += [f"- {_md_text(item)}" for item in block["items"]] + [""]
         elif kind == "table":
             lines += _md_table(block["head"], block["rows"]) + [""]
     return "\n".join(lines).rstrip() + "\n"
