@@ -50,14 +50,38 @@ class BootstrapDraws:
         return self.theta.shape[0]
 
 
+def multinomial_by_poisson(rng: np.random.Generator, cell_count: np.ndarray, size: int) -> np.ndarray:
+    """(size, C) draws of Multinomial(N, cell_count / N), N = cell_count.sum(): resampling N battles with
+    replacement, at about half the cost of numpy's sequential binomials.
+
+    Each cell gets a Poisson(cell_count) draw; given their sum S, Poisson counts are Multinomial(S, p). The
+    total is then made N exactly: with S < N, N - S more battles drawn from p are added (the sum of
+    independent multinomials with the same p); with S > N, S - N of the S drawn battles, chosen uniformly
+    without replacement, are removed (a uniform subset of i.i.d. draws is i.i.d.). Both corrections keep
+    the distribution exactly multinomial; they touch about sqrt(N) battles per round.
+    """
+    total = int(cell_count.sum())
+    lam = cell_count.astype(float)
+    cdf = np.cumsum(lam)
+    draws = rng.poisson(lam, size=(size, len(lam)))
+    for row, drawn in zip(draws, draws.sum(axis=1).tolist()):
+        if drawn < total:
+            extra = np.searchsorted(cdf, rng.random(total - drawn) * cdf[-1], side="right")
+            row += np.bincount(extra, minlength=len(lam))
+        elif drawn > total:
+            gone = rng.choice(drawn, drawn - total, replace=False)  # positions among the drawn battles
+            row -= np.bincount(np.searchsorted(np.cumsum(row), gone, side="right"), minlength=len(lam))
+    return draws
+
+
 def _draw(
-    total: int, pvals: np.ndarray, clusters: sp.csr_matrix | None, seed_seq: np.random.SeedSequence, size: int
+    cell_count: np.ndarray, clusters: sp.csr_matrix | None, seed_seq: np.random.SeedSequence, size: int
 ) -> np.ndarray:
     """One batch of resampled cell counts (battles, or whole questions when clusters is given), own stream."""
     rng = np.random.default_rng(seed_seq)
     if clusters is not None:
         return draw_cluster_counts(clusters, rng, size)
-    return rng.multinomial(total, pvals, size=size)
+    return multinomial_by_poisson(rng, cell_count, size)
 
 
 def resample_counts(
@@ -65,21 +89,20 @@ def resample_counts(
 ) -> Iterator[np.ndarray]:
     """Yield (B, C) batches of resampled cell counts, reproducible from the seed.
 
-    Without clusters, battles are resampled (a multinomial over the cells); with a (questions, cells)
+    Without clusters, battles are resampled (a multinomial over the cells, `multinomial_by_poisson`); with
+    a (questions, cells)
     cluster matrix, questions are resampled with all their battles. Batch k is drawn from child k of
     SeedSequence(seed), so the draws do not depend on threading; numpy releases the GIL while sampling,
     so batches are drawn in worker threads while the caller refits.
     """
-    total = counts.n_battles
-    pvals = counts.cell_count / total
-    width = max(len(pvals), clusters.shape[0] if clusters is not None else 0, 1)
+    width = max(len(counts.cell_count), clusters.shape[0] if clusters is not None else 0, 1)
     batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // width)))
     sizes = [min(batch, n_rounds - start) for start in range(0, n_rounds, batch)]
     seqs = np.random.SeedSequence(seed).spawn(len(sizes))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[np.ndarray]] = deque()
         for seq, size in zip(seqs, sizes):
-            pending.append(pool.submit(_draw, total, pvals, clusters, seq, size))
+            pending.append(pool.submit(_draw, counts.cell_count, clusters, seq, size))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
