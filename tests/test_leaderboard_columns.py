@@ -76,7 +76,7 @@ def board(tmp_path, questions_file, capsys):
 
 def test_leaderboard_files_carry_the_bench_results_of_the_workspace(board):
     ws, run = board["ws"], board["run"]
-    header, rows = _csv(run / "leaderboard.csv")
+    _, rows = _csv(run / "leaderboard.csv")
     assert set(rows) == {"m1", "m2", "demo-c"}  # rated models only: no row without a rating
     for model in ("m1", "m2", "demo-c"):
         res = json.loads((ws / "bench" / f"{model}.json").read_text())
@@ -126,7 +126,7 @@ def test_rating_columns_are_unchanged_and_old_readers_still_parse(board):
     assert header[:len(rating_cols)] == rating_cols  # rating columns first, in their order
     assert all(c.startswith(("serving:", "bench:")) for c in header[len(rating_cols):])
     # the rating cells are the same text as before the bench refresh (and as pandas wrote them)
-    strip = lambda text: [r[:len(rating_cols)] for r in csv.reader(io.StringIO(text))]  # noqa: E731
+    strip = lambda text: [r[:len(rating_cols)] for r in csv.reader(io.StringIO(text))]
     assert strip(after) == strip(board["before"])
     direct = pd.read_csv(run / "leaderboard.csv")
     assert list(direct["model"]) == [r["model"] for r in table]
@@ -154,8 +154,8 @@ def test_a_new_run_after_the_bench_has_the_columns_from_the_start(board, questio
                                                   {"name": "demo-d", "backend": "demo", "seed": 3}],
                        judge={"mode": "pairwise", "model": "judge"}, rating={"bootstrap": 20})
     assert main(["run", "-c", str(cfg), "--dry-run", "--no-progress"]) == 0
-    newest = sorted((board["ws"] / "runs").iterdir())[-1]
-    header, rows = _csv(newest / "leaderboard.csv")
+    newest = max((board["ws"] / "runs").iterdir())
+    _, rows = _csv(newest / "leaderboard.csv")
     res = json.loads((board["ws"] / "bench" / "demo-c.json").read_text())
     assert float(rows["demo-c"]["bench:math:accuracy"]) == res["scores"]["math"]
     assert rows["demo-d"]["bench:math:accuracy"] == ""  # never benchmarked
