@@ -168,41 +168,47 @@ class JudgeStage:
     async def _adaptive(self, prepared: list[Prepared], cache: dict[str, dict], todo: list[Prepared],
                         one: Callable[[Prepared], Any]) -> dict[str, Any]:
         """Judge the open cells least certain first (judges.adaptive) until the ranking separates or the budget."""
+        import pandas as pd
+
+        from arena.rating.io import validate_battles
         from judges.adaptive import AdaptiveSchedule, cell_of, run_schedule
 
-        def cell(p: Prepared) -> Any:
-            return cell_of(p[0].question.qid, p[0].model_a, p[0].model_b or "")
-
-        by_cell: dict[Any, list[Prepared]] = {}
-        for p in todo:
-            by_cell.setdefault(cell(p), []).append(p)
+        every: dict[Any, list[Prepared]] = {}
+        for p in prepared:
+            every.setdefault(cell_of(p[0].question.qid, p[0].model_a, p[0].model_b or ""), []).append(p)
+        pending = {p[3] for p in todo}
+        by_cell = {c: [p for p in ps if p[3] in pending] for c, ps in every.items()}
+        by_cell = {c: ps for c, ps in by_cell.items() if ps}
         known: dict[tuple[str, str], int] = {}
-        for c in {cell(p) for p in prepared} - set(by_cell):
+        for c in set(every) - set(by_cell):
             known[c[1:]] = known.get(c[1:], 0) + 1
-        models = sorted({m for c in {cell(p) for p in prepared} for m in c[1:]})
+        models = sorted({m for c in every for m in c[1:]})
         sched = AdaptiveSchedule(models, {c: len(ps) for c, ps in by_cell.items()}, known, self.cfg.adaptive)
+        rows: dict[Any, list[dict]] = {}
+
+        def refresh(cells: Any) -> None:  # the battles of these cells, from their judgments so far
+            for c in cells:
+                pairs = [(p[0], rec) for p in every[c] if (rec := self.results.get(p[3]) or cache.get(p[3]))]
+                rows[c] = [{k: b.get(k) for k in ("model_a", "model_b", "winner", "weight", "prob_a")}
+                           for b in self._make_battles(pairs)[0]]
 
         async def ask(cells: list[Any]) -> int:
             batch = [p for c in cells for p in by_cell[c]]
             await asyncio.gather(*(one(p) for p in batch))
+            refresh(cells)
             return len(batch)
+
+        def battles() -> pd.DataFrame | None:
+            flat = [b for bs in rows.values() for b in bs]
+            return validate_battles(pd.DataFrame(flat)) if flat else None
 
         def halted() -> str | None:
             if self.breaker.open:
                 return f"the judge endpoint was given up on ({self.breaker.reason})"
             return f"the money budget {self.budget.stop.limit_name} stopped the judge" if self.budget.stop else None
 
-        return await run_schedule(sched, ask, lambda: self._battles_so_far(prepared, cache), halted)
-
-    def _battles_so_far(self, prepared: list[Prepared], cache: dict[str, dict]) -> Any:
-        """Validated battles of every task judged so far (cached or in this run), for the adaptive refits."""
-        import pandas as pd
-
-        from arena.rating.io import validate_battles
-
-        pairs = [(p[0], rec) for p in prepared if (rec := self.results.get(p[3]) or cache.get(p[3]))]
-        battles, _ = self._make_battles(pairs)
-        return validate_battles(pd.DataFrame(battles)) if battles else None
+        refresh(every)
+        return await run_schedule(sched, ask, battles, halted)
 
     def _make_battles(self, pairs: list[tuple[JudgeTask, dict]]) -> tuple[list[dict], dict[str, int]]:
         """Battles of judged tasks with this judge's settings (inconsistent orders, strong weight, tie band)."""
