@@ -17,7 +17,7 @@ from scipy.special import expit
 from arena.errors import ArenaError
 from arena.rating.bt import minimize_lbfgs, tie_prior
 from arena.rating.diagnostics import mle_exists
-from arena.rating.style_refit import chord_refit_style, design, hessian_inverse
+from arena.rating.style_refit import PairSorted, chord_refit_style, design, hessian_inverse, sort_by_pair
 
 MARKDOWN = ("header", "list", "bold")
 _DIVERGED = 15.0  # natural log-odds units (~2600 rating points): the maximum likelihood ran off to infinity
@@ -160,44 +160,38 @@ def style_control(
     rng = np.random.default_rng(seed)
     n = len(a)
     draws = np.empty((n_rounds, len(params)))
-    xd = design(a, b, x, n_models)
-    xd_t = xd.T.tocsr()
-    h_inv = hessian_inverse(xd, params, w, n_models) if alpha == 0 else None
-    sides = _sides(a, b, n_models)
+    h_inv = hessian_inverse(design(a, b, x, n_models), params, w, n_models) if alpha == 0 else None
+    sd = sort_by_pair(a, b, x, s, n_models)
+    w_sorted = w[sd.order]
     batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(n, 1))))
     for start in range(0, n_rounds, batch):
         # the same stream as one round at a time: round r's multiplicities do not depend on the batching
-        ks = np.column_stack([_multiplicities(rng, n, clusters) for _ in range(min(batch, n_rounds - start))])
-        done = np.zeros(ks.shape[1], bool)
+        ks = np.vstack([_multiplicities(rng, n, clusters) for _ in range(min(batch, n_rounds - start))])
+        done = np.zeros(len(ks), bool)
         if h_inv is not None:
-            regular = np.flatnonzero(_regular_rounds(sides, s, w, ks))
+            weights = np.take(ks, sd.order, axis=1) * w_sorted  # (B, N) in sd's order
+            regular = np.flatnonzero(_regular_rounds(sd, weights, n_models))
             if regular.size:
-                got, converged = chord_refit_style(xd, xd_t, s, w[:, None] * ks[:, regular], params, h_inv, n_models)
+                got, converged = chord_refit_style(sd, weights[regular], params, h_inv, n_models)
                 converged &= np.max(np.abs(got), axis=1) <= _DIVERGED
                 draws[start + regular[converged]] = got[converged]
                 done[regular[converged]] = True
-        for col in np.flatnonzero(~done):
-            draws[start + col] = _refit_round(a, b, x, s, w, ks[:, col], n_models, prior_weight, params)
+        for row in np.flatnonzero(~done):
+            draws[start + row] = _refit_round(a, b, x, s, w, ks[row], n_models, prior_weight, params)
     return StyleFit(params[:n_models], params[n_models:], features, draws)
 
 
-def _sides(a: np.ndarray, b: np.ndarray, n_models: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Sparse (M, N) indicators of the model on side a and on side b of each battle."""
-    n = len(a)
-    side_a = sp.csr_matrix((np.ones(n), (a, np.arange(n))), shape=(n_models, n))
-    return side_a, sp.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(n_models, n))
-
-
-def _regular_rounds(
-    sides: tuple[sp.csr_matrix, sp.csr_matrix], s: np.ndarray, w: np.ndarray, ks: np.ndarray
-) -> np.ndarray:
-    """(B,) rounds in which every model played and scored and conceded something (no prior in sight)."""
-    side_a, side_b = sides
-    wk = w[:, None] * ks
-    scored, conceded = wk * s[:, None], wk * (1.0 - s[:, None])
-    won = side_a @ scored + side_b @ conceded
-    lost = side_a @ conceded + side_b @ scored
-    return ((won > 0) & (lost > 0)).all(axis=0)
+def _regular_rounds(sd: PairSorted, weights: np.ndarray, n_models: int) -> np.ndarray:
+    """(B,) rounds in which every model played and scored and conceded something (no prior in sight);
+    weights are (B, N) in sd's order."""
+    scored = np.add.reduceat(weights * sd.s, sd.starts, axis=1)  # (B, P) by directed pair
+    conceded = np.add.reduceat(weights, sd.starts, axis=1) - scored
+    rows = np.arange(len(sd.starts))
+    side_a = sp.csr_matrix((np.ones(len(rows)), (rows, sd.pair_a)), shape=(len(rows), n_models))
+    side_b = sp.csr_matrix((np.ones(len(rows)), (rows, sd.pair_b)), shape=(len(rows), n_models))
+    won = scored @ side_a + conceded @ side_b
+    lost = conceded @ side_a + scored @ side_b
+    return ((won > 0) & (lost > 0)).all(axis=1)
 
 
 def _refit_round(
