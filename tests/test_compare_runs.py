@@ -26,6 +26,9 @@ def test_two_dry_runs_of_the_quick_start_show_no_change(tmp_path: Path, capsys: 
     out = json.loads(capsys.readouterr().out)
     assert out["comparable"], out["reasons"]
     assert len(out["models"]) == 4 and out["better"] == [] and out["worse"] == []
+    # identical verdicts: the paired style-controlled draws cancel exactly, as the raw ones do
+    assert out["style"]["available"] and len(out["style"]["models"]) == 4
+    assert all(abs(r["ci_high"]) < 1e-6 and abs(r["ci_low"]) < 1e-6 for r in out["style"]["models"].values())
     assert out["template_hash"]["old"] and out["template_hash"]["old"] == out["template_hash"]["new"]
     runs = sorted(p.name for p in (ws / "runs").iterdir())
     assert [out["old_run"]["run_id"], out["new_run"]["run_id"]] == runs

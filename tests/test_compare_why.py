@@ -118,6 +118,8 @@ def test_longer_answers_are_flagged_and_style_control_explains_them(tmp_path: Pa
     assert style["available"]
     raw = next(r["change"] for r in result["models"] if r["model"] == "m-a")
     assert raw > 100 and abs(style["changes"]["m-a"]) < 0.5 * raw
+    assert style["models"]["m-a"]["verdict"] == "no detectable change"
+    assert style["models"]["m-a"]["ci_low"] < style["changes"]["m-a"] < style["models"]["m-a"]["ci_high"]
 
 
 def test_style_not_available_without_lengths(tmp_path: Path) -> None:

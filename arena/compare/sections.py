@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from arena.compare.lengths import LONGER_FLAG
-from arena.compare.render import HEAD, _header, _levels, _moves, _rows, _sign
+from arena.compare.render import HEAD, _header, _interval, _levels, _moves, _rows, _sign
 
 Block = dict[str, Any]
 
@@ -24,6 +24,15 @@ def _pct(value: float | None) -> str:
 def _points(value: float | None) -> str:
     """A signed rating change, or `n/a`."""
     return "n/a" if value is None else _sign(value)
+
+
+def _style_text(row: dict[str, Any] | None) -> str:
+    """`+12.3 [-4.0, +30.1], no detectable change` for a style-controlled change, or `not available`."""
+    if not row:
+        return "not available"
+    if row.get("ci_low") is None:
+        return _sign(row["change"])
+    return f"{_sign(row['change'])} {_interval(row)}, {row['verdict']}"
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> Block:
@@ -62,9 +71,8 @@ def why_blocks(result: dict[str, Any]) -> list[Block]:
         return blocks + [{"kind": "p", "text": "No significant change, so nothing to explain."}]
     unit = (result.get("lengths") or {}).get("unit", "")
     for model, w in why.items():
-        style = w.get("style_change")
         blocks.append({"kind": "h3", "text": f"{model}: {w['verdict']}, {_sign(w['change'])} points "
-                       f"(style-controlled: {_points(style) if style is not None else 'not available'})"})
+                       f"(style-controlled: {_style_text(w.get('style'))})"})
         rate = w["win_rate"]
         flips = w["flips"]
         kinds = ", ".join(f"{k} {v}" for k, v in flips["by_kind"].items()) or "none"
@@ -101,15 +109,17 @@ def style_blocks(result: dict[str, Any]) -> list[Block]:
              else f"style-controlled change: {style.get('reason', 'not available')}",
              f"flag: significantly better and mean answer length up more than {LONGER_FLAG:.0%}"]
     blocks.append({"kind": "list", "items": notes})
-    rows_len, changes = lengths.get("models") or {}, style.get("changes") or {}
+    rows_len, controlled = lengths.get("models") or {}, style.get("models") or {}
     rows = []
     for r in result["models"]:
-        length = rows_len.get(r["model"])
-        rows.append([r["model"], _sign(r["change"]), _points(changes.get(r["model"])),
+        length, ctrl = rows_len.get(r["model"]), controlled.get(r["model"])
+        rows.append([r["model"], _sign(r["change"]), _points(ctrl["change"] if ctrl else None),
+                     _interval(ctrl) if ctrl else "n/a", (ctrl or {}).get("verdict") or "n/a",
                      f"{length['old']:.0f}" if length else "n/a", f"{length['new']:.0f}" if length else "n/a",
                      f"{100 * length['change']:+.1f}%" if length else "n/a",
                      "longer answers" if r["model"] in (result.get("longer_answers") or []) else ""])
-    return blocks + [_table(["model", "raw change", "style-controlled change", "length old", "length new",
+    return blocks + [_table(["model", "raw change", "style-controlled change", "style-controlled interval",
+                             "style-controlled verdict", "length old", "length new",
                              "length change", "flag"], rows)]
 
 
@@ -165,7 +175,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                 f"{w['flips']['flipped']}/{w['flips']['shared']} verdicts flipped ({w['flips']['toward']} toward "
                 f"{w['verdict']})",
                 f"answer length {100 * length['change']:+.1f}% {unit}" if length else "answer length n/a",
-                f"style-controlled {_points(w.get('style_change'))} (raw {_sign(w['change'])})"]
+                f"style-controlled {_style_text(w.get('style'))} (raw {_sign(w['change'])})"]
         flag = "; FLAG: longer answers" if w.get("longer_answers") else ""
         lines.append(f"why {model}: " + "; ".join(bits) + flag)
     power = result.get("power") or {}

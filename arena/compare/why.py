@@ -25,7 +25,8 @@ from arena.compare.paired import centred_difference
 from arena.compare.cli import APP_URL
 from arena.errors import ArenaError
 from arena.rating.counts import encode_models
-from arena.rating.style import fit_style, needs_prior, style_features
+from arena.rating.bootstrap import percentile_interval
+from arena.rating.style import style_control, style_features
 
 OUTCOME = {1: "win", 0: "tie", -1: "loss"}
 MAX_FLIPS = 30  # flipped verdicts listed per model (all are counted)
@@ -128,37 +129,55 @@ def flips(old: pd.DataFrame, new: pd.DataFrame, model: str, runs: tuple[str, str
             "listed": listed}
 
 
-def _style_theta(battles: pd.DataFrame, prior_weight: float) -> tuple[list[str], np.ndarray]:
-    """Models and style-controlled strengths of one set of battles."""
-    x, _, _ = style_features(battles)
+def _style_fit(battles: pd.DataFrame, questions: list[str], rounds: int, seed: int,
+               prior_weight: float) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """Models, style-controlled strengths, (rounds, M) question-bootstrap draws, and the number of question codes.
+
+    Whole questions are resampled (clusters = the question's index in `questions`): with the same seed and the
+    same number of questions, two runs draw the same question multiplicities in every round (paired)."""
+    x, names, _ = style_features(battles)
     models, a, b = encode_models(battles)
-    s, w = battles["score"].to_numpy(float), battles["weight"].to_numpy(float)
-    alpha = prior_weight if needs_prior(a, b, s, w, len(models)) else 0.0
-    return models, fit_style(a, b, x, s, w, len(models), alpha)[: len(models)]
+    clusters = pd.Index(questions).get_indexer(battles["question_id"].astype(str))
+    fit = style_control(a, b, x, names, battles["score"].to_numpy(float), battles["weight"].to_numpy(float),
+                        len(models), rounds, seed, prior_weight, clusters)
+    return models, fit.theta, fit.draws[:, : len(models)], int(clusters.max()) + 1
 
 
-def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: set[str], shared: list[str],
-                  factor: float, reference: str | None, prior_weight: float) -> dict[str, Any]:
-    """Style-controlled rating change per shared model (point estimates), or why it is not available."""
+def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], shared: list[str],
+                  settings: dict[str, Any], level: float, seed: int) -> dict[str, Any]:
+    """Style-controlled rating change per shared model with a paired question-bootstrap interval and verdict at
+    each model's `level` (same rounds and common scale as the raw change), or why it is not available."""
+    from arena.compare.result import verdict
+
     frames = []
+    wanted = set(questions)
     for battles in (old, new):
-        keep = battles[battles["question_id"].astype(str).isin(questions)
-                       & (battles["model_a"] != battles["model_b"])]
-        if "len_a" not in keep or keep[["len_a", "len_b"]].isna().any().any():
+        keep = battles[battles["question_id"].astype(str).isin(wanted) & (battles["model_a"] != battles["model_b"])]
+        if "len_a" not in keep or keep.empty or keep[["len_a", "len_b"]].isna().any().any():
             return {"available": False, "reason": "not available: the battles do not record answer lengths "
                     "(len_a / len_b) on every shared battle"}
         frames.append(keep.reset_index(drop=True))
     try:
-        (m_old, t_old), (m_new, t_new) = (_style_theta(f, prior_weight) for f in frames)
+        fits = [_style_fit(f, questions, settings["rounds"], seed, settings["prior_weight"]) for f in frames]
     except ArenaError as exc:
         return {"available": False, "reason": f"not available: {exc}"}
+    (m_old, t_old, d_old, q_old), (m_new, t_new, d_new, q_new) = fits
     both = [m for m in shared if m in m_old and m in m_new]
-    ref = both.index(reference) if reference in both else None
-    diff = centred_difference(t_old, t_new, np.array([m_old.index(m) for m in both]),
-                              np.array([m_new.index(m) for m in both]), factor, ref)
-    return {"available": True, "changes": {m: float(d) for m, d in zip(both, diff)},
-            "method": "style-controlled BT (length and markdown densities as covariates), point estimate; "
-                      "same common scale as the raw change"}
+    ref = both.index(settings["reference"]) if settings["reference"] in both else None
+    idx = (np.array([m_old.index(m) for m in both]), np.array([m_new.index(m) for m in both]))
+    diff = centred_difference(t_old, t_new, *idx, settings["factor"], ref)
+    rows = {m: {"change": float(d), "ci_low": None, "ci_high": None, "verdict": None} for m, d in zip(both, diff)}
+    if q_old == q_new and len(d_old):  # the same question codes in both runs: the draws are paired
+        draws = centred_difference(d_old, d_new, *idx, settings["factor"], ref)
+        tail = (1.0 - level) / 2.0 * 100.0
+        lows, highs = percentile_interval(draws, (tail, 100.0 - tail))
+        for k, model in enumerate(both):
+            low, high = float(lows[k]), float(highs[k])
+            rows[model].update(ci_low=low, ci_high=high, verdict="reference (fixed)" if k == ref else verdict(low, high))
+    return {"available": True, "models": rows, "changes": {m: r["change"] for m, r in rows.items()},
+            "method": f"style-controlled BT (answer length and markdown densities as covariates), refitted on both "
+                      f"runs; {settings['rounds']} paired question-bootstrap rounds (same draws in both runs), "
+                      "intervals at each model's level, same common scale as the raw change"}
 
 
 def _win_rate(sided: pd.DataFrame, model: str) -> float | None:
@@ -178,8 +197,8 @@ def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], setti
     qs = set(questions)
     sided_old, sided_new = _sided(old.battles, qs, set(models)), _sided(new.battles, qs, set(models))
     lengths = answer_lengths(old, new, models, qs)
-    style = style_changes(old.battles, new.battles, qs, models, settings["factor"], settings["reference"],
-                          settings["prior_weight"])
+    style = style_changes(old.battles, new.battles, questions, models, settings,
+                          out.get("model_level", out["level"]), out.get("seed", 0))
     longer = longer_and_better(lengths, out["better"])
     why: dict[str, Any] = {}
     for row in out["models"]:
@@ -189,7 +208,7 @@ def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], setti
         model = row["model"]
         why[model] = {
             "verdict": row["verdict"], "change": row["change"],
-            "style_change": (style.get("changes") or {}).get(model),
+            "style": (style.get("models") or {}).get(model),
             "win_rate": {"old": _win_rate(sided_old, model), "new": _win_rate(sided_new, model)},
             "categories": contributions(sided_old, sided_new, model, out.get("categories") or {}),
             "flips": flips(sided_old, sided_new, model, (out["old_run"]["run_id"], out["new_run"]["run_id"]),
