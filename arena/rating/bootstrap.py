@@ -132,15 +132,19 @@ def chord_refit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit resamples (pair statistics as (P, B) columns) with Newton-chord steps reusing the full-data
     Hessian (`chord`); signed_t is the (M, P) signed incidence; returns (theta (B, M), converged (B,))."""
-    cache = {"cols": s_t.shape[1], "s": s_t, "n": n_t}
+    cache = {"cols": s_t.shape[1], "s": s_t, "n": n_t, "first": True}
+    p_full = logistic(theta_full[pi] - theta_full[pj])[:, None]
 
     def step(cur: np.ndarray, cols: np.ndarray) -> np.ndarray:
         if len(cols) != cache["cols"]:  # rounds only ever leave: a new length is a new subset
             cache.update(cols=len(cols), s=s_t[:, cols], n=n_t[:, cols])
-        d = np.take(cur, pi, axis=0)
-        d -= np.take(cur, pj, axis=0)
-        logistic(d, out=d)
-        d *= cache["n"]
+        if cache.pop("first", False):  # every round starts at the full fit: its win probabilities are known
+            d = cache["n"] * p_full
+        else:
+            d = np.take(cur, pi, axis=0)
+            d -= np.take(cur, pj, axis=0)
+            logistic(d, out=d)
+            d *= cache["n"]
         d -= cache["s"]
         return h_inv @ (signed_t @ d)
 

@@ -86,17 +86,22 @@ def chord_refit_style(
 
     A pass per round: the strength part of the logits is gathered from one value per pair, the style part
     is a (B, F) x (F, N) product, and the gradient is a (B, N) x (N, F) product plus per-pair sums."""
-    cache = {"cols": weights.shape[0], "w": weights, "ws": weights * sd.s}
+    cache = {"cols": weights.shape[0], "w": weights, "ws": weights * sd.s, "first": True}
+    theta_full, beta_full = params_full[:n_models], params_full[n_models:]
+    p_full = logistic((theta_full[sd.pair_a] - theta_full[sd.pair_b])[sd.battle_pair] + sd.x @ beta_full)
 
     def step(cur: np.ndarray, cols: np.ndarray) -> np.ndarray:
         if len(cols) != cache["cols"]:  # rounds only ever leave: a new length is a new subset
             cache.update(cols=len(cols), w=weights[cols], ws=weights[cols] * sd.s)
-        theta, beta = cur[:n_models], cur[n_models:]
-        d_pair = (np.take(theta, sd.pair_a, axis=0) - np.take(theta, sd.pair_b, axis=0)).T  # (B, P)
-        z = np.take(np.ascontiguousarray(d_pair), sd.battle_pair, axis=1)
-        z += beta.T @ sd.x_t
-        logistic(z, out=z)
-        z *= cache["w"]
+        if cache.pop("first", False):  # every round starts at the full fit: its win probabilities are known
+            z = cache["w"] * p_full
+        else:
+            theta, beta = cur[:n_models], cur[n_models:]
+            d_pair = (np.take(theta, sd.pair_a, axis=0) - np.take(theta, sd.pair_b, axis=0)).T  # (B, P)
+            z = np.take(np.ascontiguousarray(d_pair), sd.battle_pair, axis=1)
+            z += beta.T @ sd.x_t
+            logistic(z, out=z)
+            z *= cache["w"]
         z -= cache["ws"]
         grad_style = (z @ sd.x).T  # (F, B)
         grad_pair = np.add.reduceat(z, sd.starts, axis=1)  # (B, P)
