@@ -109,6 +109,7 @@ class FakeOpenAI(LocalServer):
         self.stream_usage = True  # False: never send the usage chunk, even when stream_options ask for it
         self.no_stream = False  # True: a plain JSON reply even when stream=true (a server that cannot stream)
         self.served_models: list[str] | None = None  # set: /v1/models lists these; other models get a 404
+        self.error_event_message = "the engine restarted"  # the message of an 'error_event' break
         super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
@@ -119,7 +120,8 @@ class FakeOpenAI(LocalServer):
     def break_next(self, kind: str, times: int = 1) -> None:
         """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices', 'not_json', 'empty'
         (content "" and finish_reason stop), 'null' (content null), 'stall' (accept the request, send nothing),
-        'stall_mid' (start the stream, then send nothing) or 'drip' (stream forever, never finish)."""
+        'stall_mid' (start the stream, then send nothing), 'drip' (stream forever, never finish) or
+        'error_event' (start the stream, then send an error event)."""
         self.broken.extend([kind] * times)
 
     def __exit__(self, *exc: object) -> None:
@@ -204,20 +206,36 @@ class FakeOpenAI(LocalServer):
                     self.close_connection = True
                 elif kind in ("stall_mid", "drip"):
                     self._stalled_stream(body, drip=kind == "drip")
+                elif kind == "error_event" and body.get("stream"):
+                    self._error_event(body)
                 elif kind == "no_choices" or not body.get("stream"):
                     self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                      "choices": []})
                 else:  # truncated stream: a few chunks, then the connection closes
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                    base = self._stream_head(body, "c")
                     for piece in ("The answer ", "is "):
                         chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                     self.close_connection = True
+
+            def _stream_head(self, body: dict[str, Any], ident: str) -> dict[str, Any]:
+                """Start a streamed reply (the connection closes at its end); the fields every chunk carries."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                return {"id": ident, "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+
+            def _error_event(self, body: dict[str, Any]) -> None:
+                """A stream that starts, then reports an error event (as vLLM does when its engine fails)."""
+                base = self._stream_head(body, "x")
+                chunk = {**base, "choices": [{"index": 0, "delta": {"content": "Half "}, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                error = {"error": {"message": fake.error_event_message, "type": "InternalServerError"}}
+                self.wfile.write(f"data: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode())
+                self.wfile.flush()
+                self.close_connection = True
 
             def _empty(self, body: dict[str, Any], content: str | None) -> None:
                 usage = {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
@@ -229,11 +247,7 @@ class FakeOpenAI(LocalServer):
                 self._stream(body, content or "", usage)
 
             def _stalled_stream(self, body: dict[str, Any], drip: bool) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                base = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                base = self._stream_head(body, "s")
                 chunk = {**base, "choices": [{"index": 0, "delta": {"content": "so "}, "finish_reason": None}]}
                 try:
                     for _ in range(200 if drip else 1):  # a drip lasts 20 s at most
@@ -246,12 +260,8 @@ class FakeOpenAI(LocalServer):
                 self.close_connection = True
 
             def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int], finish: str = "stop") -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
                 words = text.split(" ")
-                base = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                base = self._stream_head(body, "cmpl-1")
                 for i, w in enumerate(words):
                     piece = w if i == 0 else " " + w
                     chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}

@@ -70,8 +70,10 @@ def test_unknown_hosts_get_no_key(openai_env, url, key):
 
 @pytest.mark.parametrize("url", ["https://api.openai.com.evil.example/v1", "http://api.openai.com@evil.example/v1",
                                  "https://dashscope.aliyuncs.com/compatible-mode/v1", "http://localhost:8000/v1"])
-def test_only_the_openai_api_keeps_the_account_headers(openai_env, url):
-    assert host_headers("https://api.openai.com/v1", "k") == {}  # the openai client's own defaults apply there
+def test_only_the_openai_api_gets_the_account_headers(openai_env, url):
+    at_openai = host_headers("https://api.openai.com/v1", "k")  # as the openai client sends them
+    assert at_openai["OpenAI-Organization"] == "org-team-secret" and at_openai["OpenAI-Project"] == "proj_team_secret"
+    assert at_openai["Authorization"] == "Bearer k" and "X-Team" not in at_openai
     elsewhere = host_headers(url, "k")
-    assert {"OpenAI-Organization", "OpenAI-Project", "X-Team"} <= set(elsewhere)
+    assert not {"OpenAI-Organization", "OpenAI-Project", "X-Team"} & set(elsewhere)
     assert elsewhere["Authorization"] == "Bearer k"

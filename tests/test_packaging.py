@@ -127,7 +127,7 @@ def test_scanner_sees_the_imports_it_must_judge() -> None:
     found = {(i.name, i.path.name, i.lazy) for i in product_imports()}
     assert ("markdown_it", "escape.py", False) in found
     assert ("torch", "reward.py", True) in found and ("torch", "reward.py", False) not in found
-    assert ("httpx", "openai_compat.py", False) in found
+    assert ("aiohttp", "openai_compat.py", False) in found
     assert not any(name == "typing_extensions" for name, _, _ in found)  # vllm_server: TYPE_CHECKING only
 
 

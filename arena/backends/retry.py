@@ -6,11 +6,12 @@ import email.utils
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import httpx
-import openai
 
 T = TypeVar("T")
 
@@ -29,6 +30,20 @@ class NoTextWithinMaxTokens(Exception):
 
 class ReplyTimeout(Exception):
     """The whole request (all of the reply) took longer than the total timeout."""
+
+
+class ErrorEvent(IncompleteReply):
+    """The server sent an error event in the middle of a stream (e.g. a vLLM engine restart): retried."""
+
+
+class HTTPStatusFailure(Exception):
+    """A reply with an HTTP error status: the status, the server's message and the reply headers (Retry-After)."""
+
+    def __init__(self, status_code: int, message: str, headers: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.headers = headers or {}
 
 
 class CircuitBreaker:
@@ -66,21 +81,22 @@ class RetryPolicy:
 
 def is_retryable(exc: BaseException) -> bool:
     """429, 408, 409, 5xx, timeouts, stalls, empty replies and connection errors are transient; other 4xx are not."""
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, httpx.TimeoutException,
-                        httpx.TransportError, IncompleteReply, ReplyTimeout, json.JSONDecodeError)):
-        return True
-    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError):
-        return True  # an error event in the middle of a stream (e.g. a vLLM engine restart)
+    if isinstance(exc, (httpx.TimeoutException, httpx.TransportError, IncompleteReply, ReplyTimeout,
+                        json.JSONDecodeError)):
+        return True  # incomplete replies include error events in the middle of a stream (a vLLM engine restart)
+    if isinstance(exc, aiohttp.ClientError) and not isinstance(exc, aiohttp.ClientResponseError):
+        return True  # aiohttp: refused or dropped connections, connect and read timeouts, broken bodies
     status = getattr(exc, "status_code", None)
     if status is None and isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
+    if status is None and isinstance(exc, aiohttp.ClientResponseError):
+        status = exc.status
     return status is not None and (status in (408, 409, 429) or status >= 500)
 
 
 def retry_after_s(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait (Retry-After seconds or HTTP date, or retry-after-ms)."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(exc, "headers", None) or getattr(getattr(exc, "response", None), "headers", None)
     if not headers:
         return None
     ms = headers.get("retry-after-ms")
@@ -115,7 +131,7 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
         attempt += 1
         try:
             return await fn(), attempt
-        except Exception as exc:  # noqa: BLE001 - filtered by is_retryable, others re-raised
+        except Exception as exc:
             if not is_retryable(exc) or attempt > policy.max_retries:
                 raise
             wait = retry_after_s(exc)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from arena.backends.sse import sse_events
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 TIMEOUT, HTTP_429, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_STREAM = (
     "timeout", "http_429", "http_4xx", "http_5xx", "connection", "bad_stream")
-READ_SIZE = 2 ** 16
 ERROR_KINDS = (TIMEOUT, HTTP_429, HTTP_5XX, HTTP_4XX, CONNECTION, BAD_STREAM)
 
 
@@ -163,16 +163,8 @@ class StreamingClient:
         """Read server-sent events as bytes arrive (each read timed once); content chunks are timed, the
         usage chunk kept. Reading to the end of the body keeps the connection alive for the next request."""
         chat = self.settings.api == "chat"
-        tail = b""
-        async for data in resp.content.iter_chunked(READ_SIZE):  # all bytes buffered so far, in one read
-            now = time.perf_counter()
-            lines = (tail + data).split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                if line.startswith(b"data:") and (payload := line[5:].strip()) != b"[DONE]":
-                    self._event(json.loads(payload.decode()), res, now, chat)
-        if tail.startswith(b"data:") and (payload := tail[5:].strip()) not in (b"[DONE]", b""):
-            self._event(json.loads(payload.decode()), res, time.perf_counter(), chat)
+        async for now, event in sse_events(resp):
+            self._event(event, res, now, chat)
         res.end = time.perf_counter()
 
     def _event(self, obj: Any, res: RequestResult, now: float, chat: bool) -> None:
