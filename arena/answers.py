@@ -41,7 +41,7 @@ class AnswerStore:
 
     def appender(self, model: str) -> JsonlAppender:
         """An appender for this model's file (one writer per file)."""
-        return JsonlAppender(self.path(model))
+        return JsonlAppender(self.path(model), background_sync=True)
 
     def models(self) -> list[str]:
         """Models that have an answer file (the names as the records hold them)."""

@@ -33,4 +33,4 @@ class JudgmentStore:
 
     def appender(self) -> JsonlAppender:
         """The single writer of this file."""
-        return JsonlAppender(self.path)
+        return JsonlAppender(self.path, background_sync=True)
