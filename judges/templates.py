@@ -130,8 +130,10 @@ def verdict_instructions(kind: str) -> str:
     return _read_bytes(f"verdict_{kind}").decode("utf-8").strip("\n")
 
 
+@cache
 def template_hash(name: str, verdict_kind: str | None = None) -> str:
-    """First 16 hex chars of sha256 over the template file (plus its verdict fragment, if it uses one)."""
+    """First 16 hex chars of sha256 over the template file (plus its verdict fragment, if it uses one); read
+    once per process, as the templates themselves are (`load_template`)."""
     digest = hashlib.sha256(_read_bytes(name))
     if verdict_kind is not None and load_template(name).needs_verdict_kind:
         verdict_instructions(verdict_kind)  # validates the kind
