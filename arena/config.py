@@ -203,6 +203,7 @@ class AdaptiveConfig(Strict):
     level: float = Field(default=0.99, gt=0.5, lt=1.0)  # adjacent models separated: P(order) >= level
     bootstrap: int = Field(default=200, ge=20, le=MAX_BOOTSTRAP)  # rounds behind each refit's intervals
     warmup: int = Field(default=2, ge=1)  # questions per pair judged before the ratings steer
+    futility: float = Field(default=0.05, ge=0.0, lt=1.0)  # leave a pair all open cells would settle less often
     seed: int = 0
 
 

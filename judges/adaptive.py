@@ -9,8 +9,9 @@ targets' weighted relative variance (the BT Fisher information: a game on (i, j)
 contrast i - j, q the fitted win probability; the covariance is updated after every cell, so a pair's
 value falls as it gets cells). A third model's games count too: they inform both targets' ratings.
 It stops when every adjacent pair is settled (the intervals do not overlap, or at least `level` of the
-bootstrap rounds agree on the order), when no open cell can inform an unsettled pair, or when
-`max_calls` is spent.
+bootstrap rounds agree on the order); when every pair still unsettled would settle, even with every open
+cell judged, with a predicted chance below `futility` (two models about equally good are left as a tie,
+as all pairs would leave them); or when `max_calls` is spent.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from arena.rating.options import RatingOptions
 
 Cell = tuple[str, str, str]  # (question id, model, model), the two models in sorted order
 PERCENTILES = (2.5, 97.5)
-FUTILE = 0.05  # an unsettled pair that judging every open cell would settle with less chance than this is left
+FACTOR = RatingOptions().factor  # rating points per natural unit
 
 
 def cell_of(qid: str, a: str, b: str) -> Cell:
@@ -154,7 +155,8 @@ class AdaptiveSchedule:
             targets = [t for t in targets if t not in self.futile]
             if not targets:
                 return Plan([], "futile", "the adjacent pairs still unsettled would stay unsettled even if every "
-                                          f"open cell were judged (predicted chance below {FUTILE:g})")
+                                          f"open cell were judged (predicted chance below judge.adaptive.futility="
+                                          f"{s.futility:g})")
         if fit.cov is None:  # no usable information matrix: the unsettled pairs' own cells, evenly
             own = [p for p in pairs if p in {tuple(sorted(t)) for t in targets}]
             if not own:
@@ -163,10 +165,11 @@ class AdaptiveSchedule:
         return self._informative(fit, targets, pairs, budget) or spent
 
     def _futile(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Targets that judging every open cell would settle with a predicted chance below FUTILE.
+        """Targets that judging every open cell would settle with a predicted chance below `futility`.
 
-        With all open cells judged, the gap's variance falls from v_now to v_all (Fisher information); the final
-        gap is predicted as N(gap now, v_now - v_all), and it settles when |gap| >= z(level) * sqrt(v_all)."""
+        With all open cells judged, the gap's variance falls from v_now to v_all: the bootstrap variance now, scaled
+        by the Fisher information's ratio (a game on (i, j) adds q(1-q)); the final gap is predicted as
+        N(gap now, v_now - v_all), and it settles when |gap| >= z(level) * sqrt(v_all)."""
         assert fit.cov is not None
         index = {m: k for k, m in enumerate(fit.models)}
         hess = np.linalg.inv(fit.cov)
@@ -182,12 +185,15 @@ class AdaptiveSchedule:
         for a, b in targets:
             i, j = index[a], index[b]
             gap = abs(fit.theta[i] - fit.theta[j])
-            v_now = fit.cov[i, i] + fit.cov[j, j] - 2 * fit.cov[i, j]
-            v_all = cov_all[i, i] + cov_all[j, j] - 2 * cov_all[i, j]
+            fisher_now = fit.cov[i, i] + fit.cov[j, j] - 2 * fit.cov[i, j]
+            fisher_all = cov_all[i, i] + cov_all[j, j] - 2 * cov_all[i, j]
+            boot = np.nanvar(fit.draws[:, i] - fit.draws[:, j]) / FACTOR ** 2  # ties, weights, noise included
+            v_now = boot if np.isfinite(boot) and boot > 0 else fisher_now
+            v_all = v_now * fisher_all / fisher_now
             sd = np.sqrt(max(v_now - v_all, 1e-12))
             bar = z * np.sqrt(max(v_all, 0.0))
             chance = norm.sf((bar - gap) / sd) + norm.cdf((-bar - gap) / sd)
-            if chance < FUTILE:
+            if chance < self.settings.futility:
                 out.append((a, b))
         return out
 
