@@ -222,3 +222,22 @@ def test_dry_run_end_to_end_through_the_cli(tmp_path, capsys):
     assert judge["schedule"]["calls"] == judge["new_calls"] == 40
     assert judge["estimate"]["calls"] == 15 * 3 * 2  # what all pairs with the real judge would need
     assert (run / "leaderboard.json").exists()
+
+
+def test_the_schedules_fit_is_the_leaderboards_fit():
+    """The ratings and intervals the schedule steers by are those `arena` reports (rate_battles, same rounds)."""
+    from arena.rating import RatingOptions, rate_battles
+    from arena.rating.io import validate_battles
+    from judges.adaptive import fit_ratings
+
+    outcome = _arena([1100, 1050, 1000, 900], questions=40, noise=0.2, seed=3)
+    frame = pd.DataFrame({"model_a": [c[1] for c in outcome], "model_b": [c[2] for c in outcome],
+                          "winner": ["model_a" if s else "model_b" for s in outcome.values()]})
+    battles = validate_battles(frame)
+    fit = fit_ratings(battles, rounds=100, seed=5)
+    table = rate_battles(battles, RatingOptions(bootstrap=100, seed=5)).table.set_index("model")
+    for k, m in enumerate(fit.models):
+        assert fit.rating[k] == pytest.approx(table.loc[m, "rating"], abs=1e-6)
+        assert (fit.low[k], fit.high[k]) == pytest.approx((table.loc[m, "ci_low"], table.loc[m, "ci_high"]), abs=1e-6)
+    slow = [[np.mean([r[i] > r[j] for r in fit.draws]) for j in range(4)] for i in range(4)]  # round by round
+    assert np.allclose(fit.above, slow)
