@@ -25,7 +25,7 @@ from compare_coverage import weekly_pair  # noqa: E402
 
 from arena.compare.html import html_report  # noqa: E402
 from arena.compare.render import markdown  # noqa: E402
-from arena.compare.result import compare_runs  # noqa: E402
+from arena.compare.result import STYLE_ROUNDS, compare_runs  # noqa: E402
 from arena.compare.why import explain  # noqa: E402
 
 
@@ -52,19 +52,22 @@ def main() -> None:
         start = time.perf_counter()
         result = compare_runs(old, new, rounds=args.rounds, categories=False)
         total = time.perf_counter() - start
-        settings = {"factor": 400 / np.log(10), "reference": None, "prior_weight": 0.01}
-        start = time.perf_counter()
-        explain(old, new, result, sorted(set(old.battles["question_id"])), settings)
-        why = time.perf_counter() - start
+        questions = sorted(set(old.battles["question_id"]))
+        whys = []
+        for style_rounds in (min(args.rounds, STYLE_ROUNDS), 0):
+            settings = {"factor": 400 / np.log(10), "reference": None, "prior_weight": 0.01, "rounds": args.rounds,
+                        "style_rounds": style_rounds}
+            start = time.perf_counter()
+            explain(old, new, result, questions, settings)
+            whys.append(time.perf_counter() - start)
         start = time.perf_counter()
         md = markdown(result)
         html = html_report(result)
         write = time.perf_counter() - start
         print(f"{n_models} models x {n_questions} questions ({len(old.battles):,} battles a run), {args.rounds} rounds: "
-              f"arena compare {total:.2f} s, of which the why section about {why:.2f} s (timed again alone; style {'on' if result['style']['available'] else 'off'},"
-              f" {len(result['why'])} changed model(s)); reports {write:.2f} s "
-              f"(md {len(md) / 1e3:.0f} kB, html {len(html) / 1e6:.1f} MB)")
-
+              f"arena compare {total:.2f} s; the why section alone {whys[0]:.2f} s with "
+              f"{min(args.rounds, STYLE_ROUNDS)} style rounds, {whys[1]:.2f} s with --style-rounds 0; "
+              f"reports {write:.2f} s (md {len(md) / 1e3:.0f} kB, html {len(html) / 1e6:.1f} MB)")
 
 if __name__ == "__main__":
     main()

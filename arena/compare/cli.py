@@ -42,6 +42,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ArenaError(f"--level must be in [0.5, 1), got {args.level}", hint="e.g. --level 0.95")
     if not 1 <= args.rounds <= MAX_ROUNDS:
         raise ArenaError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {args.rounds}", hint="e.g. --rounds 500")
+    if args.style_rounds is not None and not 0 <= args.style_rounds <= MAX_ROUNDS:
+        raise ArenaError(f"--style-rounds must be between 0 and {MAX_ROUNDS}, got {args.style_rounds}",
+                         hint="e.g. --style-rounds 200, or 0 for point estimates")
     if args.seed < 0:
         raise ArenaError(f"--seed must be >= 0, got {args.seed}")
 
@@ -82,7 +85,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     old, new = load_run(old_path), load_run(new_path)
     result = clean(compare_runs(old, new, level=args.level, rounds=args.rounds, seed=args.seed,
                                 categories=not args.no_categories, picked=picked,
-                                adjust=not args.per_model, force=args.force, app_url=args.app_url))
+                                adjust=not args.per_model, force=args.force, app_url=args.app_url,
+                                style_rounds=args.style_rounds))
     if not args.no_write:
         try:  # each file whole or not at all (atomic renames)
             write_json_atomic(new.path / "compare.json", result)
@@ -112,6 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the chance of flagging any unchanged model is at most 1 - level)")
     p.add_argument("--rounds", type=int, default=500, help="paired bootstrap rounds (500)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    p.add_argument("--style-rounds", type=int, default=None, metavar="N",
+                   help="paired bootstrap rounds of the style-controlled change (default: --rounds, at most 200; "
+                   "0: point estimates only)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="terminal table or JSON on stdout")
     p.add_argument("--fail-on-regression", action="append", metavar="MODEL",
                    help=f"exit {REGRESSION_EXIT} when MODEL is significantly worse (repeatable)")

@@ -18,6 +18,7 @@ from arena.rating.bootstrap import percentile_interval
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
 SCHEMA_VERSION = 1  # of compare.json: bump when a field changes meaning
+STYLE_ROUNDS = 200  # default rounds of the style-controlled interval (each round refits both runs' style model)
 TOL = 1e-6  # rating points: an interval bound this close to 0 is 0 (identical runs give +-1e-12 from the fits)
 
 
@@ -144,14 +145,15 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
 
 def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int = 500, seed: int = 0,
                  categories: bool = True, picked: str = "", adjust: bool = True,
-                 force: bool = False, app_url: str = APP_URL) -> dict[str, Any]:
+                 force: bool = False, app_url: str = APP_URL, style_rounds: int | None = None) -> dict[str, Any]:
     """Compare two loaded runs: the verdicts when they are comparable (or `force`d and sharing questions),
     else only the reasons why not."""
     verdict_info = check(old, new)
     options = _options(new)
     scale, base = float(options.get("scale", 400.0)), float(options.get("base", 10.0))
     reference, ref_value = _reference(old, new)
-    settings = {"rounds": rounds, "level": level, "adjust": adjust, "factor": scale / math.log(base),
+    settings = {"rounds": rounds, "style_rounds": min(rounds, STYLE_ROUNDS) if style_rounds is None else style_rounds,
+                "level": level, "adjust": adjust, "factor": scale / math.log(base),
                 "init": float(options.get("init", 1000.0)), "prior_weight": float(options.get("prior_weight", 0.01)),
                 "reference": reference, "ref_value": ref_value}
     out: dict[str, Any] = {

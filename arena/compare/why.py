@@ -158,7 +158,7 @@ def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], sh
                     "(len_a / len_b) on every shared battle"}
         frames.append(keep.reset_index(drop=True))
     try:
-        fits = [_style_fit(f, questions, settings["rounds"], seed, settings["prior_weight"]) for f in frames]
+        fits = [_style_fit(f, questions, settings["style_rounds"], seed, settings["prior_weight"]) for f in frames]
     except ArenaError as exc:
         return {"available": False, "reason": f"not available: {exc}"}
     (m_old, t_old, d_old, q_old), (m_new, t_new, d_new, q_new) = fits
@@ -175,9 +175,10 @@ def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], sh
             low, high = float(lows[k]), float(highs[k])
             rows[model].update(ci_low=low, ci_high=high, verdict="reference (fixed)" if k == ref else verdict(low, high))
     return {"available": True, "models": rows, "changes": {m: r["change"] for m, r in rows.items()},
-            "method": f"style-controlled BT (answer length and markdown densities as covariates), refitted on both "
-                      f"runs; {settings['rounds']} paired question-bootstrap rounds (same draws in both runs), "
-                      "intervals at each model's level, same common scale as the raw change"}
+            "method": "style-controlled BT (answer length and markdown densities as covariates), refitted on both "
+                      + (f"runs; {settings['style_rounds']} paired question-bootstrap rounds (same draws in both "
+                         "runs), intervals at each model's level" if settings["style_rounds"] else
+                         "runs; point estimates (--style-rounds 0)") + ", same common scale as the raw change"}
 
 
 def _win_rate(sided: pd.DataFrame, model: str) -> float | None:
