@@ -147,28 +147,41 @@ def aggregate_indexed(
     return counts, np.asarray(cell_of_battle, np.int64).ravel()
 
 
+COUNT = "outcome_battles"  # column of a table of distinct outcomes (a streamed SummaryView): battles per row
+
+
+def _row_counts(battles: pd.DataFrame, n_rows: int) -> np.ndarray:
+    """Battles each row stands for: the COUNT column of a table of distinct outcomes, else 1."""
+    return battles[COUNT].to_numpy(np.int64) if COUNT in battles else np.ones(n_rows, np.int64)
+
+
 def model_tallies(battles: pd.DataFrame) -> pd.DataFrame:
-    """Per model: battles, wins, ties, losses (unweighted; soft scores count >0.5 / =0.5 / <0.5)."""
-    if hasattr(battles, "tallies"):  # a streamed SummaryView
-        return battles.tallies()
+    """Per model: battles, wins, ties, losses (unweighted; soft scores count >0.5 / =0.5 / <0.5); a row of a
+    table of distinct outcomes counts COUNT times."""
     score = battles["score"].to_numpy(float)
-    rows = []
-    for side, own in (("model_a", score), ("model_b", 1.0 - score)):
-        rows.append(
-            pd.DataFrame(
-                {
-                    "model": battles[side].to_numpy(object),
-                    "wins": own > 0.5,
-                    "ties": own == 0.5,
-                    "losses": own < 0.5,
-                }
-            )
-        )
-    long = pd.concat(rows, ignore_index=True)
-    table = long.groupby("model", sort=True).agg(
-        battles=("wins", "size"), wins=("wins", "sum"), ties=("ties", "sum"), losses=("losses", "sum")
-    )
-    return table.astype(np.int64)
+    count = _row_counts(battles, len(score))
+    own = np.r_[score, 1.0 - score]
+    count = np.r_[count, count]
+    long = pd.DataFrame({
+        "model": np.r_[battles["model_a"].to_numpy(object), battles["model_b"].to_numpy(object)],
+        "battles": count, "wins": np.where(own > 0.5, count, 0), "ties": np.where(own == 0.5, count, 0),
+        "losses": np.where(own < 0.5, count, 0),
+    })
+    return long.groupby("model", sort=True)[["battles", "wins", "ties", "losses"]].sum().astype(np.int64)
+
+
+def observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:
+    """Weighted share of points against the baseline x 100 (ties half); NaN without such battles; a row of a
+    table of distinct outcomes counts COUNT times."""
+    a, b = battles["model_a"].to_numpy(object), battles["model_b"].to_numpy(object)
+    s = battles["score"].to_numpy(float)
+    w = battles["weight"].to_numpy(float) * _row_counts(battles, len(s))
+    vs_a, vs_b = b == baseline, a == baseline
+    long = pd.DataFrame({"model": np.r_[a[vs_a], b[vs_b]], "points": np.r_[(w * s)[vs_a], (w * (1.0 - s))[vs_b]],
+                         "weight": np.r_[w[vs_a], w[vs_b]]})
+    sums = long.groupby("model")[["points", "weight"]].sum()
+    rate = 100.0 * sums["points"] / sums["weight"].where(sums["weight"] > 0)
+    return rate.reindex(models).to_numpy(float)
 
 
 def mean_lengths(battles: pd.DataFrame) -> pd.Series | None:

@@ -17,6 +17,7 @@ from arena.rating.counts import (
     encode_models,
     mean_lengths,
     model_tallies,
+    observed_win_rate,
     self_battle_warning,
 )
 from arena.rating.diagnostics import diagnose, mle_exists
@@ -298,7 +299,7 @@ def _table(
             table["score_ci_low"], table["score_ci_high"] = percentile_interval(
                 to_score(draws, draws[:, [ib]]), options.percentiles
             )
-        table["observed_win_rate"] = _observed_win_rate(battles, models, baseline)
+        table["observed_win_rate"] = observed_win_rate(battles, models, baseline)
     lengths = mean_lengths(battles)
     if lengths is not None:
         table["mean_length"] = table["model"].map(lengths)
@@ -329,25 +330,6 @@ def _degenerate_intervals(
     note[~np.isfinite(low)] = "undefined: the model is absent from every bootstrap round"
     table.loc[zero, ["ci_low", "ci_high"]] = np.nan
     return note
-
-
-def _observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:
-    """Weighted share of points against the baseline x 100 (ties half); NaN without such battles."""
-    if hasattr(battles, "observed_win_rate"):  # a streamed SummaryView
-        return battles.observed_win_rate(models, baseline)
-    a, b = battles["model_a"], battles["model_b"]
-    w, s = battles["weight"], battles["score"]
-    vs_a, vs_b = b == baseline, a == baseline
-    long = pd.DataFrame(
-        {
-            "model": pd.concat([a[vs_a], b[vs_b]]),
-            "points": pd.concat([w[vs_a] * s[vs_a], w[vs_b] * (1.0 - s[vs_b])]),
-            "weight": pd.concat([w[vs_a], w[vs_b]]),
-        }
-    )
-    sums = long.groupby("model")[["points", "weight"]].sum()
-    rate = 100.0 * sums["points"] / sums["weight"].where(sums["weight"] > 0)
-    return rate.reindex(models).to_numpy(float)
 
 
 def rate_all(

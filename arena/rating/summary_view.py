@@ -15,8 +15,11 @@ import scipy.sparse as sp
 
 from arena.errors import ArenaError
 from arena.rating.clusters import CountedClusters
-from arena.rating.counts import PairCounts, self_battle_warning
+from arena.rating.counts import COUNT, PairCounts, self_battle_warning
 from arena.rating.summary import BattleSummary
+
+
+_SIDES = {"model_a": "a", "model_b": "b"}
 
 
 def _first_order(values: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +46,15 @@ class SummaryView:
         return int(self.combos["count"].sum())
 
     def __getitem__(self, field: str) -> pd.Series:
-        """A combo column (e.g. score: all-tie tests hold on distinct outcomes as on battles)."""
-        return self.combos[field]
+        """A column of the distinct outcomes, as the shared per-battle functions ask for it: model_a /
+        model_b (names), score, weight, and COUNT (battles per outcome; e.g. counts.model_tallies)."""
+        if field in _SIDES:
+            return pd.Series(self.summary.model_names[self.combos[_SIDES[field]].to_numpy()], index=self.combos.index)
+        return self.combos["count" if field == COUNT else field]
+
+    def __contains__(self, field: str) -> bool:
+        """Whether __getitem__ has the column."""
+        return field in _SIDES or field == COUNT or field in self.combos
 
     @cached_property
     def models(self) -> list[str]:
@@ -100,32 +110,6 @@ class SummaryView:
         matrix = sp.csr_matrix((self.combos["count"].to_numpy(np.int64), (cluster, combo_cell)),
                                shape=(n_clusters, len(counts.cell_count)))
         return CountedClusters(np.zeros(0, np.int64), n_clusters, n_questions, len(alone), matrix)
-
-    def tallies(self) -> pd.DataFrame:
-        """model_tallies() of these battles: battles, wins, ties, losses per model (sorted)."""
-        names = self.summary.model_names
-        score, count = self.combos["score"].to_numpy(float), self.combos["count"].to_numpy(np.int64)
-        long = pd.DataFrame({
-            "model": np.r_[names[self.combos["a"].to_numpy()], names[self.combos["b"].to_numpy()]],
-            "own": np.r_[score, 1.0 - score], "count": np.r_[count, count]})
-        long["wins"] = np.where(long["own"] > 0.5, long["count"], 0)
-        long["ties"] = np.where(long["own"] == 0.5, long["count"], 0)
-        long["losses"] = np.where(long["own"] < 0.5, long["count"], 0)
-        table = long.groupby("model", sort=True)[["count", "wins", "ties", "losses"]].sum()
-        return table.rename(columns={"count": "battles"}).astype(np.int64)
-
-    def observed_win_rate(self, models: list[str], baseline: str) -> np.ndarray:
-        """Weighted share of points against the baseline x 100 per model (NaN without such battles)."""
-        names = self.summary.model_names
-        a, b = names[self.combos["a"].to_numpy()], names[self.combos["b"].to_numpy()]
-        w = self.combos["weight"].to_numpy(float) * self.combos["count"].to_numpy(float)
-        s = self.combos["score"].to_numpy(float)
-        vs_a, vs_b = b == baseline, a == baseline
-        long = pd.DataFrame({"model": np.r_[a[vs_a], b[vs_b]],
-                             "points": np.r_[(w * s)[vs_a], (w * (1.0 - s))[vs_b]], "weight": np.r_[w[vs_a], w[vs_b]]})
-        sums = long.groupby("model")[["points", "weight"]].sum()
-        rate = 100.0 * sums["points"] / sums["weight"].where(sums["weight"] > 0)
-        return rate.reindex(models).to_numpy(float)
 
     def mean_lengths(self) -> pd.Series | None:
         """Mean answer length per model, or None when these battles give no lengths."""
