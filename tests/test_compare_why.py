@@ -167,3 +167,17 @@ def test_markdown_report_shows_tags_in_names_as_text(tmp_path: Path) -> None:
                           rounds=30)
     text = markdown(result)
     assert "<" not in text and "&lt;img src=x onerror=alert(1)>" in text and "&lt;b>y&lt;/b>" in text
+
+
+def test_app_url_and_style_rounds_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from arena.cli import main
+
+    old_rows = _battles(STRENGTH, 30, seed=1)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-a": 2.0}, 30, seed=2), "m-a")
+    old, new = _write_run(tmp_path, "r1", old_rows), _write_run(tmp_path, "r2", new_rows)
+    assert main(["compare", str(old), str(new), "--style-rounds", "-1"]) == 2
+    assert "--style-rounds must be between 0 and" in capsys.readouterr().err
+    assert main(["compare", str(old), str(new), "--rounds", "40", "--app-url", "http://arena.example:9000/"]) == 0
+    report = (new / "report.md").read_text()
+    assert "(http://arena.example:9000/?page=battles&run=r2&model=m-a&opponent=" in report
+    assert "http://localhost" not in report

@@ -58,8 +58,8 @@ def _chart(result: dict[str, Any], block: dict[str, Any], first: bool) -> str:
     return f'<div class="chart">{html}</div>'
 
 
-def html_report(result: dict[str, Any], charts: bool = True) -> str:
-    """The whole report as one HTML document (charts need plotly; `charts=False` leaves them out)."""
+def html_report(result: dict[str, Any]) -> str:
+    """The whole report as one HTML document."""
     parts: list[str] = []
     first = True
     title = ""
@@ -74,7 +74,7 @@ def html_report(result: dict[str, Any], charts: bool = True) -> str:
             parts.append("<ul>" + "".join(f"<li>{escape(str(i))}</li>" for i in block["items"]) + "</ul>")
         elif kind == "table":
             parts.append(_table(block))
-        elif kind == "chart" and charts:
+        elif kind == "chart":
             parts.append(_chart(result, block, first))
             first = False
     footer = (f"<footer>arena compare · compare.json schema {escape(str(result.get('schema_version')))} · "
