@@ -159,6 +159,7 @@ class KeepAliveServer:
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.split_events = False
         self.ports: list[int] = []
         self.in_flight = self.max_in_flight = 0
         self.loop = asyncio.new_event_loop()
@@ -188,8 +189,14 @@ class KeepAliveServer:
             await resp.prepare(request)
             for piece, finish in (("hello", None), (" there", None), ("", "stop")):
                 delta = {"content": piece} if piece else {}
-                event = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                await resp.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                event = b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta,
+                                                            "finish_reason": finish}]}).encode()
+                if self.split_events:  # each event cut in two reads, CRLF line ends
+                    await resp.write(event[:9])
+                    await asyncio.sleep(0.03)
+                    await resp.write(event[9:] + b"\r\n\r\n")
+                else:
+                    await resp.write(event + b"\n\n")
             usage = {"prompt_tokens": len(body["messages"]), "completion_tokens": 2}
             await resp.write(b"data: " + json.dumps({"choices": [], "usage": usage}).encode() + b"\n\n")
             await resp.write(b"data: [DONE]\n\n")
@@ -227,6 +234,14 @@ def test_requests_reuse_kept_alive_connections_up_to_the_concurrency():
     assert [c.text for c in replies] == ["hello there"] * 40 and all(c.completion_tokens == 2 for c in replies)
     assert srv.max_in_flight == 4
     assert len(set(srv.ports)) == 4  # 40 requests over 4 connections: each reply read to its end, then reused
+
+
+def test_events_cut_across_reads_and_crlf_line_ends_are_reassembled():
+    with KeepAliveServer() as srv:
+        srv.split_events = True
+        c = _generate(_backend(srv.base_url), GenParams(stream=True))
+    assert c.text == "hello there" and c.finish_reason == "stop" and c.completion_tokens == 2
+    assert c.ttft_s is not None and c.latency_s - c.ttft_s >= 0.05  # two more events, each 30 ms apart
 
 
 def test_retry_classification_of_the_lean_clients_errors():
