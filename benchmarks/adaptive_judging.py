@@ -10,13 +10,18 @@ Schedules, each with the product's code:
 - all: every cell (the reference: its fit is "the all-pairs ranking");
 - sampled: `schedule_pairs` with opponents_per_question k = 1..11; the smallest k that reaches the reference;
 - adaptive: `judges.adaptive.run_schedule` (the same loop the judge stage runs), with the product's defaults
-  (batch 200 calls, level 0.99, 200 bootstrap rounds, warm-up 2 questions per pair);
-- random: uniform random cells, in tenths of the open cells; the smallest tenth that reaches the reference
-  (does steering matter, or only stopping?).
-Reaching the all-pairs ranking means: the same order as the all-pairs fit, a Kendall tau with the true order
-no lower, and every neighbour pair that all-pairs settles (intervals apart, or P(order) >= level) settled
-too. Beside it, relative to all-pairs: 'gap w', the mean width of the intervals of neighbours' rating
-differences (the ones that decide the order), and 'width', the mean width of the models' own intervals.
+  (batch 200 calls, level 0.99, 200 bootstrap rounds, warm-up 2 questions per pair), one row per futility
+  (0.05, the default, and 0.01);
+- random: uniform random cells, in tenths of the open cells; the smallest tenth that reaches the reference;
+- unsteered: the adaptive loop and stop rule, but the batches drawn uniformly at random from the open cells
+  (`AdaptiveSchedule(steer=False)`): what the steering adds beyond the stop rule.
+Reaching the all-pairs ranking ('reached') means: every pair of models that all-pairs orders confidently
+(P(order) >= level) in the same order ('agree'), and every neighbour pair that all-pairs settles (intervals
+apart, or P(order) >= level) settled too ('settled'). Pairs all-pairs leaves unsettled are ties in its
+ranking, so their order is not asked for; 'exact' (the same order, coin-flip pairs included) and 'tau'
+(Kendall tau with the true order) are shown beside it. 'gap w' is the mean width of the intervals of the
+neighbours' rating differences (the ones that decide the order) and 'width' the mean width of the models' own
+intervals, both relative to all-pairs.
 Every schedule is measured with the same `fit_ratings` at 1000 bootstrap rounds (at 200, P(order) near 0.99
 moves by about 0.007 from one bootstrap seed to another, enough to flip 'settled' for a borderline pair).
 sampled and random are measured in hindsight (the fewest calls that reach the reference: an oracle a real run
@@ -24,7 +29,7 @@ does not have); adaptive is measured where its own stop rule stopped it.
 
 Cases: `fresh` (no judgments yet) and `weekly-1` / `weekly-2` (a full run of last week is in the cache;
 1 or 2 models changed by 40-120 points, so only their cells are open).
-Run: python benchmarks/adaptive_judging.py [--seeds 5] [--cases fresh,weekly-1,weekly-2]
+Run: python benchmarks/adaptive_judging.py [--seeds 5] [--cases fresh,weekly-1,weekly-2] [--futility 0.05,0.01]
 """
 from __future__ import annotations
 
@@ -141,23 +146,27 @@ def settled(fit: Fit, order: list[str], level: float) -> list[bool]:
 
 
 def measure(fit: Fit, ref: Fit, truth: dict[str, float], level: float) -> dict[str, float]:
-    """Against the all-pairs fit: same order, Kendall tau with the truth, every neighbour pair all-pairs settles
-    settled too, and the mean widths of the neighbours' difference intervals and of the models' intervals."""
+    """Against the all-pairs fit: the pairs it orders confidently ordered the same way, the neighbour pairs it
+    settles settled too, the exact order, Kendall tau with the truth, and the mean interval widths."""
     tau = kendalltau([truth[m] for m in fit.models], fit.rating).statistic
     width = float(np.mean(fit.high - fit.low) / np.mean(ref.high - ref.low))
     order = ref.order()
     gap = float(np.mean(gap_widths(fit, order)) / np.mean(gap_widths(ref, order)))
     mine, theirs = settled(fit, order, level), settled(ref, order, level)
-    return {"same": float(fit.order() == order), "tau": float(tau), "width": width, "gap": gap,
+    rank = {m: k for k, m in enumerate(fit.order())}
+    sure = [(a, b) for a, b in itertools.combinations(order, 2) if ref.settled(a, b, level)]
+    return {"same": float(fit.order() == order), "agree": float(all(rank[a] < rank[b] for a, b in sure)),
+            "tau": float(tau), "width": width, "gap": gap,
             "settled": float(all(a or not b for a, b in zip(mine, theirs))), "ref_settled": float(sum(theirs))}
 
 
 def reached(m: dict[str, float], ref: dict[str, float]) -> bool:
-    """The all-pairs ranking: same order, tau no lower, and every neighbour pair it settles settled."""
-    return bool(m["same"] and m["tau"] >= ref["tau"] - 1e-12 and m["settled"])
+    """The all-pairs ranking: every pair it orders confidently in the same order, every neighbour pair it settles
+    settled too (pairs all-pairs leaves unsettled are ties in its ranking: their order is not asked for)."""
+    return bool(m["agree"] and m["settled"])
 
 
-def run_case(seed: int, changed: int, settings: AdaptiveConfig) -> dict[str, dict]:
+def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list[float]) -> dict[str, dict]:
     """All schedules on one arena; per schedule: calls needed, and order / tau / widths where it ended."""
     now, old = make_arena(seed, changed)
     moved = changed_models(now, old)
@@ -190,19 +199,21 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig) -> dict[str, dic
     known: dict[tuple[str, str], int] = {}
     for c in cached:
         known[c[1:]] = known.get(c[1:], 0) + 1
-    sched = AdaptiveSchedule(now.models, {c: 2 for c in open_cells}, known, settings)
-    judged = list(cached)
+    for futility, steer in [(f, True) for f in futilities] + [(futilities[0], False)]:
+        judged = list(cached)
 
-    async def ask(cells: list[Cell]) -> int:
-        judged.extend(cells)
-        return 2 * len(cells)
+        async def ask(cells: list[Cell]) -> int:
+            judged.extend(cells)
+            return 2 * len(cells)
 
-    t0 = time.perf_counter()
-    summary = asyncio.run(run_schedule(sched, ask, lambda: frame(now, judged)))
-    seconds = time.perf_counter() - t0
-    m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
-    out["adaptive"] = {**m, "calls": summary["calls"], "reached": reached(m, ref), "stopped": summary["stopped"],
-                       "seconds": seconds, "rounds": summary["rounds"]}
+        sched = AdaptiveSchedule(now.models, {c: 2 for c in open_cells}, dict(known),
+                                 settings.model_copy(update={"futility": futility}), steer=steer)
+        t0 = time.perf_counter()
+        summary = asyncio.run(run_schedule(sched, ask, lambda: frame(now, judged)))
+        seconds = time.perf_counter() - t0
+        m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
+        out[f"adaptive {futility:g}" if steer else f"unsteered {futility:g}"] = {**m, "calls": summary["calls"], "reached": reached(m, ref),
+                                         "stopped": summary["stopped"], "seconds": seconds, "rounds": summary["rounds"]}
     return out
 
 
@@ -213,22 +224,22 @@ def table(case: str, results: list[dict[str, dict]]) -> list[str]:
     rows = [f"\n{case}: {n} seeds; all-pairs open calls {base:,.0f} (mean); all-pairs: tau with the truth "
             f"{np.mean([r['all']['tau'] for r in results]):.3f}, settled neighbour pairs "
             f"{np.mean([r['all']['ref_settled'] for r in results]):.1f} of {N_MODELS - 1}",
-            f"{'schedule':<10} {'calls':>8} {'share':>6} {'reached':>8} {'same order':>10} {'settled':>8} "
-            f"{'tau':>6} {'gap w':>6} {'width':>6}  notes"]
-    for name in ("all", "sampled", "random", "adaptive"):
+            f"{'schedule':<14} {'calls':>7} {'share':>5} {'reached':>7} {'agree':>5} {'settled':>7} {'exact':>5} "
+            f"{'tau':>6} {'gap w':>5} {'width':>5}  notes"]
+    for name in results[0]:
         rs = [r[name] for r in results]
         calls = np.mean([x["calls"] for x in rs])
         note = {"sampled": "smallest k reaching it, per seed: " + ",".join(str(x.get("k")) for x in rs),
                 "random": "uniform random cells in tenths; tenths per seed: " + ",".join(str(x.get("tenths"))
                                                                                        for x in rs)}.get(name, "")
-        if name == "adaptive":
+        if name.startswith(("adaptive", "unsteered")):
             note = (f"its own stop rule: {','.join(x['stopped'] for x in rs)}; "
                     f"{np.mean([x['rounds'] for x in rs]):.0f} refits, {np.mean([x['seconds'] for x in rs]):.1f} s "
                     "of scheduling per arena")
-        rows.append(f"{name:<10} {calls:>8,.0f} {calls / base:>6.0%} {sum(x['reached'] for x in rs):>4}/{n:<3} "
-                    f"{sum(x['same'] for x in rs):>6.0f}/{n:<3} {sum(x['settled'] for x in rs):>4.0f}/{n:<3} "
-                    f"{np.mean([x['tau'] for x in rs]):>6.3f} "
-                    f"{np.mean([x['gap'] for x in rs]):>6.2f} {np.mean([x['width'] for x in rs]):>6.2f}  {note}")
+        count = lambda key: f"{sum(x[key] for x in rs):.0f}/{n}"  # noqa: E731
+        rows.append(f"{name:<14} {calls:>7,.0f} {calls / base:>5.0%} {count('reached'):>7} {count('agree'):>5} "
+                    f"{count('settled'):>7} {count('same'):>5} {np.mean([x['tau'] for x in rs]):>6.3f} "
+                    f"{np.mean([x['gap'] for x in rs]):>5.2f} {np.mean([x['width'] for x in rs]):>5.2f}  {note}")
     return rows
 
 
@@ -239,6 +250,7 @@ def main() -> None:
     ap.add_argument("--cases", default="fresh,weekly-1,weekly-2")
     ap.add_argument("--level", type=float, default=AdaptiveConfig().level)
     ap.add_argument("--batch-calls", type=int, default=AdaptiveConfig().batch_calls)
+    ap.add_argument("--futility", default="0.05,0.01", help="adaptive rows: judge.adaptive.futility values")
     args = ap.parse_args()
     print(machine_info())
     print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -249,7 +261,8 @@ def main() -> None:
     settings = AdaptiveConfig(level=args.level, batch_calls=args.batch_calls)
     for case in args.cases.split(","):
         changed = 0 if case == "fresh" else int(case.split("-")[1])
-        results = [run_case(seed, changed, settings) for seed in range(args.seeds)]
+        futilities = [float(x) for x in args.futility.split(",")]
+        results = [run_case(seed, changed, settings, futilities) for seed in range(args.seeds)]
         print("\n".join(table(case, results)), flush=True)
 
 

@@ -120,9 +120,10 @@ class AdaptiveSchedule:
     rounds: int = 0
     open: dict[tuple[str, str], list[Cell]] = field(default_factory=dict)
     futile: list[tuple[str, str]] = field(default_factory=list)
+    steer: bool = True  # False: open cells uniformly at random, same stop rule (the benchmark's control)
 
     def __post_init__(self) -> None:
-        rng = random.Random(self.settings.seed)
+        self.rng = rng = random.Random(self.settings.seed)
         for cell in sorted(self.cost):
             self.open.setdefault(cell[1:], []).append(cell)  # type: ignore[arg-type]
         for cells in self.open.values():
@@ -157,6 +158,8 @@ class AdaptiveSchedule:
                 return Plan([], "futile", "the adjacent pairs still unsettled would stay unsettled even if every "
                                           f"open cell were judged (predicted chance below judge.adaptive.futility="
                                           f"{s.futility:g})")
+        if not self.steer:
+            return self._uniform(pairs, budget) or spent
         if fit.cov is None:  # no usable information matrix: the unsettled pairs' own cells, evenly
             own = [p for p in pairs if p in {tuple(sorted(t)) for t in targets}]
             if not own:
@@ -196,6 +199,20 @@ class AdaptiveSchedule:
             if chance < self.settings.futility:
                 out.append((a, b))
         return out
+
+    def _uniform(self, pairs: list[tuple[str, str]], budget: int | None) -> Plan | None:
+        """Open cells uniformly at random (a pair drawn in proportion to its open cells), up to the batch."""
+        out: list[Cell] = []
+        room = self.settings.batch_calls
+        while room > 0 and (pairs := [p for p in pairs if self.open[p]]):
+            pair = self.rng.choices(pairs, weights=[len(self.open[p]) for p in pairs])[0]
+            if budget is not None and self.cost[self.open[pair][-1]] > budget:
+                break
+            cell = self.open[pair].pop()
+            out.append(cell)
+            room -= self.cost[cell]
+            budget = None if budget is None else budget - self.cost[cell]
+        return Plan(out) if out else None
 
     def _informative(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]],
                      budget: int | None) -> Plan | None:
