@@ -3,6 +3,9 @@
 Prints machine info, aggregation + BT fit time, fit + 1000 bootstrap rounds time, peak memory, and a
 per-battle logistic-regression reference fit (FastChat's early method: ties as two rows) on a 200k subset.
 Run: python benchmarks/rating_speed.py [--battles N] [--models M] [--rounds R] [--subset K]
+Every target of the issue in one table (end to end, 1000 models, categories, style control, Elo; floor and
+FastChat's way beside each; optionally an older engine back to back): python benchmarks/rating_speed.py
+--targets [--before DIR] (benchmarks/rating_targets.py).
 """
 
 from __future__ import annotations
@@ -140,8 +143,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--subset", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", action="store_true",
+                        help="every target in one table (rating_targets.py; all other options go to it, "
+                        "e.g. --targets --before DIR --rounds 1000)")
     parser.add_argument("--files", action="store_true",
                         help="file section only: read floor, streamed parse, `arena rate` end to end (rating_read_speed.py)")
+    if "--targets" in sys.argv:  # every other option goes to rating_targets.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from rating_targets import main as targets_main
+
+        sys.argv.remove("--targets")
+        targets_main()
+        return
     args = parser.parse_args()
     print(machine_info())
     if args.files:
