@@ -88,6 +88,13 @@ def test_vllm_candidate_is_launched_and_stopped(tmp_path, questions_file, capsys
     assert not list((tmp_path / "ws" / "perf").glob("*.json"))  # nothing measured, nothing written
 
 
+def test_vllm_target_label_names_url_then_who_launched_it():
+    from arena.perf.target import Target
+
+    label = Target(name="served", model="served", kind="vllm", base_url="http://127.0.0.1:8000/v1").label
+    assert label == "served (vllm: model 'served' at http://127.0.0.1:8000/v1, launched by Arena)"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--concurrency", "0"], "--concurrency '0': give whole numbers >= 1"),
     (["--concurrency", "1,x"], "--concurrency '1,x'"),

@@ -32,8 +32,8 @@ class Target:
         """How the terminal and the files describe the target."""
         if self.kind == "demo":
             return f"{self.name} ({DEMO_NOTE})"
-        where = f"launched by Arena at {self.base_url}" if self.kind == "vllm" else str(self.base_url)
-        return f"{self.name} ({self.kind}: model {self.model!r} at {where})"
+        launched = ", launched by Arena" if self.kind == "vllm" else ""
+        return f"{self.name} ({self.kind}: model {self.model!r} at {self.base_url}{launched})"
 
     def describe(self) -> dict[str, Any]:
         """The target as written to the results (no key)."""
