@@ -206,12 +206,9 @@ class AdaptiveSchedule:
         room = self.settings.batch_calls
         while room > 0 and (pairs := [p for p in pairs if self.open[p]]):
             pair = self.rng.choices(pairs, weights=[len(self.open[p]) for p in pairs])[0]
-            if budget is not None and self.cost[self.open[pair][-1]] > budget:
+            if not self._fits(pair, budget):
                 break
-            cell = self.open[pair].pop()
-            out.append(cell)
-            room -= self.cost[cell]
-            budget = None if budget is None else budget - self.cost[cell]
+            room, budget = self._claim(pair, out, room, budget)
         return Plan(out) if out else None
 
     def _informative(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]],
@@ -237,16 +234,11 @@ class AdaptiveSchedule:
             g = v[:, pi] - v[:, pj]  # (K, P): covariance of each target with each pair's contrast
             spread = cov[pi, pi] + cov[pj, pj] - 2 * cov[pi, pj]
             gain = (weight[:, None] * g ** 2 / var[:, None]).sum(axis=0) * info / (1 + info * spread)
-            usable = np.array([bool(self.open[p]) and (budget is None or self.cost[self.open[p][-1]] <= budget)
-                               for p in pairs])
-            gain = np.where(usable, gain, -1.0)
+            gain = np.where([self._fits(p, budget) for p in pairs], gain, -1.0)
             best = int(np.argmax(gain))
             if gain[best] <= 1e-12:
                 break
-            cell = self.open[pairs[best]].pop()
-            out.append(cell)
-            room -= self.cost[cell]
-            budget = None if budget is None else budget - self.cost[cell]
+            room, budget = self._claim(pairs[best], out, room, budget)
             e = np.zeros(n)
             e[pi[best]], e[pj[best]] = 1.0, -1.0
             ce = cov @ e
@@ -263,19 +255,25 @@ class AdaptiveSchedule:
         room = self.settings.batch_calls
         while heap and room > 0:
             _, pair = heapq.heappop(heap)
-            cells = self.open[pair]
-            if not cells or (cap is not None and self.known.get(pair, 0) + given.get(pair, 0) >= cap):
+            if cap is not None and self.known.get(pair, 0) + given.get(pair, 0) >= cap:
                 continue
-            if budget is not None and self.cost[cells[-1]] > budget:
-                continue  # this pair's next cell would pass max_calls; another pair's may still fit
-            cell = cells.pop()
-            out.append(cell)
-            room -= self.cost[cell]
-            budget = None if budget is None else budget - self.cost[cell]
+            if not self._fits(pair, budget):
+                continue  # no cell left, or the next would pass max_calls; another pair's may still fit
+            room, budget = self._claim(pair, out, room, budget)
             given[pair] = given.get(pair, 0) + 1
             n = max(self.known.get(pair, 0), 1)
             heapq.heappush(heap, (-value[pair] * n / (n + given[pair]), pair))
         return Plan(out) if out else None
+
+    def _fits(self, pair: tuple[str, str], budget: int | None) -> bool:
+        """The pair has an open cell and its calls fit in what is left of the call budget."""
+        return bool(self.open[pair]) and (budget is None or self.cost[self.open[pair][-1]] <= budget)
+
+    def _claim(self, pair: tuple[str, str], out: list[Cell], room: int, budget: int | None) -> tuple[int, int | None]:
+        """Move the pair's next open cell into `out`; returns the batch room and the call budget left."""
+        cell = self.open[pair].pop()
+        out.append(cell)
+        return room - self.cost[cell], None if budget is None else budget - self.cost[cell]
 
     def judged(self, cells: list[Cell], calls: int) -> None:
         """Record a batch as judged (whatever its outcome: a failed cell is retried on the next run)."""
