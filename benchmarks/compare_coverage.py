@@ -76,7 +76,7 @@ def main() -> None:
         for name, adjust in (("adjusted", True), ("per-model", False)):
             start = time.perf_counter()
             res = compare_runs(old, new, level=args.level, rounds=args.rounds, seed=sim, categories=False,
-                               adjust=adjust)
+                               adjust=adjust, why=False)
             seconds.append(time.perf_counter() - start)
             for row in res["models"]:
                 truth = args.change * FACTOR if row["model"] == "m0" else 0.0
@@ -101,7 +101,7 @@ def speed(rounds: int) -> None:
         times = []
         for categories in (False, True):
             start = time.perf_counter()
-            compare_runs(old, new, rounds=rounds, categories=categories)
+            compare_runs(old, new, rounds=rounds, categories=categories, why=False)  # why: compare_why_speed.py
             times.append(time.perf_counter() - start)
         print(f"{n_models} models x {n_questions} questions ({len(old.battles)} battles per run), {rounds} rounds: "
               f"{times[0]:.2f} s overall, {times[1]:.2f} s with 8 categories")

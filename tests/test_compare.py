@@ -195,7 +195,7 @@ def test_intervals_cover_the_true_change_at_about_the_stated_rate(tmp_path: Path
         old = _battles(STRENGTH, 40, seed=100 + sim)
         new = _changed(old, _battles({**STRENGTH, "m-a": 0.5}, 40, seed=200 + sim), "m-a")
         result = compare_runs(load_run(_write_run(tmp_path, f"o{sim}", old)), load_run(_write_run(tmp_path, f"n{sim}", new)),
-                              level=0.8, rounds=100, seed=sim, categories=False, adjust=False)
+                              level=0.8, rounds=100, seed=sim, categories=False, adjust=False, why=False)
         for row in result["models"]:
             truth = 0.5 * FACTOR if row["model"] == "m-a" else 0.0
             covered.append(row["ci_low"] <= truth <= row["ci_high"])

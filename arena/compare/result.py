@@ -145,9 +145,10 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
 
 def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int = 500, seed: int = 0,
                  categories: bool = True, picked: str = "", adjust: bool = True,
-                 force: bool = False, app_url: str = APP_URL, style_rounds: int | None = None) -> dict[str, Any]:
+                 force: bool = False, app_url: str = APP_URL, style_rounds: int | None = None,
+                 why: bool = True) -> dict[str, Any]:
     """Compare two loaded runs: the verdicts when they are comparable (or `force`d and sharing questions),
-    else only the reasons why not."""
+    else only the reasons why not; with `why`, the explanation of each significant change (arena.compare.why)."""
     verdict_info = check(old, new)
     options = _options(new)
     scale, base = float(options.get("scale", 400.0)), float(options.get("base", 10.0))
@@ -188,7 +189,8 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     out["worse"] = [r["model"] for r in out["models"] if r["verdict"] == WORSE]
     forced = not verdict_info["comparable"]
     out["summary"] = "not comparable (forced)" if forced else summary(out["better"], out["worse"])
-    out.update(explain(old, new, out, questions, settings, app_url))
+    if why:
+        out.update(explain(old, new, out, questions, settings, app_url))
     return out
 
 
