@@ -181,3 +181,19 @@ def test_app_url_and_style_rounds_options(tmp_path: Path, capsys: pytest.Capture
     report = (new / "report.md").read_text()
     assert "(http://arena.example:9000/?page=battles&run=r2&model=m-a&opponent=" in report
     assert "http://localhost" not in report
+
+
+def test_lengths_fall_back_to_the_battles_without_answer_records(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    flat = {m: 0.0 for m in STRENGTH}
+    base = {m: [int(v) for v in rng.integers(200, 2000, 30)] for m in flat}
+    old = _answer_run(tmp_path, "r1", base, flat, seed=1, pull=0.0)
+    new = _answer_run(tmp_path, "r2", {**base, "m-a": [3 * v for v in base["m-a"]]}, flat, seed=2, pull=0.0)
+    for run in (old, new):
+        (run / "answers_index.json").unlink()  # imported battles: no answer records
+    result = compare_runs(load_run(old), load_run(new), rounds=20, categories=False)
+    lengths = result["lengths"]
+    assert lengths["source"].startswith("battles") and lengths["unit"] == "tokens"
+    row = lengths["models"]["m-a"]  # every question once per opponent: the mean over questions
+    assert row["old"] == pytest.approx(np.mean([v // 4 for v in base["m-a"]]))
+    assert row["new"] == pytest.approx(np.mean([3 * v // 4 for v in base["m-a"]]))
