@@ -7,11 +7,13 @@ Rows, each client in its own process, one after the other, against one server pr
   1. a bare loop over one `openai` AsyncOpenAI client, `concurrency` streamed requests in flight;
   2. the same loop split over 8 AsyncOpenAI clients of concurrency/8 connections each;
   3. a raw asyncio client (keep-alive sockets, prebuilt request, reply read to its end, nothing parsed);
-  4. Arena's answer stage (`run_pipeline`, one `backend: openai` candidate, concurrency 128);
-  5. Arena's judge stage (pairwise LLM judge, concurrency 128, on the answers of two candidates).
+  4. Arena's answer stage (`run_pipeline`: two `backend: openai` candidates answer requests/2 questions
+     each, generation.concurrency 128, shared by both as they use one endpoint);
+  5. Arena's judge stage (same run: a pairwise LLM judge, judge.concurrency 128, judges each question in
+     both orders: `requests` judgments). Rows 4 and 5 come from one process and one run.
 Every request streams with `stream_options.include_usage`. The server is the raw-asyncio one of
-benchmarks/perf_overhead.py (single thread, HTTP/1.1 keep-alive, 50 ms service time, one prebuilt streamed
-reply that ends in a verdict so the judge parses it). Client CPU is the client process's own CPU time (user +
+benchmarks/perf_overhead.py (single thread, HTTP/1.1 keep-alive, 50 ms service time, one prebuilt 22-event
+streamed reply, numbered per request and ending in a verdict so the judge parses it). Client CPU is the client process's own CPU time (user +
 system, resource.getrusage) over the measured part only; the server's CPU is never counted. The machine is
 shared with other jobs: the load average is printed beside the figures, and req/s moves with it.
 """
