@@ -13,9 +13,10 @@ Rows, each client in its own process, one after the other, against one server pr
      both orders: `requests` judgments). Rows 4 and 5 come from one process and one run.
 Every request streams with `stream_options.include_usage`. The server is the raw-asyncio one of
 benchmarks/perf_overhead.py (single thread, HTTP/1.1 keep-alive, 50 ms service time, one prebuilt 22-word
-streamed reply (an event per word), numbered per request and ending in a verdict so the judge parses it). Client CPU is the client process's own CPU time (user +
-system, resource.getrusage) over the measured part only; the server's CPU is never counted. The machine is
-shared with other jobs: the load average is printed beside the figures, and req/s moves with it.
+streamed reply, an event per word, numbered per request and ending in a verdict so the judge parses it).
+Client CPU is the client process's own CPU time (user + system, resource.getrusage) over the measured part
+only; the server's CPU is never counted. The machine is shared with other jobs: the load average is printed
+beside the figures, and req/s moves with it.
 """
 from __future__ import annotations
 
