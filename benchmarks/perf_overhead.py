@@ -196,15 +196,17 @@ def vllm_bench_run(vllm_python: Path, url: str, n: int, concurrency: int, tokens
     settings = load_settings(vllm_python, work / "models", work)
     with tempfile.TemporaryDirectory() as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([*settings["bench_command"], "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
+        res = subprocess.run([*settings["bench_command"], "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
                         "--endpoint", "/v1/chat/completions", "--model", MODEL,
                         "--tokenizer", str(work / "models" / "tiny-qwen2"), "--dataset-name", "random",
                         "--random-input-len", "32", "--random-output-len", str(tokens), "--ignore-eos",
                         "--num-prompts", str(n), "--num-warmups", str(concurrency),
                         "--max-concurrency", str(concurrency), "--request-rate", "inf", "--disable-tqdm",
                         "--save-result", "--result-dir", out, "--result-filename", "r.json"],
-                       check=True, stdout=subprocess.DEVNULL, env={**os.environ, **settings["vllm_env"]})
+                       capture_output=True, text=True, check=False, env={**os.environ, **settings["vllm_env"]})
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if not Path(out, "r.json").exists():
+            raise SystemExit(f"vllm bench serve failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
         doc = json.loads(Path(out, "r.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"ok": doc["completed"], "failed": doc["failed"], "req_s": doc["request_throughput"], "cpu_s": cpu,

@@ -70,7 +70,8 @@ def run_vllm_bench(cmd: list[str], env: dict[str, str], url: str, model: str, to
             "--dataset-name", "custom", "--dataset-path", str(prompts), "--skip-chat-template",
             "--custom-output-len", str(out_len), "--num-prompts", str(n), "--ignore-eos", "--temperature", "0",
             "--max-concurrency", str(conc), "--request-rate", "inf", "--seed", str(seed), "--disable-tqdm",
-            "--percentile-metrics", "ttft,tpot,itl,e2el", "--save-result", "--result-dir", str(out.parent),
+            "--percentile-metrics", "ttft,tpot,itl,e2el", "--save-result", "--save-detailed",
+            "--result-dir", str(out.parent),
             "--result-filename", out.name]
     res, cpu = timed_run(args, env=env)
     if res.returncode != 0 or not out.exists():
