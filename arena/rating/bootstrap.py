@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from arena.rating.bt import fit_lbfgs, logistic, newton_batch
+from arena.rating.bt import fit_lbfgs, logistic, newton_batch, on_one_blas_thread
 from arena.rating.chord import chord_solve, spd_inverse
 from arena.rating.newton_cg import newton_cg_refit
 from arena.rating.clusters import draw_cluster_counts
@@ -235,6 +235,7 @@ def refit_batch(refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray
     return theta, needs_prior
 
 
+@on_one_blas_thread
 def bootstrap_bt(
     counts: PairCounts,
     theta_full: np.ndarray,

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from arena.errors import ArenaError
-from arena.rating.bt import minimize_lbfgs, tie_prior
+from arena.rating.bt import minimize_lbfgs, on_one_blas_thread, tie_prior
 from arena.rating.diagnostics import mle_exists
 from arena.rating.style_refit import PairSorted, chord_refit_style, design, hessian_inverse, sort_by_pair
 
@@ -134,6 +134,7 @@ def needs_prior(a: np.ndarray, b: np.ndarray, s: np.ndarray, w: np.ndarray, n_mo
     return not mle_exists(n_models, keys // n_models, keys % n_models, s_pair, n_pair)
 
 
+@on_one_blas_thread
 def style_control(
     a: np.ndarray,
     b: np.ndarray,
