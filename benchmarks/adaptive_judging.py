@@ -47,13 +47,13 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rating_speed import machine_info  # noqa: E402
+from rating_speed import machine_info
 
-from arena.config import AdaptiveConfig, JudgeConfig  # noqa: E402
-from arena.questions import Question  # noqa: E402
-from judges.adaptive import AdaptiveSchedule, Cell, Fit, cell_of, fit_ratings, run_schedule  # noqa: E402
-from judges.tasks import schedule_pairs  # noqa: E402
-from judges.verdicts import Verdict, combine_orders  # noqa: E402
+from arena.config import AdaptiveConfig, JudgeConfig
+from arena.questions import Question
+from judges.adaptive import AdaptiveSchedule, Cell, Fit, cell_of, fit_ratings, run_schedule
+from judges.tasks import schedule_pairs
+from judges.verdicts import Verdict, combine_orders
 
 FACTOR = 400 / np.log(10)
 N_MODELS, N_QUESTIONS = 12, 300
@@ -142,7 +142,7 @@ def gap_widths(fit: Fit, order: list[str]) -> np.ndarray:
 
 def settled(fit: Fit, order: list[str], level: float) -> list[bool]:
     """Per neighbour pair of `order`: settled as the adaptive stop rule counts it (intervals apart or P >= level)."""
-    return [fit.settled(a, b, level) for a, b in zip(order, order[1:])]
+    return [fit.settled(a, b, level) for a, b in itertools.pairwise(order)]
 
 
 def measure(fit: Fit, ref: Fit, truth: dict[str, float], level: float) -> dict[str, float]:
@@ -202,18 +202,19 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
     for futility, steer in [(f, True) for f in futilities] + [(futilities[0], False)]:
         judged = list(cached)
 
-        async def ask(cells: list[Cell]) -> int:
+        async def ask(cells: list[Cell], judged: list[Cell] = judged) -> int:
             judged.extend(cells)
             return 2 * len(cells)
 
         sched = AdaptiveSchedule(now.models, {c: 2 for c in open_cells}, dict(known),
                                  settings.model_copy(update={"futility": futility}), steer=steer)
         t0 = time.perf_counter()
-        summary = asyncio.run(run_schedule(sched, ask, lambda: frame(now, judged)))
+        summary = asyncio.run(run_schedule(sched, ask, lambda judged=judged: frame(now, judged)))
         seconds = time.perf_counter() - t0
         m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
-        out[f"adaptive {futility:g}" if steer else f"unsteered {futility:g}"] = {**m, "calls": summary["calls"], "reached": reached(m, ref),
-                                         "stopped": summary["stopped"], "seconds": seconds, "rounds": summary["rounds"]}
+        name = f"adaptive {futility:g}" if steer else f"unsteered {futility:g}"
+        out[name] = {**m, "calls": summary["calls"], "reached": reached(m, ref), "stopped": summary["stopped"],
+                     "seconds": seconds, "rounds": summary["rounds"]}
     return out
 
 
@@ -221,24 +222,28 @@ def table(case: str, results: list[dict[str, dict]]) -> list[str]:
     """One block of the printed table: per schedule, mean calls and how often it reached the reference."""
     n = len(results)
     base = np.mean([r["all"]["calls"] for r in results])
-    rows = [f"\n{case}: {n} seeds; all-pairs open calls {base:,.0f} (mean); all-pairs: tau with the truth "
+    head = (f"\n{case}: {n} seeds; all-pairs open calls {base:,.0f} (mean); all-pairs: tau with the truth "
             f"{np.mean([r['all']['tau'] for r in results]):.3f}, settled neighbour pairs "
-            f"{np.mean([r['all']['ref_settled'] for r in results]):.1f} of {N_MODELS - 1}",
-            f"{'schedule':<14} {'calls':>7} {'share':>5} {'reached':>7} {'agree':>5} {'settled':>7} {'exact':>5} "
-            f"{'tau':>6} {'gap w':>5} {'width':>5}  notes"]
+            f"{np.mean([r['all']['ref_settled'] for r in results]):.1f} of {N_MODELS - 1}")
+    columns = (f"{'schedule':<14} {'calls':>7} {'share':>5} {'reached':>7} {'agree':>5} {'settled':>7} {'exact':>5} "
+               f"{'tau':>6} {'gap w':>5} {'width':>5}  notes")
+    rows = [head, columns]
     for name in results[0]:
         rs = [r[name] for r in results]
         calls = np.mean([x["calls"] for x in rs])
-        note = {"sampled": "smallest k reaching it, per seed: " + ",".join(str(x.get("k")) for x in rs),
-                "random": "uniform random cells in tenths; tenths per seed: " + ",".join(str(x.get("tenths"))
-                                                                                       for x in rs)}.get(name, "")
+        per_seed = {"sampled": ("smallest k reaching it, per seed: ", "k"),
+                    "random": ("uniform random cells in tenths; tenths per seed: ", "tenths")}
+        note = ""
+        if name in per_seed:
+            label, key = per_seed[name]
+            note = label + ",".join(str(x.get(key)) for x in rs)
         if name.startswith(("adaptive", "unsteered")):
             note = (f"its own stop rule: {','.join(x['stopped'] for x in rs)}; "
                     f"{np.mean([x['rounds'] for x in rs]):.0f} refits, {np.mean([x['seconds'] for x in rs]):.1f} s "
                     "of scheduling per arena")
-        count = lambda key: f"{sum(x[key] for x in rs):.0f}/{n}"  # noqa: E731
-        rows.append(f"{name:<14} {calls:>7,.0f} {calls / base:>5.0%} {count('reached'):>7} {count('agree'):>5} "
-                    f"{count('settled'):>7} {count('same'):>5} {np.mean([x['tau'] for x in rs]):>6.3f} "
+        count = {key: f"{sum(x[key] for x in rs):.0f}/{n}" for key in ("reached", "agree", "settled", "same")}
+        rows.append(f"{name:<14} {calls:>7,.0f} {calls / base:>5.0%} {count['reached']:>7} {count['agree']:>5} "
+                    f"{count['settled']:>7} {count['same']:>5} {np.mean([x['tau'] for x in rs]):>6.3f} "
                     f"{np.mean([x['gap'] for x in rs]):>5.2f} {np.mean([x['width'] for x in rs]):>5.2f}  {note}")
     return rows
 

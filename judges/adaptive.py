@@ -18,12 +18,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 import numpy as np
 import pandas as pd
-
 from scipy.stats import norm
 
 from arena.config import AdaptiveConfig
@@ -144,7 +143,7 @@ class AdaptiveSchedule:
                 return Plan([], "exhausted", "every question of every pair is judged")
             return self._take({p: 1.0 for p in warm}, budget, cap=s.warmup) or spent
         ranking = fit.order()
-        adjacent = list(zip(ranking, ranking[1:]))
+        adjacent = list(itertools.pairwise(ranking))
         if all(fit.settled(a, b, s.level) for a, b in adjacent):
             return Plan([], "separated", f"every adjacent pair of the ranking is separated (intervals apart or "
                                          f"P(order) >= {s.level:g})")
@@ -307,7 +306,7 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], A
         schedule.judged(plan.cells, made)
     left = sum(schedule.cost[c] for cells in schedule.open.values() for c in cells)
     ranking = fit.order() if fit is not None else []
-    unsettled = [f"{a} / {b}" for a, b in zip(ranking, ranking[1:]) if fit and not fit.settled(a, b, s.level)]
+    unsettled = [f"{a} / {b}" for a, b in itertools.pairwise(ranking) if fit and not fit.settled(a, b, s.level)]
     return {"pairs": "adaptive", "calls": schedule.calls, "saved_calls": left, "rounds": schedule.rounds,
             "stopped": stop, "stop_reason": reason, "unsettled_adjacent": unsettled,
             "not_separable": [f"{a} / {b}" for a, b in schedule.futile],

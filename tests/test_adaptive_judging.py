@@ -13,15 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import write_config
+from openai_server import FakeOpenAI
 
 from arena.cli import main
 from arena.config import AdaptiveConfig, load_config
 from arena.errors import ConfigError
 from arena.pipeline import run_pipeline
-from conftest import write_config
 from judges.adaptive import AdaptiveSchedule, Cell, cell_of, run_schedule
-from openai_server import FakeOpenAI
-
 
 # ---------------------------------------------------------------- config
 
