@@ -55,6 +55,16 @@ ROWS = (
 )
 
 
+NOTES = """\
+Same definitions in both tools: TTFT = send to the first streamed chunk, TPOT = (latency - TTFT) / (output
+tokens - 1) per request, ITL = gaps between streamed chunks, throughput over the run's span, token counts from
+the server's usage. Where they differ: vllm bench ends a request's latency at its last chunk with choices,
+arena perf at the end of the stream (after the usage chunk and [DONE], well under 1 ms here); vllm bench
+stamps every event of a socket read separately (microseconds apart), arena perf stamps them with the read's
+time (0 apart): both count a burst of tokens as near-zero gaps. The client runs on the same CPUs as the
+server: the last row is each whole command's CPU (vllm bench's includes importing vLLM, ~8 s)."""
+
+
 def write_prompts(path: Path, count: int, input_tokens: int, seed: int) -> None:
     """One prompt file for both tools: {"uid", "prompt"} lines (vLLM's custom dataset; Arena's loader)."""
     lines = [json.dumps({"uid": f"p{i:05d}", "prompt": p})
@@ -197,6 +207,7 @@ def main() -> int:
           f"output tokens (ignore_eos), no rate limit; median of {args.rounds} rounds (min-max), tools alternating\n")
     for conc in levels:
         print("\n".join(table(conc, *results[conc])) + "\n")
+    print(NOTES)
     return 0
 
 
