@@ -62,7 +62,8 @@ the server's usage. Where they differ: vllm bench ends a request's latency at it
 arena perf at the end of the stream (after the usage chunk and [DONE], well under 1 ms here); vllm bench
 stamps every event of a socket read separately (microseconds apart), arena perf stamps them with the read's
 time (0 apart): both count a burst of tokens as near-zero gaps. The client runs on the same CPUs as the
-server: the last row is each whole command's CPU (vllm bench's includes importing vLLM, ~8 s)."""
+server: the last row is each whole command's CPU (most of vllm bench's is importing vLLM: its --help alone
+takes about 10 CPU seconds here)."""
 
 
 def write_prompts(path: Path, count: int, input_tokens: int, seed: int) -> None:
