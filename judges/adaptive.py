@@ -11,7 +11,8 @@ value falls as it gets cells). A third model's games count too: they inform both
 It stops when every adjacent pair is settled (the intervals do not overlap, or at least `level` of the
 bootstrap rounds agree on the order); when every pair still unsettled would settle, even with every open
 cell judged, with a predicted chance below `futility` (two models about equally good are left as a tie,
-as all pairs would leave them); or when `max_calls` is spent.
+as all pairs would leave them); or when `max_calls` is spent. A stop is confirmed on a 1000-round
+bootstrap (the leaderboard's default) before it is taken.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from arena.rating.options import RatingOptions
 
 Cell = tuple[str, str, str]  # (question id, model, model), the two models in sorted order
 PERCENTILES = (2.5, 97.5)
+CONFIRM_ROUNDS = 1000  # bootstrap rounds that confirm a stop (the leaderboard's default)
 FACTOR = RatingOptions().factor  # rating points per natural unit
 
 
@@ -297,6 +299,10 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], A
         if on_round is not None:
             on_round(fit, schedule.calls)
         plan = schedule.plan(fit)
+        if plan.stop in ("separated", "futile") and fit is not None and s.bootstrap < CONFIRM_ROUNDS:
+            # P(order) near `level` moves by ~0.007 between 200-round bootstraps: confirm a stop on more rounds
+            fit = fit_ratings(frame, CONFIRM_ROUNDS, s.seed + 1, fit)
+            plan = schedule.plan(fit)
         stop, reason = plan.stop, plan.reason
         if stop is None and (outside := halted()):
             stop, reason = "halted", outside
