@@ -130,7 +130,7 @@ def style_textbook(battles: pd.DataFrame) -> tuple[dict[str, float], np.ndarray]
         total = (da + db).to_numpy()
         feats.append(np.where(total > 0, (da - db).to_numpy() / np.where(total > 0, total, 1), 0.0))
     x = np.column_stack(feats)
-    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    x = x / np.sqrt((x**2).mean(axis=0))  # scaled, not centred: the sides of a battle are arbitrary
     models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
     a = battles["model_a"].map(models.index).to_numpy()
     b = battles["model_b"].map(models.index).to_numpy()
@@ -181,6 +181,33 @@ def test_style_control_matches_textbook_contextual_bt() -> None:
     assert list(coef.index) == ["length", "header_density", "bold_density"]
     np.testing.assert_allclose(coef.to_numpy(), ref_beta, atol=1e-4)
     assert coef["length"] > 0.2
+
+
+def swap_sides(battles: pd.DataFrame, which: np.ndarray) -> pd.DataFrame:
+    """The same battles with model_a and model_b (and their features and the score) exchanged where `which`."""
+    out = battles.copy()
+    for a, b in (("model_a", "model_b"), ("len_a", "len_b"), ("header_a", "header_b"), ("bold_a", "bold_b")):
+        out.loc[which, a], out.loc[which, b] = battles.loc[which, b], battles.loc[which, a]
+    out.loc[which, "score"] = 1.0 - battles.loc[which, "score"]
+    return out
+
+
+def test_style_control_does_not_depend_on_which_side_a_model_is_written() -> None:
+    """A battle reads the same with its sides swapped. Sorted sides (as the pipeline writes them) and random
+    sides must give the same ratings; centred features gave the first-written model a bonus."""
+    battles = styled_battles(600, 5)
+    # m0 writes longer answers, and sorts first: with sorted sides the length feature is mostly positive
+    battles.loc[battles["model_a"] == "m0", "len_a"] *= 3
+    battles.loc[battles["model_b"] == "m0", "len_b"] *= 3
+    rng = np.random.default_rng(0)
+    random_sides = swap_sides(battles, rng.random(len(battles)) < 0.5)
+    sorted_sides = swap_sides(battles, (battles["model_a"] > battles["model_b"]).to_numpy())
+    assert (sorted_sides["model_a"] < sorted_sides["model_b"]).all()
+    fits = [rate_battles(b, RatingOptions(bootstrap=0, style_control=True)) for b in (random_sides, sorted_sides)]
+    r1, r2 = (f.table.set_index("model")["rating"] for f in fits)
+    np.testing.assert_allclose(r1.sort_index().to_numpy(), r2.sort_index().to_numpy(), atol=1e-3)
+    c1, c2 = (f.style.set_index("feature")["coefficient"] for f in fits)
+    np.testing.assert_allclose(c1.to_numpy(), c2.to_numpy(), atol=1e-5)
 
 
 def test_style_control_bootstrap_and_missing_lengths() -> None:

@@ -1,8 +1,9 @@
 """Style control: a contextual Bradley-Terry with normalised style differences as extra features.
 
-z = theta_a - theta_b + x . beta, where x holds standardised normalised differences between the two
+z = theta_a - theta_b + x . beta, where x holds normalised differences between the two
 answers: length (a - b) / (a + b) in tokens, and markdown densities (headers, lists, bold per token)
-compared the same way. The reported ratings are theta with the style terms held out.
+compared the same way, each scaled to unit root mean square (not centred, so swapping the sides of
+a battle flips x). The reported ratings are theta with the style terms held out.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class StyleFit:
     """Controlled strengths (natural units), style coefficients and the bootstrap draws of both."""
 
     theta: np.ndarray  # (M,)
-    beta: np.ndarray  # (F,) log-odds per standard deviation of each feature
+    beta: np.ndarray  # (F,) log-odds per root-mean-square unit of each feature
     features: list[str]
     draws: np.ndarray  # (R, M + F)
 
@@ -69,12 +70,16 @@ def style_features(battles: pd.DataFrame) -> tuple[np.ndarray, list[str], list[s
         columns.append(_normalised_difference(dens_a, dens_b))
         names.append(f"{kind}_density")
     raw = np.column_stack(columns)
-    std = raw.std(axis=0)
-    keep = std > 1e-12
+    # Scaled by the root mean square, not centred: a difference (a - b) must change sign with the sides.
+    # Centring would add the same -mean . beta to every battle's logit, a bonus for whichever model is
+    # written first (Arena's pipeline writes pairs in sorted order). With random sides the mean is ~0 and
+    # this equals the usual standardisation.
+    scale = np.sqrt(np.mean(raw**2, axis=0))
+    keep = scale > 1e-12
     for name in np.array(names)[~keep]:
         warnings.append(f"style feature {name!r} does not vary and was left out")
     raw, names = raw[:, keep], [n for n, k in zip(names, keep) if k]
-    return (raw - raw.mean(axis=0)) / std[keep], names, warnings
+    return raw / scale[keep], names, warnings
 
 
 def _loss_grad(
