@@ -153,6 +153,31 @@ def test_credentials_in_the_base_url_become_basic_auth_and_stay_out_of_errors():
     assert "pa$$word" not in str(err.value) and "pa%24%24word" not in str(err.value)
 
 
+
+def test_a_netrc_entry_for_the_host_neither_breaks_requests_nor_replaces_the_key(tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"  # a `default` entry matches every host, the API's too
+    netrc.write_text("default login bob password hunter2-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with FakeOpenAI() as srv:
+        c = _generate(_backend(srv.base_url, key="sk-netrc-test-0123456789abcdef"), GenParams(stream=True))
+    assert c.text.startswith("answer from m") and srv.auth_headers == ["Bearer sk-netrc-test-0123456789abcdef"]
+
+
+def test_the_proxy_from_the_environment_is_used_and_gets_its_own_credentials_not_the_key(monkeypatch):
+    for var in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with FakeOpenAI() as proxy:  # answers the forwarded request itself: enough to see what reached the proxy
+        monkeypatch.setenv("http_proxy", proxy.base_url.replace("/v1", "").replace("http://", "http://pu:pp-proxy@"))
+        c = _generate(_backend("http://llm.example.invalid/v1", key="sk-proxy-test-0123456789abcdef"),
+                      GenParams(stream=False))
+    assert c.text.startswith("answer from m")  # llm.example.invalid does not resolve: only the proxy got it
+    seen = proxy.headers[0]
+    assert seen["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:pp-proxy").decode()
+    assert seen["authorization"] == "Bearer sk-proxy-test-0123456789abcdef"
+    monkeypatch.setenv("no_proxy", "llm.example.invalid")
+    assert OpenAICompatible(name="c", model="m", base_url="http://llm.example.invalid/v1", api_key="k")._proxy is None
+
 class KeepAliveServer:
     """A streaming aiohttp server on 127.0.0.1 (keep-alive, unlike the threading fake) that records the client
     port of every request and the most requests in flight."""

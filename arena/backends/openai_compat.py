@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
@@ -113,14 +114,18 @@ class OpenAICompatible:
         if basic is not None:  # user:password in base_url: HTTP basic auth replaces the bearer key
             self._headers["Authorization"] = basic
         self._timeout = {stream: self.timeouts.for_request(stream) for stream in (True, False)}
+        self._proxy = env_proxy(self._url)
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         """The connection pool, opened on first use inside the running event loop."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=max(1, self.concurrency * 2), ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, trust_env=True,
-                                                  read_bufsize=2 ** 18)
+            # trust_env stays off: aiohttp would also read ~/.netrc, whose login for this host (or `default`
+            # entry) collides with the key ("Cannot combine AUTHORIZATION header") on every request. The proxy
+            # comes from env_proxy instead; the headers go with each request, not as session defaults, which
+            # aiohttp would also send to a proxy (the key as Proxy-Authorization on the CONNECT).
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2 ** 18)
         return self._session
 
     def _body(self, messages: list[dict[str, str]], params: GenParams) -> bytes:
@@ -138,8 +143,8 @@ class OpenAICompatible:
 
     async def _once(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         start = time.perf_counter()
-        async with self._http().post(self._url, data=self._body(messages, params),
-                                     timeout=self._timeout[params.stream]) as resp:
+        async with self._http().post(self._url, data=self._body(messages, params), headers=self._headers,
+                                     proxy=self._proxy, timeout=self._timeout[params.stream]) as resp:
             if not 200 <= resp.status < 300:
                 raise HTTPStatusFailure(resp.status, _error_message(await resp.read()), resp.headers)
             try:
@@ -198,6 +203,17 @@ class OpenAICompatible:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY / HTTP_PROXY, NO_PROXY honoured), as aiohttp's
+    trust_env read it; its `user:password@` becomes the proxy's Proxy-Authorization. aiohttp speaks to http://
+    proxies only, so another scheme (socks5://, https://) is left out, as trust_env left it out."""
+    parts = urlsplit(url)
+    if parts.hostname and proxy_bypass(parts.hostname):
+        return None
+    proxy = getproxies().get(parts.scheme)
+    return proxy if proxy and urlsplit(proxy).scheme == "http" else None
 
 
 def _split_credentials(url: str) -> tuple[str, str | None]:
