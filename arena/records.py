@@ -267,9 +267,11 @@ class JsonlAppender:
         self._syncer = (ThreadPoolExecutor(1, thread_name_prefix="arena-fsync")
                         if background_sync and fsync_every else None)
         self._sync_queued = False
+        self._sync_error: OSError | None = None  # a helper-thread fsync that failed: raised by the next call
 
     def append(self, record: dict) -> None:
         """Write one record as one line."""
+        self._raise_sync_error()
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         os.write(self._fd, line)
         self._pending += 1
@@ -283,16 +285,29 @@ class JsonlAppender:
 
     def _sync(self) -> None:
         self._sync_queued = False  # lines written from now on need the next fsync
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:  # EIO, ENOSPC, EDQUOT: the kernel reports it to one fsync only, this one
+            self._sync_error = exc
+
+    def _raise_sync_error(self) -> None:
+        """Raise a failed helper-thread fsync in the writer, as a synchronous fsync would have."""
+        if self._sync_error is not None:
+            exc, self._sync_error = self._sync_error, None
+            raise OSError(exc.errno, f"{self.path}: writing to disk failed ({exc.strerror}); records written "
+                                     "since the last successful sync may be lost on a crash") from exc
 
     def close(self) -> None:
         """Flush to disk and close."""
         if self._fd >= 0:
             if self._syncer is not None:
                 self._syncer.shutdown(wait=True)
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                self._raise_sync_error()
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> "JsonlAppender":
         return self

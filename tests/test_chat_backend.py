@@ -306,3 +306,24 @@ def test_background_sync_appender_writes_at_once_and_fsyncs_off_the_calling_thre
         plain.append({"i": 0})
         plain.append({"i": 1})
     assert [name for name, _ in seen] == [threading.current_thread().name] * 3
+
+
+def test_a_failed_background_fsync_is_raised_to_the_writer_not_lost(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:  # the disk fails in the helper thread (EIO), as a full or broken disk would
+        if threading.current_thread().name.startswith("arena-fsync"):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    app = JsonlAppender(tmp_path / "judgments.jsonl", background_sync=True)
+    app.append({"i": 0})
+    app._syncer.submit(lambda: None).result(5)  # the queued fsync has run (one worker: in order)
+    with pytest.raises(OSError, match="judgments.jsonl: writing to disk failed"):
+        app.append({"i": 1})
+    app.append({"i": 2})  # reported once, as the synchronous fsync reports it; the writer decides
+    app._syncer.submit(lambda: None).result(5)
+    with pytest.raises(OSError, match="writing to disk failed"):
+        app.close()
+    assert app._fd == -1  # the file is closed (and its lock released) even so
