@@ -59,6 +59,16 @@ def test_every_jsonl_loader_skips_a_malformed_line_and_a_bad_field_with_file_lin
     assert res.rejected[1].startswith(f"{path}:3: ") and field in res.rejected[1]
 
 
+
+@pytest.mark.parametrize("fmt", ["gsm8k", "hellaswag", "bbh"])
+def test_a_malformed_line_shifts_no_other_items_id(tmp_path, fmt):
+    rows = [{**GOOD[fmt], "tag": k} for k in range(4)]  # no ids: an item's id is its place in the file
+    fixed = load_items(_lines(tmp_path / f"fixed.{fmt}.jsonl", rows))[1]
+    broken = load_items(_lines(tmp_path / f"broken.{fmt}.jsonl", [rows[0], '{"broken": ', *rows[2:]]))[1]
+    assert [i.id for i in fixed.items] == ["0", "1", "2", "3"]
+    # ids key the answer cache and the few-shot draws: once the line is fixed, items 2 and 3 keep theirs
+    assert [i.id for i in broken.items] == ["0", "2", "3"] and len(broken.rejected) == 1
+
 CE = ["id", "question", "A", "B", "C", "D", "answer"]
 
 

@@ -42,13 +42,18 @@ def json_records(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
 
     A malformed JSONL line is `file:line: not valid JSON (...)`; the other lines are read. A `.json` file is
     one document, so a syntax error there is an error for the whole file (DataError with its line)."""
-    path = Path(path)
-    name = path.name.removesuffix(".gz")
-    if name.endswith(".json"):
+    good, bad = _scan_records(Path(path))
+    return good, [_bad_line(path, lineno, why) for lineno, why in bad]
+
+
+def _scan_records(path: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
+    if path.name.removesuffix(".gz").endswith(".json"):
         return read_records(path), []
-    good, bad = scan_jsonl(path)
-    return good, [f"{path}:{lineno}: {why} (fix or delete that line; every line must be one JSON object)"
-                  for lineno, why in bad]
+    return scan_jsonl(path)
+
+
+def _bad_line(path: Path, lineno: int, why: str) -> str:
+    return f"{path}:{lineno}: {why} (fix or delete that line; every line must be one JSON object)"
 
 
 def first_record(path: Path) -> dict:
@@ -69,11 +74,15 @@ def load_jsonl(path: Path, parse: Parser,
     `expand` turns the file's records into the item records (a JSON file holding an `examples` list)."""
     path = Path(path)
     out = LoadResult()
-    records, out.rejected = json_records(path)
-    if expand is not None:
-        records = expand(records)
+    records, bad = _scan_records(path)
+    out.rejected = [_bad_line(path, lineno, why) for lineno, why in bad]
+    # an item's index (its id when it has none) counts the malformed lines too: fixing one later shifts no
+    # other item's id (ids key the answer cache and the few-shot draws)
+    position = {lineno: i for i, lineno in enumerate(sorted([n for n, _ in records] + [n for n, _ in bad]))}
+    if expand is not None and (expanded := expand(records)) is not records:
+        records, position = expanded, {}
     for idx, (lineno, rec) in enumerate(records):
-        got = parse(rec, idx)
+        got = parse(rec, position.get(lineno, idx) if bad else idx)
         if isinstance(got, str):
             out.rejected.append(f"{path}:{lineno}: {got}")
         else:
