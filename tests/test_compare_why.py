@@ -197,3 +197,19 @@ def test_lengths_fall_back_to_the_battles_without_answer_records(tmp_path: Path)
     row = lengths["models"]["m-a"]  # every question once per opponent: the mean over questions
     assert row["old"] == pytest.approx(np.mean([v // 4 for v in base["m-a"]]))
     assert row["new"] == pytest.approx(np.mean([3 * v // 4 for v in base["m-a"]]))
+
+
+def test_lengths_from_empty_answers_stay_strict_json_and_count_as_longer() -> None:
+    """Old answers of length 0: no Infinity in compare.json (strict JSON), the report says 'from empty',
+    and a significantly better model whose answers grew from empty is flagged."""
+    import json
+
+    from arena.compare.lengths import _row, longer_and_better
+    from arena.compare.sections import _length_text
+
+    row = _row(0.0, 120.0, 4)
+    assert row["change"] is None
+    json.dumps(row, allow_nan=False)
+    assert "from empty" in _length_text(row, "characters")
+    lengths = {"available": True, "models": {"m": row, "n": _row(100.0, 110.0, 4)}}
+    assert longer_and_better(lengths, ["m", "n"]) == ["m"]

@@ -10,7 +10,6 @@ grew by more than LONGER_FLAG is flagged: part of its gain may be the judge's pr
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import pandas as pd
@@ -76,7 +75,8 @@ def _from_records(old: RunFacts, new: RunFacts, models: list[str], questions: se
 
 def _row(old: float, new: float, n: int, tokens: list[float | None] | None = None) -> dict[str, Any]:
     """One model's lengths and the relative change."""
-    change = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
+    # From empty answers the relative change has no finite value: None (strict JSON has no Infinity)
+    change = (new - old) / old if old > 0 else (None if new > 0 else 0.0)
     row = {"old": old, "new": new, "change": change, "questions": n}
     if tokens and tokens[0] is not None:
         row.update(old_tokens=tokens[0], new_tokens=tokens[1])
@@ -102,5 +102,10 @@ def answer_lengths(old: RunFacts, new: RunFacts, models: list[str], questions: s
 def longer_and_better(lengths: dict[str, Any], better: list[str]) -> list[str]:
     """Models significantly better whose mean answer grew by more than LONGER_FLAG."""
     rows = lengths.get("models") or {}
-    return [m for m in better if m in rows and rows[m]["change"] > LONGER_FLAG]
+    return [m for m in better if m in rows and _grew(rows[m])]
+
+
+def _grew(row: dict[str, Any]) -> bool:
+    """Mean answer length up by more than LONGER_FLAG (from empty answers counts)."""
+    return row["new"] > row["old"] if row["change"] is None else row["change"] > LONGER_FLAG
 

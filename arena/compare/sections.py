@@ -53,11 +53,16 @@ def _flip_rows(listed: list[dict[str, Any]]) -> list[list[Any]]:
              {"text": "old", "href": f["old_link"]}, {"text": "new", "href": f["new_link"]}] for f in listed]
 
 
+def _length_change(length: dict[str, Any]) -> str:
+    """`+34.6%`, or `from empty` when the old answers had no length."""
+    return "from empty" if length["change"] is None else f"{100 * length['change']:+.1f}%"
+
+
 def _length_text(length: dict[str, Any] | None, unit: str) -> str:
     """`mean answer length 520 -> 700 characters (+34.6%)`."""
     if not length:
         return "mean answer length: not available"
-    text = f"mean answer length {length['old']:.0f} -> {length['new']:.0f} {unit} ({100 * length['change']:+.1f}%)"
+    text = f"mean answer length {length['old']:.0f} -> {length['new']:.0f} {unit} ({_length_change(length)})"
     if length.get("old_tokens") is not None:
         text += f"; {length['old_tokens']:.0f} -> {length['new_tokens']:.0f} tokens"
     return text
@@ -116,7 +121,7 @@ def style_blocks(result: dict[str, Any]) -> list[Block]:
         rows.append([r["model"], _sign(r["change"]), _points(ctrl["change"] if ctrl else None),
                      _interval(ctrl) if ctrl else "n/a", (ctrl or {}).get("verdict") or "n/a",
                      f"{length['old']:.0f}" if length else "n/a", f"{length['new']:.0f}" if length else "n/a",
-                     f"{100 * length['change']:+.1f}%" if length else "n/a",
+                     _length_change(length) if length else "n/a",
                      "longer answers" if r["model"] in (result.get("longer_answers") or []) else ""])
     return blocks + [_table(["model", "raw change", "style-controlled change", "style-controlled interval",
                              "style-controlled verdict", "length old", "length new",
