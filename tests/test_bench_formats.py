@@ -67,6 +67,23 @@ def test_ceval_root_reads_the_val_split_with_subjects_categories_and_chinese_ite
     assert not test.items and "no 'answer' column (C-Eval's test split has no public answers" in test.rejected[0]
 
 
+def test_a_flat_folder_mixing_splits_scores_only_the_evaluated_split(tmp_path):
+    """`logic_dev.csv` beside `logic_val.csv` in one folder: the dev rows are few-shot material, not test items
+    (before, both loaded, ids collided and the dev rows won)."""
+    flat = tmp_path / "flat"
+    _csv(flat / "logic_dev.csv", CE, [[0, "开发集题目", "a", "b", "c", "d", "A"]])
+    _csv(flat / "logic_val.csv", CE, [[0, "验证集题目一", "a", "b", "c", "d", "B"],
+                                      [1, "验证集题目二", "a", "b", "c", "d", "C"]])
+    fmt, res = load_items(flat)
+    assert fmt == "ceval" and not res.rejected
+    assert [(i.id, i.question, i.answer) for i in res.items] == [
+        ("logic-0", "验证集题目一", "B"), ("logic-1", "验证集题目二", "C")]
+    only_dev = tmp_path / "only_dev"
+    _csv(only_dev / "logic_dev.csv", CE, [[0, "开发集题目", "a", "b", "c", "d", "A"]])
+    _csv(only_dev / "law_dev.csv", CE, [[0, "法律题目", "a", "b", "c", "d", "D"]])
+    assert len(load_items(only_dev)[1].items) == 2  # one split only: every file is read
+
+
 def test_cmmlu_header_with_unnamed_index_column_is_detected(tmp_path):
     root = tmp_path / "cmmlu"
     _csv(root / "test" / "economics.csv", ["", "Question", "A", "B", "C", "D", "Answer"], [

@@ -93,7 +93,7 @@ def csv_files(path: Path, fmt: str = "mmlu") -> list[Path]:
         return [path]
     files = sorted(path.glob("*.csv"))
     if files:
-        return files
+        return _eval_split_files(files, fmt)
     splits = [s for s in EVAL_SPLITS.get(fmt, ("test",)) if (path / s).is_dir()]
     if splits:
         return csv_files(path / splits[0], fmt)
@@ -102,6 +102,26 @@ def csv_files(path: Path, fmt: str = "mmlu") -> list[Path]:
                     + (f" (split folders: {', '.join(found)}; {fmt} is evaluated on "
                        f"{' or '.join(EVAL_SPLITS.get(fmt, ('test',)))})" if found else ""),
                     hint="point the task at a folder of subject CSV files or at one file")
+
+
+def _split_of(file: Path) -> str | None:
+    """`val` for `logic_val.csv`; None when the name has no split suffix."""
+    stem = file.stem
+    return next((s for s in SPLITS if stem.endswith(f"_{s}")), None)
+
+
+def _eval_split_files(files: list[Path], fmt: str) -> list[Path]:
+    """In a flat folder that mixes splits (`logic_dev.csv` beside `logic_val.csv`), only the evaluated split's
+    files: dev examples are for few-shot prompts, never scored as test items."""
+    splits = {_split_of(f) for f in files}
+    if len(splits - {None}) < 2:
+        return files
+    wanted = next((s for s in EVAL_SPLITS.get(fmt, ("test",)) if s in splits), None)
+    if wanted is None:
+        raise DataError(f"{files[0].parent}: this folder mixes the {', '.join(sorted(splits - {None}))} splits "
+                        f"and has none that {fmt} is evaluated on ({' or '.join(EVAL_SPLITS.get(fmt, ('test',)))})",
+                        hint="point the task at one split's files")
+    return [f for f in files if _split_of(f) in (wanted, None)]
 
 
 def dev_split(path: Path) -> Path | None:
