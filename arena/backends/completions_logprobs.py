@@ -6,11 +6,13 @@ candidate's `extra_body`) is read as well. Rolling perplexity windows are sent a
 server's `/tokenize` route (vLLM)."""
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 from arena.backends.base import Completion, GenParams
 from arena.backends.logprobs import (
@@ -20,7 +22,16 @@ from arena.backends.logprobs import (
     continuation_token_indices,
     spans_from_offsets,
 )
-from arena.backends.retry import RetryPolicy, call_with_retries
+from arena.backends.openai_compat import (
+    Timeouts,
+    _error_message,
+    _split_credentials,
+    env_proxy,
+    host_headers,
+    open_session,
+    transport_problem,
+)
+from arena.backends.retry import HTTPStatusFailure, ReplyTimeout, RetryPolicy, call_with_retries
 from arena.errors import BackendError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
@@ -29,24 +40,30 @@ UNSUPPORTED_STATUS = (404, 405, 501)
 
 
 class CompletionsLogprobs:
-    """Scores text through `/v1/completions` with echoed prompt log-probabilities."""
+    """Scores text through `/v1/completions` with echoed prompt log-probabilities, on the chat backend's lean
+    aiohttp client (openai_compat: the connection pool, headers, proxy, timeouts and error wording)."""
 
     demo = False
 
     def __init__(self, *, name: str, model: str, base_url: str, api_key: str, concurrency: int = 8,
-                 timeout_s: float = 120.0, retry: RetryPolicy | None = None,
+                 timeout_s: float = 120.0, connect_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
                  extra_body: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.name, self.model = name, model
-        self.endpoint = base_url.rstrip("/")
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.extra_body = dict(extra_body or {})
         self._key = api_key
         register_secret(api_key)
         self._rng = random.Random(seed)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
-                                       headers={"Authorization": f"Bearer {api_key}"},
-                                       limits=httpx.Limits(max_connections=concurrency * 2))
+        self._headers = host_headers(base_url, api_key)
+        self.endpoint, basic = _split_credentials(base_url.rstrip("/"))
+        if basic is not None:  # user:password in base_url: HTTP basic auth replaces the bearer key
+            self._headers["Authorization"] = basic
+        self.timeouts = Timeouts(total_s=timeout_s, connect_s=connect_timeout_s)
+        # a reply is not streamed: aiohttp's own total timeout bounds the whole attempt (no wait_for task)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(connect_timeout_s, timeout_s))
+        self._proxies: dict[str, str | None] = {}
+        self._session: aiohttp.ClientSession | None = None
         self._info: WindowInfo | None = None
         self.stop: list[str] | None = None  # stop sequences of `generate` (bench completion prompting)
 
@@ -54,24 +71,41 @@ class CompletionsLogprobs:
     def _root(self) -> str:
         return self.endpoint.removesuffix("/v1")
 
-    async def _post(self, url: str, body: dict[str, Any], what: str) -> dict[str, Any]:
-        async def once() -> dict[str, Any]:
-            resp = await self._http.post(url, json=body)
-            resp.raise_for_status()
-            return resp.json()
-
+    async def _once(self, url: str, body: bytes) -> Any:
+        """One POST; the reply's JSON. HTTPStatusFailure for an error status, ReplyTimeout past timeout_s."""
+        if self._session is None or self._session.closed:
+            self._session = open_session(self.concurrency)
+        if url not in self._proxies:
+            self._proxies[url] = env_proxy(url)
         try:
-            data, _ = await call_with_retries(once, self.retry, self._rng)
-        except httpx.HTTPStatusError as exc:
-            status, text = exc.response.status_code, _short(exc.response.text)
+            async with self._session.post(url, data=body, headers=self._headers, proxy=self._proxies[url],
+                                          timeout=self._timeout) as resp:
+                raw = await resp.read()
+                if not 200 <= resp.status < 300:
+                    raise HTTPStatusFailure(resp.status, _error_message(raw), resp.headers)
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, aiohttp.ServerTimeoutError):
+                raise  # the connect timeout
+            raise ReplyTimeout(f"the reply took longer than timeout_s={self.timeouts.total_s:g} s") from None
+        return json.loads(raw)
+
+    async def _post(self, url: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        payload = json.dumps(body).encode()
+        try:
+            data, _ = await call_with_retries(lambda: self._once(url, payload), self.retry, self._rng)
+        except HTTPStatusFailure as exc:
+            status, text = exc.status_code, _short(exc.message)
             if status in UNSUPPORTED_STATUS or (status == 400 and _mentions_logprobs(text)):
                 raise NoPromptLogprobs(redact(f"{self.name}: {url} answered HTTP {status} to {what}: {text}",
                                               self._key)) from None
             raise BackendError(redact(f"{self.name}: {url} answered HTTP {status}: {text}", self._key),
                                endpoint_down=status >= 500 or status == 429) from None
-        except (httpx.TransportError, ValueError) as exc:
-            raise BackendError(redact(f"{self.name}: cannot use {url} ({type(exc).__name__}: {_short(str(exc))})",
-                                      self._key), hint="is the server up? check base_url", endpoint_down=True) from None
+        except (aiohttp.ClientError, OSError, ReplyTimeout) as exc:  # refused, dropped, timed out
+            problem, hint = transport_problem(exc, url, self.timeouts, stream=False)
+            raise BackendError(redact(f"{self.name}: {problem}", self._key), hint=hint, endpoint_down=True) from None
+        except ValueError as exc:  # a reply body that is not JSON (after retries)
+            raise BackendError(redact(f"{self.name}: {url} sent a reply that is not JSON ({_short(str(exc))})",
+                                      self._key)) from None
         if not isinstance(data, dict):
             raise BackendError(f"{self.name}: {url} sent a reply that is not a JSON object")
         return data
@@ -150,7 +184,9 @@ class CompletionsLogprobs:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _mentions_logprobs(text: str) -> bool:

@@ -120,12 +120,7 @@ class OpenAICompatible:
     def _http(self) -> aiohttp.ClientSession:
         """The connection pool, opened on first use inside the running event loop."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=max(1, self.concurrency * 2), ttl_dns_cache=300)
-            # trust_env stays off: aiohttp would also read ~/.netrc, whose login for this host (or `default`
-            # entry) collides with the key ("Cannot combine AUTHORIZATION header") on every request. The proxy
-            # comes from env_proxy instead; the headers go with each request, not as session defaults, which
-            # aiohttp would also send to a proxy (the key as Proxy-Authorization on the CONNECT).
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2 ** 18)
+            self._session = open_session(self.concurrency)
         return self._session
 
     def _body(self, messages: list[dict[str, str]], params: GenParams) -> bytes:
@@ -165,19 +160,7 @@ class OpenAICompatible:
 
     def _transport_problem(self, exc: BaseException, stream: bool) -> tuple[str, str]:
         """What went wrong on the wire, in words, and a hint."""
-        t = self.timeouts
-        if isinstance(exc, ReplyTimeout):
-            return (f"{self.endpoint} did not finish a reply within timeout_s={t.total_s:g} s",
-                    "raise timeout_s if the model needs longer for a whole reply")
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return (f"cannot reach {self.endpoint} (no connection within connect_timeout_s={t.connect_s:g} s)",
-                    "is the server up? check base_url, or the vLLM server log")
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            what = "idle_timeout_s" if stream else "timeout_s: a reply that is not streamed arrives all at once"
-            return (f"{self.endpoint} stalled: no data for {t.read_s(stream):g} s ({what})",
-                    "the server stopped sending; raise idle_timeout_s if the model pauses longer between tokens")
-        return (f"cannot reach {self.endpoint} ({type(exc).__name__}: {_short(str(exc))})",
-                "is the server up? check base_url, or the vLLM server log")
+        return transport_problem(exc, self.endpoint, self.timeouts, stream)
 
     async def generate(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         """One chat completion, retried on transient errors; BackendError when it fails for good."""
@@ -203,6 +186,33 @@ class OpenAICompatible:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def open_session(concurrency: int) -> aiohttp.ClientSession:
+    """A keep-alive connection pool of 2 x concurrency connections; call it inside the running event loop.
+
+    trust_env stays off: aiohttp would also read ~/.netrc, whose login for this host (or `default` entry)
+    collides with the key ("Cannot combine AUTHORIZATION header") on every request. The proxy comes from
+    env_proxy instead; the headers go with each request, not as session defaults, which aiohttp would also
+    send to a proxy (the key as Proxy-Authorization on the CONNECT)."""
+    connector = aiohttp.TCPConnector(limit=max(1, concurrency * 2), ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2 ** 18)
+
+
+def transport_problem(exc: BaseException, endpoint: str, t: Timeouts, stream: bool) -> tuple[str, str]:
+    """What went wrong on the wire talking to `endpoint`, in words, and a hint."""
+    if isinstance(exc, ReplyTimeout):
+        return (f"{endpoint} did not finish a reply within timeout_s={t.total_s:g} s",
+                "raise timeout_s if the model needs longer for a whole reply")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return (f"cannot reach {endpoint} (no connection within connect_timeout_s={t.connect_s:g} s)",
+                "is the server up? check base_url, or the vLLM server log")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        what = "idle_timeout_s" if stream else "timeout_s: a reply that is not streamed arrives all at once"
+        return (f"{endpoint} stalled: no data for {t.read_s(stream):g} s ({what})",
+                "the server stopped sending; raise idle_timeout_s if the model pauses longer between tokens")
+    return (f"cannot reach {endpoint} ({type(exc).__name__}: {_short(str(exc))})",
+            "is the server up? check base_url, or the vLLM server log")
 
 
 def env_proxy(url: str) -> str | None:
