@@ -134,10 +134,13 @@ def test_hellaswag_context_is_cleaned_and_endings_become_options(tmp_path):
         {"ind": 7, "activity_label": "Making tea", "ctx_a": "A man boils water.", "ctx_b": "he",
          "endings": ["pours it into a cup.", "eats the kettle."], "label": "0"},
         {"ctx": "[header] How to plant a seed [title] Dig a small hole.", "endings": ["a", "b", "c"], "label": 2},
+        {"activity_label": "Baking", "ctx_a": "She opens the oven.", "ctx_b": "the Cake rises",
+         "endings": ["x", "y"], "label": 1},
     ]))
     fmt, res = load_items(f)
     assert fmt == "hellaswag" and not res.rejected
-    a, b = res.items
+    a, b, c = res.items
+    assert c.meta["ll_context"] == "Baking: She opens the oven. The cake rises"  # str.capitalize, as lm-eval does
     assert a.id == "7" and a.meta["ll_context"] == "Making tea: A man boils water. He" and a.answer == "A"
     assert b.id == "1" and b.meta["ll_context"] == "How to plant a seed. Dig a small hole." and b.answer == "C"
     t = load_task(BenchTask(name="hs", path=f))

@@ -23,15 +23,12 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _first_upper(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def context_of(rec: dict) -> str | None:
-    """The record's context: `ctx_a` + ' ' + `ctx_b` (capitalised), else `ctx`; None when neither is text."""
+    """The record's context: `ctx_a` + ' ' + `ctx_b` (str.capitalize: first letter up, the rest lower, as
+    lm-evaluation-harness builds it, before the markers are cleaned), else `ctx`; None when neither is text."""
     a, b = rec.get("ctx_a"), rec.get("ctx_b")
     if isinstance(a, str) and isinstance(b, str) and (a.strip() or b.strip()):
-        ctx = f"{a.strip()} {_first_upper(clean(b))}".strip()  # markers off first: '[step] then' -> 'Then'
+        ctx = f"{a.strip()} {b.strip().capitalize()}".strip()
     elif isinstance(rec.get("ctx"), str) and rec["ctx"].strip():
         ctx = rec["ctx"]
     else:
