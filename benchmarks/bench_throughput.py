@@ -16,15 +16,16 @@ What is timed:
   SQuAD token F1 + EM, the whole reference task, and embedding cosine (the packaged MiniLM, if installed).
 - pass@k: the shipped HumanEval-style samples (data/bench/code_humaneval.jsonl), canonical solutions as the
   replies, n samples per item, every sample a sandboxed process (the sandbox's isolation as configured: auto).
-- log-likelihood: ARC items, one echo request per option, Arena's path (CompletionsLogprobs + bench limiter +
-  scorer) and a bare httpx client, alternating --rounds times, best of each (issue target: Arena >= 90% of bare).
+- log-likelihood: ARC items, one echo request per option, against loglik_throughput.py's raw-asyncio echo
+  server in its own process: a bare httpx client, a bare aiohttp client and Arena's path (CompletionsLogprobs
+  + bench limiter + scorer), alternating --rounds times, best round of each, client CPU per request (the
+  server's never counted); issue target: Arena >= 90% of the faster bare async client.
 Items/s are wall-clock on a shared machine (the load average is printed before and after); cpu s is this
 process's own CPU time (the sandbox children's is not in it), items/cpu-s what an unshared core would give.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -32,7 +33,6 @@ import random
 import sys
 import tempfile
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +40,7 @@ for extra in (ROOT, ROOT / "benchmarks", ROOT / "tests"):
     sys.path.insert(0, str(extra))
 
 from bench_metrics_speed import machine, timed
-from loglik_throughput import arena_path, bare_path, echo_reply
-from openai_server import FakeOpenAI
+from loglik_throughput import compare, echo_server, report, server_line
 
 from arena.bench.genopts import CodeOptions, ReferenceOptions
 from arena.bench.genscore import score_reference_task
@@ -160,29 +159,19 @@ def code_passk(samples: int) -> None:
     print(f"  pass@1 = {res.score} (canonical solutions; isolation {res.info.get('isolation')})")
 
 
-def loglik(data: Path, n_items: int, conc: int, delay: float, rounds: int) -> tuple[float, float, int, list[float]]:
-    """Requests/s of Arena's log-likelihood path and of a bare httpx client on ARC items (best of `rounds`
-    alternating rounds), and the Arena/bare ratio of each round."""
+def loglik(data: Path, n_items: int, conc: int, delay: float, rounds: int) -> list[str]:
+    """The three clients' requests/s and client CPU per request on ARC items (best of `rounds` alternating
+    rounds, loglik_throughput.py's server and clients), as the lines of the table."""
     _, loaded = load_items(data / "arc" / "ARC-Challenge-Test.jsonl", "arc")
     items = loaded.items[:n_items]
     requests = sum(len(it.choices) for it in items)
-    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 resets connections at concurrency 32
-    times: dict[str, list[float]] = {"arena": [], "bare": []}
-    cpu = {"arena": 0.0, "bare": 0.0}  # process CPU (the in-process server's share is the same for both)
-    with FakeOpenAI() as srv:
-        srv.completions = echo_reply(delay)
-        for _ in range(rounds):
-            for name, path in (("bare", bare_path), ("arena", arena_path)):
-                start = time.process_time()
-                times[name].append(asyncio.run(path(srv.base_url, items, conc)))
-                cpu[name] += time.process_time() - start
-    ratios = [b / a for a, b in zip(times["arena"], times["bare"])]
-    print(f"\nlog-likelihood: process CPU per request (client + in-process server), bare "
-          f"{1000 * cpu['bare'] / (rounds * requests):.2f} ms, arena {1000 * cpu['arena'] / (rounds * requests):.2f} ms")
-    return requests / min(times["arena"]), requests / min(times["bare"]), requests, ratios
+    with echo_server(delay) as url:
+        results = compare(url, items, conc, rounds)
+    return ["", f"log-likelihood, ARC options as echo requests: {server_line(requests, conc, delay)}",
+            *report(results, requests)[0]]
 
 
-def table(ll: tuple[float, float, int, list[float]] | None, conc: int, delay: float) -> str:
+def table(ll: list[str] | None) -> str:
     """The figures side by side."""
     head = ("metric", "data", "items", "wall s", "cpu s", "items/s (wall)", "items/cpu-s")
     lines = [(m, d, f"{n:,}", f"{w:.2f}", f"{c:.2f}", f"{n / w:,.0f}", f"{n / c:,.0f}" if c > 0 else "-")
@@ -190,16 +179,7 @@ def table(ll: tuple[float, float, int, list[float]] | None, conc: int, delay: fl
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     out = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
     out += ["  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in lines]
-    if ll:
-        arena, bare, n, ratios = ll
-        verdict = "met" if arena >= 0.9 * bare else "MISSED"
-        out += ["", (f"log-likelihood, ARC options as echo requests ({n:,} requests, concurrency {conc}, scripted "
-                     f"server {delay * 1000:.0f} ms per request):"),
-                f"  bare httpx async client   {bare:8.1f} requests/s",
-                f"  arena loglikelihood path  {arena:8.1f} requests/s  = {arena / bare:.0%} of bare (target >= 90%: {verdict})",
-                f"  (best of {len(ratios)} alternating rounds each; arena/bare per round: "
-                + ", ".join(f"{r:.0%}" for r in ratios) + ")"]
-    return "\n".join(out)
+    return "\n".join(out + (ll or []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.code:
         code_passk(args.code)
     ll = loglik(args.data, args.loglik_items, args.concurrency, args.delay, args.rounds) if args.loglik_items else None
-    print(f"\n{table(ll, args.concurrency, args.delay)}")
+    print(f"\n{table(ll)}")
     print(f"\nload average after: {loadavg()} (1/5/15 min); {time.perf_counter() - t0:.0f} s in all; a shared machine "
           "makes wall-clock figures noisy")
     return 0

@@ -73,12 +73,16 @@ class FastServer(asyncio.Protocol):
             length = int(found.group(1)) if found else 0
             if len(self.buf) < end + 4 + length:
                 return
-            self.buf = self.buf[end + 4 + length:]
-            if head.startswith(b"get"):
-                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                                     b"%d\r\n\r\n%s" % (len(MODELS), MODELS))
-            else:
-                loop.call_later(SERVICE_S, self._answer)
+            body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+            self.handle(loop, head, body)
+
+    def handle(self, loop: asyncio.AbstractEventLoop, head: bytes, body: bytes) -> None:
+        """Answer one whole request (`head` lower-cased, without its blank line)."""
+        if head.startswith(b"get"):
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 b"%d\r\n\r\n%s" % (len(MODELS), MODELS))
+        else:
+            loop.call_later(SERVICE_S, self._answer)
 
     def _answer(self) -> None:
         if not self.transport.is_closing():
