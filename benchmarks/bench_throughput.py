@@ -2,7 +2,7 @@
 log-likelihood path against a local server at concurrency 32 beside a bare async client (issue 11).
 
     python benchmarks/bench_throughput.py [--data ../shared/data/objective] [--semantic 100] [--code 40]
-                                          [--loglik-items 300] [--concurrency 32] [--delay 0.005] [--rounds 3]
+                                          [--loglik-items 600] [--concurrency 32] [--delay 0.005] [--rounds 3]
 
 One entry point over the narrower scripts: the timing helper, the machine line and the library versions come
 from bench_metrics_speed.py, the scripted echo server and both log-likelihood clients from loglik_throughput.py.
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the objective data folder")
     ap.add_argument("--semantic", type=int, default=100, help="pairs for embedding cosine (0 to skip)")
     ap.add_argument("--code", type=int, default=40, help="sandboxed samples for pass@k (0 to skip)")
-    ap.add_argument("--loglik-items", type=int, default=300, help="ARC items for the log-likelihood path (0 to skip)")
+    ap.add_argument("--loglik-items", type=int, default=600, help="ARC items for the log-likelihood path (0 to skip)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.005, help="scripted server seconds per request")
     ap.add_argument("--rounds", type=int, default=3, help="alternating log-likelihood rounds (best of each kept)")

@@ -8,7 +8,7 @@ answering POST /v1/completions with an echo+logprobs reply built from the reques
 whitespace-led word a token of log-probability -1, with its text offset; one generated token), sent --delay
 seconds after the request arrived (loop.call_later: a model's forward pass, with unlimited parallelism).
 Three clients send the same requests (one per option of each multiple-choice item, --concurrency in flight)
-to that one server, in alternating rounds, in this process:
+to that one server, in alternating rounds (the order rotating), in this process:
   - a bare httpx.AsyncClient (client.post + r.json(), an asyncio.Semaphore of --concurrency);
   - a bare aiohttp.ClientSession (session.post + await resp.json(), the same semaphore);
   - Arena's path: CompletionsLogprobs through the bench's request limiter (Limited) and scorer (score_item).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -170,11 +171,15 @@ CLIENTS: dict[str, tuple[str, Callable[[str, list, int], Awaitable[tuple[float, 
 
 
 def compare(url: str, items: list, conc: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
-    """(wall s, client CPU s) of every client in every round, the clients alternating within each round."""
+    """(wall s, client CPU s) of every client in every round. The clients alternate within a round and the
+    order rotates from round to round, each starting after a full garbage collection (outside its timing):
+    no client always runs first or always inherits the heap another left."""
     out: dict[str, list[tuple[float, float]]] = {k: [] for k in CLIENTS}
-    for _ in range(rounds):
-        for key, (_, run) in CLIENTS.items():
-            out[key].append(asyncio.run(run(url, items, conc)))
+    keys = list(CLIENTS)
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            gc.collect()
+            out[key].append(asyncio.run(CLIENTS[key][1](url, items, conc)))
     return out
 
 
