@@ -204,6 +204,9 @@ class AdaptiveConfig(Strict):
     bootstrap: int = Field(default=200, ge=20, le=MAX_BOOTSTRAP)  # rounds behind each refit's intervals
     warmup: int = Field(default=2, ge=1)  # questions per pair judged before the ratings steer
     futility: float = Field(default=0.05, ge=0.0, lt=1.0)  # leave a pair all open cells would settle less often
+    # one-first: judge one order of a cell (which model is shown first alternates within a pair), the swapped
+    # order only once the pair's cells all have one; both: both orders of a cell at once
+    orders: Literal["both", "one-first"] = "both"
     seed: int = 0
 
 
