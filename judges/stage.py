@@ -179,11 +179,19 @@ class JudgeStage:
         pending = {p[3] for p in todo}
         by_cell = {c: [p for p in ps if p[3] in pending] for c, ps in every.items()}
         by_cell = {c: ps for c, ps in by_cell.items() if ps}
+        one_first = self.cfg.adaptive.orders == "one-first"
+        # one-first: a cell with a cached judgment is answered (one battle already); its other order is a second
+        answered = {c for c, ps in every.items() if any(p[3] not in pending for p in ps)} if one_first else set()
         known: dict[tuple[str, str], int] = {}
-        for c in set(every) - set(by_cell):
+        for c in (answered if one_first else set(every) - set(by_cell)):
             known[c[1:]] = known.get(c[1:], 0) + 1
+        by_unit: dict[Any, list[Prepared]] = {}  # one-first: a half is a cell and the model shown first
+        for c, ps in by_cell.items():
+            for p in ps:
+                by_unit.setdefault(c + (p[0].position_models()[0],) if one_first else c, []).append(p)
         models = sorted({m for c in every for m in c[1:]})
-        sched = AdaptiveSchedule(models, {c: len(ps) for c, ps in by_cell.items()}, known, self.cfg.adaptive)
+        sched = AdaptiveSchedule(models, {u: len(ps) for u, ps in by_unit.items()}, known, self.cfg.adaptive,
+                                 answered=answered)
         rows: dict[Any, list[dict]] = {}
 
         def refresh(cells: Any) -> None:  # the battles of these cells, from their judgments so far
@@ -192,10 +200,10 @@ class JudgeStage:
                 rows[c] = [{k: b.get(k) for k in ("model_a", "model_b", "winner", "weight", "prob_a")}
                            for b in self._make_battles(pairs)[0]]
 
-        async def ask(cells: list[Any]) -> int:
-            batch = [p for c in cells for p in by_cell[c]]
+        async def ask(units: list[Any]) -> int:
+            batch = [p for u in units for p in by_unit[u]]
             await asyncio.gather(*(one(p) for p in batch))
-            refresh(cells)
+            refresh({u[:3] for u in units})
             return len(batch)
 
         def battles() -> pd.DataFrame | None:
