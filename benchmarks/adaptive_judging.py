@@ -14,7 +14,11 @@ Schedules, each with the product's code:
   (0.05, the default, and 0.01);
 - random: uniform random cells, in tenths of the open cells; the smallest tenth that reaches the reference;
 - unsteered: the adaptive loop and stop rule, but the batches drawn uniformly at random from the open cells
-  (`AdaptiveSchedule(steer=False)`): what the steering adds beyond the stop rule.
+  (`AdaptiveSchedule(steer=False)`): what the steering adds beyond the stop rule;
+- one-first: the adaptive loop with `judge.adaptive.orders: one-first` (one order of a cell first, the model
+  shown first alternating within a pair, the swapped order only after all of a pair's cells have one); a cell
+  judged in one order is one battle with that game's verdict, as `judges.battles.make_battles` makes it (the
+  same simulated games as the both-orders cells: the order showing the cell's first model first is game 1).
 Reaching the all-pairs ranking ('reached') means: every pair of models that all-pairs orders confidently
 (P(order) >= level) in the same order ('agree'), and every neighbour pair that all-pairs settles (intervals
 apart, or P(order) >= level) settled too ('settled'). Pairs all-pairs leaves unsettled are ties in its
@@ -39,7 +43,7 @@ import itertools
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +55,7 @@ from rating_speed import machine_info
 
 from arena.config import AdaptiveConfig, JudgeConfig
 from arena.questions import Question
-from judges.adaptive import AdaptiveSchedule, Cell, Fit, cell_of, fit_ratings, run_schedule
+from judges.adaptive import AdaptiveSchedule, Cell, Fit, Unit, cell_of, fit_ratings, run_schedule
 from judges.tasks import schedule_pairs
 from judges.verdicts import Verdict, combine_orders
 
@@ -68,6 +72,7 @@ class Arena:
     models: list[str]
     truth: np.ndarray
     outcome: dict[Cell, tuple[float, float]]
+    games: dict[Cell, tuple[float, float]] = field(default_factory=dict)  # the cell's first model's score per game
 
 
 def _verdict(rng: np.random.Generator, d: float) -> Verdict:
@@ -81,18 +86,24 @@ def _verdict(rng: np.random.Generator, d: float) -> Verdict:
     return Verdict(kind="3way", label=winner, winner=winner)
 
 
-def simulate(seed: int, truth: np.ndarray, models: list[str], effect: np.ndarray) -> dict[Cell, tuple[float, float]]:
-    """Judge every cell in both orders; the battle as the product combines the two games."""
+def simulate(seed: int, truth: np.ndarray, models: list[str],
+             effect: np.ndarray) -> tuple[dict[Cell, tuple[float, float]], dict[Cell, tuple[float, float]]]:
+    """Judge every cell in both orders; the battle as the product combines the two games, and each game's own
+    battle (a cell judged in one order: the position winner in model terms, weight 1 for a 3-way verdict)."""
     rng = np.random.default_rng([seed, 7])
     theta = truth[:, None] / FACTOR + effect  # (M, Q)
     out: dict[Cell, tuple[float, float]] = {}
+    games: dict[Cell, tuple[float, float]] = {}
+    score = {"A": 1.0, "B": 0.0, "tie": 0.5}
     for q in range(N_QUESTIONS):
         for i, j in itertools.combinations(range(len(models)), 2):
             d = theta[i, q] - theta[j, q]
-            o = combine_orders(_verdict(rng, d), _verdict(rng, -d))
-            score = {"A": 1.0, "B": 0.0, "tie": 0.5}[o.winner or "tie"]
-            out[cell_of(str(q), models[i], models[j])] = (score, o.weight)
-    return out
+            first, swapped = _verdict(rng, d), _verdict(rng, -d)  # models[i] shown first, then models[j] first
+            o = combine_orders(first, swapped)
+            cell = cell_of(str(q), models[i], models[j])
+            out[cell] = (score[o.winner or "tie"], o.weight)
+            games[cell] = (score[first.winner], 1.0 - score[swapped.winner])
+    return out, games
 
 
 def make_arena(seed: int, changed: int = 0) -> tuple[Arena, Arena | None]:
@@ -102,7 +113,7 @@ def make_arena(seed: int, changed: int = 0) -> tuple[Arena, Arena | None]:
     truth = np.cumsum(np.r_[0, rng.uniform(10, 60, N_MODELS - 1)])[::-1].copy()
     truth -= truth.mean()
     effect = rng.normal(0, QUESTION_SD, (N_MODELS, N_QUESTIONS))
-    now = Arena(models, truth, simulate(seed, truth, models, effect))
+    now = Arena(models, truth, *simulate(seed, truth, models, effect))
     if not changed:
         return now, None
     old_truth = truth.copy()
@@ -118,14 +129,21 @@ def changed_models(now: Arena, old: Arena | None) -> set[str]:
     return {m for m, a, b in zip(now.models, now.truth, old.truth) if a != b}
 
 
-def frame(arena: Arena, cells: list[Cell]) -> pd.DataFrame:
-    """Battles of the given cells."""
-    score, weight = zip(*(arena.outcome[c] for c in cells)) if cells else ((), ())
+def frame(arena: Arena, units: list[Unit]) -> pd.DataFrame:
+    """Battles of the given units: a whole cell, or one order of it (the cell and the model shown first); a cell
+    with both orders judged is the combined battle, a cell with one its game's battle."""
+    shown: dict[Cell, set[str]] = {}
+    for u in units:
+        shown.setdefault(u[:3], set()).update(u[3:] if len(u) == 4 else u[1:3])  # type: ignore[index]
+    cells = list(shown)
+    battle = lambda c: (arena.outcome[c] if len(shown[c]) == 2  # noqa: E731
+                        else (arena.games[c][0 if c[1] in shown[c] else 1], 1.0))
+    score, weight = zip(*(battle(c) for c in cells)) if cells else ((), ())
     return pd.DataFrame({"model_a": [c[1] for c in cells], "model_b": [c[2] for c in cells],
                          "score": score, "weight": weight})
 
 
-def judge(arena: Arena, cells: list[Cell], seed: int) -> Fit:
+def judge(arena: Arena, cells: list[Unit], seed: int) -> Fit:
     """The fit every schedule is measured with."""
     fit = fit_ratings(frame(arena, cells), ROUNDS, seed)
     assert fit is not None
@@ -199,22 +217,25 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
     known: dict[tuple[str, str], int] = {}
     for c in cached:
         known[c[1:]] = known.get(c[1:], 0) + 1
-    for futility, steer in [(f, True) for f in futilities] + [(futilities[0], False)]:
-        judged = list(cached)
+    variants = ([(f, True, "both") for f in futilities] + [(futilities[0], False, "both")]
+                + [(f, True, "one-first") for f in futilities])
+    for futility, steer, orders in variants:
+        judged: list[Unit] = list(cached)
 
-        async def ask(cells: list[Cell], judged: list[Cell] = judged) -> int:
-            judged.extend(cells)
-            return 2 * len(cells)
+        async def ask(units: list[Unit], judged: list[Unit] = judged) -> int:
+            judged.extend(units)
+            return sum(2 if len(u) == 3 else 1 for u in units)
 
         sched = AdaptiveSchedule(now.models, {c: 2 for c in open_cells}, dict(known),
-                                 settings.model_copy(update={"futility": futility}), steer=steer)
+                                 settings.model_copy(update={"futility": futility, "orders": orders}), steer=steer)
         t0 = time.perf_counter()
         summary = asyncio.run(run_schedule(sched, ask, lambda judged=judged: frame(now, judged)))
         seconds = time.perf_counter() - t0
         m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
-        name = f"adaptive {futility:g}" if steer else f"unsteered {futility:g}"
+        name = f"{'adaptive' if steer else 'unsteered'} {futility:g}" if orders == "both" else f"one-first {futility:g}"
         out[name] = {**m, "calls": summary["calls"], "reached": reached(m, ref), "stopped": summary["stopped"],
-                     "seconds": seconds, "rounds": summary["rounds"]}
+                     "seconds": seconds, "rounds": summary["rounds"], "seconds_asked": summary["second_orders"],
+                     "single": sum(len(u) == 4 for u in judged) - 2 * summary["second_orders"]}
     return out
 
 
@@ -237,10 +258,13 @@ def table(case: str, results: list[dict[str, dict]]) -> list[str]:
         if name in per_seed:
             label, key = per_seed[name]
             note = label + ",".join(str(x.get(key)) for x in rs)
-        if name.startswith(("adaptive", "unsteered")):
+        if name.startswith(("adaptive", "unsteered", "one-first")):
             note = (f"its own stop rule: {','.join(x['stopped'] for x in rs)}; "
                     f"{np.mean([x['rounds'] for x in rs]):.0f} refits, {np.mean([x['seconds'] for x in rs]):.1f} s "
                     "of scheduling per arena")
+            if name.startswith("one-first"):
+                note += (f"; cells judged in one order {np.mean([x['single'] for x in rs]):,.0f}, "
+                         f"swapped orders added {np.mean([x['seconds_asked'] for x in rs]):,.0f} (means)")
         count = {key: f"{sum(x[key] for x in rs):.0f}/{n}" for key in ("reached", "agree", "settled", "same")}
         rows.append(f"{name:<14} {calls:>7,.0f} {calls / base:>5.0%} {count['reached']:>7} {count['agree']:>5} "
                     f"{count['settled']:>7} {count['same']:>5} {np.mean([x['tau'] for x in rs]):>6.3f} "

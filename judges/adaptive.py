@@ -13,6 +13,13 @@ bootstrap rounds agree on the order); when every pair still unsettled would sett
 cell judged, with a predicted chance below `futility` (two models about equally good are left as a tie,
 as all pairs would leave them); or when `max_calls` is spent. A stop is confirmed on a 1000-round
 bootstrap (the leaderboard's default) before it is taken.
+
+With `orders: one-first` the unit of work is one order of a cell (a half: the cell and the model shown first).
+A pair's fresh cells are first judged in one order, the model shown first alternating from cell to cell (so a
+pair's first positions split evenly within one and the judge's position bias cancels over the pair); the swapped
+orders of a pair are queued after all its first orders, so a pair gets them only once it is still worth judging
+with every question already seen once. A cell with one order judged gives one battle (that game's verdict); with
+both, the two games are combined as usual.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from arena.rating.diagnostics import mle_exists
 from arena.rating.options import RatingOptions
 
 Cell = tuple[str, str, str]  # (question id, model, model), the two models in sorted order
+Unit = tuple[str, ...]  # what the schedule hands out: a Cell, or (with orders: one-first) a Cell + the model shown first
 PERCENTILES = (2.5, 97.5)
 CONFIRM_ROUNDS = 1000  # bootstrap rounds that confirm a stop (the leaderboard's default)
 FACTOR = RatingOptions().factor  # rating points per natural unit
@@ -104,7 +112,7 @@ def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None 
 class Plan:
     """The next batch of cells, or why the schedule stops."""
 
-    cells: list[Cell]
+    cells: list[Unit]
     stop: str | None = None
     reason: str = ""
 
@@ -114,21 +122,56 @@ class AdaptiveSchedule:
     """Which cells to judge next, given the fit so far; `cost` holds the calls each open cell still needs."""
 
     models: list[str]
-    cost: dict[Cell, int]
+    cost: dict[Unit, int]  # calls each open unit needs; one-first: halves (a Cell given here is split 1:1)
     known: dict[tuple[str, str], int]  # cells per pair already judged (cached or this run)
     settings: AdaptiveConfig
+    answered: set[Cell] = field(default_factory=set)  # one-first: cells with a judgment already (their rest is second)
     calls: int = 0
     rounds: int = 0
-    open: dict[tuple[str, str], list[Cell]] = field(default_factory=dict)
+    open: dict[tuple[str, str], list[Unit]] = field(default_factory=dict)
     futile: list[tuple[str, str]] = field(default_factory=list)
     steer: bool = True  # False: open cells uniformly at random, same stop rule (the benchmark's control)
+    second: set[Unit] = field(default_factory=set)  # one-first: the halves that complete a cell already judged once
+    seconds_asked: int = 0
 
     def __post_init__(self) -> None:
         self.rng = rng = random.Random(self.settings.seed)
-        for cell in sorted(self.cost):
-            self.open.setdefault(cell[1:], []).append(cell)  # type: ignore[arg-type]
-        for cells in self.open.values():
-            rng.shuffle(cells)  # the questions of a pair in a seeded random order
+        one_first = self.settings.orders == "one-first"
+        if one_first:
+            split: dict[Unit, int] = {}
+            for unit, n in self.cost.items():
+                if len(unit) == 3:
+                    split[unit + (unit[1],)], split[unit + (unit[2],)] = n - n // 2, n // 2
+                else:
+                    split[unit] = n
+            self.cost = split
+        halves: dict[Unit, list[Unit]] = {}
+        for unit in sorted(self.cost):
+            halves.setdefault(unit[:3], []).append(unit)
+        cells: dict[tuple[str, str], list[Unit]] = {}
+        for cell in halves:
+            cells.setdefault(cell[1:3], []).append(cell)  # type: ignore[arg-type]
+        for pair, units in cells.items():
+            rng.shuffle(units)  # the questions of a pair in a seeded random order (taken from the end)
+            if not one_first:
+                self.open[pair] = units
+                continue
+            firsts, seconds = [], []
+            flip = rng.randrange(2)  # which model the pair's first fresh cell shows first
+            for cell in reversed(units):  # in the order the cells are taken
+                hs = halves[cell]
+                if cell in self.answered:
+                    seconds[:0] = hs  # the rest of a cell judged before: before the swapped orders of fresh cells
+                elif len(hs) == 1:
+                    firsts.append(hs[0])  # only one order exists (judge.order: random)
+                else:
+                    shown = cell[1 + flip]
+                    flip = 1 - flip
+                    first = next(h for h in hs if h[3] == shown)
+                    firsts.append(first)
+                    seconds.extend(h for h in hs if h != first)
+            self.second.update(seconds)
+            self.open[pair] = list(reversed(firsts + seconds))
 
     def plan(self, fit: Fit | None) -> Plan:
         """The next batch (within `batch_calls` and what is left of `max_calls`), or the reason to stop."""
@@ -180,7 +223,7 @@ class AdaptiveSchedule:
         for a, b in pairs:
             i, j = index[a], index[b]
             q = 1.0 / (1.0 + np.exp(-(fit.theta[i] - fit.theta[j])))
-            w = q * (1 - q) * len(self.open[(a, b)])
+            w = q * (1 - q) * sum(0.5 if u in self.second else 1.0 for u in self.open[(a, b)])  # a second: half
             hess[[i, j], [i, j]] += w
             hess[[i, j], [j, i]] -= w
         cov_all = np.linalg.inv(hess)
@@ -203,7 +246,7 @@ class AdaptiveSchedule:
 
     def _uniform(self, pairs: list[tuple[str, str]], budget: int | None) -> Plan | None:
         """Open cells uniformly at random (a pair drawn in proportion to its open cells), up to the batch."""
-        out: list[Cell] = []
+        out: list[Unit] = []
         room = self.settings.batch_calls
         while room > 0 and (pairs := [p for p in pairs if self.open[p]]):
             pair = self.rng.choices(pairs, weights=[len(self.open[p]) for p in pairs])[0]
@@ -227,7 +270,7 @@ class AdaptiveSchedule:
         q = 1.0 / (1.0 + np.exp(-(fit.theta[pi] - fit.theta[pj])))
         info = q * (1 - q)
         cov = fit.cov.copy()
-        out: list[Cell] = []
+        out: list[Unit] = []
         room = self.settings.batch_calls
         while room > 0:
             v = contrast @ cov  # (K, M)
@@ -252,7 +295,7 @@ class AdaptiveSchedule:
         heap = [(-v, p) for p, v in value.items()]
         heapq.heapify(heap)
         given: dict[tuple[str, str], int] = {}
-        out: list[Cell] = []
+        out: list[Unit] = []
         room = self.settings.batch_calls
         while heap and room > 0:
             _, pair = heapq.heappop(heap)
@@ -270,22 +313,25 @@ class AdaptiveSchedule:
         """The pair has an open cell and its calls fit in what is left of the call budget."""
         return bool(self.open[pair]) and (budget is None or self.cost[self.open[pair][-1]] <= budget)
 
-    def _claim(self, pair: tuple[str, str], out: list[Cell], room: int, budget: int | None) -> tuple[int, int | None]:
-        """Move the pair's next open cell into `out`; returns the batch room and the call budget left."""
+    def _claim(self, pair: tuple[str, str], out: list[Unit], room: int, budget: int | None) -> tuple[int, int | None]:
+        """Move the pair's next open unit into `out`; returns the batch room and the call budget left."""
         cell = self.open[pair].pop()
         out.append(cell)
         return room - self.cost[cell], None if budget is None else budget - self.cost[cell]
 
-    def judged(self, cells: list[Cell], calls: int) -> None:
+    def judged(self, cells: list[Unit], calls: int) -> None:
         """Record a batch as judged (whatever its outcome: a failed cell is retried on the next run)."""
         self.calls += calls
         self.rounds += 1
         for cell in cells:
+            if cell in self.second:
+                self.seconds_asked += 1  # the cell was counted when its first order was judged
+                continue
             pair = (cell[1], cell[2])
             self.known[pair] = self.known.get(pair, 0) + 1
 
 
-async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], Awaitable[int]],
+async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Unit]], Awaitable[int]],
                        battles: Callable[[], pd.DataFrame | None],
                        halted: Callable[[], str | None] = lambda: None,
                        on_round: Callable[[Fit | None, int], None] | None = None) -> dict:
@@ -316,4 +362,5 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Cell]], A
     return {"pairs": "adaptive", "calls": schedule.calls, "saved_calls": left, "rounds": schedule.rounds,
             "stopped": stop, "stop_reason": reason, "unsettled_adjacent": unsettled,
             "not_separable": [f"{a} / {b}" for a, b in schedule.futile],
-            "max_calls": s.max_calls, "batch_calls": s.batch_calls, "level": s.level}
+            "max_calls": s.max_calls, "batch_calls": s.batch_calls, "level": s.level, "orders": s.orders,
+            "second_orders": schedule.seconds_asked}

@@ -240,3 +240,122 @@ def test_the_schedules_fit_is_the_leaderboards_fit():
         assert (fit.low[k], fit.high[k]) == pytest.approx((table.loc[m, "ci_low"], table.loc[m, "ci_high"]), abs=1e-6)
     slow = [[np.mean([r[i] > r[j] for r in fit.draws]) for j in range(4)] for i in range(4)]  # round by round
     assert np.allclose(fit.above, slow)
+
+
+# ---------------------------------------------------------------- orders: one-first
+
+def test_config_orders_default_and_choices(tmp_path):
+    assert load_config(_cfg_file(tmp_path, {"pairs": "adaptive"})).judge.adaptive.orders == "both"
+    cfg = load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"orders": "one-first"}}))
+    assert cfg.judge.adaptive.orders == "one-first"
+    with pytest.raises(ConfigError) as err:
+        load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"orders": "one"}}))
+    text = str(err.value)
+    assert "judge.adaptive.orders" in text and "'both' or 'one-first'" in text and "(line " in text
+
+
+def _halves(cells: list[Cell]) -> dict:
+    return {c + (m,): 1 for c in cells for m in c[1:]}
+
+
+def test_one_first_takes_every_first_order_of_a_pair_before_any_swapped_order_and_balances_them():
+    cells = [cell_of(str(q), a, b) for q in range(9) for a, b in itertools.combinations(["x", "y", "z"], 2)]
+    sched = AdaptiveSchedule(["x", "y", "z"], _halves(cells), {}, AdaptiveConfig(orders="one-first", seed=4))
+    for pair, stack in sched.open.items():
+        taken = stack[::-1]  # the order the pair's units are handed out
+        firsts, seconds = taken[:9], taken[9:]
+        assert sorted(u[:3] for u in firsts) == sorted(u[:3] for u in seconds) == sorted(
+            c for c in cells if c[1:] == pair)  # every cell once in each phase, the other order second
+        assert set(seconds) <= sched.second and not set(firsts) & sched.second
+        assert all({f[3], s[3]} == set(pair) for f, s in zip(sorted(firsts), sorted(seconds)))
+        for k in range(1, 10):  # every prefix of the first orders: each model shown first within one of half
+            shown = [u[3] for u in firsts[:k]]
+            assert abs(shown.count(pair[0]) - shown.count(pair[1])) <= 1
+
+
+def test_one_first_a_cell_given_whole_is_split_and_an_answered_cells_rest_is_second():
+    cells = [cell_of(str(q), "x", "y") for q in range(4)]
+    answered = {cells[0]}  # one order of q0 is cached: only its other order is open
+    cost = {cells[0] + ("y",): 1, **{c: 2 for c in cells[1:]}}
+    sched = AdaptiveSchedule(["x", "y"], cost, {("x", "y"): 1}, AdaptiveConfig(orders="one-first"), answered=answered)
+    assert set(sched.cost) == {cells[0] + ("y",)} | {c + (m,) for c in cells[1:] for m in "xy"}
+    taken = sched.open[("x", "y")][::-1]
+    assert len(taken) == 7 and cells[0] + ("y",) in sched.second and taken.index(cells[0] + ("y",)) == 3
+    assert {u[:3] for u in taken[:3]} == set(cells[1:])  # the fresh cells' first orders come first
+    sched.judged(taken[:4], 4)
+    assert sched.known[("x", "y")] == 4 and sched.seconds_asked == 1  # a second order is not a new cell
+
+
+def test_one_first_schedule_on_a_simulated_arena_never_asks_a_unit_twice_and_stays_balanced():
+    outcome = _arena([1300, 1150, 1000, 850, 700], questions=100, noise=0.1)
+    models = sorted({m for c in outcome for m in c[1:]})
+    sched = AdaptiveSchedule(models, {c: 2 for c in outcome}, {},
+                             AdaptiveConfig(orders="one-first", batch_calls=40, bootstrap=60))
+    asked: list = []
+
+    async def ask(units):
+        asked.extend(units)
+        return len(units)
+
+    def battles():  # a one-order cell is one battle; the simulated verdict does not depend on the order here
+        cells = sorted({u[:3] for u in asked})
+        return pd.DataFrame({"model_a": [c[1] for c in cells], "model_b": [c[2] for c in cells],
+                             "score": [outcome[c] for c in cells], "weight": 1.0})
+
+    summary = asyncio.run(run_schedule(sched, ask, battles))
+    assert summary["stopped"] == "separated" and summary["orders"] == "one-first"
+    assert len(set(asked)) == len(asked) == summary["calls"] < len(outcome)  # one call per half, none twice
+    for pair in itertools.combinations(models, 2):
+        firsts = [u[3] for u in asked if u[1:3] == pair and u not in sched.second]
+        assert abs(firsts.count(pair[0]) - firsts.count(pair[1])) <= 1, (pair, firsts)
+    assert summary["second_orders"] == sum(u in sched.second for u in asked)
+
+
+def _always_a_strong(req: dict) -> str:
+    return "Verdict: [[A>>B]]"  # a judge that only looks at the position: a one-order cell goes to the first shown
+
+
+def test_real_judge_one_first_battles_and_no_game_asked_twice_across_runs(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 6)
+    names = ["m1", "m2", "m3"]
+    cands = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url} for n in names]
+    with FakeOpenAI(reply=_always_a_strong) as judge:
+        base = {"mode": "pairwise", "model": "judge-model", "base_url": judge.base_url, "verdict": "5way"}
+        run = lambda **kw: run_pipeline(load_config(write_config(  # noqa: E731
+            tmp_path, questions, cands, judge={**base, **kw}, rating={"bootstrap": 20})),
+            show_progress=False, log=lambda s: None)
+        one_first = lambda n: {"pairs": "adaptive",  # noqa: E731
+                               "adaptive": {"orders": "one-first", "max_calls": n, "batch_calls": 6, "bootstrap": 30,
+                                            "futility": 0.0}}
+        ctx1 = run(**one_first(24))  # 18 cells (3 pairs x 6 questions): first orders, then swapped ones
+        n1 = len(judge.requests)
+        ctx2 = run(**one_first(12))  # cached halves are free: only swapped orders not yet judged
+        n2 = len(judge.requests)
+        ctx3 = run(pairs="all")  # everything left: exactly the halves never judged
+    prompts = _prompts(judge)
+    assert len(set(prompts)) == len(prompts) == 3 * 6 * 2  # no game ever asked twice, the other order included
+    assert (n1, n2 - n1) == (24, 12)
+    info = json.loads((ctx1.run.path / "run.json").read_text())["stages"]["judge"]
+    seconds = info["schedule"]["second_orders"]
+    assert info["schedule"]["orders"] == "one-first" and 6 <= seconds < 12  # a pair's swaps after all its firsts
+    info2 = json.loads((ctx2.run.path / "run.json").read_text())["stages"]["judge"]
+    # run 2 judges the 12 halves left: the cells run 1 never reached get a first order, the others their swap
+    assert info2["cached"] == 24 and info2["new_calls"] == 12 and info2["schedule"]["second_orders"] == 18 - seconds
+    assert json.loads((ctx3.run.path / "run.json").read_text())["stages"]["judge"]["new_calls"] == 0
+    # run 1: which model was shown first, per pair (the first orders alternate), and the battles by hand
+    judgments = [json.loads(x) for x in (ctx1.run.path / "judgments.jsonl").read_text().splitlines()]
+    shown = {j["key"]: (j["model_a"] if j["order"] == "AB" else j["model_b"]) for j in judgments}
+    battles = [json.loads(x) for x in (ctx1.run.path / "battles.jsonl").read_text().splitlines()]
+    singles = [b for b in battles if len(b["games"]) == 1]
+    assert len(battles) == 24 - seconds and len(singles) == 24 - 2 * seconds  # one battle per cell judged
+    for b in singles:  # [[A>>B]] on one order: the model shown first wins, a strong verdict (strong_weight 3)
+        first = shown[b["games"][0]]
+        assert b["winner"] == ("model_a" if first == b["model_a"] else "model_b") and b["weight"] == 3.0
+    for b in battles:
+        if len(b["games"]) == 2:  # both orders say "first shown wins": inconsistent, a tie of weight 1
+            assert b["winner"] == "tie" and b["weight"] == 1.0 and b["consistent"] is False
+    for pair in itertools.combinations(names, 2):
+        firsts = [shown[b["games"][0]] for b in singles if {b["model_a"], b["model_b"]} == set(pair)]
+        both = [b for b in battles if {b["model_a"], b["model_b"]} == set(pair) and len(b["games"]) == 2]
+        # the first orders split within one; a cell judged both ways showed each model first once, whichever first
+        assert abs(firsts.count(pair[0]) - firsts.count(pair[1])) <= 1 + len(both)
