@@ -327,3 +327,35 @@ def test_a_failed_background_fsync_is_raised_to_the_writer_not_lost(tmp_path, mo
     with pytest.raises(OSError, match="writing to disk failed"):
         app.close()
     assert app._fd == -1  # the file is closed (and its lock released) even so
+
+
+def test_tls_trusts_certifi_unless_the_environment_names_the_certificates(monkeypatch) -> None:
+    """HTTPS endpoints are checked against the system store plus certifi's bundle (what the openai client's
+    httpx trusted), so a machine without a system store (a python.org macOS build, a slim container) still
+    verifies servers; SSL_CERT_FILE / SSL_CERT_DIR alone decide when set. The machine without a store is
+    simulated by a default context that loads no CA."""
+    import ssl as _ssl
+
+    import certifi
+
+    from arena.backends import openai_compat
+
+    def no_system_store(*args, **kwargs) -> _ssl.SSLContext:
+        ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)  # verifies, hostname checked, no CA loaded
+        return ctx
+
+    certifi_ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+    certifi_ctx.load_verify_locations(certifi.where())
+    monkeypatch.setattr(_ssl, "create_default_context", no_system_store)
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        openai_compat.tls_context.cache_clear()
+        ctx = openai_compat.tls_context()
+        assert ctx.verify_mode == _ssl.CERT_REQUIRED and ctx.check_hostname
+        assert len(ctx.get_ca_certs()) == len(certifi_ctx.get_ca_certs()) > 50
+        monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+        openai_compat.tls_context.cache_clear()
+        assert openai_compat.tls_context().get_ca_certs() == []  # the environment decides: certifi not added
+    finally:
+        openai_compat.tls_context.cache_clear()

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
+import certifi
 
 from arena.backends.base import Completion, GenParams
 from arena.backends.retry import (
@@ -188,6 +191,17 @@ class OpenAICompatible:
             self._session = None
 
 
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """Certificates as the openai client (httpx) checked them: the system store, plus certifi's bundle unless
+    SSL_CERT_FILE / SSL_CERT_DIR name the trusted certificates (a python.org macOS build or a slim container
+    has no system store, where certifi alone made HTTPS work)."""
+    context = ssl.create_default_context()
+    if not (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")):
+        context.load_verify_locations(certifi.where())
+    return context
+
+
 def open_session(concurrency: int) -> aiohttp.ClientSession:
     """A keep-alive connection pool of 2 x concurrency connections; call it inside the running event loop.
 
@@ -195,7 +209,7 @@ def open_session(concurrency: int) -> aiohttp.ClientSession:
     collides with the key ("Cannot combine AUTHORIZATION header") on every request. The proxy comes from
     env_proxy instead; the headers go with each request, not as session defaults, which aiohttp would also
     send to a proxy (the key as Proxy-Authorization on the CONNECT)."""
-    connector = aiohttp.TCPConnector(limit=max(1, concurrency * 2), ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=max(1, concurrency * 2), ttl_dns_cache=300, ssl=tls_context())
     return aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2 ** 18)
 
 
