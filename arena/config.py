@@ -207,6 +207,7 @@ class AdaptiveConfig(Strict):
     # one-first: judge one order of a cell (which model is shown first alternates within a pair), the swapped
     # order only once the pair's cells all have one; both: both orders of a cell at once
     orders: Literal["both", "one-first"] = "both"
+    min_gap: float = Field(default=0.0, ge=0.0)  # rating points: neighbours whose gap's interval is inside +-min_gap tie
     seed: int = 0
 
 
