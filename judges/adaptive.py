@@ -77,6 +77,17 @@ class Fit:
         p = self.above[i, j]
         return separated(self.low[i], self.high[i], self.low[j], self.high[j]) or max(p, 1 - p) >= level
 
+    def tied(self, a: str, b: str, min_gap: float) -> bool:
+        """True when the 95% bootstrap interval of rating a - rating b lies inside (-min_gap, min_gap)."""
+        if min_gap <= 0:
+            return False
+        gap = self.draws[:, self.models.index(a)] - self.draws[:, self.models.index(b)]
+        gap = gap[np.isfinite(gap)]
+        if not len(gap):
+            return False
+        low, high = np.percentile(gap, PERCENTILES)
+        return bool(-min_gap < low and high < min_gap)
+
 
 def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None = None) -> Fit | None:
     """BT fit with bootstrap on validated battles (score, weight columns); None with fewer than two models."""
@@ -131,6 +142,7 @@ class AdaptiveSchedule:
     open: dict[tuple[str, str], list[Unit]] = field(default_factory=dict)
     futile: list[tuple[str, str]] = field(default_factory=list)
     steer: bool = True  # False: open cells uniformly at random, same stop rule (the benchmark's control)
+    tied: list[tuple[str, str]] = field(default_factory=list)  # neighbours tied within min_gap at the last plan
     second: set[Unit] = field(default_factory=set)  # one-first: the halves that complete a cell already judged once
     seconds_asked: int = 0
 
@@ -189,10 +201,14 @@ class AdaptiveSchedule:
             return self._take({p: 1.0 for p in warm}, budget, cap=s.warmup) or spent
         ranking = fit.order()
         adjacent = list(itertools.pairwise(ranking))
-        if all(fit.settled(a, b, s.level) for a, b in adjacent):
-            return Plan([], "separated", f"every adjacent pair of the ranking is separated (intervals apart or "
-                                         f"P(order) >= {s.level:g})")
         targets = [(a, b) for a, b in adjacent if not fit.settled(a, b, s.level)]
+        self.tied = [t for t in targets if fit.tied(*t, s.min_gap)]
+        targets = [t for t in targets if t not in self.tied]
+        if not targets:
+            ties = (f"; {len(self.tied)} tied within judge.adaptive.min_gap={s.min_gap:g} (the gap's interval inside "
+                    f"+-{s.min_gap:g} points)" if self.tied else "")
+            return Plan([], "separated", f"every adjacent pair of the ranking is separated (intervals apart or "
+                                         f"P(order) >= {s.level:g}){ties}")
         if not pairs:
             return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
         if fit.cov is not None:
@@ -362,5 +378,6 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Unit]], A
     return {"pairs": "adaptive", "calls": schedule.calls, "saved_calls": left, "rounds": schedule.rounds,
             "stopped": stop, "stop_reason": reason, "unsettled_adjacent": unsettled,
             "not_separable": [f"{a} / {b}" for a, b in schedule.futile],
+            "tied_within_min_gap": [f"{a} / {b}" for a, b in schedule.tied], "min_gap": s.min_gap,
             "max_calls": s.max_calls, "batch_calls": s.batch_calls, "level": s.level, "orders": s.orders,
             "second_orders": schedule.seconds_asked}

@@ -359,3 +359,26 @@ def test_real_judge_one_first_battles_and_no_game_asked_twice_across_runs(tmp_pa
         both = [b for b in battles if {b["model_a"], b["model_b"]} == set(pair) and len(b["games"]) == 2]
         # the first orders split within one; a cell judged both ways showed each model first once, whichever first
         assert abs(firsts.count(pair[0]) - firsts.count(pair[1])) <= 1 + len(both)
+
+
+# ---------------------------------------------------------------- min_gap: near-equal neighbours tie
+
+def test_min_gap_ties_equal_neighbours_and_stops():
+    outcome = _arena([1400, 1000, 1000, 600], questions=150, noise=0.1)
+    summary, asked, fit = _simulate(outcome, AdaptiveConfig(batch_calls=60, bootstrap=100, min_gap=100.0))
+    assert summary["stopped"] == "separated" and "tied within judge.adaptive.min_gap=100" in summary["stop_reason"]
+    assert summary["tied_within_min_gap"] == [" / ".join(fit.order()[1:3])] and summary["min_gap"] == 100.0
+    assert len(asked) < len(outcome)
+    # the rule by hand: the 95% interval of the two models' rating difference, round by round, inside +-100
+    i, j = (fit.models.index(m) for m in fit.order()[1:3])
+    diffs = sorted(r[i] - r[j] for r in fit.draws if np.isfinite(r[i]) and np.isfinite(r[j]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert -100 < low and high < 100 and fit.tied(fit.models[i], fit.models[j], 100.0)
+    assert not fit.tied(fit.models[i], fit.models[j], 0.0)  # min_gap 0 (the default): never a tie
+    assert not fit.tied(fit.models[i], fit.models[j], max(abs(low), abs(high)) - 1e-6)
+
+
+def test_config_min_gap_must_not_be_negative(tmp_path):
+    assert load_config(_cfg_file(tmp_path, {"pairs": "adaptive"})).judge.adaptive.min_gap == 0.0
+    with pytest.raises(ConfigError, match=re.escape("judge.adaptive.min_gap")):
+        load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"min_gap": -5}}))
