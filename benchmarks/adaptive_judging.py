@@ -184,7 +184,8 @@ def reached(m: dict[str, float], ref: dict[str, float]) -> bool:
     return bool(m["agree"] and m["settled"])
 
 
-def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list[float]) -> dict[str, dict]:
+def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list[float],
+             rows: tuple[str, ...] = ("",)) -> dict[str, dict]:
     """All schedules on one arena; per schedule: calls needed, and order / tau / widths where it ended."""
     now, old = make_arena(seed, changed)
     moved = changed_models(now, old)
@@ -210,9 +211,11 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
         cfg = JudgeConfig(pairs="sampled", opponents_per_question=k, seed=seed)
         picked = {cell_of(q.qid, a, b) for q in questions for a, b in schedule_pairs(cfg, now.models, q)}
         sampled.append((sorted(picked - set(cached)), {"k": k}))
-    cheapest("sampled", sampled)
+    if "sampled".startswith(rows):
+        cheapest("sampled", sampled)
     shuffled = [open_cells[i] for i in np.random.default_rng([seed, 99]).permutation(len(open_cells))]
-    cheapest("random", [(shuffled[: len(shuffled) * t // 10], {"tenths": t}) for t in range(1, 11)])
+    if "random".startswith(rows):
+        cheapest("random", [(shuffled[: len(shuffled) * t // 10], {"tenths": t}) for t in range(1, 11)])
 
     known: dict[tuple[str, str], int] = {}
     for c in cached:
@@ -220,6 +223,9 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
     variants = ([(f, True, "both") for f in futilities] + [(futilities[0], False, "both")]
                 + [(f, True, "one-first") for f in futilities])
     for futility, steer, orders in variants:
+        name = f"{'adaptive' if steer else 'unsteered'} {futility:g}" if orders == "both" else f"one-first {futility:g}"
+        if not name.startswith(rows):
+            continue
         judged: list[Unit] = list(cached)
 
         async def ask(units: list[Unit], judged: list[Unit] = judged) -> int:
@@ -232,7 +238,6 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
         summary = asyncio.run(run_schedule(sched, ask, lambda judged=judged: frame(now, judged)))
         seconds = time.perf_counter() - t0
         m = measure(judge(now, judged, seed), ref_fit, truth, settings.level)
-        name = f"{'adaptive' if steer else 'unsteered'} {futility:g}" if orders == "both" else f"one-first {futility:g}"
         out[name] = {**m, "calls": summary["calls"], "reached": reached(m, ref), "stopped": summary["stopped"],
                      "seconds": seconds, "rounds": summary["rounds"], "seconds_asked": summary["second_orders"],
                      "single": sum(len(u) == 4 for u in judged) - 2 * summary["second_orders"]}
@@ -280,6 +285,7 @@ def main() -> None:
     ap.add_argument("--level", type=float, default=AdaptiveConfig().level)
     ap.add_argument("--batch-calls", type=int, default=AdaptiveConfig().batch_calls)
     ap.add_argument("--futility", default="0.05,0.01", help="adaptive rows: judge.adaptive.futility values")
+    ap.add_argument("--rows", default="", help="only the rows whose names start so (comma-separated; all is kept)")
     args = ap.parse_args()
     print(machine_info())
     print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -291,7 +297,8 @@ def main() -> None:
     for case in args.cases.split(","):
         changed = 0 if case == "fresh" else int(case.split("-")[1])
         futilities = [float(x) for x in args.futility.split(",")]
-        results = [run_case(seed, changed, settings, futilities) for seed in range(args.seeds)]
+        rows = tuple(args.rows.split(",")) if args.rows else ("",)
+        results = [run_case(seed, changed, settings, futilities, rows) for seed in range(args.seeds)]
         print("\n".join(table(case, results)), flush=True)
 
 
