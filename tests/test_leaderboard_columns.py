@@ -153,8 +153,9 @@ def test_a_new_run_after_the_bench_has_the_columns_from_the_start(board, questio
     cfg = write_config(tmp_path, questions_file, [{"name": "demo-c", "backend": "demo"},
                                                   {"name": "demo-d", "backend": "demo", "seed": 3}],
                        judge={"mode": "pairwise", "model": "judge"}, rating={"bootstrap": 20})
+    before = set((board["ws"] / "runs").iterdir())
     assert main(["run", "-c", str(cfg), "--dry-run", "--no-progress"]) == 0
-    newest = max((board["ws"] / "runs").iterdir())
+    (newest,) = set((board["ws"] / "runs").iterdir()) - before  # not max(): ids made in one second sort by suffix
     _, rows = _csv(newest / "leaderboard.csv")
     res = json.loads((board["ws"] / "bench" / "demo-c.json").read_text())
     assert float(rows["demo-c"]["bench:math:accuracy"]) == res["scores"]["math"]
