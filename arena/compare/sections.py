@@ -2,7 +2,7 @@
 Markdown (render.py), self-contained HTML (html.py) and on the app's Compare page (viz/page_compare.py).
 
 Blocks are dicts: {"kind": "h1"|"h2"|"h3"|"p", "text"}, {"kind": "list", "items"}, {"kind": "table", "head", "rows"}
-(a cell is text or {"text", "href"}), {"kind": "chart", "chart": "changes" | "contributions", "model"}.
+(a cell is text or {"text", "href"}), {"kind": "chart", "chart": "changes" | "contributions" | "judges", "model"}.
 All texts are plain (unescaped): each renderer escapes for its own format.
 """
 
@@ -47,6 +47,50 @@ def _contribution_rows(cats: list[dict[str, Any]]) -> list[list[Any]]:
              c["verdict"] or "n/a"] for c in cats]
 
 
+def _judge_rows(rows: list[dict[str, Any]], verdict: str) -> list[list[Any]]:
+    """Cells of a model's per-judge breakdown."""
+    out = []
+    for r in rows:
+        old, new = r["old_win_rate"], r["new_win_rate"]
+        own = "n/a" if old is None or new is None else f"{100 * (new - old):+.1f} pts"
+        out.append([r["judge"], f"{r['old_battles']} / {r['new_battles']}", _pct(old), _pct(new), own,
+                    f"{100 * r['contribution']:+.1f} pts", _points(r["rating_change"]),
+                    _interval(r) if r["rating_change"] is not None else "n/a", r["verdict"] or "n/a",
+                    "yes" if r["verdict"] == verdict else "no"])
+    return out
+
+
+def judge_blocks(result: dict[str, Any], model: str) -> list[Block]:
+    """A changed model's per-judge breakdown: the pooled win rate, a chart and a table (nothing with one judge:
+    the Why section says so once)."""
+    w = result["why"][model]
+    j = w.get("judges")
+    if not j:
+        return []
+    rate = w["win_rate"]
+    text = (f"Judges, largest contribution first (contribution = the judge's points / all judges' battles, new minus "
+            f"old, in win-rate points; they add up to the change in the win rate over all judges' votes, "
+            f"{_pct(j['pooled']['old'])} -> {_pct(j['pooled']['new'])}")
+    if (result.get("judges") or {}).get("source") == "panel":
+        text += f"; the panel's aggregated battles: {_pct(rate['old'])} -> {_pct(rate['new'])}"
+    text += "), beside each judge's own rating change (its battles alone, paired as the overall one):"
+    blocks: list[Block] = [{"kind": "p", "text": text}, {"kind": "chart", "chart": "judges", "model": model},
+                           _table(["judge", "battles old / new", "win rate old", "win rate new", "win-rate change",
+                                   "contribution", "judge's rating change", "interval", "judge's verdict",
+                                   "sees the change"], _judge_rows(j["rows"], w["verdict"]))]
+    for judge, why_not in (j.get("skipped") or {}).items():
+        blocks.append({"kind": "p", "text": f"{judge}: no rating change of its own ({why_not})"})
+    return blocks
+
+
+def _judges_item(w: dict[str, Any]) -> str | None:
+    """The list line on the judges' agreement (a FLAG when they disagree), or None without a breakdown."""
+    j = w.get("judges")
+    if not j:
+        return None
+    return f"FLAG: {j['flag']}" if j["flag"] else f"judges: {j['agreement']}"
+
+
 def _flip_rows(listed: list[dict[str, Any]]) -> list[list[Any]]:
     """Cells of a model's flipped verdicts, with links to both battles."""
     return [[f["question_id"], str(f["turn"]), f["opponent"], f["category"] or "", f["old"], f["new"],
@@ -75,6 +119,9 @@ def why_blocks(result: dict[str, Any]) -> list[Block]:
     if not why:
         return blocks + [{"kind": "p", "text": "No significant change, so nothing to explain."}]
     unit = (result.get("lengths") or {}).get("unit", "")
+    judges = result.get("judges") or {}
+    if judges.get("note"):
+        blocks.append({"kind": "p", "text": f"Judges: {judges['note']}."})
     for model, w in why.items():
         blocks.append({"kind": "h3", "text": f"{model}: {w['verdict']}, {_sign(w['change'])} points "
                        f"(style-controlled: {_style_text(w.get('style'))})"})
@@ -87,6 +134,9 @@ def why_blocks(result: dict[str, Any]) -> list[Block]:
         if w.get("longer_answers"):
             items.append(f"FLAG: rated better while its answers grew by more than {LONGER_FLAG:.0%}: part of the "
                          "gain may be the judge's preference for longer answers (compare the style-controlled change)")
+        judged = _judges_item(w)
+        if judged:
+            items.append(judged)
         blocks.append({"kind": "list", "items": items})
         if w["categories"]:
             blocks.append({"kind": "p", "text": "Categories, largest contribution first (contribution = the "
@@ -95,6 +145,7 @@ def why_blocks(result: dict[str, Any]) -> list[Block]:
             blocks.append({"kind": "chart", "chart": "contributions", "model": model})
             blocks.append(_table(["category", "battles old / new", "win rate old", "win rate new", "contribution",
                                   "category rating change", "category verdict"], _contribution_rows(w["categories"])))
+        blocks += judge_blocks(result, model)
         if flips["listed"]:
             shown = len(flips["listed"])
             more = f" (first {shown} of {flips['flipped']})" if shown < flips["flipped"] else ""
@@ -183,6 +234,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                 f"style-controlled {_style_text(w.get('style'))} (raw {_sign(w['change'])})"]
         flag = "; FLAG: longer answers" if w.get("longer_answers") else ""
         lines.append(f"why {model}: " + "; ".join(bits) + flag)
+        j = w.get("judges")
+        if j:
+            per = ", ".join(f"{r['judge']} {100 * r['contribution']:+.1f} pts ({r['verdict'] or 'n/a'})"
+                            for r in j["rows"])
+            lines.append(f"  judges behind {model} (win-rate contribution, own verdict): {per}; {_judges_item(w)}")
+    judges = result.get("judges") or {}
+    if result.get("why") and not judges.get("available") and judges.get("note"):
+        lines.append(f"judges: {judges['note']}")
     power = result.get("power") or {}
     if power.get("available"):
         need = ", ".join(f"{n['change']:.0f} points: {n['questions']:,} questions" for n in power["needed"])

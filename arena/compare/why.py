@@ -11,6 +11,7 @@ All of it is read from the two runs' battles on the questions both runs share, f
   between the runs; each has a link to the battle in the app's battle browser.
 - Style-controlled change: both runs refitted with the style-controlled BT of `arena.rating.style`
   (answer length and markdown densities as covariates), differences on the same common scale as the raw ones.
+- Per judge (a panel, or several judges in the battles): `arena.compare.judges`, the same contributions by judge.
 """
 
 from __future__ import annotations
@@ -52,24 +53,28 @@ def _sided(battles: pd.DataFrame, questions: set[str], models: set[str]) -> pd.D
     ], ignore_index=True)
 
 
-def contributions(old: pd.DataFrame, new: pd.DataFrame, model: str, categories: dict[str, Any]) -> list[dict]:
-    """Per category: win rates, battles, the contribution to the overall win-rate change and the category's own
-    rating change (from the per-category comparison); largest contribution in the direction of the change first."""
+def contributions(old: pd.DataFrame, new: pd.DataFrame, model: str, parts: dict[str, Any],
+                  key: str = "category") -> list[dict]:
+    """Per value of the `key` column (category, judge): battles, win rates, the contribution to the overall
+    win-rate change and that part's own rating change with its interval and verdict (`parts`: the per-category
+    or per-judge comparisons, {value: {"models": rows}}); largest contribution in the direction of the change
+    first."""
     o, n = old[old["model"] == model], new[new["model"] == model]
     w_old, w_new = float(o["weight"].sum()), float(n["weight"].sum())
-    if not w_old or not w_new or o["category"].isna().all():
+    if not w_old or not w_new or o[key].isna().all():
         return []
     rows = []
-    for cat in sorted(set(o["category"].dropna()) | set(n["category"].dropna()), key=str):
-        oc, nc = o[o["category"] == cat], n[n["category"] == cat]
+    for value in sorted(set(o[key].dropna()) | set(n[key].dropna()), key=str):
+        oc, nc = o[o[key] == value], n[n[key] == value]
         pts_old, pts_new = float((oc["score"] * oc["weight"]).sum()), float((nc["score"] * nc["weight"]).sum())
-        part = next((r for r in (categories.get(str(cat)) or {}).get("models", []) if r["model"] == model), None)
+        part = next((r for r in (parts.get(str(value)) or {}).get("models", []) if r["model"] == model), None)
         rows.append({
-            "category": str(cat), "old_battles": len(oc), "new_battles": len(nc),
+            key: str(value), "old_battles": len(oc), "new_battles": len(nc),
             "old_win_rate": pts_old / oc["weight"].sum() if len(oc) else None,
             "new_win_rate": pts_new / nc["weight"].sum() if len(nc) else None,
             "contribution": pts_new / w_new - pts_old / w_old,
             "rating_change": part["change"] if part else None, "verdict": part["verdict"] if part else None,
+            "ci_low": part["ci_low"] if part else None, "ci_high": part["ci_high"] if part else None,
         })
     total = sum(r["contribution"] for r in rows)
     rows.sort(key=lambda r: -r["contribution"] if total >= 0 else r["contribution"])
@@ -190,7 +195,8 @@ def _win_rate(sided: pd.DataFrame, model: str) -> float | None:
 
 def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], settings: dict[str, Any],
             app_url: str = APP_URL) -> dict[str, Any]:
-    """{why: per significantly changed model, lengths, style, power} for a comparison `out` of runs old/new."""
+    """{why: per significantly changed model, judges, lengths, style, power} for a comparison `out` of runs old/new."""
+    from arena.compare.judges import judge_breakdown
     from arena.compare.lengths import answer_lengths, longer_and_better
     from arena.compare.power import noise_floor
 
@@ -216,6 +222,8 @@ def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], setti
                            app_url, direction),
             "length": (lengths.get("models") or {}).get(model), "longer_answers": model in longer,
         }
+    judges = judge_breakdown(old, new, why, models, questions, settings, out.get("seed", 0))
     power = noise_floor(out["models"], len(questions), out.get("model_level", out["level"]),
                         leaderboard=new.leaderboard)
-    return {"why": why, "lengths": lengths, "style": style, "longer_answers": longer, "power": power}
+    return {"why": why, "judges": judges, "lengths": lengths, "style": style, "longer_answers": longer,
+            "power": power}
