@@ -219,3 +219,53 @@ def test_report_html_draws_the_judges_chart_with_hostile_names_as_text(tmp_path:
         browser.close()
     assert dialogs == [] and "m-a: rating change seen by each judge" in titles
     assert "‹img src=x onerror=alert(1)›" in ticks and hostile in cells
+
+
+def test_two_real_weekly_panel_runs_name_the_judge_that_sees_the_change(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`arena run` twice with a panel of two local judge servers: 'sharp' prefers the better answer with noise,
+    'blind' judges c4's new answers as if they were its old ones; `arena compare` flags the change as sharp's."""
+    import yaml
+    from openai_server import FakeOpenAI
+    from test_compare_weekly import _between, _candidate, _judge
+
+    from arena.cli import main
+
+    def blind(req: dict) -> str:  # the same judge, except that c4's new answers look like its old ones
+        for side in "AB":
+            start, end = f"<<<ANSWER {side} START>>>", f"<<<ANSWER {side} END>>>"
+            text = _between(req["messages"][-1]["content"], start, end)
+            if text:
+                req = {**req, "messages": [{"role": "user", "content": req["messages"][-1]["content"].replace(
+                    text, text.replace("answer from c4-v2", "answer from c4-v1"))}]}
+        return _judge(req)
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": f"w{k:02d}", "category": "ab"[k % 2],
+                                             "turns": [f"Question number {k}?"]}) + "\n" for k in range(24)))
+    version = {"c4": "v1"}
+    with FakeOpenAI(reply=_candidate(version)) as cand, FakeOpenAI(reply=_judge) as sharp, \
+            FakeOpenAI(reply=blind) as blind_server:
+        for week in ("v1", "v2"):
+            version["c4"] = week
+            cands = [{"name": n, "backend": "openai", "model": n, "base_url": cand.base_url, "api_key_env": None}
+                     for n in ("c1", "c2", "c3")]
+            cands.append({"name": "c4", "backend": "openai", "model": "c4", "base_url": cand.base_url,
+                          "api_key_env": None, "revision": week})
+            panel = [{"name": "sharp", "model": "judge-model", "base_url": sharp.base_url},
+                     {"name": "blind", "model": "judge-model", "base_url": blind_server.base_url}]
+            cfg = {"workspace": str(tmp_path / "ws"), "run_name": "weekly", "questions": {"path": str(questions)},
+                   "candidates": cands, "rating": {"bootstrap": 10},
+                   "judge": {"mode": "pairwise", "name": "duo", "aggregate": "mean", "verdict": "3way",
+                             "order": "random", "panel": panel}}
+            (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+            assert main(["run", "-c", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "ws"), "--rounds", "100", "--format", "json", "--no-write"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["comparable"] and out["better"] == ["c4"], (out["reasons"], out["models"])
+    assert out["judges"]["source"] == "panel" and out["judges"]["judges"] == ["blind", "sharp"]
+    j = out["why"]["c4"]["judges"]
+    assert j["see"] == ["sharp"] and j["flag"].startswith("the change comes from one judge only: sharp sees it")
+    rate = out["why"]["c4"]["win_rate"]  # mean aggregate, every battle decided by both judges
+    assert sum(r["contribution"] for r in j["rows"]) == pytest.approx(rate["new"] - rate["old"])
