@@ -12,6 +12,8 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
+from arena.rating.head_to_head import ALL as TABLE_ALL
+from arena.rating.head_to_head import matrices
 from arena.rating.options import LOW_DATA_BATTLES
 from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
@@ -116,7 +118,10 @@ def refit(run: RunInfo, options: RatingOptions, judge: str | None, category: str
 
 
 def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Observed share of points of row vs column (ties half, weighted) and battle counts, in model order."""
+    """Observed share of points of row vs column (ties half, weighted) and battle counts, in model order, from
+    raw battle rows (lenient: a row without a known winner or prob_a is left out, a missing weight counts 1).
+    The per-pair sums have the columns of the precomputed head-to-head table, which `matrices` turns into
+    the two matrices for both sources alike."""
     score = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
     if "prob_a" in battles:
         score = pd.to_numeric(battles["prob_a"], errors="coerce").fillna(score)
@@ -127,20 +132,16 @@ def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.Data
     )
     long = pd.DataFrame(
         {
-            "row": pd.concat([battles["model_a"], battles["model_b"]], ignore_index=True),
-            "col": pd.concat([battles["model_b"], battles["model_a"]], ignore_index=True),
+            "model": pd.concat([battles["model_a"], battles["model_b"]], ignore_index=True),
+            "opponent": pd.concat([battles["model_b"], battles["model_a"]], ignore_index=True),
             "points": pd.concat([score * weight, (1.0 - score) * weight], ignore_index=True),
             "weight": pd.concat([weight, weight], ignore_index=True),
         }
     ).dropna()
-    sums = long.groupby(["row", "col"]).agg(
-        points=("points", "sum"), weight=("weight", "sum"), n=("points", "size")
+    sums = long.groupby(["model", "opponent"]).agg(
+        battles=("points", "size"), points=("points", "sum"), weight=("weight", "sum")
     )
-    share = (sums["points"] / sums["weight"].where(sums["weight"] > 0)).unstack()
-    counts = sums["n"].unstack()
-    share = share.reindex(index=models, columns=models)
-    counts = counts.reindex(index=models, columns=models).fillna(0).astype(int)
-    return share, counts
+    return matrices(sums.reset_index().assign(category=TABLE_ALL), None, models)
 
 
 def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:
