@@ -280,11 +280,7 @@ class AnswerStage:
         pending = [(c, todo) for c, todo in pending if todo]  # fully cached: no server needed
         waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending])
         for wave in waves:
-            servers = [VLLMServer(model=c.model, served_name=c.name, log_path=self.run.logs_dir / f"vllm-{c.name}.log",
-                                  command=c.command, model_flag=c.model_flag, port=c.port, gpus=c.gpus,
-                                  tensor_parallel_size=c.tensor_parallel_size, extra_args=c.extra_args,
-                                  env=c.env, health_timeout=c.health_timeout_s)
-                       for c, _ in (pending[i] for i in wave)]
+            servers = [VLLMServer.for_candidate(c, self.run.logs_dir) for c, _ in (pending[i] for i in wave)]
             try:
                 urls = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
                 await asyncio.gather(*(self._answer_with(pending[i][0], self._backend(pending[i][0], url),

@@ -113,6 +113,25 @@ def test_command_line_defaults() -> None:
     assert isinstance(VLLMServer(model="m", served_name="m", log_path=Path("x")).port, int)
 
 
+def test_for_candidate_passes_every_server_setting_of_the_config(tmp_path: Path) -> None:
+    from arena.config import VLLMCandidate
+
+    cand = VLLMCandidate.model_validate({
+        "name": "m-one", "backend": "vllm", "model": "/models/one", "command": ["python", "-m", "x"],
+        "model_flag": "--model", "port": 8123, "gpus": [2, 3], "tensor_parallel_size": 2,
+        "extra_args": ["--max-model-len", "512"], "env": {"VLLM_FLAG": "1"}, "health_timeout_s": 42.0})
+    server = VLLMServer.for_candidate(cand, tmp_path, suffix="-ll")
+    assert server.command_line() == ["python", "-m", "x", "--model", "/models/one", "--host", "127.0.0.1", "--port",
+                                     "8123", "--served-model-name", "m-one", "--tensor-parallel-size", "2",
+                                     "--max-model-len", "512"]
+    assert server.log_path == tmp_path / "vllm-m-one-ll.log" and server.health_timeout == 42.0
+    assert server.gpus == [2, 3] and server.env == {"VLLM_FLAG": "1"}
+    plain = VLLMServer.for_candidate(VLLMCandidate.model_validate({"name": "m", "backend": "vllm", "model": "x"}),
+                                     tmp_path)
+    assert plain.log_path == tmp_path / "vllm-m.log" and plain.command == ["vllm", "serve"]
+    assert plain.health_timeout == 900.0 and plain.gpus is None
+
+
 def test_tensor_parallel_needs_enough_gpus() -> None:
     with pytest.raises(ConfigError, match="tensor_parallel_size=4"):
         VLLMServer(model="m", served_name="m", log_path=Path("x.log"), gpus=[0, 1], tensor_parallel_size=4)

@@ -33,6 +33,8 @@ from arena.errors import BackendError, ConfigError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from arena.config import VLLMCandidate
+
 LOG_TAIL_LINES = 30
 _LIVE: set[VLLMServer] = set()
 _LIVE_LOCK = threading.Lock()
@@ -83,6 +85,16 @@ class VLLMServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._abort = threading.Event()
+
+    @classmethod
+    def for_candidate(cls, candidate: VLLMCandidate, logs_dir: Path, suffix: str = "") -> VLLMServer:
+        """The server of a `backend: vllm` candidate (its command, port, GPUs, arguments, environment and health
+        timeout), logging to logs_dir/vllm-<name><suffix>.log."""
+        c = candidate
+        return cls(model=c.model, served_name=c.name, log_path=Path(logs_dir) / f"vllm-{c.name}{suffix}.log",
+                   command=c.command, model_flag=c.model_flag, port=c.port, gpus=c.gpus,
+                   tensor_parallel_size=c.tensor_parallel_size, extra_args=c.extra_args, env=c.env,
+                   health_timeout=c.health_timeout_s)
 
     # ----------------------------------------------------------------- properties
     @property

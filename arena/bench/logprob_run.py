@@ -211,10 +211,7 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
                      log: Callable[[str], None], cache: LogprobCache | None) -> dict[str, Any]:
     from arena.backends.vllm_server import VLLMServer
 
-    server = VLLMServer(model=cand.model, served_name=cand.name, log_path=run.logs_dir / f"vllm-{cand.name}-ll.log",
-                        command=cand.command, model_flag=cand.model_flag, port=cand.port, gpus=cand.gpus,
-                        tensor_parallel_size=cand.tensor_parallel_size, extra_args=cand.extra_args, env=cand.env,
-                        health_timeout=cand.health_timeout_s)
+    server = VLLMServer.for_candidate(cand, run.logs_dir, suffix="-ll")
     url = await asyncio.to_thread(server.start)
     try:
         return await _score_candidate(make_model(cand, gen, url), tasks, run, log, cache)

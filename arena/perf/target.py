@@ -101,11 +101,7 @@ def opened(target: Target, logs_dir: Path) -> Iterator[Target]:
     if target.kind == "vllm":
         from arena.backends.vllm_server import VLLMServer
 
-        c = target.candidate
-        server = VLLMServer(model=c.model, served_name=c.name, log_path=logs_dir / f"vllm-{c.name}.log",
-                            command=c.command, model_flag=c.model_flag, port=c.port, gpus=c.gpus,
-                            tensor_parallel_size=c.tensor_parallel_size, extra_args=c.extra_args, env=c.env,
-                            health_timeout=c.health_timeout_s)
+        server = VLLMServer.for_candidate(target.candidate, logs_dir)
         with server:
             target.base_url = server.base_url
             yield target
