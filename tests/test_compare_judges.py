@@ -269,3 +269,25 @@ def test_two_real_weekly_panel_runs_name_the_judge_that_sees_the_change(tmp_path
     assert j["see"] == ["sharp"] and j["flag"].startswith("the change comes from one judge only: sharp sees it")
     rate = out["why"]["c4"]["win_rate"]  # mean aggregate, every battle decided by both judges
     assert sum(r["contribution"] for r in j["rows"]) == pytest.approx(rate["new"] - rate["old"])
+
+
+def test_forced_comparison_of_two_different_judges_says_so(tmp_path: Path) -> None:
+    old_rows = _battles(STRENGTH, 60, seed=1)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-a": 1.5}, 60, seed=2), "m-a")
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", old_rows, judge="gpt-judge")),
+                          load_run(_write_run(tmp_path, "r2", new_rows, judge="qwen-judge")), rounds=50, force=True)
+    assert not result["comparable"] and result["better"] == ["m-a"]
+    assert result["judges"]["note"] == ("no judge judged both runs (old: gpt-judge; new: qwen-judge): "
+                                        "no per-judge breakdown")
+
+
+def test_battles_without_a_judge_column_name_the_configured_judge(tmp_path: Path) -> None:
+    old_rows = _battles(STRENGTH, 60, seed=1)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-a": 1.5}, 60, seed=2), "m-a")
+    paths = []
+    for name, rows in (("r1", old_rows), ("r2", new_rows)):
+        paths.append(_write_run(tmp_path, name, [], judge="judge-in-config"))
+        (paths[-1] / "battles.jsonl").write_text("".join(
+            json.dumps({k: v for k, v in r.items() if k != "judge"}) + "\n" for r in rows))
+    result = compare_runs(load_run(paths[0]), load_run(paths[1]), rounds=50)
+    assert result["judges"]["note"] == "one judge (judge-in-config) judged both runs: no per-judge breakdown"

@@ -114,10 +114,24 @@ def _agreement(model_verdict: str, rows: list[dict[str, Any]]) -> tuple[list[str
     return see, miss, flag + tail, flag + tail
 
 
+def _no_breakdown(names: list[str], only_old: list[str], only_new: list[str], recorded: list[str]) -> str:
+    """The one line said instead of a per-judge table (`recorded`: the judge names the runs record elsewhere,
+    from their judgments or config, for battles without a judge column)."""
+    if not names and (only_old or only_new):
+        return (f"no judge judged both runs (old: {', '.join(only_old) or 'not recorded'}; new: "
+                f"{', '.join(only_new) or 'not recorded'}): no per-judge breakdown")
+    judge = ", ".join(names or recorded) or "not recorded"
+    text = f"one judge ({judge}) judged both runs: no per-judge breakdown"
+    if only_old or only_new:
+        text += f" (left out, judged one run only: {', '.join(only_old + only_new)})"
+    return text
+
+
 def judge_breakdown(old: RunFacts, new: RunFacts, why: dict[str, Any], models: list[str], questions: list[str],
-                    settings: dict[str, Any], seed: int) -> dict[str, Any]:
+                    settings: dict[str, Any], seed: int, recorded: list[str] | None = None) -> dict[str, Any]:
     """Fill why[model]["judges"] for every significantly changed model; return what the report says about the
-    judges: {available, source, judges, only_old, only_new, note}."""
+    judges: {available, source, judges, only_old, only_new, note}. `recorded`: the new run's judge names as the
+    comparability check read them (used only to name a single judge that the battles do not record)."""
     source_old, per_old = judge_battles(old)
     source_new, per_new = judge_battles(new)
     names = sorted(set(per_old) & set(per_new))
@@ -125,11 +139,7 @@ def judge_breakdown(old: RunFacts, new: RunFacts, why: dict[str, Any], models: l
                             "only_old": sorted(set(per_old) - set(per_new)),
                             "only_new": sorted(set(per_new) - set(per_old))}
     if len(names) < 2:
-        judge = names[0] if names else "not recorded"
-        info["note"] = f"one judge ({judge}) judged both runs: no per-judge breakdown"
-        if info["only_old"] or info["only_new"]:
-            info["note"] += (f" (judges only in the old run: {', '.join(info['only_old']) or 'none'}; only in the "
-                             f"new run: {', '.join(info['only_new']) or 'none'})")
+        info["note"] = _no_breakdown(names, info["only_old"], info["only_new"], recorded or [])
         return info
     info.update(available=True, note=_source_text(source_new if source_new == source_old else "battles", names, new))
     if info["only_old"] or info["only_new"]:

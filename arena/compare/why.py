@@ -222,7 +222,8 @@ def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], setti
                            app_url, direction),
             "length": (lengths.get("models") or {}).get(model), "longer_answers": model in longer,
         }
-    judges = judge_breakdown(old, new, why, models, questions, settings, out.get("seed", 0))
+    judges = judge_breakdown(old, new, why, models, questions, settings, out.get("seed", 0),
+                             (out.get("judge") or {}).get("new"))
     power = noise_floor(out["models"], len(questions), out.get("model_level", out["level"]),
                         leaderboard=new.leaderboard)
     return {"why": why, "judges": judges, "lengths": lengths, "style": style, "longer_answers": longer,
