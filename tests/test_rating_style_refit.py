@@ -1,11 +1,25 @@
-"""Style-controlled bootstrap: batched chord refits against per-round textbook fits of the same resamples."""
+"""Style-controlled bootstrap: batched Newton refits against exact per-round fits of the same resamples."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import binom, chisquare
 
-from arena.rating.style import style_control
+from arena.rating.style import round_multiplicities, style_control
+from arena.rating.style_refit import (
+    draw_battles,
+    full_inverse,
+    gradient_hessian,
+    newton_fit,
+    refit_rounds,
+    style_layout,
+)
+
+POINT = 400 / math.log(10)  # rating points per natural unit
+EXACT = 1e-6 / POINT  # the promised agreement: 1e-6 rating points
 
 
 def styled_arrays(n: int, m: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -23,34 +37,105 @@ def styled_arrays(n: int, m: int, seed: int) -> tuple[np.ndarray, ...]:
 
 
 def textbook_fit(a, b, x, s, w, m):  # type: ignore[no-untyped-def]
-    """Weighted per-battle contextual BT from the definitions, model 0 pinned at 0, then centred."""
+    """Weighted per-battle contextual BT from the definitions: a dense design with model 0 pinned at 0,
+    BFGS to get close, then plain Newton steps on the dense Hessian to machine precision; centred."""
+    design = np.zeros((len(a), m + x.shape[1]))
+    design[np.arange(len(a)), a] += 1.0
+    design[np.arange(len(a)), b] -= 1.0
+    design[:, m:] = x
+    design = design[:, 1:]
 
     def loss(free: np.ndarray) -> tuple[float, np.ndarray]:
-        theta, beta = np.r_[0.0, free[: m - 1]], free[m - 1 :]
-        z = theta[a] - theta[b] + x @ beta
+        z = design @ free
         p = 1 / (1 + np.exp(-z))
-        g = w * (p - s)
         value = -np.sum(w * (s * np.log(p) + (1 - s) * np.log(1 - p)))
-        grad_t = np.bincount(a, g, m) - np.bincount(b, g, m)
-        return float(value), np.r_[grad_t[1:], x.T @ g]
+        return float(value), design.T @ (w * (p - s))
 
-    res = minimize(loss, np.zeros(m - 1 + x.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-10})
-    theta = np.r_[0.0, res.x[: m - 1]]
-    return np.r_[theta - theta.mean(), res.x[m - 1 :]]
+    free = minimize(loss, np.zeros(design.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-8}).x
+    for _ in range(20):
+        p = 1 / (1 + np.exp(-(design @ free)))
+        hess = design.T @ (design * (w * p * (1 - p))[:, None])
+        step = np.linalg.solve(hess, design.T @ (w * (p - s)))
+        free -= step
+        if np.max(np.abs(step)) < 1e-14:
+            break
+    theta = np.r_[0.0, free[: m - 1]]
+    return np.r_[theta - theta.mean(), free[m - 1 :]]
 
 
-def test_batched_style_refits_equal_textbook_fits_of_the_same_resamples() -> None:
+def original_order(k_sorted: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Multiplicities of the battles in their given order, from the layout's sorted order."""
+    k = np.empty_like(k_sorted)
+    k[order] = k_sorted
+    return k
+
+
+def test_batched_style_refits_equal_exact_fits_of_the_same_resamples() -> None:
     a, b, x, s, w = styled_arrays(600, 5, 1)
     fit = style_control(a, b, x, ["f1", "f2"], s, w, 5, n_rounds=12, seed=3, prior_weight=0.01)
     np.testing.assert_allclose(fit.draws[:, :5].sum(axis=1), 0, atol=1e-9)
-    rng = np.random.default_rng(3)  # the documented stream: one draw of N battle indices per round
+    order = style_layout(a, b, x, s, w, 5).order
+    rng = np.random.default_rng(3)  # the documented stream: round_multiplicities, one round after another
     for r in range(12):
-        k = np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a))
+        k = original_order(round_multiplicities(rng, len(a), None), order)
+        assert k.sum() == len(a)
         used = k > 0
         ref = textbook_fit(a[used], b[used], x[used], s[used], w[used] * k[used], 5)
-        np.testing.assert_allclose(fit.draws[r], ref, atol=2e-6)
+        np.testing.assert_allclose(fit.draws[r], ref, atol=EXACT, rtol=0)
     point = textbook_fit(a, b, x, s, w, 5)
-    np.testing.assert_allclose(np.r_[fit.theta, fit.beta], point, atol=2e-6)
+    np.testing.assert_allclose(np.r_[fit.theta, fit.beta], point, atol=EXACT, rtol=0)
+
+
+def test_question_bootstrap_refits_equal_exact_fits() -> None:
+    a, b, x, s, w = styled_arrays(500, 4, 5)
+    clusters = np.arange(500) % 60
+    fit = style_control(a, b, x, ["f1", "f2"], s, w, 4, n_rounds=6, seed=2, prior_weight=0.01, clusters=clusters)
+    order = style_layout(a, b, x, s, w, 4).order
+    rng = np.random.default_rng(2)
+    for r in range(6):
+        k = original_order(round_multiplicities(rng, len(a), clusters[order]), order)
+        assert (k == k[np.argsort(clusters)][np.searchsorted(np.sort(clusters), clusters)]).all()
+        used = k > 0
+        ref = textbook_fit(a[used], b[used], x[used], s[used], w[used] * k[used], 4)
+        np.testing.assert_allclose(fit.draws[r], ref, atol=EXACT, rtol=0)
+
+
+def test_refits_with_the_full_hessian_for_many_models_equal_exact_fits() -> None:
+    """The path for many models steps with the full data's inverse Hessian: more passes, same answers."""
+    a, b, x, s, w = styled_arrays(20_000, 6, 7)
+    lay = style_layout(a, b, x, s, w, 6)
+    params = newton_fit(lay, 15.0)
+    _, hess, p_full = gradient_hessian(lay, params)
+    rng = np.random.default_rng(0)
+    ks = np.vstack([draw_battles(rng, len(a)) for _ in range(5)])
+    got, converged, passes = refit_rounds(lay, ks, params, hess, p_full, full_inverse(lay, hess))
+    own, own_converged, own_passes = refit_rounds(lay, ks, params, hess, p_full)
+    assert converged.all() and own_converged.all()
+    assert own_passes.mean() <= passes.mean()
+    for r in range(3):
+        k = original_order(ks[r], lay.order)
+        used = k > 0
+        ref = textbook_fit(a[used], b[used], x[used], s[used], w[used] * k[used], 6)
+        np.testing.assert_allclose(got[r], ref, atol=EXACT, rtol=0)
+        np.testing.assert_allclose(own[r], ref, atol=EXACT, rtol=0)
+
+
+def test_two_stage_draw_is_resampling_with_replacement() -> None:
+    """Counts over 150,000 battles (three blocks, the last one partial) follow the multinomial: each count
+    is Binomial(n, 1/n), every block (the partial one too) gets its share, and every round draws n."""
+    n, rounds = 150_000, 12
+    rng = np.random.default_rng(9)
+    ks = np.vstack([draw_battles(rng, n) for _ in range(rounds)]).astype(int)
+    assert (ks.sum(axis=1) == n).all()
+    values = np.bincount(ks.ravel(), minlength=7)
+    expected = binom.pmf(np.arange(7), n, 1 / n) * ks.size
+    observed = np.r_[values[:6], values[6:].sum()]
+    expected = np.r_[expected[:6], ks.size - expected[:6].sum()]
+    assert chisquare(observed, expected).pvalue > 1e-3
+    for lo, hi in ((0, 65_536), (65_536, 131_072), (131_072, n)):
+        share = ks[:, lo:hi].sum() / (rounds * n)
+        sd = math.sqrt((hi - lo) / n * (1 - (hi - lo) / n) / (rounds * n))
+        assert abs(share - (hi - lo) / n) < 5 * sd
 
 
 def test_rounds_without_a_rare_model_fall_back_and_leave_it_unrated() -> None:
@@ -58,8 +143,9 @@ def test_rounds_without_a_rare_model_fall_back_and_leave_it_unrated() -> None:
     a, b = np.r_[a, 4, 4], np.r_[b, 0, 1]  # model 4 plays twice: absent or one-sided in most rounds
     x, s, w = np.vstack([x, [[0.1, 0.2], [0.0, -0.1]]]), np.r_[s, 1.0, 0.0], np.r_[w, 1.0, 1.0]
     fit = style_control(a, b, x, ["f1", "f2"], s, w, 5, n_rounds=40, seed=0, prior_weight=0.01)
+    order = style_layout(a, b, x, s, w, 5).order
     rng = np.random.default_rng(0)
     for r in range(40):
-        k = np.bincount(rng.integers(0, len(a), len(a)), minlength=len(a))
+        k = original_order(round_multiplicities(rng, len(a), None), order)
         assert np.isnan(fit.draws[r, 4]) == (k[-2:].sum() == 0)
         assert np.isfinite(fit.draws[r, :4]).all() and np.isfinite(fit.draws[r, 5:]).all()

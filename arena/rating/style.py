@@ -8,23 +8,34 @@ a battle flips x). The reported ratings are theta with the style terms held out.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy.special import expit
 
 from arena.errors import ArenaError
 from arena.rating.bt import minimize_lbfgs, on_one_blas_thread, tie_prior
 from arena.rating.diagnostics import mle_exists
-from arena.rating.style_refit import PairSorted, chord_refit_style, design, hessian_inverse, sort_by_pair
+from arena.rating.style_refit import (
+    _DENSE_MODELS,
+    draw_battles,
+    draw_clusters,
+    full_inverse,
+    gradient_hessian,
+    newton_fit,
+    refit_rounds,
+    style_layout,
+)
 
 MARKDOWN = ("header", "list", "bold")
 _DIVERGED = 15.0  # natural log-odds units (~2600 rating points): the maximum likelihood ran off to infinity
 _RESCUE_PRIOR = 0.01
-_BATCH_ROUNDS = 50
-_BATCH_CELLS = 4_000_000  # battles x rounds refitted together (memory: a few arrays of this many floats)
+_BATCH_ROUNDS = 64
+_BATCH_CELLS = 50_000_000  # battles x rounds refitted together (their multiplicities: one byte each)
+_WORKERS = 2  # batches refitted at once in threads (numpy releases the GIL); the caller draws the next one
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,9 @@ def fit_style(
 ) -> np.ndarray:
     """Fit (theta, beta) by L-BFGS with the analytic gradient; returns the concatenated parameters."""
     x0 = np.zeros(n_models + x.shape[1]) if start is None else start
-    params = minimize_lbfgs(lambda p: _loss_grad(p, a, b, x, s, w, n_models, alpha), x0, float(w.sum())).copy()
+    params = minimize_lbfgs(
+        lambda p: _loss_grad(p, a, b, x, s, w, n_models, alpha), x0, float(w.sum())
+    ).copy()
     if (
         alpha == 0
         and np.max(np.abs(params - params[:n_models].mean() * (np.arange(len(params)) < n_models)))
@@ -153,51 +166,68 @@ def style_control(
     prior_weight: float,
     clusters: np.ndarray | None = None,
 ) -> StyleFit:
-    """Fit the contextual BT and bootstrap it by resampling battles (seeded, warm-started refits).
+    """Fit the contextual BT and bootstrap it by resampling battles (seeded, batched Newton refits).
 
     With `clusters` (a cluster code per battle), whole clusters (questions) are resampled instead.
+    Round r's multiplicities are `round_multiplicities` of the generator seeded with `seed` after r rounds.
 
     Fits whose plain BT part has no finite maximum use the weak symmetric prior of `bt` (plus a ridge of
     the same weight on the style coefficients); a fit whose parameters still run off (separation through
     the style features) is redone with that prior; models absent from a round get NaN in that round.
     """
+    lay = style_layout(a, b, x, s, w, n_models)
     alpha = prior_weight if needs_prior(a, b, s, w, n_models) else 0.0
-    params = fit_style(a, b, x, s, w, n_models, alpha)
-    rng = np.random.default_rng(seed)
-    n = len(a)
+    params = newton_fit(lay, _DIVERGED) if alpha == 0 else None
+    batched = params is not None  # the batched refits start from an exact unpenalised fit
+    if params is None:
+        params = fit_style(a, b, x, s, w, n_models, alpha)
     draws = np.empty((n_rounds, len(params)))
-    h_inv = hessian_inverse(design(a, b, x, n_models), params, w, n_models) if alpha == 0 else None
-    sd = sort_by_pair(a, b, x, s, n_models)
-    w_sorted = w[sd.order]
+    if n_rounds == 0:
+        return StyleFit(params[:n_models], params[n_models:], features, draws)
+    n = len(a)
+    rng = np.random.default_rng(seed)
+    hess, p_full, h_inv = None, None, None
+    if batched:
+        _, hess, p_full = gradient_hessian(lay, params)
+        h_inv = full_inverse(lay, hess) if n_models > _DENSE_MODELS else None
+        batched = n_models <= _DENSE_MODELS or h_inv is not None
+    cluster = None if clusters is None else clusters[lay.order]
     batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // max(n, 1))))
-    for start in range(0, n_rounds, batch):
-        # the same stream as one round at a time: round r's multiplicities do not depend on the batching
-        ks = np.vstack([_multiplicities(rng, n, clusters) for _ in range(min(batch, n_rounds - start))])
+
+    def finish(start: int, ks: np.ndarray, refit: Future | None) -> None:
         done = np.zeros(len(ks), bool)
-        if h_inv is not None:
-            weights = np.take(ks, sd.order, axis=1) * w_sorted  # (B, N) in sd's order
-            regular = np.flatnonzero(_regular_rounds(sd, weights, n_models))
-            if regular.size:
-                got, converged = chord_refit_style(sd, weights[regular], params, h_inv, n_models)
-                converged &= np.max(np.abs(got), axis=1) <= _DIVERGED
-                draws[start + regular[converged]] = got[converged]
-                done[regular[converged]] = True
-        for row in np.flatnonzero(~done):
-            draws[start + row] = _refit_round(a, b, x, s, w, ks[row], n_models, prior_weight, params)
+        if refit is not None:
+            got, converged, _ = refit.result()
+            done = converged & (np.max(np.abs(got), axis=1) <= _DIVERGED)
+            draws[start + np.flatnonzero(done)] = got[done]
+        for row in np.flatnonzero(~done):  # the round's own exact fit (prior, absent model, no convergence)
+            k = np.empty(n, ks.dtype)
+            k[lay.order] = ks[row]
+            draws[start + row] = _refit_round(a, b, x, s, w, k, n_models, prior_weight, params)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        pending: deque[tuple[int, np.ndarray, Future | None]] = deque()
+        for start in range(0, n_rounds, batch):
+            # drawn in order in this thread: round r's multiplicities do not depend on the batching
+            ks = np.vstack(
+                [round_multiplicities(rng, n, cluster) for _ in range(min(batch, n_rounds - start))]
+            )
+            refit = pool.submit(refit_rounds, lay, ks, params, hess, p_full, h_inv) if batched else None
+            pending.append((start, ks, refit))
+            if len(pending) > _WORKERS:
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
     return StyleFit(params[:n_models], params[n_models:], features, draws)
 
 
-def _regular_rounds(sd: PairSorted, weights: np.ndarray, n_models: int) -> np.ndarray:
-    """(B,) rounds in which every model played and scored and conceded something (no prior in sight);
-    weights are (B, N) in sd's order."""
-    scored = np.add.reduceat(weights * sd.s, sd.starts, axis=1)  # (B, P) by directed pair
-    conceded = np.add.reduceat(weights, sd.starts, axis=1) - scored
-    rows = np.arange(len(sd.starts))
-    side_a = sp.csr_matrix((np.ones(len(rows)), (rows, sd.pair_a)), shape=(len(rows), n_models))
-    side_b = sp.csr_matrix((np.ones(len(rows)), (rows, sd.pair_b)), shape=(len(rows), n_models))
-    won = scored @ side_a + conceded @ side_b
-    lost = conceded @ side_a + scored @ side_b
-    return ((won > 0) & (lost > 0)).all(axis=1)
+def round_multiplicities(rng: np.random.Generator, n: int, cluster: np.ndarray | None) -> np.ndarray:
+    """How often each of the n battles (in `style_layout`'s order) is drawn in one round; whole clusters
+    at a time when `cluster` (a code per battle, in that order) is given."""
+    if cluster is None:
+        return draw_battles(rng, n)
+    k = draw_clusters(rng, cluster, int(cluster.max()) + 1)
+    return k.astype(np.uint8) if k.max() <= 255 else k
 
 
 def _refit_round(
@@ -211,20 +241,21 @@ def _refit_round(
     prior_weight: float,
     start: np.ndarray,
 ) -> np.ndarray:
-    """One round refitted on its own by L-BFGS (prior when needed; absent models NaN)."""
+    """One round refitted on its own (absent models NaN): Newton on the models present, or L-BFGS with the
+    prior when the round needs it (or Newton runs off)."""
     used = k > 0
     present = np.zeros(n_models, bool)
     present[a[used]] = present[b[used]] = True
     wk = w[used] * k[used]
     alpha = prior_weight if needs_prior(a[used], b[used], s[used], wk, n_models) else 0.0
+    out = np.full(len(start), np.nan)
+    if alpha == 0:
+        code = np.cumsum(present) - 1  # models present in the round, renumbered
+        lay = style_layout(code[a[used]], code[b[used]], x[used], s[used], wk, int(present.sum()))
+        fit = newton_fit(lay, _DIVERGED, np.r_[start[:n_models][present], start[n_models:]])
+        if fit is not None:
+            out[:n_models][present], out[n_models:] = fit[: lay.n_models], fit[lay.n_models :]
+            return out
     out = fit_style(a[used], b[used], x[used], s[used], wk, n_models, alpha, start)
     out[:n_models][~present] = np.nan
     return out
-
-
-def _multiplicities(rng: np.random.Generator, n: int, clusters: np.ndarray | None) -> np.ndarray:
-    """How often each of the n battles is drawn in one round (whole clusters at a time when given)."""
-    if clusters is None:
-        return np.bincount(rng.integers(0, n, n), minlength=n)
-    n_clusters = int(clusters.max()) + 1
-    return np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)[clusters]
