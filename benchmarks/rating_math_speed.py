@@ -25,7 +25,7 @@ from rating_speed import agg_and_fit, machine_info, synthetic_battles  # noqa: E
 from arena.rating.bootstrap import bootstrap_bt, resample_counts  # noqa: E402
 from arena.rating.bt import fit_lbfgs  # noqa: E402
 from arena.rating.elo import bootstrap_elo, online_elo  # noqa: E402
-from arena.rating.style import _refit_round, fit_style, style_control, style_features  # noqa: E402
+from arena.rating.style import fit_style, style_control, style_features  # noqa: E402
 
 FACTOR = 400 / np.log(10)
 
@@ -97,7 +97,7 @@ def style_section(n: int, m: int, rounds: int) -> None:
     t0 = time.perf_counter()
     for _ in range(2):
         k = np.bincount(rng.integers(0, n, n), minlength=n)
-        _refit_round(a, b, x, s, w, k, n_models, 0.01, params)
+        fit_style(a[k > 0], b[k > 0], x[k > 0], s[k > 0], (w * k)[k > 0], n_models, 0.0, params)
     t_one = (time.perf_counter() - t0) / 2
     width = np.median(np.diff(np.nanpercentile(fit.draws[:, :n_models] * FACTOR, [2.5, 97.5], axis=0), axis=0))
     print(

@@ -132,7 +132,7 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
         return {"time": time.perf_counter() - start, "cpu": time.process_time() - cpu0, "floor": floor,
                 "categories": len(per_category)}
     if name.startswith("style"):
-        from arena.rating.style import _refit_round, fit_style, style_control, style_features
+        from arena.rating.style import fit_style, style_control, style_features
 
         n = 200_000 if name == "style200k" else 1_500_000
         battles = styled(n, 150, seed=3)
@@ -150,7 +150,7 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
         rng = np.random.default_rng(0)
         start = time.perf_counter()
         k = np.bincount(rng.integers(0, n, n), minlength=n)
-        _refit_round(a, b, x, s, w, k, m, 0.01, params)
+        fit_style(a[k > 0], b[k > 0], x[k > 0], s[k > 0], (w * k)[k > 0], m, 0.0, params)
         t_one = time.perf_counter() - start
         return {"time": t_fit + per_round * 1000, "cpu": cpu, "fastchat": t_fit + t_one * 1000,
                 "scaled_from": style_rounds}
