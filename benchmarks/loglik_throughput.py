@@ -11,7 +11,8 @@ Three clients send the same requests (one per option of each multiple-choice ite
 to that one server, in alternating rounds (the order rotating), in this process:
   - a bare httpx.AsyncClient (client.post + r.json(), an asyncio.Semaphore of --concurrency);
   - a bare aiohttp.ClientSession (session.post + await resp.json(), the same semaphore);
-  - Arena's path: CompletionsLogprobs through the bench's request limiter (Limited) and scorer (score_item).
+  - Arena's path: CompletionsLogprobs through `arena bench`'s task scorer (logprob_run.score_items: the
+    request limiter, every option, acc and acc_norm per item).
 Rates are the median (and the best) round of each; client CPU is this process's own CPU time (resource.getrusage, user +
 system) over all its rounds, per request: the server's CPU is never in it. Issue 11 asks Arena's rate to
 be at least 90% of a bare async client's: the ratio printed is to the faster of the two bare clients.
@@ -149,16 +150,31 @@ async def bare_aiohttp(url: str, items: list, conc: int) -> tuple[float, float]:
         return await timed(lambda: asyncio.gather(*(one(b) for b in bodies)))
 
 
+def choice_task(items: list) -> Any:
+    """The items as a loaded multiple-choice task scored by option log-likelihood (what `arena bench` scores)."""
+    from arena.bench.config import BenchTask
+    from arena.bench.items import LoadResult
+    from arena.bench.tasks import LoadedTask
+
+    task = BenchTask(name="bench", kind="choice", path=Path("bench.jsonl"), method="loglikelihood")
+    return LoadedTask(task=task, kind="choice", format="arc", data=LoadResult(items=items))
+
+
 async def arena_path(url: str, items: list, conc: int) -> tuple[float, float]:
-    """Arena's log-likelihood path: CompletionsLogprobs through the bench limiter and scorer, every item."""
+    """Arena's log-likelihood path: CompletionsLogprobs through `arena bench`'s own task scorer (score_items:
+    the request limiter, every option, acc and acc_norm per item), every item."""
     from arena.backends.completions_logprobs import CompletionsLogprobs
-    from arena.bench.loglik import score_item
-    from arena.bench.logprob_run import Limited
+    from arena.bench.logprob_run import score_items
 
     model = CompletionsLogprobs(name="bench", model="fake", base_url=url, api_key="EMPTY", concurrency=conc)
-    limited = Limited(model, [])
+    task = choice_task(items)
+
+    async def run() -> None:
+        scored, errors = await score_items(model, task, None)
+        assert not errors and all(s is not None for s in scored), errors[:1]
+
     try:
-        return await timed(lambda: asyncio.gather(*(score_item(limited, it) for it in items)))
+        return await timed(run)
     finally:
         await model.aclose()
 

@@ -19,8 +19,7 @@ from arena.backends.logprobs import (
     ContinuationLL,
     NoPromptLogprobs,
     WindowInfo,
-    continuation_token_indices,
-    spans_from_offsets,
+    continuation_tokens,
 )
 from arena.backends.openai_compat import (
     Timeouts,
@@ -37,6 +36,7 @@ from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
 
 UNSUPPORTED_STATUS = (404, 405, 501)
+_PROMPT_MARK = "\x00arena-prompt\x00"  # where the prompt goes in the serialised echo request
 
 
 class CompletionsLogprobs:
@@ -65,6 +65,7 @@ class CompletionsLogprobs:
         self._proxies: dict[str, str | None] = {}
         self._session: aiohttp.ClientSession | None = None
         self._info: WindowInfo | None = None
+        self._echo_parts: tuple[bytes, bytes] | None = None
         self.stop: list[str] | None = None  # stop sequences of `generate` (bench completion prompting)
 
     @property
@@ -89,8 +90,8 @@ class CompletionsLogprobs:
             raise ReplyTimeout(f"the reply took longer than timeout_s={self.timeouts.total_s:g} s") from None
         return json.loads(raw)
 
-    async def _post(self, url: str, body: dict[str, Any], what: str) -> dict[str, Any]:
-        payload = json.dumps(body).encode()
+    async def _post(self, url: str, body: dict[str, Any] | bytes, what: str) -> dict[str, Any]:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             data, _ = await call_with_retries(lambda: self._once(url, payload), self.retry, self._rng)
         except HTTPStatusFailure as exc:
@@ -112,24 +113,30 @@ class CompletionsLogprobs:
 
     async def _echo(self, prompt: str | list[int]) -> tuple[list[str], list[float | None], list[int] | None]:
         """The echoed prompt tokens, their log-probabilities and text offsets (generated tokens dropped)."""
-        body = {"model": self.model, "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1,
-                "temperature": 0.0, **self.extra_body}
-        data = await self._post(f"{self.endpoint}/completions", body, "an echo+logprobs request")
+        data = await self._post(f"{self.endpoint}/completions", self._echo_body(prompt), "an echo+logprobs request")
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise BackendError(f"{self.name}: {self.endpoint}/completions sent no choices")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return _prompt_part(choices[0], usage, self.name)
 
+    def _echo_body(self, prompt: str | list[int]) -> dict[str, Any] | bytes:
+        """The echo request: the same bytes as json.dumps of the body dict, but only the prompt is serialised
+        per request (the rest once, around a mark; an extra_body that sets `prompt` itself gets the dict)."""
+        if self._echo_parts is None:
+            template = json.dumps(self._echo_dict(_PROMPT_MARK)).split(json.dumps(_PROMPT_MARK))
+            self._echo_parts = (template[0].encode(), template[1].encode()) if len(template) == 2 else (b"", b"")
+        head, tail = self._echo_parts
+        return head + json.dumps(prompt).encode() + tail if head else self._echo_dict(prompt)
+
+    def _echo_dict(self, prompt: str | list[int]) -> dict[str, Any]:
+        return {"model": self.model, "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1,
+                "temperature": 0.0, **self.extra_body}
+
     async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
         """log P(continuation | context): the prompt tokens whose characters reach into the continuation."""
         prompt = context + continuation
-        tokens, logprobs, offsets = await self._echo(prompt)
-        picked, straddled = continuation_token_indices(spans_from_offsets(tokens, offsets, prompt), len(context))
-        values = [logprobs[i] for i in picked]
-        if not picked or any(v is None for v in values):
-            raise NoPromptLogprobs(f"{self.name}: the echoed prompt has no log-probabilities for the continuation")
-        return ContinuationLL(float(sum(values)), len(picked), straddled)  # type: ignore[arg-type]
+        return continuation_ll(*(await self._echo(prompt)), prompt, len(context), self.name)
 
     async def tokenize(self, text: str) -> list[int]:
         """Token ids from the server's `/tokenize` route (vLLM), without special tokens."""
@@ -194,9 +201,21 @@ def _mentions_logprobs(text: str) -> bool:
     return any(w in low for w in ("echo", "logprobs", "not supported", "unsupported"))
 
 
+def continuation_ll(tokens: list[Any], logprobs: list[Any], offsets: list[Any] | None, prompt: str, ctx_chars: int,
+                    name: str) -> ContinuationLL:
+    """log P(continuation | context) from the echoed prompt part: the log-probabilities (summed in token order)
+    of the tokens that reach past the context's `ctx_chars` characters."""
+    picked, straddled = continuation_tokens(tokens, offsets, prompt, ctx_chars)
+    values = [logprobs[i] for i in picked]
+    if not picked or None in values:  # a JSON value equals None only when it is null
+        raise NoPromptLogprobs(f"{name}: the echoed prompt has no log-probabilities for the continuation")
+    return ContinuationLL(float(sum(values)), len(picked), straddled)
+
+
 def _prompt_part(choice: dict[str, Any], usage: dict[str, Any],
-                 name: str) -> tuple[list[str], list[float | None], list[int] | None]:
-    """(tokens, logprobs, offsets) of the prompt from `logprobs` (echo) or vLLM's `prompt_logprobs`."""
+                 name: str) -> tuple[list[Any], list[float | None], list[int] | None]:
+    """(tokens, logprobs, offsets) of the prompt from `logprobs` (echo) or vLLM's `prompt_logprobs`; echoed
+    tokens as the server sent them (continuation_tokens reads them as text, only those it needs)."""
     prompt_lp = choice.get("prompt_logprobs")
     if isinstance(prompt_lp, list) and prompt_lp:
         ids = choice.get("prompt_token_ids")
@@ -222,4 +241,4 @@ def _prompt_part(choice: dict[str, Any], usage: dict[str, Any],
     if not isinstance(n_prompt, int) or n_prompt > len(tokens):
         n_prompt = len(tokens) - (generated if isinstance(generated, int) else 1)
     offsets = offsets[:n_prompt] if isinstance(offsets, list) else None
-    return [str(t) for t in tokens[:n_prompt]], list(values[:n_prompt]), offsets
+    return tokens[:n_prompt], values[:n_prompt], offsets

@@ -4,8 +4,11 @@ A backend scores text two ways: the log-probability of a continuation given a co
 option likelihood) and the log-probabilities of given token ids (rolling perplexity windows)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from itertools import islice, repeat
+from operator import add, sub
+from typing import Any, Protocol
 
 from arena.errors import ArenaError
 
@@ -89,3 +92,49 @@ def spans_from_offsets(tokens: list[str], offsets: list[int] | None, prompt: str
         start, end = off - shift, off - shift + len(tok)
         spans.append((start, end) if end > 0 else None)  # wholly before the prompt text: a special token
     return spans
+
+
+def continuation_tokens(tokens: Sequence[Any], offsets: Sequence[Any] | None, prompt: str,
+                        ctx_chars: int) -> tuple[list[int], bool]:
+    """`continuation_token_indices(spans_from_offsets([str(t) for t in tokens], offsets, prompt), ctx_chars)`,
+    the same answer for every input, found from the end of the prompt: only the continuation's tokens and the
+    one before them are read one by one (the context costs one C-level pass, not Python work per token)."""
+    n = len(tokens)
+    if not n:
+        return [], False
+    limit = max(ctx_chars, 0)  # a span ending at or before 0 lies before the prompt text: never picked
+    picked: list[int] = []
+    first_start = 0
+    if offsets is None or len(offsets) != n:  # spans from token lengths: ends never decrease, stop at the limit
+        end = len(prompt)
+        for i in range(n - 1, -1, -1):
+            if end <= limit:
+                break
+            size = len(str(tokens[i]))
+            if size:
+                picked.append(i)
+                first_start = end - size
+            end -= size
+    else:
+        try:
+            shift = offsets[n - 1] + len(str(tokens[n - 1])) - len(prompt)
+            i = n - 1
+            while i >= 0:
+                start = offsets[i] - shift
+                end = start + len(str(tokens[i]))
+                if end > start:  # not an empty token
+                    if not end > limit:
+                        break
+                    picked.append(i)
+                    first_start = start
+                i -= 1
+            # offsets need not grow: if a token before the stop reaches past the limit, read every token
+            exact = i <= 0 or max(map(add, map(sub, islice(offsets, i), repeat(shift)),
+                                      map(len, map(str, islice(tokens, i))))) <= limit
+        except TypeError:  # offsets that are not numbers: the plain path fails as it always did
+            exact = False
+        if not exact:
+            spans = spans_from_offsets([str(t) for t in tokens], list(offsets), prompt)
+            return continuation_token_indices(spans, ctx_chars)
+    picked.reverse()
+    return picked, bool(picked) and first_start < ctx_chars

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from arena.backends.logprobs import LogprobModel
+from arena.backends.logprobs import ContinuationLL, LogprobModel
 from arena.bench.aggregate import sample_stderr
 from arena.bench.loaders import BenchItem
 
@@ -59,19 +59,28 @@ def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
             "acc_norm_bytes": int(pred_bytes == gold)}
 
 
-async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
-    """Score one choice item: each option's log-likelihood, the prediction, acc and acc_norm."""
+def option_pairs(item: BenchItem) -> list[tuple[str, str]]:
+    """The (context, continuation) pairs scored for one choice item, one per option."""
+    context = mc_context(item)
+    return [split_pair(context, TARGET_DELIMITER + text) for text in mc_options(item)]
+
+
+def item_result(item: BenchItem, scored: list[ContinuationLL]) -> dict[str, Any]:
+    """One choice item's entry from its options' log-likelihoods (in option order): the prediction, acc, acc_norm."""
     labels = [lab for lab, _ in item.choices]
-    options = mc_options(item)
-    pairs = [split_pair(mc_context(item), TARGET_DELIMITER + text) for text in options]
-    scored = await asyncio.gather(*(model.continuation_logprob(ctx, cont) for ctx, cont in pairs))
     lls, tokens = [r.logprob for r in scored], [r.tokens for r in scored]
     straddled = sum(int(r.straddled) for r in scored)
     gold = labels.index(item.answer)
-    out = decide(lls, options, gold)
+    out = decide(lls, mc_options(item), gold)
     return {"id": item.id, **out, "correct": bool(out["acc"]), "expected": item.answer,
             "extracted": labels[out["pred"]], "loglikelihoods": [round(v, 6) for v in lls], "tokens": tokens,
             **({"straddled": straddled} if straddled else {})}
+
+
+async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
+    """Score one choice item: each option's log-likelihood, the prediction, acc and acc_norm."""
+    scored = await asyncio.gather(*(model.continuation_logprob(ctx, cont) for ctx, cont in option_pairs(item)))
+    return item_result(item, list(scored))
 
 
 def mean_stderr(values: list[float]) -> tuple[float, float | None]:

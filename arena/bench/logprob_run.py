@@ -17,7 +17,7 @@ from arena.backends.demo_logprobs import DemoLogprobs
 from arena.backends.logprobs import ContinuationLL, LogprobModel, NoPromptLogprobs, WindowInfo
 from arena.backends.openai_compat import resolve_api_key
 from arena.backends.retry import RetryPolicy
-from arena.bench.loglik import score_item, summarize
+from arena.bench.loglik import item_result, option_pairs, summarize
 from arena.bench.logprob_cache import LogprobCache, identity
 from arena.bench.perplexity import aggregate, score_document
 from arena.bench.results import now
@@ -86,7 +86,11 @@ class Limited:
         async with self._sem:
             if self.unsupported:
                 raise self.unsupported[0]
-            return await fn(*args)
+            try:
+                return await fn(*args)
+            except NoPromptLogprobs as exc:  # known at once: the requests still waiting are not sent
+                self.unsupported.append(exc)
+                raise
 
     async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
         """The backend's continuation_logprob, within the limit (or from the cache)."""
@@ -121,18 +125,19 @@ class Limited:
         await self.model.aclose()
 
 
-async def _gather_items(model: LogprobModel, task: LoadedTask,
-                        cache: LogprobCache | None) -> tuple[list[Any], list[str]]:
-    """Score every item of one task (at most `model.concurrency` at once); (scores in item order, errors)."""
+async def score_items(model: LogprobModel, task: LoadedTask,
+                      cache: LogprobCache | None) -> tuple[list[Any], list[str]]:
+    """Score every item of one task (at most `model.concurrency` requests at once); (scores in item order,
+    errors). Choice options are requests of their own (one task each, not one per item and one per option)."""
     errors: list[str] = []
     unsupported: list[NoPromptLogprobs] = []
     limited = Limited(model, unsupported, cache)
+    if task.kind != "perplexity":
+        return await _score_choices(limited, task, errors), errors
 
     async def one(item: Any) -> Any:
         try:
-            if task.kind == "perplexity":
-                return await score_document(limited, item.question, task.task.max_length)
-            return await score_item(limited, item)
+            return await score_document(limited, item.question, task.task.max_length)
         except NoPromptLogprobs as exc:
             unsupported.append(exc)
         except ArenaError as exc:
@@ -143,6 +148,30 @@ async def _gather_items(model: LogprobModel, task: LoadedTask,
     if unsupported:
         raise unsupported[0]
     return list(results), errors
+
+
+async def _score_choices(limited: Limited, task: LoadedTask, errors: list[str]) -> list[dict[str, Any] | None]:
+    """Every option of every item scored at once (within the limit), then each item from its options; an item
+    with a failed option is None and its error (the first failed option's) goes to `errors`."""
+    items = task.data.items
+    pairs = [option_pairs(item) for item in items]
+    scored = await asyncio.gather(*(limited.continuation_logprob(ctx, cont) for ps in pairs for ctx, cont in ps),
+                                  return_exceptions=True)
+    if limited.unsupported:
+        raise limited.unsupported[0]
+    out: list[dict[str, Any] | None] = []
+    pos = 0
+    for item, ps in zip(items, pairs):
+        mine, pos = scored[pos:pos + len(ps)], pos + len(ps)
+        failed = next((r for r in mine if isinstance(r, BaseException)), None)
+        if failed is None:
+            out.append(item_result(item, mine))  # type: ignore[arg-type]
+        elif isinstance(failed, ArenaError):
+            errors.append(f"{task.task.name}/{item.id}: {failed}")
+            out.append(None)
+        else:
+            raise failed
+    return out
 
 
 def task_result(task: LoadedTask, scored: list[Any], run_id: str, demo: bool) -> dict[str, Any]:
@@ -189,7 +218,7 @@ async def _score_candidate(model: LogprobModel, tasks: list[LoadedTask], run: Ru
     try:
         for task in tasks:
             try:
-                scored, errors = await _gather_items(model, task, cache)
+                scored, errors = await score_items(model, task, cache)
             except NoPromptLogprobs as exc:
                 msg = unsupported_message(task, model.name, str(exc))
                 log(f"error: {msg}")
