@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from arena.rating.bootstrap import multinomial_by_poisson
+from arena.rating.draws import multinomial_by_poisson
 
 
 def exact_pmf(counts: np.ndarray) -> dict[tuple[int, ...], float]:

@@ -14,26 +14,29 @@ Degenerate rounds are handled explicitly:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
 from arena.rating.bt import fit_lbfgs, logistic, newton_batch, on_one_blas_thread
-from arena.rating.chord import chord_solve, spd_inverse
-from arena.rating.newton_cg import newton_cg_refit
+from arena.rating.chord import DenseRefits, chord_solve, spd_inverse
 from arena.rating.clusters import draw_cluster_counts
 from arena.rating.counts import PairCounts
 from arena.rating.diagnostics import mle_exists, mle_exists_batch
+from arena.rating.draws import CellSampler
+from arena.rating.newton_cg import newton_cg_refit
 
 _BATCH_ROUNDS = 50
-_BATCH_CELLS = 2_000_000  # rounds x cells drawn at once
-_REFIT_ROUNDS = 64
-_REFIT_CELLS = 8_000_000  # rounds x pairs refitted at once (a few float arrays of this size)
+_BATCH_CELLS = 8_000_000  # rounds x cells drawn at once
 _TOL = 2e-9  # estimated error (natural units) of a converged refit: 3.5e-7 rating points
+_DENSE_MODELS = 3000  # dense (M, M) gradient passes up to this many models ...
+_DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements)
+_DENSE_CELLS = 8_000_000  # rounds x M^2 held as dense pair totals at once
 
 
 @dataclass(frozen=True)
@@ -50,38 +53,46 @@ class BootstrapDraws:
         return self.theta.shape[0]
 
 
-def multinomial_by_poisson(rng: np.random.Generator, cell_count: np.ndarray, size: int) -> np.ndarray:
-    """(size, C) draws of Multinomial(N, cell_count / N), N = cell_count.sum(): resampling N battles with
-    replacement, at about half the cost of numpy's sequential binomials.
-
-    Each cell gets a Poisson(cell_count) draw; given their sum S, Poisson counts are Multinomial(S, p). The
-    total is then made N exactly: with S < N, N - S more battles drawn from p are added (the sum of
-    independent multinomials with the same p); with S > N, S - N of the S drawn battles, chosen uniformly
-    without replacement, are removed (a uniform subset of i.i.d. draws is i.i.d.). Both corrections keep
-    the distribution exactly multinomial; they touch about sqrt(N) battles per round.
-    """
-    total = int(cell_count.sum())
-    lam = cell_count.astype(float)
-    cdf = np.cumsum(lam)
-    draws = rng.poisson(lam, size=(size, len(lam)))
-    for row, drawn in zip(draws, draws.sum(axis=1).tolist()):
-        if drawn < total:
-            extra = np.searchsorted(cdf, rng.random(total - drawn) * cdf[-1], side="right")
-            row += np.bincount(extra, minlength=len(lam))
-        elif drawn > total:
-            gone = rng.choice(drawn, drawn - total, replace=False)  # positions among the drawn battles
-            row -= np.bincount(np.searchsorted(np.cumsum(row), gone, side="right"), minlength=len(lam))
-    return draws
-
-
 def _draw(
-    cell_count: np.ndarray, clusters: sp.csr_matrix | None, seed_seq: np.random.SeedSequence, size: int
-) -> np.ndarray:
-    """One batch of resampled cell counts (battles, or whole questions when clusters is given), own stream."""
+    sampler: CellSampler | None,
+    clusters: sp.csr_matrix | None,
+    seed_seq: np.random.SeedSequence,
+    size: int,
+    finish: Callable[[np.ndarray], Any] | None,
+) -> Any:
+    """One batch of resampled cell counts (battles, or whole questions when clusters is given), own stream;
+    passed through `finish` (in the worker thread) when given."""
     rng = np.random.default_rng(seed_seq)
     if clusters is not None:
-        return draw_cluster_counts(clusters, rng, size)
-    return multinomial_by_poisson(rng, cell_count, size)
+        drawn = draw_cluster_counts(clusters, rng, size)
+    else:
+        assert sampler is not None
+        drawn = sampler.draw(rng, size)
+    return drawn if finish is None else finish(drawn)
+
+
+def _draw_batches(
+    counts: PairCounts,
+    n_rounds: int,
+    seed: int,
+    workers: int,
+    clusters: sp.csr_matrix | None,
+    finish: Callable[[np.ndarray], Any] | None,
+) -> Iterator[Any]:
+    """Batches of resampled cell counts (see resample_counts), each passed through `finish` in the worker."""
+    width = max(len(counts.cell_count), clusters.shape[0] if clusters is not None else 0, 1)
+    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // width)))
+    sizes = [min(batch, n_rounds - start) for start in range(0, n_rounds, batch)]
+    seqs = np.random.SeedSequence(seed).spawn(len(sizes))
+    sampler = CellSampler(counts.cell_count) if clusters is None and n_rounds > 0 else None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[Any]] = deque()
+        for seq, size in zip(seqs, sizes):
+            pending.append(pool.submit(_draw, sampler, clusters, seq, size, finish))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def resample_counts(
@@ -89,36 +100,25 @@ def resample_counts(
 ) -> Iterator[np.ndarray]:
     """Yield (B, C) batches of resampled cell counts, reproducible from the seed.
 
-    Without clusters, battles are resampled (a multinomial over the cells, `multinomial_by_poisson`); with
-    a (questions, cells)
-    cluster matrix, questions are resampled with all their battles. Batch k is drawn from child k of
-    SeedSequence(seed), so the draws do not depend on threading; numpy releases the GIL while sampling,
-    so batches are drawn in worker threads while the caller refits.
+    Without clusters, battles are resampled (a multinomial over the cells, `draws.CellSampler`); with
+    a (questions, cells) cluster matrix, questions are resampled with all their battles. Batch k is drawn
+    from child k of SeedSequence(seed), so the draws do not depend on threading; numpy releases the GIL
+    while sampling, so batches are drawn in worker threads while the caller refits.
     """
-    width = max(len(counts.cell_count), clusters.shape[0] if clusters is not None else 0, 1)
-    batch = int(max(1, min(_BATCH_ROUNDS, _BATCH_CELLS // width)))
-    sizes = [min(batch, n_rounds - start) for start in range(0, n_rounds, batch)]
-    seqs = np.random.SeedSequence(seed).spawn(len(sizes))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[np.ndarray]] = deque()
-        for seq, size in zip(seqs, sizes):
-            pending.append(pool.submit(_draw, counts.cell_count, clusters, seq, size))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from _draw_batches(counts, n_rounds, seed, workers, clusters, None)
 
 
-def full_hessian_inverse(counts: PairCounts, theta: np.ndarray) -> np.ndarray | None:
-    """Inverse of the full-data BT Hessian at theta (common shift made invertible); None if disconnected."""
+def full_hessian_inverse(counts: PairCounts, theta: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """Inverse of the full-data BT Hessian at theta with the common shift made invertible by adding `pin` to
+    every entry; (None, pin) if disconnected."""
     _, n = counts.pair_stats()
     pi, pj, m = counts.pair_i, counts.pair_j, counts.n_models
     p = expit(theta[pi] - theta[pj])
     h = n * p * (1.0 - p)
     off = sp.coo_matrix((np.r_[-h, -h], (np.r_[pi, pj], np.r_[pj, pi])), shape=(m, m)).toarray()
     diag = np.bincount(pi, h, m) + np.bincount(pj, h, m)
-    hess = off + np.diag(diag) + diag.sum() / m / m
-    return spd_inverse(hess)
+    pin = float(diag.sum() / m / m)
+    return spd_inverse(off + np.diag(diag) + pin), pin
 
 
 def chord_refit(
@@ -152,22 +152,15 @@ def chord_refit(
     return theta.T, converged
 
 
-def _pair_batches(
-    counts: PairCounts, n_rounds: int, seed: int, clusters: sp.csr_matrix | None
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(s, n, active) of consecutive rounds, in batches sized for the refit ((B, P) pair statistics)."""
-    size = int(max(1, min(_REFIT_ROUNDS, _REFIT_CELLS // max(len(counts.pair_i), 1))))
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    held = 0
-    for batch in resample_counts(counts, n_rounds, seed, clusters=clusters):
-        s, n = counts.pair_stats(batch)
-        parts.append((s, n, counts.model_battles(batch) > 0))
-        held += len(batch)
-        if held >= size:
-            yield tuple(np.vstack(column) for column in zip(*parts))  # type: ignore[misc]
-            parts, held = [], 0
-    if parts:
-        yield tuple(np.vstack(column) for column in zip(*parts))  # type: ignore[misc]
+@dataclass(frozen=True)
+class RoundBatch:
+    """A batch of resampled rounds as the refits need them (made in the drawing thread)."""
+
+    drawn: np.ndarray  # (B, C) cell counts
+    won: np.ndarray  # (B, M) weighted score of each model
+    lost: np.ndarray  # (B, M) weighted battles minus score
+    active: np.ndarray  # (B, M) model had battles in the round
+    scores: np.ndarray | None  # (B, M, M) dense score matrices (`DenseRefits`), when used
 
 
 @dataclass(frozen=True)
@@ -182,16 +175,61 @@ class Refits:
     side_i: sp.csr_matrix
     side_j: sp.csr_matrix
     signed_t: sp.csr_matrix  # (M, P) signed incidence
+    dense: DenseRefits | None  # gradient passes on dense matrices (most pairs met), else on the pair list
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # cells -> dense score matrix (position, cell, factor)
 
     @classmethod
     def prepare(cls, counts: PairCounts, theta_full: np.ndarray, prior_weight: float) -> Refits:
         """The shared parts for refits of resamples of `counts` warm-started from theta_full."""
         m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
         side_i, side_j = _side(pi, m), _side(pj, m)
+        h_inv, pin = full_hessian_inverse(counts, theta_full)
+        s_full, n_full = counts.pair_stats()
+        dense, entries = None, None
+        if h_inv is not None and m <= _DENSE_MODELS and len(pi) >= _DENSE_SHARE * m * (m - 1) / 2:
+            dense = DenseRefits(pi, pj, m, theta_full, n_full, h_inv, pin)
+            if (counts.cell_weight > 0).all():  # then a model with battles has positive weight: active = weight > 0
+                entries = _score_entries(counts)
         return cls(
-            counts, theta_full, prior_weight, full_hessian_inverse(counts, theta_full),
-            mle_exists(m, pi, pj, *counts.pair_stats()), side_i, side_j, (side_i - side_j).T.tocsr(),
+            counts, theta_full, prior_weight, h_inv, mle_exists(m, pi, pj, s_full, n_full), side_i, side_j,
+            (side_i - side_j).T.tocsr(), dense, entries,
         )
+
+    def summarise(self, drawn: np.ndarray) -> RoundBatch:
+        """The RoundBatch of a (B, C) batch of drawn cell counts."""
+        if self.entries is None:
+            s, n = self.counts.pair_stats(drawn)
+            won, lost = _tallies(self, s, n)
+            return RoundBatch(drawn, won, lost, self.counts.model_battles(drawn) > 0, None)
+        position, cell, factor = self.entries
+        m = self.counts.n_models
+        scores = np.empty((len(drawn), m, m))
+        for out, row in zip(scores, drawn):
+            out.reshape(-1)[:] = np.bincount(position, row[cell] * factor, m * m)
+        won = scores.sum(axis=2)
+        total = won + scores.sum(axis=1)
+        return RoundBatch(drawn, won, total - won, total > 0, scores)
+
+
+def _score_entries(counts: PairCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each cell's battles go in a dense score matrix: its score at (i, j), the rest at (j, i); as
+    (flat position, cell, factor) triples without zero factors."""
+    m = counts.n_models
+    i, j = counts.pair_i[counts.cell_pair], counts.pair_j[counts.cell_pair]
+    mine, theirs = counts.cell_weight * counts.cell_score, counts.cell_weight * (1.0 - counts.cell_score)
+    cells = np.arange(len(i))
+    a, b = mine != 0, theirs != 0
+    position = np.r_[(i * m + j)[a], (j * m + i)[b]]
+    order = np.argsort(position, kind="stable")
+    return position[order], np.r_[cells[a], cells[b]][order], np.r_[mine[a], theirs[b]][order]
+
+
+def _tallies(refits: Refits, s: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(won, lost) per model of (B, P) pair statistics: weighted score and weighted battles minus score."""
+    other = n - s
+    won = (refits.side_i.T @ s.T + refits.side_j.T @ other.T).T
+    lost = (refits.side_i.T @ other.T + refits.side_j.T @ s.T).T
+    return np.asarray(won), np.asarray(lost)
 
 
 def refit_batch(refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,21 +240,60 @@ def refit_batch(refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray
     Hessian; rounds it cannot finish and rounds needing the prior go to batched Newton-CG, then dense
     batched Newton, then L-BFGS one by one. Inactive models keep theta_full (the caller masks them).
     """
-    counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
+    won, lost = _tallies(refits, s, n)
+    return _refit(refits, won, lost, active, lambda rows: (s[rows], n[rows]), None)
+
+
+def _refit(
+    refits: Refits,
+    won: np.ndarray,
+    lost: np.ndarray,
+    active: np.ndarray,
+    pair_stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    scores: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """refit_batch on per-model tallies; pair statistics of rounds are asked for (pair_stats(rows)) only where
+    needed; scores are the rounds' dense score matrices when already made."""
+    counts, theta_full, h_inv = refits.counts, refits.theta_full, refits.h_inv
     m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
-    won = (s @ refits.side_i) + ((n - s) @ refits.side_j)
-    lost = ((n - s) @ refits.side_i) + (s @ refits.side_j)
+    rounds = len(won)
     one_sided = ((won <= 0) | (lost <= 0)) & active
     needs_prior = one_sided.any(axis=1) | (active.sum(axis=1) < 2)
     if not refits.full_ok:
-        needs_prior |= ~mle_exists_batch(m, pi, pj, s, n)
+        needs_prior |= ~mle_exists_batch(m, pi, pj, *pair_stats(np.arange(rounds)))
     regular = ~needs_prior & active.all(axis=1)
-    theta = np.tile(theta_full, (len(s), 1))
-    ok = np.zeros(len(s), bool)
-    if regular.any() and h_inv is not None:
-        theta[regular], ok[regular] = chord_refit(
-            pi, pj, refits.signed_t, s[regular].T, n[regular].T, theta_full, h_inv
-        )
+    theta = np.tile(theta_full, (rounds, 1))
+    ok = np.zeros(rounds, bool)
+    if regular.any() and refits.dense is not None:
+        rows = np.flatnonzero(regular)
+        size = max(1, _DENSE_CELLS // (m * m))
+        for start in range(0, len(rows), size):
+            part = rows[start:start + size]
+            if scores is not None:
+                theta[part], ok[part] = refits.dense.refit(scores[part], _TOL)
+            else:
+                theta[part], ok[part] = refits.dense.refit(refits.dense.scores(*pair_stats(part)), _TOL)
+    elif regular.any() and h_inv is not None:
+        rows = np.flatnonzero(regular)
+        s_reg, n_reg = pair_stats(rows)
+        theta[rows], ok[rows] = chord_refit(pi, pj, refits.signed_t, s_reg.T, n_reg.T, theta_full, h_inv)
+    todo = np.flatnonzero(~ok)
+    if todo.size:
+        s, n = pair_stats(todo)
+        sub_theta, sub_ok, sub_prior = theta[todo], ok[todo], needs_prior[todo]
+        _fallback(refits, s, n, active[todo], sub_theta, sub_ok, sub_prior)
+        theta[todo], needs_prior[todo] = sub_theta, sub_prior
+    return theta, needs_prior
+
+
+def _fallback(
+    refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray, theta: np.ndarray, ok: np.ndarray,
+    needs_prior: np.ndarray,
+) -> None:
+    """Refit, in place, rounds the chord did not finish: batched Newton-CG, then dense batched Newton, then
+    L-BFGS one by one."""
+    counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
+    m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
     if h_inv is not None:
         _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight, h_inv,
                           theta_full)
@@ -232,7 +309,6 @@ def refit_batch(refits: Refits, s: np.ndarray, n: np.ndarray, active: np.ndarray
         theta[redo], ok[redo] = newton_batch(pi, pj, s[redo], n[redo], start, alpha, max_iter=200)
         for b in redo[~ok[redo]]:
             theta[b] = fit_lbfgs(pi, pj, s[b], n[b], m, prior_weight if needs_prior[b] else 0.0, theta[b])
-    return theta, needs_prior
 
 
 @on_one_blas_thread
@@ -247,10 +323,13 @@ def bootstrap_bt(
     """Refit BT on n_rounds resamples (of battles, or of question clusters), warm-started from the full fit."""
     refits = Refits.prepare(counts, theta_full, prior_weight)
     thetas, actives, priors = [], [], []
-    for s, n, active in _pair_batches(counts, n_rounds, seed, clusters):
-        theta, needs_prior = refit_batch(refits, s, n, active)
+    for batch in _draw_batches(counts, n_rounds, seed, 2, clusters, refits.summarise):
+        def pair_stats(rows: np.ndarray, drawn: np.ndarray = batch.drawn) -> tuple[np.ndarray, np.ndarray]:
+            return counts.pair_stats(drawn[rows])
+
+        theta, needs_prior = _refit(refits, batch.won, batch.lost, batch.active, pair_stats, batch.scores)
         thetas.append(theta)
-        actives.append(active)
+        actives.append(batch.active)
         priors.append(needs_prior)
     if not thetas:
         m = counts.n_models
