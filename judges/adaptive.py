@@ -115,7 +115,8 @@ def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None 
     both = np.isfinite(d)[:, :, None] & np.isfinite(d)[:, None, :]
     wins = (np.nan_to_num(d)[:, :, None] > np.nan_to_num(d)[:, None, :]) & both
     above = wins.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
-    return Fit(models, rating, low, high, above, theta, full_hessian_inverse(counts, theta),
+    cov, _ = full_hessian_inverse(counts, theta)  # contrasts' covariance (the pin added to every entry cancels)
+    return Fit(models, rating, low, high, above, theta, cov,
                normalise(d, models, active=np.isfinite(d), **norm))
 
 
@@ -199,9 +200,7 @@ class AdaptiveSchedule:
             if not warm:
                 return Plan([], "exhausted", "every question of every pair is judged")
             return self._take({p: 1.0 for p in warm}, budget, cap=s.warmup) or spent
-        ranking = fit.order()
-        adjacent = list(itertools.pairwise(ranking))
-        targets = [(a, b) for a, b in adjacent if not fit.settled(a, b, s.level)]
+        targets = self._targets(fit)
         self.tied = [t for t in targets if fit.tied(*t, s.min_gap)]
         targets = [t for t in targets if t not in self.tied]
         if not targets:
@@ -227,8 +226,27 @@ class AdaptiveSchedule:
             return self._take({p: 1.0 for p in own}, budget) or spent
         return self._informative(fit, targets, pairs, budget) or spent
 
+    def _targets(self, fit: Fit) -> list[tuple[str, str]]:
+        """Pairs (higher first) not yet settled that may be neighbours in the final ranking: adjacent pairs, and
+        pairs across an unsettled one (no third model settled between them), as a tie may fall either way."""
+        level = self.settings.level
+        ranking = fit.order()
+        out = []
+        for lo, hi in itertools.combinations(range(len(ranking)), 2):
+            a, b = ranking[lo], ranking[hi]
+            if fit.settled(a, b, level):
+                continue
+            if not any(fit.settled(a, z, level) and fit.settled(z, b, level) for z in ranking[lo + 1:hi]):
+                out.append((a, b))
+        return out
+
     def _futile(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Targets that judging every open cell would settle with a predicted chance below `futility`.
+        """Targets that judging every open cell would settle with a predicted chance below `futility`."""
+        chances = self._chances(fit, targets, pairs)
+        return [t for t, c in zip(targets, chances) if c < self.settings.futility]
+
+    def _chances(self, fit: Fit, targets: list[tuple[str, str]], pairs: list[tuple[str, str]]) -> list[float]:
+        """Per target, the predicted chance that judging every open cell would settle it.
 
         With all open cells judged, the gap's variance falls from v_now to v_all: the bootstrap variance now, scaled
         by the Fisher information's ratio (a game on (i, j) adds q(1-q)); the final gap is predicted as
@@ -257,9 +275,7 @@ class AdaptiveSchedule:
             v_all = v_now * fisher_all / fisher_now
             sd = np.sqrt(max(v_now - v_all, 1e-12))
             bar = z * np.sqrt(max(v_all, 0.0))
-            chance = norm.sf((bar - gap) / sd) + norm.cdf((-bar - gap) / sd)
-            if chance < self.settings.futility:
-                out.append((a, b))
+            out.append(float(norm.sf((bar - gap) / sd) + norm.cdf((-bar - gap) / sd)))
         return out
 
     def _uniform(self, pairs: list[tuple[str, str]], budget: int | None) -> Plan | None:
@@ -281,8 +297,7 @@ class AdaptiveSchedule:
         contrast = np.zeros((len(targets), n))
         for k, (a, b) in enumerate(targets):
             contrast[k, index[a]], contrast[k, index[b]] = 1.0, -1.0
-        weight = np.array([max(2 * min(fit.above[index[a], index[b]], 1 - fit.above[index[a], index[b]]), 0.02)
-                           for a, b in targets])
+        weight = self._weights(fit, targets)
         pi = np.array([index[p[0]] for p in pairs])
         pj = np.array([index[p[1]] for p in pairs])
         q = 1.0 / (1.0 + np.exp(-(fit.theta[pi] - fit.theta[pj])))
@@ -306,6 +321,12 @@ class AdaptiveSchedule:
             ce = cov @ e
             cov -= info[best] * np.outer(ce, ce) / (1 + info[best] * spread[best])
         return Plan(out) if out else None
+
+    def _weights(self, fit: Fit, targets: list[tuple[str, str]]) -> np.ndarray:
+        """Each target's weight in the greedy: how often the bootstrap puts it in the minority order (doubled)."""
+        index = {m: k for k, m in enumerate(fit.models)}
+        return np.array([max(2 * min(fit.above[index[a], index[b]], 1 - fit.above[index[a], index[b]]), 0.02)
+                         for a, b in targets])
 
     def _take(self, value: dict[tuple[str, str], float], budget: int | None, cap: int | None = None) -> Plan | None:
         """Greedy cells by value with diminishing returns per pair, up to `batch_calls` and never past the call

@@ -382,3 +382,32 @@ def test_config_min_gap_must_not_be_negative(tmp_path):
     assert load_config(_cfg_file(tmp_path, {"pairs": "adaptive"})).judge.adaptive.min_gap == 0.0
     with pytest.raises(ConfigError, match=re.escape("judge.adaptive.min_gap")):
         load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"min_gap": -5}}))
+
+
+# ---------------------------------------------------------------- targets across an unsettled pair
+
+def _fit_with(above: dict[tuple[str, str], float]):
+    """A Fit of x > y > z > w (ratings 40, 30, 20, 0) whose wide intervals overlap: only P(order) settles."""
+    from judges.adaptive import Fit
+
+    models = ["x", "y", "z", "w"]
+    p = np.full((4, 4), 0.5)
+    for (a, b), v in above.items():
+        i, j = models.index(a), models.index(b)
+        p[i, j], p[j, i] = v, 1 - v
+    n = len(models)
+    return Fit(models, np.array([40.0, 30, 20, 0]), np.full(n, -500.0), np.full(n, 500.0), p, np.zeros(n),
+               None, np.zeros((5, n)))
+
+
+def test_targets_reach_across_an_unsettled_pair_a_tie_may_fall_either_way():
+    sure = {("y", "w"): 1.0, ("x", "w"): 1.0, ("y", "z"): 0.999, ("z", "w"): 0.995}
+    sched = AdaptiveSchedule(["w", "x", "y", "z"], {}, {}, AdaptiveConfig())
+    # x ~ y unsettled: the final ranking may put y above x, then y's neighbour below is z, and x / z (P 0.98) is
+    # a neighbour too; it stays a target although it is not adjacent in the current ranking
+    assert sched._targets(_fit_with({**sure, ("x", "y"): 0.6, ("x", "z"): 0.98})) == [("x", "y"), ("x", "z")]
+    # x / y settled: y lies confidently between x and z, so x / z can never be neighbours
+    assert sched._targets(_fit_with({**sure, ("x", "y"): 0.995, ("x", "z"): 0.98})) == []
+    # the same by the old rule (adjacent pairs only) would have missed x / z in the first case
+    fit = _fit_with({**sure, ("x", "y"): 0.6, ("x", "z"): 0.98})
+    assert [(a, b) for a, b in itertools.pairwise(fit.order()) if not fit.settled(a, b, 0.99)] == [("x", "y")]
