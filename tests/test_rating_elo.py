@@ -39,12 +39,12 @@ def test_bootstrap_elo_rounds_are_resampled_sequences() -> None:
     a = rng.integers(0, 4, 300)
     b = (a + rng.integers(1, 4, 300)) % 4
     s = rng.choice([0.0, 0.5, 1.0], 300)
-    rounds = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, block=50)
-    again = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, block=50)
+    rounds = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, window=50)
+    again = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=3, chunk=7, window=50)
     np.testing.assert_array_equal(rounds, again)
     np.testing.assert_allclose(rounds.mean(axis=1), 1000, atol=1e-9)
     assert not np.allclose(rounds[0], rounds[1])
-    other = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=4, chunk=7, block=50)
+    other = bootstrap_elo(a, b, s, np.ones(300), 4, n_rounds=20, seed=4, chunk=7, window=50)
     assert not np.allclose(rounds, other)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -43,87 +45,179 @@ def bootstrap_elo(
     base: float = 10.0,
     init: float = 1000.0,
     chunk: int = 1024,
-    block: int = 16_384,
-    window: int = 256,
+    window: int = 1024,
+    lanes: int = 3200,
 ) -> np.ndarray:
     """Elo of n_rounds resampled sequences (N battles drawn with replacement, in drawn order); (R, M),
     NaN where a model had no battle in a round.
 
-    Round r of a chunk of rounds plays the battles in column r of a (N, chunk) matrix of indices drawn
-    row by row from the seeded generator (`block` positions at a time: memory only, the draws do not depend
-    on it). All rounds advance together in layers (`elo_layers`): each
-    battle is updated with exactly the arithmetic of `online_elo`, after every earlier battle of its round
-    that shares a model, so every round equals a plain per-battle pass over its sequence.
+    Round r of a chunk of rounds plays the battles in column r of an (N, chunk) matrix of indices drawn
+    row by row from the seeded generator (a few thousand rows at a time: memory only, the draws do not
+    depend on it). All rounds advance together in layers of battles that share no model (`schedule_block`);
+    each battle is updated after every earlier battle of its round that shares a model, so every round is
+    the per-battle pass of `online_elo` over its sequence. The arithmetic is done in natural units
+    (u = (R - init) ln(base) / scale, E_a = 1 / (1 + exp(u_b - u_a))), which agrees with the per-battle
+    `base ** x` form to about 1e-12 rating points, not bit for bit.
+    `window` and `lanes` set the size of the scheduling blocks (speed and memory only).
     """
     n = len(a)
-    rng = np.random.default_rng(seed)
     out = np.empty((n_rounds, n_models))
-    kw_all = k * np.asarray(weight, float)
-    score = np.asarray(score, float)
+    if n_rounds == 0:
+        return out
+    rng = np.random.default_rng(seed)
+    g = math.log(base) / scale  # natural units per rating point
+    # distinct (score, weight) outcomes: each battle carries a small code into their coefficient tables
+    scores, s_code = np.unique(np.asarray(score, float), return_inverse=True)
+    weights, w_code = np.unique(k * g * np.asarray(weight, float), return_inverse=True)
+    pairs, o_code = np.unique(s_code.ravel() * len(weights) + w_code.ravel(), return_inverse=True)
+    o_code = o_code.ravel().astype(_code_dtype(len(pairs)))
+    kw = weights[pairs % len(weights)] if len(weights) else weights  # K w, in natural units
+    kw_s = kw * scores[pairs // max(len(weights), 1)]  # K w s
+    kw_const = float(kw[0]) if len(weights) == 1 else None
+    pack = n_models <= 2**8  # both sides in one 16-bit code: one gather per draw instead of two
+    if pack:
+        ab_code = (np.asarray(a).astype(np.uint16) | (np.asarray(b).astype(np.uint16) << 8))
+    else:
+        a_code, b_code = np.asarray(a).astype(_code_dtype(n_models)), np.asarray(b).astype(_code_dtype(n_models))
     for start in range(0, n_rounds, chunk):
         size = min(chunk, n_rounds - start)
-        flat = np.full(size * n_models, float(init))
-        seen = np.zeros(size * n_models, dtype=bool)
-        lane_base = np.arange(size) * n_models
-        # positions per block: several windows, so that the layering scan works on wide arrays; bounded memory
-        width = max(1, min(block, window * max(1, _SCAN_CELLS // (size * n_models))))
-        for first in range(0, n, width):
-            picks = rng.integers(0, n, size=(min(width, n - first), size))
-            fa, fb = lane_base + a.take(picks), lane_base + b.take(picks)
-            seen[fa.ravel()] = True
-            seen[fb.ravel()] = True
-            order, bounds = elo_layers(fa, fb, window, size * n_models)
-            fa, fb, picks = fa.take(order), fb.take(order), picks.take(order)
-            sc, kw = score.take(picks), kw_all.take(picks)
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                ia, ib = fa[lo:hi], fb[lo:hi]
-                ra, rb = flat.take(ia), flat.take(ib)
-                delta = kw[lo:hi] * (sc[lo:hi] - 1.0 / (1.0 + base ** ((rb - ra) / scale)))
-                flat[ia] = ra + delta
-                flat[ib] = rb - delta
+        flat = np.zeros(size * n_models)  # ratings of all rounds, natural units above init
+        seen = np.zeros((size, n_models), bool)
+        # rating slots (round * M + model) of both sides packed in one integer: 16 bits each when they fit
+        half = 16 if size * n_models <= 2**16 else 32
+        slot_dtype, pair_dtype = (np.uint16, np.uint32) if half == 16 else (np.uint32, np.uint64)
+        round_pair = (np.arange(size, dtype=pair_dtype) * n_models) * pair_dtype((1 << half) + 1)
+        for n_win, width in _blocks(n, size, window, lanes):
+            picks = rng.integers(0, n, size=(n_win * width, size))  # int64: faster gathers than int32
+            if pack:
+                ab = ab_code.take(picks)
+                an = (ab & 0xFF).astype(np.uint8).reshape(n_win, width, size)
+                bn = (ab >> 8).astype(np.uint8).reshape(n_win, width, size)
+                del ab
+            else:
+                an = a_code.take(picks).reshape(n_win, width, size)
+                bn = b_code.take(picks).reshape(n_win, width, size)
+            on = o_code.take(picks).reshape(n_win, width, size)
+            del picks
+            dest, bounds, played = schedule_block(an, bn, n_models)
+            seen |= played
+            # battles in layer order: rating slots of both sides (one scatter of packed pairs), outcome code
+            first, second = (an, bn) if np.little_endian else (bn, an)  # side a in the first half in memory
+            pair = np.empty((width, n_win, size), pair_dtype)
+            np.multiply(second.transpose(1, 0, 2), pair_dtype(1 << half), out=pair, dtype=pair_dtype)
+            pair += first.transpose(1, 0, 2)
+            pair += round_pair
+            sides = np.empty((bounds[-1], 2), slot_dtype)
+            sides.view(pair_dtype)[dest, 0] = pair.ravel()
+            codes = np.empty(bounds[-1], on.dtype)
+            codes[dest] = on.transpose(1, 0, 2).ravel()
+            del pair, dest
+            _apply_layers(flat, sides, codes, bounds, kw_s, kw, kw_const)
         # a model that no battle of a round touched has no rating in that round (not its starting value)
-        out[start : start + size] = np.where(seen, flat, np.nan).reshape(size, n_models)
+        out[start : start + size] = np.where(seen, init + flat.reshape(size, n_models) / g, np.nan)
     return out
 
 
-_SCAN_CELLS = 4_000_000  # (windows x rounds x models) entries of the layering scan's last-seen table
+def _code_dtype(count: int) -> type:
+    """Smallest unsigned type for codes 0..count-1 (small codes make the per-draw gathers cheap)."""
+    return np.uint8 if count <= 2**8 else np.uint16 if count <= 2**16 else np.int64
 
 
-def elo_layers(fa: np.ndarray, fb: np.ndarray, window: int, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
-    """Order the (P, R) battles (rating slots fa, fb) into layers that can be applied at once.
+def _blocks(n: int, rounds: int, window: int, lanes: int) -> list[tuple[int, int]]:
+    """(windows, window length) of the scheduling blocks covering n positions in order."""
+    n_win = max(1, lanes // rounds)
+    blocks, pos = [], 0
+    while pos < n:
+        if n - pos >= n_win * window:
+            blocks.append((n_win, window))
+        elif n - pos >= window:
+            blocks.append(((n - pos) // window, window))
+        else:
+            blocks.append((1, n - pos))
+        pos += blocks[-1][0] * blocks[-1][1]
+    return blocks
 
-    Positions are cut into windows of `window` consecutive battles. Within a window a battle's depth is
-    one more than the deepest earlier battle of the window sharing a slot with it (a scan over the
-    window's positions, vectorised over all windows and rounds); windows come one after the other. A layer
-    (window, depth) never holds two battles sharing a slot, and every battle comes after each earlier
-    battle it shares a slot with. Returns the flat order of the battles and the layer boundaries.
+
+def _apply_layers(
+    flat: np.ndarray, sides: np.ndarray, codes: np.ndarray, bounds: list[int],
+    kw_s: np.ndarray, kw: np.ndarray, kw_const: float | None,
+) -> None:
+    """Online Elo updates, one layer at a time: u_a += K w (s - E_a), u_b -= the same (natural units)."""
+    buf = np.empty(max(np.diff(bounds).max(initial=0), 1))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        slots = sides[lo:hi].astype(np.intp)
+        r = flat[slots]  # (S, 2): u_a, u_b
+        x = buf[: hi - lo]
+        np.subtract(r[:, 1], r[:, 0], out=x)
+        np.exp(x, out=x)
+        x += 1.0  # 1 / E_a
+        if kw_const is not None:
+            np.divide(kw_const, x, out=x)
+        else:
+            np.divide(kw.take(codes[lo:hi]), x, out=x)
+        np.subtract(kw_s.take(codes[lo:hi]), x, out=x)
+        r[:, 0] += x
+        r[:, 1] -= x
+        flat[slots] = r
+
+
+def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Layers for a block of battles: an, bn are (windows, W, R) model codes of positions w * W + t of
+    round r. Returns the place of each battle in layer order (flat, in (t, w, r) order), the layer bounds,
+    and which (round, model) played.
+
+    Each battle gets the depth of the as-soon-as-possible schedule within its window: one more than the
+    deepest earlier battle of the window and round sharing a model (a scan over the W steps, vectorised
+    over all windows and rounds: the lanes). Window w of round r is placed after window w - 1 of the same
+    round ends (its depths are offset by that round's depths so far), so rounds do not wait for each
+    other. A layer never holds two battles of one round sharing a model, and every battle comes after each
+    earlier battle of its round it shares a model with. Within a layer, battles are grouped by window
+    and round and keep their step order (ranks counted during the scan).
     """
-    n_pos, n_rounds = fa.shape
-    n_win = -(-n_pos // window)
-    pad = n_win * window - n_pos
-    # lane (window w, round r) keeps its last-seen depths at w * n_slots + slot (slots include the round)
-    lanes = np.arange(n_win, dtype=np.int64)[None, :, None] * n_slots
-
-    def by_step(slots: np.ndarray) -> np.ndarray:
-        """(window, n_win * R) table keys, step t of every window in row t."""
-        padded = np.pad(slots, ((0, pad), (0, 0)), constant_values=n_slots - 1)
-        return (padded.reshape(n_win, window, n_rounds).transpose(1, 0, 2) + lanes).reshape(window, -1)
-
-    ka_all, kb_all = by_step(fa), by_step(fb)
-    small = np.int16 if window < 2**15 else np.int32  # depths never exceed the window
-    last = np.zeros(n_win * n_slots, small)
-    depth = np.empty((window, n_win * n_rounds), small)
-    for t in range(window):
-        ka, kb = ka_all[t], kb_all[t]
-        d = np.maximum(last.take(ka), last.take(kb))
-        d += 1
-        last[ka] = d
-        last[kb] = d
-        depth[t] = d
-    depth = depth.reshape(window, n_win, n_rounds).transpose(1, 0, 2).reshape(n_win * window, n_rounds)[:n_pos]
-    max_depth = int(depth.max())
-    key = (np.arange(n_pos) // window)[:, None] * (max_depth + 1) + depth
-    key = key.ravel().astype(np.uint16 if key.max() < 2**16 else np.int64)  # 16-bit keys sort by radix
-    order = np.argsort(key, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(key))]
-    return order, np.unique(bounds)
+    n_win, width, rounds = an.shape
+    n_lanes = n_win * rounds
+    last = np.zeros(n_lanes * n_models, np.int16)  # depth of each model's last battle, per lane
+    lane_key = (np.arange(n_lanes, dtype=np.intp) * n_models).reshape(n_win, rounds)
+    lane = np.arange(n_lanes, dtype=np.intp)
+    count = np.zeros((width + 1) * n_lanes, np.int16)  # battles so far per (depth, lane)
+    group = np.empty((width, n_lanes), np.intp)  # depth * lanes + lane of each battle, in step order
+    rank = np.empty((width, n_lanes), np.int16)  # its place within that group
+    keys = np.empty((2, n_lanes), np.intp)
+    key_a, key_b = keys[0].reshape(n_win, rounds), keys[1].reshape(n_win, rounds)
+    got = np.empty((2, n_lanes), np.int16)
+    depth = np.empty((2, n_lanes), np.int16)
+    bumped = np.empty(n_lanes, np.int16)
+    for t in range(width):
+        np.add(lane_key, an[:, t], out=key_a)
+        np.add(lane_key, bn[:, t], out=key_b)
+        np.take(last, keys, out=got)
+        np.maximum(got[0], got[1], out=depth[0])
+        depth[0] += 1
+        depth[1] = depth[0]
+        last[keys] = depth
+        grp = group[t]
+        np.multiply(depth[0], n_lanes, out=grp, dtype=np.intp)
+        grp += lane
+        np.take(count, grp, out=rank[t])
+        np.add(rank[t], 1, out=bumped)
+        count[grp] = bumped
+    depths = last.reshape(n_win, rounds, n_models)
+    played = (depths > 0).any(0)
+    span = depths.max(-1).astype(np.int64)  # (w, r): layers used by each window of each round
+    offset = np.zeros((n_win, rounds), np.int64)
+    np.cumsum(span[:-1], axis=0, out=offset[1:])
+    n_layers = int((offset[-1] + span[-1]).max())
+    deepest = int(span.max())
+    # starts of each (depth, window, round) group in layer order: layer, then round (windows of a round
+    # never share a layer)
+    sizes = count.reshape(width + 1, n_win, rounds)[1 : deepest + 1]
+    slot = (offset + np.arange(deepest)[:, None, None]) * rounds + np.arange(rounds)  # (layer - 1) * R + r
+    slot = np.where(sizes > 0, slot, 0)
+    per_slot = np.bincount(slot.ravel(), weights=sizes.ravel(), minlength=n_layers * rounds).astype(np.int64)
+    starts = np.zeros(n_layers * rounds + 1, np.int64)
+    np.cumsum(per_slot, out=starts[1:])
+    group_start = np.zeros((deepest + 1, n_win, rounds), np.intp)  # indexed by depth * lanes + lane
+    group_start[1:] = starts[slot]
+    dest = group_start.ravel().take(group.ravel())
+    dest += rank.ravel()
+    return dest, starts[::rounds].tolist(), played
