@@ -53,6 +53,16 @@ def weekly_pair(n_models: int, n_questions: int, change: float, seed: int) -> tu
     return facts[0], facts[1]
 
 
+def rounds_and_machine(doc: str) -> argparse.Namespace:
+    """A speed benchmark's options (--rounds, default 300), after printing the machine line (cores, load)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
+    return args
+
+
 def main() -> None:
     """Run the simulation and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,9 +10,6 @@ the baseline, so the difference is the breakdown: each judge's own paired bootst
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_coverage import weekly_pair
+from compare_coverage import rounds_and_machine, weekly_pair
 
 from arena.compare.result import compare_runs
 from arena.compare.runs import RunFacts
@@ -44,11 +41,7 @@ def one_name(run: RunFacts) -> RunFacts:
 
 def main() -> None:
     """Time both comparisons for a few sizes and print the figures side by side."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=300)
-    args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
+    args = rounds_and_machine(__doc__)
     compare_runs(*two_judges(4, 20, 1.0, seed=9), rounds=20, categories=False, style_rounds=0)  # warm-up (imports)
     for n_models, n_questions in ((6, 80), (12, 300), (30, 500)):
         old, new = two_judges(n_models, n_questions, 1.0, seed=0)

@@ -11,9 +11,6 @@ and report.html (plotly.js inline).
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_coverage import weekly_pair  # noqa: E402
+from compare_coverage import rounds_and_machine, weekly_pair  # noqa: E402
 
 from arena.compare.html import html_report  # noqa: E402
 from arena.compare.render import markdown  # noqa: E402
@@ -39,11 +36,7 @@ def _with_style(run, rng: np.random.Generator) -> None:
 
 def main() -> None:
     """Time the parts for a few sizes and print them."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=300)
-    args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}")
+    args = rounds_and_machine(__doc__)
     for n_models, n_questions in ((6, 80), (12, 300), (30, 500)):
         old, new = weekly_pair(n_models, n_questions, 0.8, seed=0)
         rng = np.random.default_rng(1)
