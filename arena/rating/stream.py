@@ -55,27 +55,21 @@ def _open_binary(path: Path):
 
 
 def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of whole lines, the number of their first line, and how many lines they hold."""
-    first, rest = 1, b""
+    """Blocks of whole lines (about chunk_bytes, read on to the end of the line; the last line gets a newline
+    if it lacks one), the number of their first line, and how many lines they hold."""
+    first = 1
     try:
         with _open_binary(path) as handle:
-            while True:
-                data = handle.read(chunk_bytes)
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                block, rest = data[:cut], data[cut:]
+            while block := handle.read(chunk_bytes):
+                if not block.endswith(b"\n"):
+                    block += handle.readline()
+                    if not block.endswith(b"\n"):
+                        block += b"\n"
                 n_lines = block.count(b"\n")
                 yield block, first, n_lines
                 first += n_lines
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read battles ({exc})") from None
-    if rest.strip():
-        yield rest + b"\n", first, rest.count(b"\n") + 1
 
 
 def _jsonl_lines(n_lines: int, first: int, n_rows: int) -> np.ndarray:
@@ -85,32 +79,79 @@ def _jsonl_lines(n_lines: int, first: int, n_rows: int) -> np.ndarray:
     return np.arange(first, first + n_lines, dtype=np.int64)
 
 
-def _parse_jsonl_block(block: bytes, n_lines: int) -> pa.Table:
+def _every_line_is_an_object(block: bytes) -> bool:
+    """Whether every line of a block of whole lines starts with '{' (a bare `null` line crashes pyarrow 26's
+    JSON reader; blank or indented lines go row by row)."""
+    data = np.frombuffer(block, np.uint8)
+    return bool(data[0] == 0x7B and (data[1:][data[:-1] == 0x0A] == 0x7B).all())
+
+
+class _JsonlSchema:
+    """The explicit pyarrow schema for the blocks of one JSONL file.
+
+    Absent fields in an explicit schema cost pyarrow's reader about as much as present ones, so while the
+    lines hold battle fields only, blocks are parsed with the fields seen so far and any other field is
+    inferred (it then shows up as a column, and joins the schema). Once a line holds fields the engine
+    does not read (conversations, time stamps ...), inferring those would cost more than they save: the
+    remaining blocks are parsed with every battle field and the others ignored.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] | None = None  # None: every battle field, other fields ignored
+        self.infer = True
+
+    def options(self, overrides: dict[str, pa.DataType]) -> pajson.ParseOptions:
+        """Parse options for the next attempt at a block."""
+        full = json_schema(overrides)
+        if not self.infer:
+            return pajson.ParseOptions(explicit_schema=full, unexpected_field_behavior="ignore")
+        fields = [full.field(f) for f in (self.seen or [])]
+        return pajson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="infer")
+
+    def learn(self, table: pa.Table) -> None:
+        """Note the columns of a block parsed with inference: battle fields join, others end inference."""
+        if not self.infer:
+            return
+        names = table.column_names
+        if any(f not in KNOWN_FIELDS for f in names):
+            self.infer = False
+            return
+        seen = self.seen or []
+        self.seen = seen + [f for f in names if f not in seen and not pa.types.is_null(table.column(f).type)]
+
+
+def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None = None) -> pa.Table:
     """pyarrow parse of a JSONL block with the battle schema (text ids may be numbers).
 
-    Only blocks whose every line starts with '{' reach pyarrow (a bare `null` line crashes pyarrow 26's
-    JSON reader); blank or indented lines go row by row.
+    Only blocks whose every line starts with '{' reach pyarrow; others raise NotVouched.
     """
-    if block.startswith(b"{") + block.count(b"\n{") != n_lines:
+    if not _every_line_is_an_object(block):
         raise NotVouched("a line does not start with '{'")
+    schema = schema or _JsonlSchema()
     overrides: dict[str, pa.DataType] = {}
-    for _ in range(len(TEXT_FIELDS) + 1):
-        options = pajson.ParseOptions(explicit_schema=json_schema(overrides), unexpected_field_behavior="ignore")
+    for _ in range(len(TEXT_FIELDS) + 2):
         try:
-            return pajson.read_json(pa.BufferReader(block), parse_options=options)
+            table = pajson.read_json(pa.BufferReader(block), parse_options=schema.options(overrides))
         except pa.ArrowInvalid as exc:
             field = re.search(r"Column\(/(\w+)\) changed from string to number", str(exc))
-            if not field or field.group(1) not in TEXT_FIELDS or field.group(1) in overrides:
+            if field and field.group(1) in TEXT_FIELDS and field.group(1) not in overrides:
+                overrides[field.group(1)] = pa.int64()
+            elif schema.infer:  # an inferred field changed type: parse with the battle fields only
+                schema.infer = False
+            else:
                 raise NotVouched(str(exc)) from None
-            overrides[field.group(1)] = pa.int64()
+            continue
+        schema.learn(table)
+        return table
     raise NotVouched("schema")
 
 
 def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """JSONL (optionally gzipped) in blocks of whole lines."""
+    schema = _JsonlSchema()
     for block, first, n_lines in _line_blocks(path, chunk_bytes):
         try:
-            table = _parse_jsonl_block(block, n_lines)
+            table = _parse_jsonl_block(block, n_lines, schema)
             yield fast_validate(table, path, _jsonl_lines(n_lines, first, table.num_rows), "jsonl", first == 1)
         except NotVouched:
             try:
@@ -119,6 +160,7 @@ def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
                 raise DataError(f"{path}: cannot read battles ({exc})") from None
             if records:
                 yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "jsonl")
+        del block  # the next block is read while this one's chunk is still held: not three at once
 
 
 def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
