@@ -176,24 +176,24 @@ def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.nd
     """
     n_win, width, rounds = an.shape
     n_lanes = n_win * rounds
-    last = np.zeros(n_lanes * n_models, np.int16)  # depth of each model's last battle, per lane
+    small = np.int16 if width < 2**15 else np.int32  # depths and ranks never exceed the window
+    last = np.zeros(n_lanes * n_models, small)  # depth of each model's last battle, per lane
     lane_key = (np.arange(n_lanes, dtype=np.intp) * n_models).reshape(n_win, rounds)
     lane = np.arange(n_lanes, dtype=np.intp)
-    count = np.zeros((width + 1) * n_lanes, np.int16)  # battles so far per (depth, lane)
+    count = np.zeros((width + 1) * n_lanes, small)  # battles so far per (depth, lane)
     group = np.empty((width, n_lanes), np.intp)  # depth * lanes + lane of each battle, in step order
-    rank = np.empty((width, n_lanes), np.int16)  # its place within that group
+    rank = np.empty((width, n_lanes), small)  # its place within that group
     keys = np.empty((2, n_lanes), np.intp)
     key_a, key_b = keys[0].reshape(n_win, rounds), keys[1].reshape(n_win, rounds)
-    got = np.empty((2, n_lanes), np.int16)
-    depth = np.empty((2, n_lanes), np.int16)
-    bumped = np.empty(n_lanes, np.int16)
+    got = np.empty((2, n_lanes), small)
+    depth = np.empty((2, n_lanes), small)
+    bumped = np.empty(n_lanes, small)
     for t in range(width):
         np.add(lane_key, an[:, t], out=key_a)
         np.add(lane_key, bn[:, t], out=key_b)
         np.take(last, keys, out=got)
-        np.maximum(got[0], got[1], out=depth[0])
-        depth[0] += 1
-        depth[1] = depth[0]
+        np.maximum(got, got[::-1], out=depth)  # both rows: the deeper of the two sides
+        depth += 1
         last[keys] = depth
         grp = group[t]
         np.multiply(depth[0], n_lanes, out=grp, dtype=np.intp)
