@@ -13,6 +13,8 @@ Degenerate rounds are handled explicitly:
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,7 +69,7 @@ def _draw(
         drawn = draw_cluster_counts(clusters, rng, size)
     else:
         assert sampler is not None
-        drawn = sampler.draw(rng, size)
+        drawn = sampler.draw(rng, size, finish.lend(size) if isinstance(finish, _Batches) else None)
     return drawn if finish is None else finish(drawn)
 
 
@@ -153,17 +155,6 @@ def chord_refit(
 
 
 @dataclass(frozen=True)
-class RoundBatch:
-    """A batch of resampled rounds as the refits need them (made in the drawing thread)."""
-
-    drawn: np.ndarray  # (B, C) cell counts
-    won: np.ndarray  # (B, M) weighted score of each model
-    lost: np.ndarray  # (B, M) weighted battles minus score
-    active: np.ndarray  # (B, M) model had battles in the round
-    scores: np.ndarray | None  # (B, M, M) dense score matrices (`DenseRefits`), when used
-
-
-@dataclass(frozen=True)
 class Refits:
     """What every batch of refits of one data set shares: its pairs, full fit, full-data inverse Hessian."""
 
@@ -176,7 +167,7 @@ class Refits:
     side_j: sp.csr_matrix
     signed_t: sp.csr_matrix  # (M, P) signed incidence
     dense: DenseRefits | None  # gradient passes on dense matrices (most pairs met), else on the pair list
-    entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # cells -> dense score matrix (position, cell, factor)
+    cell_flat: np.ndarray | None  # cells' positions in a dense (M, M) matrix of pair totals (i < j)
 
     @classmethod
     def prepare(cls, counts: PairCounts, theta_full: np.ndarray, prior_weight: float) -> Refits:
@@ -185,43 +176,78 @@ class Refits:
         side_i, side_j = _side(pi, m), _side(pj, m)
         h_inv, pin = full_hessian_inverse(counts, theta_full)
         s_full, n_full = counts.pair_stats()
-        dense, entries = None, None
+        dense, cell_flat = None, None
         if h_inv is not None and m <= _DENSE_MODELS and len(pi) >= _DENSE_SHARE * m * (m - 1) / 2:
             dense = DenseRefits(pi, pj, m, theta_full, n_full, h_inv, pin)
             if (counts.cell_weight > 0).all():  # then a model with battles has positive weight: active = weight > 0
-                entries = _score_entries(counts)
+                cell_flat = dense.flat[counts.cell_pair]
         return cls(
             counts, theta_full, prior_weight, h_inv, mle_exists(m, pi, pj, s_full, n_full), side_i, side_j,
-            (side_i - side_j).T.tocsr(), dense, entries,
+            (side_i - side_j).T.tocsr(), dense, cell_flat,
         )
 
-    def summarise(self, drawn: np.ndarray) -> RoundBatch:
+
+@dataclass(frozen=True)
+class RoundBatch:
+    """A batch of resampled rounds as the refits need them (made in the drawing thread)."""
+
+    drawn: np.ndarray  # (B, C) cell counts
+    won: np.ndarray  # (B, M) weighted score of each model
+    lost: np.ndarray  # (B, M) weighted battles minus score
+    active: np.ndarray  # (B, M) model had battles in the round
+    totals: np.ndarray | None  # (B, M, M) dense pair totals (`DenseRefits`), when used
+    release: Callable[[], None]  # hands the batch's buffers back for later batches
+
+
+class _Batches:
+    """Makes RoundBatches from drawn cell counts in the drawing threads, drawing into and summing into a few
+    reused buffers (fresh arrays of this size cost more in memory traffic than the sums themselves)."""
+
+    def __init__(self, refits: Refits, buffers: int) -> None:
+        self.refits = refits
+        self.free: queue.SimpleQueue[tuple[np.ndarray, ...] | None] = queue.SimpleQueue()
+        for _ in range(buffers):
+            self.free.put(None)  # allocated on first use
+        self.held = threading.local()
+        counts = refits.counts
+        self.points = counts.cell_weight * counts.cell_score
+        self.unit = bool((counts.cell_weight == 1.0).all())
+
+    def lend(self, size: int) -> np.ndarray:
+        """A (size, C) int32 buffer to draw into (with its totals, kept for `__call__` in this thread)."""
+        held = self.free.get()
+        counts, dense = self.refits.counts, self.refits.dense
+        if held is None or len(held[0]) < size:
+            m = counts.n_models
+            held = (np.zeros((size, len(counts.cell_count)), np.int32),
+                    np.zeros((size, m, m)) if dense is not None and self.refits.cell_flat is not None else None,
+                    np.empty(len(counts.cell_count)), np.zeros((m, m)) if dense is not None else None)
+        self.held.buffers = held
+        return held[0]
+
+    def __call__(self, drawn: np.ndarray) -> RoundBatch:
         """The RoundBatch of a (B, C) batch of drawn cell counts."""
-        if self.entries is None:
-            s, n = self.counts.pair_stats(drawn)
-            won, lost = _tallies(self, s, n)
-            return RoundBatch(drawn, won, lost, self.counts.model_battles(drawn) > 0, None)
-        position, cell, factor = self.entries
-        m = self.counts.n_models
-        scores = np.empty((len(drawn), m, m))
-        for out, row in zip(scores, drawn):
-            out.reshape(-1)[:] = np.bincount(position, row[cell] * factor, m * m)
-        won = scores.sum(axis=2)
-        total = won + scores.sum(axis=1)
-        return RoundBatch(drawn, won, total - won, total > 0, scores)
-
-
-def _score_entries(counts: PairCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where each cell's battles go in a dense score matrix: its score at (i, j), the rest at (j, i); as
-    (flat position, cell, factor) triples without zero factors."""
-    m = counts.n_models
-    i, j = counts.pair_i[counts.cell_pair], counts.pair_j[counts.cell_pair]
-    mine, theirs = counts.cell_weight * counts.cell_score, counts.cell_weight * (1.0 - counts.cell_score)
-    cells = np.arange(len(i))
-    a, b = mine != 0, theirs != 0
-    position = np.r_[(i * m + j)[a], (j * m + i)[b]]
-    order = np.argsort(position, kind="stable")
-    return position[order], np.r_[cells[a], cells[b]][order], np.r_[mine[a], theirs[b]][order]
+        refits, counts = self.refits, self.refits.counts
+        held = getattr(self.held, "buffers", None)
+        self.held.buffers = None
+        release = (lambda: self.free.put(held)) if held is not None else (lambda: None)
+        if refits.cell_flat is None or held is None:
+            s, n = counts.pair_stats(drawn)
+            won, lost = _tallies(refits, s, n)
+            return RoundBatch(drawn, won, lost, counts.model_battles(drawn) > 0, None, release)
+        _, totals, cells, upper = held
+        totals = totals[: len(drawn)]
+        n_pairs, m = len(counts.pair_i), counts.n_models
+        flat = refits.dense.flat  # type: ignore[union-attr]
+        won = np.empty((len(drawn), m))
+        for out, score, row in zip(totals, won, drawn):
+            weights = row if self.unit else np.multiply(row, counts.cell_weight, out=cells)
+            out.reshape(-1)[flat] = np.bincount(counts.cell_pair, weights, n_pairs)  # the other entries stay 0
+            np.multiply(row, self.points, out=cells)
+            upper.reshape(-1)[flat] = np.bincount(counts.cell_pair, cells, n_pairs)  # i's score against j > i
+            score[:] = upper.sum(axis=1) - upper.sum(axis=0) + out.sum(axis=0)
+        total = totals.sum(axis=2) + totals.sum(axis=1)
+        return RoundBatch(drawn, won, total - won, total > 0, totals, release)
 
 
 def _tallies(refits: Refits, s: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,10 +276,10 @@ def _refit(
     lost: np.ndarray,
     active: np.ndarray,
     pair_stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    scores: np.ndarray | None,
+    dense_totals: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """refit_batch on per-model tallies; pair statistics of rounds are asked for (pair_stats(rows)) only where
-    needed; scores are the rounds' dense score matrices when already made."""
+    needed; dense_totals are the rounds' dense pair totals when already made."""
     counts, theta_full, h_inv = refits.counts, refits.theta_full, refits.h_inv
     m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
     rounds = len(won)
@@ -269,10 +295,10 @@ def _refit(
         size = max(1, _DENSE_CELLS // (m * m))
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
-            if scores is not None:
-                theta[part], ok[part] = refits.dense.refit(scores[part], _TOL)
+            if dense_totals is None:
+                theta[part], ok[part] = refits.dense.refit(refits.dense.totals(pair_stats(part)[1]), won[part], _TOL)
             else:
-                theta[part], ok[part] = refits.dense.refit(refits.dense.scores(*pair_stats(part)), _TOL)
+                theta[part], ok[part] = refits.dense.refit(dense_totals, won[part], _TOL, part)
     elif regular.any() and h_inv is not None:
         rows = np.flatnonzero(regular)
         s_reg, n_reg = pair_stats(rows)
@@ -323,11 +349,13 @@ def bootstrap_bt(
     """Refit BT on n_rounds resamples (of battles, or of question clusters), warm-started from the full fit."""
     refits = Refits.prepare(counts, theta_full, prior_weight)
     thetas, actives, priors = [], [], []
-    for batch in _draw_batches(counts, n_rounds, seed, 2, clusters, refits.summarise):
+    workers = 2
+    for batch in _draw_batches(counts, n_rounds, seed, workers, clusters, _Batches(refits, workers + 2)):
         def pair_stats(rows: np.ndarray, drawn: np.ndarray = batch.drawn) -> tuple[np.ndarray, np.ndarray]:
             return counts.pair_stats(drawn[rows])
 
-        theta, needs_prior = _refit(refits, batch.won, batch.lost, batch.active, pair_stats, batch.scores)
+        theta, needs_prior = _refit(refits, batch.won, batch.lost, batch.active, pair_stats, batch.totals)
+        batch.release()
         thetas.append(theta)
         actives.append(batch.active)
         priors.append(needs_prior)

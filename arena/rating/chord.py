@@ -91,57 +91,60 @@ def diagonal_scale(diag_full: np.ndarray, diag_round: np.ndarray) -> np.ndarray:
 
 
 class DenseRefits:
-    """Chord refits of rounds held as dense (M, M) score matrices F (F[i, j] = weighted score of i against j,
-    so a pair's total is F[i, j] + F[j, i] and a model's score is a row sum; `module docstring`)."""
+    """Chord refits of rounds held as dense (M, M) matrices of pair totals: N[i, j] = weighted battles of the
+    pair i < j (zero below the diagonal), with the models' weighted scores beside them (`module docstring`)."""
 
     def __init__(self, pi: np.ndarray, pj: np.ndarray, n_models: int, theta_full: np.ndarray, n_full: np.ndarray,
                  h_inv: np.ndarray, pin: float) -> None:
         m = n_models
         self.m, self.h_inv, self.theta_full, self.pin = m, h_inv, theta_full, pin
-        self.flat_ij, self.flat_ji = pi * m + pj, pj * m + pi
+        self.flat = pi * m + pj  # pairs are oriented i < j
         p = 1.0 / (1.0 + np.exp(theta_full[pj] - theta_full[pi]))
         h = p * (1.0 - p)
-        self.p_full = self._square(p, 1.0 - p)  # P(i beats j) at the full fit
-        self.h_full = self._square(h, h)
-        slope = n_full * h * (1.0 - 2.0 * p)  # d/d(theta_i - theta_j) of n_ij p (1 - p), from i's side
-        self.third = self._square(slope, -slope)
+        self.p_full = self._upper(p)  # P(i beats j) at the full fit, i < j
+        self.h_full = self._upper(h)
+        slope = self._upper(n_full * h * (1.0 - 2.0 * p))  # d/d(theta_i - theta_j) of n_ij p (1 - p), i's side
+        self.third = slope - slope.T
         self.third_rows = self.third.sum(axis=1)
         self.diag_full = np.bincount(pi, n_full * h, m) + np.bincount(pj, n_full * h, m) + pin
         self.chunk = max(1, _PASS_CELLS // (m * m))  # rounds per vectorised pass
+        self.block = max(1, _BLOCK_CELLS // m)  # rows per block of a large round
+        self.work = np.empty((self.chunk, m, m))
 
-    def _square(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-        """(M, M) matrix with `upper` at (i, j) and `lower` at (j, i) of every pair, zero elsewhere."""
+    def _upper(self, values: np.ndarray) -> np.ndarray:
+        """(M, M) matrix with the pairs' values above the diagonal, zero elsewhere."""
         out = np.zeros(self.m * self.m)
-        out[self.flat_ij] = upper
-        out[self.flat_ji] = lower
+        out[self.flat] = values
         return out.reshape(self.m, self.m)
 
-    def scores(self, s: np.ndarray, n: np.ndarray) -> np.ndarray:
-        """(B, M, M) score matrices of rounds given as (B, P) pair statistics."""
-        out = np.zeros((len(s), self.m * self.m))
-        for row, s_b, n_b in zip(out, s, n):
-            row[self.flat_ij] = s_b
-            row[self.flat_ji] = n_b - s_b
-        return out.reshape(len(s), self.m, self.m)
+    def totals(self, n: np.ndarray) -> np.ndarray:
+        """(B, M, M) pair totals of rounds given as (B, P) pair statistics."""
+        out = np.zeros((len(n), self.m * self.m))
+        out[:, self.flat] = n
+        return out.reshape(len(n), self.m, self.m)
 
-    def refit(self, scores: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-        """Refit rounds given as (B, M, M) score matrices (every model played); returns (theta (B, M),
-        converged (B,))."""
-        m, rounds = self.m, len(scores)
-        won = scores.sum(axis=2).T  # (M, B)
+    def refit(
+        self, totals: np.ndarray, won: np.ndarray, tol: float, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Refit rounds given as (M, M) pair totals (totals[rows], default all) and (B, M) weighted scores
+        (every model played); returns (theta (B, M), converged (B,))."""
+        m, rounds = self.m, len(won)
+        index = np.arange(rounds) if rows is None else np.asarray(rows)
+        won_t = np.ascontiguousarray(won.T)  # (M, B)
         diag0 = np.empty((m, rounds))  # the rounds' Hessian diagonals at the full fit (+ pin)
         scale = np.ones((m, rounds))
         calls = [0]
 
         def step(cur: np.ndarray, cols: np.ndarray) -> np.ndarray:
             calls[0] += 1
-            if calls[0] == 1:  # every round starts at the full fit: score and curvature are linear in F
+            if calls[0] == 1:  # every round starts at the full fit: score and curvature are linear in N
                 grad = np.empty_like(cur)
+                q = self.work[0]
                 for k, b in enumerate(cols):
-                    f = scores[b]
-                    q = f * self.p_full
-                    grad[:, k] = q.sum(axis=1) - q.sum(axis=0) + f.sum(axis=0) - won[:, b]
-                    np.multiply(f, self.h_full, out=q)
+                    n = totals[index[b]]
+                    np.multiply(n, self.p_full, out=q)
+                    grad[:, k] = q.sum(axis=1) - q.sum(axis=0) + n.sum(axis=0) - won_t[:, b]
+                    np.multiply(n, self.h_full, out=q)
                     diag0[:, b] = q.sum(axis=1) + q.sum(axis=0) + self.pin
                 scale[:, cols] = diagonal_scale(self.diag_full, diag0[:, cols])
                 return scaled_step(self.h_inv, scale[:, cols], grad)
@@ -149,23 +152,40 @@ class DenseRefits:
                 delta = cur - self.theta_full[:, None]
                 diag = diag0[:, cols] + self.third_rows[:, None] * delta - self.third @ delta
                 scale[:, cols] = diagonal_scale(self.diag_full, diag)
-            return scaled_step(self.h_inv, scale[:, cols], self.gradient(scores, cols, cur) - won[:, cols])
+            return scaled_step(self.h_inv, scale[:, cols], self.expected(totals, index[cols], cur) - won_t[:, cols])
 
         start = np.tile(self.theta_full[:, None], (1, rounds))
         theta, converged = chord_solve(step, start, tol)
         return theta.T, converged
 
-    def gradient(self, scores: np.ndarray, cols: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        """(M, k) expected scores pi_i sum_j (F_ij + F_ji) / (pi_i + pi_j) of rounds `cols` at strengths cur."""
+    def expected(self, totals: np.ndarray, cols: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """(M, k) expected scores pi_i sum_j N_ij / (pi_i + pi_j) (N symmetric) of rounds totals[cols] at
+        strengths cur: one outer sum, one division and two sums over each round's upper-triangular totals,
+        several small rounds at once or a large round in blocks of rows (the work stays in cache)."""
         out = np.empty_like(cur)
+        m = self.m
         for start in range(0, len(cols), self.chunk):
-            part = slice(start, start + self.chunk)
-            x = cur[:, part].T
+            rows = cols[start:start + self.chunk]
+            x = cur[:, start:start + len(rows)].T
             strength = np.exp(x - x.max(axis=1, keepdims=True))  # (k, M)
-            work = strength[:, :, None] + strength[:, None, :]
-            np.divide(scores[cols[part]], work, out=work)
-            out[:, part] = (strength * (work.sum(axis=2) + work.sum(axis=1))).T
+            if len(rows) > 1 or self.block >= m:
+                work = self.work[: len(rows)]
+                np.add(strength[:, :, None], strength[:, None, :], out=work)
+                np.divide(totals[rows], work, out=work)
+                out[:, start:start + len(rows)] = (strength * (work.sum(axis=2) + work.sum(axis=1))).T
+                continue
+            pi, n = strength[0], totals[rows[0]]
+            acc = np.zeros(m)
+            for top in range(0, m, self.block):  # rows top.. of the upper triangle start at column top
+                bottom = min(top + self.block, m)
+                work = self.work[0, : bottom - top, : m - top]
+                np.add(pi[top:bottom, None], pi[None, top:], out=work)
+                np.divide(n[top:bottom, top:], work, out=work)
+                acc[top:bottom] += work.sum(axis=1)
+                acc[top:] += work.sum(axis=0)
+            out[:, start] = pi * acc
         return out
 
 
-_PASS_CELLS = 1_000_000  # rounds x M^2 per vectorised dense pass (a few MB: stays in cache)
+_PASS_CELLS = 250_000  # rounds x M^2 per vectorised dense pass (2 MB: stays in cache)
+_BLOCK_CELLS = 100_000  # rows x M per block of a large round's pass

@@ -70,9 +70,9 @@ class CellSampler:
         self.all_tabled = len(self.other_cells) == 0
         self.other_means = lam[self.other_cells] * self.scale
 
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """(size, C) int64 counts, each row Multinomial(total, cell_count / total)."""
-        out = np.zeros((size, self.n_cells), np.int64)
+    def draw(self, rng: np.random.Generator, size: int, out: np.ndarray | None = None) -> np.ndarray:
+        """(size, C) counts (int64, or into `out`), each row Multinomial(total, cell_count / total)."""
+        out = np.zeros((size, self.n_cells), np.int64) if out is None else out[:size]
         index = np.empty(len(self.tabled_cells), np.uint32)
         for row in out:
             if len(self.tabled_cells):
