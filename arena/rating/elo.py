@@ -108,7 +108,7 @@ def bootstrap_elo(
             pair += first.transpose(1, 0, 2)
             pair += round_pair
             sides = np.empty((bounds[-1], 2), slot_dtype)
-            sides.view(pair_dtype)[dest, 0] = pair.ravel()
+            sides.view(pair_dtype).reshape(-1)[dest] = pair.ravel()  # 1-d index: numpy's fast path
             codes = np.empty(bounds[-1], on.dtype)
             codes[dest] = on.transpose(1, 0, 2).ravel()
             del pair, dest
