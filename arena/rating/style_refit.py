@@ -179,8 +179,12 @@ def newton_fit(
         except np.linalg.LinAlgError:
             return None
         size = float(np.max(np.abs(step)))
-        if size < 1e-12:
-            break
+        if size < 1e-6:  # Newton's quadratic range: full steps (the loss cannot register gains this small)
+            params = params - step
+            if size < 1e-10:
+                break
+            current = loss(lay, params)
+            continue
         t = 1.0
         while True:  # backtracking: the loss is convex, a short enough step along -H^-1 g lowers it
             trial = params - t * step
@@ -191,8 +195,6 @@ def newton_fit(
         params, current = trial, value
         if np.max(np.abs(params)) > diverged:
             return None
-        if t == 1.0 and size < 1e-10:
-            break
     else:
         return None
     params[: lay.n_models] -= params[: lay.n_models].mean()
