@@ -91,26 +91,26 @@ def bootstrap_elo(
             picks = rng.integers(0, n, size=(n_win * width, size))  # int64: faster gathers than int32
             if pack:
                 ab = ab_code.take(picks)
-                an = (ab & 0xFF).astype(np.uint8).reshape(n_win, width, size)
-                bn = (ab >> 8).astype(np.uint8).reshape(n_win, width, size)
+                an, bn = (ab & 0xFF).astype(np.uint8), (ab >> 8).astype(np.uint8)
                 del ab
             else:
-                an = a_code.take(picks).reshape(n_win, width, size)
-                bn = b_code.take(picks).reshape(n_win, width, size)
-            on = o_code.take(picks).reshape(n_win, width, size)
+                an, bn = a_code.take(picks), b_code.take(picks)
+            on = o_code.take(picks)
             del picks
+            # step-major (t, w, r) copies of the small codes: position w * width + t of round r
+            an, bn, on = (np.ascontiguousarray(x.reshape(n_win, width, size).transpose(1, 0, 2)) for x in (an, bn, on))
             dest, bounds, played = schedule_block(an, bn, n_models)
             seen |= played
             # battles in layer order: rating slots of both sides (one scatter of packed pairs), outcome code
             first, second = (an, bn) if np.little_endian else (bn, an)  # side a in the first half in memory
             pair = np.empty((width, n_win, size), pair_dtype)
-            np.multiply(second.transpose(1, 0, 2), pair_dtype(1 << half), out=pair, dtype=pair_dtype)
-            pair += first.transpose(1, 0, 2)
+            np.multiply(second, pair_dtype(1 << half), out=pair, dtype=pair_dtype)
+            pair += first
             pair += round_pair
             sides = np.empty((bounds[-1], 2), slot_dtype)
             sides.view(pair_dtype).reshape(-1)[dest] = pair.ravel()  # 1-d index: numpy's fast path
             codes = np.empty(bounds[-1], on.dtype)
-            codes[dest] = on.transpose(1, 0, 2).ravel()
+            codes[dest] = on.ravel()
             del pair, dest
             _apply_layers(flat, sides, codes, bounds, kw_s, kw, kw_const)
         # a model that no battle of a round touched has no rating in that round (not its starting value)
@@ -162,9 +162,9 @@ def _apply_layers(
 
 
 def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """Layers for a block of battles: an, bn are (windows, W, R) model codes of positions w * W + t of
-    round r. Returns the place of each battle in layer order (flat, in (t, w, r) order), the layer bounds,
-    and which (round, model) played.
+    """Layers for a block of battles: an, bn are (W, windows, R) model codes, [t, w, r] the battle at
+    position w * W + t of round r. Returns the place of each battle in layer order (flat, in (t, w, r)
+    order), the layer bounds, and which (round, model) played.
 
     Each battle gets the depth of the as-soon-as-possible schedule within its window: one more than the
     deepest earlier battle of the window and round sharing a model (a scan over the W steps, vectorised
@@ -174,7 +174,7 @@ def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.nd
     earlier battle of its round it shares a model with. Within a layer, battles are grouped by window
     and round and keep their step order (ranks counted during the scan).
     """
-    n_win, width, rounds = an.shape
+    width, n_win, rounds = an.shape
     n_lanes = n_win * rounds
     small = np.int16 if width < 2**15 else np.int32  # depths and ranks never exceed the window
     last = np.zeros(n_lanes * n_models, small)  # depth of each model's last battle, per lane
@@ -189,8 +189,8 @@ def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.nd
     depth = np.empty((2, n_lanes), small)
     bumped = np.empty(n_lanes, small)
     for t in range(width):
-        np.add(lane_key, an[:, t], out=key_a)
-        np.add(lane_key, bn[:, t], out=key_b)
+        np.add(lane_key, an[t], out=key_a)
+        np.add(lane_key, bn[t], out=key_b)
         np.take(last, keys, out=got)
         np.maximum(got, got[::-1], out=depth)  # both rows: the deeper of the two sides
         depth += 1
