@@ -57,3 +57,13 @@ def test_same_seed_same_draws() -> None:
     a = multinomial_by_poisson(np.random.default_rng(7), counts, 50)
     b = multinomial_by_poisson(np.random.default_rng(7), counts, 50)
     np.testing.assert_array_equal(a, b)
+
+
+def test_zero_cells_and_large_means_outside_the_tables() -> None:
+    counts = np.array([0, 3, 9000, 0, 1, 6000])  # large means are drawn by numpy's Poisson, zeros never drawn
+    draws = multinomial_by_poisson(np.random.default_rng(11), counts, 3000)
+    assert (draws.sum(axis=1) == counts.sum()).all()
+    assert (draws[:, counts == 0] == 0).all()
+    p = counts / counts.sum()
+    assert (np.abs(draws.mean(axis=0) - counts) <= 4 * np.sqrt(counts.sum() * p * (1 - p) / 3000)).all()
+    np.testing.assert_allclose(draws.var(axis=0)[counts > 100], (counts.sum() * p * (1 - p))[counts > 100], rtol=0.1)

@@ -106,3 +106,44 @@ def test_prior_fit_reaches_the_textbook_optimum() -> None:
     ref = textbook_mle(counts.pair_i, counts.pair_j, s_r, n_r, counts.n_models, 0.01)
     got = fit_lbfgs(counts.pair_i, counts.pair_j, s_r, n_r, counts.n_models, 0.01)
     assert np.max(np.abs(got - got.mean() - ref)) * FACTOR < 1e-6
+
+
+def complete_arena(m: int, per_pair: int, seed: int, weights: tuple[float, ...] = (1.0,)):  # type: ignore[no-untyped-def]
+    """Battles on a complete graph (every pair meets per_pair times, random sides, 25% ties)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    strength = rng.normal(0, 0.8, m)
+    i, j = np.triu_indices(m, 1)
+    a, b = np.repeat(i, per_pair), np.repeat(j, per_pair)
+    flip = rng.random(len(a)) < 0.5
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    p = 1 / (1 + np.exp(strength[b] - strength[a]))
+    u = rng.random(len(a))
+    score = np.where(u < 0.25, 0.5, (u < 0.25 + 0.75 * p).astype(float))
+    names = np.array([f"m{k:04d}" for k in range(m)], dtype=object)
+    weight = rng.choice(np.array(weights), len(a))
+    return pd.DataFrame({"model_a": names[a], "model_b": names[b], "score": score, "weight": weight})
+
+
+def test_dense_graph_refits_equal_textbook_mle_per_round() -> None:
+    # every pair met: the rounds are refitted on dense pair-total matrices filled in the drawing threads
+    from arena.rating.bootstrap import Refits
+
+    for weights in ((1.0,), (0.5, 1.0, 2.0)):  # unit weights, and weighted battles
+        counts = aggregate(complete_arena(40, 3, seed=3, weights=weights))
+        m = counts.n_models
+        s, n = counts.pair_stats()
+        theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m)
+        assert Refits.prepare(counts, theta, 0.01).dense is not None
+        draws = bootstrap_bt(counts, theta, 6, seed=4, prior_weight=0.01)
+        resampled = np.vstack(list(resample_counts(counts, 6, seed=4)))
+        checked = 0
+        for r in range(6):
+            s_r, n_r = counts.pair_stats(resampled[r])
+            alpha = 0.01 if draws.prior_rounds[r] else 0.0
+            ref = textbook_mle(counts.pair_i, counts.pair_j, s_r, n_r, m, alpha)
+            got = draws.theta[r] - draws.theta[r].mean()
+            assert np.max(np.abs(got - ref)) * FACTOR < 1e-6
+            checked += not draws.prior_rounds[r]
+        assert checked >= 4  # most rounds went through the dense chord refit
