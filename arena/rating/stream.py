@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from arena.errors import DataError
 from arena.rating import io as rio
@@ -146,12 +144,40 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
     raise NotVouched("schema")
 
 
+def _parsed_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int, int, pa.Table | None]]:
+    """Blocks of whole lines with their pyarrow table (None when the fast path cannot vouch for the block).
+
+    pyarrow parses one block ahead in a worker thread (it releases the GIL), while the caller checks and
+    counts the previous one; blocks are parsed in file order, so the schema learns as it would in one thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    schema = _JsonlSchema()
+
+    def parse(block: bytes, first: int, n_lines: int) -> tuple[bytes, int, int, pa.Table | None]:
+        try:
+            return block, first, n_lines, _parse_jsonl_block(block, n_lines, schema)
+        except NotVouched:
+            return block, first, n_lines, None
+
+    with ThreadPoolExecutor(1, thread_name_prefix="arena-jsonl") as pool:
+        ahead = None
+        for block, first, n_lines in _line_blocks(path, chunk_bytes):
+            parsing = pool.submit(parse, block, first, n_lines)
+            del block
+            if ahead is not None:
+                yield ahead.result()
+            ahead = parsing
+        if ahead is not None:
+            yield ahead.result()
+
+
 def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """JSONL (optionally gzipped) in blocks of whole lines."""
-    schema = _JsonlSchema()
-    for block, first, n_lines in _line_blocks(path, chunk_bytes):
+    for block, first, n_lines, table in _parsed_blocks(path, chunk_bytes):
         try:
-            table = _parse_jsonl_block(block, n_lines, schema)
+            if table is None:
+                raise NotVouched("parse")
             yield fast_validate(table, path, _jsonl_lines(n_lines, first, table.num_rows), "jsonl", first == 1)
         except NotVouched:
             try:
@@ -160,11 +186,13 @@ def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
                 raise DataError(f"{path}: cannot read battles ({exc})") from None
             if records:
                 yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "jsonl")
-        del block  # the next block is read while this one's chunk is still held: not three at once
+        del block, table  # the next block is read while this one's chunk is still held: not three at once
 
 
 def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """CSV (optionally gzipped) in record batches; every cell read as text, '' as missing."""
+    import pyarrow.csv as pacsv  # here: `arena rate` on JSONL need not load it
+
     done = 0
     try:
         header = _csv_header(path)
@@ -209,6 +237,8 @@ def _csv_header(path: Path) -> list[str]:
 
 def _parquet_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """Parquet in record batches of the battle columns; errors name the row (1-based)."""
+    import pyarrow.parquet as pq  # here: `arena rate` on JSONL need not load it
+
     try:
         source = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
