@@ -61,7 +61,10 @@ class CellSampler:
         ids = np.cumsum(tabled) - 1
         built = [_table(float(v) * self.scale) for v in values[tabled]]
         self.tables = np.concatenate([t for t, _ in built]) if built else np.zeros(0, np.uint16)
-        self.cdfs = [c for _, c in built]
+        cdfs = [c for _, c in built]
+        self.cdf_all = np.concatenate(cdfs) if cdfs else np.zeros(0)  # every table's distribution function
+        self.cdf_len = np.array([len(c) for c in cdfs], np.int64)
+        self.cdf_start = np.cumsum(self.cdf_len) - self.cdf_len
         cell_tabled = tabled[inverse]
         self.tabled_cells = np.flatnonzero(cell_tabled)
         self.table_id = ids[inverse][cell_tabled].astype(np.uint32)
@@ -82,10 +85,7 @@ class CellSampler:
                 straddle = np.flatnonzero(got == _STRADDLE)  # about 1 cell in 250 (means 1-10): refine in the bin
                 if straddle.size:
                     u = (bins[straddle] + rng.random(straddle.size)) / _BINS
-                    ids = self.table_id[straddle]
-                    for t in np.unique(ids).tolist():
-                        mine = ids == t
-                        got[straddle[mine]] = np.searchsorted(self.cdfs[t], u[mine], side="right")
+                    got[straddle] = self._search(self.table_id[straddle], u)
                 if self.all_tabled:
                     row[:] = got
                 else:
@@ -94,6 +94,21 @@ class CellSampler:
                 row[self.other_cells] = rng.poisson(self.other_means)
             self._correct(rng, row)
         return out
+
+    def _search(self, table: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Counts k with F(k - 1) <= u < F(k) in each value's own table's distribution function F (a binary
+        search run for all values at once)."""
+        low = self.cdf_start[table]
+        high = low + self.cdf_len[table]
+        base = low.copy()
+        while True:
+            todo = np.flatnonzero(low < high)
+            if not todo.size:
+                return low - base
+            mid = (low[todo] + high[todo]) // 2
+            right = self.cdf_all[mid] <= u[todo]
+            low[todo] = np.where(right, mid + 1, low[todo])
+            high[todo] = np.where(right, high[todo], mid)
 
     def _cells_of(self, x: np.ndarray) -> np.ndarray:
         """The cell holding each battle position x in [0, total) (cells in order, cdf = running totals)."""
