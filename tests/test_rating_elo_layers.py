@@ -53,8 +53,8 @@ def test_layers_never_hold_two_battles_of_one_model_and_keep_each_models_order()
     n_win, width, rounds, m = 4, 25, 3, 5
     an = rng.integers(0, m, (n_win, width, rounds))  # [w, t, r]: position w * width + t of round r
     bn = (an + rng.integers(1, m, an.shape)) % m
-    step_major = (np.ascontiguousarray(x.transpose(1, 0, 2)).astype(np.uint8) for x in (an, bn))
-    dest, bounds, played = schedule_block(*step_major, m)
+    step_major = np.stack([an.transpose(1, 0, 2), bn.transpose(1, 0, 2)], 1).astype(np.uint8)  # [t, side, w, r]
+    dest, bounds, played = schedule_block(step_major, m)
     # battle i (in (t, w, r) order) sits at dest[i]; position in its round is w * width + t
     t, w, r = np.meshgrid(np.arange(width), np.arange(n_win), np.arange(rounds), indexing="ij")
     pos, rnd = (w * width + t).ravel(), r.ravel()

@@ -97,22 +97,25 @@ def bootstrap_elo(
                 an, bn = a_code.take(picks), b_code.take(picks)
             on = o_code.take(picks)
             del picks
-            # step-major (t, w, r) copies of the small codes: position w * width + t of round r
-            an, bn, on = (np.ascontiguousarray(x.reshape(n_win, width, size).transpose(1, 0, 2)) for x in (an, bn, on))
-            dest, bounds, played = schedule_block(an, bn, n_models)
+            # step-major (t, side, w, r) copies of the small codes: position w * width + t of round r
+            codes_ab = np.empty((width, 2, n_win, size), an.dtype)
+            codes_ab[:, 0] = an.reshape(n_win, width, size).transpose(1, 0, 2)
+            codes_ab[:, 1] = bn.reshape(n_win, width, size).transpose(1, 0, 2)
+            on = np.ascontiguousarray(on.reshape(n_win, width, size).transpose(1, 0, 2))
+            dest, bounds, played = schedule_block(codes_ab, n_models)
             seen |= played
             # battles in layer order: rating slots of both sides (one scatter of packed pairs), outcome code
-            first, second = (an, bn) if np.little_endian else (bn, an)  # side a in the first half in memory
+            first, second = (codes_ab[:, 0], codes_ab[:, 1]) if np.little_endian else (codes_ab[:, 1], codes_ab[:, 0])
             pair = np.empty((width, n_win, size), pair_dtype)
             np.multiply(second, pair_dtype(1 << half), out=pair, dtype=pair_dtype)
             pair += first
             pair += round_pair
-            sides = np.empty((bounds[-1], 2), slot_dtype)
-            sides.view(pair_dtype).reshape(-1)[dest] = pair.ravel()  # 1-d index: numpy's fast path
+            slots = np.empty((bounds[-1], 2), slot_dtype)
+            slots.view(pair_dtype).reshape(-1)[dest] = pair.ravel()  # 1-d index: numpy's fast path
             codes = np.empty(bounds[-1], on.dtype)
             codes[dest] = on.ravel()
             del pair, dest
-            _apply_layers(flat, sides, codes, bounds, kw_s, kw, kw_const)
+            _apply_layers(flat, slots, codes, bounds, kw_s, kw, kw_const)
         # a model that no battle of a round touched has no rating in that round (not its starting value)
         out[start : start + size] = np.where(seen, init + flat.reshape(size, n_models) / g, np.nan)
     return out
@@ -161,9 +164,9 @@ def _apply_layers(
         flat[slots] = r
 
 
-def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """Layers for a block of battles: an, bn are (W, windows, R) model codes, [t, w, r] the battle at
-    position w * W + t of round r. Returns the place of each battle in layer order (flat, in (t, w, r)
+def schedule_block(sides: np.ndarray, n_models: int) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Layers for a block of battles: sides is (W, 2, windows, R), [t, :, w, r] the model codes of side a
+    and side b of the battle at position w * W + t of round r. Returns the place of each battle in layer order (flat, in (t, w, r)
     order), the layer bounds, and which (round, model) played.
 
     Each battle gets the depth of the as-soon-as-possible schedule within its window: one more than the
@@ -174,23 +177,22 @@ def schedule_block(an: np.ndarray, bn: np.ndarray, n_models: int) -> tuple[np.nd
     earlier battle of its round it shares a model with. Within a layer, battles are grouped by window
     and round and keep their step order (ranks counted during the scan).
     """
-    width, n_win, rounds = an.shape
+    width, _, n_win, rounds = sides.shape
     n_lanes = n_win * rounds
     small = np.int16 if width < 2**15 else np.int32  # depths and ranks never exceed the window
     last = np.zeros(n_lanes * n_models, small)  # depth of each model's last battle, per lane
-    lane_key = (np.arange(n_lanes, dtype=np.intp) * n_models).reshape(n_win, rounds)
+    lane_key = (np.arange(n_lanes, dtype=np.intp) * n_models).reshape(n_win, rounds)[None].repeat(2, 0)
     lane = np.arange(n_lanes, dtype=np.intp)
     count = np.zeros((width + 1) * n_lanes, small)  # battles so far per (depth, lane)
     group = np.empty((width, n_lanes), np.intp)  # depth * lanes + lane of each battle, in step order
     rank = np.empty((width, n_lanes), small)  # its place within that group
     keys = np.empty((2, n_lanes), np.intp)
-    key_a, key_b = keys[0].reshape(n_win, rounds), keys[1].reshape(n_win, rounds)
+    keys_4d = keys.reshape(2, n_win, rounds)
     got = np.empty((2, n_lanes), small)
     depth = np.empty((2, n_lanes), small)
     bumped = np.empty(n_lanes, small)
     for t in range(width):
-        np.add(lane_key, an[t], out=key_a)
-        np.add(lane_key, bn[t], out=key_b)
+        np.add(lane_key, sides[t], out=keys_4d)
         np.take(last, keys, out=got)
         np.maximum(got, got[::-1], out=depth)  # both rows: the deeper of the two sides
         depth += 1
