@@ -1,9 +1,11 @@
 """Subject -> category tables for the Chinese exam benchmarks, so per-category aggregates work as for MMLU.
 
-C-Eval: its 52 subjects in the paper's four groups (STEM, Social Science, Humanities, Other). CMMLU: only the
-subjects of the shipped samples and a few unambiguous ones are listed; every subject not in a table is
-counted under "other" (say `category` in your own files to place them otherwise). Names follow the MMLU
-groups of arena.bench.mmlu_categories (stem, social_sciences, humanities, other) so the columns line up."""
+C-Eval: its 52 subjects in the paper's four groups (STEM, Social Science, Humanities, Other). CMMLU: its 67
+subjects in the five groups its paper reports (STEM, Humanities, Social Science, Other, China specific). CMMLU's
+own tables give the 15 China-specific subjects a discipline as well (ancient_chinese is also linguistics, i.e.
+Social Science); here every subject has one category, and those 15 are `china_specific`. A subject in no table
+is counted under "other" (say `category` in your own files to place it otherwise). Names follow the MMLU groups
+of arena.bench.mmlu_categories (stem, social_sciences, humanities, other) so the columns line up."""
 from __future__ import annotations
 
 _CEVAL: dict[str, str] = {
@@ -23,11 +25,21 @@ _CEVAL: dict[str, str] = {
              "tax_accountant physician",
 }
 _CMMLU: dict[str, str] = {
-    "stem": "high_school_physics high_school_chemistry high_school_mathematics college_mathematics "
-            "computer_science astronomy",
-    "social_sciences": "economics",
-    "humanities": "world_history philosophy",
-    "other": "nutrition agronomy",
+    "stem": "anatomy astronomy college_actuarial_science college_engineering_hydrology college_mathematics "
+            "college_medical_statistics computer_science conceptual_physics electrical_engineering "
+            "elementary_mathematics genetics high_school_biology high_school_chemistry high_school_mathematics "
+            "high_school_physics machine_learning virology",
+    "humanities": "arts college_law global_facts international_law jurisprudence logical marxist_theory philosophy "
+                  "professional_law world_history world_religions",
+    "social_sciences": "business_ethics college_education economics education high_school_geography journalism "
+                       "management marketing professional_accounting professional_psychology public_relations "
+                       "security_study sociology",
+    "other": "agronomy clinical_knowledge college_medicine computer_security elementary_information_and_technology "
+             "food_science human_sexuality legal_and_moral_basis nutrition professional_medicine sports_science",
+    "china_specific": "ancient_chinese chinese_civil_service_exam chinese_driving_rule chinese_food_culture "
+                      "chinese_foreign_policy chinese_history chinese_literature chinese_teacher_qualification "
+                      "construction_project_management elementary_chinese elementary_commonsense ethnology "
+                      "high_school_politics modern_chinese traditional_chinese_medicine",
 }
 OTHER = "other"
 
@@ -46,5 +58,5 @@ def ceval_category(subject: str) -> str:
 
 
 def cmmlu_category(subject: str) -> str:
-    """The group of a CMMLU subject listed here; 'other' for every subject not listed."""
+    """The CMMLU group of a subject (file stem such as 'chinese_history'); 'other' when not a CMMLU subject."""
     return CMMLU.get(subject.strip().lower(), OTHER)
