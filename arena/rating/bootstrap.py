@@ -39,6 +39,7 @@ _TOL = 3e-9  # estimated error (natural units) of a converged refit: 5.2e-7 rati
 _DENSE_MODELS = 3000  # dense (M, M) gradient passes up to this many models ...
 _DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements)
 _DENSE_CELLS = 8_000_000  # rounds x M^2 held as dense pair totals at once
+_PACK = float(2**26)  # packs a pair's battles and doubled score in one float64 (both below 2^26)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,12 @@ class _Batches:
         self.held = threading.local()
         counts = refits.counts
         self.points = counts.cell_weight * counts.cell_score
-        self.unit = bool((counts.cell_weight == 1.0).all())
+        # battles of unit weight with scores in halves: a pair's battles and doubled score summed together
+        # as battles + _PACK * 2 * score, exactly (float64 integers below 2^53), in one pass over the cells
+        halves = counts.cell_score * 2.0
+        self.packed = None
+        if (counts.cell_weight == 1.0).all() and (halves == np.round(halves)).all() and counts.n_battles < _PACK:
+            self.packed = 1.0 + _PACK * halves
 
     def lend(self, size: int) -> np.ndarray:
         """A (size, C) int32 buffer to draw into (with its totals, kept for `__call__` in this thread)."""
@@ -221,7 +227,7 @@ class _Batches:
             m = counts.n_models
             held = (np.zeros((size, len(counts.cell_count)), np.int32),
                     np.zeros((size, m, m)) if dense is not None and self.refits.cell_flat is not None else None,
-                    np.empty(len(counts.cell_count)), np.zeros((m, m)) if dense is not None else None)
+                    np.empty(len(counts.cell_count)), np.zeros((m, m)))
         self.held.buffers = held
         return held[0]
 
@@ -241,10 +247,16 @@ class _Batches:
         flat = refits.dense.flat  # type: ignore[union-attr]
         won = np.empty((len(drawn), m))
         for out, score, row in zip(totals, won, drawn):
-            weights = row if self.unit else np.multiply(row, counts.cell_weight, out=cells)
-            out.reshape(-1)[flat] = np.bincount(counts.cell_pair, weights, n_pairs)  # the other entries stay 0
-            np.multiply(row, self.points, out=cells)
-            upper.reshape(-1)[flat] = np.bincount(counts.cell_pair, cells, n_pairs)  # i's score against j > i
+            if self.packed is not None:
+                both = np.bincount(counts.cell_pair, np.multiply(row, self.packed, out=cells), n_pairs)
+                points = np.floor(both * (1.0 / _PACK))  # doubled scores
+                n = both - points * _PACK
+                points *= 0.5
+            else:
+                n = np.bincount(counts.cell_pair, np.multiply(row, counts.cell_weight, out=cells), n_pairs)
+                points = np.bincount(counts.cell_pair, np.multiply(row, self.points, out=cells), n_pairs)
+            out.reshape(-1)[flat] = n  # the other entries stay 0
+            upper.reshape(-1)[flat] = points  # i's score against j > i
             score[:] = upper.sum(axis=1) - upper.sum(axis=0) + out.sum(axis=0)
         total = totals.sum(axis=2) + totals.sum(axis=1)
         return RoundBatch(drawn, won, total - won, total > 0, totals, release)
