@@ -21,8 +21,8 @@ from scipy import stats
 
 _BITS = 12  # bins per table: 4096 (small tables stay in the core's cache)
 _BINS = 1 << _BITS
-_STRADDLE = np.iinfo(np.uint16).max  # table entry of a bin that straddles a step of the distribution function
-_MAX_TABLES = 256  # distinct means with a table (128 KB each)
+_STRADDLE = -1  # table entry of a bin that straddles a step of the distribution function
+_MAX_TABLES = 256  # distinct means with a table (16 KB each)
 _MAX_TABLED_MEAN = 4096.0  # larger means: numpy's Poisson (their tables would need > 16 bits of counts)
 _MARGIN_SD = 3.0  # Poisson means are scaled so that their sum falls short of N by this many SDs
 
@@ -36,7 +36,7 @@ def _table(mean: float) -> tuple[np.ndarray, np.ndarray]:
     edges = np.arange(_BINS + 1) / _BINS
     low = np.searchsorted(cdf, edges[:-1], side="right")  # count of a uniform at the bin's left edge
     high = np.searchsorted(cdf, edges[1:], side="left")  # count just below the bin's right edge
-    table = np.where(low == high, low, _STRADDLE).astype(np.uint16)
+    table = np.where(low == high, low, _STRADDLE).astype(np.int32)
     return table, cdf
 
 
@@ -60,7 +60,7 @@ class CellSampler:
         tabled[small[np.argsort(-frequency[small], kind="stable")[:_MAX_TABLES]]] = True
         ids = np.cumsum(tabled) - 1
         built = [_table(float(v) * self.scale) for v in values[tabled]]
-        self.tables = np.concatenate([t for t, _ in built]) if built else np.zeros(0, np.uint16)
+        self.tables = np.concatenate([t for t, _ in built]) if built else np.zeros(0, np.int32)
         cdfs = [c for _, c in built]
         self.cdf_all = np.concatenate(cdfs) if cdfs else np.zeros(0)  # every table's distribution function
         self.cdf_len = np.array([len(c) for c in cdfs], np.int64)
@@ -81,14 +81,13 @@ class CellSampler:
             if len(self.tabled_cells):
                 bins = rng.integers(0, _BINS, len(self.tabled_cells), dtype=np.uint16)
                 np.add(self.base, bins, out=index)
-                got = self.tables[index]
+                direct = self.all_tabled and row.dtype == self.tables.dtype  # draw straight into the row
+                got = np.take(self.tables, index, out=row) if direct else self.tables[index]
                 straddle = np.flatnonzero(got == _STRADDLE)  # about 1 cell in 250 (means 1-10): refine in the bin
                 if straddle.size:
                     u = (bins[straddle] + rng.random(straddle.size)) / _BINS
                     got[straddle] = self._search(self.table_id[straddle], u)
-                if self.all_tabled:
-                    row[:] = got
-                else:
+                if not direct:
                     row[self.tabled_cells] = got
             if len(self.other_cells):
                 row[self.other_cells] = rng.poisson(self.other_means)
