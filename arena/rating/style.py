@@ -34,7 +34,7 @@ MARKDOWN = ("header", "list", "bold")
 _DIVERGED = 15.0  # natural log-odds units (~2600 rating points): the maximum likelihood ran off to infinity
 _RESCUE_PRIOR = 0.01
 _BATCH_ROUNDS = 64
-_BATCH_CELLS = 50_000_000  # battles x rounds refitted together (their multiplicities: one byte each)
+_BATCH_CELLS = 32_000_000  # battles x rounds refitted together (their multiplicities: one byte each)
 _WORKERS = 2  # batches refitted at once in threads (numpy releases the GIL); the caller draws the next one
 
 
@@ -209,9 +209,13 @@ def style_control(
         pending: deque[tuple[int, np.ndarray, Future | None]] = deque()
         for start in range(0, n_rounds, batch):
             # drawn in order in this thread: round r's multiplicities do not depend on the batching
-            ks = np.vstack(
-                [round_multiplicities(rng, n, cluster) for _ in range(min(batch, n_rounds - start))]
-            )
+            size = min(batch, n_rounds - start)
+            if cluster is None:  # one byte per battle and round, filled in place
+                ks = np.empty((size, n), np.uint8)
+                for row in ks:
+                    row[:] = draw_battles(rng, n)
+            else:
+                ks = np.vstack([round_multiplicities(rng, n, cluster) for _ in range(size)])
             refit = pool.submit(refit_rounds, lay, ks, params, hess, p_full, h_inv) if batched else None
             pending.append((start, ks, refit))
             if len(pending) > _WORKERS:
