@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def bootstrap_elo(
     kw_const = float(kw[0]) if len(weights) == 1 else None
     pack = n_models <= 2**8  # both sides in one 16-bit code: one gather per draw instead of two
     if pack:
-        ab_code = (np.asarray(a).astype(np.uint16) | (np.asarray(b).astype(np.uint16) << 8))
+        ab_code = np.asarray(a).astype(np.uint16) | (np.asarray(b).astype(np.uint16) << 8)
     else:
         a_code, b_code = np.asarray(a).astype(_code_dtype(n_models)), np.asarray(b).astype(_code_dtype(n_models))
     for start in range(0, n_rounds, chunk):
@@ -147,7 +148,7 @@ def _apply_layers(
 ) -> None:
     """Online Elo updates, one layer at a time: u_a += K w (s - E_a), u_b -= the same (natural units)."""
     buf = np.empty(max(np.diff(bounds).max(initial=0), 1))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         slots = sides[lo:hi].astype(np.intp)
         r = flat[slots]  # (S, 2): u_a, u_b
         x = buf[: hi - lo]
