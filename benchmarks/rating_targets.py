@@ -43,11 +43,6 @@ TARGETS = {
     "style1500k": ("style control 1.5M battles, fit + 1000 rounds", 60.0),
     "elo": ("Elo 1.5M battles, 100 permutation rounds", 10.0),
 }
-RUNNER = (
-    "import resource, sys, time; t = time.perf_counter(); from arena.cli import main; "
-    "code = main(sys.argv[1:]); u = resource.getrusage(resource.RUSAGE_SELF); print('RESULT', code, "
-    "time.perf_counter() - t, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime)"
-)
 
 
 def load() -> str:
@@ -62,7 +57,7 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
     sys.path.insert(0, str(HERE))
     if name in ("rate150", "rate3m"):
         import pyarrow.json as pajson
-        from rating_read_speed import write_jsonl
+        from rating_read_speed import RUNNER, write_jsonl
 
         n = 1_500_000 if name == "rate150" else 3_000_000
         path = write_jsonl(data / f"battles-{n}.jsonl", n)
