@@ -125,3 +125,26 @@ def test_dense_grid_and_sorted_keys_count_the_same(monkeypatch: pytest.MonkeyPat
     first = battles.assign(a=battles["model_a"], b=battles["model_b"]).groupby(
         ["a", "b", "score", "weight", battles["category"].fillna("-")], sort=False).size()
     assert sorted(first.to_numpy().tolist()) == sorted(dense["count"].tolist())
+
+
+def test_model_tallies_of_a_summary_and_of_battles_match_a_plain_count() -> None:
+    from arena.rating.counts import model_tallies
+
+    rng = np.random.default_rng(9)
+    n = 3000
+    models = np.array(["zeta", "alpha", "Mu", "beta-2", "beta-10"], dtype=object)
+    raw = pd.DataFrame({"model_a": models[rng.integers(0, 5, n)], "model_b": models[rng.integers(0, 5, n)],
+                        "winner": rng.choice(["model_a", "model_b", "tie"], n),
+                        "prob_a": np.where(rng.random(n) < 0.2, rng.choice([0.3, 0.5, 0.9], n), np.nan)})
+    battles = validate_battles(raw)
+    battles = battles[battles["model_a"] != battles["model_b"]].reset_index(drop=True)  # as prepare() leaves them
+    want = {}
+    for a, b, s in zip(battles["model_a"], battles["model_b"], battles["score"]):
+        for model, own in ((a, s), (b, 1.0 - s)):
+            row = want.setdefault(model, [0, 0, 0, 0])
+            row[0] += 1
+            row[1 if own > 0.5 else 2 if own == 0.5 else 3] += 1
+    view, _ = summarise([battles.iloc[:1000], battles.iloc[1000:]]).prepare(None)
+    for got in (model_tallies(battles), model_tallies(view)):
+        assert list(got.index) == sorted(want) and got.index.name == "model"
+        assert got[["battles", "wins", "ties", "losses"]].to_numpy().tolist() == [want[m] for m in sorted(want)]

@@ -155,19 +155,29 @@ def _row_counts(battles: pd.DataFrame, n_rows: int) -> np.ndarray:
     return battles[COUNT].to_numpy(np.int64) if COUNT in battles else np.ones(n_rows, np.int64)
 
 
+def _model_codes(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model names by code and the codes of model_a / model_b (a streamed SummaryView has them already)."""
+    if hasattr(battles, "summary") and hasattr(battles, "combos"):
+        return battles.summary.model_names, battles.combos["a"].to_numpy(), battles.combos["b"].to_numpy()
+    n = len(battles)
+    codes, names = pd.factorize(np.r_[battles["model_a"].to_numpy(object), battles["model_b"].to_numpy(object)])
+    return np.asarray(names, dtype=object), codes[:n], codes[n:]
+
+
 def model_tallies(battles: pd.DataFrame) -> pd.DataFrame:
     """Per model: battles, wins, ties, losses (unweighted; soft scores count >0.5 / =0.5 / <0.5); a row of a
     table of distinct outcomes counts COUNT times."""
+    names, a, b = _model_codes(battles)
     score = battles["score"].to_numpy(float)
     count = _row_counts(battles, len(score))
-    own = np.r_[score, 1.0 - score]
-    count = np.r_[count, count]
-    long = pd.DataFrame({
-        "model": np.r_[battles["model_a"].to_numpy(object), battles["model_b"].to_numpy(object)],
-        "battles": count, "wins": np.where(own > 0.5, count, 0), "ties": np.where(own == 0.5, count, 0),
-        "losses": np.where(own < 0.5, count, 0),
-    })
-    return long.groupby("model", sort=True)[["battles", "wins", "ties", "losses"]].sum().astype(np.int64)
+    code, own, count = np.r_[a, b], np.r_[score, 1.0 - score], np.r_[count, count]
+    tally = {"battles": count, "wins": np.where(own > 0.5, count, 0), "ties": np.where(own == 0.5, count, 0),
+             "losses": np.where(own < 0.5, count, 0)}
+    sums = {k: np.bincount(code, weights=v, minlength=len(names)) for k, v in tally.items()}
+    seen = np.flatnonzero(np.bincount(code, minlength=len(names)))
+    order = seen[np.argsort(names[seen].astype(str), kind="stable")]
+    return pd.DataFrame({k: np.rint(v[order]).astype(np.int64) for k, v in sums.items()},
+                        index=pd.Index(names[order], name="model"))
 
 
 def observed_win_rate(battles: pd.DataFrame, models: list[str], baseline: str) -> np.ndarray:
