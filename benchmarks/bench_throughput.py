@@ -2,7 +2,8 @@
 log-likelihood path against a local server at concurrency 32 beside a bare async client (issue 11).
 
     python benchmarks/bench_throughput.py [--data ../shared/data/objective] [--semantic 100] [--code 40]
-                                          [--loglik-items 600] [--concurrency 32] [--delay 0.005] [--rounds 3]
+                                          [--loglik-items 600] [--concurrency 32] [--delay 0.005] [--rounds 7]
+                                          [--httpx-rounds 1]
 
 One entry point over the narrower scripts: the timing helper, the machine line and the library versions come
 from bench_metrics_speed.py, the scripted echo server and both log-likelihood clients from loglik_throughput.py.
@@ -17,9 +18,10 @@ What is timed:
 - pass@k: the shipped HumanEval-style samples (data/bench/code_humaneval.jsonl), canonical solutions as the
   replies, n samples per item, every sample a sandboxed process (the sandbox's isolation as configured: auto).
 - log-likelihood: ARC items, one echo request per option, against loglik_throughput.py's raw-asyncio echo
-  server in its own process: a bare httpx client, a bare aiohttp client and Arena's path (CompletionsLogprobs
-  + bench limiter + scorer), alternating --rounds times, best round of each, client CPU per request (the
-  server's never counted); issue target: Arena >= 90% of the faster bare async client.
+  server in its own process: a bare aiohttp client and Arena's path (CompletionsLogprobs through the bench's
+  task scorer) in --rounds back-to-back pairs (order alternating), the bare httpx client in --httpx-rounds;
+  median rates, the median of the paired ratios, client CPU per request (the server's never counted); issue
+  target: Arena >= 90% of the faster bare async client (aiohttp).
 Items/s are wall-clock on a shared machine (the load average is printed before and after); cpu s is this
 process's own CPU time (the sandbox children's is not in it), items/cpu-s what an unshared core would give.
 """
@@ -159,14 +161,14 @@ def code_passk(samples: int) -> None:
     print(f"  pass@1 = {res.score} (canonical solutions; isolation {res.info.get('isolation')})")
 
 
-def loglik(data: Path, n_items: int, conc: int, delay: float, rounds: int) -> list[str]:
-    """The three clients' requests/s and client CPU per request on ARC items (best of `rounds` alternating
-    rounds, loglik_throughput.py's server and clients), as the lines of the table."""
+def loglik(data: Path, n_items: int, conc: int, delay: float, rounds: int, httpx_rounds: int) -> list[str]:
+    """The three clients' requests/s and client CPU per request on ARC items (loglik_throughput.py's server,
+    clients and back-to-back pairs), as the lines of the table."""
     _, loaded = load_items(data / "arc" / "ARC-Challenge-Test.jsonl", "arc")
     items = loaded.items[:n_items]
     requests = sum(len(it.choices) for it in items)
     with echo_server(delay) as url:
-        results = compare(url, items, conc, rounds)
+        results = compare(url, items, conc, rounds, httpx_rounds)
     return ["", f"log-likelihood, ARC options as echo requests: {server_line(requests, conc, delay)}",
             *report(results, requests)[0]]
 
@@ -191,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loglik-items", type=int, default=600, help="ARC items for the log-likelihood path (0 to skip)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.005, help="scripted server seconds per request")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating log-likelihood rounds (best of each kept)")
+    ap.add_argument("--rounds", type=int, default=7, help="back-to-back pairs of bare aiohttp and Arena rounds")
+    ap.add_argument("--httpx-rounds", type=int, default=1, help="rounds of the slow bare httpx client (0 skips it)")
     args = ap.parse_args(argv)
     if not (args.data / "gsm8k" / "test.jsonl").is_file():
         print(f"error: {args.data}: no gsm8k/test.jsonl (pass --data FOLDER with gsm8k/, arc/, mmlu/)", file=sys.stderr)
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     reference_metrics(args.data, args.semantic)
     if args.code:
         code_passk(args.code)
-    ll = loglik(args.data, args.loglik_items, args.concurrency, args.delay, args.rounds) if args.loglik_items else None
+    ll = (loglik(args.data, args.loglik_items, args.concurrency, args.delay, args.rounds, args.httpx_rounds)
+          if args.loglik_items else None)
     print(f"\n{table(ll)}")
     print(f"\nload average after: {loadavg()} (1/5/15 min); {time.perf_counter() - t0:.0f} s in all; a shared machine "
           "makes wall-clock figures noisy")

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.backends.completions_logprobs import CompletionsLogprobs, _prompt_part, continuation_ll
+from arena.backends.completions_logprobs import CompletionsLogprobs, _prompt_part, continuation_ll, json_body
 from arena.backends.logprobs import (
     ContinuationLL,
     NoPromptLogprobs,
@@ -24,7 +24,7 @@ from arena.backends.logprobs import (
 )
 from arena.bench.config import BenchTask
 from arena.bench.items import BenchItem, LoadResult
-from arena.bench.loglik import score_item
+from arena.bench.loglik import argmax, score_item
 from arena.bench.logprob_run import score_items
 from arena.bench.tasks import LoadedTask
 from arena.errors import BackendError
@@ -127,6 +127,29 @@ def test_pre_serialised_echo_request_is_json_dumps_of_its_dict(prompt):
         body = model._echo_body(prompt)
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         assert raw == json.dumps(model._echo_dict(prompt)).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(-3, 3), st.sampled_from([-1.0, 0.0, 1.0, math.nan, -math.inf])), max_size=7))
+def test_argmax_is_the_first_largest_as_a_plain_loop_finds_it(values):
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    assert argmax(values) == best
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+                    max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), JSON, max_size=4), st.sampled_from(["utf-8", "utf-16", "utf-16-le",
+                                                                                 "utf-32", "utf-8-sig"]))
+def test_json_body_reads_what_json_loads_reads(obj, encoding):
+    raw = json.dumps(obj, ensure_ascii=False).encode(encoding, "surrogatepass")
+    assert json_body(raw) == json.loads(raw)
 
 
 class ScriptedModel:

@@ -117,20 +117,22 @@ def continuation_tokens(tokens: Sequence[Any], offsets: Sequence[Any] | None, pr
             end -= size
     else:
         try:
-            shift = offsets[n - 1] + len(str(tokens[n - 1])) - len(prompt)
-            i = n - 1
-            while i >= 0:
-                start = offsets[i] - shift
-                end = start + len(str(tokens[i]))
+            shift = offsets[-1] + len(str(tokens[-1])) - len(prompt)
+            stop = 0  # the tokens before it are not read one by one
+            for i, off, tok in zip(range(n - 1, -1, -1), reversed(offsets), reversed(tokens)):
+                start = off - shift
+                end = start + len(str(tok))
                 if end > start:  # not an empty token
-                    if not end > limit:
+                    if end > limit:
+                        picked.append(i)
+                    else:
+                        stop = i
                         break
-                    picked.append(i)
-                    first_start = start
-                i -= 1
             # offsets need not grow: if a token before the stop reaches past the limit, read every token
-            exact = i <= 0 or max(map(add, map(sub, islice(offsets, i), repeat(shift)),
-                                      map(len, map(str, islice(tokens, i))))) <= limit
+            exact = stop == 0 or max(map(add, map(sub, islice(offsets, stop), repeat(shift)),
+                                         map(len, map(str, islice(tokens, stop))))) <= limit
+            if picked:
+                first_start = offsets[picked[-1]] - shift
         except TypeError:  # offsets that are not numbers: the plain path fails as it always did
             exact = False
         if not exact:

@@ -12,6 +12,8 @@ sample standard deviation over items / sqrt(n), as lm-evaluation-harness reports
 from __future__ import annotations
 
 import asyncio
+from itertools import repeat
+from operator import attrgetter, itemgetter, truediv
 from typing import Any
 
 from arena.backends.logprobs import ContinuationLL, LogprobModel
@@ -42,19 +44,15 @@ def split_pair(context: str, continuation: str) -> tuple[str, str]:
 
 
 def argmax(values: list[float]) -> int:
-    """Index of the largest value; the first on a tie."""
-    best = 0
-    for i, v in enumerate(values):
-        if v > values[best]:
-            best = i
-    return best
+    """Index of the largest value; the first on a tie (max keeps an item until a later one compares greater)."""
+    return max(range(len(values)), key=values.__getitem__) if values else 0
 
 
 def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
     """acc and acc_norm of one item from its options' log-likelihoods."""
     pred = argmax(lls)
-    pred_norm = argmax([ll / max(1, len(o)) for ll, o in zip(lls, options)])
-    pred_bytes = argmax([ll / max(1, len(o.encode("utf-8"))) for ll, o in zip(lls, options)])
+    pred_norm = argmax(list(map(truediv, lls, map(max, repeat(1), map(len, options)))))
+    pred_bytes = argmax(list(map(truediv, lls, map(max, repeat(1), map(len, map(str.encode, options))))))
     return {"pred": pred, "pred_norm": pred_norm, "acc": int(pred == gold), "acc_norm": int(pred_norm == gold),
             "acc_norm_bytes": int(pred_bytes == gold)}
 
@@ -67,14 +65,14 @@ def option_pairs(item: BenchItem) -> list[tuple[str, str]]:
 
 def item_result(item: BenchItem, scored: list[ContinuationLL]) -> dict[str, Any]:
     """One choice item's entry from its options' log-likelihoods (in option order): the prediction, acc, acc_norm."""
-    labels = [lab for lab, _ in item.choices]
-    lls, tokens = [r.logprob for r in scored], [r.tokens for r in scored]
-    straddled = sum(int(r.straddled) for r in scored)
+    labels = list(map(itemgetter(0), item.choices))
+    lls = list(map(attrgetter("logprob"), scored))
+    straddled = sum(map(int, map(attrgetter("straddled"), scored)))
     gold = labels.index(item.answer)
     out = decide(lls, mc_options(item), gold)
     return {"id": item.id, **out, "correct": bool(out["acc"]), "expected": item.answer,
-            "extracted": labels[out["pred"]], "loglikelihoods": [round(v, 6) for v in lls], "tokens": tokens,
-            **({"straddled": straddled} if straddled else {})}
+            "extracted": labels[out["pred"]], "loglikelihoods": list(map(round, lls, repeat(6))),
+            "tokens": list(map(attrgetter("tokens"), scored)), **({"straddled": straddled} if straddled else {})}
 
 
 async def score_item(model: LogprobModel, item: BenchItem) -> dict[str, Any]:
