@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from arena.rating.bt import logistic
+from arena.rating.chord import spd_inverse
 
 _TOL = 2e-9  # estimated error (natural units) of a converged refit: 3.5e-7 rating points
 _BLOCK = 1 << 16  # rounds x battles per streamed block (512 kB of float64 per array: in the L2 cache)
@@ -297,8 +298,6 @@ def regular(lay: StyleLayout, tally: np.ndarray) -> np.ndarray:
 
 def full_inverse(lay: StyleLayout, hess: FullHessian) -> np.ndarray | None:
     """Inverse of the full data's Hessian (common shift made invertible), None if singular."""
-    from arena.rating.chord import spd_inverse
-
     m = lay.n_models
     lap = -(sp.coo_matrix((hess.pair, (lay.pair_a, lay.pair_b)), shape=(m, m)).toarray())
     lap += lap.T
