@@ -1,7 +1,10 @@
 """Bootstrap of the BT fit: multinomial resampling of the cell counts, batched warm-started refits.
 
 Drawing a multinomial with N trials over the (pair, outcome, weight) cells with probabilities
-count / N is the same as resampling the N battles with replacement, at a fraction of the cost.
+count / N is the same as resampling the N battles with replacement, at a fraction of the cost
+(`draws.CellSampler`). Worker threads draw batches of rounds and sum them into what the refits need (per
+pair totals, dense (M, M) pair-total matrices when most pairs met, per-model scores) in reused buffers,
+while the caller refits the previous batch (`chord`).
 
 Degenerate rounds are handled explicitly:
 - a model with no battles in a round gets NaN in that round and the round is left out of that model's

@@ -14,8 +14,9 @@ round's diagonal exactly at no extra factorisation (`scaled_step`; 1000 models, 
 and at the first iterate it is extrapolated with the full data's third derivatives (one matrix product).
 
 `DenseRefits` computes gradient passes on dense model x model matrices when most pairs met: with
-strengths pi = exp(theta), model i's expected score is pi_i * sum_j n_ij / (pi_i + pi_j), so a pass is one
-outer sum, one division and one row sum (no exponential per pair, no gathers or scatters).
+strengths pi = exp(theta), model i's expected score is pi_i * sum_j n_ij / (pi_i + pi_j), so a pass over the
+upper triangle of a round's pair totals is one outer sum, one division and a row and a column sum (no
+exponential per pair, no gathers or scatters), in blocks that stay in cache.
 """
 
 from __future__ import annotations
