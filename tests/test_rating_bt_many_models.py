@@ -108,7 +108,9 @@ def test_prior_fit_reaches_the_textbook_optimum() -> None:
     assert np.max(np.abs(got - got.mean() - ref)) * FACTOR < 1e-6
 
 
-def complete_arena(m: int, per_pair: int, seed: int, weights: tuple[float, ...] = (1.0,)):  # type: ignore[no-untyped-def]
+def complete_arena(  # type: ignore[no-untyped-def]
+    m: int, per_pair: int, seed: int, weights: tuple[float, ...] = (1.0,)
+):
     """Battles on a complete graph (every pair meets per_pair times, random sides, 25% ties)."""
     import pandas as pd
 

@@ -183,7 +183,7 @@ class Refits:
         dense, cell_flat = None, None
         if h_inv is not None and m <= _DENSE_MODELS and len(pi) >= _DENSE_SHARE * m * (m - 1) / 2:
             dense = DenseRefits(pi, pj, m, theta_full, n_full, h_inv, pin)
-            if (counts.cell_weight > 0).all():  # then a model with battles has positive weight: active = weight > 0
+            if (counts.cell_weight > 0).all():  # then a model with battles has weight: active = weight > 0
                 cell_flat = dense.flat[counts.cell_pair]
         return cls(
             counts, theta_full, prior_weight, h_inv, mle_exists(m, pi, pj, s_full, n_full), side_i, side_j,
@@ -219,7 +219,8 @@ class _Batches:
         # as battles + _PACK * 2 * score, exactly (float64 integers below 2^53), in one pass over the cells
         halves = counts.cell_score * 2.0
         self.packed = None
-        if (counts.cell_weight == 1.0).all() and (halves == np.round(halves)).all() and counts.n_battles < _PACK:
+        unit = (counts.cell_weight == 1.0).all()
+        if unit and (halves == np.round(halves)).all() and counts.n_battles < _PACK:
             self.packed = 1.0 + _PACK * halves
 
     def lend(self, size: int) -> np.ndarray:
@@ -228,8 +229,9 @@ class _Batches:
         counts, dense = self.refits.counts, self.refits.dense
         if held is None or len(held[0]) < size:
             m = counts.n_models
+            dense_totals = dense is not None and self.refits.cell_flat is not None
             held = (np.zeros((size, len(counts.cell_count)), np.int32),
-                    np.zeros((size, m, m)) if dense is not None and self.refits.cell_flat is not None else None,
+                    np.zeros((size, m, m)) if dense_totals else None,
                     np.empty(len(counts.cell_count)), np.zeros((m, m)))
         self.held.buffers = held
         return held[0]
@@ -311,7 +313,8 @@ def _refit(
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
             if dense_totals is None:
-                theta[part], ok[part] = refits.dense.refit(refits.dense.totals(pair_stats(part)[1]), won[part], _TOL)
+                totals = refits.dense.totals(pair_stats(part)[1])
+                theta[part], ok[part] = refits.dense.refit(totals, won[part], _TOL)
             else:
                 theta[part], ok[part] = refits.dense.refit(dense_totals, won[part], _TOL, part)
     elif regular.any() and h_inv is not None:

@@ -9,8 +9,8 @@ in nine, not worth its state.)
 
 Most of that difference is on the diagonal (a model's battles in a round vary more than one pair's share
 of them matters), so the step uses S H0^-1 S with S = sqrt(diag H0 / diag H_round), which matches the
-round's diagonal exactly at no extra factorisation (`scaled_step`; 1000 models, 3 battles per pair: contraction
-0.06 -> 0.03, six gradient passes -> four). The round's diagonal at the full fit is linear in its counts,
+round's diagonal exactly at no extra factorisation (`scaled_step`; 1000 models, 3 battles per pair:
+contraction 0.06 -> 0.03, six gradient passes -> four). The round's diagonal at the full fit is linear in its counts,
 and at the first iterate it is extrapolated with the full data's third derivatives (one matrix product).
 
 `DenseRefits` computes gradient passes on dense model x model matrices when most pairs met: with
@@ -93,10 +93,12 @@ def diagonal_scale(diag_full: np.ndarray, diag_round: np.ndarray) -> np.ndarray:
 
 class DenseRefits:
     """Chord refits of rounds held as dense (M, M) matrices of pair totals: N[i, j] = weighted battles of the
-    pair i < j (zero below the diagonal), with the models' weighted scores beside them (`module docstring`)."""
+    pair i < j (zero below the diagonal), with the models' weighted scores beside them (module docstring)."""
 
-    def __init__(self, pi: np.ndarray, pj: np.ndarray, n_models: int, theta_full: np.ndarray, n_full: np.ndarray,
-                 h_inv: np.ndarray, pin: float) -> None:
+    def __init__(
+        self, pi: np.ndarray, pj: np.ndarray, n_models: int, theta_full: np.ndarray, n_full: np.ndarray,
+        h_inv: np.ndarray, pin: float,
+    ) -> None:
         m = n_models
         self.m, self.h_inv, self.theta_full, self.pin = m, h_inv, theta_full, pin
         self.flat = pi * m + pj  # pairs are oriented i < j
@@ -104,7 +106,7 @@ class DenseRefits:
         h = p * (1.0 - p)
         self.p_full = self._upper(p)  # P(i beats j) at the full fit, i < j
         self.h_full = self._upper(h)
-        slope = self._upper(n_full * h * (1.0 - 2.0 * p))  # d/d(theta_i - theta_j) of n_ij p (1 - p), i's side
+        slope = self._upper(n_full * h * (1.0 - 2.0 * p))  # d/d(theta_i - theta_j) of n_ij p (1 - p)
         self.third = slope - slope.T
         self.third_rows = self.third.sum(axis=1)
         self.diag_full = np.bincount(pi, n_full * h, m) + np.bincount(pj, n_full * h, m) + pin
@@ -153,7 +155,8 @@ class DenseRefits:
                 delta = cur - self.theta_full[:, None]
                 diag = diag0[:, cols] + self.third_rows[:, None] * delta - self.third @ delta
                 scale[:, cols] = diagonal_scale(self.diag_full, diag)
-            return scaled_step(self.h_inv, scale[:, cols], self.expected(totals, index[cols], cur) - won_t[:, cols])
+            grad = self.expected(totals, index[cols], cur) - won_t[:, cols]
+            return scaled_step(self.h_inv, scale[:, cols], grad)
 
         start = np.tile(self.theta_full[:, None], (1, rounds))
         theta, converged = chord_solve(step, start, tol)

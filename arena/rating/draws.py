@@ -52,7 +52,8 @@ class CellSampler:
         self.cdf = np.cumsum(lam, dtype=np.float64)  # adding battles: the cell of a uniform * total
         # guide[g]: the cell of the battle at g / len(guide) of the total; the cell of a uniform lies a few
         # cells after its guide entry (a vectorised search with O(1) steps instead of a binary search)
-        self.guide = np.searchsorted(self.cdf, np.arange(len(lam)) * (self.total / max(len(lam), 1)), side="right")
+        steps = np.arange(len(lam)) * (self.total / max(len(lam), 1))
+        self.guide = np.searchsorted(self.cdf, steps, side="right")
         self.scale = max(0.0, 1.0 - _MARGIN_SD / np.sqrt(self.total)) if self.total > 0 else 1.0
         values, inverse, frequency = np.unique(lam, return_inverse=True, return_counts=True)
         tabled = np.zeros(len(values), bool)
@@ -83,7 +84,7 @@ class CellSampler:
                 np.add(self.base, bins, out=index)
                 direct = self.all_tabled and row.dtype == self.tables.dtype  # draw straight into the row
                 got = np.take(self.tables, index, out=row) if direct else self.tables[index]
-                straddle = np.flatnonzero(got == _STRADDLE)  # about 1 cell in 250 (means 1-10): refine in the bin
+                straddle = np.flatnonzero(got == _STRADDLE)  # 1 cell in ~250 (means 1-10): refine in the bin
                 if straddle.size:
                     u = (bins[straddle] + rng.random(straddle.size)) / _BINS
                     got[straddle] = self._search(self.table_id[straddle], u)
@@ -125,7 +126,7 @@ class CellSampler:
         if drawn < self.total:
             np.add.at(row, self._cells_of(rng.random(self.total - drawn) * self.total), 1)
         elif drawn > self.total:
-            gone = np.sort(rng.choice(drawn, drawn - self.total, replace=False))  # positions among drawn battles
+            gone = np.sort(rng.choice(drawn, drawn - self.total, replace=False))  # among the drawn battles
             np.subtract.at(row, np.searchsorted(np.cumsum(row), gone, side="right"), 1)
 
 
