@@ -17,7 +17,7 @@ uniform inside the bin. This is 20-50x faster than numpy's per-variate Poisson o
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy.special import pdtr
 
 _BITS = 12  # bins per table: 4096 (small tables stay in the core's cache)
 _BINS = 1 << _BITS
@@ -30,7 +30,7 @@ _MARGIN_SD = 3.0  # Poisson means are scaled so that their sum falls short of N 
 def _table(mean: float) -> tuple[np.ndarray, np.ndarray]:
     """(bin -> count or _STRADDLE, the distribution function F[k] = P(X <= k) up to F == 1 in float64)."""
     top = int(mean + 40.0 * np.sqrt(mean) + 40)
-    cdf = stats.poisson.cdf(np.arange(top + 1), mean)
+    cdf = pdtr(np.arange(top + 1), mean)  # P(X <= k), X ~ Poisson(mean)
     cdf = cdf[: int(np.searchsorted(cdf, 1.0)) + 1]  # F reaches 1.0 exactly in float64
     cdf[-1] = 1.0
     edges = np.arange(_BINS + 1) / _BINS
