@@ -3,12 +3,13 @@
 A cell is one question for one unordered pair of models (every turn and order of it). Cells whose
 judgments are all cached are known for free. The schedule fits Bradley-Terry (the rating engine's fit,
 warm-started, with a bootstrap) on every battle known so far. Adjacent models of the ranking whose order
-is not yet settled are the targets; each is weighted by how often the bootstrap puts it in the minority
-order. The next batch is chosen greedily: each cell goes to the pair whose next game most reduces the
+is not yet settled are the targets, and so are pairs across an unsettled pair (no third model settled between
+them: a tie may fall either way, and then they are neighbours); each is weighted by how often the bootstrap
+puts it in the minority order. The next batch is chosen greedily: each cell goes to the pair whose next game most reduces the
 targets' weighted relative variance (the BT Fisher information: a game on (i, j) adds q(1-q) on the
 contrast i - j, q the fitted win probability; the covariance is updated after every cell, so a pair's
 value falls as it gets cells). A third model's games count too: they inform both targets' ratings.
-It stops when every adjacent pair is settled (the intervals do not overlap, or at least `level` of the
+It stops when every target is settled (the intervals do not overlap, or at least `level` of the
 bootstrap rounds agree on the order); when every pair still unsettled would settle, even with every open
 cell judged, with a predicted chance below `futility` (two models about equally good are left as a tie,
 as all pairs would leave them); or when `max_calls` is spent. A stop is confirmed on a 1000-round
