@@ -39,7 +39,7 @@ from arena.rating.newton_cg import newton_cg_refit
 _BATCH_ROUNDS = 50
 _BATCH_CELLS = 8_000_000  # rounds x cells drawn at once
 _TOL = 3e-9  # estimated error (natural units) of a converged refit: 5.2e-7 rating points
-_DENSE_MODELS = 3000  # dense (M, M) gradient passes up to this many models ...
+_DENSE_MODELS = 1200  # dense (M, M) gradient passes up to this many models (11.5 MB per round) ...
 _DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements)
 _DENSE_CELLS = 8_000_000  # rounds x M^2 held as dense pair totals at once
 _PACK = float(2**26)  # packs a pair's battles and doubled score in one float64 (both below 2^26)
