@@ -384,7 +384,7 @@ def test_config_min_gap_must_not_be_negative(tmp_path):
         load_config(_cfg_file(tmp_path, {"pairs": "adaptive", "adaptive": {"min_gap": -5}}))
 
 
-# ---------------------------------------------------------------- targets across an unsettled pair
+# ---------------------------------------------------------------- targets: adjacent pairs not settled
 
 def _fit_with(above: dict[tuple[str, str], float]):
     """A Fit of x > y > z > w (ratings 40, 30, 20, 0) whose wide intervals overlap: only P(order) settles."""
@@ -400,14 +400,15 @@ def _fit_with(above: dict[tuple[str, str], float]):
                None, np.zeros((5, n)))
 
 
-def test_targets_reach_across_an_unsettled_pair_a_tie_may_fall_either_way():
-    sure = {("y", "w"): 1.0, ("x", "w"): 1.0, ("y", "z"): 0.999, ("z", "w"): 0.995}
+def test_targets_are_the_adjacent_pairs_not_settled_by_probability_or_intervals():
+    sure = {("y", "w"): 1.0, ("x", "w"): 1.0, ("x", "z"): 0.98}
     sched = AdaptiveSchedule(["w", "x", "y", "z"], {}, {}, AdaptiveConfig())
-    # x ~ y unsettled: the final ranking may put y above x, then y's neighbour below is z, and x / z (P 0.98) is
-    # a neighbour too; it stays a target although it is not adjacent in the current ranking
-    assert sched._targets(_fit_with({**sure, ("x", "y"): 0.6, ("x", "z"): 0.98})) == [("x", "y"), ("x", "z")]
-    # x / y settled: y lies confidently between x and z, so x / z can never be neighbours
-    assert sched._targets(_fit_with({**sure, ("x", "y"): 0.995, ("x", "z"): 0.98})) == []
-    # the same by the old rule (adjacent pairs only) would have missed x / z in the first case
-    fit = _fit_with({**sure, ("x", "y"): 0.6, ("x", "z"): 0.98})
-    assert [(a, b) for a, b in itertools.pairwise(fit.order()) if not fit.settled(a, b, 0.99)] == [("x", "y")]
+    # P(order) 0.6 and 0.989 are below level 0.99; 0.995 is above; x / z (0.98) is not adjacent
+    fit = _fit_with({**sure, ("x", "y"): 0.6, ("y", "z"): 0.995, ("z", "w"): 0.989})
+    assert sched._targets(fit) == [("x", "y"), ("z", "w")]
+    assert AdaptiveSchedule(["w", "x", "y", "z"], {}, {}, AdaptiveConfig(level=0.95))._targets(fit) == [("x", "y")]
+    # intervals apart settle a pair whatever P says
+    apart = _fit_with({**sure, ("x", "y"): 0.6, ("y", "z"): 0.995, ("z", "w"): 0.989})
+    object.__setattr__(apart, "low", np.array([100.0, -500, -500, -500]))
+    object.__setattr__(apart, "high", np.array([500.0, 50, 500, 500]))
+    assert sched._targets(apart) == [("z", "w")]
