@@ -12,6 +12,7 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+from arena.errors import DataError
 from arena.rating import packed
 from arena.rating.io import validate_battles
 from arena.rating.stream import _JsonlSchema, _parse_jsonl_block, iter_battle_chunks
@@ -148,3 +149,25 @@ def test_model_tallies_of_a_summary_and_of_battles_match_a_plain_count() -> None
     for got in (model_tallies(battles), model_tallies(view)):
         assert list(got.index) == sorted(want) and got.index.name == "model"
         assert got[["battles", "wins", "ties", "losses"]].to_numpy().tolist() == [want[m] for m in sorted(want)]
+
+
+def test_a_later_block_without_model_a_names_its_first_line(tmp_path: Path) -> None:
+    """A block past the first whose rows all lack model_a (e.g. a second file appended with other field names)
+    is a bad row at a known line, not a file 'missing model_a in every battle'."""
+    good, bad = plain_rows(9), [{"model_1": "m1", "model_b": "m2", "winner": "tie"}] * 20
+    path = write(tmp_path / "b.jsonl", good + bad)
+    boundary = len("".join(json.dumps(r) + "\n" for r in good))  # the second block starts at the first bad row
+    for chunk in (boundary, 1 << 20):
+        with pytest.raises(DataError, match=r"b\.jsonl:10: field 'model_a' must be a non-empty string"):
+            streamed(path, chunk)
+
+
+def test_a_later_block_without_model_a_after_a_row_by_row_block_names_its_first_line(tmp_path: Path) -> None:
+    """The same when the first block went row by row (a blank line): the schema has not learnt model_a yet."""
+    good, bad = plain_rows(9), [{"model_1": "m1", "model_b": "m2", "winner": "tie"}] * 20
+    path = tmp_path / "b.jsonl"
+    path.write_text("\n" + "".join(json.dumps(r) + "\n" for r in good + bad))
+    boundary = 1 + len("".join(json.dumps(r) + "\n" for r in good))
+    for chunk in (boundary, 1 << 20):
+        with pytest.raises(DataError, match=r"b\.jsonl:11: field 'model_a' must be a non-empty string"):
+            streamed(path, chunk)

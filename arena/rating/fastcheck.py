@@ -45,6 +45,8 @@ def _models(table: pa.Table, path: Path, first: bool) -> dict[str, pd.Series]:
     for field in ("model_a", "model_b"):
         column = table.column(field) if field in table.column_names else None
         if column is None or (first and column.null_count == len(column)):
+            if not first:  # absent from a later block only: its rows are bad, named by the row-by-row reader
+                raise NotVouched(field)
             raise DataError(f"{path}: missing field '{field}' in every battle",
                             hint="battles need model_a, model_b, winner")
         if not _is_text(column.type) or column.null_count or pc.any(pc.equal(column, "")).as_py():

@@ -185,7 +185,10 @@ def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}: cannot read battles ({exc})") from None
             if records:
-                yield rio.validate_battles(pd.DataFrame(records, dtype=object), path, lines, "jsonl")
+                frame = pd.DataFrame(records, dtype=object)
+                if first > 1:  # a field absent from a later block is missing on its rows, not in every battle
+                    frame = frame.reindex(columns=[*frame, *(f for f in ("model_a", "model_b") if f not in frame)])
+                yield rio.validate_battles(frame, path, lines, "jsonl")
         del block, table  # the next block is read while this one's chunk is still held: not three at once
 
 
