@@ -291,3 +291,16 @@ def test_battles_without_a_judge_column_name_the_configured_judge(tmp_path: Path
             json.dumps({k: v for k, v in r.items() if k != "judge"}) + "\n" for r in rows))
     result = compare_runs(load_run(paths[0]), load_run(paths[1]), rounds=50)
     assert result["judges"]["note"] == "one judge (judge-in-config) judged both runs: no per-judge breakdown"
+
+
+def test_a_panel_member_that_decided_no_battle_is_left_out(tmp_path: Path) -> None:
+    """A member whose every call failed has an empty battles file (the judge stage writes it): the comparison
+    and the other members' breakdown go on; the empty member is left out as one that judged one run only."""
+    old_rows, new_rows = _two_judges()
+    old_rows["dead"] = _tag(old_rows["blind"], "dead")
+    new_rows["dead"] = []
+    result = compare_runs(load_run(_panel_run(tmp_path, "r1", old_rows, "mean")),
+                          load_run(_panel_run(tmp_path, "r2", new_rows, "mean")), rounds=100)
+    assert result["better"] == ["m-a"] and result["judges"]["judges"] == ["blind", "sharp"]
+    assert result["judges"]["only_old"] == ["dead"] and "left out, judged one run only: dead" in result["judges"]["note"]
+    assert result["why"]["m-a"]["judges"]["see"] == ["sharp"]

@@ -36,12 +36,13 @@ SEED_OFFSET = 10_007  # per-judge streams: seed + SEED_OFFSET + k (the categorie
 
 
 def _panel_folders(run: Path) -> dict[str, Path]:
-    """Panel members with battles: {name: runs/<run>/judges/<name>} (empty without a panel)."""
+    """Panel members with battles: {name: runs/<run>/judges/<name>} (empty without a panel). A member that
+    decided no battle (every call failed: an empty file) is left out."""
     root = run / "judges"
     if not root.is_dir():
         return {}
     return {d.name: d for d in sorted(root.iterdir())
-            if (d / "battles.jsonl").is_file() or (d / "battles.jsonl.gz").is_file()}
+            if any(f.is_file() and f.stat().st_size for f in (d / "battles.jsonl", d / "battles.jsonl.gz"))}
 
 
 def judge_battles(run: RunFacts) -> tuple[str, dict[str, pd.DataFrame]]:
