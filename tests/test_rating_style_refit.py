@@ -149,3 +149,15 @@ def test_rounds_without_a_rare_model_fall_back_and_leave_it_unrated() -> None:
         k = original_order(round_multiplicities(rng, len(a), None), order)
         assert np.isnan(fit.draws[r, 4]) == (k[-2:].sum() == 0)
         assert np.isfinite(fit.draws[r, :4]).all() and np.isfinite(fit.draws[r, 5:]).all()
+
+
+def test_a_feature_that_does_not_vary_is_named_plainly() -> None:
+    import pandas as pd
+
+    from arena.rating.style import style_features
+
+    battles = pd.DataFrame({"len_a": [10.0, 30.0, 20.0], "len_b": [20.0, 10.0, 40.0], "header_a": [1.0, 0, 2],
+                            "header_b": [0.0, 1, 0], "bold_a": [0.0, 0, 0], "bold_b": [0.0, 0, 0]})
+    _, names, warnings = style_features(battles)
+    assert names == ["length", "header_density"]
+    assert warnings == ["style feature 'bold_density' does not vary and was left out"]

@@ -87,7 +87,7 @@ def style_features(battles: pd.DataFrame) -> tuple[np.ndarray, list[str], list[s
     # this equals the usual standardisation.
     scale = np.sqrt(np.mean(raw**2, axis=0))
     keep = scale > 1e-12
-    for name in np.array(names)[~keep]:
+    for name in (n for n, k in zip(names, keep) if not k):
         warnings.append(f"style feature {name!r} does not vary and was left out")
     raw, names = raw[:, keep], [n for n, k in zip(names, keep) if k]
     return raw / scale[keep], names, warnings
