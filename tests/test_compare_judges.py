@@ -304,3 +304,22 @@ def test_a_panel_member_that_decided_no_battle_is_left_out(tmp_path: Path) -> No
     assert result["better"] == ["m-a"] and result["judges"]["judges"] == ["blind", "sharp"]
     assert result["judges"]["only_old"] == ["dead"] and "left out, judged one run only: dead" in result["judges"]["note"]
     assert result["why"]["m-a"]["judges"]["see"] == ["sharp"]
+
+
+def test_a_judge_without_a_rating_change_of_its_own_does_not_make_the_judges_disagree(tmp_path: Path) -> None:
+    """j3 did not judge m-a in the old run (its budget ran out, say): it has a contribution but no verdict of its
+    own, so it is named apart instead of counted as a judge that does not see the change."""
+    old_rows = {j: _tag(_battles(STRENGTH, N_QUESTIONS, seed=s), j) for j, s in (("j1", 1), ("j2", 11))}
+    new_rows = {j: _tag(_changed(old_rows[j], _battles({**STRENGTH, "m-a": 2.0}, N_QUESTIONS, seed=s), "m-a"), j)
+                for j, s in (("j1", 2), ("j2", 12))}
+    old_rows["j3"] = [r for r in _tag(_battles(STRENGTH, N_QUESTIONS, seed=21), "j3") if "m-a" not in
+                      (r["model_a"], r["model_b"])]
+    new_rows["j3"] = _tag(_battles({**STRENGTH, "m-a": 2.0}, N_QUESTIONS, seed=22), "j3")
+    result = compare_runs(load_run(_panel_run(tmp_path, "r1", old_rows, "mean")),
+                          load_run(_panel_run(tmp_path, "r2", new_rows, "mean")), rounds=100)
+    j = result["why"]["m-a"]["judges"]
+    by = {r["judge"]: r for r in j["rows"]}
+    assert by["j3"]["old_battles"] == 0 and by["j3"]["verdict"] is None
+    assert by["j1"]["verdict"] == by["j2"]["verdict"] == "better"
+    assert sorted(j["see"]) == ["j1", "j2"] and j["miss"] == [] and j["flag"] is None
+    assert j["agreement"] == "all 2 judges see the change (better); no rating change of its own: j3"

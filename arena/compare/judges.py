@@ -16,7 +16,8 @@ For a significantly changed model, on the shared questions against opponents rat
   rounds, level and scale as the overall one, its own seeded stream);
 - a judge "sees" the change when its own verdict is the overall one. When some judges see it and others do not
   (no detectable change, or the opposite), the change is flagged: the judges disagree, and when only one judge
-  sees it, the change comes from that judge alone.
+  sees it, the change comes from that judge alone. A judge with no rating change of its own for the model (it
+  did not judge the model in one run, or its comparison was skipped) is named, but neither sees nor misses it.
 """
 
 from __future__ import annotations
@@ -99,12 +100,17 @@ def _do_not(names: list[str]) -> str:
 def _agreement(model_verdict: str, rows: list[dict[str, Any]]) -> tuple[list[str], list[str], str, str | None]:
     """(judges that see the change, those that do not, a sentence on their agreement, the disagreement flag)."""
     opposite = {"better": "worse", "worse": "better"}[model_verdict]
-    see = [r["judge"] for r in rows if r["verdict"] == model_verdict]
-    miss = [r["judge"] for r in rows if r["verdict"] != model_verdict]
-    against = [r["judge"] for r in rows if r["verdict"] == opposite]
+    rated = [r for r in rows if r["verdict"] is not None]  # no comparison of its own (e.g. the model unjudged
+    unrated = [r["judge"] for r in rows if r["verdict"] is None]  # in one run): it neither sees nor misses
+    see = [r["judge"] for r in rated if r["verdict"] == model_verdict]
+    miss = [r["judge"] for r in rated if r["verdict"] != model_verdict]
+    against = [r["judge"] for r in rated if r["verdict"] == opposite]
     tail = f"; {', '.join(against)} even {'see' if len(against) > 1 else 'sees'} it {opposite}" if against else ""
+    if not rated:
+        return see, miss, "no judge has a rating change of its own", None
+    tail += f"; no rating change of its own: {', '.join(unrated)}" if unrated else ""
     if not miss:
-        return see, miss, f"all {len(see)} judges see the change ({model_verdict})", None
+        return see, miss, f"all {len(see)} judges see the change ({model_verdict})" + tail, None
     if not see:
         text = "no judge alone shows a significant change; only their votes together do"
         return see, miss, text + tail, ("judges disagree" + tail) if against else None
