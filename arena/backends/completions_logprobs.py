@@ -73,8 +73,9 @@ class CompletionsLogprobs:
     def _root(self) -> str:
         return self.endpoint.removesuffix("/v1")
 
-    async def _once(self, url: str, body: bytes) -> Any:
-        """One POST; the reply's JSON. HTTPStatusFailure for an error status, ReplyTimeout past timeout_s."""
+    async def _once(self, url: str, body: bytes) -> dict[str, Any]:
+        """One POST; the reply's JSON object. HTTPStatusFailure for an error status, ReplyTimeout past timeout_s,
+        ValueError for a body that is not JSON (retried), BackendError for JSON that is not an object."""
         if self._session is None or self._session.closed:
             self._session = open_session(self.concurrency)
         if url not in self._proxies:
@@ -89,12 +90,25 @@ class CompletionsLogprobs:
             if isinstance(exc, aiohttp.ServerTimeoutError):
                 raise  # the connect timeout
             raise ReplyTimeout(f"the reply took longer than timeout_s={self.timeouts.total_s:g} s") from None
-        return json_body(raw)
+        data = json_body(raw)
+        if not isinstance(data, dict):
+            raise BackendError(f"{self.name}: {url} sent a reply that is not a JSON object")
+        return data
 
     async def _post(self, url: str, body: dict[str, Any] | bytes, what: str) -> dict[str, Any]:
+        """The reply to one POST: the first attempt awaited here, the retry machinery only after it failed."""
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
-            data, _ = await call_with_retries(lambda: self._once(url, payload), self.retry, self._rng)
+            return await self._once(url, payload)
+        except Exception as exc:
+            return await self._retried(url, payload, what, exc)
+
+    async def _retried(self, url: str, payload: bytes, what: str, failed: Exception) -> dict[str, Any]:
+        """The retries after a first attempt that raised `failed` (call_with_retries goes on from it); the
+        errors that remain in Arena's words: NoPromptLogprobs for a route without echoed log-probabilities,
+        BackendError for the rest."""
+        try:
+            return (await call_with_retries(lambda: self._once(url, payload), self.retry, self._rng, failed=failed))[0]
         except HTTPStatusFailure as exc:
             status, text = exc.status_code, _short(exc.message)
             if status in UNSUPPORTED_STATUS or (status == 400 and _mentions_logprobs(text)):
@@ -108,9 +122,6 @@ class CompletionsLogprobs:
         except ValueError as exc:  # a reply body that is not JSON (after retries)
             raise BackendError(redact(f"{self.name}: {url} sent a reply that is not JSON ({_short(str(exc))})",
                                       self._key)) from None
-        if not isinstance(data, dict):
-            raise BackendError(f"{self.name}: {url} sent a reply that is not a JSON object")
-        return data
 
     async def _echo(self, prompt: str | list[int]) -> tuple[list[Any], list[float | None], list[int] | None]:
         """The echoed prompt tokens, their log-probabilities and text offsets (generated tokens dropped)."""
@@ -123,14 +134,14 @@ class CompletionsLogprobs:
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return _prompt_part(choices[0], usage, self.name)
 
-    def _echo_body(self, prompt: str | list[int]) -> dict[str, Any] | bytes:
+    def _echo_body(self, prompt: str | list[int]) -> bytes:
         """The echo request: the same bytes as json.dumps of the body dict, but only the prompt is serialised
-        per request (the rest once, around a mark; an extra_body that sets `prompt` itself gets the dict)."""
+        per request (the rest once, around a mark; an extra_body that sets `prompt` itself: the whole dict)."""
         if self._echo_parts is None:
             template = json.dumps(self._echo_dict(_PROMPT_MARK)).split(json.dumps(_PROMPT_MARK))
             self._echo_parts = (template[0].encode(), template[1].encode()) if len(template) == 2 else (b"", b"")
         head, tail = self._echo_parts
-        return head + json.dumps(prompt).encode() + tail if head else self._echo_dict(prompt)
+        return head + json.dumps(prompt).encode() + tail if head else json.dumps(self._echo_dict(prompt)).encode()
 
     def _echo_dict(self, prompt: str | list[int]) -> dict[str, Any]:
         return {"model": self.model, "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1,
@@ -138,8 +149,12 @@ class CompletionsLogprobs:
 
     async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
         """log P(continuation | context): the prompt tokens whose characters reach into the continuation."""
-        prompt = context + continuation  # _echo's steps in line (one coroutine less per request)
-        data = await self._post(self._completions, self._echo_body(prompt), "an echo+logprobs request")
+        prompt = context + continuation  # _echo's and _post's steps in line (two coroutines less per request)
+        body = self._echo_body(prompt)
+        try:
+            data = await self._once(self._completions, body)
+        except Exception as exc:
+            data = await self._retried(self._completions, body, "an echo+logprobs request", exc)
         return continuation_ll(*self._echoed(data), prompt, len(context), self.name)
 
     async def tokenize(self, text: str) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice, repeat
+from itertools import accumulate, islice, repeat
 from operator import add, sub
 from typing import Any, Protocol
 
@@ -129,8 +129,9 @@ def continuation_tokens(tokens: Sequence[Any], offsets: Sequence[Any] | None, pr
                         stop = i
                         break
             # offsets need not grow: if a token before the stop reaches past the limit, read every token
-            exact = stop == 0 or max(map(add, map(sub, islice(offsets, stop), repeat(shift)),
-                                         map(len, map(str, islice(tokens, stop))))) <= limit
+            exact = stop == 0 or _contiguous(tokens, offsets, stop, shift) or max(
+                map(add, map(sub, islice(offsets, stop), repeat(shift)), map(len, map(str, islice(tokens, stop))))
+            ) <= limit
             if picked:
                 first_start = offsets[picked[-1]] - shift
         except TypeError:  # offsets that are not numbers: the plain path fails as it always did
@@ -140,3 +141,22 @@ def continuation_tokens(tokens: Sequence[Any], offsets: Sequence[Any] | None, pr
             return continuation_token_indices(spans, ctx_chars)
     picked.reverse()
     return picked, bool(picked) and first_start < ctx_chars
+
+
+_EXACT = 2 ** 51  # integers this small stay exact through a float's subtraction and addition
+
+
+def _contiguous(tokens: Sequence[Any], offsets: Sequence[Any], stop: int, shift: Any) -> bool:
+    """Whether each of the first `stop` tokens (all text) ends where the next one starts (offsets[i] +
+    len(token i) == offsets[i + 1], integers): then no token before the stop token reaches past its start,
+    which lies before the context's end, so the scan's answer is exact. A few C-level passes (what a server's
+    offsets usually are); False sends continuation_tokens to its general check, which also handles tokens that
+    are not text and offsets that go back or are floats."""
+    first = offsets[0]
+    if type(shift) is not int or type(first) is not int or not -_EXACT < first < _EXACT or not -_EXACT < shift < _EXACT:
+        return False
+    try:
+        "".join(islice(tokens, stop))  # a TypeError unless every token is text (len(token) == len(str(token)))
+    except TypeError:
+        return False
+    return list(accumulate(map(len, islice(tokens, stop)), initial=first)) == offsets[:stop + 1]

@@ -123,19 +123,25 @@ def backoff_s(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
 
 async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
                             rng: random.Random | None = None,
-                            on_retry: Callable[[int, BaseException, float], None] | None = None) -> tuple[T, int]:
-    """Await `fn()` until it succeeds or fails for good; returns (result, attempts)."""
+                            on_retry: Callable[[int, BaseException, float], None] | None = None,
+                            failed: Exception | None = None) -> tuple[T, int]:
+    """Await `fn()` until it succeeds or fails for good; returns (result, attempts). `failed`: the first attempt
+    was already made by the caller (a fast path that awaits the request itself and enters this loop only when it
+    raises) and failed with this exception; the loop goes on from there exactly as if it had made that attempt."""
     rng = rng or random.Random()
     attempt = 0
     while True:
         attempt += 1
-        try:
-            return await fn(), attempt
-        except Exception as exc:
-            if not is_retryable(exc) or attempt > policy.max_retries:
-                raise
-            wait = retry_after_s(exc)
-            wait = min(wait, policy.max_delay_s) if wait is not None else backoff_s(attempt, policy, rng)
-            if on_retry:
-                on_retry(attempt, exc, wait)
-            await asyncio.sleep(wait)
+        if failed is None:
+            try:
+                return await fn(), attempt
+            except Exception as exc:
+                failed = exc
+        if not is_retryable(failed) or attempt > policy.max_retries:
+            raise failed
+        wait = retry_after_s(failed)
+        wait = min(wait, policy.max_delay_s) if wait is not None else backoff_s(attempt, policy, rng)
+        if on_retry:
+            on_retry(attempt, failed, wait)
+        failed = None
+        await asyncio.sleep(wait)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -92,14 +92,19 @@ class Limited:
                 self.unsupported.append(exc)
                 raise
 
-    async def continuation_logprob(self, context: str, continuation: str) -> ContinuationLL:
-        """The backend's continuation_logprob, within the limit (or from the cache)."""
-        key = self.cache.key("continuation", context, continuation) if self.cache else ""
-        if self.cache and (hit := self.cache.get(key)) is not None:
+    def continuation_logprob(self, context: str, continuation: str) -> Coroutine[Any, Any, ContinuationLL]:
+        """The backend's continuation_logprob, within the limit (or from the cache). A plain method returning
+        the coroutine to await: without a cache that is `_call`'s own (one coroutine less per request)."""
+        if self.cache is None:
+            return self._call(self.model.continuation_logprob, context, continuation)
+        return self._cached_continuation(self.cache, context, continuation)
+
+    async def _cached_continuation(self, cache: LogprobCache, context: str, continuation: str) -> ContinuationLL:
+        key = cache.key("continuation", context, continuation)
+        if (hit := cache.get(key)) is not None:
             return ContinuationLL(**hit)
         res = await self._call(self.model.continuation_logprob, context, continuation)
-        if self.cache:
-            self.cache.put(key, asdict(res))
+        cache.put(key, asdict(res))
         return res
 
     async def tokenize(self, text: str) -> list[int]:
