@@ -323,3 +323,7 @@ def test_a_judge_without_a_rating_change_of_its_own_does_not_make_the_judges_dis
     assert by["j1"]["verdict"] == by["j2"]["verdict"] == "better"
     assert sorted(j["see"]) == ["j1", "j2"] and j["miss"] == [] and j["flag"] is None
     assert j["agreement"] == "all 2 judges see the change (better); no rating change of its own: j3"
+    from arena.compare.render import markdown
+
+    row = next(line for line in markdown(result).splitlines() if line.startswith("| j3 |"))
+    assert row.endswith("| n/a | n/a |")  # its verdict, and whether it sees the change

@@ -56,7 +56,7 @@ def _judge_rows(rows: list[dict[str, Any]], verdict: str) -> list[list[Any]]:
         out.append([r["judge"], f"{r['old_battles']} / {r['new_battles']}", _pct(old), _pct(new), own,
                     f"{100 * r['contribution']:+.1f} pts", _points(r["rating_change"]),
                     _interval(r) if r["rating_change"] is not None else "n/a", r["verdict"] or "n/a",
-                    "yes" if r["verdict"] == verdict else "no"])
+                    "n/a" if r["verdict"] is None else "yes" if r["verdict"] == verdict else "no"])
     return out
 
 
