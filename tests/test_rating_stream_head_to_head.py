@@ -79,3 +79,14 @@ def test_app_page_draws_observed_matrices_from_the_table_alone(tmp_path: Path, m
     gamma, beta = counts["y"].index("model-gamma"), counts["x"].index("model-beta")
     row = table[(table["category"] == "") & (table["model"] == "model-gamma") & (table["opponent"] == "model-beta")]
     assert counts["z"][gamma][beta] == int(row["battles"].iloc[0]) == 10
+
+
+def test_observed_matrices_of_battles_that_give_prob_a_only() -> None:
+    """Battles may give prob_a instead of winner (no winner field at all): the raw-battle matrices read them
+    as the table does."""
+    raw = raw_battles(300).drop(columns="winner").assign(prob_a=lambda f: np.linspace(0.0, 1.0, len(f)))
+    models = ["ant", "bee", "cat", "dog"]
+    share_ref, counts_ref = matrices(head_to_head_table(validate_battles(raw)), None, models)
+    share, counts = observed_matrices(raw, models)
+    pdt.assert_frame_equal(share, share_ref, check_names=False, rtol=1e-12)
+    pdt.assert_frame_equal(counts, counts_ref, check_names=False)

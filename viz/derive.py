@@ -122,7 +122,8 @@ def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.Data
     raw battle rows (lenient: a row without a known winner or prob_a is left out, a missing weight counts 1).
     The per-pair sums have the columns of the precomputed head-to-head table, which `matrices` turns into
     the two matrices for both sources alike."""
-    score = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
+    score = (battles["winner"] if "winner" in battles else pd.Series(None, index=battles.index, dtype=object)).map(
+        {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})  # prob_a-only battles have no winner
     if "prob_a" in battles:
         score = pd.to_numeric(battles["prob_a"], errors="coerce").fillna(score)
     weight = (
