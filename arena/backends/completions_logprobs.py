@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import time
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import aiohttp
@@ -131,8 +132,8 @@ class CompletionsLogprobs:
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise BackendError(f"{self.name}: {self.endpoint}/completions sent no choices")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return _prompt_part(choices[0], usage, self.name)
+        usage = data.get("usage")
+        return _prompt_part(choices[0], usage if isinstance(usage, dict) else {}, self.name)
 
     def _echo_body(self, prompt: str | list[int]) -> bytes:
         """The echo request: the same bytes as json.dumps of the body dict, but only the prompt is serialised
@@ -141,7 +142,10 @@ class CompletionsLogprobs:
             template = json.dumps(self._echo_dict(_PROMPT_MARK)).split(json.dumps(_PROMPT_MARK))
             self._echo_parts = (template[0].encode(), template[1].encode()) if len(template) == 2 else (b"", b"")
         head, tail = self._echo_parts
-        return head + json.dumps(prompt).encode() + tail if head else json.dumps(self._echo_dict(prompt)).encode()
+        if not head:
+            return json.dumps(self._echo_dict(prompt)).encode()
+        # a text prompt: json.dumps(prompt) is this C function's answer (ensure_ascii), without dumps' Python steps
+        return head + (encode_basestring_ascii(prompt) if type(prompt) is str else json.dumps(prompt)).encode() + tail
 
     def _echo_dict(self, prompt: str | list[int]) -> dict[str, Any]:
         return {"model": self.model, "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1,

@@ -52,7 +52,9 @@ def decide(lls: list[float], options: list[str], gold: int) -> dict[str, Any]:
     """acc and acc_norm of one item from its options' log-likelihoods."""
     pred = argmax(lls)
     pred_norm = argmax(list(map(truediv, lls, map(max, repeat(1), map(len, options)))))
-    pred_bytes = argmax(list(map(truediv, lls, map(max, repeat(1), map(len, map(str.encode, options))))))
+    # ASCII options have as many UTF-8 bytes as characters: the same division, the same prediction
+    pred_bytes = pred_norm if "".join(options).isascii() else argmax(
+        list(map(truediv, lls, map(max, repeat(1), map(len, map(str.encode, options))))))
     return {"pred": pred, "pred_norm": pred_norm, "acc": int(pred == gold), "acc_norm": int(pred_norm == gold),
             "acc_norm_bytes": int(pred_bytes == gold)}
 
