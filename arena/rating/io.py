@@ -85,7 +85,13 @@ def parse_jsonl_lines(
     decoder = json.JSONDecoder(parse_constant=_no_constant)
     for number, line in enumerate(lines, start=first):
         if isinstance(line, bytes):
-            line = line.decode("utf-8")
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{number}: not UTF-8 text (byte {line[exc.start]:#04x} at column {exc.start + 1});"
+                    " save the file as UTF-8"
+                ) from None
         if not line.strip():
             continue
         try:

@@ -139,6 +139,12 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
             else:
                 raise NotVouched(str(exc)) from None
             continue
+        try:  # pyarrow does not check UTF-8 inside strings: the row-by-row reader names the bad line
+            for column in table.columns:
+                if pa.types.is_string(column.type):
+                    column.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise NotVouched(str(exc)) from None
         schema.learn(table)
         return table
     raise NotVouched("schema")
