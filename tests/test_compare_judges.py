@@ -327,3 +327,12 @@ def test_a_judge_without_a_rating_change_of_its_own_does_not_make_the_judges_dis
 
     row = next(line for line in markdown(result).splitlines() if line.startswith("| j3 |"))
     assert row.endswith("| n/a | n/a |")  # its verdict, and whether it sees the change
+
+
+def test_one_judge_with_a_verdict_of_its_own_is_named_not_counted() -> None:
+    from arena.compare.judges import _agreement
+
+    rows = [{"judge": "j1", "verdict": "better"}, {"judge": "j2", "verdict": None}]
+    see, miss, text, flag = _agreement("better", rows)
+    assert (see, miss, flag) == (["j1"], [], None)
+    assert text == "the one judge with its own verdict (j1) sees the change (better); no rating change of its own: j2"

@@ -110,7 +110,8 @@ def _agreement(model_verdict: str, rows: list[dict[str, Any]]) -> tuple[list[str
         return see, miss, "no judge has a rating change of its own", None
     tail += f"; no rating change of its own: {', '.join(unrated)}" if unrated else ""
     if not miss:
-        return see, miss, f"all {len(see)} judges see the change ({model_verdict})" + tail, None
+        who = f"the one judge with its own verdict ({see[0]}) sees" if len(see) == 1 else f"all {len(see)} judges see"
+        return see, miss, f"{who} the change ({model_verdict})" + tail, None
     if not see:
         text = "no judge alone shows a significant change; only their votes together do"
         return see, miss, text + tail, ("judges disagree" + tail) if against else None
