@@ -106,6 +106,37 @@ def minimize_lbfgs(
     return result.x
 
 
+NEWTON_MAX_MODELS = 3000  # dense Hessians up to this size (72 MB); more models go to L-BFGS
+
+
+@on_one_blas_thread
+def fit_point(
+    pi: np.ndarray,
+    pj: np.ndarray,
+    s: np.ndarray,
+    n: np.ndarray,
+    n_models: int,
+    alpha: float = 0.0,
+) -> np.ndarray:
+    """Fit strengths by damped Newton steps with the exact (dense) Hessian of the pair counts, from zero;
+    converges in a few steps where L-BFGS takes ~10 gradient passes and a polish. Runs on one BLAS thread
+    (a 150 x 150 solve took 0.13 s with BLAS threads on a busy two-core machine, 3 ms on one). Falls back
+    to fit_lbfgs above NEWTON_MAX_MODELS models or when Newton does not converge. Without the prior the
+    strengths are centred on mean 0, as fit_lbfgs centres them."""
+    if float(n.sum()) <= 0:
+        raise ArenaError("all battles have weight 0: nothing to rate")
+    if n_models <= NEWTON_MAX_MODELS:
+        try:
+            theta, ok = newton_batch(pi, pj, s[None, :], n[None, :], np.zeros((1, n_models)), np.array([alpha]),
+                                     max_iter=200)
+        except np.linalg.LinAlgError:
+            ok = np.zeros(1, bool)
+        if ok[0] and np.all(np.isfinite(theta)):
+            return theta[0] if alpha > 0 else theta[0] - theta[0].mean()
+    return fit_lbfgs(pi, pj, s, n, n_models, alpha)
+
+
+@on_one_blas_thread
 def fit_lbfgs(
     pi: np.ndarray,
     pj: np.ndarray,

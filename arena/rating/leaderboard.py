@@ -9,7 +9,7 @@ import pandas as pd
 
 from arena.errors import ArenaError
 from arena.rating.bootstrap import bootstrap_bt, percentile_interval
-from arena.rating.bt import fit_lbfgs, normalise, win_probability
+from arena.rating.bt import fit_point, normalise, win_probability
 from arena.rating.clusters import QuestionClusters, question_clusters
 from arena.rating.counts import (
     PairCounts,
@@ -106,7 +106,7 @@ def _fit_bt(
     s, n = counts.pair_stats()
     m = counts.n_models
     alpha = 0.0 if mle_exists(m, counts.pair_i, counts.pair_j, s, n) else options.prior_weight
-    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
+    theta = fit_point(counts.pair_i, counts.pair_j, s, n, m, alpha)
     if options.bootstrap == 0:
         return theta, np.zeros((0, m)), None
     matrix = None

@@ -63,11 +63,10 @@ class SummaryView:
         return sorted(str(m) for m in self.summary.model_names[used])
 
     def _sides(self) -> tuple[np.ndarray, np.ndarray]:
-        """Codes of model_a / model_b among the sorted models."""
+        """Codes of model_a / model_b among the sorted models (each name looked up once, then by code)."""
         rank = pd.Series(np.arange(len(self.models)), index=self.models)
-        names = self.summary.model_names
-        return (rank.reindex(names[self.combos["a"].to_numpy()]).to_numpy(np.int64),
-                rank.reindex(names[self.combos["b"].to_numpy()]).to_numpy(np.int64))
+        by_code = rank.reindex(self.summary.model_names).fillna(-1).to_numpy(np.int64)
+        return by_code[self.combos["a"].to_numpy()], by_code[self.combos["b"].to_numpy()]
 
     @cached_property
     def indexed(self) -> tuple[PairCounts, np.ndarray]:
