@@ -101,7 +101,7 @@ class CompletionsLogprobs:
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             return await self._once(url, payload)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - _retried re-raises what it does not retry
             return await self._retried(url, payload, what, exc)
 
     async def _retried(self, url: str, payload: bytes, what: str, failed: Exception) -> dict[str, Any]:
@@ -157,7 +157,7 @@ class CompletionsLogprobs:
         body = self._echo_body(prompt)
         try:
             data = await self._once(self._completions, body)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - _retried re-raises what it does not retry
             data = await self._retried(self._completions, body, "an echo+logprobs request", exc)
         return continuation_ll(*self._echoed(data), prompt, len(context), self.name)
 

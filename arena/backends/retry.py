@@ -135,7 +135,7 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
         if failed is None:
             try:
                 return await fn(), attempt
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - raised below unless it is retried
                 failed = exc
         if not is_retryable(failed) or attempt > policy.max_retries:
             raise failed
