@@ -9,10 +9,13 @@ batched BT refit of `bootstrap` consumes exactly like a battle resample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # scipy loads with the fit, not with the CLI (`arena rate` imports it beside the read)
+    import scipy.sparse as sp
 
 BOOTSTRAP_BY = ("battle", "question")
 
@@ -28,6 +31,8 @@ class QuestionClusters:
 
     def cell_matrix(self, cell_of_battle: np.ndarray, n_cells: int) -> sp.csr_matrix:
         """Sparse (clusters, cells) matrix: how many battles of each cell every cluster holds."""
+        import scipy.sparse as sp
+
         ones = np.ones(len(self.of_battle), np.int64)
         return sp.csr_matrix((ones, (self.of_battle, cell_of_battle)), shape=(self.n_clusters, n_cells))
 
