@@ -80,7 +80,10 @@ def test_output_paths_of_the_wrong_kind_are_one_line_errors(tmp_path: Path, caps
     assert capsys.readouterr().err.startswith(f"error: {tmp_path}: -o names a folder")
 
 
-@pytest.mark.parametrize("bad_line", [b'\xff{}', b'{"model_a": "a\xff", "model_b": "b", "winner": "tie"}'])
+@pytest.mark.parametrize(
+    "bad_line",
+    [b'\xff{}', b'{"model_a": "a\xff", "model_b": "b", "winner": "tie"}', b'{"q\xf5": 1, "model_a": "a", "model_b": "b", "winner": "tie"}'],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, bad_line: bytes, gz: bool) -> None:
     import gzip
@@ -89,5 +92,5 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, bad_line: bytes
     data = good * 3 + bad_line + b"\n" + good
     path = tmp_path / ("battles.jsonl.gz" if gz else "battles.jsonl")
     path.write_bytes(gzip.compress(data) if gz else data)
-    with pytest.raises(DataError, match=r"battles\.jsonl(\.gz)?:4: not UTF-8 text \(byte 0xff"):
+    with pytest.raises(DataError, match=r"battles\.jsonl(\.gz)?:4: not UTF-8 text \(byte 0x(ff|f5)"):
         load_battles(path)

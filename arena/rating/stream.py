@@ -143,7 +143,7 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
             for column in table.columns:
                 if pa.types.is_string(column.type):
                     column.validate(full=True)
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # also a field name that is not UTF-8
             raise NotVouched(str(exc)) from None
         schema.learn(table)
         return table
