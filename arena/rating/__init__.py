@@ -23,7 +23,19 @@ _HOMES = {
     "write_leaderboard": "report",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "RatingOptions",
+    "RatingResult",
+    "format_table",
+    "load_battles",
+    "parse_anchor",
+    "rank_by_ci",
+    "rate_all",
+    "rate_battles",
+    "result_to_dict",
+    "validate_battles",
+    "write_leaderboard",
+]
 
 if TYPE_CHECKING:
     from arena.rating.io import load_battles, validate_battles

@@ -82,11 +82,11 @@ def options_from_args(args: argparse.Namespace) -> RatingOptions:
 
 def _import_quietly(names: tuple[str, ...]) -> None:
     """Import modules ahead of use; a failure is left for the importing code to raise in the main thread."""
-    try:
-        for name in names:
+    for name in names:
+        try:
             importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - re-raised by the main thread's own import
-        pass
+        except Exception:  # noqa: BLE001 - the main thread's own import raises it again, with its traceback
+            return
 
 
 def run_rate(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ from arena.rating.clusters import CountedClusters
 from arena.rating.counts import COUNT, PairCounts, self_battle_warning
 from arena.rating.summary import BattleSummary
 
-
 _SIDES = {"model_a": "a", "model_b": "b"}
 
 
