@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from arena.rating.bootstrap import Refits, refit_batch
-from arena.rating.bt import fit_lbfgs
+from arena.rating.bt import fit_point
 from arena.rating.counts import PairCounts, aggregate_indexed
 from arena.rating.diagnostics import mle_exists
 
@@ -54,7 +54,7 @@ def fit_counts(counts: PairCounts, cell_count: np.ndarray, prior_weight: float) 
     s, n = counts.pair_stats(cell_count)
     m = counts.n_models
     alpha = 0.0 if mle_exists(m, counts.pair_i, counts.pair_j, s, n) else prior_weight
-    return fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m, alpha)
+    return fit_point(counts.pair_i, counts.pair_j, s, n, m, alpha)
 
 
 def iter_multiplicities(n_questions: int, rounds: int, seed: int, chunk: int = CHUNK) -> Iterator[np.ndarray]:
