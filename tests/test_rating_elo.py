@@ -92,3 +92,19 @@ def test_elo_warnings_do_not_mention_the_bt_prior():
     elo = rate_battles(battles, RatingOptions(bootstrap=0, method="elo"))
     assert any("weak prior" in w for w in bt.warnings)
     assert not any("prior" in w for w in elo.warnings) and any("'a' won every battle" in w for w in elo.warnings)
+
+
+def test_leaderboard_elo_falls_back_to_the_in_order_pass_only_for_a_model_absent_from_every_round():
+    # 'rare' plays one battle in 2001: each round misses it with probability ~37%; seed 52 misses it in all 3
+    frame = pd.DataFrame({"model_a": ["x", "y"] * 1000 + ["rare"], "model_b": ["y", "x"] * 1000 + ["x"],
+                          "winner": ["model_a", "tie"] * 1000 + ["model_a"]})
+    battles = validate_battles(frame)
+    codes = {"x": 0, "y": 1, "rare": 2}
+    a, b = battles["model_a"].map(codes).to_numpy(), battles["model_b"].map(codes).to_numpy()
+    s, w = battles["score"].to_numpy(), np.ones(len(battles))
+    rounds = bootstrap_elo(a, b, s, w, 3, 3, 52)
+    assert np.isnan(rounds[:, 2]).all() and np.isfinite(rounds[:, :2]).all()
+    table = rate_battles(battles, RatingOptions(method="elo", bootstrap=3, seed=52)).table.set_index("model")
+    assert table.loc["rare", "rating"] == pytest.approx(online_elo(a, b, s, w, 3)[2])
+    for model in ("x", "y"):
+        assert table.loc[model, "rating"] == pytest.approx(np.median(rounds[:, codes[model]]))

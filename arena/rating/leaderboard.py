@@ -154,16 +154,24 @@ def _fit_style(
 
 
 def _fit_elo(
-    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions
+    battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, anchor: tuple[str, float] | None,
+    baseline: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Online Elo in file order (as ratings) and bootstrap rounds (R, M), both in rating points."""
+    """Online Elo in file order and bootstrap rounds (R, M), both in rating points and shifted to the anchor
+    or baseline. The in-order pass only stands in for a model with no rating in any round (_median_or), so
+    it is NaN (not computed) when every model has one."""
     _, a, b = encode_models(battles)
     s, w = battles["score"].to_numpy(float), battles["weight"].to_numpy(float)
     kw = {"k": options.elo_k, "scale": options.scale, "base": options.base, "init": options.init}
-    point = online_elo(a, b, s, w, counts.n_models, **kw)
-    if options.bootstrap == 0:
-        return point, np.zeros((0, counts.n_models))
-    return point, bootstrap_elo(a, b, s, w, counts.n_models, options.bootstrap, options.seed, **kw)
+    shift = lambda r: _shift(r, counts.models, anchor, baseline, options.init)
+    draws = shift(
+        bootstrap_elo(a, b, s, w, counts.n_models, options.bootstrap, options.seed, **kw)
+        if options.bootstrap
+        else np.zeros((0, counts.n_models))
+    )
+    if len(draws) and np.isfinite(draws).any(axis=0).all():
+        return np.full(counts.n_models, np.nan), draws
+    return shift(online_elo(a, b, s, w, counts.n_models, **kw)), draws
 
 
 def _shift(
@@ -211,11 +219,7 @@ def rate_battles(
     anchor, baseline = _normalisation(models, options, strict, warnings)
     style = None
     if options.method == "elo":
-        point, draws = _fit_elo(battles, counts, options)
-        point, draws = (
-            _shift(point, models, anchor, baseline, options.init),
-            _shift(draws, models, anchor, baseline, options.init),
-        )
+        point, draws = _fit_elo(battles, counts, options, anchor, baseline)
         rating = _median_or(draws, point)
     else:
         theta, theta_draws, style = _fit_bt(battles, counts, options, warnings, clusters, cells)
