@@ -128,3 +128,35 @@ def test_register_sets_func() -> None:
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["rate", "x.jsonl", "--anchor", "a=b=1114"])
     assert callable(args.func) and args.anchor == "a=b=1114" and args.bootstrap == 1000
+
+
+def test_all_categories_in_one_call_equal_separate_category_calls(tmp_path: Path) -> None:
+    import io
+
+    import pandas as pd
+
+    rows = [
+        {"model_a": a, "model_b": b, "winner": w, "category": c}
+        for c, shift in (("math", 0), ("code", 1))
+        for i in range(60)
+        for a, b, w in [(ROWS[(i + shift) % len(ROWS)])]
+    ]
+    path = tmp_path / "battles.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = [str(path), "--bootstrap", "30", "--seed", "3", "--format", "csv"]
+    together = run(*common, "--all-categories")
+    assert together.returncode == 0, together.stderr
+    table = pd.read_csv(io.StringIO(together.stdout), keep_default_na=False)
+    assert list(table.columns[:2]) == ["category", "model"]
+    assert sorted(set(table["category"])) == ["", "code", "math"]
+    for category in ("", "math", "code"):
+        alone = run(*common, *(["--category", category] if category else []))
+        assert alone.returncode == 0, alone.stderr
+        expected = pd.read_csv(io.StringIO(alone.stdout), keep_default_na=False)
+        got = table[table["category"] == category].drop(columns="category").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False)
+    payload = json.loads(run(str(path), "--bootstrap", "0", "--format", "json", "--all-categories").stdout)
+    assert sorted(payload["categories"]) == ["code", "math"]
+    assert payload["categories"]["math"]["n_battles"] == 60
+    both = run(str(path), "--all-categories", "--category", "math")
+    assert both.returncode == 2 and "not allowed with" in both.stderr

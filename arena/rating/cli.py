@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import sys
 import threading
@@ -46,7 +47,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     norm.add_argument("--baseline", metavar="MODEL", help="also report predicted win rate vs MODEL x 100")
     parser.add_argument("--method", choices=METHODS, default="bt", help="bt (default) or online elo")
     parser.add_argument("--style-control", action="store_true", help="control for length and markdown style")
-    parser.add_argument("--category", metavar="C", help="rate only battles of this category")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--category", metavar="C", help="rate only battles of this category")
+    which.add_argument(
+        "--all-categories", action="store_true",
+        help="overall and every category from one read (CSV: a category column, empty = overall; "
+        "JSON: 'categories'; table: one per category)",
+    )
     parser.add_argument(
         "--percentiles",
         type=float,
@@ -104,23 +111,43 @@ def run_rate(args: argparse.Namespace) -> int:
     from arena.rating.leaderboard import rate_battles
     from arena.rating.report import format_table, result_to_dict
 
-    result = rate_battles(battles, options, category=args.category)
-    for warning in result.warnings:
+    categories: dict = {}
+    if getattr(args, "all_categories", False):
+        from arena.rating.leaderboard import rate_all
+
+        result, categories, notes = rate_all(battles, options)
+        warnings = list(result.warnings) + notes
+        warnings += [f"[{name}] {w}" for name, r in categories.items() for w in r.warnings]
+    else:
+        result = rate_battles(battles, options, category=args.category)
+        warnings = list(result.warnings)
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     from arena.board_columns import extras_table, run_extras, with_extra_columns
 
     extras = run_extras(args.battles, [str(m) for m in result.table["model"]])  # a run folder: serving, bench
     if args.format == "csv":
         text = with_extra_columns(result.table.to_csv(index=False), extras)
+        if categories:
+            import pandas as pd
+
+            rows = [pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str).assign(category="")]
+            rows += [r.table.astype(str).assign(category=name) for name, r in categories.items()]
+            frame = pd.concat(rows, ignore_index=True).fillna("")
+            text = frame[["category", *(c for c in frame.columns if c != "category")]].to_csv(index=False)
     elif args.format == "json":
         payload = result_to_dict(result)
         payload["options"] = options.to_dict()
         payload.update(extras)
+        if getattr(args, "all_categories", False):
+            payload["categories"] = {name: result_to_dict(r) for name, r in categories.items()}
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     else:
         text = format_table(result, options.percentiles) + "\n"
         if extra := extras_table({"table": result_to_dict(result)["table"], **extras}):
             text += extra + "\n"
+        for name, r in categories.items():
+            text += f"\ncategory {name}:\n" + format_table(r, options.percentiles) + "\n"
     if args.output:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
