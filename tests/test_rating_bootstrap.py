@@ -106,3 +106,14 @@ def test_model_that_always_wins_gets_finite_ratings_and_warning() -> None:
     assert np.isfinite(table[["rating", "ci_low", "ci_high"]].to_numpy()).all()
     assert table.index[0] == "champ" or table["rating"].idxmax() == "champ"
     assert any("'champ' won every battle" in w for w in result.warnings)
+
+
+def test_draws_do_not_depend_on_the_number_of_drawing_threads() -> None:
+    battles = make_battles(2000, [0, 40, 90, -20, 150], 3)
+    counts = aggregate(battles)
+    s, n = counts.pair_stats()
+    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, counts.n_models)
+    one = bootstrap_bt(counts, theta, 130, seed=5, prior_weight=0.01, workers=1)  # three batches
+    two = bootstrap_bt(counts, theta, 130, seed=5, prior_weight=0.01, workers=2)
+    np.testing.assert_array_equal(one.theta, two.theta)
+    assert len(np.unique(one.theta[:, 1])) > 100  # the rounds differ: batches were not repeated
