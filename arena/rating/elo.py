@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
-from typing import TypeVar
 
 import numpy as np
-
-T = TypeVar("T")
 
 
 def online_elo(
@@ -81,11 +76,10 @@ def bootstrap_elo(
     kw_s = kw * scores[pairs // max(len(weights), 1)]  # K w s
     kw_const = float(kw[0]) if len(weights) == 1 else None
     pack = n_models <= 2**8  # both sides in one 16-bit code: one gather per draw instead of two
-    ab_code, sides = None, None
     if pack:
         ab_code = np.asarray(a).astype(np.uint16) | (np.asarray(b).astype(np.uint16) << 8)
     else:
-        sides = np.asarray(a).astype(_code_dtype(n_models)), np.asarray(b).astype(_code_dtype(n_models))
+        a_code, b_code = np.asarray(a).astype(_code_dtype(n_models)), np.asarray(b).astype(_code_dtype(n_models))
     for start in range(0, n_rounds, chunk):
         size = min(chunk, n_rounds - start)
         flat = np.zeros(size * n_models)  # ratings of all rounds, natural units above init
@@ -94,9 +88,21 @@ def bootstrap_elo(
         half = 16 if size * n_models <= 2**16 else 32
         slot_dtype, pair_dtype = (np.uint16, np.uint32) if half == 16 else (np.uint32, np.uint64)
         round_pair = (np.arange(size, dtype=pair_dtype) * n_models) * pair_dtype((1 << half) + 1)
-        draw = lambda n_win, width, size=size: _draw_block(rng, n, size, n_win, width, o_code, ab_code, sides)
-        for codes_ab, on in _prefetched(draw, _blocks(n, size, window, lanes)):
-            width, _, n_win, _ = codes_ab.shape
+        for n_win, width in _blocks(n, size, window, lanes):
+            picks = rng.integers(0, n, size=(n_win * width, size))  # int64: faster gathers than int32
+            if pack:
+                ab = ab_code.take(picks)
+                an, bn = (ab & 0xFF).astype(np.uint8), (ab >> 8).astype(np.uint8)
+                del ab
+            else:
+                an, bn = a_code.take(picks), b_code.take(picks)
+            on = o_code.take(picks)
+            del picks
+            # step-major (t, side, w, r) copies of the small codes: position w * width + t of round r
+            codes_ab = np.empty((width, 2, n_win, size), an.dtype)
+            codes_ab[:, 0] = an.reshape(n_win, width, size).transpose(1, 0, 2)
+            codes_ab[:, 1] = bn.reshape(n_win, width, size).transpose(1, 0, 2)
+            on = np.ascontiguousarray(on.reshape(n_win, width, size).transpose(1, 0, 2))
             dest, bounds, played = schedule_block(codes_ab, n_models)
             seen |= played
             # battles in layer order: rating slots of both sides (one scatter of packed pairs), outcome code
@@ -114,44 +120,6 @@ def bootstrap_elo(
         # a model that no battle of a round touched has no rating in that round (not its starting value)
         out[start : start + size] = np.where(seen, init + flat.reshape(size, n_models) / g, np.nan)
     return out
-
-
-def _draw_block(
-    rng: np.random.Generator, n: int, size: int, n_win: int, width: int, o_code: np.ndarray,
-    ab_code: np.ndarray | None, sides: tuple[np.ndarray, np.ndarray] | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The next n_win * width rows of draws for `size` rounds, as step-major (t, side, w, r) model codes and
-    (t, w, r) outcome codes: position w * width + t of round r."""
-    picks = rng.integers(0, n, size=(n_win * width, size))  # int64: faster gathers than int32
-    if ab_code is not None:
-        ab = ab_code.take(picks)
-        an, bn = (ab & 0xFF).astype(np.uint8), (ab >> 8).astype(np.uint8)
-        del ab
-    else:
-        an, bn = sides[0].take(picks), sides[1].take(picks)
-    on = o_code.take(picks)
-    del picks
-    codes_ab = np.empty((width, 2, n_win, size), an.dtype)
-    codes_ab[:, 0] = an.reshape(n_win, width, size).transpose(1, 0, 2)
-    codes_ab[:, 1] = bn.reshape(n_win, width, size).transpose(1, 0, 2)
-    return codes_ab, np.ascontiguousarray(on.reshape(n_win, width, size).transpose(1, 0, 2))
-
-
-def _prefetched(make: Callable[[int, int], T], blocks: list[tuple[int, int]]) -> Iterator[T]:
-    """make(*block) for each block in order, the next one made on a worker thread while the caller uses the
-    current one (the draws are large numpy operations that release the GIL; the layers are many small ones).
-    The blocks are made one after another in order, so a seeded generator gives the same draws."""
-    if len(blocks) < 2:
-        yield from (make(*block) for block in blocks)
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(make, *blocks[0])
-        for block in blocks[1:]:
-            current = pending.result()
-            pending = pool.submit(make, *block)
-            yield current
-            del current
-        yield pending.result()
 
 
 def _code_dtype(count: int) -> type:
