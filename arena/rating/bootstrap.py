@@ -251,8 +251,8 @@ class _Batches:
         totals = totals[: len(drawn)]
         n_pairs, m = len(counts.pair_i), counts.n_models
         flat = refits.dense.flat  # type: ignore[union-attr]
-        won = np.empty((len(drawn), m))
-        for out, score, row in zip(totals, won, drawn):
+        won, total = np.empty((len(drawn), m)), np.empty((len(drawn), m))
+        for out, score, battles, row in zip(totals, won, total, drawn):
             if self.packed is not None:
                 both = np.bincount(counts.cell_pair, np.multiply(row, self.packed, out=cells), n_pairs)
                 points = np.floor(both * (1.0 / _PACK))  # doubled scores
@@ -263,8 +263,9 @@ class _Batches:
                 points = np.bincount(counts.cell_pair, np.multiply(row, self.points, out=cells), n_pairs)
             out.reshape(-1)[flat] = n  # the other entries stay 0
             upper.reshape(-1)[flat] = points  # i's score against j > i
-            score[:] = upper.sum(axis=1) - upper.sum(axis=0) + out.sum(axis=0)
-        total = totals.sum(axis=2) + totals.sum(axis=1)
+            np.sum(out, axis=0, out=battles)  # j's battles against i < j
+            score[:] = upper.sum(axis=1) - upper.sum(axis=0) + battles
+            battles += out.sum(axis=1)
         return RoundBatch(drawn, won, total - won, total > 0, totals, release)
 
 
