@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from arena.rating.draws import multinomial_by_poisson
+from arena.rating.draws import _BINS, CellSampler, multinomial_by_poisson
 
 
 def exact_pmf(counts: np.ndarray) -> dict[tuple[int, ...], float]:
@@ -68,3 +68,38 @@ def test_zero_cells_and_large_means_outside_the_tables() -> None:
     assert (np.abs(draws.mean(axis=0) - counts) <= 4 * np.sqrt(counts.sum() * p * (1 - p) / 3000)).all()
     big = counts > 100
     np.testing.assert_allclose(draws.var(axis=0)[big], (counts.sum() * p * (1 - p))[big], rtol=0.1)
+
+
+def test_table_poisson_counts_follow_the_poisson_distribution() -> None:
+    """The lookup-table Poisson draw (before the correction to N) per cell, against the exact Poisson pmf."""
+    counts = np.array([1, 2, 7, 45, 45, 300] * 20)
+    sampler = CellSampler(counts)
+    rng = np.random.default_rng(5)
+    row, index = np.zeros(len(counts), np.int32), np.empty(len(sampler.tabled_cells), np.uint32)
+    drawn = []
+    for _ in range(4000):
+        sampler._poisson(rng, row, index)
+        drawn.append(row.copy())
+    drawn = np.array(drawn)
+    for value in np.unique(counts):
+        mean = value * sampler.scale
+        sample = drawn[:, counts == value].ravel()
+        edges = np.unique(stats.poisson.ppf(np.linspace(0.02, 0.98, 12), mean))  # bins of similar mass
+        observed = np.histogram(sample, np.r_[-0.5, edges + 0.5, np.inf])[0]
+        cdf = stats.poisson.cdf(np.r_[edges, np.inf], mean)
+        expected = np.diff(np.r_[0.0, cdf]) * len(sample)
+        assert stats.chisquare(observed, expected).pvalue > 1e-4, value
+
+
+def test_straddling_bins_give_the_inverse_distribution_function_count() -> None:
+    """A uniform inside a bin that straddles one or more steps maps to the count of exact inversion."""
+    sampler = CellSampler(np.array([3, 45, 600]))
+    assert sampler.cut_multi.any() and (~sampler.cut_multi).any()  # both kinds of bins are exercised
+    for t in range(len(sampler.cdf_len)):
+        local = sampler.tables[t * _BINS:(t + 1) * _BINS]
+        bins = np.flatnonzero(local < 0).astype(np.uint16)
+        cut = -1 - local[bins].astype(np.int64)
+        got = sampler._refine(np.random.default_rng(t), bins, cut)
+        u = (bins + np.random.default_rng(t).random(len(bins))) / _BINS
+        cdf = sampler.cdf_all[sampler.cdf_start[t]:sampler.cdf_start[t] + sampler.cdf_len[t]]
+        np.testing.assert_array_equal(got, np.searchsorted(cdf, u, side="right"))

@@ -86,9 +86,9 @@ def test_thin_graph_rounds_far_from_the_full_hessian_and_prior_rounds_equal_text
     m = counts.n_models
     s, n = counts.pair_stats()
     theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, m)
-    # a seed whose 8 rounds mix both kinds (about 7% of rounds need the prior here)
-    draws = bootstrap_bt(counts, theta, 8, seed=9, prior_weight=0.01)
-    resampled = np.vstack(list(resample_counts(counts, 8, seed=9)))
+    # a seed whose 8 rounds mix both kinds (3 of 8 need the prior with this draw)
+    draws = bootstrap_bt(counts, theta, 8, seed=1, prior_weight=0.01)
+    resampled = np.vstack(list(resample_counts(counts, 8, seed=1)))
     assert draws.prior_rounds.any() and not draws.prior_rounds.all()
     for r in np.flatnonzero(draws.active.all(axis=1)):
         s_r, n_r = counts.pair_stats(resampled[r])
