@@ -94,3 +94,17 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, bad_line: bytes
     path.write_bytes(gzip.compress(data) if gz else data)
     with pytest.raises(DataError, match=r"battles\.jsonl(\.gz)?:4: not UTF-8 text \(byte 0x(ff|f5)"):
         load_battles(path)
+
+
+@pytest.mark.parametrize("bad_row", [b"a,b\xff,tie", b"a\xe9,b,model_a"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_csv_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, bad_row: bytes, gz: bool, capsys) -> None:
+    import gzip
+
+    data = b"model_a,model_b,winner\n" + b"a,b,model_a\n" * 2 + bad_row + b"\nb,a,tie\n"
+    path = tmp_path / ("battles.csv.gz" if gz else "battles.csv")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(DataError, match=r"battles\.csv(\.gz)?:4: not UTF-8 text \(byte 0x(ff|e9) at column \d"):
+        load_battles(path)
+    assert rate_main(["rate", str(path), "--bootstrap", "0"]) == 2
+    assert ":4: not UTF-8 text" in capsys.readouterr().err

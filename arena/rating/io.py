@@ -76,6 +76,26 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid number here")
 
 
+def _not_utf8(path: Path, number: int, line: bytes, exc: UnicodeDecodeError) -> DataError:
+    """The error for a line that is not UTF-8, naming the line, the byte and its column."""
+    return DataError(
+        f"{path}:{number}: not UTF-8 text (byte {line[exc.start]:#04x} at column {exc.start + 1});"
+        " save the file as UTF-8"
+    )
+
+
+def _first_bad_utf8_line(path: Path) -> DataError | None:
+    """The error naming the first line of a (possibly gzipped) file that is not UTF-8, if any."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return _not_utf8(path, number, line, exc)
+    return None
+
+
 def parse_jsonl_lines(
     path: Path, lines: Iterable[str | bytes], first: int = 1
 ) -> tuple[list[dict[str, Any]], list[int]]:
@@ -88,10 +108,7 @@ def parse_jsonl_lines(
             try:
                 line = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not UTF-8 text (byte {line[exc.start]:#04x} at column {exc.start + 1});"
-                    " save the file as UTF-8"
-                ) from None
+                raise _not_utf8(path, number, line, exc) from None
         if not line.strip():
             continue
         try:
@@ -133,7 +150,9 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     try:
         with _open_text(path) as handle:
             rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise (_first_bad_utf8_line(path) or DataError(f"{path}: cannot read CSV battles ({exc})")) from None
+    except (OSError, EOFError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read CSV battles ({exc})") from None
     if not rows:
         raise DataError(f"{path}: empty CSV file (expected a header with model_a, model_b, winner)")
