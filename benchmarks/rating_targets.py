@@ -68,17 +68,18 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
         start = time.perf_counter()
         out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=os.getcwd()).stdout
         wall = time.perf_counter() - start
-        _, code, _, peak, cpu = next(x for x in out.splitlines() if x.startswith("RESULT")).split()
+        _, _, _, peak, cpu = next(x for x in out.splitlines() if x.startswith("RESULT")).split()
         imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "arena.cli", "rate", "--help"],
-                                 capture_output=True, text=True, cwd=os.getcwd()).stderr
+                                 capture_output=True, text=True, cwd=os.getcwd(), check=False).stderr
         import_s = sum(int(line.split("|")[0].split(":")[1]) for line in imports.splitlines()
                        if line.startswith("import time:") and line.split("|")[0].split(":")[1].strip().isdigit()) / 1e6
         figures = {"time": wall, "cpu": float(cpu), "peak_mb": float(peak), "floor": floor, "imports": import_s}
         if n != 1_500_000:
             return figures
+        from rating_speed import agg_and_fit, synthetic_battles
+
         from arena.rating.bootstrap import resample_counts
         from arena.rating.bt import fit_lbfgs
-        from rating_speed import agg_and_fit, synthetic_battles
 
         battles, _ = synthetic_battles(n, 150, seed=0)  # FastChat's way: one L-BFGS fit per round, scaled
         _, theta, counts = agg_and_fit(battles)
@@ -92,7 +93,7 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
     from rating_speed import agg_and_fit, synthetic_battles
 
     from arena.rating.bootstrap import bootstrap_bt, resample_counts
-    from arena.rating.bt import fit_lbfgs
+    from arena.rating.bt import fit_lbfgs, fit_point
 
     if name == "models1000":
         battles, _ = synthetic_battles(1_500_000, 1000, seed=0)
@@ -147,8 +148,23 @@ def measure(name: str, data: Path, style_rounds: int) -> dict:
         k = np.bincount(rng.integers(0, n, n), minlength=n)
         fit_style(a[k > 0], b[k > 0], x[k > 0], s[k > 0], (w * k)[k > 0], m, 0.0, params)
         t_one = time.perf_counter() - start
+        # the 3x target: plain BT (counts, fit + 1000 rounds) on the same battles, and the
+        # style bootstrap's resampling of battles alone (1000 rounds, scaled from 50)
+        from arena.rating.counts import aggregate
+        from arena.rating.style_refit import draw_battles
+
+        counts = aggregate(battles)
+        start = time.perf_counter()
+        pair_s, pair_n = counts.pair_stats()
+        theta = fit_point(counts.pair_i, counts.pair_j, pair_s, pair_n, counts.n_models, 0.0)
+        bootstrap_bt(counts, theta, 1000, seed=0, prior_weight=0.01)
+        t_bt = time.perf_counter() - start
+        cpu0 = time.process_time()
+        for _ in range(50):
+            draw_battles(rng, n)
+        draw_cpu = (time.process_time() - cpu0) * 1000 / 50
         return {"time": t_fit + per_round * 1000, "cpu": cpu, "fastchat": t_fit + t_one * 1000,
-                "scaled_from": style_rounds}
+                "scaled_from": style_rounds, "plain_bt": t_bt, "draw_cpu": draw_cpu}
     if name == "elo":
         from arena.rating.elo import bootstrap_elo, online_elo
 
@@ -173,7 +189,7 @@ def run(root: Path, name: str, data: Path, style_rounds: int) -> dict:
     argv = [sys.executable, str(script), "--measure", name, "--data", str(data.resolve()),
             "--rounds", str(style_rounds)]
     env = dict(os.environ, PYTHONPATH=str(root))
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=root, env=env)
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=root, env=env, check=False)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -224,6 +240,9 @@ def main() -> None:
             floor = f"read {now['floor']:.1f} s; {now['time'] / now['floor']:.1f}x (limit 2x)"
         elif "floor" in now:
             floor = f"overall alone {now['floor']:.1f} s; {now['time'] / now['floor']:.1f}x (limit 2x)"
+        elif "plain_bt" in now:
+            floor = (f"plain BT {now['plain_bt']:.1f} s: {now['time'] / now['plain_bt']:.0f}x (3x wanted); "
+                     f"resampling the battles alone: {now['draw_cpu']:.1f} s CPU")
         fastchat = f"{now['fastchat']:.0f} s" if "fastchat" in now else ""
         if name.startswith("rate") and "fastchat" in now:
             fastchat = f"{now['fastchat']:.0f} s (bootstrap alone)"
