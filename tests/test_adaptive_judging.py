@@ -412,3 +412,36 @@ def test_targets_are_the_adjacent_pairs_not_settled_by_probability_or_intervals(
     object.__setattr__(apart, "low", np.array([100.0, -500, -500, -500]))
     object.__setattr__(apart, "high", np.array([500.0, 50, 500, 500]))
     assert sched._targets(apart) == [("z", "w")]
+
+
+# ---------------------------------------------------------------- futility forecast
+
+@pytest.mark.parametrize("gap, open_cells", [(0.10, 400), (0.25, 100), (0.30, 400), (0.23, 30)])
+def test_futility_forecast_integrates_over_the_current_posterior_of_the_gap(gap, open_cells):
+    """The forecast chance that judging every open cell settles a pair equals the chance, by simulation, of drawing
+    the true gap from its current posterior, then the open cells' estimate of it, and pooling the two estimates by
+    precision: the final estimate given today's is N(gap, v_now - v_all), as `_chances` uses."""
+    from judges.adaptive import FACTOR, Fit
+
+    rng = np.random.default_rng(3)
+    models, w_now, v_now = ["a", "b"], 150.0, 0.012  # Fisher information of a - b now; bootstrap variance now
+    theta = np.array([gap / 2, -gap / 2])
+    cov = np.linalg.inv(w_now * np.array([[1.0, -1], [-1, 1]]) + 1.0)  # the pin added to every entry cancels
+    d = rng.normal(0, 1, 4000)
+    d = (d - d.mean()) / d.std() * np.sqrt(v_now) * FACTOR  # bootstrap draws of the gap with variance v_now
+    draws = np.c_[d / 2, -d / 2]
+    fit = Fit(models, theta * FACTOR, np.full(2, -9e9), np.full(2, 9e9), np.full((2, 2), 0.5), theta, cov, draws)
+    cells = {(str(q), "a", "b"): 2 for q in range(open_cells)}
+    sched = AdaptiveSchedule(models, cells, {("a", "b"): 10}, AdaptiveConfig())
+    [chance] = sched._chances(fit, [("a", "b")], [("a", "b")])
+
+    q = 1 / (1 + np.exp(-gap))
+    w_add = q * (1 - q) * open_cells  # information the open cells add
+    scale = v_now * w_now  # bootstrap variance per unit of Fisher variance
+    v_all = scale / (w_now + w_add)
+    true = rng.normal(gap, np.sqrt(v_now), 400_000)  # the true gap given today's estimate (flat prior)
+    added = rng.normal(true, np.sqrt(scale / w_add))  # what the open cells alone would estimate
+    final = (w_now * gap + w_add * added) / (w_now + w_add)
+    simulated = np.mean(np.abs(final) >= 2.3263478740408408 * np.sqrt(v_all))  # z of level 0.99
+    assert chance == pytest.approx(simulated, abs=0.004), (chance, simulated)
+    assert 0.01 < simulated < 0.99  # a forecast in doubt, not a certain one
