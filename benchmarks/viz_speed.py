@@ -3,7 +3,9 @@
 Builds the workspace with the real rating engine (leaderboard.json per run), then times each page with
 streamlit.testing's AppTest in this process: the first load (cold caches) and cached reloads (median).
 Run: python benchmarks/viz_speed.py [FOLDER] [--models 50] [--runs 20] [--battles 200000]
-     [--history-battles 10000] [--bootstrap 1000] [--repeat 5]
+     [--history-battles 10000] [--bootstrap 1000] [--repeat 5] [--judgment-chars 1500] [--browser]
+The latest run also gets judgments.jsonl (both orders of every battle with 1500 characters of judge text:
+about 700 MB for 200k battles), which the battle browser reads for the battle it shows.
 FOLDER defaults to a fresh viz-speed-* folder under the current directory (kept; delete it afterwards).
 """
 
@@ -64,8 +66,10 @@ def write_run(
     n_battles: int,
     rng: np.random.Generator,
     bootstrap: int,
+    judgment_chars: int = 0,
 ) -> None:
-    """One pairwise run: run.json, questions, battles (BT-drawn, ~25% ties), judge stats, leaderboard."""
+    """One pairwise run: run.json, questions, battles (BT-drawn, ~25% ties), judge stats, leaderboard, and
+    with judgment_chars > 0 judgments.jsonl (both orders of every battle, raw judge text of that length)."""
     day = np.datetime64("2025-01-06") + np.timedelta64(7 * index, "D")
     run_id = str(day).replace("-", "") + f"-000000-week{index + 1:02d}"
     run = ws / "runs" / run_id
@@ -103,6 +107,16 @@ def write_run(
             + "\n"
             for k in range(n_battles)
         )
+    if judgment_chars > 0:  # the judge's reasoning as Arena stores it, with the key first
+        text = ("The first answer is more complete and better organised; the second misses a step. " * 40)
+        with open(run / "judgments.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(
+                json.dumps({"key": f"{index}-{k}-{order}", "judge": JUDGES[judge[k]], "mode": "pairwise",
+                            "question_id": f"q{qid[k]}", "model_a": models[a[k]], "model_b": models[b[k]],
+                            "order": order, "status": "ok", "label": "A>B", "winner": winner[k],
+                            "raw": f"{text[:judgment_chars]}\nVerdict: [[A>B]]"}) + "\n"
+                for k in range(n_battles) for order in ("AB", "BA")
+            )
     questions = [
         {"question_id": f"q{i}", "category": CATEGORIES[i % len(CATEGORIES)], "turns": [f"Question {i}?"]}
         for i in range(500)
@@ -141,7 +155,9 @@ def write_run(
     write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=bootstrap, seed=index))
 
 
-def build(ws: Path, n_models: int, n_runs: int, battles: int, history_battles: int, bootstrap: int) -> int:
+def build(
+    ws: Path, n_models: int, n_runs: int, battles: int, history_battles: int, bootstrap: int, judgment_chars: int
+) -> int:
     """Write the whole workspace; returns the total number of battles."""
     rng = np.random.default_rng(0)
     models = [f"model-{i:02d}" for i in range(n_models)]
@@ -150,7 +166,9 @@ def build(ws: Path, n_models: int, n_runs: int, battles: int, history_battles: i
     for index in range(n_runs):
         n = battles if index == n_runs - 1 else history_battles
         started = time.perf_counter()
-        write_run(ws, index, n_runs, models, strength, n, rng, bootstrap if index == n_runs - 1 else 100)
+        last = index == n_runs - 1
+        write_run(ws, index, n_runs, models, strength, n, rng, bootstrap if last else 100,
+                  judgment_chars if last else 0)
         total += n
         elapsed = time.perf_counter() - started
         print(f"  run {index + 1}/{n_runs}: {n:,} battles, written and rated in {elapsed:.1f} s")
@@ -225,6 +243,8 @@ def main() -> None:
     parser.add_argument("--history-battles", type=int, default=10_000, help="battles in each earlier run")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the latest run")
     parser.add_argument("--repeat", type=int, default=5, help="cached reloads per page")
+    parser.add_argument("--judgment-chars", type=int, default=1500,
+                        help="judge text per judgment in the latest run's judgments.jsonl (0: no judgments file)")
     parser.add_argument(
         "--browser", action="store_true", help="also time the leaderboard in headless Chromium"
     )
@@ -237,7 +257,8 @@ def main() -> None:
     else:
         print(f"building workspace {ws}: {args.models} models, {args.runs} runs")
         started = time.perf_counter()
-        total = build(ws, args.models, args.runs, args.battles, args.history_battles, args.bootstrap)
+        total = build(ws, args.models, args.runs, args.battles, args.history_battles, args.bootstrap,
+                      args.judgment_chars)
         print(f"  {total:,} battles in total, built in {time.perf_counter() - started:.1f} s")
     os.environ["ARENA_WORKSPACE"] = str(ws)
     import logging

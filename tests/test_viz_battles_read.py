@@ -58,3 +58,31 @@ def test_files_pyarrow_cannot_take_fall_back_to_the_line_reader(tmp_path: Path, 
     want = _battles_lines(path)
     pd.testing.assert_frame_equal(got, want)
     assert len(got) == 50 + (extra.startswith(b'{"question_id": "q-text"'))
+
+
+def test_judgments_are_found_by_key_as_the_full_reader_finds_them(tmp_path: Path) -> None:
+    from viz.data import Judgments, _judgment_spans, _records
+
+    lines = []
+    for i in range(300):
+        lines.append(json.dumps({"key": f"k{i % 250}", "judge": "j", "raw": f"verdict {i} " + "é<b>" * 50}))
+    lines.append(json.dumps({"judge": "j2", "key": "late-key", "raw": "key written last"}))  # not first
+    lines.append('{"key": "broken", "raw": "unterminated')  # damaged: never returned
+    lines.append(json.dumps({"key": 'with "quote"', "raw": "escaped key"}))
+    path = tmp_path / "judgments.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    full = {str(rec.get("key")): rec for rec in _records(str(path))}  # the last record of a key wins
+    spans = _judgment_spans((str(path), 1.0, 1))
+    assert len(full) == 252 and set(full) <= set(spans)
+    found = Judgments((str(path), 1.0, 1))
+    for key, record in full.items():  # "late-key" and the quoted key are found by parsing their lines
+        assert found.get(key) == record
+        line = path.read_bytes()[spans[key][0]:spans[key][0] + spans[key][1]]
+        assert json.loads(line) == record  # the index agrees
+    assert found.get("k3")["raw"].startswith("verdict 253 ")  # the later of two records
+    assert found.get("broken") is None and found.get("absent") is None
+    quoting = tmp_path / "quoting.jsonl"  # a judge's text that quotes another key is not that key's record
+    quoting.write_text(json.dumps({"key": "a", "raw": 'x {"key": "b"} y'}) + "\n" + json.dumps({"key": "b", "raw": "real"})
+                       + "\n" + json.dumps({"key": "c", "raw": '\n{"key": "b"}'}) + "\n", encoding="utf-8")
+    assert Judgments((str(quoting), 1.0, 1)).get("b") == {"key": "b", "raw": "real"}
+    assert Judgments(None).get("a") is None
