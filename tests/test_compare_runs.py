@@ -120,3 +120,31 @@ def test_two_models_only_says_changes_cannot_be_attributed(tmp_path: Path) -> No
     result = compare_runs(load_run(_write_run(tmp_path, "r1", _battles(two, 20, seed=1))),
                           load_run(_write_run(tmp_path, "r2", _battles(two, 20, seed=2))), rounds=20)
     assert any("cannot be attributed" in n for n in result["notes"])
+
+
+def _facts_line_by_line(path: Path) -> tuple[list[str], list[str]]:
+    """The judge facts by the textbook loop over every record (the reference for the pyarrow reader)."""
+    from arena.records import iter_jsonl
+
+    hashes, models = set(), set()
+    for _, rec in iter_jsonl(path, strict=False):
+        if rec.get("template_hash"):
+            hashes.add(str(rec["template_hash"]))
+        if rec.get("judge_model") or rec.get("judge"):
+            models.add(str(rec.get("judge_model") or rec.get("judge")))
+    return sorted(hashes), sorted(models)
+
+
+@pytest.mark.parametrize("tail", ["", '{"key": "torn", "judge": "late-judge", "templ', '{"judge_model": 5}'],
+                         ids=["clean", "torn last line", "field of another type"])
+def test_judge_facts_of_a_judgments_file_match_a_full_read(tmp_path: Path, tail: str) -> None:
+    from arena.compare.runs import _judgment_facts, _judgment_facts_arrow
+
+    rows = [{"key": f"k{i}", "judge": ["j1", "j2", ""][i % 3], "judge_model": ["", None, "model-x", "m<y>"][i % 4],
+             "template_hash": [None, "", "h1", "h2"][i % 4], "raw": "text " * 20} for i in range(200)]
+    rows.append({"key": "bare"})  # no judge fields at all
+    path = tmp_path / "judgments.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + tail, encoding="utf-8")
+    assert _judgment_facts(path) == _facts_line_by_line(path)
+    assert (_judgment_facts_arrow(path) is None) == bool(tail)  # the line reader takes what pyarrow cannot
+    assert {"j1", "j2", "m<y>", "model-x"} <= set(_judgment_facts(path)[1])
