@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -150,23 +150,19 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
     raise NotVouched("schema")
 
 
-def _parsed_blocks(
-    path: Path, chunk_bytes: int, vouch: Callable[[pa.Table, int, int], pd.DataFrame]
-) -> Iterator[tuple[bytes, int, int, pd.DataFrame | None]]:
-    """Blocks of whole lines with their checked battles, `vouch(table, first line, lines)` (None when the fast
-    path cannot vouch for the block).
+def _parsed_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int, int, pa.Table | None]]:
+    """Blocks of whole lines with their pyarrow table (None when the fast path cannot vouch for the block).
 
-    A worker thread parses one block ahead with pyarrow (which releases the GIL) and checks it, while the
-    caller counts the previous one; blocks are parsed in file order, so the schema learns as it would in
-    one thread, and an error of a block reaches the caller when that block's turn comes.
+    pyarrow parses one block ahead in a worker thread (it releases the GIL), while the caller checks and
+    counts the previous one; blocks are parsed in file order, so the schema learns as it would in one thread.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     schema = _JsonlSchema()
 
-    def parse(block: bytes, first: int, n_lines: int) -> tuple[bytes, int, int, pd.DataFrame | None]:
+    def parse(block: bytes, first: int, n_lines: int) -> tuple[bytes, int, int, pa.Table | None]:
         try:
-            return block, first, n_lines, vouch(_parse_jsonl_block(block, n_lines, schema), first, n_lines)
+            return block, first, n_lines, _parse_jsonl_block(block, n_lines, schema)
         except NotVouched:
             return block, first, n_lines, None
 
@@ -184,14 +180,12 @@ def _parsed_blocks(
 
 def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
     """JSONL (optionally gzipped) in blocks of whole lines."""
-
-    def vouch(table: pa.Table, first: int, n_lines: int) -> pd.DataFrame:
-        return fast_validate(table, path, _jsonl_lines(n_lines, first, table.num_rows), "jsonl", first == 1)
-
-    for block, first, n_lines, chunk in _parsed_blocks(path, chunk_bytes, vouch):
-        if chunk is not None:
-            yield chunk
-        else:
+    for block, first, n_lines, table in _parsed_blocks(path, chunk_bytes):
+        try:
+            if table is None:
+                raise NotVouched("parse")
+            yield fast_validate(table, path, _jsonl_lines(n_lines, first, table.num_rows), "jsonl", first == 1)
+        except NotVouched:
             try:
                 records, lines = rio.parse_jsonl_lines(path, block.split(b"\n"), first)
             except UnicodeDecodeError as exc:
@@ -201,7 +195,7 @@ def _jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
                 if first > 1:  # a field absent from a later block is missing on its rows, not in every battle
                     frame = frame.reindex(columns=[*frame, *(f for f in ("model_a", "model_b") if f not in frame)])
                 yield rio.validate_battles(frame, path, lines, "jsonl")
-        del block, chunk  # the next block is read while this one's chunk is still held: not three at once
+        del block, table  # the next block is read while this one's chunk is still held: not three at once
 
 
 def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
