@@ -133,7 +133,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--save", help="also write every arena's figures to this JSON file (per case, per seed)")
     ap.add_argument("--cases", default="weekly-1,weekly-2,fresh")
-    ap.add_argument("--variants", default="base;futility=0.1;futility=0.2;futility=0.3")
+    ap.add_argument("--variants", default="base;futility=0.1;futility=0.2;futility=0.3;warmup=1;batch_calls=100;"
+                                          "margin=0.003;weights=chance")
     args = ap.parse_args()
     print(machine_info())
     print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
