@@ -142,10 +142,13 @@ class DenseRefits:
             calls[0] += 1
             if calls[0] == 1:  # every round starts at the full fit: score and curvature are linear in N
                 grad = np.empty_like(cur)
+                q = self.work[0]
                 for k, b in enumerate(cols):
-                    grad[:, k], diag0[:, b] = self._first(totals[index[b]])
-                grad -= won_t[:, cols]
-                diag0[:, cols] += self.pin
+                    n = totals[index[b]]
+                    np.multiply(n, self.p_full, out=q)
+                    grad[:, k] = q.sum(axis=1) - q.sum(axis=0) + n.sum(axis=0) - won_t[:, b]
+                    np.multiply(n, self.h_full, out=q)
+                    diag0[:, b] = q.sum(axis=1) + q.sum(axis=0) + self.pin
                 scale[:, cols] = diagonal_scale(self.diag_full, diag0[:, cols])
                 return scaled_step(self.h_inv, scale[:, cols], grad)
             if calls[0] == 2:  # extrapolate the diagonal to the first iterate
@@ -159,25 +162,6 @@ class DenseRefits:
         theta, converged = chord_solve(step, start, tol)
         return theta.T, converged
 
-    def _first(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(expected scores, Hessian diagonal without pin) of one round's (M, M) pair totals at the full fit,
-        both linear in the totals: sums of N * P(i beats j) and N * p (1 - p) over the upper triangle, in
-        blocks of rows (only columns right of the block's first row hold pairs)."""
-        m = self.m
-        rows_p, cols_p, cols_n, hess = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
-        for top in range(0, m, self.block):
-            bottom = min(top + self.block, m)
-            part = n[top:bottom, top:]
-            q = self.work[0, : bottom - top, : m - top]
-            np.multiply(part, self.p_full[top:bottom, top:], out=q)
-            rows_p[top:bottom] += q.sum(axis=1)
-            cols_p[top:] += q.sum(axis=0)
-            cols_n[top:] += part.sum(axis=0)
-            np.multiply(part, self.h_full[top:bottom, top:], out=q)
-            hess[top:bottom] += q.sum(axis=1)
-            hess[top:] += q.sum(axis=0)
-        return rows_p - cols_p + cols_n, hess
-
     def expected(self, totals: np.ndarray, cols: np.ndarray, cur: np.ndarray) -> np.ndarray:
         """(M, k) expected scores pi_i sum_j N_ij / (pi_i + pi_j) (N symmetric) of rounds totals[cols] at
         strengths cur: one outer sum, one division and two sums over each round's upper-triangular totals,
@@ -190,8 +174,7 @@ class DenseRefits:
             strength = np.exp(x - x.max(axis=1, keepdims=True))  # (k, M)
             if len(rows) > 1 or self.block >= m:
                 work = self.work[: len(rows)]
-                work[:] = strength[:, None, :]  # outer sum: a broadcast copy, then an in-place add (faster
-                np.add(work, strength[:, :, None], out=work)  # than numpy's two-operand broadcast)
+                np.add(strength[:, :, None], strength[:, None, :], out=work)
                 np.divide(totals[rows], work, out=work)
                 out[:, start:start + len(rows)] = (strength * (work.sum(axis=2) + work.sum(axis=1))).T
                 continue
@@ -200,8 +183,7 @@ class DenseRefits:
             for top in range(0, m, self.block):  # rows top.. of the upper triangle start at column top
                 bottom = min(top + self.block, m)
                 work = self.work[0, : bottom - top, : m - top]
-                work[:] = pi[None, top:]
-                np.add(work, pi[top:bottom, None], out=work)
+                np.add(pi[top:bottom, None], pi[None, top:], out=work)
                 np.divide(n[top:bottom, top:], work, out=work)
                 acc[top:bottom] += work.sum(axis=1)
                 acc[top:] += work.sum(axis=0)
