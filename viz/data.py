@@ -247,11 +247,11 @@ def _battles_arrow(path: str) -> pd.DataFrame | None:
     import pyarrow.compute as pc
     import pyarrow.json as pajson
 
+    from arena.rating.stream import check_utf8
+
     try:
         table = pajson.read_json(path)
-        for column in table.columns:  # pyarrow does not check UTF-8 inside strings
-            if pa.types.is_string(column.type):
-                column.validate(full=True)
+        check_utf8(table)
     except (pa.ArrowException, OSError, UnicodeDecodeError):
         return None
     for name, column in zip(table.column_names, table.columns):
@@ -337,9 +337,8 @@ def _judgment_spans(file: Stamp) -> dict[str, tuple[int, int]]:
     with open(file[0], "rb", buffering=1 << 20) as handle:  # a large buffer: lines come 3x faster
         for line in handle:
             end = line.find(b'"', skip) if line.startswith(_KEY_FIRST) else -1
-            key = line[skip:end] if end >= 0 else b"\\"
-            if b"\\" not in key:
-                spans[key.decode("utf-8", "replace")] = (offset, len(line))
+            if end >= 0 and b"\\" not in line[skip:end]:
+                spans[line[skip:end].decode("utf-8", "replace")] = (offset, len(line))
             else:  # another layout, or an escape inside the key: parse the line
                 record = _record(line)
                 if record is not None and record.get("key") is not None:

@@ -80,15 +80,15 @@ def _judgment_facts_arrow(path: Path) -> tuple[list[str], list[str]] | None:
     import pyarrow as pa
     import pyarrow.json as pajson
 
+    from arena.rating.stream import check_utf8
+
     fields = ("template_hash", "judge_model", "judge")
     schema = pa.schema([(f, pa.string()) for f in fields])
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         table = pajson.read_json(path, parse_options=options)
-        columns = {f: table.column(f) for f in fields}
-        for column in columns.values():
-            column.validate(full=True)  # pyarrow does not check UTF-8 inside strings
-        hashes = {h for h in columns["template_hash"].unique().to_pylist() if h}
+        check_utf8(table)
+        hashes = {h for h in table.column("template_hash").unique().to_pylist() if h}
         pairs = table.select(["judge_model", "judge"]).group_by(["judge_model", "judge"]).aggregate([])
     except (pa.ArrowException, OSError, UnicodeDecodeError):
         return None

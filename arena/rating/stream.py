@@ -118,6 +118,14 @@ class _JsonlSchema:
         self.seen = seen + [f for f in names if f not in seen and not pa.types.is_null(table.column(f).type)]
 
 
+def check_utf8(table: pa.Table) -> None:
+    """Raise pyarrow.ArrowInvalid when a text column holds bytes that are not UTF-8 (pyarrow's JSON reader
+    does not check inside strings)."""
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            column.validate(full=True)
+
+
 def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None = None) -> pa.Table:
     """pyarrow parse of a JSONL block with the battle schema (text ids may be numbers).
 
@@ -139,10 +147,8 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
             else:
                 raise NotVouched(str(exc)) from None
             continue
-        try:  # pyarrow does not check UTF-8 inside strings: the row-by-row reader names the bad line
-            for column in table.columns:
-                if pa.types.is_string(column.type):
-                    column.validate(full=True)
+        try:  # the row-by-row reader names the bad line
+            check_utf8(table)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # also a field name that is not UTF-8
             raise NotVouched(str(exc)) from None
         schema.learn(table)
