@@ -12,7 +12,10 @@ order; 'gap w' / 'width' = interval widths relative to all-pairs (neighbours' di
 Variants are named `key=value,...` over judge.adaptive's fields (`futility`, `batch_calls`, `warmup`, `level`,
 `orders`, ...) plus the benchmark-only `margin` (a stop is confirmed only if every neighbour pair counted as
 settled has P(order) >= level + margin on the 1000-round confirmation fit, or intervals apart) and `weights`
-(`chance`: the greedy weighs targets by their forecast chance of settling). `base` is the product's defaults.
+(`chance`: the greedy weighs targets by their forecast chance of settling), `budget` (max_calls as a share of the
+arena's open calls: `budget=0.5` is the issue's half of all-pairs' calls, spent by the adaptive loop and its stop
+rule) and `random` (no loop: that share of the open cells drawn uniformly at random, the same calls unsteered;
+e.g. `random=0.5` beside `budget=0.5`). `base` is the product's defaults.
 Run: python benchmarks/adaptive_knobs.py [--seeds 5] [--first-seed 0] [--cases weekly-1,weekly-2,fresh]
        [--variants "base;futility=0.2;batch_calls=100"]
 """
@@ -63,7 +66,7 @@ class Variant(AdaptiveSchedule):
 
 
 def parse(spec: str) -> tuple[dict, float]:
-    """A variant's settings update and its margin."""
+    """A variant's settings update and its margin (`budget` and `random` stay in the update as shares)."""
     update: dict = {}
     margin = 0.0
     if spec == "base":
@@ -72,6 +75,8 @@ def parse(spec: str) -> tuple[dict, float]:
         key, value = part.split("=")
         if key == "margin":
             margin = float(value)
+        elif key in ("budget", "random"):
+            update[key] = float(value)
         elif key in ("orders", "weights"):
             update[key] = value
         else:
@@ -95,7 +100,17 @@ def run_arena(seed: int, changed: int, variants: list[str]) -> dict[str, dict]:
     for spec in variants:
         update, margin = parse(spec)
         weights = update.pop("weights", "minority")
+        budget, share = update.pop("budget", None), update.pop("random", None)
         judged: list[Unit] = list(cached)
+        if share is not None:  # unsteered: a uniform random share of the open cells, both orders each
+            pick = np.random.default_rng([seed, 99]).permutation(len(open_cells))[: round(share * len(open_cells))]
+            judged.extend(open_cells[i] for i in sorted(pick))
+            fit = judge(now, judged, seed)
+            m = measure(fit, ref_fit, truth, level)
+            out[spec] = {**m, "calls": 2 * len(pick), "reached": reached(m, ref), "stopped": "-", "seconds": 0.0}
+            continue
+        if budget is not None:
+            update["max_calls"] = round(budget * 2 * len(open_cells))
 
         async def ask(units: list[Unit], judged: list[Unit] = judged) -> int:
             judged.extend(units)

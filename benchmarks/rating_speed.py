@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arena.rating.bootstrap import bootstrap_bt, percentile_interval
-from arena.rating.bt import fit_lbfgs, normalise
+from arena.rating.bt import fit_point, normalise
 from arena.rating.counts import aggregate
 from arena.rating.diagnostics import mle_exists
 from arena.rating.elo import online_elo
@@ -69,11 +69,11 @@ def synthetic_battles(n: int, m: int, seed: int, tie_rate: float = 0.3) -> tuple
 
 
 def agg_and_fit(battles: pd.DataFrame) -> tuple[list[str], np.ndarray, object]:
-    """Aggregate to pair counts and fit BT exactly (the engine's path)."""
+    """Aggregate to pair counts and fit BT exactly (the engine's path: `fit_point`, as the leaderboard fits)."""
     counts = aggregate(battles)
     s, n = counts.pair_stats()
     alpha = 0.0 if mle_exists(counts.n_models, counts.pair_i, counts.pair_j, s, n) else 0.01
-    theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, counts.n_models, alpha)
+    theta = fit_point(counts.pair_i, counts.pair_j, s, n, counts.n_models, alpha)
     return counts.models, theta, counts
 
 
