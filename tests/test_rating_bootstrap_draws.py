@@ -75,7 +75,7 @@ def test_table_poisson_counts_follow_the_poisson_distribution() -> None:
     counts = np.array([1, 2, 7, 45, 45, 300] * 20)
     sampler = CellSampler(counts)
     rng = np.random.default_rng(5)
-    row, index = np.zeros(len(counts), np.int32), np.empty(len(sampler.tabled_cells), np.uint32)
+    row, index = np.zeros(len(counts), np.int32), np.empty(len(sampler.tabled_cells), np.intp)
     drawn = []
     for _ in range(4000):
         sampler._poisson(rng, row, index)

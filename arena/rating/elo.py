@@ -194,14 +194,14 @@ def schedule_block(sides: np.ndarray, n_models: int) -> tuple[np.ndarray, list[i
     bumped = np.empty(n_lanes, small)
     for t in range(width):
         np.add(lane_key, sides[t], out=keys_4d)
-        np.take(last, keys, out=got)
+        np.take(last, keys, out=got, mode="clip")  # in range: "raise" copies via a temporary
         np.maximum(got, got[::-1], out=depth)  # both rows: the deeper of the two sides
         depth += 1
         last[keys] = depth
         grp = group[t]
         np.multiply(depth[0], n_lanes, out=grp, dtype=np.intp)
         grp += lane
-        np.take(count, grp, out=rank[t])
+        np.take(count, grp, out=rank[t], mode="clip")
         np.add(rank[t], 1, out=bumped)
         count[grp] = bumped
     depths = last.reshape(n_win, rounds, n_models)
