@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from arena.rating.bootstrap import bootstrap_bt, resample_counts
 from arena.rating.bt import fit_lbfgs
@@ -149,3 +150,51 @@ def test_dense_graph_refits_equal_textbook_mle_per_round() -> None:
             assert np.max(np.abs(got - ref)) * FACTOR < 1e-6
             checked += not draws.prior_rounds[r]
         assert checked >= 4  # most rounds went through the dense chord refit
+
+
+@pytest.mark.parametrize("dense_share", [None, 0.0])
+def test_rounds_with_absent_models_and_prior_rounds_on_a_sparse_graph_equal_textbook_mle(
+    dense_share: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rounds in which some models did not play (and rounds that need the prior) are refitted by Newton-CG with
+    each round's own Hessian diagonal as preconditioner on a sparse graph (or, with the dense share set to 0,
+    with the full-data inverse Hessian); every round's active models must match a textbook fit of that round's
+    battles."""
+    import pandas as pd
+
+    from arena.rating import bootstrap
+
+    if dense_share is not None:
+        monkeypatch.setattr(bootstrap, "_CG_DENSE_SHARE", dense_share)
+
+    base = sparse_arena(120, 4, 3, seed=4)  # 120 models, 480 of 7,140 possible pairs: below the dense share
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(12):  # newcomers with two battles each: often absent; two of them often one-sided (prior)
+        rivals = rng.choice(120, 2, replace=False)
+        first, second = (1.0, 0.0) if k < 2 else (0.5, 0.5)
+        rows += [(f"new{k:02d}", f"m{rivals[0]:04d}", first), (f"new{k:02d}", f"m{rivals[1]:04d}", second)]
+    extra = pd.DataFrame(rows, columns=["model_a", "model_b", "score"]).assign(weight=1.0)
+    counts = aggregate(pd.concat([base, extra], ignore_index=True))
+    m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
+    s, n = counts.pair_stats()
+    theta = fit_lbfgs(pi, pj, s, n, m)
+    rounds = 30
+    draws = bootstrap_bt(counts, theta, rounds, seed=6, prior_weight=0.01)
+    resampled = np.vstack(list(resample_counts(counts, rounds, seed=6)))
+    absent = prior = 0  # rounds with a model absent and no prior; rounds with the prior
+    for r in range(rounds):
+        s_r, n_r = counts.pair_stats(resampled[r])
+        played = (np.bincount(pi, n_r, m) + np.bincount(pj, n_r, m)) > 0
+        assert (draws.active[r] == played).all()
+        absent += int(not played.all() and not draws.prior_rounds[r])
+        prior += int(draws.prior_rounds[r])
+        if draws.prior_rounds[r]:
+            ref = textbook_mle(pi, pj, s_r, n_r, m, alpha=0.01)[played]
+        else:  # no prior: the textbook fit of the models that played, on their own pairs
+            keep = played[pi] & played[pj]
+            index = np.cumsum(played) - 1
+            ref = textbook_mle(index[pi[keep]], index[pj[keep]], s_r[keep], n_r[keep], int(played.sum()))
+        got = draws.theta[r][played]
+        assert np.max(np.abs((got - got.mean()) - (ref - ref.mean()))) * FACTOR < 1e-6  # rating points
+    assert absent >= 3 and prior >= 3  # both kinds of round were checked

@@ -43,6 +43,7 @@ _TOL = 3e-9  # estimated error (natural units) of a converged refit: 5.2e-7 rati
 _DENSE_MODELS = 1200  # dense (M, M) gradient passes up to this many models (11.5 MB per round) ...
 _DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements)
 _DENSE_CELLS = 8_000_000  # rounds x M^2 held as dense pair totals at once
+_CG_DENSE_SHARE = 0.25  # Newton-CG preconditioned by the dense full-data inverse when this share of pairs met
 _PACK = float(2**26)  # packs a pair's battles and doubled score in one float64 (both below 2^26)
 
 
@@ -340,9 +341,9 @@ def _fallback(
     L-BFGS one by one."""
     counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
     m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
-    if h_inv is not None:
-        _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight, h_inv,
-                          theta_full)
+    dense = h_inv is not None and len(pi) >= _CG_DENSE_SHARE * m * (m - 1) / 2
+    _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight,
+                      h_inv if dense else None, theta_full)
     rest = np.flatnonzero(~ok & ~needs_prior)
     if rest.size:
         theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
@@ -411,20 +412,22 @@ def _newton_cg_rounds(
     needs_prior: np.ndarray,
     active: np.ndarray,
     prior_weight: float,
-    h_inv: np.ndarray,
+    h_inv: np.ndarray | None,
     theta_full: np.ndarray,
 ) -> None:
-    """Refit, in place, the unfinished rounds in which every model played by batched Newton-CG from the
-    full fit; a round without prior that does not converge is checked for a finite maximum and retried
-    with the prior when it has none."""
+    """Refit, in place, the unfinished rounds by batched Newton-CG from the full fit (preconditioned by h_inv,
+    or by each round's Hessian diagonal when None; models that did not play keep the full fit's value and
+    are masked by the caller); a round without prior that does not converge is checked for a finite maximum
+    and retried with the prior when it has none."""
     pi, pj, m = counts.pair_i, counts.pair_j, counts.n_models
-    rows = np.flatnonzero(~ok & active.all(axis=1))
+    rows = np.flatnonzero(~ok)
     for _ in range(2):
         if not rows.size:
             return
         alpha = np.where(needs_prior[rows], prior_weight, 0.0)
         start = np.tile(theta_full[:, None], (1, rows.size))
-        theta[rows], ok[rows] = newton_cg_refit(pi, pj, signed_t, s[rows].T, n[rows].T, start, alpha, h_inv, _TOL)
+        theta[rows], ok[rows] = newton_cg_refit(pi, pj, signed_t, s[rows].T, n[rows].T, start, alpha, h_inv, _TOL,
+                                                active[rows].T)
         failed = rows[~ok[rows] & ~needs_prior[rows]]
         rows = np.array([b for b in failed if not mle_exists(m, pi, pj, s[b], n[b])], dtype=np.int64)
         needs_prior[rows] = True

@@ -1,10 +1,14 @@
 """Batched Newton-CG for BT refits the chord steps cannot finish: sparse Hessian products, no dense Hessians.
 
 Each round takes Newton steps whose linear systems are solved by conjugate gradients with the round's own
-Hessian applied through the pair list (one pass over the pairs per product) and the full-data inverse
-Hessian as preconditioner, so its cost grows with the pairs that met, not with models squared per round.
-Used for rounds whose Hessian is far from the full-data one (sparse graphs, few battles per pair) and for
-rounds that need the weak prior (alpha virtual ties against a reference player of strength 0).
+Hessian applied through the pair list (one pass over the pairs per product). The preconditioner is the
+full-data inverse Hessian when most pairs met (one dense (M, M) product per iteration, few iterations), else
+the round's own Hessian diagonal (Jacobi: M per iteration, so a sparse graph's whole refit costs a multiple of
+its pairs, not of models squared). Used for rounds whose Hessian is far from the full-data one (sparse graphs,
+few battles per pair), rounds that need the weak prior (alpha virtual ties against a reference player of
+strength 0) and rounds in which some models did not play: a model without battles and without the prior gets
+a unit curvature and no gradient, so it keeps its start value (the caller masks it) and the others' system is
+unchanged.
 """
 
 from __future__ import annotations
@@ -29,14 +33,19 @@ def newton_cg_refit(
     n_t: np.ndarray,
     theta0: np.ndarray,
     alpha: np.ndarray,
-    h_inv: np.ndarray,
+    h_inv: np.ndarray | None,
     tol: float,
+    played: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve rounds given as (P, B) pair statistics from (M, B) starts; returns (theta (B, M), converged (B,)).
 
-    A round has converged when its Newton step is below tol in every coordinate (quadratic convergence:
-    its error is then far smaller); a round still moving after the step limit is reported as not converged.
+    h_inv: the full-data inverse Hessian as preconditioner, or None for the rounds' own diagonals; played:
+    (M, B) which models have battles in each round (default all). A round has converged when its Newton step
+    is below tol in every coordinate (quadratic convergence: its error is then far smaller); a round still
+    moving after the step limit is reported as not converged.
     """
+    unsigned_t = abs(signed_t) if h_inv is None else None
+    idle_all = np.zeros(theta0.shape) if played is None else (~played).astype(float)
     theta = np.array(theta0, float, copy=True)
     n_rounds = theta.shape[1]
     todo = np.arange(n_rounds)
@@ -50,12 +59,19 @@ def newton_cg_refit(
         prior_curv = a * q * (1.0 - q)
         # without prior the common shift is free: a rank-one term pins it (the gradient has no shift part)
         pin = np.where(a > 0, 0.0, 2.0 * curv.sum(axis=0) / th.shape[0] ** 2)
+        # a model without battles in a round without prior: unit curvature, zero gradient (it stays put)
+        own = prior_curv + idle_all[:, todo] * (a <= 0)
 
-        def hess_times(v: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        def hess_times(v: np.ndarray, cols: np.ndarray, curv: np.ndarray = curv, own: np.ndarray = own,
+                       pin: np.ndarray = pin) -> np.ndarray:
             d = np.take(v, pi, axis=0) - np.take(v, pj, axis=0)
-            return signed_t @ (curv[:, cols] * d) + prior_curv[:, cols] * v + pin[cols] * v.sum(axis=0)
+            return signed_t @ (curv[:, cols] * d) + own[:, cols] * v + pin[cols] * v.sum(axis=0)
 
-        step = _pcg(hess_times, grad, h_inv)
+        if h_inv is not None:
+            step = _pcg(hess_times, grad, lambda r, cols, dense=h_inv: dense @ r)
+        else:
+            diag = unsigned_t @ curv + own + pin
+            step = _pcg(hess_times, grad, lambda r, cols, diag=diag: r / diag[:, cols])
         size = np.max(np.abs(step), axis=0)
         broken = ~np.isfinite(size)  # a singular Hessian (the round's graph fell apart): leave it to the caller
         scale = np.minimum(1.0, _MAX_STEP / np.maximum(size, 1e-300))
@@ -69,13 +85,16 @@ def newton_cg_refit(
 
 
 def _pcg(
-    hess_times: Callable[[np.ndarray, np.ndarray], np.ndarray], rhs: np.ndarray, precond: np.ndarray
+    hess_times: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rhs: np.ndarray,
+    precond: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Solve H x = rhs for every column by preconditioned conjugate gradients to a relative residual of
-    1e-6 (inexact Newton: the outer steps still shrink a millionfold each)."""
+    1e-6 (inexact Newton: the outer steps still shrink a millionfold each); precond(r, cols) applies the
+    preconditioner to the residuals of columns `cols`."""
     x = np.zeros_like(rhs)
     r = rhs.copy()
-    z = precond @ r
+    z = precond(r, np.arange(rhs.shape[1]))
     d = z.copy()
     rz = np.einsum("ij,ij->j", r, z)
     target = 1e-12 * np.maximum(np.einsum("ij,ij->j", rhs, rhs), 1e-300)
@@ -98,7 +117,7 @@ def _pcg(
         step = rz[cols] / curvature
         x[:, cols] += step * d[:, cols]
         r[:, cols] -= step * hd
-        z = precond @ r[:, cols]
+        z = precond(r[:, cols], cols)
         rz_new = np.einsum("ij,ij->j", r[:, cols], z)
         d[:, cols] = z + (rz_new / rz[cols]) * d[:, cols]
         rz[cols] = rz_new
