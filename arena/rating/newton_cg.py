@@ -20,9 +20,9 @@ import scipy.sparse as sp
 
 from arena.rating.bt import logistic
 
-_MAX_NEWTON = 60
+_MAX_NEWTON = 100
 _MAX_CG = 200
-_MAX_STEP = 1.0  # natural units: longer Newton steps are scaled down (damping far from the optimum)
+_MAX_STEP = 3.0  # natural units: longer Newton steps are scaled down (damping far from the optimum)
 
 
 def newton_cg_refit(
