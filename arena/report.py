@@ -6,6 +6,14 @@ from pathlib import Path
 from typing import Any
 
 
+def names_shown(names: list[str], limit: int = 12) -> str:
+    """Names joined by commas, the first `limit` of a long list and how many more (a terminal line stays readable
+    with hundreds of models)."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -101,7 +109,7 @@ def rating_report(run_path: Path, top: int = 20) -> str:
         rows.append(line + ("  (low data)" if r.get("low_data") else ""))
     leaders = lb["overall"].get("top_models") or []
     if len(leaders) > 1:
-        rows.append(f"  top: {len(leaders)} models share rank 1 (not separated by their intervals): {', '.join(leaders)}")
+        rows.append(f"  top: {len(leaders)} models share rank 1 (not separated by their intervals): {names_shown(leaders)}")
     overall = lb["overall"].get("warnings", [])
     for w in overall[:5]:
         rows.append(f"  warning: {w}")

@@ -83,3 +83,16 @@ def test_the_baseline_keeps_its_point_interval_and_is_not_flagged() -> None:
         assert t.loc["base", "ci_low"] == t.loc["base", "ci_high"] == t.loc["base", "rating"]
         assert pd.isna(t.loc["base", "ci_note"]) and not t.loc["base", "low_data"]
         assert t.loc["p", "ci_low"] < t.loc["p", "rating"] < t.loc["p", "ci_high"]
+
+
+def test_many_models_sharing_rank_one_are_listed_short(tmp_path: Path) -> None:
+    # 20 models that all tie each other: every one shares rank 1; the line names 12 and counts the rest
+    names = [f"m{k:02d}" for k in range(20)]
+    rows = [{"model_a": a, "model_b": b, "winner": "tie"} for a, b in zip(names, names[1:] + names[:1])] * 2
+    text = format_table(_rate(rows))
+    line = next(x for x in text.splitlines() if x.startswith("top:"))
+    assert line.startswith("top: 20 models share rank 1") and line.endswith(" and 8 more")
+    assert line.count(", ") == 11
+    write_leaderboard(write_jsonl(tmp_path / "b.jsonl", rows), tmp_path, RatingOptions(bootstrap=20))
+    printed = next(x for x in rating_report(tmp_path).splitlines() if "share rank 1" in x)
+    assert "top: 20 models share rank 1" in printed and printed.endswith(" and 8 more") and printed.count(", ") == 11

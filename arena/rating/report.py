@@ -15,6 +15,7 @@ from arena.rating.leaderboard import RatingResult, rate_all
 from arena.rating.options import RatingOptions
 from arena.rating.summary import battles_for_rating
 from arena.records import write_text_atomic
+from arena.report import names_shown
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -94,7 +95,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     top = top_models(result)
     text = shown.to_string(index=False) + "\n\n"
     text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else "top: ")
-    text += ", ".join(top)
+    text += names_shown(top)
     if result.resampling:
         text += f"\nintervals: {result.resampling}"
     if result.style is not None:
