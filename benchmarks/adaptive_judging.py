@@ -230,6 +230,11 @@ def prepare(seed: int, changed: int) -> tuple[Arena, dict[str, float], list[Cell
     return now, dict(zip(now.models, now.truth)), cached, sorted(set(every) - set(cached)), known
 
 
+def random_order(n: int, seed: int) -> np.ndarray:
+    """The arena's random order of its n open cells (the `random` rows here and in adaptive_knobs.py)."""
+    return np.random.default_rng([seed, 99]).permutation(n)
+
+
 def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list[float],
              rows: tuple[str, ...] = ("",)) -> dict[str, dict]:
     """All schedules on one arena; per schedule: calls needed, and order / tau / widths where it ended."""
@@ -258,7 +263,7 @@ def run_case(seed: int, changed: int, settings: AdaptiveConfig, futilities: list
         sampled.append((sorted(picked - set(cached)), {"k": k}))
     if "sampled".startswith(rows):
         cheapest("sampled", sampled)
-    shuffled = [open_cells[i] for i in np.random.default_rng([seed, 99]).permutation(len(open_cells))]
+    shuffled = [open_cells[i] for i in random_order(len(open_cells), seed)]
     if "random".startswith(rows):
         cheapest("random", [(shuffled[: len(shuffled) * t // 10], {"tenths": t}) for t in range(1, 11)])
 

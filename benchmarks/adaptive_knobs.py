@@ -33,7 +33,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adaptive_judging import ROUNDS, figures, fit_ratings, frame, judge, measure, prepare, reached
+from adaptive_judging import (
+    ROUNDS,
+    figures,
+    fit_ratings,
+    frame,
+    judge,
+    measure,
+    prepare,
+    random_order,
+    reached,
+)
 from rating_speed import machine_info
 
 from arena.config import AdaptiveConfig
@@ -103,7 +113,7 @@ def run_arena(seed: int, changed: int, variants: list[str]) -> dict[str, dict]:
         budget, share = update.pop("budget", None), update.pop("random", None)
         judged: list[Unit] = list(cached)
         if share is not None:  # unsteered: a uniform random share of the open cells, both orders each
-            pick = np.random.default_rng([seed, 99]).permutation(len(open_cells))[: round(share * len(open_cells))]
+            pick = random_order(len(open_cells), seed)[: round(share * len(open_cells))]
             judged.extend(open_cells[i] for i in sorted(pick))
             fit = judge(now, judged, seed)
             m = measure(fit, ref_fit, truth, level)

@@ -165,7 +165,7 @@ def test_rounds_with_absent_models_and_prior_rounds_on_a_sparse_graph_equal_text
     from arena.rating import bootstrap
 
     if dense_share is not None:
-        monkeypatch.setattr(bootstrap, "_CG_DENSE_SHARE", dense_share)
+        monkeypatch.setattr(bootstrap, "_DENSE_SHARE", dense_share)
 
     base = sparse_arena(120, 4, 3, seed=4)  # 120 models, 480 of 7,140 possible pairs: below the dense share
     rng = np.random.default_rng(5)

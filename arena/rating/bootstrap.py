@@ -41,9 +41,9 @@ _BATCH_ROUNDS = 50
 _BATCH_CELLS = 8_000_000  # rounds x cells drawn at once
 _TOL = 3e-9  # estimated error (natural units) of a converged refit: 5.2e-7 rating points
 _DENSE_MODELS = 1200  # dense (M, M) gradient passes up to this many models (11.5 MB per round) ...
-_DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements)
+_DENSE_SHARE = 0.25  # ... when at least this share of all pairs met (a pass costs M^2, not P, elements); below it
+# Newton-CG is preconditioned by each round's Hessian diagonal instead of the dense full-data inverse
 _DENSE_CELLS = 8_000_000  # rounds x M^2 held as dense pair totals at once
-_CG_DENSE_SHARE = 0.25  # Newton-CG preconditioned by the dense full-data inverse when this share of pairs met
 _PACK = float(2**26)  # packs a pair's battles and doubled score in one float64 (both below 2^26)
 
 
@@ -173,6 +173,7 @@ class Refits:
     side_j: sp.csr_matrix
     signed_t: sp.csr_matrix  # (M, P) signed incidence
     dense: DenseRefits | None  # gradient passes on dense matrices (most pairs met), else on the pair list
+    most_met: bool  # at least _DENSE_SHARE of all pairs met
     cell_flat: np.ndarray | None  # cells' positions in a dense (M, M) matrix of pair totals (i < j)
 
     @classmethod
@@ -183,13 +184,14 @@ class Refits:
         h_inv, pin = full_hessian_inverse(counts, theta_full)
         s_full, n_full = counts.pair_stats()
         dense, cell_flat = None, None
-        if h_inv is not None and m <= _DENSE_MODELS and len(pi) >= _DENSE_SHARE * m * (m - 1) / 2:
+        most_met = len(pi) >= _DENSE_SHARE * m * (m - 1) / 2
+        if h_inv is not None and m <= _DENSE_MODELS and most_met:
             dense = DenseRefits(pi, pj, m, theta_full, n_full, h_inv, pin)
             if (counts.cell_weight > 0).all():  # then a model with battles has weight: active = weight > 0
                 cell_flat = dense.flat[counts.cell_pair]
         return cls(
             counts, theta_full, prior_weight, h_inv, mle_exists(m, pi, pj, s_full, n_full), side_i, side_j,
-            (side_i - side_j).T.tocsr(), dense, cell_flat,
+            (side_i - side_j).T.tocsr(), dense, most_met, cell_flat,
         )
 
 
@@ -341,9 +343,8 @@ def _fallback(
     L-BFGS one by one."""
     counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
     m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
-    dense = h_inv is not None and len(pi) >= _CG_DENSE_SHARE * m * (m - 1) / 2
     _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight,
-                      h_inv if dense else None, theta_full)
+                      h_inv if refits.most_met else None, theta_full)
     rest = np.flatnonzero(~ok & ~needs_prior)
     if rest.size:
         theta[rest], ok[rest] = newton_batch(pi, pj, s[rest], n[rest], theta[rest], np.zeros(rest.size))
