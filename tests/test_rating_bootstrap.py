@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,3 +119,48 @@ def test_draws_do_not_depend_on_the_number_of_drawing_threads() -> None:
     two = bootstrap_bt(counts, theta, 130, seed=5, prior_weight=0.01, workers=2)
     np.testing.assert_array_equal(one.theta, two.theta)
     assert len(np.unique(one.theta[:, 1])) > 100  # the rounds differ: batches were not repeated
+
+
+def test_many_one_sided_models_give_one_warning_line_per_kind_naming_the_first_and_counting_the_rest() -> None:
+    """A thousand-model arena printed one warning per model (4,481 lines on 10k battles); each kind of warning
+    is now one line that names a dozen models and counts the others."""
+    battles = make_battles(300, [0, 40, 90], 5)
+    winners = [f"w{k:02d}" for k in range(30)]
+    losers = [f"l{k:02d}" for k in range(25)]
+    extra = validate_battles(pd.DataFrame({
+        "model_a": winners + losers,
+        "model_b": ["m0"] * 30 + ["m1"] * 25,
+        "winner": ["model_a"] * 30 + ["model_b"] * 25,
+    }))
+    result = rate_battles(pd.concat([battles, extra], ignore_index=True), RatingOptions(bootstrap=50, seed=0))
+    won = [w for w in result.warnings if "won every battle" in w]
+    lost = [w for w in result.warnings if "lost every battle" in w]
+    few = [w for w in result.warnings if "battle(s)" in w and "unreliable" in w]
+    absent = [w for w in result.warnings if "absent from" in w]
+    assert len(won) == len(lost) == len(few) == len(absent) == 1
+    assert won[0].startswith("30 models ('w00', 'w01',") and "and 18 more) won every battle" in won[0]
+    assert "'w12'" not in won[0] and "lower bounds" in won[0]
+    assert lost[0].startswith("25 models ('l00',") and "and 13 more) lost every battle" in lost[0]
+    assert "upper bounds" in lost[0]
+    assert few[0].startswith("55 models (")
+    # every one-battle model misses some of 50 rounds (e^-1 of them on average): counted, the most absent first
+    table = result.table.set_index("model")
+    n_absent = int(absent[0].split(" models")[0])
+    assert n_absent >= 50
+    firsts = [int(x) for x in re.findall(r"'[^']+' \((\d+)\)", absent[0])]
+    assert len(firsts) == 12 and f"and {n_absent - 12} more" in absent[0]
+    assert firsts == sorted(firsts, reverse=True) and firsts[0] >= 10
+    assert np.isfinite(table.loc[winners + losers, ["ci_low", "ci_high"]].to_numpy()).all()
+
+
+def test_a_graph_in_many_pieces_names_the_largest_groups_and_counts_the_rest() -> None:
+    battles = make_battles(200, [0, 40, 90], 2)  # m0-m2: the largest group
+    pieces = validate_battles(pd.DataFrame({
+        "model_a": [f"a{k}" for k in range(8) for _ in range(2)],
+        "model_b": [f"b{k}" for k in range(8) for _ in range(2)],
+        "winner": ["model_a", "model_b"] * 8,
+    }))
+    result = rate_battles(pd.concat([battles, pieces], ignore_index=True), RatingOptions(bootstrap=0))
+    (line,) = [w for w in result.warnings if "disconnected" in w]
+    assert line.startswith("the comparison graph is disconnected (9 groups: m0, m1, m2; a0, b0; a1, b1;")
+    assert "a3, b3; and 4 more)" in line and "a4" not in line

@@ -7,8 +7,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from arena.rating.counts import PairCounts
+from arena.report import names_shown
 
 _EPS = 1e-12
+_GROUPS_SHOWN = 5  # disconnected groups named in the warning, largest first
 
 
 def _beats_graph(
@@ -51,24 +53,27 @@ def diagnose(
     adjacency = sp.csr_matrix((np.ones(len(pi)), (pi, pj)), shape=(m, m))
     n_comp, labels = connected_components(adjacency, directed=False)
     if n_comp > 1:
-        groups = [sorted(models[k] for k in np.flatnonzero(labels == c)) for c in range(n_comp)]
-        shown = "; ".join(", ".join(g[:5]) + (" ..." if len(g) > 5 else "") for g in groups)
+        groups = sorted((sorted(models[k] for k in np.flatnonzero(labels == c)) for c in range(n_comp)),
+                        key=lambda g: (-len(g), g[0]))
+        shown = "; ".join(", ".join(g[:5]) + (" ..." if len(g) > 5 else "") for g in groups[:_GROUPS_SHOWN])
+        more = f"; and {n_comp - _GROUPS_SHOWN} more" if n_comp > _GROUPS_SHOWN else ""
         warnings.append(
-            f"the comparison graph is disconnected ({n_comp} groups: {shown}); ratings of "
+            f"the comparison graph is disconnected ({n_comp} groups: {shown}{more}); ratings of "
             "different groups are not comparable (each group is centred by a weak prior)"
         )
     score = np.bincount(pi, n_s, m) + np.bincount(pj, n_n - n_s, m)
     weight = np.bincount(pi, n_n, m) + np.bincount(pj, n_n, m)
-    for k in np.flatnonzero((weight > 0) & (score >= weight - _EPS)):
-        warnings.append(
-            f"model {models[k]!r} won every battle: its rating has no finite maximum-likelihood "
-            "value and is held finite by a weak prior (treat it as a lower bound)"
-        )
-    for k in np.flatnonzero((weight > 0) & (score <= _EPS)):
-        warnings.append(
-            f"model {models[k]!r} lost every battle: its rating has no finite maximum-likelihood "
-            "value and is held finite by a weak prior (treat it as an upper bound)"
-        )
+    for mask, outcome, bound in (((weight > 0) & (score >= weight - _EPS), "won", "lower"),
+                                 ((weight > 0) & (score <= _EPS), "lost", "upper")):
+        names = [models[k] for k in np.flatnonzero(mask)]
+        if len(names) == 1:
+            tail = f"its rating has no finite maximum-likelihood value and is held finite by a weak prior " \
+                   f"(treat it as {'an' if bound == 'upper' else 'a'} {bound} bound)"
+        else:
+            tail = f"their ratings have no finite maximum-likelihood value and are held finite by a weak prior " \
+                   f"(treat them as {bound} bounds)"
+        if names:
+            warnings.append(f"{models_phrase(names)} {outcome} every battle: {tail}")
     if n_comp == 1 and not warnings and not mle_exists(m, pi, pj, n_s, n_n):
         warnings.append(
             "a group of models won every battle against the rest: the gap between the groups is "
@@ -77,6 +82,18 @@ def diagnose(
     if all_tie:
         warnings.append("every battle is a tie: all models get the same rating")
     battles = counts.model_battles()
-    for k in np.flatnonzero(battles <= few_battles):
-        warnings.append(f"model {models[k]!r} has only {int(battles[k])} battle(s): its rating is unreliable")
+    few = np.flatnonzero(battles <= few_battles)
+    if len(few) == 1:
+        warnings.append(f"model {models[few[0]]!r} has only {int(battles[few[0]])} battle(s): its rating is unreliable")
+    elif len(few):
+        warnings.append(f"{models_phrase([models[k] for k in few])} have at most {few_battles} battle(s) each: "
+                        "their ratings are unreliable")
     return warnings
+
+
+def models_phrase(names: list[str]) -> str:
+    """`model 'a'` for one name, `3 models ('a', 'b', 'c')` for several; a long list names the first few and
+    counts the rest (a thousand-model arena prints one line per kind of warning, not one per model)."""
+    if len(names) == 1:
+        return f"model {names[0]!r}"
+    return f"{len(names)} models ({names_shown([repr(x) for x in names])})"

@@ -24,6 +24,7 @@ from arena.rating.diagnostics import diagnose, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.options import RatingOptions
 from arena.rating.style import style_control, style_features
+from arena.report import names_shown
 
 
 @dataclass
@@ -273,10 +274,19 @@ def _table(
     if len(draws):
         low, high = percentile_interval(draws, options.percentiles)
         missing = (~np.isfinite(draws)).sum(axis=0)
-        for k in np.flatnonzero(missing):
+        absent = np.flatnonzero(missing)
+        if len(absent) == 1:
             warnings.append(
-                f"model {models[k]!r} is absent from {int(missing[k])} bootstrap rounds; "
+                f"model {models[absent[0]]!r} is absent from {int(missing[absent[0]])} bootstrap rounds; "
                 "its interval uses the other rounds"
+            )
+        elif len(absent):
+            absent = absent[np.argsort(-missing[absent], kind="stable")]
+            warnings.append(
+                f"{len(absent)} models ({names_shown([f'{models[k]!r} ({int(missing[k])})' for k in absent])}) "
+                f"are absent from some of "
+                f"the {len(draws)} bootstrap rounds (how many in brackets, most first); their intervals use the "
+                "other rounds"
             )
     else:
         low, high = rating.copy(), rating.copy()
