@@ -461,6 +461,12 @@ def test_leaderboard_shows_a_shared_rank_1_and_flags_low_data(
     assert f"{len(first)} models share rank 1: {', '.join(first)}." in texts(at)
     caution = at.dataframe[0].value.set_index("model")["caution"]
     assert caution[NEWCOMER] == "⚠ low data: only 2 battles"
+    from viz.page_leaderboard import shared_top_caption
+
+    many = [f"<m{k}>" for k in range(281)]  # a sparse 300-model arena tied 281 at the top
+    line = shared_top_caption(many)
+    assert line.startswith("281 models share rank 1: &lt;m0>, &lt;m1>,") and "&lt;m11> and 269 more." in line
+    assert "m12" not in line
     assert (caution.drop(NEWCOMER) == "").all()
     marker = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     symbols = dict(zip(marker["y"], marker["marker"]["symbol"]))

@@ -11,6 +11,7 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.human.votes import votes_path
+from arena.report import names_shown
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame
@@ -99,6 +100,13 @@ def top_models(table: pd.DataFrame) -> list[str]:
     return [str(m) for m in table.loc[table["rank"] == table["rank"].min(), "model"]]
 
 
+def shared_top_caption(top: list[str]) -> str:
+    """The line under the tiles when several models share rank 1: a dozen names and how many more (a sparse
+    arena of hundreds of models can tie most of them)."""
+    return (f"{len(top)} models share rank 1: {escape_markdown_html(names_shown(top))}. "
+            "Their intervals overlap, so the battles do not tell them apart.")
+
+
 def _column_config(frame: pd.DataFrame) -> dict[str, Any]:
     """Number formats for the table."""
     config: dict[str, Any] = {"model": st.column_config.TextColumn("model", width="medium")}
@@ -180,11 +188,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if len(top) == 1:
         cols[3].metric("Top model", top[0])
     else:
-        cols[3].metric("Top model", f"{len(top)}-way tie", help=", ".join(top))  # short: the tile is narrow
-        st.caption(
-            f"{len(top)} models share rank 1: {escape_markdown_html(', '.join(top))}. "
-            "Their intervals overlap, so the battles do not tell them apart."
-        )
+        cols[3].metric("Top model", f"{len(top)}-way tie", help=names_shown(top))  # short: the tile is narrow
+        st.caption(shared_top_caption(top))
     if judge is not None or style:
         st.caption(
             f"Refitted here from battles.jsonl with {rating_options(board).bootstrap} bootstrap rounds."
