@@ -5,13 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-
-def names_shown(names: list[str], limit: int = 12) -> str:
-    """Names joined by commas, the first `limit` of a long list and how many more (a terminal line stays readable
-    with hundreds of models)."""
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+from arena.rating.names import names_shown
 
 
 def _pct(x: float | None) -> str:

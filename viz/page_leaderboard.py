@@ -11,7 +11,7 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.human.votes import votes_path
-from arena.report import names_shown
+from arena.rating.names import names_shown
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame

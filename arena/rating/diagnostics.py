@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from arena.rating.counts import PairCounts
-from arena.report import names_shown
+from arena.rating.names import models_phrase
 
 _EPS = 1e-12
 _GROUPS_SHOWN = 5  # disconnected groups named in the warning, largest first
@@ -90,10 +90,3 @@ def diagnose(
                         "their ratings are unreliable")
     return warnings
 
-
-def models_phrase(names: list[str]) -> str:
-    """`model 'a'` for one name, `3 models ('a', 'b', 'c')` for several; a long list names the first few and
-    counts the rest (a thousand-model arena prints one line per kind of warning, not one per model)."""
-    if len(names) == 1:
-        return f"model {names[0]!r}"
-    return f"{len(names)} models ({names_shown([repr(x) for x in names])})"

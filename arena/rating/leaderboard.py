@@ -22,9 +22,9 @@ from arena.rating.counts import (
 )
 from arena.rating.diagnostics import diagnose, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
+from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
 from arena.rating.style import style_control, style_features
-from arena.report import names_shown
 
 
 @dataclass

@@ -13,8 +13,6 @@ unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -65,16 +63,8 @@ def newton_cg_refit(
         # the gradient's own size near it (superlinear convergence); 1e-6 relative at the finish
         forcing = np.clip(np.max(np.abs(grad), axis=0), 1e-6, 0.1)
 
-        def hess_times(v: np.ndarray, cols: np.ndarray, curv: np.ndarray = curv, own: np.ndarray = own,
-                       pin: np.ndarray = pin) -> np.ndarray:
-            d = np.take(v, pi, axis=0) - np.take(v, pj, axis=0)
-            return signed_t @ (curv[:, cols] * d) + own[:, cols] * v + pin[cols] * v.sum(axis=0)
-
-        if h_inv is not None:
-            step = _pcg(hess_times, grad, lambda r, cols, dense=h_inv: dense @ r, forcing)
-        else:
-            diag = unsigned_t @ curv + own + pin
-            step = _pcg(hess_times, grad, lambda r, cols, diag=diag: r / diag[:, cols], forcing)
+        diag = None if h_inv is not None else unsigned_t @ curv + own + pin
+        step = _pcg(_Systems(pi, pj, signed_t, curv, own, pin, h_inv, diag), grad, forcing)
         size = np.max(np.abs(step), axis=0)
         broken = ~np.isfinite(size)  # a singular Hessian (the round's graph fell apart): leave it to the caller
         scale = np.minimum(1.0, _MAX_STEP / np.maximum(size, 1e-300))
@@ -87,41 +77,72 @@ def newton_cg_refit(
     return theta.T, converged
 
 
-def _pcg(
-    hess_times: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    rhs: np.ndarray,
-    precond: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    forcing: np.ndarray,
-) -> np.ndarray:
+class _Systems:
+    """The rounds' Newton systems for CG: products with each round's Hessian (through the pair list) and with
+    its preconditioner (the dense full-data inverse, or the round's diagonal), over the columns still
+    iterating; `keep` drops finished columns, so every product works on contiguous arrays."""
+
+    def __init__(self, pi: np.ndarray, pj: np.ndarray, signed_t: sp.csr_matrix, curv: np.ndarray, own: np.ndarray,
+                 pin: np.ndarray, h_inv: np.ndarray | None, diag: np.ndarray | None) -> None:
+        self.pi, self.pj, self.signed_t, self.h_inv = pi, pj, signed_t, h_inv
+        self.curv, self.own, self.pin, self.diag = curv, own, pin, diag
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.curv, self.own, self.pin = self.curv[:, mask], self.own[:, mask], self.pin[mask]
+        if self.diag is not None:
+            self.diag = self.diag[:, mask]
+
+    def times(self, v: np.ndarray) -> np.ndarray:
+        d = np.take(v, self.pi, axis=0)
+        d -= np.take(v, self.pj, axis=0)
+        d *= self.curv
+        return self.signed_t @ d + self.own * v + self.pin * v.sum(axis=0)
+
+    def precond(self, r: np.ndarray) -> np.ndarray:
+        return self.h_inv @ r if self.diag is None else r / self.diag
+
+
+def _pcg(systems: _Systems, rhs: np.ndarray, forcing: np.ndarray) -> np.ndarray:
     """Solve H x = rhs for every column by preconditioned conjugate gradients to a relative residual of
-    `forcing` (per column); precond(r, cols) applies the preconditioner to the residuals of columns `cols`."""
+    `forcing` (per column); a column whose system shows no curvature along a search direction (singular: the
+    round's graph fell apart) gets NaN."""
+    out = np.zeros_like(rhs)
+    cols = np.arange(rhs.shape[1])  # the columns still iterating, in the order of the working arrays below
     x = np.zeros_like(rhs)
     r = rhs.copy()
-    z = precond(r, np.arange(rhs.shape[1]))
+    z = systems.precond(r)
     d = z.copy()
     rz = np.einsum("ij,ij->j", r, z)
     target = forcing ** 2 * np.maximum(np.einsum("ij,ij->j", rhs, rhs), 1e-300)
-    cols = np.arange(rhs.shape[1])
     for _ in range(_MAX_CG):
-        live = np.einsum("ij,ij->j", r[:, cols], r[:, cols]) > target[cols]
-        cols = cols[live]
-        if len(cols) == 0:
-            break
-        hd = hess_times(d[:, cols], cols)
-        curvature = np.einsum("ij,ij->j", d[:, cols], hd)
-        flat = curvature <= 0
-        if flat.any():  # no curvature along a search direction: the system is singular for that round
-            x[:, cols[flat]] = np.nan
-            target[cols[flat]] = np.inf  # and stop iterating on it
-            keep = ~flat
-            cols, hd, curvature = cols[keep], hd[:, keep], curvature[keep]
-            if len(cols) == 0:
+        live = np.einsum("ij,ij->j", r, r) > target
+        if not live.all():
+            out[:, cols[~live]] = x[:, ~live]
+            x, r, d, rz, target, cols = _keep(live, x, r, d, rz, target, cols)
+            systems.keep(live)
+            if not len(cols):
                 break
-        step = rz[cols] / curvature
-        x[:, cols] += step * d[:, cols]
-        r[:, cols] -= step * hd
-        z = precond(r[:, cols], cols)
-        rz_new = np.einsum("ij,ij->j", r[:, cols], z)
-        d[:, cols] = z + (rz_new / rz[cols]) * d[:, cols]
-        rz[cols] = rz_new
-    return x
+        hd = systems.times(d)
+        curvature = np.einsum("ij,ij->j", d, hd)
+        flat = curvature <= 0
+        if flat.any():
+            out[:, cols[flat]] = np.nan
+            x, r, d, rz, target, cols, hd, curvature = _keep(~flat, x, r, d, rz, target, cols, hd, curvature)
+            systems.keep(~flat)
+            if not len(cols):
+                break
+        step = rz / curvature
+        x += step * d
+        r -= step * hd
+        z = systems.precond(r)
+        rz_new = np.einsum("ij,ij->j", r, z)
+        d *= rz_new / rz
+        d += z
+        rz = rz_new
+    out[:, cols] = x
+    return out
+
+
+def _keep(mask: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays' columns (last axis) where mask is true."""
+    return [a[..., mask] for a in arrays]

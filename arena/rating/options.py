@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from arena.limits import MAX_BOOTSTRAP  # one bound for the config key and --bootstrap
 from arena.errors import ArenaError
+from arena.limits import MAX_BOOTSTRAP  # one bound for the config key and --bootstrap
 from arena.rating.clusters import BOOTSTRAP_BY
 
 METHODS = ("bt", "elo")

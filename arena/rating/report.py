@@ -12,10 +12,10 @@ import pandas as pd
 
 from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, head_to_head_table, write_head_to_head
 from arena.rating.leaderboard import RatingResult, rate_all
+from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
 from arena.rating.summary import battles_for_rating
 from arena.records import write_text_atomic
-from arena.report import names_shown
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
