@@ -236,3 +236,28 @@ def test_write_leaderboard_files(tmp_path: Path) -> None:
     csv = pd.read_csv(out / "leaderboard.csv")
     assert list(csv.columns[:5]) == ["model", "rating", "ci_low", "ci_high", "rank"]
     assert math.isclose(csv.set_index("model").loc["m0", "rating"], 1114.0)
+
+
+def test_leaderboard_json_leaves_out_the_win_rate_matrix_beyond_a_hundred_models(tmp_path: Path) -> None:
+    """1000 models made the matrix a million numbers per category (a 157 MB leaderboard.json); it is a function
+    of the ratings, so beyond WINRATE_MATRIX_MODELS the file says how to compute it instead."""
+    from arena.rating.report import WINRATE_MATRIX_MODELS, result_to_dict
+
+    def ring(n: int) -> pd.DataFrame:
+        names = [f"m{k:03d}" for k in range(n)]
+        return validate_battles(pd.DataFrame({
+            "model_a": names * 2, "model_b": names[1:] + names[:1] + names[2:] + names[:2],
+            "winner": ["model_a"] * n + ["model_b"] * n,
+        }))
+
+    small = result_to_dict(rate_battles(ring(WINRATE_MATRIX_MODELS), RatingOptions(bootstrap=0)))
+    assert len(small["winrate_matrix"]["matrix"]) == WINRATE_MATRIX_MODELS
+    big_result = rate_battles(ring(WINRATE_MATRIX_MODELS + 1), RatingOptions(bootstrap=0))
+    big = result_to_dict(big_result)
+    assert big["winrate_matrix"]["models"] == [] and big["winrate_matrix"]["matrix"] == []
+    assert f"{WINRATE_MATRIX_MODELS + 1} models" in big["winrate_matrix"]["omitted"]
+    assert len(json.dumps(big)) < len(json.dumps(small)) / 3
+    # the formula the note gives reproduces the engine's matrix
+    r = big_result.table.set_index("model")["rating"]
+    a, b = r.index[0], r.index[-1]
+    assert big_result.winrate.loc[a, b] == pytest.approx(1 / (1 + 10 ** ((r[b] - r[a]) / 400)))

@@ -27,11 +27,13 @@ from viz_fixture import (
     RUN1,
     RUN2,
     RUN_DRY,
+    RUN_MANY,
     RUN_PANEL,
     RUN_PARTIAL,
     RUN_SINGLE,
     RUN_TIED,
     build_bench_workspace,
+    build_many_models_workspace,
     build_tied_workspace,
     build_workspace,
 )
@@ -133,6 +135,35 @@ def test_head_to_head_matrices(workspace: Path, monkeypatch: pytest.MonkeyPatch)
     matrix = board(workspace)["overall"]["winrate_matrix"]
     i, j = matrix["models"].index("model-alpha"), matrix["models"].index("model-delta")
     assert predicted.loc["model-alpha", "model-delta"] == pytest.approx(matrix["matrix"][i][j], abs=1e-3)
+
+
+def test_head_to_head_with_many_models_shows_the_best_thirty_or_the_models_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """45 models: the matrices show the best 30 by default (a 1000-model page drew three million-cell heatmaps,
+    15 s per load), more on request, or a chosen set; the predicted matrix comes from the ratings."""
+    from arena.rating.bt import win_probability
+
+    ws, _ = build_many_models_workspace(tmp_path / "ws")
+    table = board(ws, RUN_MANY)["overall"]["table"]
+    best_first = [r["model"] for r in table]
+    at = open_app(ws, monkeypatch, "head-to-head", run=RUN_MANY)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(specs) == 3 and all(s["data"][0]["x"] == best_first[:30] for s in specs)
+    assert "The matrices show the best 30 of 45 models" in texts(at)
+    at.number_input(key="h2h_top").set_value(40).run()
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert all(s["data"][0]["y"] == best_first[:40] for s in specs)
+    at.multiselect(key="h2h_pick").set_value(["m044", "m000", "m020"]).run()
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    picked = [m for m in best_first if m in {"m044", "m000", "m020"}]
+    assert all(s["data"][0]["x"] == picked for s in specs)
+    predicted = at.dataframe[0].value
+    rating = {r["model"]: r["rating"] for r in table}
+    assert predicted.loc["m000", "m044"] == pytest.approx(
+        float(win_probability(rating["m000"], rating["m044"])), abs=1e-3)
+    assert predicted.loc["m000", "m044"] > 0.5  # m000 beat its neighbours, m044 lost to m000 and m001
 
 
 def test_categories_table_and_radar(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

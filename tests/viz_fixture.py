@@ -400,3 +400,26 @@ if __name__ == "__main__":
     import sys
 
     print(build_workspace(Path(sys.argv[1] if len(sys.argv) > 1 else "viz-fixture-workspace")))
+
+
+RUN_MANY = "20250301-000000-many"
+
+
+def build_many_models_workspace(ws: Path, n_models: int = 45) -> tuple[Path, list[str]]:
+    """One pairwise run of n_models models in a ring (each meets its four nearest neighbours 3 times; the
+    stronger, lower-numbered, one wins twice), rated with a few bootstrap rounds; returns the workspace and
+    the models strongest first."""
+    models = [f"m{k:03d}" for k in range(n_models)]
+    battles = []
+    for k in range(n_models):
+        for step in (1, 2):
+            a, b = models[k], models[(k + step) % n_models]
+            strong = "model_a" if k < (k + step) % n_models else "model_b"
+            for rep, winner in enumerate([strong, strong, "model_b" if strong == "model_a" else "model_a"]):
+                battles.append({"question_id": f"q{rep}", "model_a": a, "model_b": b, "winner": winner,
+                                "judge": "demo-judge", "category": "general", "turn": 1, "weight": 1})
+    run = ws / "runs" / RUN_MANY
+    _write_jsonl(run / "battles.jsonl", battles)
+    _write_json(run / "run.json", _run_json(RUN_MANY, "pairwise", models))
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=20, seed=0))
+    return ws, models

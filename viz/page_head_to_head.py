@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from arena.rating.bt import win_probability
 from arena.rating.head_to_head import ALL as TABLE_ALL
 from arena.rating.head_to_head import matrices
 from viz.data import RunInfo, load_battles, load_head_to_head
@@ -16,6 +17,8 @@ from viz.derive import observed_matrices, section_frame
 from viz.render import chart_label, missing_results, page_header
 
 ALL = "All categories"
+TOP_SHOWN = 30  # models in the matrices by default when there are more
+MOST_SHOWN = 200  # largest matrix the page draws
 
 
 def heatmap(
@@ -103,8 +106,9 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     category = None if choice == ALL else choice
     present = _present(source, category, precomputed) if not source.empty else set()
     models = _model_order(board, present, category)
+    chosen = choose_models(models)
     if not source.empty:
-        shown = [m for m in models if m in present]
+        shown = [m for m in chosen if m in present]
         if precomputed:
             share, counts = matrices(source, category, shown)
         else:
@@ -126,10 +130,14 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         if category is None
         else ((board or {}).get("categories") or {}).get(category)
     )
-    predicted = (section or {}).get("winrate_matrix") or {}
-    if predicted.get("models"):
-        names = predicted["models"]
-        values = np.array(predicted["matrix"], dtype=float)
+    table = section_frame(section)
+    if not table.empty and "rating" in table:
+        rating = table.set_index("model")["rating"]
+        names = [m for m in chosen if m in rating.index]
+        options = (board or {}).get("options") or {}
+        r = rating.loc[names].to_numpy(float)
+        values = win_probability(r[:, None], r[None, :], float(options.get("scale") or 400.0),
+                                 float(options.get("base") or 10.0))
         np.fill_diagonal(values, np.nan)
         matrix = pd.DataFrame(values, index=names, columns=names)
         st.plotly_chart(heatmap(matrix, "Predicted win rate (from the ratings)", ".2f", 0, 1), key="h2h_pred")
@@ -137,3 +145,19 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
             st.dataframe(matrix.round(3))
     else:
         st.info("No predicted win-rate matrix: this run has no leaderboard.json.")
+
+
+def choose_models(models: list[str]) -> list[str]:
+    """The models in the matrices: all of them when few; else the best TOP_SHOWN (by the leaderboard's order)
+    with controls for how many, or a chosen set (a heatmap of hundreds of models is unreadable, and each of
+    its cells is a number the browser must draw)."""
+    if len(models) <= TOP_SHOWN:
+        return models
+    most = min(len(models), MOST_SHOWN)
+    count = int(st.number_input(f"Models shown, best first (of {len(models)})", min_value=2, max_value=most,
+                                value=TOP_SHOWN, step=5, key="h2h_top"))
+    picked = st.multiselect("Or show these models", models, key="h2h_pick")
+    if picked:
+        return [m for m in models if m in set(picked)]
+    st.caption(f"The matrices show the best {count} of {len(models)} models; choose others above.")
+    return models[:count]

@@ -18,6 +18,7 @@ from arena.rating.summary import battles_for_rating
 from arena.records import write_text_atomic
 
 LEADERBOARD_JSON = "leaderboard.json"
+WINRATE_MATRIX_MODELS = 100  # leaderboard.json holds the predicted win-rate matrix up to this many models
 LEADERBOARD_CSV = "leaderboard.csv"
 
 
@@ -42,16 +43,25 @@ def result_to_dict(result: RatingResult) -> dict[str, Any]:
         "bootstrap_by": result.bootstrap_by,
         "resampling": result.resampling,
         "table": result.table.to_dict(orient="records"),
-        "winrate_matrix": {
-            "models": list(result.winrate.index),
-            "matrix": result.winrate.to_numpy().tolist(),
-        },
+        "winrate_matrix": _winrate_matrix(result),
         "top_models": top_models(result),
         "warnings": list(result.warnings),
     }
     if result.style is not None:
         out["style_coefficients"] = result.style.to_dict(orient="records")
     return _clean(out)
+
+
+def _winrate_matrix(result: RatingResult) -> dict[str, Any]:
+    """The predicted win-rate matrix for up to WINRATE_MATRIX_MODELS models; beyond that it is left out (it is a
+    function of the ratings, and 1000 models made it a million numbers per category: a 157 MB leaderboard.json
+    that every page of the app parsed)."""
+    models = list(result.winrate.index)
+    if len(models) > WINRATE_MATRIX_MODELS:
+        return {"models": [], "matrix": [], "omitted": (
+            f"{len(models)} models (more than {WINRATE_MATRIX_MODELS}): P(row beats column) = "
+            "1 / (1 + base ** ((rating_column - rating_row) / scale)) with the options' base and scale")}
+    return {"models": models, "matrix": result.winrate.to_numpy().tolist()}
 
 
 def top_models(result: RatingResult) -> list[str]:
