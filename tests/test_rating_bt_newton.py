@@ -96,3 +96,32 @@ def test_two_models_closed_form() -> None:
     theta = fit_point(np.array([0]), np.array([1]), np.array([7.0]), np.array([10.0]), 2)
     assert theta[0] - theta[1] == pytest.approx(np.log(0.7 / 0.3), abs=1e-10)
     assert theta.sum() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_batched_newton_in_chunks_gives_each_round_the_same_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """newton_batch holds (rounds, M, M) Hessians, so it fits a few rounds at a time (1000 models: 8 of them
+    in 64 MB); the chunks do not change any round's fit, and each matches L-BFGS."""
+    from arena.rating import bt
+
+    rng = np.random.default_rng(4)
+    m, pairs = 7, [(i, j) for i in range(7) for j in range(i + 1, 7)]
+    pi, pj = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    n = rng.integers(2, 9, (11, len(pairs))).astype(float)
+    s = np.floor(n * rng.uniform(0.2, 0.8, n.shape))
+    start = np.zeros((11, m))
+    whole, ok_whole = bt.newton_batch(pi, pj, s, n, start, np.zeros(11))
+    monkeypatch.setattr(bt, "_HESSIAN_CELLS", 3 * m * m)  # chunks of 3 rounds
+    sizes, inner = [], bt.newton_batch
+
+    def counted(pi: np.ndarray, pj: np.ndarray, s: np.ndarray, *rest: object, **kw: object) -> tuple:
+        sizes.append(len(s))
+        return inner(pi, pj, s, *rest, **kw)
+
+    monkeypatch.setattr(bt, "newton_batch", counted)
+    chunked, ok_chunked = bt.newton_batch(pi, pj, s, n, start, np.zeros(11))
+    assert sizes == [11, 3, 3, 3, 2]
+    assert ok_whole.all() and ok_chunked.all()
+    np.testing.assert_allclose(chunked, whole, atol=1e-12)
+    for b in (0, 5, 10):
+        ref = fit_lbfgs(pi, pj, s[b], n[b], m, 0.0)
+        np.testing.assert_allclose(chunked[b] - chunked[b].mean(), ref - ref.mean(), atol=1e-5)

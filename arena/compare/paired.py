@@ -24,8 +24,8 @@ from arena.rating.bt import fit_point
 from arena.rating.counts import PairCounts, aggregate_indexed
 from arena.rating.diagnostics import mle_exists
 
-CHUNK = 64  # rounds drawn and refitted at once (fewer with many models: a fallback holds (rounds, M, M) Hessians)
-HESSIAN_CELLS = 8_000_000
+CHUNK = 64  # rounds drawn and refitted at once (fewer with many pairs: each round holds its pair statistics)
+PAIR_CELLS = 8_000_000  # rounds x pairs per chunk (the dense fallback chunks its (rounds, M, M) Hessians itself)
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,9 @@ def paired_bootstrap(
     ref = shared.index(reference) if reference in shared else None
     diff = centred_difference(run_old.theta, run_new.theta, old_idx, new_idx, factor, ref)
     parts = []
-    widest = max(run_old.counts.n_models, run_new.counts.n_models)
-    chunk = int(max(1, min(CHUNK, HESSIAN_CELLS // widest**2)))
+    widest = max(len(run_old.counts.pair_i), len(run_new.counts.pair_i), len(run_old.counts.cell_count),
+                 len(run_new.counts.cell_count))
+    chunk = int(max(1, min(CHUNK, PAIR_CELLS // max(widest, 1))))
     refits_old = Refits.prepare(run_old.counts, run_old.theta, prior_weight)
     refits_new = Refits.prepare(run_new.counts, run_new.theta, prior_weight)
     for picks in iter_multiplicities(len(questions), rounds, seed, chunk):

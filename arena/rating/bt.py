@@ -22,6 +22,8 @@ from scipy.special import expit
 
 from arena.errors import ArenaError
 
+_HESSIAN_CELLS = 8_000_000  # newton_batch holds at most this many (rounds x M x M) Hessian entries at once
+
 
 def _softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + exp(x)), stable for large |x|."""
@@ -189,8 +191,13 @@ def newton_batch(
     their starting value (they carry no information), and the Hessian's null direction (a common shift)
     is removed by a rank-one term, which changes the step but not the fixed point.
     """
+    n_rounds, n_models = np.shape(theta0)
+    chunk = max(1, _HESSIAN_CELLS // (n_models * n_models))
+    if n_rounds > chunk:  # (rounds, M, M) Hessians: a few at a time
+        parts = [newton_batch(pi, pj, s[k:k + chunk], n[k:k + chunk], theta0[k:k + chunk], alpha[k:k + chunk],
+                              max_iter, tol) for k in range(0, n_rounds, chunk)]
+        return np.vstack([x for x, _ in parts]), np.concatenate([ok for _, ok in parts])
     theta = np.array(theta0, float, copy=True)
-    n_rounds, n_models = theta.shape
     signed, unsigned = _incidence(pi, pj, n_models)
     degree = (unsigned.T @ n.T).T
     active = degree > 0
