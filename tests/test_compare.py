@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,8 @@ def test_identical_runs_show_no_change(tmp_path: Path) -> None:
 
 def _textbook(old: pd.DataFrame, new: pd.DataFrame, rounds: int, seed: int, level: float) -> dict[str, tuple]:
     """Slow reference: per round, rebuild both runs' battle lists from the same drawn questions, rate each
-    with rate_battles (no bootstrap), take new - old minus its median over the models, then percentiles."""
+    with rate_battles (no bootstrap), take new - old minus its median over the models, then percentiles when
+    each tail holds 5 expected draws, else the full-data change plus or minus z SD of the draws."""
     qids = sorted(set(old["question_id"]) & set(new["question_id"]))
     by_q_old = {q: old[old["question_id"] == q] for q in qids}
     by_q_new = {q: new[new["question_id"] == q] for q in qids}
@@ -104,7 +106,15 @@ def _textbook(old: pd.DataFrame, new: pd.DataFrame, rounds: int, seed: int, leve
             diffs.append((d - d.median()).to_numpy())
     draws = np.array(diffs)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    if tail / 100 * rounds >= 5 - 1e-9:
+        low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    else:
+        full_old = rate_battles(old, options).table.set_index("model")["rating"]
+        full_new = rate_battles(new, options).table.set_index("model")["rating"]
+        d = (full_new - full_old).sort_index()
+        point = (d - d.median()).to_numpy()
+        half = NormalDist().inv_cdf(1 - tail / 100) * draws.std(axis=0, ddof=1)
+        low, high = point - half, point + half
     return {m: (lo, hi) for m, lo, hi in zip(sorted(STRENGTH), low, high)}
 
 
@@ -112,11 +122,13 @@ def test_paired_interval_matches_textbook_loop(tmp_path: Path) -> None:
     old_rows = _battles(STRENGTH, 12, seed=4)
     new_rows = _changed(old_rows, _battles({**STRENGTH, "m-c": 0.5}, 12, seed=5), "m-c")
     old, new = load_run(_write_run(tmp_path, "r1", old_rows)), load_run(_write_run(tmp_path, "r2", new_rows))
-    result = compare_runs(old, new, level=0.9, rounds=25, seed=7, categories=False, adjust=False)
-    reference = _textbook(old.battles, new.battles, 25, 7, 0.9)
-    for row in result["models"]:
-        assert row["ci_low"] == pytest.approx(reference[row["model"]][0], abs=1e-3)
-        assert row["ci_high"] == pytest.approx(reference[row["model"]][1], abs=1e-3)
+    for rounds in (25, 100):  # 1.25 expected draws a tail (normal intervals), then 5 (percentiles)
+        result = compare_runs(old, new, level=0.9, rounds=rounds, seed=7, categories=False, adjust=False)
+        assert result["intervals"].startswith("normal" if rounds == 25 else "percentiles")
+        reference = _textbook(old.battles, new.battles, rounds, 7, 0.9)
+        for row in result["models"]:
+            assert row["ci_low"] == pytest.approx(reference[row["model"]][0], abs=1e-3)
+            assert row["ci_high"] == pytest.approx(reference[row["model"]][1], abs=1e-3)
 
 
 def test_different_judge_is_not_comparable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,3 +227,39 @@ def test_a_category_with_one_model_is_skipped_not_fatal(tmp_path: Path) -> None:
     result = compare_runs(load_run(old), load_run(new), rounds=20)
     assert result["categories"]["solo"]["models"] == [] and "skipped" in result["categories"]["solo"]
     assert len(result["models"]) == 5
+
+
+def test_many_models_get_normal_intervals_that_keep_the_family_level() -> None:
+    """Bonferroni over 200 models at 95% puts each tail at 0.0125%: 0.06 of 500 draws. A percentile there is
+    the extreme draw, and unchanged models got flagged far above the stated rate; the normal interval (change
+    plus or minus z SD) keeps it. Simulated tables: true change 0, point estimate and its bootstrap draws from
+    the same normal noise."""
+    from scipy.stats import norm
+
+    from arena.compare.paired import NORMAL_TAIL, PERCENTILE_TAIL, change_intervals
+    from arena.compare.result import model_level
+    from arena.rating.bootstrap import percentile_interval
+
+    rng = np.random.default_rng(7)
+    models, rounds, tables = 200, 500, 100
+    level = model_level(0.95, models, adjust=True)
+    flagged_normal = flagged_percentile = 0
+    for _ in range(tables):
+        sd = rng.uniform(5, 30, models)
+        diff = rng.normal(0.0, sd)
+        draws = diff + rng.normal(0.0, sd, (rounds, models))
+        lows, highs, method = change_intervals(draws, diff, level)
+        assert method == NORMAL_TAIL
+        z = norm.ppf(1 - (1 - level) / 2)
+        np.testing.assert_allclose(highs - diff, z * draws.std(axis=0, ddof=1))
+        flagged_normal += bool(((lows > 0) | (highs < 0)).any())
+        p_low, p_high = percentile_interval(draws, (100 * (1 - level) / 2, 100 * (1 + level) / 2))
+        flagged_percentile += bool(((p_low > 0) | (p_high < 0)).any())
+    assert flagged_normal / tables <= 0.12  # stated: at most 5% of tables flag any unchanged model
+    assert flagged_percentile / tables >= 0.25  # what percentiles of 500 draws gave
+    # each model at 95% alone: 12.5 expected draws a tail, and the percentiles stay
+    few = model_level(0.95, 10, adjust=False)
+    draws = rng.normal(0.0, 10.0, (rounds, 10))
+    lows, highs, method = change_intervals(draws, np.zeros(10), few)
+    assert method == PERCENTILE_TAIL
+    np.testing.assert_allclose((lows, highs), percentile_interval(draws, (100 * (1 - few) / 2, 100 * (1 + few) / 2)))

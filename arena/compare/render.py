@@ -21,8 +21,16 @@ def _interval(row: dict[str, Any]) -> str:
 
 def _levels(result: dict[str, Any]) -> str:
     """What the intervals mean: the family level, the adjustment and each model's level."""
-    return (f"{result['level']:.0%} level for the whole table (adjustment: {result['adjust']}; "
-            f"each model's interval at {result.get('model_level', result['level']):.1%})")
+    text = (f"{level_text(result['level'])} level for the whole table (adjustment: {result['adjust']}; "
+            f"each model's interval at {level_text(result.get('model_level', result['level']))})")
+    return text + (f"; intervals: {result['intervals']}" if result.get("intervals") else "")
+
+
+def level_text(level: float) -> str:
+    """A confidence level as a percentage with its complement to two significant digits: 95%, 99.75%,
+    99.995% (Bonferroni over 1000 models; one decimal printed that as 100.0%)."""
+    miss = float(f"{100.0 * (1.0 - level):.2g}")
+    return f"{100.0 - miss:.10g}%"
 
 
 def _header(result: dict[str, Any]) -> list[str]:

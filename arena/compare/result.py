@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 
 from arena.compare.comparable import check, question_ids
-from arena.compare.paired import PairedResult, paired_bootstrap
+from arena.compare.paired import PairedResult, change_intervals, interval_text, paired_bootstrap
 from arena.compare.runs import RunFacts
 from arena.compare.why import APP_URL, explain
 from arena.errors import ArenaError
-from arena.rating.bootstrap import percentile_interval
 
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
@@ -73,8 +72,9 @@ def model_level(level: float, n_models: int, adjust: bool) -> float:
 
 
 def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, init: float,
-                ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict]:
-    """Per shared model: ratings on the common scale, change, interval, ranks and verdict; plus all ratings."""
+                ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict, str]:
+    """Per shared model: ratings on the common scale, change, interval, ranks and verdict; plus all ratings and
+    how the intervals were made (`change_intervals`)."""
     old_models, new_models = res.old.counts.models, res.new.counts.models
     raw_old = factor * res.old.theta
     if res.reference is not None:
@@ -87,9 +87,8 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
              if res.shared else 0.0)
     new_r = {m: init + raw_new[i] - c_old - shift for i, m in enumerate(new_models)}
     ranks_old, ranks_new = _ranks(old_r), _ranks(new_r)
-    tail = (1.0 - model_level(level, len(res.shared), adjust)) / 2.0 * 100.0
     battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
-    lows, highs = percentile_interval(res.draws, (tail, 100.0 - tail))
+    lows, highs, method = change_intervals(res.draws, res.diff, model_level(level, len(res.shared), adjust))
     enough = np.isfinite(res.draws).sum(axis=0) >= max(1, 0.5 * len(res.draws))  # else no interval
     rows = []
     for k, model in enumerate(res.shared):
@@ -104,7 +103,7 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
             "new_battles": int(battles_new[new_models.index(model)]),
         })
     rows.sort(key=lambda r: -r["new_rating"])
-    return rows, old_r, new_r
+    return rows, old_r, new_r, method
 
 
 def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], settings: dict[str, Any],
@@ -112,11 +111,12 @@ def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], 
     """Paired bootstrap and per-model rows for one pair of battle tables."""
     res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
                            settings["reference"], settings["prior_weight"])
-    rows, old_r, new_r = _model_rows(res, settings["level"], settings["adjust"], settings["factor"], settings["init"],
-                                     settings["ref_value"])
+    rows, old_r, new_r, method = _model_rows(res, settings["level"], settings["adjust"], settings["factor"],
+                                             settings["init"], settings["ref_value"])
+    level = model_level(settings["level"], len(res.shared), settings["adjust"])
     return {
         "shared_questions": len(questions), "models": rows, "scale": scale_text(res.reference),
-        "model_level": model_level(settings["level"], len(res.shared), settings["adjust"]),
+        "model_level": level, "intervals": interval_text(method, settings["rounds"], level),
         "entered": sorted((m, new_r[m]) for m in new_r if m not in old_r),
         "left": sorted((m, old_r[m]) for m in old_r if m not in new_r),
     }
@@ -139,7 +139,7 @@ def _categories(old: pd.DataFrame, new: pd.DataFrame, shared: set[str], settings
         except ArenaError as exc:  # e.g. only self-battles, or one model, in this category
             out[str(cat)] = {"shared_questions": len(questions), "models": [], "skipped": str(exc)}
             continue
-        out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "scale", "models")}
+        out[str(cat)] = {key: part[key] for key in ("shared_questions", "model_level", "intervals", "scale", "models")}
     return out
 
 
@@ -178,6 +178,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
                          "shared questions once and applying the same draw to both runs")
     main = _compare_frames(old.battles, new.battles, questions, settings, seed)
     out["models"], out["model_level"], out["scale"] = main["models"], main["model_level"], main["scale"]
+    out["intervals"] = main["intervals"]
     if len(main["models"]) < 3 and main["scale"] == scale_text(None):
         out["notes"].append("fewer than 3 models in both runs and no shared anchor or baseline: a change cannot be "
                             "attributed to one model (their changes are measured against each other)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from arena.compare.lengths import LONGER_FLAG
-from arena.compare.render import HEAD, _header, _interval, _levels, _moves, _rows, _sign
+from arena.compare.render import HEAD, _header, _interval, _levels, _moves, _rows, _sign, level_text
 
 Block = dict[str, Any]
 
@@ -188,7 +188,7 @@ def power_blocks(result: dict[str, Any]) -> list[Block]:
         return blocks + [{"kind": "p", "text": f"Power estimate: {power.get('reason', 'not available')}."}]
     blocks.append({"kind": "p", "text": (
         f"From {power['basis']}: standard error {power['se']:.1f} points at {power['questions']} questions; the "
-        f"smallest change detected with {power['power']:.0%} power at each model's {power['model_level']:.1%} "
+        f"smallest change detected with {power['power']:.0%} power at each model's {level_text(power['model_level'])} "
         f"level is {power['detectable']:.1f} points.")})
     blocks.append(_table(["change to detect (points)", f"questions needed ({power['power']:.0%} power)"],
                          [[f"{n['change']:.0f}", f"{n['questions']:,}"] for n in power["needed"]]))

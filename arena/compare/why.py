@@ -22,11 +22,10 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from arena.compare.paired import centred_difference
 from arena.compare.cli import APP_URL
+from arena.compare.paired import centred_difference, change_intervals
 from arena.errors import ArenaError
 from arena.rating.counts import encode_models
-from arena.rating.bootstrap import percentile_interval
 from arena.rating.style import style_control, style_features
 
 OUTCOME = {1: "win", 0: "tie", -1: "loss"}
@@ -174,15 +173,14 @@ def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], sh
     rows = {m: {"change": float(d), "ci_low": None, "ci_high": None, "verdict": None} for m, d in zip(both, diff)}
     if q_old == q_new and len(d_old):  # the same question codes in both runs: the draws are paired
         draws = centred_difference(d_old, d_new, *idx, settings["factor"], ref)
-        tail = (1.0 - level) / 2.0 * 100.0
-        lows, highs = percentile_interval(draws, (tail, 100.0 - tail))
+        lows, highs, _ = change_intervals(draws, diff, level)
         for k, model in enumerate(both):
             low, high = float(lows[k]), float(highs[k])
             rows[model].update(ci_low=low, ci_high=high, verdict="reference (fixed)" if k == ref else verdict(low, high))
     return {"available": True, "models": rows, "changes": {m: r["change"] for m, r in rows.items()},
             "method": "style-controlled BT (answer length and markdown densities as covariates), refitted on both "
                       + (f"runs; {settings['style_rounds']} paired question-bootstrap rounds (same draws in both "
-                         "runs), intervals at each model's level" if settings["style_rounds"] else
+                         "runs), intervals at each model's level (percentiles, or normal when a tail holds under one draw)" if settings["style_rounds"] else
                          "runs; point estimates (--style-rounds 0)") + ", same common scale as the raw change"}
 
 
