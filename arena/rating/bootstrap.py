@@ -36,6 +36,7 @@ from arena.rating.counts import PairCounts
 from arena.rating.diagnostics import mle_exists, mle_exists_batch
 from arena.rating.draws import CellSampler
 from arena.rating.newton_cg import newton_cg_refit
+from arena.rating.progress import rounds_done
 
 _BATCH_ROUNDS = 50
 _BATCH_CELLS = 8_000_000  # rounds x cells drawn at once
@@ -380,6 +381,7 @@ def bootstrap_bt(
 
         theta, needs_prior = _refit(refits, batch.won, batch.lost, batch.active, pair_stats, batch.totals)
         batch.release()
+        rounds_done(len(theta))
         thetas.append(theta)
         actives.append(batch.active)
         priors.append(needs_prior)

@@ -14,6 +14,7 @@ from typing import Any
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
+from arena.rating.progress import rounds_bar
 from arena.rating.summary import ENGINES, battles_for_rating
 
 _FIT_MODULES = ("arena.rating.leaderboard", "arena.rating.report", "arena.rating.head_to_head")
@@ -69,6 +70,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "or auto (duckdb when installed)",
     )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no running count of bootstrap rounds (shown on a terminal only, BT and style control)")
     parser.set_defaults(func=run_rate)
     return parser
 
@@ -112,15 +115,16 @@ def run_rate(args: argparse.Namespace) -> int:
     from arena.rating.report import format_table, result_to_dict
 
     categories: dict = {}
-    if getattr(args, "all_categories", False):
-        from arena.rating.leaderboard import rate_all
+    with rounds_bar(False if getattr(args, "no_progress", False) or not options.bootstrap else None):
+        if getattr(args, "all_categories", False):
+            from arena.rating.leaderboard import rate_all
 
-        result, categories, notes = rate_all(battles, options)
-        warnings = list(result.warnings) + notes
-        warnings += [f"[{name}] {w}" for name, r in categories.items() for w in r.warnings]
-    else:
-        result = rate_battles(battles, options, category=args.category)
-        warnings = list(result.warnings)
+            result, categories, notes = rate_all(battles, options)
+            warnings = list(result.warnings) + notes
+            warnings += [f"[{name}] {w}" for name, r in categories.items() for w in r.warnings]
+        else:
+            result = rate_battles(battles, options, category=args.category)
+            warnings = list(result.warnings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     from arena.board_columns import extras_table, run_extras, with_extra_columns

@@ -19,6 +19,7 @@ from scipy.special import expit
 from arena.errors import ArenaError
 from arena.rating.bt import minimize_lbfgs, on_one_blas_thread, tie_prior
 from arena.rating.diagnostics import mle_exists
+from arena.rating.progress import rounds_done
 from arena.rating.style_refit import (
     _DENSE_MODELS,
     draw_battles,
@@ -204,6 +205,7 @@ def style_control(
             k = np.empty(n, ks.dtype)
             k[lay.order] = ks[row]
             draws[start + row] = _refit_round(a, b, x, s, w, k, n_models, prior_weight, params)
+        rounds_done(len(ks))
 
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         pending: deque[tuple[int, np.ndarray, Future | None]] = deque()
