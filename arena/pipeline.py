@@ -129,6 +129,7 @@ def write_panel_outputs(run_path: Path, panel: str, mode: str, method: str, memb
 def rating_stage(ctx: RunContext) -> dict[str, Any]:
     """Fit Bradley-Terry with bootstrap intervals on the run's battles and write the leaderboard."""
     from arena.rating import RatingOptions, parse_anchor, write_leaderboard
+    from arena.rating.progress import rounds_bar
 
     battles = ctx.run.path / "battles.jsonl"
     if not battles.exists() or battles.stat().st_size == 0:
@@ -138,7 +139,8 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
     opts = RatingOptions(bootstrap=r.bootstrap, seed=r.seed, bootstrap_by=r.bootstrap_by,
                          anchor=parse_anchor(r.anchor) if r.anchor else None,
                          baseline=baseline, style_control=r.style_control, percentiles=tuple(r.percentiles))
-    out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root)  # + serving, bench columns
+    with rounds_bar(ctx.show_progress if opts.bootstrap else False, "rating: bootstrap"):
+        out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root)  # + serving, bench columns
     return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}
 
 
