@@ -236,7 +236,7 @@ def test_many_models_get_normal_intervals_that_keep_the_family_level() -> None:
     the same normal noise."""
     from scipy.stats import norm
 
-    from arena.compare.paired import NORMAL_TAIL, PERCENTILE_TAIL, change_intervals
+    from arena.compare.paired import change_intervals
     from arena.compare.result import model_level
     from arena.rating.bootstrap import percentile_interval
 
@@ -249,7 +249,7 @@ def test_many_models_get_normal_intervals_that_keep_the_family_level() -> None:
         diff = rng.normal(0.0, sd)
         draws = diff + rng.normal(0.0, sd, (rounds, models))
         lows, highs, method = change_intervals(draws, diff, level)
-        assert method == NORMAL_TAIL
+        assert method.startswith("normal: change ± ")
         z = norm.ppf(1 - (1 - level) / 2)
         np.testing.assert_allclose(highs - diff, z * draws.std(axis=0, ddof=1))
         flagged_normal += bool(((lows > 0) | (highs < 0)).any())
@@ -261,5 +261,11 @@ def test_many_models_get_normal_intervals_that_keep_the_family_level() -> None:
     few = model_level(0.95, 10, adjust=False)
     draws = rng.normal(0.0, 10.0, (rounds, 10))
     lows, highs, method = change_intervals(draws, np.zeros(10), few)
-    assert method == PERCENTILE_TAIL
+    assert method == "percentiles of each model's 500 bootstrap draws"
     np.testing.assert_allclose((lows, highs), percentile_interval(draws, (100 * (1 - few) / 2, 100 * (1 + few) / 2)))
+    # a model in only 100 of the rounds decides, unless it gets no interval at all (then the others do)
+    draws[:400, 3] = np.nan
+    assert change_intervals(draws, np.zeros(10), few)[2].startswith("normal")
+    assert "holds 2.5 expected draws of 100" in change_intervals(draws, np.zeros(10), few)[2]
+    usable = np.arange(10) != 3
+    assert change_intervals(draws, np.zeros(10), few, usable)[2] == "percentiles of each model's 500 bootstrap draws"

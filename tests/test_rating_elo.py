@@ -92,6 +92,18 @@ def test_elo_warnings_do_not_mention_the_bt_prior():
     elo = rate_battles(battles, RatingOptions(bootstrap=0, method="elo"))
     assert any("weak prior" in w for w in bt.warnings)
     assert not any("prior" in w for w in elo.warnings) and any("'a' won every battle" in w for w in elo.warnings)
+    # several one-sided models (one warning line for all of them), and a graph in two pieces
+    more = validate_battles(pd.DataFrame({
+        "model_a": ["a", "a", "b", "w1", "w2", "p"], "model_b": ["b", "c", "c", "c", "c", "q"],
+        "winner": ["model_a", "model_a", "tie", "model_a", "model_a", "tie"],
+    }))
+    bt = rate_battles(more, RatingOptions(bootstrap=0))
+    elo = rate_battles(more, RatingOptions(bootstrap=0, method="elo"))
+    assert any("3 models ('a', 'w1', 'w2') won every battle: their ratings" in w for w in bt.warnings)
+    assert any("3 models ('a', 'w1', 'w2') won every battle: their Elo ratings only reflect" in w
+               for w in elo.warnings)
+    assert any("disconnected" in w and "weak prior" in w for w in bt.warnings)
+    assert any("disconnected" in w for w in elo.warnings) and not any("prior" in w for w in elo.warnings)
 
 
 def test_leaderboard_elo_falls_back_to_the_in_order_pass_only_for_a_model_absent_from_every_round():

@@ -164,6 +164,10 @@ def test_head_to_head_with_many_models_shows_the_best_thirty_or_the_models_asked
     assert predicted.loc["m000", "m044"] == pytest.approx(
         float(win_probability(rating["m000"], rating["m044"])), abs=1e-3)
     assert predicted.loc["m000", "m044"] > 0.5  # m000 beat its neighbours, m044 lost to m000 and m001
+    (ws / "runs" / RUN_MANY / "leaderboard.json").unlink()  # no ranking: the first 30 by name, and it says so
+    at = open_app(ws, monkeypatch, "head-to-head", run=RUN_MANY)
+    assert "The matrices show the first 30 (alphabetically; no leaderboard to rank them) of 45" in texts(at)
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"] == sorted(best_first)[:30]
 
 
 def test_categories_table_and_radar(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

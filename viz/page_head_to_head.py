@@ -60,12 +60,7 @@ def heatmap(
 
 def _model_order(board: dict | None, present: set[str], category: str | None) -> list[str]:
     """Models best first (by the leaderboard), else alphabetically."""
-    section = (
-        (board or {}).get("overall")
-        if category is None
-        else ((board or {}).get("categories") or {}).get(category)
-    )
-    table = section_frame(section)
+    table = section_frame(_section(board, category))
     if not table.empty:
         return table["model"].tolist()
     return sorted(present)
@@ -106,7 +101,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     category = None if choice == ALL else choice
     present = _present(source, category, precomputed) if not source.empty else set()
     models = _model_order(board, present, category)
-    chosen = choose_models(models)
+    chosen = choose_models(models, ranked=not section_frame(_section(board, category)).empty)
     if not source.empty:
         shown = [m for m in chosen if m in present]
         if precomputed:
@@ -125,12 +120,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         )
     else:
         st.info("This run has no battles.jsonl, so only the predicted matrix is shown.")
-    section = (
-        (board or {}).get("overall")
-        if category is None
-        else ((board or {}).get("categories") or {}).get(category)
-    )
-    table = section_frame(section)
+    table = section_frame(_section(board, category))
     if not table.empty and "rating" in table:
         rating = table.set_index("model")["rating"]
         names = [m for m in chosen if m in rating.index]
@@ -147,17 +137,27 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         st.info("No predicted win-rate matrix: this run has no leaderboard.json.")
 
 
-def choose_models(models: list[str]) -> list[str]:
-    """The models in the matrices: all of them when few; else the best TOP_SHOWN (by the leaderboard's order)
-    with controls for how many, or a chosen set (a heatmap of hundreds of models is unreadable, and each of
-    its cells is a number the browser must draw)."""
+def _section(board: dict | None, category: str | None) -> dict | None:
+    """The leaderboard section of a category (None: overall)."""
+    if category is None:
+        return (board or {}).get("overall")
+    return ((board or {}).get("categories") or {}).get(category)
+
+
+def choose_models(models: list[str], ranked: bool = True) -> list[str]:
+    """The models in the matrices: all of them when few; else the first TOP_SHOWN (best first when `ranked` by
+    a leaderboard, else alphabetical) with controls for how many, or a chosen set (a heatmap of hundreds of
+    models is unreadable, and each of its cells is a number the browser must draw). The controls keep their
+    label and bounds across categories, so a chosen count stays when the category changes."""
     if len(models) <= TOP_SHOWN:
         return models
-    most = min(len(models), MOST_SHOWN)
-    count = int(st.number_input(f"Models shown, best first (of {len(models)})", min_value=2, max_value=most,
+    order = "best first" if ranked else "alphabetically"
+    count = int(st.number_input(f"Models shown ({order}, at most {MOST_SHOWN})", min_value=2, max_value=MOST_SHOWN,
                                 value=TOP_SHOWN, step=5, key="h2h_top"))
     picked = st.multiselect("Or show these models", models, key="h2h_pick")
     if picked:
         return [m for m in models if m in set(picked)]
-    st.caption(f"The matrices show the best {count} of {len(models)} models; choose others above.")
-    return models[:count]
+    shown = min(count, len(models))
+    what = f"the best {shown}" if ranked else f"the first {shown} (alphabetically; no leaderboard to rank them)"
+    st.caption(f"The matrices show {what} of {len(models)} models; choose others above.")
+    return models[:shown]

@@ -133,13 +133,13 @@ def paired_bootstrap(
 
 
 MIN_TAIL_DRAWS = 5.0  # expected draws beyond each percentile endpoint needed to use percentiles
-NORMAL_TAIL = "normal"
-PERCENTILE_TAIL = "percentile"
 
 
-def change_intervals(draws: np.ndarray, diff: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, str]:
+def change_intervals(draws: np.ndarray, diff: np.ndarray, level: float,
+                     usable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Two-sided intervals at `level` for the changes `diff` (K,) from their (R, K) bootstrap draws (NaN where a
-    model sat out a round); returns (lows, highs, method).
+    model sat out a round); returns (lows, highs, how they were made, for reports). `usable` marks the models
+    that get an interval (default all): the choice below looks at their draws only.
 
     Percentiles of the draws while each tail holds MIN_TAIL_DRAWS expected draws; with fewer (Bonferroni over
     many models: at 95% over 1000 models each tail is 0.0025%, 0.0125 draws of 500) a percentile is one of the
@@ -152,21 +152,18 @@ def change_intervals(draws: np.ndarray, diff: np.ndarray, level: float) -> tuple
     """
     tail = (1.0 - level) / 2.0
     finite = np.isfinite(draws).sum(axis=0)
-    if not draws.size or tail * finite[finite > 0].min(initial=len(draws)) >= MIN_TAIL_DRAWS - 1e-9:
+    counted = finite if usable is None else finite[np.asarray(usable, bool)]
+    counted = counted[counted > 0]
+    fewest = int(counted.min()) if counted.size else len(draws)
+    rounds = f"{len(draws)}" if fewest == len(draws) else f"{fewest} to {len(draws)}"
+    if tail * fewest >= MIN_TAIL_DRAWS - 1e-9:
         lows, highs = percentile_interval(draws, (100.0 * tail, 100.0 * (1.0 - tail)))
-        return lows, highs, PERCENTILE_TAIL
+        return lows, highs, f"percentiles of each model's {rounds} bootstrap draws"
     z = NormalDist().inv_cdf(1.0 - tail)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a model in fewer than two rounds: no SD (NaN)
         sd = np.nanstd(draws, axis=0, ddof=1)
-    return diff - z * sd, diff + z * sd, NORMAL_TAIL
-
-
-def interval_text(method: str, rounds: int, level: float) -> str:
-    """How the intervals of a table were made, for reports."""
-    if method == PERCENTILE_TAIL:
-        return f"percentiles of the {rounds} bootstrap draws"
-    tail = (1.0 - level) / 2.0
-    return (f"normal: change ± {NormalDist().inv_cdf(1.0 - tail):.2f} × the SD of the {rounds} bootstrap draws "
-            f"(each tail at {100 * tail:.2g}% holds {tail * rounds:.2g} expected draws, under the "
-            f"{MIN_TAIL_DRAWS:g} percentiles need)")
+    return diff - z * sd, diff + z * sd, (
+        f"normal: change ± {z:.2f} × the SD of each model's {rounds} bootstrap draws (each tail at "
+        f"{100 * tail:.2g}% holds {tail * fewest:.2g} expected draws of {fewest}, under the {MIN_TAIL_DRAWS:g} "
+        "percentiles need)")

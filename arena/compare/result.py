@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from arena.compare.comparable import check, question_ids
-from arena.compare.paired import PairedResult, change_intervals, interval_text, paired_bootstrap
+from arena.compare.paired import PairedResult, change_intervals, paired_bootstrap
 from arena.compare.runs import RunFacts
 from arena.compare.why import APP_URL, explain
 from arena.errors import ArenaError
@@ -88,8 +88,8 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
     new_r = {m: init + raw_new[i] - c_old - shift for i, m in enumerate(new_models)}
     ranks_old, ranks_new = _ranks(old_r), _ranks(new_r)
     battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
-    lows, highs, method = change_intervals(res.draws, res.diff, model_level(level, len(res.shared), adjust))
     enough = np.isfinite(res.draws).sum(axis=0) >= max(1, 0.5 * len(res.draws))  # else no interval
+    lows, highs, how = change_intervals(res.draws, res.diff, model_level(level, len(res.shared), adjust), enough)
     rows = []
     for k, model in enumerate(res.shared):
         low, high = (lows[k], highs[k]) if enough[k] else (math.nan, math.nan)
@@ -103,7 +103,7 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
             "new_battles": int(battles_new[new_models.index(model)]),
         })
     rows.sort(key=lambda r: -r["new_rating"])
-    return rows, old_r, new_r, method
+    return rows, old_r, new_r, how
 
 
 def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], settings: dict[str, Any],
@@ -111,12 +111,12 @@ def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], 
     """Paired bootstrap and per-model rows for one pair of battle tables."""
     res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
                            settings["reference"], settings["prior_weight"])
-    rows, old_r, new_r, method = _model_rows(res, settings["level"], settings["adjust"], settings["factor"],
+    rows, old_r, new_r, how = _model_rows(res, settings["level"], settings["adjust"], settings["factor"],
                                              settings["init"], settings["ref_value"])
     level = model_level(settings["level"], len(res.shared), settings["adjust"])
     return {
         "shared_questions": len(questions), "models": rows, "scale": scale_text(res.reference),
-        "model_level": level, "intervals": interval_text(method, settings["rounds"], level),
+        "model_level": level, "intervals": how,
         "entered": sorted((m, new_r[m]) for m in new_r if m not in old_r),
         "left": sorted((m, old_r[m]) for m in old_r if m not in new_r),
     }

@@ -171,16 +171,17 @@ def style_changes(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], sh
     idx = (np.array([m_old.index(m) for m in both]), np.array([m_new.index(m) for m in both]))
     diff = centred_difference(t_old, t_new, *idx, settings["factor"], ref)
     rows = {m: {"change": float(d), "ci_low": None, "ci_high": None, "verdict": None} for m, d in zip(both, diff)}
+    how = "none: the two runs' draws are not paired"
     if q_old == q_new and len(d_old):  # the same question codes in both runs: the draws are paired
         draws = centred_difference(d_old, d_new, *idx, settings["factor"], ref)
-        lows, highs, _ = change_intervals(draws, diff, level)
+        lows, highs, how = change_intervals(draws, diff, level)
         for k, model in enumerate(both):
             low, high = float(lows[k]), float(highs[k])
             rows[model].update(ci_low=low, ci_high=high, verdict="reference (fixed)" if k == ref else verdict(low, high))
     return {"available": True, "models": rows, "changes": {m: r["change"] for m, r in rows.items()},
             "method": "style-controlled BT (answer length and markdown densities as covariates), refitted on both "
                       + (f"runs; {settings['style_rounds']} paired question-bootstrap rounds (same draws in both "
-                         "runs), intervals at each model's level (percentiles, or normal when a tail holds under one draw)" if settings["style_rounds"] else
+                         "runs), intervals at each model's level (" + how + ")" if settings["style_rounds"] else
                          "runs; point estimates (--style-rounds 0)") + ", same common scale as the raw change"}
 
 

@@ -44,9 +44,10 @@ def mle_exists_batch(
 
 
 def diagnose(
-    counts: PairCounts, n_s: np.ndarray, n_n: np.ndarray, all_tie: bool, few_battles: int = 1
+    counts: PairCounts, n_s: np.ndarray, n_n: np.ndarray, all_tie: bool, few_battles: int = 1, elo: bool = False
 ) -> list[str]:
-    """Human-readable warnings about the comparison data behind a fit."""
+    """Human-readable warnings about the comparison data behind a fit (worded for online Elo, which has no
+    maximum-likelihood fit and no prior, when `elo`)."""
     models, m = counts.models, counts.n_models
     pi, pj = counts.pair_i, counts.pair_j
     warnings: list[str] = []
@@ -59,25 +60,30 @@ def diagnose(
         more = f"; and {n_comp - _GROUPS_SHOWN} more" if n_comp > _GROUPS_SHOWN else ""
         warnings.append(
             f"the comparison graph is disconnected ({n_comp} groups: {shown}{more}); ratings of "
-            "different groups are not comparable (each group is centred by a weak prior)"
+            "different groups are not comparable "
+            + ("(each group drifts on its own)" if elo else "(each group is centred by a weak prior)")
         )
     score = np.bincount(pi, n_s, m) + np.bincount(pj, n_n - n_s, m)
     weight = np.bincount(pi, n_n, m) + np.bincount(pj, n_n, m)
     for mask, outcome, bound in (((weight > 0) & (score >= weight - _EPS), "won", "lower"),
                                  ((weight > 0) & (score <= _EPS), "lost", "upper")):
         names = [models[k] for k in np.flatnonzero(mask)]
-        if len(names) == 1:
-            tail = f"its rating has no finite maximum-likelihood value and is held finite by a weak prior " \
-                   f"(treat it as {'an' if bound == 'upper' else 'a'} {bound} bound)"
+        one = len(names) == 1
+        if elo:
+            tail = ("its Elo rating only reflects how many battles it had" if one else
+                    "their Elo ratings only reflect how many battles they had")
         else:
-            tail = f"their ratings have no finite maximum-likelihood value and are held finite by a weak prior " \
-                   f"(treat them as {bound} bounds)"
+            tail = ("its rating has no finite maximum-likelihood value and is held finite by a weak prior" if one
+                    else "their ratings have no finite maximum-likelihood value and are held finite by a weak prior")
+        tail += f" (treat it as {'an' if bound == 'upper' else 'a'} {bound} bound)" if one else \
+            f" (treat them as {bound} bounds)"
         if names:
             warnings.append(f"{models_phrase(names)} {outcome} every battle: {tail}")
     if n_comp == 1 and not warnings and not mle_exists(m, pi, pj, n_s, n_n):
         warnings.append(
             "a group of models won every battle against the rest: the gap between the groups is "
-            "not identifiable and is held finite by a weak prior"
+            + ("not identifiable (Elo: it only reflects how many battles they had)" if elo else
+               "not identifiable and is held finite by a weak prior")
         )
     if all_tie:
         warnings.append("every battle is a tie: all models get the same rating")

@@ -210,13 +210,7 @@ def rate_battles(
         raise ArenaError(f"need battles between at least two models, found {models}")
     s, n = counts.pair_stats()
     all_tie = bool((battles["score"] == 0.5).all())
-    found = diagnose(counts, s, n, all_tie, options.min_battles_warning)
-    if options.method == "elo":  # no maximum-likelihood fit and no prior in online Elo: say it its way
-        found = [w.replace("its rating has no finite maximum-likelihood value and is held finite by a weak prior",
-                           "its Elo rating only reflects how many battles it had")
-                 .replace("(each group is centred by a weak prior)", "(each group drifts on its own)")
-                 for w in found]
-    warnings.extend(found)
+    warnings.extend(diagnose(counts, s, n, all_tie, options.min_battles_warning, elo=options.method == "elo"))
     anchor, baseline = _normalisation(models, options, strict, warnings)
     style = None
     if options.method == "elo":

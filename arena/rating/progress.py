@@ -39,6 +39,6 @@ def rounds_bar(enabled: bool | None, label: str = "bootstrap") -> Iterator[None]
         return
     from tqdm import tqdm
 
-    with tqdm(desc=label, unit=" rounds", file=sys.stderr, leave=False, mininterval=0.5) as bar, \
+    with tqdm(desc=label, unit=" rounds", file=sys.stderr, leave=False) as bar, \
             reporting_rounds(bar.update):
         yield
