@@ -71,10 +71,10 @@ def model_level(level: float, n_models: int, adjust: bool) -> float:
     return 1.0 - (1.0 - level) / max(n_models, 1) if adjust else level
 
 
-def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, init: float,
+def _model_rows(res: PairedResult, each_level: float, factor: float, init: float,
                 ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict, str]:
-    """Per shared model: ratings on the common scale, change, interval, ranks and verdict; plus all ratings and
-    how the intervals were made (`change_intervals`)."""
+    """Per shared model: ratings on the common scale, change, interval (at `each_level`, the per-model level),
+    ranks and verdict; plus all ratings and how the intervals were made (`change_intervals`)."""
     old_models, new_models = res.old.counts.models, res.new.counts.models
     raw_old = factor * res.old.theta
     if res.reference is not None:
@@ -89,7 +89,7 @@ def _model_rows(res: PairedResult, level: float, adjust: bool, factor: float, in
     ranks_old, ranks_new = _ranks(old_r), _ranks(new_r)
     battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
     enough = np.isfinite(res.draws).sum(axis=0) >= max(1, 0.5 * len(res.draws))  # else no interval
-    lows, highs, how = change_intervals(res.draws, res.diff, model_level(level, len(res.shared), adjust), enough)
+    lows, highs, how = change_intervals(res.draws, res.diff, each_level, enough)
     rows = []
     for k, model in enumerate(res.shared):
         low, high = (lows[k], highs[k]) if enough[k] else (math.nan, math.nan)
@@ -111,9 +111,8 @@ def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], 
     """Paired bootstrap and per-model rows for one pair of battle tables."""
     res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
                            settings["reference"], settings["prior_weight"])
-    rows, old_r, new_r, how = _model_rows(res, settings["level"], settings["adjust"], settings["factor"],
-                                             settings["init"], settings["ref_value"])
     level = model_level(settings["level"], len(res.shared), settings["adjust"])
+    rows, old_r, new_r, how = _model_rows(res, level, settings["factor"], settings["init"], settings["ref_value"])
     return {
         "shared_questions": len(questions), "models": rows, "scale": scale_text(res.reference),
         "model_level": level, "intervals": how,

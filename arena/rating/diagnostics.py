@@ -65,20 +65,19 @@ def diagnose(
         )
     score = np.bincount(pi, n_s, m) + np.bincount(pj, n_n - n_s, m)
     weight = np.bincount(pi, n_n, m) + np.bincount(pj, n_n, m)
-    for mask, outcome, bound in (((weight > 0) & (score >= weight - _EPS), "won", "lower"),
-                                 ((weight > 0) & (score <= _EPS), "lost", "upper")):
+    if elo:
+        why = ("its Elo rating only reflects how many battles it had",
+               "their Elo ratings only reflect how many battles they had")
+    else:
+        why = ("its rating has no finite maximum-likelihood value and is held finite by a weak prior",
+               "their ratings have no finite maximum-likelihood value and are held finite by a weak prior")
+    for mask, outcome, bound in (((weight > 0) & (score >= weight - _EPS), "won", ("a lower bound", "lower bounds")),
+                                 ((weight > 0) & (score <= _EPS), "lost", ("an upper bound", "upper bounds"))):
         names = [models[k] for k in np.flatnonzero(mask)]
-        one = len(names) == 1
-        if elo:
-            tail = ("its Elo rating only reflects how many battles it had" if one else
-                    "their Elo ratings only reflect how many battles they had")
-        else:
-            tail = ("its rating has no finite maximum-likelihood value and is held finite by a weak prior" if one
-                    else "their ratings have no finite maximum-likelihood value and are held finite by a weak prior")
-        tail += f" (treat it as {'an' if bound == 'upper' else 'a'} {bound} bound)" if one else \
-            f" (treat them as {bound} bounds)"
         if names:
-            warnings.append(f"{models_phrase(names)} {outcome} every battle: {tail}")
+            one = len(names) == 1
+            warnings.append(f"{models_phrase(names)} {outcome} every battle: {why[not one]} "
+                            f"(treat {'it as' if one else 'them as'} {bound[not one]})")
     if n_comp == 1 and not warnings and not mle_exists(m, pi, pj, n_s, n_n):
         warnings.append(
             "a group of models won every battle against the rest: the gap between the groups is "
@@ -95,4 +94,3 @@ def diagnose(
         warnings.append(f"{models_phrase([models[k] for k in few])} have at most {few_battles} battle(s) each: "
                         "their ratings are unreliable")
     return warnings
-

@@ -276,11 +276,10 @@ def _table(
             )
         elif len(absent):
             absent = absent[np.argsort(-missing[absent], kind="stable")]
+            shown = names_shown([f"{models[k]!r} ({int(missing[k])})" for k in absent])
             warnings.append(
-                f"{len(absent)} models ({names_shown([f'{models[k]!r} ({int(missing[k])})' for k in absent])}) "
-                f"are absent from some of "
-                f"the {len(draws)} bootstrap rounds (how many in brackets, most first); their intervals use the "
-                "other rounds"
+                f"{len(absent)} models ({shown}) are absent from some of the {len(draws)} bootstrap rounds "
+                "(how many in brackets, most first); their intervals use the other rounds"
             )
     else:
         low, high = rating.copy(), rating.copy()

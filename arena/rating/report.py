@@ -18,8 +18,8 @@ from arena.rating.summary import battles_for_rating
 from arena.records import write_text_atomic
 
 LEADERBOARD_JSON = "leaderboard.json"
-WINRATE_MATRIX_MODELS = 100  # leaderboard.json holds the predicted win-rate matrix up to this many models
 LEADERBOARD_CSV = "leaderboard.csv"
+WINRATE_MATRIX_MODELS = 100  # leaderboard.json holds the predicted win-rate matrix up to this many models
 
 
 def _clean(value: Any) -> Any:
