@@ -269,3 +269,34 @@ def test_many_models_get_normal_intervals_that_keep_the_family_level() -> None:
     assert "holds 2.5 expected draws of 100" in change_intervals(draws, np.zeros(10), few)[2]
     usable = np.arange(10) != 3
     assert change_intervals(draws, np.zeros(10), few, usable)[2] == "percentiles of each model's 500 bootstrap draws"
+
+
+def test_terminal_table_keeps_changes_and_top_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strength = {f"w{k:02d}": 0.25 * k for k in range(12)}
+    old_rows = _battles(strength, 12, seed=2)
+    new_rows = _changed(old_rows, _battles({**strength, "w01": 4.0}, 12, seed=3), "w01")
+    extra = {f"new{k:02d}": 0.0 for k in range(14)}
+    entrants = [r for r in _battles({"w11": strength["w11"], **extra}, 1, seed=4) if r["model_a"] != "w11"]
+    old = _write_run(tmp_path, "r1", old_rows)
+    new = _write_run(tmp_path, "r2", new_rows + entrants)
+    assert main(["compare", str(old), str(new), "--rounds", "60", "--no-categories", "--format", "json"]) == 0
+    rated = json.loads(capsys.readouterr().out)["models"]
+    verdicts = {r["model"]: r["verdict"] for r in rated}
+    assert verdicts["w01"] == "better" and sum(v != "no detectable change" for v in verdicts.values()) == 1
+    by_rating = [r["model"] for r in sorted(rated, key=lambda r: -r["new_rating"])]
+    table = {}
+    for rows in ("5", "0"):
+        assert main(["compare", str(old), str(new), "--rounds", "60", "--no-categories", "--no-write",
+                     "--rows", rows]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        table[rows] = [ln.split()[0] for ln in lines if ln.split()[:1] and ln.split()[0] in strength]
+        table[rows + "-text"] = "\n".join(lines)
+    # rows 5: the one significant change and the best 4 others of the new ranking, best first
+    top = [m for m in by_rating if m != "w01"][:4]
+    assert table["5"] == [m for m in by_rating if m in {"w01", *top}] and len(table["5"]) == 5
+    assert "(5 of 12 models shown: the 1 significant change and the top of the new ranking" in table["5-text"]
+    assert "entered: new00, new01" in table["5-text"] and "new11 and 2 more" in table["5-text"]
+    assert table["0"] == by_rating and "models shown" not in table["0-text"]
+    assert "new13" in table["0-text"]
+    assert main(["compare", str(old), str(new), "--rows", "-1"]) == 2
+    assert "--rows must be >= 0" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from arena.compare.render import TERMINAL_ROWS
 from arena.errors import ArenaError
 
 APP_URL = "http://localhost:8501/"  # `arena viz` / streamlit's default address
@@ -47,6 +48,8 @@ def _check_args(args: argparse.Namespace) -> None:
                          hint="e.g. --style-rounds 200, or 0 for point estimates")
     if args.seed < 0:
         raise ArenaError(f"--seed must be >= 0, got {args.seed}")
+    if args.rows < 0:
+        raise ArenaError(f"--rows must be >= 0, got {args.rows}", hint=f"e.g. --rows {TERMINAL_ROWS}, or 0 for every model")
 
 
 def _exit_code(result: dict[str, Any], args: argparse.Namespace) -> int:
@@ -98,7 +101,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        print(terminal(result))
+        print(terminal(result, args.rows))
         if not args.no_write:
             print(f"\nwritten: {new.path / 'compare.json'}, {new.path / 'report.md'}, {new.path / 'report.html'}")
     return _exit_code(result, args)
@@ -120,6 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paired bootstrap rounds of the style-controlled change (default: --rounds, at most 200; "
                    "0: point estimates only)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="terminal table or JSON on stdout")
+    p.add_argument("--rows", type=int, default=TERMINAL_ROWS, metavar="N",
+                   help=f"terminal table: beyond N models, only the significant changes and the top of the new "
+                   f"ranking ({TERMINAL_ROWS}; 0: every model; the report files always hold every model)")
     p.add_argument("--fail-on-regression", action="append", metavar="MODEL",
                    help=f"exit {REGRESSION_EXIT} when MODEL is significantly worse (repeatable)")
     p.add_argument("--strict", action="store_true",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from arena.rating.names import names_shown
+
 
 def _sign(value: float) -> str:
     """A signed number with one decimal (`+12.3`)."""
@@ -60,24 +62,45 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [HEAD, *rows]]
 
 
-def _moves(result: dict[str, Any]) -> list[str]:
-    """Entered and left lines."""
+def _moves(result: dict[str, Any], short: bool = False) -> list[str]:
+    """Entered and left lines (short: a long list's first names and how many more)."""
     lines = []
-    if result["entered"]:
-        lines.append("entered: " + ", ".join(e["model"] for e in result["entered"]))
-    if result["left"]:
-        lines.append("left: " + ", ".join(e["model"] for e in result["left"]))
+    for key in ("entered", "left"):
+        names = [e["model"] for e in result[key]]
+        if names:
+            lines.append(f"{key}: " + (names_shown(names) if short else ", ".join(names)))
     return lines
 
 
-def terminal(result: dict[str, Any]) -> str:
-    """The comparison as terminal text (overall table, then each category's significant changes)."""
+TERMINAL_ROWS = 40  # rows of the terminal table before it keeps only the significant changes and the top models
+
+
+def shown_rows(models: list[dict[str, Any]], rows: int) -> list[dict[str, Any]]:
+    """The rows the terminal table keeps (`rows` 0: all): every significant change, and the best of the new
+    ranking up to `rows` in all; models come best first and keep that order."""
+    if rows <= 0 or len(models) <= rows:
+        return models
+    changed = {id(r) for r in models if r["verdict"] in ("better", "worse")}
+    room = max(rows - len(changed), 0)
+    top = {id(r) for r in [r for r in models if id(r) not in changed][:room]}
+    return [r for r in models if id(r) in changed or id(r) in top]
+
+
+def terminal(result: dict[str, Any], rows: int = TERMINAL_ROWS) -> str:
+    """The comparison as terminal text (overall table, then each category's significant changes); with more
+    than `rows` models (0: no limit) the table keeps every significant change and the top of the new ranking."""
     lines = _header(result)
     if result["models"]:
         lines += [_levels(result) + f"; {result.get('resampling', '')}",
                   f"common scale: {result['scale']}", ""]
-        lines += _table(_rows(result["models"]))
-        lines += _moves(result)
+        kept = shown_rows(result["models"], rows)
+        lines += _table(_rows(kept))
+        if len(kept) < len(result["models"]):
+            changed = sum(r["verdict"] in ("better", "worse") for r in result["models"])
+            lines.append(f"({len(kept)} of {len(result['models'])} models shown: the {changed} significant "
+                         f"change{'' if changed == 1 else 's'} and the top of the new ranking; every model: "
+                         f"--rows 0, report.md or --format json)")
+        lines += _moves(result, short=rows > 0)
         for cat, part in result.get("categories", {}).items():
             changed = [r for r in part["models"] if r["verdict"] in ("better", "worse")]
             if changed:
