@@ -16,6 +16,7 @@ from arena.rating.bootstrap import bootstrap_bt
 from arena.rating.bt import fit_point
 from arena.rating.cli import main
 from arena.rating.counts import aggregate
+from arena.rating.elo import bootstrap_elo
 from arena.rating.progress import reporting_rounds
 from arena.rating.style import style_control
 
@@ -33,6 +34,14 @@ def test_bt_and_style_bootstraps_report_every_round_in_batches() -> None:
     with reporting_rounds(seen.append):
         style_control(a, b, x, ["f1", "f2"], s, w, 4, n_rounds=70, seed=1, prior_weight=0.01)
     assert sum(seen) == 70 and len(seen) >= 2
+    seen.clear()
+    battles = make_battles(600, [0, 40, 90, -30], 2)
+    codes = {m: k for k, m in enumerate(sorted(set(battles["model_a"]) | set(battles["model_b"])))}
+    with reporting_rounds(seen.append):  # rounds advance together: credited as their battles are played
+        bootstrap_elo(battles["model_a"].map(codes).to_numpy(), battles["model_b"].map(codes).to_numpy(),
+                      battles["score"].to_numpy(float), np.ones(len(battles)), len(codes), 30, seed=0, chunk=20,
+                      window=64, lanes=256)
+    assert sum(seen) == 30 and len(seen) >= 4 and max(seen) < 20  # two chunks, each over several blocks
     seen.clear()
     rate_battles(make_battles(200, [0, 50], 3), RatingOptions(bootstrap=40))  # outside the block: nobody hears
     assert seen == []
@@ -64,7 +73,8 @@ def test_rate_counts_rounds_on_a_terminal_only_and_output_is_unchanged(
     shown = capsys.readouterr()
     assert "bootstrap: 0 rounds" in shown.err and "bootstrap: 120 rounds" in shown.err and shown.out == plain.out
     assert main(["rate", str(path), "--bootstrap", "120", "--format", "csv", "--method", "elo"]) == 0
-    assert "rounds" not in capsys.readouterr().err  # Elo's bootstrap does not count its rounds: no frozen line
+    elo = capsys.readouterr().err
+    assert "bootstrap: 0 rounds" in elo and "bootstrap: 120 rounds" in elo
     assert main(["rate", str(path), "--bootstrap", "120", "--format", "csv", "--no-progress"]) == 0
     quiet = capsys.readouterr()
     assert "rounds" not in quiet.err and quiet.out == plain.out

@@ -115,7 +115,7 @@ def run_rate(args: argparse.Namespace) -> int:
     from arena.rating.report import format_table, result_to_dict
 
     categories: dict = {}
-    quiet = getattr(args, "no_progress", False) or not options.bootstrap or options.method == "elo"  # Elo: no count
+    quiet = getattr(args, "no_progress", False) or not options.bootstrap
     with rounds_bar(False if quiet else None):
         if getattr(args, "all_categories", False):
             from arena.rating.leaderboard import rate_all

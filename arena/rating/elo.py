@@ -7,6 +7,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from arena.rating.progress import rounds_done
+
 
 def online_elo(
     a: np.ndarray,
@@ -88,6 +90,7 @@ def bootstrap_elo(
         half = 16 if size * n_models <= 2**16 else 32
         slot_dtype, pair_dtype = (np.uint16, np.uint32) if half == 16 else (np.uint32, np.uint64)
         round_pair = (np.arange(size, dtype=pair_dtype) * n_models) * pair_dtype((1 << half) + 1)
+        played_so_far, credited = 0, 0  # battles of the chunk's rounds played; rounds reported as done
         for n_win, width in _blocks(n, size, window, lanes):
             picks = rng.integers(0, n, size=(n_win * width, size))  # int64: faster gathers than int32
             if pack:
@@ -117,9 +120,20 @@ def bootstrap_elo(
             codes[dest] = on.ravel()
             del pair, dest
             _apply_layers(flat, slots, codes, bounds, kw_s, kw, kw_const)
+            # all rounds of the chunk advance together: credit them in proportion to the battles played
+            played_so_far += n_win * width
+            credited = _credit(size * played_so_far // n, credited)
+        _credit(size, credited)
         # a model that no battle of a round touched has no rating in that round (not its starting value)
         out[start : start + size] = np.where(seen, init + flat.reshape(size, n_models) / g, np.nan)
     return out
+
+
+def _credit(done: int, credited: int) -> int:
+    """Report the rounds between `credited` and `done` to the progress count; returns the new credited total."""
+    if done > credited:
+        rounds_done(done - credited)
+    return max(done, credited)
 
 
 def _code_dtype(count: int) -> type:
