@@ -300,3 +300,22 @@ def test_terminal_table_keeps_changes_and_top_rows(tmp_path: Path, capsys: pytes
     assert "new13" in table["0-text"]
     assert main(["compare", str(old), str(new), "--rows", "-1"]) == 2
     assert "--rows must be >= 0" in capsys.readouterr().err
+
+
+def test_judges_swapped_between_categories_are_not_comparable(tmp_path: Path) -> None:
+    rows = _battles(STRENGTH, 10, seed=1)
+    by_cat = [{**r, "judge": {"x": "judge-a", "y": "judge-b"}[r["category"]]} for r in rows]
+    swapped = [{**r, "judge": {"x": "judge-b", "y": "judge-a"}[r["category"]]} for r in rows]
+    same = load_run(_write_run(tmp_path, "r0", rows))  # _write_run sets one judge: rewrite the column below
+
+    def run(name: str, battles: list[dict]) -> Path:
+        path = _write_run(tmp_path, name, battles)
+        (path / "battles.jsonl").write_text("".join(json.dumps(b) + "\n" for b in battles))
+        return path
+
+    old, new, again = run("r1", by_cat), run("r2", swapped), run("r3", by_cat)
+    result = compare_runs(load_run(old), load_run(new), rounds=20, categories=False)
+    assert not result["comparable"] and result["reasons"] == [
+        "different judge per category: x: judge-a (old) vs judge-b (new); y: judge-b (old) vs judge-a (new)"]
+    assert compare_runs(load_run(old), load_run(again), rounds=20, categories=False)["comparable"]
+    assert compare_runs(same, load_run(_write_run(tmp_path, "r4", rows)), rounds=20, categories=False)["comparable"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_compare import STRENGTH, _battles, _changed, _write_run
 
@@ -213,3 +215,84 @@ def test_lengths_from_empty_answers_stay_strict_json_and_count_as_longer() -> No
     assert "from empty" in _length_text(row, "characters")
     lengths = {"available": True, "models": {"m": row, "n": _row(100.0, 110.0, 4)}}
     assert longer_and_better(lengths, ["m", "n"]) == ["m"]
+
+
+def test_markdown_report_renders_hostile_names_as_written(tmp_path: Path) -> None:
+    """Model names and categories that look like Markdown (emphasis, a link, a pipe, an entity, a heading) render
+    as the same text in a CommonMark renderer: no link, emphasis, tag or decoded entity, the table intact."""
+    from html import unescape
+
+    from markdown_it import MarkdownIt
+
+    from arena.compare.render import markdown
+
+    link, starry, entity, heading = "[click](https://evil.example/x)", "a|*x*_y_", "&lt;b&gt;", "# top"
+    names = {link: 0.2, starry: -0.1, entity: 0.1, heading: -0.2}
+    cats = ("x", "*cat*|[c](https://evil.example/c)")
+    rows = _battles({**STRENGTH, **names}, 24, seed=1, cats=cats)
+    new_rows = _changed(rows, _battles({**STRENGTH, **names, link: 3.0}, 24, seed=2, cats=cats), link)
+    result = compare_runs(load_run(_write_run(tmp_path, "r1", rows)), load_run(_write_run(tmp_path, "r2", new_rows)),
+                          rounds=30)
+    assert result["better"] == [link]
+    html = MarkdownIt("commonmark").enable("table").render(markdown(result))
+    hrefs = [part.split('"', 1)[0] for part in html.split('href="')[1:]]
+    assert hrefs and all(h.startswith("http://localhost:8501/?page=battles") for h in hrefs)  # only battle links
+    assert "<em>" not in html and "<strong>" not in html and "<b>" not in html and "<h1>top" not in html
+    text = unescape(re.sub(r"<[^>]+>", "", html))
+    for name in (*names, cats[1]):
+        assert name in text
+    # every table row keeps its column count (pipes in names escaped)
+    for table in re.findall(r"<table>.*?</table>", html, flags=re.S):
+        widths = {len(re.findall(r"<t[dh]", row)) for row in re.findall(r"<tr>.*?</tr>", table, flags=re.S)}
+        assert len(widths) == 1
+
+
+def test_contributions_add_up_when_some_battles_have_no_category() -> None:
+    from arena.compare.why import contributions
+
+    def sided(rows: list[tuple[float, str | None]]) -> pd.DataFrame:
+        return pd.DataFrame({"model": "m", "score": [s for s, _ in rows], "weight": 1.0,
+                             "category": pd.Series([c for _, c in rows], dtype=object)})
+
+    old = sided([(0.0, "x"), (1.0, "x"), (0.0, None), (0.5, "y")])
+    new = sided([(1.0, "x"), (1.0, None), (1.0, None), (0.5, "y"), (0.0, None)])
+    rows = {r["category"]: r["contribution"] for r in contributions(old, new, "m", {})}
+    # by hand: x 1/5 - 1/4, y 0.5/5 - 0.5/4, no category 2/5 - 0/4
+    assert rows == pytest.approx({"x": 0.2 - 0.25, "y": 0.1 - 0.125, "(no category)": 0.4})
+    assert sum(rows.values()) == pytest.approx(3.5 / 5 - 1.5 / 4)
+    uncategorised_old = sided([(0.0, None), (1.0, None)])  # the old run has no categories at all
+    rows = {r["category"]: r["contribution"] for r in contributions(uncategorised_old, new, "m", {})}
+    assert sum(rows.values()) == pytest.approx(3.5 / 5 - 0.5) and rows["x"] == pytest.approx(0.2)
+    assert contributions(uncategorised_old, uncategorised_old, "m", {}) == []
+
+
+def test_zero_width_fallback_scales_the_leaderboard_to_the_shared_questions() -> None:
+    rows = [{"model": "a", "ci_low": 3.0, "ci_high": 3.0, "verdict": "better"},
+            {"model": "b", "ci_low": 0.0, "ci_high": 0.0, "verdict": "no detectable change"}]
+    board = {"options": {"percentiles": [2.5, 97.5]},
+             "overall": {"table": [{"ci_low": -10.0, "ci_high": 10.0}, {"ci_low": -30.0, "ci_high": 30.0},
+                                   {"ci_low": -20.0, "ci_high": 20.0}]}}
+    same = noise_floor(rows, n_questions=25, model_level=0.95, leaderboard=board, leaderboard_questions=25)
+    fewer = noise_floor(rows, n_questions=25, model_level=0.95, leaderboard=board, leaderboard_questions=100)
+    se = math.sqrt(2) * 40.0 / (2 * 1.959964)  # the median width 40, two independent runs
+    assert same["se"] == pytest.approx(se, rel=1e-5)
+    # the leaderboard's intervals come from 100 questions: on 25 shared ones the SE is twice as large
+    assert fewer["se"] == pytest.approx(2 * se, rel=1e-5) and "x sqrt(100/25)" in fewer["basis"]
+
+
+def test_too_few_shared_questions_give_no_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from arena.cli import main
+
+    old_rows = _battles(STRENGTH, 4, seed=1)
+    new_rows = _changed(old_rows, _battles({**STRENGTH, "m-a": -3.0}, 4, seed=2), "m-a")
+    old, new = _write_run(tmp_path, "r1", old_rows), _write_run(tmp_path, "r2", new_rows)
+    assert main(["compare", str(old), str(new), "--rounds", "40", "--format", "json",
+                 "--fail-on-regression", "m-a"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {r["verdict"] for r in out["models"]} == {"not enough data"} and out["worse"] == []
+    assert all(r["ci_low"] is None for r in out["models"]) and out["intervals"].startswith("none: 4 shared questions")
+    assert next(r["change"] for r in out["models"] if r["model"] == "m-a") < 0  # the change itself is still shown
+    five = _changed(_battles(STRENGTH, 5, seed=1), _battles({**STRENGTH, "m-a": -3.0}, 5, seed=2), "m-a")
+    result = compare_runs(load_run(_write_run(tmp_path, "r3", _battles(STRENGTH, 5, seed=1))),
+                          load_run(_write_run(tmp_path, "r4", five)), rounds=40, categories=False)
+    assert all(r["ci_low"] is not None for r in result["models"])

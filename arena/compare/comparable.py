@@ -36,6 +36,24 @@ def _judges(facts: RunFacts) -> list[str]:
     return [str(model)] if model else []
 
 
+def _judges_by_category(old: RunFacts, new: RunFacts) -> str | None:
+    """A reason when the same judges split the categories both runs have differently (judge A on x and B on y last
+    week, the other way round this week): the per-category changes would then compare two judges."""
+    tables = []
+    for facts in (old, new):
+        b = facts.battles
+        if "judge" not in b or "category" not in b:
+            return None
+        known = b[b["judge"].notna() & b["category"].notna()]
+        tables.append({str(c): sorted({str(j) for j in g}) for c, g in known.groupby("category")["judge"]})
+    differ = [c for c in sorted(set(tables[0]) & set(tables[1])) if tables[0][c] != tables[1][c]]
+    if not differ:
+        return None
+    shown = "; ".join(f"{c}: {', '.join(tables[0][c])} (old) vs {', '.join(tables[1][c])} (new)" for c in differ[:3])
+    more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+    return f"different judge per category: {shown}{more}"
+
+
 def _normalisation(facts: RunFacts) -> dict[str, Any]:
     """Rating normalisation options: leaderboard.json options, falling back to the config's rating section."""
     options = facts.leaderboard.get("options")
@@ -66,6 +84,8 @@ def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     reasons: list[str] = []
     notes: list[str] = []
     _differ("judge", _judges(old), _judges(new), reasons, notes)
+    if not reasons and (split := _judges_by_category(old, new)):
+        reasons.append(split)
     _differ("judge template hash", old.template_hashes, new.template_hashes, reasons, notes)
     old_judge, new_judge = _section(old, "judge"), _section(new, "judge")
     _differ("judge mode", old_judge.get("mode"), new_judge.get("mode"), reasons, notes)

@@ -45,8 +45,11 @@ def _unpaired(leaderboard: dict[str, Any] | None) -> tuple[float | None, str]:
 
 def noise_floor(models: list[dict[str, Any]], n_questions: int, model_level: float,
                 sizes: tuple[float, ...] = SIZES, power: float = POWER,
-                leaderboard: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Standard error, smallest detectable change and questions needed per change size, from the interval widths."""
+                leaderboard: dict[str, Any] | None = None, leaderboard_questions: int | None = None) -> dict[str, Any]:
+    """Standard error, smallest detectable change and questions needed per change size, from the interval widths
+    (or, when every paired interval has width 0, from the new run's leaderboard intervals, which come from its
+    `leaderboard_questions` questions: their SE is scaled to the n_questions shared ones by the square root of
+    the ratio)."""
     widths = [(r["ci_high"] - r["ci_low"], r["model"]) for r in models
               if r.get("ci_low") is not None and r.get("ci_high") is not None
               and math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"]) and not r["verdict"].startswith("ref")]
@@ -61,6 +64,10 @@ def noise_floor(models: list[dict[str, Any]], n_questions: int, model_level: flo
         if se is None:
             return {"available": False, "reason": "every interval has width 0: the runs' verdicts are identical on "
                     "the shared questions (cached judgments), so this pair shows no noise to scale"}
+        if leaderboard_questions and leaderboard_questions != n_questions:
+            se *= math.sqrt(leaderboard_questions / n_questions)
+            basis += (f"; its {leaderboard_questions} questions scaled to the {n_questions} shared ones "
+                      f"(x sqrt({leaderboard_questions}/{n_questions}))")
     mde = (z + z_p) * se
     return {
         "available": True, "questions": n_questions, "power": power, "model_level": model_level,

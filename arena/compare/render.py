@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from arena.rating.names import names_shown
@@ -117,16 +118,29 @@ def terminal(result: dict[str, Any], rows: int = TERMINAL_ROWS) -> str:
     return "\n".join(lines)
 
 
-def _md_text(text: Any) -> str:
-    """Text for the Markdown report with `<` as an entity, so a renderer never sees a tag in a model name."""
-    return str(text).replace("<", "&lt;")
+_MD_INLINE = re.compile(r"([\\`*_~$|])|\](?=[(\[])")  # emphasis, code, math, table pipes; `](` / `][` of a link
+_MD_LEAD = re.compile(r"^([#>+=\[-]|\d+(?=[.)]))")  # what opens a block (heading, quote, list, reference) at the start
+
+
+def _md_text(text: Any, block: bool = True) -> str:
+    """Plain text (model names, categories, question ids inside the report's own words) as Markdown that renders
+    exactly as written: `&` and `<` as entities (no HTML, no entity), and backslashes before what would start
+    emphasis, code, math, a table cell or a link or image (`](`); with `block` (a paragraph, heading or list item,
+    not a table cell) also before what would open a block at the start (heading, quote, list, link reference).
+    One line, without leading blanks (no code block)."""
+    text = " ".join(str(text).split("\n")).replace("\r", " ").lstrip()
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
+    if not block:
+        return text
+    return _MD_LEAD.sub(lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0), text)
 
 
 def _md_cell(cell: Any) -> str:
     """One Markdown table cell: a link or text, pipes escaped, on one line."""
     if isinstance(cell, dict):
         return f"[{_md_cell(cell['text'])}]({cell['href']})"
-    return _md_text(cell).replace("|", "\\|").replace("\n", " ")
+    return _md_text(cell, block=False)
 
 
 def _md_table(head: list[str], rows: list[list[Any]]) -> list[str]:

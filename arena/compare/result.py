@@ -16,6 +16,7 @@ from arena.errors import ArenaError
 
 BETTER, WORSE, SAME = "better", "worse", "no detectable change"
 REFERENCE, NO_DATA = "reference (fixed)", "not enough data"
+MIN_SHARED_QUESTIONS = 5  # fewer shared questions (overall or in a category): changes without intervals or verdicts
 SCHEMA_VERSION = 1  # of compare.json: bump when a field changes meaning
 STYLE_ROUNDS = 200  # default rounds of the style-controlled interval (each round refits both runs' style model)
 TOL = 1e-6  # rating points: an interval bound this close to 0 is 0 (identical runs give +-1e-12 from the fits)
@@ -72,9 +73,10 @@ def model_level(level: float, n_models: int, adjust: bool) -> float:
 
 
 def _model_rows(res: PairedResult, each_level: float, factor: float, init: float,
-                ref_value: float | None) -> tuple[list[dict[str, Any]], dict, dict, str]:
+                ref_value: float | None, n_questions: int) -> tuple[list[dict[str, Any]], dict, dict, str]:
     """Per shared model: ratings on the common scale, change, interval (at `each_level`, the per-model level),
-    ranks and verdict; plus all ratings and how the intervals were made (`change_intervals`)."""
+    ranks and verdict; plus all ratings and how the intervals were made (`change_intervals`). With fewer than
+    MIN_SHARED_QUESTIONS shared questions no model gets an interval or a verdict."""
     old_models, new_models = res.old.counts.models, res.new.counts.models
     raw_old = factor * res.old.theta
     if res.reference is not None:
@@ -90,6 +92,11 @@ def _model_rows(res: PairedResult, each_level: float, factor: float, init: float
     battles_old, battles_new = res.old.counts.model_battles(), res.new.counts.model_battles()
     enough = np.isfinite(res.draws).sum(axis=0) >= max(1, 0.5 * len(res.draws))  # else no interval
     lows, highs, how = change_intervals(res.draws, res.diff, each_level, enough)
+    if n_questions < MIN_SHARED_QUESTIONS:
+        enough[:] = False
+        how = (f"none: {n_questions} shared question{'' if n_questions == 1 else 's'}, and a verdict needs at least "
+               f"{MIN_SHARED_QUESTIONS} (resampling fewer questions cannot show how much the verdicts vary: one "
+               "question gives the same draw every round)")
     rows = []
     for k, model in enumerate(res.shared):
         low, high = (lows[k], highs[k]) if enough[k] else (math.nan, math.nan)
@@ -112,7 +119,8 @@ def _compare_frames(old: pd.DataFrame, new: pd.DataFrame, questions: list[str], 
     res = paired_bootstrap(old, new, questions, settings["rounds"], seed, settings["factor"],
                            settings["reference"], settings["prior_weight"])
     level = model_level(settings["level"], len(res.shared), settings["adjust"])
-    rows, old_r, new_r, how = _model_rows(res, level, settings["factor"], settings["init"], settings["ref_value"])
+    rows, old_r, new_r, how = _model_rows(res, level, settings["factor"], settings["init"], settings["ref_value"],
+                                          len(questions))
     return {
         "shared_questions": len(questions), "models": rows, "scale": scale_text(res.reference),
         "model_level": level, "intervals": how,

@@ -230,7 +230,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         bits = [f"categories (win-rate contribution) {top}" if top else "no categories",
                 f"{w['flips']['flipped']}/{w['flips']['shared']} verdicts flipped ({w['flips']['toward']} toward "
                 f"{w['verdict']})",
-                f"answer length {100 * length['change']:+.1f}% {unit}" if length else "answer length n/a",
+                f"answer length {_length_change(length)} {unit}" if length else "answer length n/a",
                 f"style-controlled {_style_text(w.get('style'))} (raw {_sign(w['change'])})"]
         flag = "; FLAG: longer answers" if w.get("longer_answers") else ""
         lines.append(f"why {model}: " + "; ".join(bits) + flag)

@@ -60,15 +60,18 @@ def contributions(old: pd.DataFrame, new: pd.DataFrame, model: str, parts: dict[
     first."""
     o, n = old[old["model"] == model], new[new["model"] == model]
     w_old, w_new = float(o["weight"].sum()), float(n["weight"].sum())
-    if not w_old or not w_new or o[key].isna().all():
+    if not w_old or not w_new or (o[key].isna().all() and n[key].isna().all()):
         return []
+    groups = [(str(v), o[key] == v, n[key] == v) for v in sorted(set(o[key].dropna()) | set(n[key].dropna()), key=str)]
+    if o[key].isna().any() or n[key].isna().any():  # battles without one: their own row, so the rows add up
+        groups.append((f"(no {key})", o[key].isna(), n[key].isna()))
     rows = []
-    for value in sorted(set(o[key].dropna()) | set(n[key].dropna()), key=str):
-        oc, nc = o[o[key] == value], n[n[key] == value]
+    for value, in_old, in_new in groups:
+        oc, nc = o[in_old], n[in_new]
         pts_old, pts_new = float((oc["score"] * oc["weight"]).sum()), float((nc["score"] * nc["weight"]).sum())
-        part = next((r for r in (parts.get(str(value)) or {}).get("models", []) if r["model"] == model), None)
+        part = next((r for r in (parts.get(value) or {}).get("models", []) if r["model"] == model), None)
         rows.append({
-            key: str(value), "old_battles": len(oc), "new_battles": len(nc),
+            key: value, "old_battles": len(oc), "new_battles": len(nc),
             "old_win_rate": pts_old / oc["weight"].sum() if len(oc) else None,
             "new_win_rate": pts_new / nc["weight"].sum() if len(nc) else None,
             "contribution": pts_new / w_new - pts_old / w_old,
@@ -224,6 +227,7 @@ def explain(old: Any, new: Any, out: dict[str, Any], questions: list[str], setti
     judges = judge_breakdown(old, new, why, models, questions, settings, out.get("seed", 0),
                              (out.get("judge") or {}).get("new"))
     power = noise_floor(out["models"], len(questions), out.get("model_level", out["level"]),
-                        leaderboard=new.leaderboard)
+                        leaderboard=new.leaderboard,
+                        leaderboard_questions=int(new.battles["question_id"].astype(str).nunique()))
     return {"why": why, "judges": judges, "lengths": lengths, "style": style, "longer_answers": longer,
             "power": power}
