@@ -242,8 +242,8 @@ def test_markdown_report_renders_hostile_names_as_written(tmp_path: Path) -> Non
     for name in (*names, cats[1]):
         assert name in text
     # every table row keeps its column count (pipes in names escaped)
-    for table in re.findall(r"<table>.*?</table>", html, flags=re.S):
-        widths = {len(re.findall(r"<t[dh]", row)) for row in re.findall(r"<tr>.*?</tr>", table, flags=re.S)}
+    for table in re.findall(r"<table>.*?</table>", html, flags=re.DOTALL):
+        widths = {len(re.findall(r"<t[dh]", row)) for row in re.findall(r"<tr>.*?</tr>", table, flags=re.DOTALL)}
         assert len(widths) == 1
 
 
