@@ -109,3 +109,46 @@ def test_file_level_errors(tmp_path: Path, name: str, content: str | None, expec
 def test_folder_without_battles(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="folder has no battles.jsonl"):
         load_battles(tmp_path)
+
+
+GOOD_CSV = "model_a,model_b,winner\nx,y,model_a\ny,x,tie\n"
+
+
+@pytest.mark.parametrize("name", ["b.csv.GZ", "b.jsonl.GZ", "b.json.GZ"])
+def test_gzip_suffix_in_capitals(tmp_path: Path, name: str) -> None:
+    text = GOOD_CSV if ".csv" in name else "".join(json.dumps(r) + "\n" for r in ROWS[:2])
+    if ".json." in name:
+        text = json.dumps(ROWS[:2])
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()))
+    assert load_battles(path)["model_a"].tolist() == ["x", "y"]
+
+
+@pytest.mark.parametrize("name", ["b.csv", "b.jsonl", "b.json"])
+def test_a_byte_order_mark_is_dropped(tmp_path: Path, name: str) -> None:
+    text = {"b.csv": GOOD_CSV, "b.jsonl": "".join(json.dumps(r) + "\n" for r in ROWS[:2]),
+            "b.json": json.dumps(ROWS[:2])}[name]
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_battles(path)["model_a"].tolist() == ["x", "y"]
+
+
+@pytest.mark.parametrize("text, line", [
+    ("model_a,model_b,winner\nx,y,model_a\n\nx,y,draw\n", 4),  # a blank line before the bad row
+    ('model_a,model_b,winner\n"x\nstill x",y,model_a\nx,y,draw\n', 4),  # a quoted line break
+    ("\nmodel_a,model_b,winner\nx,y,model_a\nx,y,draw\n", 4),  # a blank line before the header
+])
+def test_csv_errors_name_the_physical_line(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=rf"bad\.csv:{line}: field 'winner'"):
+        load_battles(path)
+    path.write_text(text.replace("draw", "tie"))
+    assert len(load_battles(path)) == 2
+
+
+def test_csv_header_naming_a_field_twice(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("model_a,model_b,winner,winner\nx,y,model_a,tie\n")
+    with pytest.raises(DataError, match="the CSV header names 'winner' more than once"):
+        load_battles(path)

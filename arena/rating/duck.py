@@ -23,18 +23,21 @@ ROW_BITS = 40  # a battle's order key is file index << ROW_BITS | row in file
 
 
 def parquet_files(pattern: str | Path) -> list[Path] | None:
-    """The sorted Parquet files of a glob or a folder of .parquet files; None for anything else."""
+    """The sorted Parquet files of a glob or a folder of .parquet files; None for anything else. An existing path
+    is taken as it is, glob characters in its name or not."""
     text = str(pattern)
-    if any(c in text for c in GLOB_CHARS):
+    path = Path(text)
+    is_glob = any(c in text for c in GLOB_CHARS) and not path.exists()
+    if is_glob:
         found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not found:
             raise DataError(f"{text}: no file matches this pattern", hint="quote the glob, e.g. 'logs/*.parquet'")
-    elif Path(text).is_dir() and not any((Path(text) / n).is_file() for n in ("battles.jsonl", "battles.jsonl.gz")):
-        found = sorted(Path(text).glob("*.parquet"))
+    elif path.is_dir() and not any((path / n).is_file() for n in ("battles.jsonl", "battles.jsonl.gz")):
+        found = sorted(path.glob("*.parquet"))
     else:
         return None
     if not found or any(p.suffix.lower() != ".parquet" for p in found):
-        return None if not any(c in text for c in GLOB_CHARS) else _only_parquet(text, found)
+        return _only_parquet(text, found) if is_glob else None
     return found
 
 
@@ -57,7 +60,7 @@ def _connect():
 
 def _columns(con, files: list[Path]) -> dict[str, str]:
     """Column name -> DuckDB type of the Parquet set."""
-    rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [[str(f) for f in files]]).fetchall()
+    rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [_patterns(files)]).fetchall()
     return {name: kind for name, kind, *_ in rows}
 
 
@@ -71,6 +74,8 @@ def _battle_sql(columns: dict[str, str]) -> str:
 
     def text(name: str, empty_is_missing: bool = False) -> str:  # an empty question_id is no question
         value = f"CAST({name} AS VARCHAR)"
+        if columns.get(name) == "BOOLEAN":  # as the other readers spell it (Python's str): True / False
+            value = f"(CASE WHEN {name} THEN 'True' WHEN NOT {name} THEN 'False' END)"
         value = f"NULLIF({value}, '')" if empty_is_missing else value
         return value if name in columns else "NULL::VARCHAR"
 
@@ -92,20 +97,29 @@ def _battle_sql(columns: dict[str, str]) -> str:
         FROM read_parquet(?, filename=true, file_row_number=true, union_by_name=true)"""
 
 
+def _patterns(files: list[Path]) -> list[str]:
+    """The files as DuckDB reads them: it expands every name given to read_parquet as a glob, so `*`, `?` and `[`
+    in a file's own name are escaped (`s[1].parquet` would otherwise read `s1.parquet`)."""
+    return [glob.escape(str(f)) for f in files]
+
+
 def _first_bad(con, files: list[Path], base: str) -> tuple[Path, int] | None:
     """File and 1-based row of the first battle the chunked reader would reject, or None."""
     names = [str(f) for f in files]
-    row = con.execute(f"SELECT min(ord) FROM ({base}) WHERE bad", [names, names]).fetchone()
+    row = con.execute(f"SELECT min(ord) FROM ({base}) WHERE bad", [names, _patterns(files)]).fetchone()
     if row is None or row[0] is None:
         return None
     return files[row[0] >> ROW_BITS], (row[0] & ((1 << ROW_BITS) - 1)) + 1
 
 
-def duck_summary(files: list[Path], by_question: bool = False, memory_limit: str | None = None) -> BattleSummary:
-    """BattleSummary of a Parquet set, grouped by DuckDB out of core (memory bounded by memory_limit)."""
+def duck_summary(files: list[Path], by_question: bool = False, memory_limit: str | None = None,
+                 source: str | None = None) -> BattleSummary:
+    """BattleSummary of a Parquet set (named `source` in errors), grouped by DuckDB out of core (memory bounded by
+    memory_limit)."""
     from arena.rating.fastcheck import NUMBER_FIELDS
-    from arena.rating.stream import iter_battle_chunks
+    from arena.rating.stream import iter_set_chunks, no_battles
 
+    label = source or " ".join(map(str, files))
     con = _connect()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -113,23 +127,25 @@ def duck_summary(files: list[Path], by_question: bool = False, memory_limit: str
     odd = [c for c in ("model_a", "model_b", "winner") if c in columns and columns[c] != "VARCHAR"]
     odd += [c for c in NUMBER_FIELDS if c in columns and columns[c] not in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER")]
     if "model_a" not in columns or "model_b" not in columns or odd:  # unusual types: the chunked reader
-        return summarise((c for f in files for c in iter_battle_chunks(f)), " ".join(map(str, files)), by_question)
+        return summarise(iter_set_chunks(files, label), label, by_question)
     base = _battle_sql(columns)
     found = _first_bad(con, files, base)
     if found is not None:  # the chunked reader names file, row and field (and has the last word)
-        return summarise((c for f in files for c in iter_battle_chunks(f)), " ".join(map(str, files)), by_question)
+        return summarise(iter_set_chunks(files, label), label, by_question)
     names = [str(f) for f in files]
     alone = "CASE WHEN question IS NULL THEN ord END" if by_question else "NULL::BIGINT"
     question = "question" if by_question else "NULL::VARCHAR"
     combos = con.execute(f"""
         SELECT model_a, model_b, coalesce(p, from_winner) AS score, coalesce(w0, 1.0) AS weight, category,
                {question} AS question, {alone} AS alone, count(*) AS count, min(ord) AS first
-        FROM ({base}) GROUP BY ALL""", [names, names]).df()
+        FROM ({base}) GROUP BY ALL""", [names, _patterns(files)]).df()
+    if combos.empty:
+        raise no_battles(label, len(files))
     lengths = con.execute(f"""
         SELECT category, model, model_a = model_b AS self, sum(len) AS len_sum, count(len) AS len_n FROM (
             SELECT category, model_a, model_b, model_a AS model, len_a AS len FROM ({base})
             UNION ALL SELECT category, model_a, model_b, model_b AS model, len_b AS len FROM ({base}))
-        GROUP BY ALL HAVING count(len) > 0""", [names, names, names, names]).df()
+        GROUP BY ALL HAVING count(len) > 0""", [names, _patterns(files)] * 2).df()
     return _to_summary(" ".join(names), combos, lengths, by_question)
 
 

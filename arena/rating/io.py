@@ -10,7 +10,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,10 +52,11 @@ def resolve_battles_path(path: Path) -> Path:
 
 
 def _open_text(path: Path) -> IO[str]:
-    """Open a possibly gzipped text file."""
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+    """Open a possibly gzipped UTF-8 text file (a byte-order mark at the start is dropped, as spreadsheet programs
+    write one)."""
+    if path.suffix.lower() == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def battles_format(path: Path) -> str:
@@ -86,7 +87,7 @@ def _not_utf8(path: Path, number: int, line: bytes, exc: UnicodeDecodeError) -> 
 
 def _first_bad_utf8_line(path: Path) -> DataError | None:
     """The error naming the first line of a (possibly gzipped) file that is not UTF-8, if any."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             try:
@@ -149,20 +150,46 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     """Read a CSV with every cell as text (typed later, so errors can name the line)."""
     try:
         with _open_text(path) as handle:
-            rows = list(csv.reader(handle))
+            rows = list(csv_records(handle))
     except UnicodeDecodeError as exc:
         raise (_first_bad_utf8_line(path) or DataError(f"{path}: cannot read CSV battles ({exc})")) from None
     except (OSError, EOFError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read CSV battles ({exc})") from None
-    if not rows:
+    records = [(line, row) for line, row in rows if row]  # blank lines hold no record
+    if not records:
         raise DataError(f"{path}: empty CSV file (expected a header with model_a, model_b, winner)")
-    header = rows[0]
-    for i, row in enumerate(rows[1:], start=2):
-        if row and len(row) != len(header):
-            raise DataError(f"{path}:{i}: {len(row)} fields where the header has {len(header)}",
+    header = records[0][1]
+    check_csv_header(path, header)
+    for line, row in records[1:]:
+        if len(row) != len(header):
+            raise DataError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}",
                             hint="quote fields that contain commas")
-    frame = pd.DataFrame([r for r in rows[1:] if r], columns=header, dtype=str)
-    return frame.replace({"": None})
+    frame = pd.DataFrame([r for _, r in records[1:]], columns=header, dtype=str).replace({"": None})
+    frame.attrs["lines"] = np.array([line for line, _ in records[1:]], np.int64)  # each record's first line
+    return frame
+
+
+def csv_records(handle: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, fields) of each CSV row, blank lines included as empty rows (a quoted field may
+    span lines, so record k is not line k)."""
+    reader = csv.reader(handle)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        yield start, row
+
+
+def check_csv_header(path: Path, header: list[str]) -> None:
+    """A battle field named twice in the header is an error (which of the two columns would be meant?)."""
+    from arena.rating.fastcheck import KNOWN_FIELDS
+
+    twice = sorted({name for name in header if name in KNOWN_FIELDS and header.count(name) > 1})
+    if twice:
+        raise DataError(f"{path}: the CSV header names {', '.join(repr(n) for n in twice)} more than once",
+                        hint="keep one column of each name")
 
 
 def _where(path: Path, lines: np.ndarray, row: int, kind: str) -> str:

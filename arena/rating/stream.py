@@ -26,8 +26,26 @@ CHUNK_BYTES = 8 << 20  # JSONL bytes parsed at once (about 80k battles; peak mem
 CHUNK_ROWS = 1 << 18  # Parquet rows per batch
 
 
-def iter_battle_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pd.DataFrame]:
-    """Validated battle tables (validate_battles' columns) of a file or run folder, in file order."""
+def iter_set_chunks(files: list[Path], source: str) -> Iterator[pd.DataFrame]:
+    """Validated battle tables of several files in order (a Parquet glob or folder): a file with no battles adds
+    nothing; only a set with no battles at all is an error."""
+    empty = True
+    for file in files:
+        for chunk in iter_battle_chunks(file, allow_empty=len(files) > 1):
+            empty = False
+            yield chunk
+    if empty:
+        raise no_battles(source, len(files))
+
+
+def no_battles(source: str, n_files: int) -> DataError:
+    """The error for a battle set with no battles at all."""
+    return DataError(f"{source}: no battles" + (f" in any of its {n_files} files" if n_files > 1 else ""))
+
+
+def iter_battle_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES, allow_empty: bool = False) -> Iterator[pd.DataFrame]:
+    """Validated battle tables (validate_battles' columns) of a file or run folder, in file order (a file with no
+    battles is an error unless allow_empty)."""
     path = rio.resolve_battles_path(Path(path))
     kind = rio.battles_format(path)
     readers = {"jsonl": _jsonl_chunks, "csv": _csv_chunks, "parquet": _parquet_chunks, "json": _json_chunks}
@@ -36,7 +54,7 @@ def iter_battle_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[p
         if len(chunk):
             empty = False
             yield chunk
-    if empty:
+    if empty and not allow_empty:
         raise DataError(f"{path}: no battles")
 
 
@@ -58,6 +76,8 @@ def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int, int
     first = 1
     try:
         with _open_binary(path) as handle:
+            if handle.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte-order mark before the first line is dropped
+                handle.seek(0)
             while block := handle.read(chunk_bytes):
                 if not block.endswith(b"\n"):
                     block += handle.readline()
@@ -225,28 +245,43 @@ def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
         done = 0
         for batch in reader:
             table = pa.Table.from_batches([batch])
-            lines = np.arange(done + 2, done + 2 + table.num_rows, dtype=np.int64)
+            lines = np.arange(done + 2, done + 2 + table.num_rows, dtype=np.int64)  # one record per line
             try:
-                chunk = fast_validate(table, path, lines, "csv", done == 0)
-            except NotVouched:
+                try:
+                    chunk = fast_validate(table, path, lines, "csv", done == 0)
+                except NotVouched:
+                    frame = table.to_pandas().astype(object)
+                    chunk = rio.validate_battles(frame.where(frame.notna(), None), path, lines, "csv")
+            except DataError:  # name the real line: blank lines and quoted line breaks shift records
                 frame = table.to_pandas().astype(object)
-                chunk = rio.validate_battles(frame.where(frame.notna(), None), path, lines, "csv")
+                rio.validate_battles(frame.where(frame.notna(), None), path, _csv_lines(path, done, len(frame)),
+                                     "csv")
+                raise
             done += table.num_rows
             yield chunk
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
-        frame = rio.read_csv_text(path).iloc[done:]  # the row-by-row reader names the line (fields, encoding)
-        if len(frame):
-            yield rio.validate_battles(frame, path, np.arange(done + 2, done + len(frame) + 2), "csv")
+        frame = rio.read_csv_text(path)  # the row-by-row reader names the line (fields, encoding)
+        lines = frame.attrs["lines"][done:]
+        if len(lines):
+            yield rio.validate_battles(frame.iloc[done:], path, lines, "csv")
+
+
+def _csv_lines(path: Path, start: int, count: int) -> np.ndarray:
+    """First physical line of the CSV records start..start+count (0 = the first after the header), by a scan
+    (only to name the line of an error)."""
+    with rio._open_text(path) as handle:
+        records = (line for line, row in rio.csv_records(handle) if row)
+        next(records, None)  # the header
+        return np.array([line for _, line in zip(range(start + count), records)][start:], np.int64)
 
 
 def _csv_header(path: Path) -> list[str]:
     """The CSV header's field names."""
-    import csv
-
     with rio._open_text(path) as handle:
-        header = next(csv.reader(handle), None)
+        header = next((row for _, row in rio.csv_records(handle) if row), None)  # blank lines before it skipped
     if not header:
         raise DataError(f"{path}: empty CSV file (expected a header with model_a, model_b, winner)")
+    rio.check_csv_header(path, header)
     return header
 
 
@@ -267,5 +302,5 @@ def _parquet_chunks(path: Path, chunk_bytes: int) -> Iterator[pd.DataFrame]:
         try:
             yield fast_validate(table, path, lines, "parquet", row == table.num_rows)
         except NotVouched:
-            frame = table.to_pandas().astype(object)
+            frame = table.to_pandas(integer_object_nulls=True).astype(object)  # ints with nulls stay ints (not 1.0)
             yield rio.validate_battles(frame.where(frame.notna(), None), path, lines, "parquet")

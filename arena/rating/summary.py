@@ -185,10 +185,10 @@ def battles_for_rating(
     the `scale` extra is installed, else pyarrow chunks)."""
     from arena.rating.duck import duck_summary, parquet_files
     from arena.rating.io import load_battles
-    from arena.rating.stream import iter_battle_chunks
+    from arena.rating.stream import iter_set_chunks
 
     files = parquet_files(path) or [Path(path)]
-    chunks = (chunk for file in files for chunk in iter_battle_chunks(file))
+    chunks = iter_set_chunks(files, str(path))
     if options.method != "bt" or options.style_control:
         if len(files) == 1:
             return load_battles(files[0])
@@ -196,7 +196,7 @@ def battles_for_rating(
     by_question = options.bootstrap_by == "question" and options.bootstrap > 0
     parquet = all(f.suffix.lower() == ".parquet" for f in files)
     if parquet and (engine == "duckdb" or (engine == "auto" and _has_duckdb())):
-        return duck_summary(files, by_question)
+        return duck_summary(files, by_question, source=str(path))
     return summarise(chunks, str(path), by_question)
 
 
