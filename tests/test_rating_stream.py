@@ -174,3 +174,15 @@ def test_what_pyarrow_accepts_or_chokes_on_still_gets_the_exact_error(tmp_path: 
     with pytest.raises(DataError) as info:
         load_battles(path)
     assert f"{path}{expected}" in str(info.value)
+
+
+def test_bytes_that_are_not_utf8_are_an_error_in_any_block(tmp_path: Path) -> None:
+    """A bad byte in a field the engine does not read fails the same way whatever block it falls in."""
+    good = b'{"model_a": "x", "model_b": "y", "winner": "model_a", "note": "fine"}\n'
+    bad = b'{"model_a": "x", "model_b": "y", "winner": "tie", "note": "\xff"}\n'
+    for lines, number in ((bad + good * 50, 1), (good * 50 + bad + good * 5, 51)):
+        path = tmp_path / "b.jsonl"
+        path.write_bytes(lines)
+        for chunk_bytes in (200, 1 << 20):
+            with pytest.raises(DataError, match=rf"b\.jsonl:{number}: not UTF-8 text \(byte 0xff"):
+                list(iter_battle_chunks(path, chunk_bytes=chunk_bytes))

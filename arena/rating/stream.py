@@ -146,13 +146,26 @@ def check_utf8(table: pa.Table) -> None:
             column.validate(full=True)
 
 
+def utf8_block(block: bytes) -> bool:
+    """Whether a whole block of bytes is UTF-8 (Arrow's validation: about 0.5 ms for 8 MB, no Python string)."""
+    offsets = pa.py_buffer(np.array([0, len(block)], np.int32).tobytes())
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(block)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None = None) -> pa.Table:
     """pyarrow parse of a JSONL block with the battle schema (text ids may be numbers).
 
-    Only blocks whose every line starts with '{' reach pyarrow; others raise NotVouched.
+    Only blocks whose every line starts with '{' and that are UTF-8 throughout (fields the engine does not read
+    included, as in every block and in the row-by-row reader) reach pyarrow; others raise NotVouched.
     """
     if not _every_line_is_an_object(block):
         raise NotVouched("a line does not start with '{'")
+    if not utf8_block(block):  # pyarrow's JSON reader does not check inside strings; the row reader names the line
+        raise NotVouched("not UTF-8")
     schema = schema or _JsonlSchema()
     overrides: dict[str, pa.DataType] = {}
     for _ in range(len(TEXT_FIELDS) + 2):
@@ -167,10 +180,6 @@ def _parse_jsonl_block(block: bytes, n_lines: int, schema: _JsonlSchema | None =
             else:
                 raise NotVouched(str(exc)) from None
             continue
-        try:  # the row-by-row reader names the bad line
-            check_utf8(table)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # also a field name that is not UTF-8
-            raise NotVouched(str(exc)) from None
         schema.learn(table)
         return table
     raise NotVouched("schema")
