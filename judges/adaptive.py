@@ -197,8 +197,13 @@ class AdaptiveSchedule:
         warm = [p for p in pairs if self.known.get(p, 0) < s.warmup]
         fitted = set(fit.models) if fit is not None else set()
         if warm or fit is None or fitted != set(self.models):
-            if not warm:
+            if not warm and not pairs:
                 return Plan([], "exhausted", "every question of every pair is judged")
+            if not warm:  # the warm-up is done, yet models lack battles: their verdicts failed or were unparsed
+                missing = sorted(set(self.models) - fitted)
+                return Plan([], "no_battles", "the warm-up gave no battles to rate " + (
+                    "any model" if fit is None else f"{len(missing)} model(s) ({', '.join(missing[:5])})")
+                    + ": their judgments failed or had no verdict (see judgments.jsonl)")
             return self._take({p: 1.0 for p in warm}, budget, cap=s.warmup) or spent
         targets = self._targets(fit)
         self.tied = [t for t in targets if fit.tied(*t, s.min_gap)]
@@ -383,14 +388,15 @@ async def run_schedule(schedule: AdaptiveSchedule, ask: Callable[[list[Unit]], A
         fit = fit_ratings(frame, s.bootstrap, s.seed, fit) if frame is not None and len(frame) else None
         if on_round is not None:
             on_round(fit, schedule.calls)
+        if outside := halted():  # before planning: judgments the stop skipped are missing from the fit
+            stop, reason = "halted", outside
+            break
         plan = schedule.plan(fit)
         if plan.stop in ("separated", "futile") and fit is not None and s.bootstrap < CONFIRM_ROUNDS:
             # P(order) near `level` moves by ~0.007 between 200-round bootstraps: confirm a stop on more rounds
             fit = fit_ratings(frame, CONFIRM_ROUNDS, s.seed + 1, fit)
             plan = schedule.plan(fit)
         stop, reason = plan.stop, plan.reason
-        if stop is None and (outside := halted()):
-            stop, reason = "halted", outside
         if stop is not None:
             break
         made = await ask(plan.cells)

@@ -154,12 +154,12 @@ class JudgeStage:
                    disable=None if self.show_progress is None else not self.show_progress)
         schedule: dict[str, Any] = {"pairs": self.cfg.pairs, "calls": len(todo), "saved_calls": 0}
         try:
-            if todo:
+            if self.cfg.pairs == "adaptive":  # even with nothing open: the schedule records why it stops
                 with self.store.appender() as app:
-                    if self.cfg.pairs == "adaptive":
-                        schedule = await self._adaptive(prepared, cache, todo, lambda p: self._one(p, sem, app, bar))
-                    else:
-                        await asyncio.gather(*(self._one(p, sem, app, bar) for p in todo))
+                    schedule = await self._adaptive(prepared, cache, todo, lambda p: self._one(p, sem, app, bar))
+            elif todo:
+                with self.store.appender() as app:
+                    await asyncio.gather(*(self._one(p, sem, app, bar) for p in todo))
         finally:
             bar.close()
             await self.judge.aclose()
@@ -189,9 +189,10 @@ class JudgeStage:
         for c, ps in by_cell.items():
             for p in ps:
                 by_unit.setdefault(c + (p[0].position_models()[0],) if one_first else c, []).append(p)
+        # a unit's calls are its distinct judgments (identical answers make both orders one prompt, one key)
+        cost = {u: len({p[3] for p in ps}) for u, ps in by_unit.items()}
         models = sorted({m for c in every for m in c[1:]})
-        sched = AdaptiveSchedule(models, {u: len(ps) for u, ps in by_unit.items()}, known, self.cfg.adaptive,
-                                 answered=answered)
+        sched = AdaptiveSchedule(models, cost, known, self.cfg.adaptive, answered=answered)
         rows: dict[Any, list[dict]] = {}
 
         def refresh(cells: Any) -> None:  # the battles of these cells, from their judgments so far
@@ -201,7 +202,7 @@ class JudgeStage:
                            for b in self._make_battles(pairs)[0]]
 
         async def ask(units: list[Any]) -> int:
-            batch = [p for u in units for p in by_unit[u]]
+            batch = list({p[3]: p for u in units for p in by_unit[u] if p[3] not in self.results}.values())
             await asyncio.gather(*(one(p) for p in batch))
             refresh({u[:3] for u in units})
             return len(batch)
@@ -250,7 +251,9 @@ class JudgeStage:
         pairs: list[tuple[JudgeTask, dict]] = []
         run_rows = []
         for task, _, _, key in prepared:
-            rec = self.results.get(key) or cache.get(key)
+            # a failed or unparsed judgment of an earlier run that this run did not ask again is open work, not
+            # this run's failure (adaptive leaves cells it does not need; a budget stop leaves the rest)
+            rec = self.results.get(key) or (cache.get(key) if cache.get(key, {}).get("status") == "ok" else None)
             if rec is None:
                 continue
             rec = {**rec, "question_id": task.question.question_id, "turn": task.turn, "model_a": task.model_a,

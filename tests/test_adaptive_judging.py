@@ -445,3 +445,117 @@ def test_futility_forecast_integrates_over_the_current_posterior_of_the_gap(gap,
     simulated = np.mean(np.abs(final) >= 2.3263478740408408 * np.sqrt(v_all))  # z of level 0.99
     assert chance == pytest.approx(simulated, abs=0.004), (chance, simulated)
     assert 0.01 < simulated < 0.99  # a forecast in doubt, not a certain one
+
+
+# ---------------------------------------------------------------- judge stage edge cases (real local judge server)
+
+def _stage_run(tmp_path: Path, questions: Path, names: dict[str, str], judge_url: str, cand_url: str,
+               **judge) -> tuple[int, dict]:
+    """`arena run` through the CLI; returns the exit code and run.json (candidates `name: served model`)."""
+    cands = [{"name": n, "backend": "openai", "model": m, "base_url": cand_url} for n, m in names.items()]
+    cfg = write_config(tmp_path, questions, cands, rating={"bootstrap": 20},
+                       judge={"mode": "pairwise", "model": "judge-model", "base_url": judge_url, "verdict": "5way",
+                              "max_retries": 0, **judge})
+    code = main(["run", "-c", str(cfg), "--no-progress"])
+    runs = sorted((tmp_path / "ws" / "runs").iterdir())
+    return code, json.loads((runs[-1] / "run.json").read_text())
+
+
+ADAPTIVE = {"pairs": "adaptive", "adaptive": {"batch_calls": 12, "bootstrap": 30}}
+
+
+def test_adaptive_with_nothing_left_to_judge_records_its_stop(tmp_path, fake_openai, capsys):
+    questions = _questions(tmp_path, 6)
+    names = {"m1": "m1", "m2": "m2", "m3": "m3"}
+    with FakeOpenAI(reply=ranked_judge({"m1": 0, "m2": 1, "m3": 2}, noise=0.3)) as judge:
+        assert _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url, pairs="all")[0] == 0
+        sent = len(judge.requests)
+        code, info = _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url, **ADAPTIVE)
+    schedule = info["stages"]["judge"]["schedule"]
+    assert code == 0 and len(judge.requests) == sent and schedule["calls"] == 0
+    assert schedule["rounds"] == 0 and schedule["stopped"] in ("separated", "futile", "exhausted")
+    assert "adaptive schedule: 0 calls in 0 rounds" in capsys.readouterr().out
+
+
+def test_identical_answers_are_one_judgment_not_two_requests(tmp_path, fake_openai):
+    """Two candidates served by the same model answer alike: both orders of their cells are one prompt."""
+    questions = _questions(tmp_path, 8)
+    names = {"m1": "m1", "twin": "m1", "m3": "m3"}
+    with FakeOpenAI(reply=ranked_judge({"m1": 0, "m3": 1}, noise=0.2)) as judge:
+        code, info = _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url,
+                                pairs="adaptive", adaptive={"batch_calls": 12, "bootstrap": 30, "warmup": 8})
+    prompts = _prompts(judge)
+    assert len(prompts) == len(set(prompts))  # no prompt twice
+    stage = info["stages"]["judge"]
+    assert code == 0 and info["status"] == "completed" and stage["not_done"] == 0
+    assert stage["schedule"]["calls"] == len(prompts) == stage["new_calls"]
+
+
+def test_failures_of_earlier_runs_left_open_are_not_this_runs_failures(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 20)
+    names = {"m1": "m1", "m2": "m2", "m3": "m3"}
+    good = ranked_judge({"m1": 0, "m2": 1, "m3": 2}, noise=0.0)
+    def sometimes_none(req: dict) -> str:  # a quarter of the prompts get no verdict, their follow-ups neither
+        first = next(m["content"] for m in req["messages"] if m["role"] == "user")
+        if int(hashlib.sha256(first.encode()).hexdigest()[:8], 16) < 2**30:
+            return "no verdict here"
+        return good(req)
+
+    with FakeOpenAI(reply=sometimes_none) as judge:
+        first = _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url, pairs="all")[1]
+    unparsed = first["stages"]["judge"]["unparsed"]
+    assert unparsed > 0 and first["status"] == "partial"  # a quarter of the prompts had no verdict
+    with FakeOpenAI(reply=good) as judge:
+        code, info = _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url,
+                                pairs="adaptive", adaptive={"batch_calls": 6, "bootstrap": 30, "warmup": 1})
+    stage = info["stages"]["judge"]
+    assert stage["schedule"]["stopped"] == "separated" and stage["schedule"]["saved_calls"] > 0  # some left open
+    assert code == 0 and info["status"] == "completed"
+    assert stage["unparsed"] == 0 and stage["errors"] == 0 and not info["errors"]
+
+
+def test_a_judge_with_no_verdicts_stops_as_no_battles(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 6)
+    with FakeOpenAI(reply=lambda req: "I cannot decide.") as judge:
+        code, info = _stage_run(tmp_path, questions, {"m1": "m1", "m2": "m2", "m3": "m3"}, judge.base_url,
+                                fake_openai.base_url, **ADAPTIVE)
+    schedule = info["stages"]["judge"]["schedule"]
+    assert schedule["stopped"] == "no_battles" and "gave no battles to rate any model" in schedule["stop_reason"]
+    assert schedule["saved_calls"] > 0 and code != 0
+
+
+def test_an_outside_stop_comes_before_a_plan_made_without_the_skipped_judgments():
+    """A money budget that skipped part of a batch: the next plan would stop 'separated' on what was judged, but
+    the stop is the budget's (`halted`)."""
+    outcome = _arena([1900, 1500, 1100, 700, 300], questions=40, noise=0.0)
+    models = sorted({m for c in outcome for m in c[1:]})
+    cached = [c for c in outcome if "m4" not in c[1:]]  # last week's m0..m3; m4 is new and far below them
+    known = {p: 40 for p in itertools.combinations(models[:4], 2)}
+    sched = AdaptiveSchedule(models, {c: 2 for c in outcome if c not in cached}, known,
+                             AdaptiveConfig(batch_calls=400, bootstrap=60))
+    judged: list[Cell] = list(cached)
+
+    async def ask(cells):
+        judged.extend(cells)
+        return 2 * len(cells)
+
+    def battles():
+        return pd.DataFrame({"model_a": [c[1] for c in judged], "model_b": [c[2] for c in judged],
+                             "score": [outcome[c] for c in judged], "weight": 1.0}) if judged else None
+
+    summary = asyncio.run(run_schedule(sched, ask, battles, halted=lambda: "the money budget stopped"
+                                       if len(judged) > len(cached) else None))
+    assert summary["stopped"] == "halted" and summary["stop_reason"] == "the money budget stopped"
+    assert summary["rounds"] == 1  # the batch that hit the budget, then the stop
+
+
+def test_a_money_budget_stop_is_reported_as_halted(tmp_path, fake_openai):
+    questions = _questions(tmp_path, 15)
+    names = {f"m{k}": f"m{k}" for k in range(1, 5)}
+    with FakeOpenAI(reply=ranked_judge({m: k for k, m in enumerate(names)}, noise=0.25)) as judge:
+        code, info = _stage_run(tmp_path, questions, names, judge.base_url, fake_openai.base_url, **ADAPTIVE,
+                                price={"input_per_mtok": 100.0, "output_per_mtok": 100.0}, max_cost_usd=3.0,
+                                max_tokens=64)
+    stage = info["stages"]["judge"]
+    assert stage["budget_stopped"] and stage["schedule"]["stopped"] == "halted"
+    assert "money budget" in stage["schedule"]["stop_reason"]
