@@ -563,3 +563,26 @@ def test_truncated_answers_are_marked_in_battles_and_single_scores(
     cut = at.dataframe[0].value["truncated answers"].to_dict()
     assert cut == {"model-gamma": 0, "model-alpha": 1, "model-delta": 1, "model-beta": 0}
     assert "2 scored answer(s) stopped at the `max_tokens` limit" in at.warning[0].value
+
+
+def test_top_model_tile_shows_a_markdown_name_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model named like a Markdown image is the tile's text, not an image fetched from its address (one top
+    model: the tile's value; a shared rank 1: its help text)."""
+    from viz_fixture import _run_json, _write_json, _write_jsonl
+
+    from arena.rating import RatingOptions, write_leaderboard
+    from viz.render import escape_markdown_html
+
+    image = "![t](http://127.0.0.1:9/img.png)"
+    for clear, ws in ((True, tmp_path / "one"), (False, tmp_path / "tie")):
+        run = ws / "runs" / "20250301-000000-img"
+        rows = [{"question_id": f"q{k}", "model_a": image, "model_b": other, "judge": "j", "turn": 1,
+                 "winner": "model_a" if clear or k % 2 else "model_b"}
+                for k in range(40) for other in ("plain-b", "plain-c")]
+        _write_jsonl(run / "battles.jsonl", rows)
+        _write_json(run / "run.json", _run_json(run.name, "pairwise", [image, "plain-b", "plain-c"]))
+        write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=20, seed=0))
+        at = open_app(ws, monkeypatch, "leaderboard")
+        tile = next(m for m in at.metric if m.label == "Top model")
+        shown = tile.value if clear else tile.proto.help
+        assert escape_markdown_html(image) in shown and "![" not in shown

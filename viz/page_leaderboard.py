@@ -172,7 +172,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
             else None
         )
     except ArenaError as exc:
-        st.warning(f"No leaderboard for this selection: {exc}")
+        st.warning(f"No leaderboard for this selection: {escape_markdown_html(exc)}")  # may quote a category
         return
     table = section_frame(section)
     if table.empty:
@@ -186,9 +186,10 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     cols[2].metric("Method", str(board.get("method", "bt")).upper())
     top = top_models(table)
     if len(top) == 1:
-        cols[3].metric("Top model", top[0])
+        cols[3].metric("Top model", escape_markdown_html(top[0]))  # a tile's value and help render Markdown
     else:
-        cols[3].metric("Top model", f"{len(top)}-way tie", help=names_shown(top))  # short: the tile is narrow
+        cols[3].metric("Top model", f"{len(top)}-way tie",
+                       help=escape_markdown_html(names_shown(top)))  # short: the tile is narrow
         st.caption(shared_top_caption(top))
     if judge is not None or style:
         st.caption(
