@@ -389,6 +389,13 @@ def test_history_series_and_dry_runs(workspace: Path, monkeypatch: pytest.Monkey
     at.selectbox(key="hist_series").set_value("panel · pairwise · " + PANEL).run()
     assert list(at.dataframe[1].value.columns) == [RUN_PANEL]
     assert "first run of this series" in texts(at)
+    # the sidebar run changes: the page follows its series and names it as 'now'
+    at.selectbox(key="run").set_value(RUN1).run()
+    assert at.selectbox(key="hist_series").value == "weekly · pairwise · gpt-4o-judge"
+    assert [h.value for h in at.subheader] == [f"Changes in `{RUN1}`"]
+    at.selectbox(key="run").set_value(RUN_PANEL).run()
+    assert at.selectbox(key="hist_series").value == "panel · pairwise · " + PANEL
+    assert [h.value for h in at.subheader] == [f"Changes in `{RUN_PANEL}`"]
 
 
 def test_normalisation_warning_dry_warning_and_judge_name(
@@ -586,3 +593,26 @@ def test_top_model_tile_shows_a_markdown_name_as_text(tmp_path: Path, monkeypatc
         tile = next(m for m in at.metric if m.label == "Top model")
         shown = tile.value if clear else tile.proto.help
         assert escape_markdown_html(image) in shown and "![" not in shown
+
+
+def test_a_run_archived_with_gzipped_battles_is_browsed_and_an_empty_one_is_not_compared(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws)
+    plain = ws / "runs" / RUN2 / "battles.jsonl"
+    (plain.parent / "battles.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    at = open_app(ws, monkeypatch, "battles", run=RUN2, question="q2")
+    assert "verdict: **" in texts(at)  # a battle is shown, read from the gzipped file
+    h2h = open_app(ws, monkeypatch, "head-to-head", run=RUN2)
+    assert "has no battles.jsonl" not in texts(h2h)
+    # the newest run with an empty battles file is not offered for a comparison
+    empty = ws / "runs" / "20250601-000000-weekly"
+    empty.mkdir()
+    (empty / "run.json").write_text((ws / "runs" / RUN1 / "run.json").read_text().replace(RUN1, empty.name))
+    (empty / "battles.jsonl").write_text("")
+    compare = open_app(ws, monkeypatch, "compare", errors_ok=True)
+    assert "no battles" not in " ".join(e.value for e in compare.error)

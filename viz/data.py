@@ -71,6 +71,11 @@ class RunInfo:
         """Whether the run folder holds this file."""
         return name in self.files
 
+    def battles_file(self) -> Path:
+        """battles.jsonl, or battles.jsonl.gz when only the gzipped file is there (a run archived by hand)."""
+        gz = "battles.jsonl.gz"
+        return self.file(gz if self.has(gz) and not self.has("battles.jsonl") else "battles.jsonl")
+
     def file(self, name: str) -> Path:
         """Path of one of the run's files."""
         return Path(self.path) / name
@@ -305,7 +310,7 @@ def battle_games(value: object) -> list[str]:
 
 def load_battles(run: RunInfo) -> pd.DataFrame:
     """The run's battles (empty table when there are none)."""
-    file = stamp(run.file("battles.jsonl"))
+    file = stamp(run.battles_file())
     return pd.DataFrame() if file is None else _battles_cached(file)
 
 
@@ -318,7 +323,7 @@ def _head_to_head_cached(file: Stamp) -> pd.DataFrame | None:
 def load_head_to_head(run: RunInfo) -> pd.DataFrame | None:
     """The run's head_to_head.csv (battles, points, weight per ordered pair and category) when it is at
     least as new as battles.jsonl; None otherwise (the page then reads the battles)."""
-    table, battles = stamp(run.file(HEAD_TO_HEAD_CSV)), stamp(run.file("battles.jsonl"))
+    table, battles = stamp(run.file(HEAD_TO_HEAD_CSV)), stamp(run.battles_file())
     if table is None or (battles is not None and battles[1] > table[1]):
         return None
     return _head_to_head_cached(table)

@@ -111,7 +111,7 @@ def refit(run: RunInfo, options: RatingOptions, judge: str | None, category: str
         file = stamp(own)
         if file is not None:
             return _refit_cached(file, options, None, category)
-    file = stamp(run.file("battles.jsonl"))
+    file = stamp(run.battles_file())
     if file is None:
         raise ArenaError("this run has no battles.jsonl to refit from")
     return _refit_cached(file, options, judge, category)

@@ -22,8 +22,8 @@ BATTLE_LINKS = "./"  # relative: the battle browser of this same app
 
 
 def _judged(runs: list[RunInfo]) -> list[RunInfo]:
-    """Runs with battles (the ones a comparison can use), oldest first."""
-    return [r for r in runs if r.has("battles.jsonl") or r.has("battles.jsonl.gz")]
+    """Runs with battles (the ones a comparison can use; an empty battles file is none), oldest first."""
+    return [r for r in runs if (found := stamp(r.battles_file())) is not None and found[2] > 0]
 
 
 def _stamps(run: RunInfo) -> tuple:

@@ -67,11 +67,13 @@ def pick_series(run: RunInfo, runs: list[RunInfo]) -> tuple[list[RunInfo], int]:
         groups.setdefault(item.series, []).append(item)
     names = list(groups)
     current = run.series if run.series in groups else rated[-1].series
+    if st.session_state.get("hist_for_run") != run.run_id or st.session_state.get("hist_series") not in groups:
+        st.session_state["hist_series"] = current  # the sidebar run changed: follow its series (a chosen one stays
+        st.session_state["hist_for_run"] = run.run_id  # chosen while the sidebar run does not change)
     left, right = st.columns([3, 1])
     series = left.selectbox(
         "Series",
         names,
-        index=names.index(current),
         key="hist_series",
         help="Only comparable runs form a series: same run name (config `run_name`), mode and judge.",
         format_func=lambda name: f"{name} ({len(groups[name])} run(s))",
