@@ -164,3 +164,71 @@ def test_a_graph_in_many_pieces_names_the_largest_groups_and_counts_the_rest() -
     (line,) = [w for w in result.warnings if "disconnected" in w]
     assert line.startswith("the comparison graph is disconnected (9 groups: m0, m1, m2; a0, b0; a1, b1;")
     assert "a3, b3; and 4 more)" in line and "a4" not in line
+
+
+def test_rounds_where_a_whole_group_only_wins_get_the_prior_like_a_slow_reference() -> None:
+    """A and B play each other, C and D play each other, and A and B beat C and D in all but one battle: the full
+    data have a finite maximum, but a round that leaves out C's one win has none, though no single model only
+    won or lost. Such rounds are refitted with the prior, as a plain loop that checks every resample does."""
+    from arena.rating.bt import normalise
+    from arena.rating.diagnostics import mle_exists
+
+    rows = [("A", "B", w) for w in ["model_b", "model_a", "model_a"] * 7]
+    rows += [("C", "D", w) for w in ["model_a", "model_b", "model_a"] * 7]
+    rows += [(a, b, "model_a") for a in ("A", "B") for b in ("C", "D") for _ in range(5)]
+    rows += [("C", "A", "model_a")]
+    battles = validate_battles(pd.DataFrame(rows, columns=["model_a", "model_b", "winner"]))
+    options = RatingOptions(bootstrap=400, seed=3)
+    result = rate_battles(battles, options)
+    table = result.table.set_index("model")
+    assert any("group that only won or only lost" in w for w in result.warnings)
+    rng = np.random.default_rng(11)
+    models = sorted(table.index)
+    draws = []
+    for _ in range(400):  # the textbook loop: resample battles, check the maximum exists, refit
+        counts = aggregate(battles.iloc[rng.integers(0, len(battles), len(battles))].reset_index(drop=True))
+        s, n = counts.pair_stats()
+        alpha = 0.0 if mle_exists(counts.n_models, counts.pair_i, counts.pair_j, s, n) else options.prior_weight
+        theta = fit_lbfgs(counts.pair_i, counts.pair_j, s, n, counts.n_models, alpha)
+        ratings = dict(zip(counts.models, normalise(theta, list(counts.models), options.factor, options.init)))
+        draws.append([ratings[m] for m in models])
+    low, high = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
+    for k, model in enumerate(models):  # Monte Carlo noise of a 2.5% percentile of 400 rounds: tens of points
+        assert table.loc[model, "ci_low"] == pytest.approx(low[k], abs=80), model
+        assert table.loc[model, "ci_high"] == pytest.approx(high[k], abs=80), model
+
+
+@pytest.mark.parametrize("how", ["anchor", "baseline"])
+def test_rounds_without_the_reference_model_are_named_as_such(how: str) -> None:
+    battles = make_battles(400, [0, 40, 90], 5)
+    rare = validate_battles(pd.DataFrame({"model_a": ["rare", "m0"], "model_b": ["m1", "rare"],
+                                          "winner": ["model_a", "model_a"]}))
+    both = pd.concat([battles, rare], ignore_index=True)
+    options = RatingOptions(bootstrap=200, seed=2, **({"anchor": ("rare", 1200.0)} if how == "anchor" else
+                                                       {"baseline": "rare"}))
+    text = " ".join(rate_battles(both, options).warnings)
+    assert re.search(r"the scale's reference model 'rare' is absent from \d+ of 200 bootstrap rounds", text)
+    assert "are absent from some" not in text and "'m0' (" not in text  # the others are not called absent
+
+
+def test_a_model_with_only_weightless_battles_is_not_rated_and_does_not_force_the_prior() -> None:
+    battles = make_battles(300, [0, 40, 90], 8)
+    zero = validate_battles(pd.DataFrame({"model_a": ["z", "z", "m0"], "model_b": ["m0", "m1", "z"],
+                                          "winner": ["model_a", "model_a", "model_b"], "weight": [0, 0, 0]}))
+    result = rate_battles(pd.concat([battles, zero], ignore_index=True), RatingOptions(bootstrap=100, seed=0))
+    text = " ".join(result.warnings)
+    assert "model 'z' has only battles of weight 0" in text
+    assert "weak prior" not in text and "absent from 100" not in text  # before: 96 of 100 rounds took the prior
+    row = result.table.set_index("model").loc["z"]
+    assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+
+
+def test_one_round_or_one_question_is_named_as_the_reason_for_no_interval() -> None:
+    battles = make_battles(300, [0, 40, 90], 9)
+    one_round = " ".join(rate_battles(battles, RatingOptions(bootstrap=1)).warnings)
+    assert "every bootstrap round drew the same resample (1 round)" in one_round and "single outcome" not in one_round
+    asked_once = battles.assign(question_id="q1")
+    one_question = " ".join(rate_battles(asked_once, RatingOptions(bootstrap=30, bootstrap_by="question")).warnings)
+    assert "(30 rounds, over a single question)" in one_question and "single outcome" not in one_question
+    ties = battles.assign(winner="tie", score=0.5)
+    assert "single outcome" in " ".join(rate_battles(ties, RatingOptions(bootstrap=30)).warnings)

@@ -249,8 +249,8 @@ class _Batches:
         release = (lambda: self.free.put(held)) if held is not None else (lambda: None)
         if refits.cell_flat is None or held is None:
             s, n = counts.pair_stats(drawn)
-            won, lost = _tallies(refits, s, n)
-            return RoundBatch(drawn, won, lost, counts.model_battles(drawn) > 0, None, release)
+            won, lost = _tallies(refits, s, n)  # a model plays in a round when its battles there have weight
+            return RoundBatch(drawn, won, lost, (won + lost) > 0, None, release)
         _, totals, cells, upper = held
         totals = totals[: len(drawn)]
         n_pairs, m = len(counts.pair_i), counts.n_models
@@ -344,6 +344,12 @@ def _fallback(
     L-BFGS one by one."""
     counts, theta_full, prior_weight, h_inv = refits.counts, refits.theta_full, refits.prior_weight, refits.h_inv
     m, pi, pj = counts.n_models, counts.pair_i, counts.pair_j
+    if refits.full_ok:  # (else every round was checked) a round the chord could not finish may be one where a
+        # whole group of models only won or only lost, which no single model's tally shows: no finite maximum,
+        # and Newton-CG would stop where the logistic saturates (ratings thousands of points apart)
+        check = np.flatnonzero(~needs_prior)
+        if check.size:
+            needs_prior[check] = ~mle_exists_batch(m, pi, pj, s[check], n[check])
     _newton_cg_rounds(counts, refits.signed_t, s, n, theta, ok, needs_prior, active, prior_weight,
                       h_inv if refits.most_met else None, theta_full)
     rest = np.flatnonzero(~ok & ~needs_prior)

@@ -84,6 +84,11 @@ def diagnose(
             + ("not identifiable (Elo: it only reflects how many battles they had)" if elo else
                "not identifiable and is held finite by a weak prior")
         )
+    weightless = [models[k] for k in np.flatnonzero((weight <= 0) & (counts.model_battles() > 0))]
+    if weightless:
+        warnings.append(f"{models_phrase(weightless)} {'has' if len(weightless) == 1 else 'have'} only battles of "
+                        "weight 0: they carry no information, so the rating shown is the scale's starting value "
+                        "with no interval (give those battles a weight to rate them)")
     if all_tie:
         warnings.append("every battle is a tie: all models get the same rating")
     battles = counts.model_battles()

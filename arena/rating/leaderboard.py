@@ -232,7 +232,9 @@ def rate_battles(
             hint="check the battles' weights (finite, at most 1e12) and scores",
         )
     fixed = anchor[0] if anchor else baseline  # the scale's reference point: zero width by definition
-    table = _table(battles, models, rating, draws, options, baseline, warnings, fixed)
+    # every round the same resample: one round, or a question bootstrap over a single question
+    one_resample = len(draws) == 1 or (clusters is not None and clusters.n_clusters == 1)
+    table = _table(battles, models, rating, draws, options, baseline, warnings, fixed, one_resample)
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
     winrate = pd.DataFrame(
@@ -262,13 +264,22 @@ def _table(
     baseline: str | None,
     warnings: list[str],
     fixed: str | None = None,
+    one_resample: bool = False,
 ) -> pd.DataFrame:
     """Assemble the leaderboard table, best first."""
     table = pd.DataFrame({"model": models, "rating": rating})
     if len(draws):
         low, high = percentile_interval(draws, options.percentiles)
-        missing = (~np.isfinite(draws)).sum(axis=0)
-        absent = np.flatnonzero(missing)
+        gone = ~np.isfinite(draws)
+        if fixed is not None and fixed in models and gone[:, models.index(fixed)].any():
+            # a round without the scale's reference point has no place on its scale: every model sits it out
+            unplaced = gone[:, models.index(fixed)]
+            warnings.append(
+                f"the scale's reference model {fixed!r} is absent from {int(unplaced.sum())} of {len(draws)} "
+                "bootstrap rounds; those rounds cannot be put on its scale and every interval uses the other rounds")
+            gone = gone[~unplaced]
+        missing = gone.sum(axis=0)
+        absent = np.flatnonzero((missing > 0) & (missing < len(gone)))  # absent from every round: no interval (below)
         if len(absent) == 1:
             warnings.append(
                 f"model {models[absent[0]]!r} is absent from {int(missing[absent[0]])} bootstrap rounds; "
@@ -284,7 +295,7 @@ def _table(
     else:
         low, high = rating.copy(), rating.copy()
     table["ci_low"], table["ci_high"] = low, high
-    note = _degenerate_intervals(table, len(draws), options, fixed)
+    note = _degenerate_intervals(table, len(draws), options, fixed, one_resample)
     table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
@@ -316,13 +327,15 @@ def _table(
 
 
 def _degenerate_intervals(
-    table: pd.DataFrame, n_rounds: int, options: RatingOptions, fixed: str | None = None
+    table: pd.DataFrame, n_rounds: int, options: RatingOptions, fixed: str | None = None, identical: bool = False
 ) -> pd.Series:
     """Blank intervals the bootstrap cannot give (zero width or no round); returns the reason per model.
 
     A zero-width interval comes from data with a single outcome (every battle a tie, or one side always
-    winning): every resample repeats it, so the bootstrap shows certainty the data does not have. The
-    `fixed` model (anchor or baseline) is the scale's reference point: its zero width is by definition.
+    winning): every resample repeats it, so the bootstrap shows certainty the data does not have. When every
+    round is the same resample (`identical`: one round, or a question bootstrap over one question) that is the
+    reason instead. The `fixed` model (anchor or baseline) is the scale's reference point: its zero width is by
+    definition.
     """
     note = pd.Series([None] * len(table), index=table.index, dtype=object)
     if not n_rounds:
@@ -331,6 +344,9 @@ def _degenerate_intervals(
     zero = np.isfinite(low) & (high - low <= 1e-6 * max(1.0, options.scale))
     zero &= (table["model"] != fixed).to_numpy()
     note[zero] = (
+        f"undefined: every bootstrap round drew the same resample ({n_rounds} round{'s' if n_rounds > 1 else ''}"
+        f"{'' if n_rounds == 1 else ', over a single question' if options.bootstrap_by == 'question' else ''}), so "
+        "they cannot show how much the rating varies" if identical else
         "undefined: every bootstrap round gave the same rating (the model's battles have a single "
         "outcome), so the data cannot bound it"
     )
