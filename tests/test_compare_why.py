@@ -296,3 +296,31 @@ def test_too_few_shared_questions_give_no_verdict(tmp_path: Path, capsys: pytest
     result = compare_runs(load_run(_write_run(tmp_path, "r3", _battles(STRENGTH, 5, seed=1))),
                           load_run(_write_run(tmp_path, "r4", five)), rounds=40, categories=False)
     assert all(r["ci_low"] is not None for r in result["models"])
+
+
+def test_flip_links_open_the_battle_of_the_judge_that_changed(tmp_path: Path) -> None:
+    """Two judges per battle; only judge-y's verdicts on m-a change: each flip links judge-y's battle (the second
+    of the pair's battles on that question in both files), not judge-x's unchanged one."""
+    base = _battles(STRENGTH, 40, seed=1)
+    moved = _battles({**STRENGTH, "m-a": 3.0}, 40, seed=2)
+
+    def two_judges(rows_y: list[dict]) -> list[dict]:
+        out = []
+        for x, y in zip(base, rows_y):
+            out += [{**x, "judge": "judge-x"}, {**y, "judge": "judge-y"}]
+        return out
+
+    def run(name: str, rows: list[dict]) -> Path:
+        path = _write_run(tmp_path, name, rows)
+        (path / "battles.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    new_y = [m if "m-a" in (b["model_a"], b["model_b"]) else b for b, m in zip(base, moved)]
+    old, new = run("r1", two_judges(base)), run("r2", two_judges(new_y))
+    result = compare_runs(load_run(old), load_run(new), rounds=60, categories=False)
+    assert result["better"] == ["m-a"]
+    listed = result["why"]["m-a"]["flips"]["listed"]
+    assert listed
+    for flip in listed:
+        for key in ("old_link", "new_link"):
+            assert parse_qs(urlsplit(flip[key]).query)["battle"] == ["2"], flip

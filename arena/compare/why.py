@@ -40,9 +40,11 @@ def _sided(battles: pd.DataFrame, questions: set[str], models: set[str]) -> pd.D
     turn = keep["turn"] if "turn" in keep else pd.Series(1.0, index=keep.index)
     cat = keep["category"] if "category" in keep else pd.Series(None, index=keep.index, dtype=object)
     line = keep["line"] if "line" in keep else pd.Series(np.arange(len(keep)), index=keep.index)
+    judge = keep["judge"].astype(object).where(keep["judge"].notna(), "") if "judge" in keep else \
+        pd.Series("", index=keep.index, dtype=object)
     common = {"question_id": keep["question_id"].astype(str).to_numpy(), "turn": turn.fillna(1).to_numpy(float),
               "category": cat.to_numpy(object), "weight": keep["weight"].to_numpy(float),
-              "line": line.to_numpy(np.int64)}
+              "line": line.to_numpy(np.int64), "judge": judge.astype(str).to_numpy(object)}
     score = keep["score"].to_numpy(float)
     return pd.concat([
         pd.DataFrame({"model": keep["model_a"].to_numpy(object), "opponent": keep["model_b"].to_numpy(object),
@@ -108,12 +110,18 @@ def flips(old: pd.DataFrame, new: pd.DataFrame, model: str, runs: tuple[str, str
           direction: int) -> dict[str, Any]:
     """Shared (question, opponent, turn) of `model` whose outcome changed; those in `direction` (+1 toward
     better, -1 toward worse) listed first, at most MAX_FLIPS, each linked to both runs' battles."""
-    sides = []
+    sides, judged = [], []
     for frame in (old, new):
         mine = frame[frame["model"] == model].assign(position=_positions(frame).loc[frame["model"] == model])
         sides.append(mine.groupby(["question_id", "opponent", "turn"], sort=True).agg(
             score=("score", "mean"), category=("category", "first"), position=("position", "first")))
+        judged.append(mine.groupby(["question_id", "opponent", "turn", "judge"], sort=True).agg(
+            score=("score", "mean"), position=("position", "first")))
     both = sides[0].merge(sides[1], left_index=True, right_index=True, suffixes=("_old", "_new"))
+    # several judges per (question, opponent, turn): link the battle of the judge whose verdict moved most
+    # the way the outcome flipped, not the first judge's (whose verdict may not have changed at all)
+    per_judge = judged[0].merge(judged[1], left_index=True, right_index=True, suffixes=("_old", "_new"))
+    per_judge = per_judge.assign(moved=per_judge["score_new"] - per_judge["score_old"])
     was, now = both["score_old"].map(_outcome), both["score_new"].map(_outcome)
     changed = both[was != now].assign(step=(now - was)[was != now])
     counts: dict[str, int] = {}
@@ -124,6 +132,14 @@ def flips(old: pd.DataFrame, new: pd.DataFrame, model: str, runs: tuple[str, str
         ["toward", "step"], ascending=[False, direction < 0], kind="stable")
     listed = []
     for (qid, opp, turn), row in changed.head(MAX_FLIPS).iterrows():
+        try:
+            votes = per_judge.loc[(qid, opp, turn)]
+        except KeyError:
+            votes = per_judge.iloc[:0]
+        if len(votes) > 1:
+            mover = votes.iloc[int(np.argmax(votes["moved"].to_numpy() * np.sign(row["step"])))]
+            row = row.copy()
+            row["position_old"], row["position_new"] = mover["position_old"], mover["position_new"]
         listed.append({
             "question_id": qid, "opponent": opp, "turn": int(turn),
             "category": None if pd.isna(row["category_new"]) else str(row["category_new"]),
