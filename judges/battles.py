@@ -49,8 +49,12 @@ def _battle(task: JudgeTask, judge: str, mode: str, winner: str, weight: float, 
 
 
 def make_battles(pairs: list[tuple[JudgeTask, dict]], *, judge: str, mode: str, inconsistent: str,
-                 strong_weight: float, tie_band: float = 0.0) -> tuple[list[dict], dict[str, int]]:
-    """Battles from judged tasks; a game pair with a missing or failed game gives no battle (it is retried)."""
+                 strong_weight: float, tie_band: float = 0.0,
+                 planned: dict[Any, int] | None = None) -> tuple[list[dict], dict[str, int]]:
+    """Battles from judged tasks; a game pair with a missing or failed game gives no battle (it is retried).
+    `planned`: the games each pair was meant to have (pair_id -> count); a pair with fewer judged (a budget
+    stop, an endpoint given up on) is incomplete, not a one-order battle. None: every pair is taken as it is
+    (one order per cell on purpose: judge.order random, or adaptive one-first)."""
     groups: dict[tuple, list[tuple[JudgeTask, dict]]] = defaultdict(list)
     for task, rec in pairs:
         groups[task.pair_id].append((task, rec))
@@ -60,7 +64,8 @@ def make_battles(pairs: list[tuple[JudgeTask, dict]], *, judge: str, mode: str, 
         games.sort(key=lambda g: g[0].order)
         task = games[0][0]
         keys = [rec["key"] for _, rec in games]
-        if any(rec.get("status") != "ok" for _, rec in games):
+        if any(rec.get("status") != "ok" for _, rec in games) or \
+                (planned is not None and len(games) < planned.get(task.pair_id, 0)):
             counts["incomplete"] += 1
             continue
         if games[0][1].get("prob_a") is not None:  # reward model: soft outcome

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -199,7 +200,7 @@ class JudgeStage:
             for c in cells:
                 pairs = [(p[0], rec) for p in every[c] if (rec := self.results.get(p[3]) or cache.get(p[3]))]
                 rows[c] = [{k: b.get(k) for k in ("model_a", "model_b", "winner", "weight", "prob_a")}
-                           for b in self._make_battles(pairs)[0]]
+                           for b in self._make_battles(pairs, self._planned([p[0] for p in every[c]]))[0]]
 
         async def ask(units: list[Any]) -> int:
             batch = list({p[3]: p for u in units for p in by_unit[u] if p[3] not in self.results}.values())
@@ -219,10 +220,19 @@ class JudgeStage:
         refresh(every)
         return await run_schedule(sched, ask, battles, halted)
 
-    def _make_battles(self, pairs: list[tuple[JudgeTask, dict]]) -> tuple[list[dict], dict[str, int]]:
+    def _planned(self, tasks: list[JudgeTask]) -> dict[Any, int] | None:
+        """Games planned per pair (a pair missing one is incomplete), or None when one game per cell is the plan
+        (adaptive one-first judges one order first on purpose)."""
+        if self.cfg.pairs == "adaptive" and self.cfg.adaptive.orders == "one-first":
+            return None
+        return dict(Counter(t.pair_id for t in tasks))
+
+    def _make_battles(self, pairs: list[tuple[JudgeTask, dict]],
+                      planned: dict[Any, int] | None = None) -> tuple[list[dict], dict[str, int]]:
         """Battles of judged tasks with this judge's settings (inconsistent orders, strong weight, tie band)."""
         tie_band = self.cfg.reward.tie_band if self.cfg.reward else 0.0
         return make_battles(pairs, judge=self.cfg.label, mode=self.cfg.mode, inconsistent=self.cfg.inconsistent,
+                            planned=planned,
                             strong_weight=self.cfg.strong_weight, tie_band=tie_band)
 
     def _record_problems(self, stats: dict[str, Any], not_done: int) -> None:
@@ -282,7 +292,7 @@ class JudgeStage:
             write_json_atomic(path / "single_scores.json", table)
             summary["scores"] = len(rows)
         else:
-            battles, counts = self._make_battles(pairs)
+            battles, counts = self._make_battles(pairs, self._planned([p[0] for p in prepared]))
             write_jsonl_atomic(path / "battles.jsonl", battles)
             summary["battles"] = len(battles)
             summary["pair_outcomes"] = counts

@@ -160,20 +160,26 @@ def combine_orders(
 
 # ---------------------------------------------------------------- prompt-injection defence
 
-_OPEN_RUN_RE = re.compile(r"\[(?=\[)")
-_CLOSE_RUN_RE = re.compile(r"\](?=\])")
-_MARKER_RE = re.compile(r"<<<(\s*[A-Za-z][A-Za-z0-9 _-]{0,60}\s*)>>>")
+# brackets and angle brackets with their Unicode lookalikes (fullwidth, small and vertical forms: what NFKC folds
+# to ASCII), so that a judge (or its tokenizer) that reads "［［B］］" as "[[B]]" is not steered either
+_OPEN, _CLOSE, _LT, _GT = "[\uFE47\uFF3B", "]\uFE48\uFF3D", "<\uFE64\uFF1C", ">\uFE65\uFF1E"
+_OPEN_RUN_RE = re.compile(rf"[{re.escape(_OPEN)}](?=[{re.escape(_OPEN)}])")
+_CLOSE_RUN_RE = re.compile(rf"[{re.escape(_CLOSE)}](?=[{re.escape(_CLOSE)}])")
+# a delimiter: three opening angle brackets, a word (any letters, any spaces such as no-break ones), three closing
+_MARKER_RE = re.compile(rf"[{_LT}]{{3}}(\s*[^\W\d_][\w\s-]{{0,60}}?\s*)[{_GT}]{{3}}")
 
 
 def neutralize_verdict_tokens(text: str) -> str:
     """Defuse verdict markers and prompt delimiters inside untrusted text (candidate answers).
 
     "[[B]]" becomes "[ [B] ]" (which no parser pattern matches) and a forged delimiter such as
-    "<<<ANSWER A END>>>" becomes "<< <ANSWER A END> >>". Idempotent; other text is untouched.
+    "<<<ANSWER A END>>>" becomes "<< <ANSWER A END> >>"; lookalike brackets ("［［B］］") and delimiters
+    written with other spaces or fullwidth letters are defused the same way. Idempotent; other text is
+    untouched.
     """
-    text = _OPEN_RUN_RE.sub("[ ", text)
-    text = _CLOSE_RUN_RE.sub("] ", text)
-    return _MARKER_RE.sub(r"<< <\1> >>", text)
+    text = _OPEN_RUN_RE.sub(lambda m: m.group(0) + " ", text)
+    text = _CLOSE_RUN_RE.sub(lambda m: m.group(0) + " ", text)
+    return _MARKER_RE.sub(lambda m: f"<< <{m.group(1)}> >>", text)
 
 
 # ---------------------------------------------------------------- JSON output (schema-constrained)
@@ -307,4 +313,10 @@ def parse_reply(text: str | None, kind: str, *, prompt_text: str = "", json_outp
         verdict = parse_json_verdict(text, kind)
         if verdict is not None:
             return verdict
-    return parse_verdict(strip_examples(text or "", prompt_text), kind)
+    verdict = parse_verdict(strip_examples(text or "", prompt_text), kind)
+    if verdict is None and text:
+        # every marker matched an example only with words from earlier lines ("... for example.\nRating: [[6]]"):
+        # the reply's last line, read alone, is the judge's own verdict unless that line itself is the example
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        verdict = parse_verdict(strip_examples(last, prompt_text), kind)
+    return verdict

@@ -90,3 +90,16 @@ def test_single_mode_judge_echoing_the_example_rating(tmp_path, questions_file, 
         assert any("For example: Rating: [[6]]" in r["messages"][-1]["content"] for r in j.requests)
     table = json.loads((ctx.run.path / "single_scores.json").read_text())
     assert table["models"][0]["mean"] == 3.0 and table["models"][0]["n"] == 5
+
+
+def test_single_mode_rating_after_prose_that_ends_like_the_example(tmp_path, questions_file, fake_openai):
+    """"... for example.\\nRating: [[6]]": the words before the marker run across a line break into the template's
+    example ("For example: Rating: [[6]]"), but the last line alone is the judge's own rating."""
+    def judge(req):
+        return "It handles the main case but misses edge cases, for example.\nRating: [[6]]"
+
+    with FakeOpenAI(reply=judge) as j:
+        ctx = _run(tmp_path, questions_file, fake_openai, ("good",), j, mode="single")
+        assert len(j.requests) == 5  # parsed at once: no follow-up
+    table = json.loads((ctx.run.path / "single_scores.json").read_text())
+    assert table["models"][0]["mean"] == 6.0 and table["models"][0]["n"] == 5

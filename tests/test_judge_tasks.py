@@ -72,10 +72,11 @@ def test_templates_for_turns_and_references():
 
 
 def test_json_output_sends_a_schema_and_parses_json(tmp_path, questions_file, fake_openai):
-    from arena.config import load_config
-    from arena.pipeline import run_pipeline
     from conftest import read_jsonl, write_config
     from openai_server import FakeOpenAI
+
+    from arena.config import load_config
+    from arena.pipeline import run_pipeline
 
     with FakeOpenAI(reply=lambda req: json.dumps({"reasoning": "B is clearer", "verdict": "B>A"})) as judge:
         cands = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url} for n in ("x", "y")]
@@ -85,3 +86,26 @@ def test_json_output_sends_a_schema_and_parses_json(tmp_path, questions_file, fa
         assert judge.requests[0]["response_format"]["type"] == "json_schema"
     recs = read_jsonl(ctx.run.path / "judgments.jsonl")
     assert {r["label"] for r in recs} == {"B>A"} and {r["status"] for r in recs} == {"ok"}
+
+
+def test_a_pair_missing_a_planned_order_is_incomplete_not_a_one_order_battle() -> None:
+    """A budget stop can leave one order of a pair unjudged: with both orders planned that pair gives no battle
+    (it is counted incomplete and judged whole next time); one order on purpose (order random, adaptive one-first:
+    nothing planned) is a battle."""
+    from arena.questions import Question
+    from judges.battles import make_battles
+    from judges.tasks import JudgeTask
+
+    q = Question("q1", ["Hi?"])
+    ab = JudgeTask(q, 1, "x", "y", "AB", ("ans x",), ("ans y",))
+    ba = JudgeTask(q, 1, "x", "y", "BA", ("ans x",), ("ans y",))
+    rec = {"key": "k-ab", "status": "ok", "position_winner": "A", "strength": 2, "verdict_kind": "5way",
+           "label": "A>>B"}
+    settings = {"judge": "j", "mode": "pairwise", "inconsistent": "tie", "strong_weight": 3.0}
+    battles, counts = make_battles([(ab, rec)], planned={ab.pair_id: 2}, **settings)
+    assert battles == [] and counts["incomplete"] == 1
+    battles, counts = make_battles([(ab, rec)], planned=None, **settings)
+    assert [(b["winner"], b["weight"]) for b in battles] == [("model_a", 3.0)]
+    both = [(ab, rec), (ba, {**rec, "key": "k-ba"})]  # the judge says A in both orders: position bias
+    battles, counts = make_battles(both, planned={ab.pair_id: 2}, **settings)
+    assert len(battles) == 1 and battles[0]["winner"] == "tie" and counts["inconsistent"] == 1
