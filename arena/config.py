@@ -285,8 +285,10 @@ class JudgeConfig(Strict):
             if bad:
                 raise ValueError(f"panel[{i}]: '{sorted(bad)[0]}' is set for the whole panel, not per judge")
             merged = {**base, "seed": self.seed + i, **member}
-            if "api_key_env" not in member and not _same_endpoint(member.get("base_url"), self.base_url):
-                merged["api_key_env"] = None  # a key variable goes only to the URL it was named for
+            # a key variable goes only to the URL it was named for ("base_url": null is the OpenAI API, not unset)
+            if "api_key_env" not in member and "base_url" in member and \
+                    _endpoint(member["base_url"]) != _endpoint(self.base_url):
+                merged["api_key_env"] = None
             try:
                 out.append(JudgeConfig.model_validate(merged))
             except ValidationError as err:
@@ -304,11 +306,6 @@ class JudgeConfig(Strict):
             ref = self.reward.model or (self.reward.path.name if self.reward.path else "reward")
             return f"rm-{ref}".replace("/", "_")
         return self.model.replace("/", "_")
-
-
-def _same_endpoint(url: Any, section_url: str | None) -> bool:
-    """True unless `url` (a panel member's base_url, when set) names another endpoint than the section's."""
-    return url is None or _endpoint(url) == _endpoint(section_url)
 
 
 def _endpoint(url: Any) -> str:

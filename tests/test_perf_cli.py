@@ -174,3 +174,14 @@ def test_prompts_from_a_question_file(tmp_path, questions_file):
     first_turns = [q["turns"][0] for q in read_jsonl(questions_file)]
     assert sorted(sent[:4]) == sorted(first_turns) and sent[4:] == sent[:4]  # each once, then again in order
     assert _doc(tmp_path)["settings"]["prompts"] == f"questions from {questions_file}"
+
+
+def test_credentials_in_the_url_are_masked_in_output_and_files(tmp_path, capsys):
+    with FakeOpenAI(reply=lambda body: "a b c") as srv:
+        url = srv.base_url.replace("http://", "http://bob:pw-SECRET-4711@")
+        assert _perf("--url", url, "--model", "fake", "--concurrency", "1", "--requests", "2", "--warmup", "0",
+                     "--out", str(tmp_path)) == 0
+    shown = capsys.readouterr()
+    files = "".join(p.read_text() for p in (tmp_path / "perf").iterdir())
+    assert "pw-SECRET-4711" not in shown.out + shown.err + files
+    assert "http://***@127.0.0.1" in _doc(tmp_path)["target"]["base_url"]

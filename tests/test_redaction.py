@@ -106,12 +106,16 @@ def test_panel_member_with_its_own_base_url_does_not_get_the_sections_key(tmp_pa
     monkeypatch.setenv("SECTION_JUDGE_KEY", key)
     with FakeOpenAI(reply=prefer("good")) as home, FakeOpenAI(reply=prefer("good")) as other:
         panel = [{"name": "home"}, {"name": "other", "base_url": other.base_url},
-                 {"name": "home-again", "base_url": home.base_url + "/"}]
+                 {"name": "home-again", "base_url": home.base_url + "/"},
+                 {"name": "openai", "base_url": None}]  # null is the OpenAI API: not the section's host either
         judge = {"mode": "pairwise", "model": "j", "base_url": home.base_url, "api_key_env": "SECTION_JUDGE_KEY",
                  "panel": panel}
         cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge=judge, rating={"bootstrap": 0})
         members = {m.label: m for m in load_config(cfg).judge.members()}
         assert members["other"].api_key_env is None and members["home-again"].api_key_env == "SECTION_JUDGE_KEY"
+        assert members["openai"].api_key_env is None and members["home"].api_key_env == "SECTION_JUDGE_KEY"
+        panel.pop()  # the run itself stays on the two local hosts
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge=judge, rating={"bootstrap": 0})
         assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
         assert other.requests and home.requests
         assert not any(h and key in h for h in other.auth_headers)  # the key stayed with its host

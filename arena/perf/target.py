@@ -11,6 +11,7 @@ from typing import Any
 
 from arena.errors import ArenaError, ConfigError
 from arena.perf.demo_server import DEMO_NOTE
+from arena.redaction import redact
 
 DEMO_MODEL = "demo-perf"
 
@@ -33,11 +34,16 @@ class Target:
         if self.kind == "demo":
             return f"{self.name} ({DEMO_NOTE})"
         launched = ", launched by Arena" if self.kind == "vllm" else ""
-        return f"{self.name} ({self.kind}: model {self.model!r} at {self.base_url}{launched})"
+        return f"{self.name} ({self.kind}: model {self.model!r} at {self.shown_url}{launched})"
+
+    @property
+    def shown_url(self) -> str | None:
+        """The base URL as printed and written: credentials in it (`user:password@`, `?api_key=`) masked."""
+        return redact(self.base_url) if self.base_url else self.base_url
 
     def describe(self) -> dict[str, Any]:
-        """The target as written to the results (no key)."""
-        return {"name": self.name, "model": self.model, "kind": self.kind, "base_url": self.base_url,
+        """The target as written to the results (no key, no credentials in the URL)."""
+        return {"name": self.name, "model": self.model, "kind": self.kind, "base_url": self.shown_url,
                 "demo": self.kind == "demo", "label": self.label}
 
 
