@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
@@ -26,6 +26,27 @@ MT_BENCH_TEMPERATURE: dict[str, float] = {
 }
 
 OPENAI_URL = "https://api.openai.com/v1"  # where a judge or candidate without base_url is sent
+
+
+def _check_base_url(url: str) -> str:
+    """An endpoint URL must be http(s) with a host and a valid port (checked when the config loads, not when the
+    first request fails); credentials in it are masked in the message."""
+    from urllib.parse import urlsplit
+
+    from arena.redaction import redact
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port out of range or not a number)
+    except ValueError as exc:
+        raise ValueError(f"{redact(url)!r} is not a valid URL ({exc}); e.g. http://localhost:8000/v1") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{redact(url)!r} must be an http:// or https:// URL with a host, "
+                         "e.g. http://localhost:8000/v1")
+    return url
+
+
+BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -96,7 +117,7 @@ class OpenAICandidate(_CandidateBase):
 
     backend: Literal["openai"]
     model: str
-    base_url: str | None = None
+    base_url: BaseUrl | None = None
     api_key_env: str | None = None
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
@@ -178,7 +199,7 @@ class RewardConfig(Strict):
 
     source: Literal["local", "vllm"] = "local"
     path: Path | None = None
-    base_url: str | None = None
+    base_url: BaseUrl | None = None
     model: str | None = None
     api_key_env: str | None = None
     tie_band: float = Field(default=0.0, ge=0.0, lt=0.5)
@@ -219,7 +240,7 @@ class JudgeConfig(Strict):
     kind: Literal["llm", "reward-model", "dry-run"] = "llm"
     name: str | None = None
     model: str = "gpt-4o"
-    base_url: str | None = None
+    base_url: BaseUrl | None = None
     api_key_env: str | None = None
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=2048, ge=16)

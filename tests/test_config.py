@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from arena.config import load_config
 from arena.errors import ConfigError
@@ -111,3 +112,18 @@ def test_missing_question_file_names_the_key(tmp_path, capsys):
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "questions.path" in err and "no-such-questions.jsonl" in err
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://[::1/v1", "is not a valid URL (Invalid IPv6 URL)"),
+    ("http://u:pw-secret-42@127.0.0.1:99999/v1", "'http://***@127.0.0.1:99999/v1' is not a valid URL (Port out of range"),
+    ("localhost:8000/v1", "must be an http:// or https:// URL with a host"),
+])
+def test_a_malformed_base_url_is_a_config_error_naming_field_and_line(tmp_path, url, words):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"questions": {"path": "q.jsonl"}, "judge": {"mode": "pairwise", "model": "j"},
+                                    "candidates": [{"name": "a", "backend": "openai", "model": "m", "base_url": url}]}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value) + (info.value.hint or "")
+    assert "candidates.0.base_url (line" in text and words in text and "pw-secret-42" not in text
