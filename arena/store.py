@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from arena.errors import ArenaError
 from arena.records import write_json_atomic
 from arena.run_status import decide_outcome, process_identity
 from arena.redaction import redact, redact_data
@@ -145,6 +146,8 @@ class RunDir:
         except Exception as exc:
             self.error(str(exc), stage=stage)
             reasons = [f"{stage}: {exc}"]
+            if isinstance(exc, ArenaError) and not hasattr(exc, "exit_code"):
+                exc.exit_code = 1  # type: ignore[attr-defined]  # the run failed (exit 2 is bad input, before a run)
             raise
         finally:
             self.finish(status, reasons)

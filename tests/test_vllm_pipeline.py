@@ -1,6 +1,7 @@
 """vLLM candidates through `arena run`: launched, answered, logged, stopped; a crash is a clear error."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +44,10 @@ def test_two_vllm_candidates_answer_then_stop(tmp_path, questions_file, capsys):
 def test_vllm_crash_is_one_clear_error_with_the_log_tail(tmp_path, questions_file, capsys):
     cand = _vllm("broken", [0], env={"FAKE_VLLM_CRASH": "CUDA out of memory while loading weights"})
     cfg = write_config(tmp_path, questions_file, [cand])
-    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 1  # a failed run (2 is bad input, before a run)
     err = capsys.readouterr().err
+    run = next((tmp_path / "ws" / "runs").iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
     assert "CUDA out of memory while loading weights" in err and "Traceback (most recent call last)" in err
     assert err.startswith("error:")
     assert not _alive("/models/broken")
