@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.errors import BackendError
 from arena.records import write_json_atomic
 from arena.run_status import decide_outcome, process_identity
 from arena.redaction import redact, redact_data
@@ -146,8 +146,10 @@ class RunDir:
         except Exception as exc:
             self.error(str(exc), stage=stage)
             reasons = [f"{stage}: {exc}"]
-            if isinstance(exc, ArenaError) and not hasattr(exc, "exit_code"):
-                exc.exit_code = 1  # type: ignore[attr-defined]  # the run failed (exit 2 is bad input, before a run)
+            if isinstance(exc, BackendError) and not hasattr(exc, "exit_code"):
+                # a model server or endpoint failed while the run ran: the run failed (1); a config, file or
+                # missing extra found inside a stage stays bad input (2)
+                exc.exit_code = 1  # type: ignore[attr-defined]
             raise
         finally:
             self.finish(status, reasons)
