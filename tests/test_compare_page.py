@@ -68,3 +68,18 @@ def test_one_judged_run_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Monk
     _write_run(tmp_path, OLD, _battles(STRENGTH, 5, seed=1))
     at = _open(tmp_path, monkeypatch)
     assert "needs two judged runs" in at.info[0].value and not at.dataframe
+
+
+def test_a_newest_run_alone_in_its_series_defaults_to_the_newest_comparable_pair(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After two weekly runs, a run of another series (another run name) is newest: the page opens on the two
+    weekly runs, not on a pair that is not comparable."""
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws)
+    _write_run(ws, "20260201-000000-other", _battles(STRENGTH, 10, seed=9), run_name="other")
+    at = _open(ws, monkeypatch)
+    assert at.selectbox(key="cmp_old").value == MID and at.selectbox(key="cmp_new").value == NEW
+    assert not any("not comparable" in str(w.value) for w in at.warning)
