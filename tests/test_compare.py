@@ -319,3 +319,13 @@ def test_judges_swapped_between_categories_are_not_comparable(tmp_path: Path) ->
         "different judge per category: x: judge-a (old) vs judge-b (new); y: judge-b (old) vs judge-a (new)"]
     assert compare_runs(load_run(old), load_run(again), rounds=20, categories=False)["comparable"]
     assert compare_runs(same, load_run(_write_run(tmp_path, "r4", rows)), rounds=20, categories=False)["comparable"]
+
+
+def test_workspace_whose_latest_run_is_alone_compares_the_newest_series_with_two_runs(
+        weekly: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    root, old, new = weekly
+    _write_run(root, "20260301-000000-single", _battles(STRENGTH, 5, seed=9), run_name="single")
+    assert main(["compare", str(root), "--rounds", "20", "--no-categories", "--format", "json", "--no-write"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["old_run"]["run_id"], out["new_run"]["run_id"]) == (old.name, new.name)
+    assert out["picked"].startswith("the latest run is alone in its series")

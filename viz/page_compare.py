@@ -48,21 +48,14 @@ def _default_pair(workspace: Path, judged: list[RunInfo]) -> tuple[str, str]:
     """(old, new) run ids: the latest run and the previous one of its series; when the latest run is alone in its
     series (a single-mode or baseline run after two pairwise ones), the newest series with two judged runs; else
     the last two judged runs."""
-    from arena.compare.runs import latest_pair
+    from arena.compare.runs import latest_pair, newest_series_pair
 
     try:
         old, new = latest_pair(workspace)
         return old.name, new.name
     except ArenaError:
-        pass
-    series: dict[str, list[RunInfo]] = {}
-    for r in judged:  # oldest first
-        series.setdefault(r.series, []).append(r)
-    pairs = [runs[-2:] for runs in series.values() if len(runs) >= 2]
-    if pairs:
-        old_run, new_run = max(pairs, key=lambda pair: judged.index(pair[1]))
-        return old_run.run_id, new_run.run_id
-    return judged[-2].run_id, judged[-1].run_id
+        pair = newest_series_pair(workspace)
+    return (pair[0].name, pair[1].name) if pair else (judged[-2].run_id, judged[-1].run_id)
 
 
 def pick_pair(workspace: Path, judged: list[RunInfo]) -> tuple[RunInfo, RunInfo, float, int]:

@@ -153,6 +153,16 @@ def latest_pair(workspace: Path | str) -> tuple[Path, Path]:
     return earlier[-1], latest
 
 
+def newest_series_pair(workspace: Path | str) -> tuple[Path, Path] | None:
+    """(previous, latest) runs of the newest series that has two judged runs, or None (for when the latest run is
+    alone in its series: a single-mode or baseline run after two pairwise ones)."""
+    by_series: dict[tuple, list[Path]] = {}
+    for run in _judged_runs(Path(workspace)):  # oldest first
+        by_series.setdefault(_series_of(run), []).append(run)
+    pairs = [(runs[-2], runs[-1]) for runs in by_series.values() if len(runs) >= 2]
+    return max(pairs, key=lambda pair: pair[1].name) if pairs else None
+
+
 def resolve_pair(paths: list[Path]) -> tuple[Path, Path, str]:
     """(old run, new run, how they were picked) from zero, one (a workspace) or two (run folders) paths."""
     if len(paths) > 2:
@@ -164,6 +174,15 @@ def resolve_pair(paths: list[Path]) -> tuple[Path, Path, str]:
     if (workspace / "run.json").is_file():
         raise ArenaError(f"{workspace}: one run folder given; a comparison needs two",
                          hint="arena compare RUN_OLD RUN_NEW, or arena compare WORKSPACE for its latest two")
-    old, new = latest_pair(workspace)
+    try:
+        old, new = latest_pair(workspace)
+    except DataError as alone:
+        pair = newest_series_pair(workspace) if (workspace / "runs").is_dir() else None
+        if pair is None:
+            raise alone from None
+        old, new = pair
+        name, mode = _series_of(new)
+        return old, new, (f"the latest run is alone in its series, so the newest series with two judged runs: "
+                          f"run_name {name!r}, mode {mode!r}, its latest run against the previous one")
     name, mode = _series_of(new)
     return old, new, f"latest run of series (run_name {name!r}, mode {mode!r}) against the previous one"
