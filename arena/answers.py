@@ -8,6 +8,7 @@ from typing import Any
 from arena.errors import DataError
 from arena.questions import Question, answer_turns
 from arena.records import JsonlAppender, content_hash, read_records, safe_filename
+from arena.redaction import mask_secrets
 
 
 def answer_key(model_identity: dict[str, Any], question: Question, params: dict[str, Any]) -> str:
@@ -59,6 +60,7 @@ def make_record(*, key: str, model: str, question: Question, turns: list[str], p
                 source: dict[str, Any] | None = None) -> dict[str, Any]:
     """An answer record as stored in `answers/<model>.jsonl`."""
     per_turn = per_turn or [{} for _ in turns]
+    turns = [mask_secrets(t) if isinstance(t, str) else t for t in turns]  # an endpoint may echo its key
     rec: dict[str, Any] = {
         "key": key, "model": model, "question_id": question.question_id, "category": question.category,
         "question_hash": question.content_hash(), "turns": turns, "params": params, "backend": backend,

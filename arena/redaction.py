@@ -79,6 +79,19 @@ def _redact_with(text: str, values: list[str]) -> str:
     return text
 
 
+def mask_secrets(text: str) -> str:
+    """`text` with the known secret values (API keys in the environment, keys backends hold) replaced by '***',
+    and nothing else changed: for model output that is stored and passed on (an endpoint that echoes its request
+    must not put its key into answer or judgment files, nor into the prompt sent to another host). Unlike
+    `redact`, no pattern is applied: an answer about `Authorization: Bearer ...` headers keeps its text."""
+    if not text:
+        return text
+    for value in known_secrets():
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
 def shorten(text: str, n: int = 300, *secrets: str | None) -> str:
     """Redact, then fold whitespace and cut to `n` characters (in this order: no half key survives a cut)."""
     folded = " ".join(redact(text, *secrets).split())

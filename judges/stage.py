@@ -13,6 +13,7 @@ from arena.backends.retry import CircuitBreaker
 from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import JsonlAppender, write_json_atomic, write_jsonl_atomic
+from arena.redaction import mask_secrets
 from arena.store import RunDir
 from judges.base import Judge, JudgeCall
 from judges.battles import judge_stats, make_battles, model_winner, single_scores
@@ -89,8 +90,8 @@ class JudgeStage:
                 "answer_b_hash": content_hash(list(pos_b[: task.turn])) if pos_b else None,
                 "order": task.order, "status": call.status, "label": call.label,
                 "position_winner": call.winner, "winner": model_winner(call.winner, task.order),
-                "strength": call.strength, "score": call.score, "prob_a": prob_a, "raw": call.raw,
-                "followup_raw": call.followup_raw, "error": call.error,
+                "strength": call.strength, "score": call.score, "prob_a": prob_a, "raw": mask_secrets(call.raw),
+                "followup_raw": mask_secrets(call.followup_raw), "error": call.error,
                 "prompt_chars": len(prompt.system) + len(prompt.user), "prompt_tokens": call.prompt_tokens,
                 "completion_tokens": call.completion_tokens, "cost_usd": round(cost, 6),
                 "latency_s": round(call.latency_s, 4), "usage_estimated": call.usage_estimated,

@@ -131,3 +131,23 @@ def test_only_secret_named_vllm_env_values_mask_log_text(tmp_path, questions_fil
     text = redact(f"GET http://127.0.0.1:8000/health failed: CUDA out of memory (token {token})")
     assert "http://127.0.0.1:8000/health" in text and "CUDA out of memory" in text
     assert token not in text
+
+
+def test_endpoints_that_echo_their_key_do_not_get_it_stored_or_passed_on(tmp_path, questions_file, monkeypatch):
+    """A candidate that puts its own key into its answer, and a judge that quotes its key in its reply: neither
+    key is in any workspace file, and the candidate's key never reaches the judge's host."""
+    cand_key, judge_key = "sk-cand-echo-key-0123456789", "sk-judge-echo-key-9876543210"
+    monkeypatch.setenv("ECHO_CAND_KEY", cand_key)
+    monkeypatch.setenv("ECHO_JUDGE_KEY", judge_key)
+    with FakeOpenAI(reply=lambda body: f"answer from {body['model']} : my key is {cand_key}") as cands, \
+            FakeOpenAI(reply=lambda body: f"(auth was Bearer {judge_key}) Final verdict: [[A>B]]") as judge:
+        cfg = write_config(tmp_path, questions_file,
+                           [{"name": n, "backend": "openai", "model": n, "base_url": cands.base_url,
+                             "api_key_env": "ECHO_CAND_KEY"} for n in ("x", "y")],
+                           judge={"mode": "pairwise", "model": "j", "base_url": judge.base_url, "verdict": "5way",
+                                  "api_key_env": "ECHO_JUDGE_KEY"}, rating={"bootstrap": 0})
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+        prompts = json.dumps(judge.requests)
+    assert judge.requests and cand_key not in prompts and "my key is ***" in prompts
+    stored = "".join(p.read_text(errors="replace") for p in (tmp_path / "ws").rglob("*") if p.is_file())
+    assert cand_key not in stored and judge_key not in stored and "my key is ***" in stored
