@@ -191,6 +191,10 @@ def main() -> None:
         child = os.fork()
         if child:
             _supervise(child, cfg["max_processes"])
+        # the program and everything it forks run below PID 1's priority: a fork bomb's thousands of busy
+        # processes would otherwise starve the supervisor that counts and kills them (seen once in CI: a
+        # timeout instead of the process-count stop)
+        os.nice(10)
     _limits(cfg)
     if not cfg["namespaces"]:
         _block_network_in_process()
