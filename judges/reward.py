@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -11,8 +10,9 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from arena.backends.openai_compat import key_from_env
 from arena.backends.retry import RetryPolicy, call_with_retries
-from arena.errors import ArenaError, BackendError, ConfigError, DataError
+from arena.errors import ArenaError, BackendError, DataError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
 
@@ -208,10 +208,7 @@ class VLLMRewardEndpoint:
         self.retries = 0
         self._key = ""
         if api_key_env:
-            self._key = os.environ.get(api_key_env, "")
-            if not self._key:
-                raise ConfigError(f"reward endpoint {self.name}: no API key found - set the environment variable "
-                                  f"{api_key_env}")
+            self._key = key_from_env(api_key_env, f"reward endpoint {self.name}")
         register_secret(self._key)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency)

@@ -77,3 +77,22 @@ def test_only_the_openai_api_gets_the_account_headers(openai_env, url):
     elsewhere = host_headers(url, "k")
     assert not {"OpenAI-Organization", "OpenAI-Project", "X-Team"} & set(elsewhere)
     assert elsewhere["Authorization"] == "Bearer k"
+
+
+@pytest.mark.parametrize("value, kind", [("local-key-42\r", "a carriage return"), ("local-key-42\n", "a line break"),
+                                         (" local-key-42", "a space"), ("local-kéy-42", "cannot go into an HTTP header")])
+def test_a_key_that_cannot_be_a_header_is_named_before_any_request(tmp_path, questions_file, fake_openai,
+                                                                   monkeypatch, capsys, value, kind):
+    # A key pasted from a Windows .env file: the HTTP client refuses it as a header, which used to surface
+    # as "the server sent an unusable reply" after retries.
+    from arena.cli import main
+
+    monkeypatch.setenv("LOCAL_VLLM_KEY", value)
+    cand = {"name": "a", "backend": "openai", "model": "a", "base_url": fake_openai.base_url,
+            "api_key_env": "LOCAL_VLLM_KEY"}
+    cfg = write_config(tmp_path, questions_file, [cand])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "LOCAL_VLLM_KEY" in err and kind in err
+    assert "local-k" not in err  # the message describes the value, never shows it
+    assert fake_openai.requests == []

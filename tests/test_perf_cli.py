@@ -133,7 +133,7 @@ def test_target_conflicts_and_the_key_variable(tmp_path, capsys, monkeypatch):
     assert "--url needs --model" in capsys.readouterr().err
     monkeypatch.delenv("PERF_MISSING_KEY", raising=False)
     assert _perf("--url", "http://127.0.0.1:1/v1", "--model", "m", "--api-key-env", "PERF_MISSING_KEY") == 2
-    assert "PERF_MISSING_KEY is not set" in capsys.readouterr().err
+    assert "set the environment variable PERF_MISSING_KEY" in capsys.readouterr().err
 
 
 def test_ctrl_c_keeps_what_was_measured(tmp_path):

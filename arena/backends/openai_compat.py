@@ -42,17 +42,33 @@ KNOWN_KEY_VARS = {"api.openai.com": "OPENAI_API_KEY", "dashscope.aliyuncs.com": 
 def resolve_api_key(base_url: str | None, api_key_env: str | None, who: str) -> str:
     """Read the API key from the environment variable named in the config; never from the file."""
     if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise ConfigError(f"{who}: no API key found - set the environment variable {api_key_env}",
-                              hint=f"export {api_key_env}=... (the key itself never goes into the config)")
-        return key
+        return key_from_env(api_key_env, who)
     var = KNOWN_KEY_VARS.get(host_of(base_url))
     if var is None:
         return "EMPTY"  # any other server gets no key unless api_key_env names one: keys never go astray
+    if not os.environ.get(var):
+        raise ConfigError(f"{who}: no API key found - set {var} or name another variable in api_key_env")
+    return key_from_env(var, who)
+
+
+def key_from_env(var: str, who: str) -> str:
+    """The key in environment variable `var`, checked: it must be set and be one HTTP header token.
+
+    A value copied from a Windows-style .env file ends in a carriage return; sent as it is, the HTTP client
+    refuses the header and the failure would look like a broken server. The message names the variable and
+    the kind of character, never the value."""
     key = os.environ.get(var)
     if not key:
-        raise ConfigError(f"{who}: no API key found - set {var} or name another variable in api_key_env")
+        raise ConfigError(f"{who}: no API key found - set the environment variable {var}",
+                          hint=f"export {var}=... (the key itself never goes into the config)")
+    bad = next((c for c in key if not "!" <= c <= "~"), None)
+    if bad is not None:
+        kind = {"\r": "a carriage return (a Windows line ending?)", "\n": "a line break", " ": "a space",
+                "\t": "a tab"}.get(bad, "a character that cannot go into an HTTP header" if bad.isprintable()
+                                    else "a control character")
+        where = "at its end" if key.rstrip() != key else "at its start" if key.lstrip() != key else "inside it"
+        raise ConfigError(f"{who}: the API key in {var} contains {kind} {where}",
+                          hint=f"set {var} again without it, e.g. export {var}=\"$(printf %s \"${var}\" | tr -d '\\r\\n ')\"")
     return key
 
 

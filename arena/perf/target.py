@@ -2,7 +2,6 @@
 Arena launches and stops, a `demo` candidate), a bare --url/--model, or the offline demo server."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,13 +48,9 @@ class Target:
 
 def key_from_env(var: str | None) -> str | None:
     """The API key from the environment variable named by --api-key-env (None when no name is given)."""
-    if not var:
-        return None
-    key = os.environ.get(var)
-    if not key:
-        raise ArenaError(f"--api-key-env {var}: the environment variable {var} is not set",
-                         hint=f"export {var}=... (the key itself is never passed on the command line)")
-    return key
+    from arena.backends.openai_compat import key_from_env as checked_key
+
+    return checked_key(var, f"--api-key-env {var}") if var else None
 
 
 def url_target(url: str, model: str | None, api_key_env: str | None) -> Target:
