@@ -132,3 +132,42 @@ def test_streamlit_run_from_repo_root_binds_loopback_and_sends_no_stats(tmp_path
         check=True,
     ).stdout
     assert "\ngatherUsageStats = false\n" in shown and '\naddress = "127.0.0.1"\n' in shown
+
+
+def test_viz_on_a_file_says_it_wants_a_workspace_and_names_the_one_holding_it(tmp_path: Path) -> None:
+    run = tmp_path / "ws" / "runs" / "2026-12-01_weekly"
+    run.mkdir(parents=True)
+    (run / "battles.jsonl").write_text("{}\n")
+    result = run_viz([str(run / "battles.jsonl"), "--port", str(free_port())], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "battles.jsonl is a file, not a workspace" in result.stderr
+    assert f"arena viz {tmp_path / 'ws'}" in result.stderr  # the workspace that holds it
+    assert "does not exist yet" not in result.stderr and "Arena leaderboard" not in result.stdout
+    loose = tmp_path / "loose.jsonl"
+    loose.write_text("{}\n")
+    result = run_viz([str(loose), "--port", str(free_port())], tmp_path)
+    assert result.returncode == 2 and "arena rate FILE" in result.stderr
+
+
+@pytest.mark.parametrize("given", ["run", "runs"])
+def test_viz_on_a_run_folder_shows_its_workspace_opened_on_that_run(tmp_path: Path, given: str) -> None:
+    ws = tmp_path / "ws"
+    run = ws / "runs" / "2026-12-01 weekly"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arena.cli", "viz", str(run if given == "run" else run.parent), "--port", str(port)],
+        cwd=ROOT, env=clean_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        first = process.stdout.readline() if process.stdout else ""
+        wait_healthy(f"http://127.0.0.1:{port}", process, timeout=45)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    opened = "?run=2026-12-01%20weekly" if given == "run" else ""
+    assert first.startswith(f"Arena leaderboard for {ws} on http://127.0.0.1:{port}{opened} ")
+    assert f"showing its workspace {ws}" in err or f"showing the workspace {ws}" in err
+    assert "does not exist yet" not in err

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 from arena.errors import ArenaError
 from arena.human.access import is_loopback, shared_note
@@ -92,7 +93,9 @@ def cmd_viz(args: argparse.Namespace) -> int:
             "streamlit is not installed", hint="pip install 'streamlit>=1.46' plotly (or pip install -e .)"
         )
     chosen = args.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
-    workspace = Path(chosen).expanduser().resolve()
+    given = Path(chosen).expanduser().resolve()
+    workspace = workspace_of(given)
+    opened = f"?run={quote(given.name)}" if given.parent.parent == workspace and given.parent.name == "runs" else ""
     host = args.host or DEFAULT_HOST
     port = args.port or DEFAULT_PORT
     check_port(host, port)  # always an explicit port: streamlit would otherwise move to another one quietly
@@ -103,7 +106,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
         )
     cmd = streamlit_command(workspace, port, host)
     url_host = "localhost" if host == "0.0.0.0" else host
-    print(f"Arena leaderboard for {workspace} on http://{url_host}:{port} (Ctrl-C to stop)")
+    print(f"Arena leaderboard for {workspace} on http://{url_host}:{port}{opened} (Ctrl-C to stop)")
     if not is_loopback(host):
         print(shared_note(), file=sys.stderr)
     process = subprocess.Popen(cmd)
@@ -118,6 +121,26 @@ def cmd_viz(args: argparse.Namespace) -> int:
     if code != 0:
         print(f"error: the app server stopped with exit code {code} (its message is above)", file=sys.stderr)
     return code if code >= 0 else 1
+
+
+def workspace_of(path: Path) -> Path:
+    """The workspace the app shows for a path the user gave: the workspace itself, or the one holding a run
+    folder or a `runs` folder (with a note). A file is an error: the app browses workspaces, not files."""
+    if path.is_file():
+        home = next((p for p in path.parents if (p / "runs").is_dir()), None)
+        hint = (f"arena viz {home}" if home is not None else
+                "give the workspace folder (the config's `workspace`, ./arena-workspace by default); "
+                "a battles file is rated with `arena rate FILE`, or imported as a run with `arena import`")
+        raise ArenaError(f"{path} is a file, not a workspace: the app shows a workspace's runs", hint=hint)
+    if path.is_dir() and not (path / "runs").is_dir():
+        if path.name == "runs" and any(p.is_dir() for p in path.iterdir()):
+            print(f"note: {path} is a workspace's runs folder; showing the workspace {path.parent}", file=sys.stderr)
+            return path.parent
+        if (path / "run.json").is_file() and path.parent.name == "runs":
+            print(f"note: {path} is one run; showing its workspace {path.parent.parent}, opened on that run",
+                  file=sys.stderr)
+            return path.parent.parent
+    return path
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
