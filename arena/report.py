@@ -70,9 +70,13 @@ def judge_report(info: dict[str, Any]) -> str:
                   f"  output tokens      ~{est['completion_tokens']:,}",
                   f"  estimated cost     {cost}",
                   f"  (estimate: {est['method']}; follow-up requests for unparseable replies are not included)"]
-        if sched.get("pairs") == "adaptive":
-            lines.append("  (pairs: adaptive: judge calls is an upper bound; the real run stops when its ranking "
-                         "separates or at judge.adaptive.max_calls)")
+        if est.get("max_calls") is not None:
+            lines.append(f"  (pairs: adaptive: an upper bound, judge.adaptive.max_calls={est['max_calls']:,} of "
+                         f"{est['open_calls']:,} open calls, costed on the longest prompts; the real run may stop "
+                         "sooner, when its ranking separates)")
+        elif sched.get("pairs") == "adaptive":
+            lines.append("  (pairs: adaptive: judge calls is an upper bound, all open calls; the real run stops when "
+                         "its ranking separates, or at judge.adaptive.max_calls when set)")
     return "\n".join(lines)
 
 

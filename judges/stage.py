@@ -61,15 +61,23 @@ class JudgeStage:
     def estimate(self, real: list[Prepared], real_cache: dict[str, dict]) -> dict[str, Any]:
         """What the real judge run would need: calls not in the real cache, tokens, cost."""
         est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
-        todo = [p for p in real if real_cache.get(p[3], {}).get("status") != "ok"]
-        chars = sum(len(p[2].system) + len(p[2].user) for p in todo)
-        prompt_tokens = sum(est.prompt_tokens(len(p[2].system) + len(p[2].user)) for p in todo)
-        out_tokens = round(est.output_tokens * len(todo))
-        return {"calls": len(todo), "cached": len(real) - len(todo), "prompt_chars": chars,
-                "prompt_tokens": prompt_tokens, "completion_tokens": out_tokens,
-                "cost_usd": round(cost_usd(self.cfg.price, prompt_tokens, out_tokens), 4),
-                "priced": bool(self.cfg.price.input_per_mtok or self.cfg.price.output_per_mtok),
-                "method": est.describe()}
+        distinct = list({p[3]: p for p in real}.values())  # one call per distinct prompt, as the run asks
+        todo = [p for p in distinct if real_cache.get(p[3], {}).get("status") != "ok"]
+        cap = self.cfg.adaptive.max_calls if self.cfg.pairs == "adaptive" else None
+        counted = todo
+        if cap is not None and len(todo) > cap:  # the run stops at max_calls: its dearest prompts bound the cost
+            counted = sorted(todo, key=lambda p: len(p[2].system) + len(p[2].user), reverse=True)[:cap]
+        chars = sum(len(p[2].system) + len(p[2].user) for p in counted)
+        prompt_tokens = sum(est.prompt_tokens(len(p[2].system) + len(p[2].user)) for p in counted)
+        out_tokens = round(est.output_tokens * len(counted))
+        out = {"calls": len(counted), "cached": len(distinct) - len(todo), "prompt_chars": chars,
+               "prompt_tokens": prompt_tokens, "completion_tokens": out_tokens,
+               "cost_usd": round(cost_usd(self.cfg.price, prompt_tokens, out_tokens), 4),
+               "priced": bool(self.cfg.price.input_per_mtok or self.cfg.price.output_per_mtok),
+               "method": est.describe()}
+        if counted is not todo:
+            out.update(open_calls=len(todo), max_calls=cap)
+        return out
 
     def _record(self, p: Prepared, call: JudgeCall) -> dict[str, Any]:
         task, name, prompt, key = p

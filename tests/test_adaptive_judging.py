@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_config
+from conftest import read_jsonl, write_config
 from openai_server import FakeOpenAI
 
 from arena.cli import main
@@ -219,8 +219,20 @@ def test_dry_run_end_to_end_through_the_cli(tmp_path, capsys):
     judge = json.loads((run / "run.json").read_text())["stages"]["judge"]
     assert judge["dry_run"] and judge["schedule"]["stopped"] == "max_calls"
     assert judge["schedule"]["calls"] == judge["new_calls"] == 40
-    assert judge["estimate"]["calls"] == 15 * 3 * 2  # what all pairs with the real judge would need
+    est = judge["estimate"]  # the real run stops at max_calls too: that many calls, the dearest prompts
+    assert (est["calls"], est["max_calls"], est["open_calls"]) == (40, 40, 15 * 3 * 2)
+    assert "max_calls=40 of 90 open calls" in out
     assert (run / "leaderboard.json").exists()
+    # the same arena with every pair judged, in another workspace: the bound is its 40 longest prompts
+    cfg = write_config(tmp_path, questions, cands, rating={"bootstrap": 20}, workspace=str(tmp_path / "all"),
+                       judge={"mode": "pairwise", "model": "gpt-4o", "pairs": "all"})
+    assert main(["run", "-c", str(cfg), "--dry-run", "--no-progress"]) == 0
+    run = next((tmp_path / "all" / "runs").iterdir())
+    sizes = sorted((r["prompt_chars"] for r in read_jsonl(run / "judgments.jsonl")), reverse=True)
+    full = json.loads((run / "run.json").read_text())["stages"]["judge"]["estimate"]
+    assert len(sizes) == full["calls"] == 90 and "max_calls" not in full
+    assert est["prompt_chars"] == sum(sizes[:40]) < full["prompt_chars"]
+    assert est["completion_tokens"] * 90 == full["completion_tokens"] * 40
 
 
 def test_the_schedules_fit_is_the_leaderboards_fit():

@@ -1,6 +1,7 @@
 """Dry run: zero judge requests, reproducible verdicts, and a cost estimate that matches the real run."""
 from __future__ import annotations
 
+import json
 import math
 
 from arena.config import load_config
@@ -75,3 +76,18 @@ def test_calibrated_estimate_within_ten_percent_of_real_usage(tmp_path, question
     real_cost = sum(r["cost_usd"] for r in new)
     assert abs(est["cost_usd"] - real_cost) / real_cost < 0.10
     assert "calibrated on 10 earlier calls" in est["method"]
+
+
+def test_estimate_counts_a_prompt_asked_once_once(tmp_path, questions_file, fake_openai):
+    # "twin" answers exactly like "good": their two orders are one prompt, which the real run asks once
+    fake_openai.reply = lambda body: "an answer from good " if body["model"] in ("good", "twin") else "from bad "
+    with FakeOpenAI(reply=prefer("good")) as judge:
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "twin", "bad")),
+                           judge=_judge(judge, price=PRICE), rating={"bootstrap": 10})
+        est = _run(cfg, True).run.info["stages"]["judge"]["estimate"]
+        _run(cfg, False)
+        sent = judge.requests
+    # 5 judged turns x (good-bad = twin-bad in 2 orders, good-twin's 2 orders one prompt): 15 of 30 games
+    assert len(sent) == 15 and len({json.dumps(r["messages"]) for r in sent}) == 15
+    assert est["calls"] == len(sent)
+    assert est["prompt_chars"] == sum(len(m["content"]) for r in sent for m in r["messages"])
