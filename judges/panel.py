@@ -15,9 +15,13 @@ def _p_a(battle: dict) -> float:
 def aggregate_battles(per_judge: dict[str, list[dict]], panel: str, method: str) -> list[dict]:
     """One battle per (question, turn, pair) that at least one judge decided: majority vote or mean outcome.
 
-    Majority: the winner needs more than half of the votes of the judges that decided this game pair,
-    else it is a tie. Mean: the soft outcome is the mean of each judge's P(model_a wins) (a win 1, a tie
-    0.5, a soft reward-model outcome as it is), kept as `prob_a`.
+    Each judge's say on a game pair is its battles' weighted mean outcome P(model_a wins) (a win 1, a tie
+    0.5, a soft reward-model outcome as it is; a strong verdict weighs `strong_weight`), with the mean
+    weight of those battles as its strength. Majority: the winner needs more than half of the votes of the
+    judges that decided this game pair, and weighs the mean strength of the judges that voted for it (a
+    panel whose judges all say A>>B gives the weight one such judge gives); no majority is a tie of weight
+    1. Mean: the soft outcome is the mean of the judges' P(model_a wins), kept as `prob_a`, weighted by
+    their mean strength. A panel of one judge, or of copies of one judge, gives that judge's battles.
     """
     groups: dict[tuple, list[tuple[str, dict]]] = defaultdict(list)
     for judge, battles in per_judge.items():
@@ -25,25 +29,28 @@ def aggregate_battles(per_judge: dict[str, list[dict]], panel: str, method: str)
             groups[(str(b["question_id"]), b["turn"], b["model_a"], b["model_b"])].append((judge, b))
     out = []
     for votes in groups.values():
-        # a judge that kept both games as separate battles votes with their mean outcome
-        by_judge: dict[str, list[float]] = defaultdict(list)
+        # a judge that kept both games as separate battles votes with their weighted mean outcome
+        by_judge: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for judge, b in votes:
-            by_judge[judge].append(_p_a(b))
-        p_by_judge = {j: mean(ps) for j, ps in by_judge.items()}
+            by_judge[judge].append((_p_a(b), float(b.get("weight", 1.0))))
+        p_by_judge = {j: sum(p * w for p, w in pw) / sum(w for _, w in pw) if sum(w for _, w in pw) > 0
+                      else mean(p for p, _ in pw) for j, pw in by_judge.items()}
+        strength = {j: mean(w for _, w in pw) for j, pw in by_judge.items()}
         first = votes[0][1]
         base = {k: v for k, v in first.items() if k not in ("winner", "weight", "prob_a", "consistent", "games")}
-        base.update({"judge": panel, "weight": 1.0, "panel_votes": {j: round(p, 4) for j, p in p_by_judge.items()},
+        base.update({"judge": panel, "panel_votes": {j: round(p, 4) for j, p in p_by_judge.items()},
                      "games": [k for _, b in votes for k in b.get("games", [])]})
         if method == "mean":
             p = mean(p_by_judge.values())
             winner = "model_a" if p > 0.5 else "model_b" if p < 0.5 else "tie"
-            out.append({**base, "winner": winner, "prob_a": round(p, 6)})
+            out.append({**base, "winner": winner, "prob_a": round(p, 6), "weight": mean(strength.values())})
             continue
         n = len(p_by_judge)
-        a_votes = sum(p > 0.5 for p in p_by_judge.values())
-        b_votes = sum(p < 0.5 for p in p_by_judge.values())
-        winner = "model_a" if a_votes * 2 > n else "model_b" if b_votes * 2 > n else "tie"
-        out.append({**base, "winner": winner})
+        side = {"model_a": [j for j, p in p_by_judge.items() if p > 0.5],
+                "model_b": [j for j, p in p_by_judge.items() if p < 0.5]}
+        winner = next((w for w, js in side.items() if len(js) * 2 > n), "tie")
+        weight = mean(strength[j] for j in side[winner]) if winner != "tie" else 1.0
+        out.append({**base, "winner": winner, "weight": weight})
     return out
 
 

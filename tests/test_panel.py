@@ -75,3 +75,55 @@ def test_panel_member_errors_name_the_member(tmp_path, questions_file):
                        judge={"panel": [{"model": "x"}, {"model": "x"}]})
     with pytest.raises(ConfigError, match="distinct names"):
         load_config(cfg)
+
+
+def test_strong_verdicts_keep_their_weight_and_count_in_the_vote():
+    strong = {**_b("j1", "model_a"), "weight": 3.0}
+    per = {"j1": [strong], "j2": [{**_b("j2", "model_a"), "weight": 3.0}], "j3": [_b("j3", "model_b")]}
+    maj = aggregate_battles(per, "p", "majority")[0]
+    assert (maj["winner"], maj["weight"]) == ("model_a", 3.0)  # as strong as the judges that carried it
+    mean = aggregate_battles(per, "p", "mean")[0]
+    assert mean["prob_a"] == pytest.approx(2 / 3) and mean["weight"] == pytest.approx(7 / 3)
+    # j1 kept its games apart (inconsistent: separate): A>>B weighs 3 against its B>A's 1, so j1 says A
+    sep = {"j1": [{**_b("j1", "model_a"), "weight": 3.0}, _b("j1", "model_b")], "j2": [_b("j2", "model_a")],
+           "j3": [_b("j3", "model_b")]}
+    maj = aggregate_battles(sep, "p", "majority")[0]
+    assert maj["panel_votes"]["j1"] == 0.75 and (maj["winner"], maj["weight"]) == ("model_a", 1.5)
+    split = {"j1": [{**_b("j1", "model_a"), "weight": 3.0}], "j2": [{**_b("j2", "model_b"), "weight": 3.0}]}
+    assert aggregate_battles(split, "p", "majority")[0]["weight"] == 1.0  # no majority: a plain tie
+
+
+def _graded(req: dict) -> str:
+    """A position-consistent judge with strong and weak verdicts: good >> bad, good > meh, meh = bad, except
+    on the sky question, where meh beats good."""
+    from test_judge_stage import _between
+
+    user = req["messages"][-1]["content"]
+    rank = {"good": 2, "meh": 1, "bad": 0}
+    side = [next(v for k, v in rank.items() if f"from {k} " in _between(user, f"<<<ANSWER {p} START>>>",
+                                                                        f"<<<ANSWER {p} END>>>")) for p in "AB"]
+    gap = side[0] - side[1]
+    if "sky" in user and {*side} == {2, 1}:
+        gap = -gap
+    return "Verdict: [[" + {2: "A>>B", 1: "A>B", 0: "A=B", -1: "B>A", -2: "B>>A"}[gap] + "]]"
+
+
+@pytest.mark.parametrize("method", ["majority", "mean"])
+def test_a_panel_of_copies_of_one_judge_rates_as_that_judge(tmp_path, questions_file, fake_openai, method):
+    cands = _cands(fake_openai, ("good", "meh", "bad"))
+    ratings = {}
+    with FakeOpenAI(reply=_graded) as one, FakeOpenAI(reply=_graded) as other:
+        for name, judge in [("single", {"mode": "pairwise", "model": "j", "base_url": one.base_url,
+                                        "verdict": "5way"}),
+                            ("panel", {"mode": "pairwise", "name": "copies", "aggregate": method, "verdict": "5way",
+                                       "panel": [{"name": "c1", "model": "j", "base_url": one.base_url},
+                                                 {"name": "c2", "model": "j", "base_url": other.base_url}]})]:
+            (tmp_path / name).mkdir()
+            cfg = write_config(tmp_path / name, questions_file, cands, judge=judge, rating={"bootstrap": 20})
+            ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+            lb = json.loads((ctx.run.path / "leaderboard.json").read_text())
+            ratings[name] = {r["model"]: r["rating"] for r in lb["overall"]["table"]}
+            weights = {b["weight"] for b in read_jsonl(ctx.run.path / "battles.jsonl")}
+            assert weights == {1.0, 3.0}  # good >> bad weighs 3, for one judge and for the panel alike
+    assert ratings["panel"] == pytest.approx(ratings["single"], abs=1e-6)
+    assert ratings["single"]["good"] > ratings["single"]["meh"] > ratings["single"]["bad"]
