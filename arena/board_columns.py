@@ -83,7 +83,7 @@ def _task_entry(row: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"metric": row["metric"], "higher_is_better": row["higher_is_better"],
                              "value": row["value"], "stderr": row["stderr"], "n": row["n"], "date": row["updated"],
                              "run_id": src.get("run_id"), "source": src.get("source"), "missing": row["missing"]}
-    for key in ("unscored", "demo"):
+    for key in ("unscored", "demo", "limit"):
         if src.get(key):
             entry[key] = src[key]
     metrics = (data.get("metrics") or {}).get(task)
@@ -275,7 +275,8 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
             head.append(f"{task} [{known[0]['metric'] if known else ''}]" + ("*" if lower else ""))
             for row, m in zip(rows, models):
                 e = entries[m]
-                row.append("unscored" if e and e.get("unscored") else _short(e["value"] if e else None, 4))
+                row.append("unscored" if e and e.get("unscored") else
+                           _short(e["value"] if e else None, 4) + ("~" if e and e.get("limit") else ""))
         dates = sorted({e["date"] for v in objective["models"].values() for e in v["tasks"].values() if e["date"]})
         span = f"{dates[0]} .. {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "undated")
         notes.append(f"objective: latest arena bench results in this workspace, scored {span}; "
@@ -283,6 +284,8 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
         if any(not c.get("higher_is_better", True) for v in objective["models"].values()
                for c in v["tasks"].values()):
             notes.append("*: lower is better")
+        if any(c.get("limit") for v in objective["models"].values() for c in v["tasks"].values()):
+            notes.append("~: scored on the first items of the task only (--limit or the task's limit)")
         if objective["benchmark_only"]:
             notes.append(f"benchmark only (no rating): {', '.join(objective['benchmark_only'])}")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -83,3 +83,30 @@ def test_folder_of_runs_later_file_wins_and_errors(tmp_path):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"scores": {}}))
         read_lm_eval([bad], model="m")
+
+
+def test_an_import_replaces_an_arena_scored_task_whole(tmp_path):
+    """lm-eval's mmlu over Arena's own mmlu: nothing of Arena's measurement (stderr, n, subject averages,
+    per-item details) may stay beside the imported score."""
+    from arena.bench.results import score_rows
+
+    ws = tmp_path / "ws"
+    (ws / "bench").mkdir(parents=True)
+    mine = {"model": "m1", "scores": {"mmlu": 0.75, "gsm8k": 0.5}, "stderr": {"mmlu": 0.125, "gsm8k": 0.2},
+            "n": {"mmlu": 12, "gsm8k": 8}, "details": {"mmlu": [{"id": "x", "correct": True}], "gsm8k": []},
+            "aggregates": {"mmlu": {"micro": {"score": 0.75, "n": 12}, "macro": {"score": 0.69, "groups": 3},
+                                    "unparsed": 1}},
+            "sources": {"mmlu": {"source": "arena", "run_id": "r1"}, "gsm8k": {"source": "arena", "run_id": "r1"}}}
+    (ws / "bench" / "m1.json").write_text(json.dumps(mine))
+    f = tmp_path / "results_x.json"
+    f.write_text(json.dumps({"results": {"mmlu": {"alias": "mmlu", "acc,none": 0.41, "acc_stderr,none": "N/A"}},
+                             "config": {"model": "hf"}, "model_name": "m1"}))
+    assert bench_main(["import", "lm-eval", str(f), "--out", str(ws)]) == 0
+    data = json.loads((ws / "bench" / "m1.json").read_text())
+    assert data["scores"] == {"mmlu": 0.41, "gsm8k": 0.5}
+    assert "mmlu" not in data["stderr"] and "mmlu" not in data["n"] and "mmlu" not in data["details"]
+    assert "mmlu" not in data.get("aggregates", {}) and data["sources"]["mmlu"]["source"] == "lm-eval"
+    assert data["stderr"]["gsm8k"] == 0.2 and data["n"]["gsm8k"] == 8  # the other task is untouched
+    rows = score_rows(data)
+    assert [(r["group"], r["value"], r["stderr"], r["n"]) for r in rows if r["task"] == "mmlu"] == [
+        ("", 0.41, None, None)]

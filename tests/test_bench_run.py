@@ -182,3 +182,45 @@ def test_task_path_resolution_order_current_directory_first(tmp_path, monkeypatc
     absent = BenchConfig.model_validate({"tasks": [{"name": "a", "path": str(tmp_path / "nope.jsonl")}]})
     msg = absent.missing_path_error(absent.tasks[0])
     assert msg and "bench.tasks[0].path" in msg and str(tmp_path / "nope.jsonl") in msg
+
+
+def test_a_rescore_that_fails_leaves_no_old_score_beside_its_new_count(tmp_path, capsys):
+    with FakeOpenAI(reply=_reply) as srv:
+        cfg_path = _config(tmp_path, srv)
+        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg["generation"]["max_retries"] = 0
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        assert bench_main(["-c", str(cfg_path), "--no-progress"]) == 0
+        before = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
+        assert before["scores"]["sci"] == 0.75 and before["details"]["sci"]
+        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg["bench"]["system_prompt"] = "Answer briefly."  # new prompts: every sci item is asked again
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        srv.fail_next(500, times=100)
+        assert bench_main(["-c", str(cfg_path), "--tasks", "sci", "--no-progress"]) == 1
+    saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
+    assert "sci" not in saved["scores"] and "sci" not in saved.get("stderr", {})
+    assert saved["n"]["sci"] == 0 and saved["details"]["sci"] == [] and saved["sources"]["sci"]["missing"] == 4
+    assert saved["scores"]["math"] == before["scores"]["math"]  # the task not rescored is kept as it was
+    from arena.bench.results import score_rows
+
+    row = next(r for r in score_rows(saved, breakdown=False) if r["task"] == "sci")
+    assert row["value"] is None and row["n"] == 0
+
+
+def test_a_limited_run_says_so_in_the_files_the_table_and_the_leaderboard(tmp_path, capsys):
+    with FakeOpenAI(reply=_reply) as srv:
+        cfg_path = _config(tmp_path, srv)
+        assert bench_main(["-c", str(cfg_path), "--limit", "2", "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
+        assert saved["sources"]["sci"]["limit"] == 2 and saved["sources"]["math"]["limit"] == 2
+        assert out.count("first 2 items only") == 2
+        assert bench_main(["-c", str(cfg_path), "--tasks", "sci", "--no-progress"]) == 0  # the whole task
+        saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
+        assert "limit" not in saved["sources"]["sci"] and saved["sources"]["math"]["limit"] == 2
+        assert "items only" not in capsys.readouterr().out.split("sci", 1)[1].splitlines()[0]
+    from arena.board_columns import objective_section
+
+    tasks = objective_section(tmp_path / "ws", ["m1"])["models"]["m1"]["tasks"]
+    assert tasks["math"]["limit"] == 2 and "limit" not in tasks["sci"]

@@ -14,7 +14,8 @@ from arena.bench.results import metric_label, score_rows
 from viz.data import Stamp, stamp
 from viz.render import escape_markdown_html
 
-COLUMNS = ["model", "task", "group", "metric", "higher_is_better", "value", "stderr", "n", "missing", "updated"]
+COLUMNS = ["model", "task", "group", "metric", "higher_is_better", "value", "stderr", "n", "missing", "updated",
+           "limit"]
 ACCURACY_NAMES = ("accuracy", "acc")
 
 
@@ -105,15 +106,22 @@ def long_table(results: pd.DataFrame, models: list[str] | None = None) -> pd.Dat
 
 def show_bench(workspace: Path, models: list[str] | None = None) -> bool:
     """Draw the benchmark tables (all models, or those given); False when there is nothing to show."""
-    table = bench_table(load_bench_results(workspace), models)
+    results = load_bench_results(workspace)
+    table = bench_table(results, models)
     if table.empty:
         return False
+    limited = results[results["limit"].notna() & (results["model"].isin(models) if models is not None else True)]
     st.subheader("Objective benchmarks")
     st.caption(
         f"Scores per task from `{escape_markdown_html(str(Path(workspace) / 'bench'))}/<model>.json` "
         "(`arena bench` or `arena bench import`): accuracy unless the column names another metric; "
         "± is the standard error, n the number of items scored."
     )
+    if not limited.empty:
+        shown = ", ".join(f"{m} / {t} (first {int(n)})" for m, t, n in
+                          limited[["model", "task", "limit"]].itertuples(index=False))
+        st.warning(escape_markdown_html(f"Scored on the first items of the task only (--limit or the task's limit), "
+                                        f"not comparable with full-task scores: {shown}"))
     config: dict[str, Any] = {"model": st.column_config.TextColumn("model", width="medium")}
     for column in table.columns:
         if column.endswith(" n"):

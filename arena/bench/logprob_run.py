@@ -184,7 +184,7 @@ def task_result(task: LoadedTask, scored: list[Any], run_id: str, demo: bool) ->
     name, ok = task.task.name, [s for s in scored if s is not None]
     source: dict[str, Any] = {"source": "arena", "run_id": run_id, "kind": task.kind, "format": task.format,
                               "path": str(task.task.path), "method": "loglikelihood",
-                              "missing": len(scored) - len(ok), **task.skipped,
+                              "missing": len(scored) - len(ok), **task.read_info,
                               "prompt_hash": content_hash(task.kind + "|" + task.task.method)}
     if demo:
         source["demo"] = "placeholder log-probabilities from the offline demo backend, not a model"

@@ -9,7 +9,7 @@ from typing import Any
 
 from arena.records import safe_filename, write_json_atomic
 
-MERGED_KEYS = ("scores", "n", "stderr", "sources", "details", "metrics", "aggregates")
+MERGED_KEYS = ("scores", "n", "stderr", "sources", "details", "metrics", "aggregates", "errors")  # per task
 
 
 def now() -> str:
@@ -37,17 +37,21 @@ def read_result(path: Path) -> dict[str, Any]:
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Tasks in `new` replace the same tasks in `old`; other tasks of `old` are kept."""
+    """Tasks in `new` replace the same tasks in `old` whole (score, stderr, n, details, breakdowns: nothing of
+    the old measurement stays beside the new one, and a task the new run could not score shows no score);
+    other tasks of `old` are kept."""
+    replaced = {task for key in MERGED_KEYS if isinstance(new.get(key), dict) for task in new[key]}
     out: dict[str, Any] = {"model": new.get("model") or old.get("model")}
     for key in MERGED_KEYS:
-        merged = {**(old.get(key) or {}), **(new.get(key) or {})}
+        before = old.get(key) if isinstance(old.get(key), dict) else {}
+        merged = {**{t: v for t, v in before.items() if t not in replaced}, **(new.get(key) or {})}
         if merged:
             out[key] = merged
     rest = {**old, **new}
     out.update({k: v for k, v in rest.items() if k not in out and k not in MERGED_KEYS and k != "updated"})
     out["updated"] = new.get("updated") or now()
     sources = out.get("sources") or {}
-    for task in {*(new.get("scores") or {}), *(new.get("n") or {})}:  # each task keeps the date it was scored
+    for task in replaced:  # each task keeps the date it was scored
         src = sources.get(task)
         if src is None or isinstance(src, dict):
             sources[task] = {**(src or {}), "updated": (src or {}).get("updated") or out["updated"]}
@@ -97,7 +101,8 @@ def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = 
         rows.append({**base, "group": "", "value": value if valid_score(value) else None,
                      "stderr": err if valid_score(err) else None, "n": n if valid_score(n) else None,
                      "missing": None if unscored else agg.get("missing", src.get("missing")),
-                     "unparsed": agg.get("unparsed"), "unscored": unscored})
+                     "unparsed": agg.get("unparsed"), "unscored": unscored,
+                     "limit": src.get("limit") if valid_score(src.get("limit")) else None})
         if not breakdown:
             continue
         extra = [("micro", agg.get("micro")), ("macro", agg.get("macro"))]

@@ -88,7 +88,7 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
                 out["details"][name], out["n"][name] = [], 0
                 out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                         "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs),
-                                        **t.skipped,
+                                        **t.read_info,
                                         "metric": t.metric, "unscored": str(exc).splitlines()[0]}
                 continue
             details = got.details
@@ -108,7 +108,7 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
         out["details"][name] = details
         out["n"][name] = len(details)
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
-                                "path": str(t.task.path), "missing": missing.get(name, 0), **t.skipped, **extra,
+                                "path": str(t.task.path), "missing": missing.get(name, 0), **t.read_info, **extra,
                                 "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else ""),
                                 **shot_info(t.task)}
     out["updated"] = now()
@@ -225,7 +225,8 @@ def score_table(outcome: BenchOutcome) -> str:
             task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
             lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
                           _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), _int(r["unparsed"]),
-                          r["updated"] or "-", f"unscored: {r['unscored']}" if r.get("unscored") else ""))
+                          r["updated"] or "-", f"unscored: {r['unscored']}" if r.get("unscored") else
+                          f"first {r['limit']} items only" if r.get("limit") and not r["group"] else ""))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     right = {3, 4, 5, 6, 7}
     fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]

@@ -80,6 +80,7 @@ class LoadedTask:
     format: str
     data: LoadResult
     shots: FewShot | None = None  # few-shot examples (arena.bench.fewshot)
+    limit: int | None = None  # only the first `limit` items were read (--limit or the task's `limit`)
 
     def prompt(self, item: BenchItem) -> str:
         """The user message (or plain-completion text) for one item."""
@@ -109,6 +110,12 @@ class LoadedTask:
         `rejected_reasons` (the first MAX_REASONS, each 'file:line: field: why')."""
         rej = self.data.rejected
         return {"rejected": len(rej), **({"rejected_reasons": rej[:MAX_REASONS]} if rej else {})}
+
+    @property
+    def read_info(self) -> dict[str, Any]:
+        """What the result files say about how the task's file was read: `skipped`, and `limit` when only the
+        first items were read (a `--limit` run's score is not the full task's)."""
+        return {**self.skipped, **({"limit": self.limit} if self.limit is not None else {})}
 
     @property
     def whole_task(self) -> bool:
@@ -142,8 +149,8 @@ def load_task(task: BenchTask, limit: int | None = None) -> LoadedTask:
         first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
         raise ConfigError(f"bench task '{task.name}': no usable items in {task.path}{first}")
     check_options(task, kind)
-    limited = (limit if limit is not None else task.limit) is not None
-    return LoadedTask(task, kind, fmt, data, load_fewshot(task, fmt, data.items, limited))
+    cut = limit if limit is not None else task.limit
+    return LoadedTask(task, kind, fmt, data, load_fewshot(task, fmt, data.items, cut is not None), cut)
 
 
 def _load_text_task(task: BenchTask, limit: int | None) -> LoadedTask:
@@ -154,4 +161,4 @@ def _load_text_task(task: BenchTask, limit: int | None) -> LoadedTask:
     if not data.items:
         first = f"; first rejected: {data.rejected[0]}" if data.rejected else ""
         raise ConfigError(f"bench task '{task.name}': no usable documents in {task.path}{first}")
-    return LoadedTask(task, "perplexity", "text", data)
+    return LoadedTask(task, "perplexity", "text", data, limit=limit)
