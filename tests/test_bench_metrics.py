@@ -143,3 +143,34 @@ def test_primary_must_be_computed_and_missing_libraries_name_the_extra():
         ReferenceOptions(metrics=["rougeL"], primary="bleu_corpus")
     with pytest.raises(ConfigError, match=r"\.\[metrics\]"):
         _require("surely_not_installed_metric_lib")
+
+
+def _official_squad_normalize(s: str) -> str:
+    """The SQuAD v1.1 evaluation script's normalisation, written out from its description: lower case, ASCII
+    punctuation deleted, articles a/an/the removed, whitespace collapsed."""
+    import re
+    import string
+
+    s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
+
+
+def _official_f1(pred: str, ref: str) -> float:
+    p, r = _official_squad_normalize(pred).split(), _official_squad_normalize(ref).split()
+    same = sum((Counter(p) & Counter(r)).values())
+    if not p or not r:
+        return float(p == r)
+    if same == 0:
+        return 0.0
+    prec, rec = same / len(p), same / len(r)
+    return 2 * prec * rec / (prec + rec)
+
+
+@pytest.mark.parametrize("pred, ref", [
+    ("It costs 1000 dollars.", "It costs 1,000 dollars."), ("the U.S. army", "US Army"),
+    ("state-of-the-art model", "state of the art model"), ("Denver's Broncos", "Denver Broncos"),
+    ("e.g. a cat", "eg cat"), ("Hello, world!", "hello world"), ("3.14", "314"),
+])
+def test_squad_normalisation_deletes_punctuation_as_the_official_script(pred, ref):
+    assert token_f1(pred, ref) == pytest.approx(_official_f1(pred, ref))
+    assert exact_match(pred, ref) == float(_official_squad_normalize(pred) == _official_squad_normalize(ref))

@@ -160,3 +160,49 @@ def test_choice_naming_several_letters_is_no_answer(reply):
 ])
 def test_extract_choice_reviewer_forms(reply, expected):
     assert extract_choice(reply, "ABCD") == expected
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("Answer: 9 * 2 = 18", "18"),                         # a worked answer line gives its result
+    ("Answer: The total is 3 + 11 = 14", "14"),
+    ("So the answer is 3 + 11 = 14 apples.", "14"),
+    ("Answer: -3 - 4 = -7", "-7"),
+    ("Answer: 5 x 3 = 15 boxes", "15"),
+    ("Answer: 14. Check: 14 = 2 * 7", "14"),             # a check after the answer is not the answer
+    ("Answer: 18 apples (9 * 2)", "18"),
+    ("#### 6 * 7 = 42", "42"),
+])
+def test_a_worked_answer_gives_its_result_with_or_without_cot(reply, expected):
+    from arena.bench.fewshot import answer_text
+
+    assert extract_number(reply) == expected
+    assert extract_number(answer_text(_cot_task(), "Step one.\n" + reply, marked=True)) == expected
+
+
+def _cot_task():
+    from arena.bench.config import BenchTask
+
+    return BenchTask(name="t", path="x.jsonl", cot=True)
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("B\n\nLondon is the capital of the UK.", "B"),
+    ("B\n\nExplanation: Paris (A) is in France.", "B"),  # the explanation's (A) is not the pick
+    ("**B**\n\nBecause it is.", "B"),
+    ("B because London is the capital.", "B"),
+    ("B London", "B"),                                   # the letter with its own option's text
+    ("B Paris", None),                                   # a letter with another option's text: unclear
+    ("A\nB", None),                                      # two lone letters: unclear
+    ("A good answer is (C).", "C"),                      # the article 'A' is not a pick
+])
+def test_a_letter_that_opens_an_explained_reply_is_the_pick(reply, expected):
+    assert extract_choice(reply, "ABCD", ["Paris", "London", "Rome", "Berlin"]) == expected
+
+
+def test_bbh_takes_the_text_after_the_last_answer_is_even_on_one_line():
+    from arena.bench.bbh import score_bbh
+
+    got = score_bbh("At first glance the answer is (A), but rechecking the dates, the answer is (C).", "(C)")
+    assert got.correct and got.extracted == "(C)"
+    assert score_bbh("The answer is False. No wait, the answer is True.", "True").correct
+

@@ -26,7 +26,7 @@ from arena.records import read_text
 
 OPTION_TARGET = re.compile(r"^\(([A-Z])\)$")
 _OPTION_IN_INPUT = re.compile(r"^\s*\(([A-Z])\)\s", re.MULTILINE)
-_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.*)", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*", re.IGNORECASE)  # the answer follows the last one
 _ANSWER_LINE = re.compile(r"^[ \t>*_#-]*answer[*_]*\s*[:=][*_\s]*(.*)$", re.IGNORECASE | re.MULTILINE)
 _FIRST_OPTION = re.compile(r"\(([A-Z])\)")
 _LEAD_LETTER = re.compile(r"^[*_\s]*([A-Z])(?:[).:\s*_]|$)")
@@ -103,8 +103,8 @@ def answer_span(reply: str) -> str | None:
     """The part of a reply that holds its answer: after the last 'the answer is', else the last 'Answer:' line,
     else a one-line reply as a whole; None for a longer reply with neither (counted as unparsed, and wrong)."""
     said = list(_ANSWER_IS.finditer(reply))
-    if said:
-        return said[-1].group(1).split("\n", 1)[0].strip()
+    if said:  # the rest of the line after the last "answer is", even when one line says it twice
+        return reply[said[-1].end():].split("\n", 1)[0].strip()
     lines = _ANSWER_LINE.findall(reply)
     if lines:
         return lines[-1].strip()

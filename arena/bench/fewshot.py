@@ -162,20 +162,23 @@ def build_prompt(task: BenchTask, kind: str, item: BenchItem, shots: FewShot | N
     return render_shots(kind, item, examples, task.cot, completion, lang, prefix)
 
 
-def answer_text(task: BenchTask, reply: str) -> str:
+def answer_text(task: BenchTask, reply: str, marked: bool = False) -> str:
     """The part of a reply the extractor reads: up to an invented next example (completion prompting), and for
-    CoT the final 'Answer:' line (else the last 'the answer is ...'), or the whole reply when it has neither."""
+    CoT the final 'Answer:' line (else the last 'the answer is ...'), or the whole reply when it has neither.
+    `marked` keeps an 'Answer: ' mark before the CoT answer, so that the numeric extractor reads it as a stated
+    answer ('Answer: 18 apples (9 * 2)' is 18), as it reads the same line without CoT."""
     if task.prompting == "completion":
         reply = _NEXT_EXAMPLE.split(reply, 1)[0]
     if _CJK.search(reply):
         reply = zh_answer(reply)
     if not task.cot:
         return reply
+    mark = "Answer: " if marked else ""
     lines = [m for m in _ANSWER_LINE.findall(reply) if m.strip()]
     if lines:
-        return lines[-1].strip()
+        return mark + lines[-1].strip()
     said = _ANSWER_IS.findall(reply)
-    return said[-1].strip() if said else reply
+    return mark + said[-1].strip() if said else reply
 
 
 

@@ -55,6 +55,26 @@ def parse_number(text: str) -> str | None:
     return _canonical(m.group(0)) if m else None
 
 
+# after a number: an arithmetic operator and another number, i.e. the number starts a worked expression
+_OPERATOR = re.compile(r"\s*(?:[-+*/×÷·x]|\\times|\\cdot|\\div)\s*(?=-?\$?\d|\.\d|\()")
+_RESULT = re.compile(r"=\s*(?=-?\$?\d|-?\.\d)")
+
+
+def result_number(text: str) -> str | None:
+    """The number an answer states: the first number of `text`, but when that number opens a worked expression
+    ('Answer: 9 * 2 = 18', 'the total is 3 + 11 = 14') the result after the expression's last '='."""
+    text = normalize_numbers(text)
+    m = NUMBER.search(text)
+    if m is None:
+        return None
+    if _OPERATOR.match(text, m.end()):
+        line = text[m.start():].split("\n", 1)[0]
+        results = list(_RESULT.finditer(line))
+        if results and (r := NUMBER.match(line, results[-1].end())) and (n := _canonical(r.group(0))) is not None:
+            return n
+    return _canonical(m.group(0))
+
+
 def _canonical(raw: str) -> str | None:
     """A matched number without commas, $ and spaces, as an integer, a plain decimal or a reduced fraction."""
     raw = raw.replace(",", "").replace("$", "").replace(" ", "")
@@ -74,16 +94,16 @@ def _canonical(raw: str) -> str | None:
 
 
 def extract_number(text: str) -> str | None:
-    """A reply's number: after '####', on the last 'Answer:' line, right after 'answer is', in \\boxed{}, or last."""
+    """A reply's number: after '####', on the last 'Answer:' line, right after 'answer is', in \\boxed{}, or last.
+    A stated answer that is worked out ('Answer: 9 * 2 = 18') gives its result (`result_number`)."""
     text = normalize_numbers(text)
-    if "####" in text and (n := parse_number(text.rsplit("####", 1)[1])) is not None:
+    if "####" in text and (n := result_number(text.rsplit("####", 1)[1])) is not None:
         return n
     for line in reversed(_ANSWER_LINE.findall(text)):
-        if (n := parse_number(line)) is not None:
+        if (n := result_number(line)) is not None:
             return n
     for mark in reversed(list(_ANSWER_IS.finditer(text))):
-        m = NUMBER.match(text, mark.end())
-        if m and (n := _canonical(m.group(0))) is not None:
+        if (n := result_number(text[mark.end():].split("\n", 1)[0])) is not None:
             return n
     boxed = _BOXED.findall(text)
     if boxed and (n := parse_number(boxed[-1])) is not None:
@@ -219,6 +239,9 @@ def extract_choice(text: str, labels: str = "ABCD", options: list[str] | None = 
             return None
         if re.match(rf"[\s*_(\[]*{rx.token}(?:[).:\]]|\*\*|\s*-\s)", plain):
             return letters[0]
+    opening = _opening_letter(plain, labels, rx, options)
+    if opening is not None:
+        return opening
     refs = [next(g for g in m.groups() if g) for m in rx.refs.finditer(plain)]
     if len(plain.split()) <= _SHORT_WORDS:  # a short reply naming two letters ('B or C', 'option B, not A')
         lists = [x for m in rx.chain_upper.finditer(plain) for x in _letters(m.group(0), labels)
@@ -226,6 +249,25 @@ def extract_choice(text: str, labels: str = "ABCD", options: list[str] | None = 
         if len(set(refs + lists)) > 1:
             return None
     return refs[-1] if refs else None
+
+
+def _opening_letter(plain: str, labels: str, rx: _ChoiceRegex, options: list[str] | None) -> str | None:
+    """A letter that opens the reply and is then explained: alone on the first line ('B' then a paragraph),
+    followed by 'because' / 'since', or followed by its own option's text ('B London'); None otherwise."""
+    first = plain.split("\n", 1)[0]
+    alone = re.compile(rf"[\s*_(\[]*({rx.token})(?![A-Za-z0-9])[\s*_)\].:]*")
+    if "\n" in plain and (m := alone.fullmatch(first)):
+        others = {o.group(1) for line in plain.splitlines()[1:] if (o := alone.fullmatch(line.strip()))}
+        return m.group(1) if others <= {m.group(1)} else None  # 'A' then 'B' on its own line: unclear
+    m = re.match(rf"[\s*_(\[]*({rx.token})[\s*_)\]]+(?:because|since)\b", first)
+    if m:
+        return m.group(1)
+    m = re.match(rf"[\s*_(\[]*({rx.token})[\s*_)\].:,-]+(.+)$", first)
+    if m and options:
+        k = labels.index(m.group(1))
+        if k < len(options) and _norm_option(options[k]) and _norm_option(m.group(2)) == _norm_option(options[k]):
+            return m.group(1)
+    return None
 
 
 def score_choice(text: str, gold: str, labels: str = "ABCD", options: list[str] | None = None) -> Score:
@@ -238,9 +280,10 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def normalize_text(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces (SQuAD-style normalisation)."""
+    """Lower case, punctuation and symbols deleted ('1,000' = '1000'), no articles, single spaces (SQuAD-style
+    normalisation)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(" " if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in text)
+    text = "".join("" if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in text)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

@@ -88,7 +88,7 @@ class LoadedTask:
 
     def score(self, text: str, item: BenchItem) -> Score:
         """Score one reply to one item (CoT: its final answer line)."""
-        return KINDS[self.kind].scorer(answer_text(self.task, text), item, self.task)
+        return KINDS[self.kind].scorer(answer_text(self.task, text, marked=self.kind == "numeric"), item, self.task)
 
     @property
     def samples(self) -> int:

@@ -36,9 +36,10 @@ def has_cjk(text: str) -> bool:
 
 
 def squad_normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, punctuation removed, articles removed, single spaces
-    (punctuation here also covers Unicode punctuation such as '，。' so Chinese answers normalise too)."""
-    text = "".join(" " if ch in _PUNCT or unicodedata.category(ch).startswith("P") else ch for ch in text.lower())
+    """SQuAD's answer normalisation: lower case, punctuation deleted ('1,000' -> '1000', 'U.S.' -> 'us', as the
+    official script does), articles removed, single spaces (punctuation here also covers Unicode punctuation
+    such as '，。' so Chinese answers normalise too)."""
+    text = "".join("" if ch in _PUNCT or unicodedata.category(ch).startswith("P") else ch for ch in text.lower())
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
