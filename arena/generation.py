@@ -113,11 +113,12 @@ class AnswerStage:
         self.summaries: dict[str, ModelSummary] = {}
         self.index: dict[str, dict[str, str]] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._wanted: dict[str, int] = {}  # endpoint -> the smallest concurrency of the candidates sharing it
         self._bar_pos = 0
 
     def _semaphore(self, endpoint: str, limit: int) -> asyncio.Semaphore:
         if endpoint not in self._limits:
-            self._limits[endpoint] = asyncio.Semaphore(limit)
+            self._limits[endpoint] = asyncio.Semaphore(min(limit, self._wanted.get(endpoint, limit)))
         return self._limits[endpoint]
 
     def _todo(self, cand: CandidateCfg) -> tuple[list[tuple[Question, str, GenParams, str | None]], dict]:
@@ -143,7 +144,10 @@ class AnswerStage:
         served = [c for c in self.cfg.candidates if isinstance(c, VLLMCandidate)]
         for cand in replays:
             self._replay(cand)
-        await asyncio.gather(*(self._answer_with(c, self._backend(c)) for c in direct))
+        backends = [self._backend(c) for c in direct]
+        for b in backends:  # candidates on one endpoint share the smallest concurrency any of them asks for
+            self._wanted[b.endpoint] = min(self._wanted.get(b.endpoint, b.concurrency), b.concurrency)
+        await asyncio.gather(*(self._answer_with(c, b) for c, b in zip(direct, backends)))
         if served:
             await self._vllm_waves(served)
         return {name: s.as_dict() for name, s in self.summaries.items()}
@@ -204,18 +208,21 @@ class AnswerStage:
         messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
         texts, per_turn = [], []
         try:
-            for turn in q.turns:
-                messages.append({"role": "user", "content": turn})
-                async with sem:
+            # the slot is held for the whole conversation: a started conversation runs to its end and is saved,
+            # instead of every second turn queueing behind all first turns (an interrupted multi-turn run kept
+            # nothing until about half of the stage was done)
+            async with sem:
+                for turn in q.turns:
+                    messages.append({"role": "user", "content": turn})
                     if breaker.open:
                         summary.failed += 1
                         return
                     c = await backend.generate(messages, params)
-                messages.append({"role": "assistant", "content": c.text})
-                texts.append(c.text)
-                per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),
-                                 "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                                 "finish_reason": c.finish_reason, "attempts": c.attempts})
+                    messages.append({"role": "assistant", "content": c.text})
+                    texts.append(c.text)
+                    per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),
+                                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                                     "finish_reason": c.finish_reason, "attempts": c.attempts})
         except BackendError as exc:
             summary.failed += 1
             if exc.endpoint_down:

@@ -143,3 +143,33 @@ def test_streaming_and_non_streaming_agree(tmp_path, questions_file, fake_openai
     assert q2["turns"] == ["answer from fake-model to turn 1: What is 2+2?"]
     assert q2["completion_tokens"] == [9]
     assert (q2["ttft_s"][0] is not None) == stream
+
+
+def test_candidates_sharing_an_endpoint_get_the_smallest_concurrency_any_asks_for(tmp_path, fake_openai):
+    fake_openai.delay_s = 0.1
+    qfile = tmp_path / "many.jsonl"
+    qfile.write_text("".join(json.dumps({"question_id": f"x{i}", "turns": [f"question {i}"]}) + "\n"
+                             for i in range(6)))
+    # the first candidate asks for 6, the second for 1 because the server cannot take more
+    cfg = write_config(tmp_path, qfile, [_cand(fake_openai, concurrency=6), _cand(fake_openai, name="m2",
+                                                                                   concurrency=1)])
+    _run(cfg)
+    assert len(fake_openai.requests) == 12 and fake_openai.max_in_flight == 1
+
+
+def test_a_conversation_runs_to_its_end_before_other_first_turns(tmp_path, fake_openai):
+    """Turn 2 used to queue behind every other question's turn 1, so an interrupted multi-turn run had saved
+    nothing until about half of the stage was done."""
+    fake_openai.delay_s = 0.02
+    qfile = tmp_path / "two_turns.jsonl"
+    qfile.write_text("".join(json.dumps({"question_id": f"x{i}", "turns": [f"first {i}", f"second {i}"]}) + "\n"
+                             for i in range(6)))
+    cfg = write_config(tmp_path, qfile, [_cand(fake_openai, concurrency=2)])
+    _run(cfg)
+    sent = [[m["content"] for m in r["messages"] if m["role"] == "user"] for r in fake_openai.requests]
+    assert len(sent) == 12
+    for k, users in enumerate(sent):
+        if len(users) == 1:  # a first turn: its second turn comes before two more first turns have started
+            later = sent[k + 1:]
+            second = next(j for j, u in enumerate(later) if u[:1] == users and len(u) == 2)
+            assert sum(len(u) == 1 for u in later[:second]) <= 1
