@@ -93,6 +93,7 @@ class FakeOpenAI(LocalServer):
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str | None] = []
         self.headers: list[dict[str, str]] = []  # every request's headers, names lower-cased
+        self.paths: list[str] = []  # every chat request's path, query string included
         self.chunk_delay_s = 0.0  # pause between streamed chunks (a model producing tokens)
         self.fault_rate = 0.0  # share of chat requests broken at random (seeded) with one of `fault_kinds`
         self.fault_kinds: tuple[str, ...] = ("stall", "stall_mid")
@@ -157,6 +158,7 @@ class FakeOpenAI(LocalServer):
                 with fake.lock:
                     fake.requests.append(body)
                     fake.auth_headers.append(self.headers.get("Authorization"))
+                    fake.paths.append(self.path)
                     fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                     fake.request_times.append(time.monotonic())
                     fake.in_flight += 1

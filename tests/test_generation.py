@@ -173,3 +173,28 @@ def test_a_conversation_runs_to_its_end_before_other_first_turns(tmp_path, fake_
             later = sent[k + 1:]
             second = next(j for j, u in enumerate(later) if u[:1] == users and len(u) == 2)
             assert sum(len(u) == 1 for u in later[:second]) <= 1
+
+
+def test_url_credentials_echoed_by_the_endpoint_are_masked_everywhere(tmp_path, questions_file, fake_openai,
+                                                                      capsys):
+    import base64
+
+    fake_openai.reply = lambda body: f"seen auth={fake_openai.headers[-1].get('authorization')}"
+    url = fake_openai.base_url.replace("http://", "http://alice:Passw0rdXYZ@")
+    cfg = write_config(tmp_path, questions_file, [{"name": "c", "backend": "openai", "model": "m",
+                                                    "base_url": url}])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    token = base64.b64encode(b"alice:Passw0rdXYZ").decode()
+    assert {h["authorization"] for h in fake_openai.headers} == {f"Basic {token}"}  # sent as basic auth
+    out = capsys.readouterr()
+    texts = [out.out, out.err] + [p.read_text(errors="replace") for p in (tmp_path / "ws").rglob("*") if p.is_file()]
+    answers = read_jsonl(tmp_path / "ws" / "answers" / "c.jsonl")
+    assert answers and all("seen auth=Basic ***" in a["turns"][0] for a in answers)
+    assert not any(token in t or "Passw0rdXYZ" in t for t in texts)
+
+
+def test_a_query_string_in_base_url_stays_after_the_path(tmp_path, questions_file, fake_openai):
+    url = fake_openai.base_url + "?api-version=2024-06-01"
+    cfg = write_config(tmp_path, questions_file, [{"name": "c", "backend": "openai", "model": "m", "base_url": url}])
+    _run(cfg)
+    assert set(fake_openai.paths) == {"/v1/chat/completions?api-version=2024-06-01"}

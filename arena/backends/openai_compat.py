@@ -129,7 +129,7 @@ class OpenAICompatible:
         register_secret(api_key)  # every message from now on masks it, even one cut short
         self._rng = random.Random(seed)
         self._headers = host_headers(self.endpoint, api_key)
-        self._url, basic = _split_credentials(self.endpoint.rstrip("/") + "/chat/completions")
+        self._url, basic = _split_credentials(join_path(self.endpoint, "chat/completions"))
         if basic is not None:  # user:password in base_url: HTTP basic auth replaces the bearer key
             self._headers["Authorization"] = basic
         self._timeout = {stream: self.timeouts.for_request(stream) for stream in (True, False)}
@@ -256,8 +256,18 @@ def env_proxy(url: str) -> str | None:
     return proxy if proxy and urlsplit(proxy).scheme == "http" else None
 
 
+def join_path(base_url: str, suffix: str) -> str:
+    """`suffix` appended to the path of `base_url`, its query string kept after it (`.../v1?api-version=x` +
+    `chat/completions` is `.../v1/chat/completions?api-version=x`, not `.../v1?api-version=x/chat/completions`)."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + suffix.lstrip("/")))
+
+
 def _split_credentials(url: str) -> tuple[str, str | None]:
-    """The URL without `user:password@`, and those credentials as a basic Authorization value (or None)."""
+    """The URL without `user:password@`, and those credentials as a basic Authorization value (or None).
+
+    The password and the header value become secrets: an endpoint that echoes its Authorization header gets
+    neither stored nor printed (`Basic <base64>` decodes straight to the password)."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url, None
@@ -266,8 +276,11 @@ def _split_credentials(url: str) -> tuple[str, str | None]:
         netloc = f"[{netloc}]"
     if parts.port is not None:
         netloc += f":{parts.port}"
-    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
-    return urlunsplit(parts._replace(netloc=netloc)), "Basic " + base64.b64encode(pair).decode()
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{unquote(parts.username or '')}:{password}".encode()).decode()
+    for secret in (password, parts.password, token):
+        register_secret(secret)
+    return urlunsplit(parts._replace(netloc=netloc)), "Basic " + token
 
 
 def _error_message(body: bytes) -> str:
