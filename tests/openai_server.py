@@ -185,7 +185,8 @@ class FakeOpenAI(LocalServer):
                     usage = fake.usage(body, text) if fake.usage else {
                         "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
                         "completion_tokens": len(text.split())}
-                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                    if isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
+                        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
                     finish = fake.finish_reason(body) if fake.finish_reason else "stop"
                     if body.get("stream") and not fake.no_stream:
                         self._stream(body, text, usage, finish)

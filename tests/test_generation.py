@@ -198,3 +198,32 @@ def test_a_query_string_in_base_url_stays_after_the_path(tmp_path, questions_fil
     cfg = write_config(tmp_path, questions_file, [{"name": "c", "backend": "openai", "model": "m", "base_url": url}])
     _run(cfg)
     assert set(fake_openai.paths) == {"/v1/chat/completions?api-version=2024-06-01"}
+
+
+@pytest.mark.parametrize("value", ["later", "nan", "inf", "Mon, 99 Foo 2026 25:61:00 GMT"])
+def test_an_unreadable_retry_after_is_ignored_and_the_usual_backoff_retries(tmp_path, questions_file, fake_openai,
+                                                                           value):
+    fake_openai.fail_next(429, headers={"Retry-After": value})
+    fake_openai.fail_next(503, headers={"Retry-After": value})
+    cfg = write_config(tmp_path, questions_file, [_cand(fake_openai, concurrency=1)],
+                       generation={"max_retries": 3, "concurrency": 1})
+    ctx = _run(cfg)
+    s = ctx.run.info["stages"]["answers"]["models"]["m1"]
+    assert (s["generated"], s["failed"]) == (4, 0) and len(fake_openai.requests) == 7
+    assert fake_openai.request_times[2] - fake_openai.request_times[0] < 10  # backoff, not an endless wait
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_usage_counts_in_odd_shapes_are_read_or_left_unknown_never_a_crash(tmp_path, questions_file, fake_openai,
+                                                                          stream):
+    shapes = iter([{"prompt_tokens": "11", "completion_tokens": "7"}, {"prompt_tokens": None, "completion_tokens": -3},
+                   {"prompt_tokens": 2.5, "completion_tokens": True}, {"prompt_tokens": 4, "completion_tokens": 5}] * 3)
+    fake_openai.usage = lambda body, text: next(shapes)
+    cfg = write_config(tmp_path, questions_file, [_cand(fake_openai, concurrency=1)],
+                       generation={"concurrency": 1, "stream": stream})
+    ctx = _run(cfg)
+    s = ctx.run.info["stages"]["answers"]["models"]["m1"]
+    assert (s["generated"], s["failed"]) == (4, 0)
+    # 5 requests (one question has two turns): "11" is read; None, -3, 2.5 and true are unknown
+    assert len(fake_openai.requests) == 5
+    assert (s["prompt_tokens"], s["completion_tokens"]) == (11 + 4 + 11, 7 + 5 + 7)

@@ -298,15 +298,27 @@ def _error_message(body: bytes) -> str:
     return text
 
 
+def _tokens(usage: Any, field: str) -> int | None:
+    """A token count of a reply's `usage`: a non-negative integer (or its digits as text, as some servers send
+    it); anything else is unknown (None), never a crash of the run's accounting."""
+    value = usage.get(field) if isinstance(usage, dict) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _completion(data: Any, start: float) -> Completion:
     """A whole (not streamed) chat completion."""
-    if not isinstance(data, dict) or not data.get("choices"):
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"] \
+            or not isinstance(data["choices"][0], dict):
         raise IncompleteReply("the reply has no choices")
     choice = data["choices"][0]
-    usage = data.get("usage") or {}
-    return Completion(text=(choice.get("message") or {}).get("content") or "",
-                      finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
-                      completion_tokens=usage.get("completion_tokens"), latency_s=time.perf_counter() - start)
+    usage = data.get("usage")
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    text = message.get("content")
+    return Completion(text=text if isinstance(text, str) else "",
+                      finish_reason=choice.get("finish_reason"), prompt_tokens=_tokens(usage, "prompt_tokens"),
+                      completion_tokens=_tokens(usage, "completion_tokens"), latency_s=time.perf_counter() - start)
 
 
 async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion:
@@ -323,8 +335,11 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
         if event.get("usage"):
             usage = event["usage"]
         for choice in event.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content")
-            if piece:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            piece = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(piece, str) and piece:
                 if ttft is None:
                     ttft = now - start
                 parts.append(piece)
@@ -332,8 +347,8 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
                 finish = choice["finish_reason"]
     if finish is None:
         raise IncompleteReply("the stream ended before the model finished (no finish_reason)")
-    return Completion(text="".join(parts), finish_reason=finish, prompt_tokens=usage.get("prompt_tokens"),
-                      completion_tokens=usage.get("completion_tokens"), latency_s=time.perf_counter() - start,
+    return Completion(text="".join(parts), finish_reason=finish, prompt_tokens=_tokens(usage, "prompt_tokens"),
+                      completion_tokens=_tokens(usage, "completion_tokens"), latency_s=time.perf_counter() - start,
                       ttft_s=ttft)
 
 

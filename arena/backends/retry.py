@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import json
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -102,17 +104,26 @@ def retry_after_s(exc: BaseException) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            wait = float(ms) / 1000.0
+            if math.isfinite(wait):
+                return max(0.0, wait)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        wait = float(value)
+        return max(0.0, wait) if math.isfinite(wait) else None
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:  # an HTTP date; anything else is ignored, as RFC 9110 asks, and the usual backoff applies
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # '-0000': UTC with no source zone
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def backoff_s(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
