@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import traceback
@@ -27,20 +28,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.questions.limit = args.limit
     cfg = workspace_path(cfg, args.out)
     progress = False if args.no_progress else None
-    ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress, wait=not args.no_wait)
-    print(summary_table(ctx.run.info))
-    from arena.perf.serving import serving_report
-    print(serving_report(ctx.run.path))
-    print(judge_report(ctx.run.info))
-    print(rating_report(ctx.run.path))
+    ctx = run_pipeline(cfg, dry_run=args.dry_run, command=sys.argv, show_progress=progress, wait=not args.no_wait,
+                       log=pipe_safe_print)
     from arena.board_columns import board_report
-    print(board_report(ctx.run.path))
-    errors = ctx.run.info.get("errors", [])
-    if errors:
-        print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
-        print("re-run the same command to retry what failed; finished work is kept")
-    print(f"\nrun folder: {ctx.run.path}")
+    from arena.perf.serving import serving_report
+
+    try:  # the run is finished and saved: a reader that stops early (`| head`) does not change its exit code
+        print(summary_table(ctx.run.info))
+        print(serving_report(ctx.run.path))
+        print(judge_report(ctx.run.info))
+        print(rating_report(ctx.run.path))
+        print(board_report(ctx.run.path))
+        errors = ctx.run.info.get("errors", [])
+        if errors:
+            print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
+            print("re-run the same command to retry what failed; finished work is kept")
+        print(f"\nrun folder: {ctx.run.path}", flush=True)
+    except BrokenPipeError:
+        silence_stdout()
     return exit_code(ctx.run.info)
+
+
+def pipe_safe_print(line: str) -> None:
+    """print() for progress lines during a run: a reader that went away (`| head`) must not stop the run."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so nothing more (not even the flush at exit)
+    fails on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def exit_code(info: dict) -> int:
@@ -169,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `arena ... | head`: the reader has what it wanted; exit as a program killed by SIGPIPE
+        silence_stdout()
+        return 141
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if args.debug:
             traceback.print_exc()

@@ -61,6 +61,19 @@ def _from_arena(rec: dict, where: str, idx: int) -> Question:
                     ref, {k: v for k, v in rec.items() if k not in known})
 
 
+def _check_question(q: Question, where: str, fmt: str) -> None:
+    """An id that names one question (text or an integer) and turns with text: a null, list, boolean or
+    fractional id, or an empty prompt, would be sent on or written as it is."""
+    field = "uid" if fmt == "arena-hard-2025" else "question_id"
+    qid = q.question_id
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)) or (isinstance(qid, str) and not qid.strip()):
+        shown = "null" if qid is None else repr(qid)
+        raise DataError(f"{where}: field '{field}' must be a text or an integer id, got {shown}")
+    for k, turn in enumerate(q.turns, 1):
+        if not turn.strip():
+            raise DataError(f"{where}: turn {k} is empty: a model would be sent no question")
+
+
 def _from_arena_hard_2025(rec: dict, where: str, idx: int) -> Question:
     known = {"uid", "prompt", "category"}
     return Question(rec["uid"], [_text(rec["prompt"], f"{where} field 'prompt'")],
@@ -119,6 +132,7 @@ def load_questions(path: Path, fmt: str = "auto", references: Path | None = None
             q = parser(rec, where, idx)
         except KeyError as exc:
             raise DataError(f"{where}: missing field {exc} for format '{fmt}'") from None
+        _check_question(q, where, fmt)
         if q.qid in seen:
             raise DataError(f"{where}: duplicate question_id {q.question_id!r}")
         if q.reference is not None and len(q.reference) not in (0, len(q.turns)):

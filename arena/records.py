@@ -141,10 +141,25 @@ def _read_json_list(path: Path) -> list[tuple[int, dict]]:
     except RecursionError:
         raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
     if isinstance(data, dict):
-        data = [data]
+        return [(1, data)]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(f"{path}: expected a JSON list of objects")
-    return [(i + 1, r) for i, r in enumerate(data)]
+    return list(zip(_element_lines(raw.decode("utf-8-sig"), len(data)), data))
+
+
+def _element_lines(text: str, count: int) -> list[int]:
+    """The line on which each element of a (valid) top-level JSON list starts, so that an error in a
+    pretty-printed file names the record's line, not its position in the list."""
+    decoder, lines, pos, line = json.JSONDecoder(), [], text.index("[") + 1, 1 + text.count("\n", 0, text.index("["))
+    for _ in range(count):
+        while text[pos] in " \t\r\n,":
+            line += text[pos] == "\n"
+            pos += 1
+        lines.append(line)
+        _, end = decoder.raw_decode(text, pos)
+        line += text.count("\n", pos, end)
+        pos = end
+    return lines
 
 
 _reported: set[tuple[str, tuple[int, ...]]] = set()

@@ -83,3 +83,31 @@ def test_shipped_question_set():
     for q in qs:
         if q.category in ("math", "reasoning", "coding"):
             assert q.reference and all(r.strip() for r in q.reference), q.question_id
+
+
+def test_an_error_in_a_pretty_printed_json_list_names_the_records_line(tmp_path):
+    rows = [{"instruction": "Say hi", "dataset": "a"}, {"instruction": "Say bye", "dataset": "b"},
+            {"dataset": "c", "output": "no instruction here"}]
+    path = tmp_path / "alpaca_eval.json"
+    text = json.dumps(rows, indent=4)
+    path.write_text(text)
+    start = [i for i, line in enumerate(text.splitlines()) if line == "    {"][2] + 1  # the third record's brace
+    assert text.splitlines()[start - 1:start + 1] == ["    {", '        "dataset": "c",']
+    with pytest.raises(DataError, match=rf"alpaca_eval.json:{start}: .*instruction"):
+        load_questions(path)
+
+
+@pytest.mark.parametrize("rec, message", [
+    ({"uid": None, "prompt": "hi"}, "field 'uid' must be a text or an integer id, got null"),
+    ({"question_id": ["l"], "turns": ["hi"]}, "field 'question_id' must be a text or an integer id, got \\['l'\\]"),
+    ({"question_id": True, "turns": ["hi"]}, "got True"),
+    ({"question_id": 1.5, "turns": ["hi"]}, "got 1.5"),
+    ({"question_id": " ", "turns": ["hi"]}, "got ' '"),
+    ({"question_id": "q1", "turns": ["hi", "  "]}, "turn 2 is empty"),
+    ({"uid": "u1", "prompt": ""}, "turn 1 is empty"),
+])
+def test_an_id_that_names_no_question_or_an_empty_prompt_is_refused(tmp_path, rec, message):
+    path = _jsonl(tmp_path / "q.jsonl", [{"question_id": "ok", "turns": ["fine"]} if "turns" in rec
+                                          else {"uid": "ok", "prompt": "fine"}, rec])
+    with pytest.raises(DataError, match=rf"q.jsonl:2: .*{message}"):
+        load_questions(path)

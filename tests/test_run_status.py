@@ -168,3 +168,22 @@ def test_bench_run_with_an_unreachable_candidate_is_failed_exit_1(tmp_path):
     info = _run_json(tmp_path / "ws")
     assert info["kind"] == "bench" and info["status"] == "failed"
     assert "no candidate produced an answer" in info["status_reasons"][0]
+
+
+@pytest.mark.parametrize("command", ["run", "runs"])
+def test_a_reader_that_stops_early_changes_no_exit_code_and_prints_no_error(tmp_path, questions_file, command):
+    cands = [{"name": n, "backend": "demo", "quality": q, "seed": k} for k, (n, q) in enumerate((("a", .8), ("b", .3)))]
+    cfg = write_config(tmp_path, questions_file, cands, judge={"mode": "pairwise", "model": "gpt-4o"},
+                       rating={"bootstrap": 10})
+    subprocess.run([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--dry-run", "--no-progress"],
+                   cwd=tmp_path, capture_output=True, check=True, timeout=120)
+    args = ["run", "-c", str(cfg), "--dry-run", "--no-progress"] if command == "run" else ["runs", str(tmp_path / "ws")]
+    proc = subprocess.Popen([sys.executable, "-m", "arena.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # `| head -0`: the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert "BrokenPipe" not in err and "error" not in err.lower(), err
+    assert code == (0 if command == "run" else 141)  # a finished run keeps its own exit code
+    if command == "run":
+        assert len(list((tmp_path / "ws" / "runs").iterdir())) == 2
