@@ -37,6 +37,11 @@ BAD_FIELD = [
     ("hellaswag", {"ctx": "She sits and", "endings": ["reads.", "flies."], "label": 5}, "field 'label' is 5"),
     ("bbh", {"input": "Which?\nOptions:\n(A) x\n(B) y", "target": "(E)"}, "field 'target' is '(E)'"),
     ("jsonl", {"prompt": "Largest planet?"}, "'answer'"),
+    ("jsonl", {"prompt": "Largest planet?", "answer": ""}, "'answer' must have text left"),
+    ("jsonl", {"prompt": "Largest planet?", "answer": ["Jupiter", "The."]}, "'answer' must have text left"),
+    ("arc", {"id": "c", "question": {"stem": "Pick A", "choices": [{"label": "A", "text": "x"},
+                                                                  {"label": "A", "text": "y"}]}, "answerKey": "A"},
+     "choice labels must differ"),
     ("reference", {"prompt": "Summarise this"}, "field 'reference'"),
     ("humaneval", {"task_id": "h/1", "prompt": "def g():\n", "entry_point": "g"}, "'test'"),
     ("mbpp", {"task_id": 2, "text": "Return 2.", "test_list": []}, "'test_list'"),
@@ -48,7 +53,7 @@ def _lines(path: Path, rows: list) -> Path:
     return path
 
 
-@pytest.mark.parametrize("fmt, bad, field", BAD_FIELD, ids=[b[0] for b in BAD_FIELD])
+@pytest.mark.parametrize("fmt, bad, field", BAD_FIELD, ids=[f"{b[0]}-{k}" for k, b in enumerate(BAD_FIELD)])
 def test_every_jsonl_loader_skips_a_malformed_line_and_a_bad_field_with_file_line_and_field(tmp_path, fmt, bad, field):
     path = _lines(tmp_path / f"{fmt}.jsonl", [GOOD[fmt], '{"broken": ', bad])
     got_fmt, res = load_items(path)  # the format is detected from the first good record

@@ -110,3 +110,17 @@ def test_an_import_replaces_an_arena_scored_task_whole(tmp_path):
     rows = score_rows(data)
     assert [(r["group"], r["value"], r["stderr"], r["n"]) for r in rows if r["task"] == "mmlu"] == [
         ("", 0.41, None, None)]
+
+
+def test_two_models_with_one_file_name_are_never_merged(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    (ws / "bench").mkdir(parents=True)
+    before = {"model": "org/model", "scores": {"gsm8k": 0.5}, "n": {"gsm8k": 8}}
+    (ws / "bench" / "org__model.json").write_text(json.dumps(before))
+    f = tmp_path / "results_x.json"
+    f.write_text(json.dumps({"results": {"arc": {"alias": "arc", "acc,none": 0.4}}, "config": {"model": "hf"},
+                             "model_name": "org__model"}))
+    assert bench_main(["import", "lm-eval", str(f), "--out", str(ws)]) == 2
+    assert "holds the scores of model 'org/model'" in capsys.readouterr().err
+    assert json.loads((ws / "bench" / "org__model.json").read_text()) == before
+

@@ -9,7 +9,7 @@ from arena.bench.bbh import expand_examples, parse_bbh
 from arena.bench.hellaswag import parse_hellaswag
 from arena.bench.items import LETTERS, BenchItem, LoadResult, first_record, load_jsonl
 from arena.bench.loaders_csv import load_ceval, load_cmmlu, load_mmlu, sniff_csv
-from arena.bench.scoring import parse_number
+from arena.bench.scoring import normalize_text, parse_number
 from arena.errors import DataError
 
 
@@ -39,6 +39,8 @@ def _arc(rec: dict, idx: int) -> BenchItem | str:
         return "choices must be 2-10 objects with 'label' and 'text'"
     key = str(rec.get("answerKey", "")).strip()
     labels = [lab for lab, _ in raw]
+    if len(set(labels)) < len(labels):
+        return f"choice labels must differ; got {labels}"
     if key not in labels:
         return f"answerKey '{key}' is not one of the labels {labels}"
     # Some ARC items are labelled 1-4: shown to the model as A-D so one letter scorer fits all.
@@ -56,6 +58,8 @@ def _exact(rec: dict, idx: int) -> BenchItem | str:
     if not answers or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in answers):
         return "field 'answer' must be text (or a list of accepted texts)"
     answers = [str(a) for a in answers]
+    if not all(normalize_text(a) for a in answers):  # '' or 'The.' would match an empty or one-article reply
+        return "field 'answer' must have text left after normalisation (not empty, not only punctuation/articles)"
     return BenchItem(str(rec.get("id", idx)), prompt, answers[0], accept=answers[1:])
 
 

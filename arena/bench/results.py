@@ -63,7 +63,13 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def write_bench(workspace: Path, result: dict[str, Any]) -> Path:
     """Merge one model's result into WORKSPACE/bench/<model>.json (atomic rename); returns the path."""
     path = bench_path(workspace, result["model"])
-    write_json_atomic(path, merge(read_result(path), result))
+    old = read_result(path)
+    if old.get("model") not in (None, result["model"]):  # 'org/model' and 'org__model' name the same file
+        from arena.errors import DataError
+
+        raise DataError(f"{path} holds the scores of model '{old['model']}'; '{result['model']}' has the same "
+                        "file name and would be merged into it", hint="rename one of the two models")
+    write_json_atomic(path, merge(old, result))
     return path
 
 
