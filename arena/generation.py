@@ -94,8 +94,12 @@ def gen_params(gen: GenerationConfig, cand: CandidateCfg, question: Question) ->
         top_p=o.top_p if o.top_p is not None else gen.top_p,
         seed=o.seed if o.seed is not None else gen.seed,
         stream=o.stream if o.stream is not None else gen.stream,
+        accept_empty=question.category.startswith(BENCH_CATEGORY),  # scored wrong, as lm-eval and evalscope do
     )
     return params, o.system_prompt if o.system_prompt is not None else gen.system_prompt
+
+
+BENCH_CATEGORY = "bench:"  # the category prefix of benchmark items in the answer stage (arena.bench.runner)
 
 
 def cache_params(params: GenParams, system_prompt: str | None) -> dict[str, Any]:

@@ -224,3 +224,24 @@ def test_a_limited_run_says_so_in_the_files_the_table_and_the_leaderboard(tmp_pa
 
     tasks = objective_section(tmp_path / "ws", ["m1"])["models"]["m1"]["tasks"]
     assert tasks["math"]["limit"] == 2 and "limit" not in tasks["sci"]
+
+
+@pytest.mark.parametrize("finish", ["stop", "length"])
+def test_an_empty_reply_is_scored_wrong_not_left_out(tmp_path, finish):
+    """lm-eval and evalscope score an empty reply wrong; leaving it out raised the accuracy of a model that
+    answers hard items with nothing (or a reasoning model that ran out of tokens)."""
+    def reply(request: dict) -> str:
+        return "" if MATH[0][0] in request["messages"][-1]["content"] else _reply(request)
+
+    with FakeOpenAI(reply=reply) as srv:
+        srv.finish_reason = lambda body: finish if MATH[0][0] in body["messages"][-1]["content"] else "stop"
+        cfg_path = _config(tmp_path, srv)
+        assert bench_main(["-c", str(cfg_path), "--tasks", "math", "--no-progress"]) == 0
+        assert len(srv.requests) == 5  # asked once: not retried as a failure
+        saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
+        assert saved["n"]["math"] == 5 and saved["sources"]["math"]["missing"] == 0
+        assert saved["scores"]["math"] == pytest.approx(2 / 5)  # the hand count 3/5 less the emptied right answer
+        by_id = {d["id"]: d for d in saved["details"]["math"]}
+        assert by_id["m0"]["extracted"] is None and not by_id["m0"]["correct"]
+        assert bench_main(["-c", str(cfg_path), "--tasks", "math", "--no-progress"]) == 0
+        assert len(srv.requests) == 5  # the empty answer is cached like any other

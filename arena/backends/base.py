@@ -14,11 +14,13 @@ class GenParams:
     top_p: float | None = None
     seed: int | None = None
     stream: bool = True
+    accept_empty: bool = False  # benchmark items: an empty reply is the model's answer (scored wrong), not a failure
 
     def cache_fields(self) -> dict[str, Any]:
-        """The parameters that change an answer (streaming does not)."""
+        """The parameters that change an answer (streaming and how an empty reply is taken do not)."""
         d = asdict(self)
         d.pop("stream")
+        d.pop("accept_empty")
         return d
 
 

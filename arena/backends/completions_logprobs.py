@@ -26,6 +26,7 @@ from arena.backends.openai_compat import (
     Timeouts,
     _error_message,
     _split_credentials,
+    _tokens,
     env_proxy,
     host_headers,
     open_session,
@@ -209,7 +210,8 @@ class CompletionsLogprobs:
             raise BackendError(f"{self.name}: {self.endpoint}/completions sent no choices")
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return Completion(text=str(choices[0].get("text") or ""), finish_reason=choices[0].get("finish_reason"),
-                          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                          prompt_tokens=_tokens(usage, "prompt_tokens"),
+                          completion_tokens=_tokens(usage, "completion_tokens"),
                           latency_s=time.perf_counter() - start)
 
     async def aclose(self) -> None:

@@ -353,8 +353,9 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
 
 
 def _usable(reply: Completion, params: GenParams) -> Completion:
-    """The reply if it has text; an empty one is a failed attempt (retried unless max_tokens ran out)."""
-    if reply.text.strip():
+    """The reply if it has text; an empty one is a failed attempt (retried unless max_tokens ran out), except
+    where the request takes an empty reply as the model's answer (benchmark items)."""
+    if reply.text.strip() or (params.accept_empty and reply.finish_reason is not None):
         return reply
     if reply.finish_reason == "length":
         raise NoTextWithinMaxTokens(f"the model used all max_tokens={params.max_tokens} without answer text "

@@ -17,6 +17,7 @@ from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import metric_label, now, score_rows, write_bench
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
+from arena.generation import BENCH_CATEGORY
 from arena.errors import ConfigError
 from arena.generation import check_candidates_ready
 from arena.questions import Question
@@ -46,7 +47,7 @@ def question_id(task: str, item_id: str, sample: int = 0) -> str:
 
 def build_questions(tasks: list[LoadedTask]) -> list[Question]:
     """Single-turn Questions, one per item and sample, category `bench:<task>`, the rendered prompt as its turn."""
-    return [Question(question_id(t.task.name, item.id, s), [t.prompt(item)], f"bench:{t.task.name}")
+    return [Question(question_id(t.task.name, item.id, s), [t.prompt(item)], f"{BENCH_CATEGORY}{t.task.name}")
             for t in tasks for item in t.data.items for s in range(t.samples)]
 
 
