@@ -50,7 +50,8 @@ def test_bad_preference(tmp_path):
     bad = write_json(tmp_path / "annotations.json", [
         {"instruction": "i", "output_1": "a", "generator_1": "r", "output_2": "b", "generator_2": "m",
          "preference": 2.5}])
-    with pytest.raises(DataError, match=r"annotations.json:1: field 'preference' must be in \[1, 2\]"):
+    # write_json indents: the record starts on line 2, after the list's opening bracket
+    with pytest.raises(DataError, match=r"annotations.json:2: field 'preference' must be in \[1, 2\]"):
         run_main("import", "alpaca-eval", bad, "-o", tmp_path / "run")
 
 

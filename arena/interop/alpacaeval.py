@@ -14,12 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from arena.errors import DataError
-from arena.interop.common import Bundle, FileReport, classify_files, judgment, need, source_info, where
+from arena.interop.common import (
+    Bundle,
+    FileReport,
+    classify_files,
+    judgment,
+    need,
+    select_judge,
+    source_info,
+    where,
+)
 from arena.questions import Question
 from arena.records import content_hash, read_records
 
 TOOL = "alpaca-eval"
 DEFAULT_JUDGE = "alpaca_eval"
+LATER_KEPT = "the later one kept (alpaca_eval keeps the last annotation of an instruction and pair of outputs)"
 
 
 def instruction_id(text: str) -> str:
@@ -48,12 +58,17 @@ def _question(bundle: Bundle, instruction: str, rec: dict[str, Any]) -> str:
 
 
 def read_outputs(path: Path, bundle: Bundle, report: FileReport) -> None:
-    """Outputs of one or more generators (model_outputs.json or reference_outputs.json)."""
+    """Outputs of one or more generators (model_outputs.json or reference_outputs.json); an exact repeat is
+    dropped, another output of a generator for the same instruction replaces the earlier one (with a note)."""
+    dups = bundle.dup_log("outputs", "the later one kept")
     for line, rec in read_records(path):
         report.read += 1
         instruction = need(rec, "instruction", path, line, str)
         output = need(rec, "output", path, line, str)
         generator = need(rec, "generator", path, line, str)
+        if dups.check((generator, instruction), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         qid = _question(bundle, instruction, rec)
         bundle.add_answer(generator, qid, [output], source_info(TOOL, path, line, rec, {"instruction", "output",
                                                                                        "generator"}))
@@ -74,22 +89,41 @@ def _preference(rec: dict[str, Any], path: Path, line: int) -> float | None:
     return float(value)
 
 
-def read_annotations(path: Path, bundle: Bundle, report: FileReport, judge: str | None) -> None:
-    """Annotations -> answers of both generators, one judgment and one soft battle each."""
-    used = {"instruction", "output_1", "generator_1", "output_2", "generator_2", "preference", "annotator",
-            "raw_completion"}
+def read_annotations(path: Path, bundle: Bundle, report: FileReport, judge: str | None,
+                     kept: dict[tuple, tuple[FileReport, int, int | None]] | None = None) -> None:
+    """Annotations -> answers of both generators, one judgment and one soft battle each.
+
+    An exact repeat of an annotation is dropped; a later annotation of the same instruction and generators
+    by the same annotator replaces the earlier one (alpaca_eval keeps the last), with a note. `kept` maps
+    those keys to (file report, judgment index, battle index) across files; a replaced record becomes None
+    in bundle.judgments / bundle.battles (read_files removes them)."""
+    used = {"instruction", "output_1", "generator_1", "output_2", "generator_2", "preference", "annotator"}
+    dups = bundle.dup_log("annotations", LATER_KEPT)
+    kept = {} if kept is None else kept
     for line, rec in read_records(path):
         report.read += 1
         instruction = need(rec, "instruction", path, line, str)
         gens = [need(rec, f"generator_{i}", path, line, str) for i in (1, 2)]
         outs = [need(rec, f"output_{i}", path, line, str) for i in (1, 2)]
+        name = rec.get("annotator") if isinstance(rec.get("annotator"), str) else (judge or DEFAULT_JUDGE)
+        key = (name, instruction, gens[0], gens[1])
+        state = dups.check(key, rec, path, line)
+        if state == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
+        if state == "conflict" and key in kept:
+            old_report, old_j, old_b = kept.pop(key)
+            bundle.judgments[old_j] = None  # type: ignore[call-overload]
+            if old_b is not None:
+                bundle.battles[old_b] = None  # type: ignore[call-overload]
+                old_report.ok -= 1
+            old_report.failed["replaced by a later annotation"] += 1
         qid = _question(bundle, instruction, rec)
         for gen, out in zip(gens, outs):
             if str(qid) not in bundle.answers.get(gen, {}):
                 bundle.add_answer(gen, qid, [out], {"tool": TOOL, "path": str(path), "line": line,
                                                     "from": "annotations"})
         pref = _preference(rec, path, line)
-        name = rec.get("annotator") if isinstance(rec.get("annotator"), str) else (judge or DEFAULT_JUDGE)
         winner = None if pref is None else ("model_b" if pref > 1.5 else "model_a" if pref < 1.5 else "tie")
         j = judgment(judge=name, mode="baseline", kind="reward", question_id=qid, turn=1, model_a=gens[0],
                      model_b=gens[1], order="AB", status="ok" if pref is not None else "error",
@@ -100,8 +134,10 @@ def read_annotations(path: Path, bundle: Bundle, report: FileReport, judge: str 
         j["source"]["annotator"] = rec.get("annotator")
         bundle.judgments.append(j)
         if pref is None:
+            kept[key] = (report, len(bundle.judgments) - 1, None)
             report.failed["missing preference"] += 1
             continue
+        kept[key] = (report, len(bundle.judgments) - 1, len(bundle.battles))
         report.ok += 1
         bundle.battles.append({"question_id": qid, "model_a": gens[0], "model_b": gens[1], "winner": winner,
                                "prob_a": 2.0 - pref, "preference": pref, "judge": name,
@@ -112,13 +148,19 @@ def read_annotations(path: Path, bundle: Bundle, report: FileReport, judge: str 
 def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, judge: str | None = None,
                **_: Any) -> Bundle:
     """Import AlpacaEval outputs and annotations; the baseline is the annotations' generator_1."""
-    files = classify_files(paths, file_role, ("outputs", "annotations"), ("*.json", "*.jsonl"))
+    files = classify_files(paths, file_role, ("outputs", "annotations"),
+                           ("*.json", "*.jsonl", "*.json.gz", "*.jsonl.gz"), notes=bundle.notes)
+    kept: dict[tuple, tuple[FileReport, int, int | None]] = {}
     for role, path, _first in files:
         report = bundle.file_report(path, role)
         if role == "outputs":
             read_outputs(path, bundle, report)
         else:
-            read_annotations(path, bundle, report, judge)
+            read_annotations(path, bundle, report, judge, kept)
+    bundle.judgments = [j for j in bundle.judgments if j is not None]
+    bundle.battles = [b for b in bundle.battles if b is not None]
+    bundle.note_duplicates()
+    select_judge(bundle, judge, "alpaca_eval's leaderboard (one annotator config)")
     refs = Counter(b["model_a"] for b in bundle.battles)
     bundle.baseline = baseline or (refs.most_common(1)[0][0] if refs else None)
     if len(refs) > 1:

@@ -6,6 +6,7 @@ show_result); the 2025 layout also reads `A<B`-style labels and drops both games
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from arena.interop.common import (
     judgment,
     need,
     question_id,
+    select_judge,
     source_info,
     where,
 )
@@ -48,11 +50,18 @@ def file_role(path: Path, first: dict[str, Any]) -> str:
 
 
 def read_answers_2025(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
-    """2025 answers: uid, model, messages [{role, content}] with assistant content {"answer": ...}, metadata."""
+    """2025 answers: uid, model, messages [{role, content}] with assistant content {"answer": ...}, metadata.
+    An exact repeat is dropped; another answer to the same uid replaces the earlier one (arena-hard keeps
+    the last), with a note."""
+    dups = bundle.dup_log("answers", "the later one kept (FastChat's and arena-hard's answer loaders keep the "
+                                     "last answer of a question)")
     for line, rec in read_records(path):
         report.read += 1
         qid = question_id(rec, path, line, "uid")
         model = need(rec, "model", path, line, str)
+        if dups.check((model, str(qid)), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         turns = []
         for i, m in enumerate(need(rec, "messages", path, line, list)):
             if not isinstance(m, dict) or m.get("role") != "assistant":
@@ -99,7 +108,9 @@ def _style(meta: dict[str, Any] | None) -> dict[str, float] | None:
     m = _answer_metadata(meta)
     if not isinstance(m, dict) or not isinstance(m.get("token_len"), (int, float)):
         return None
-    total = lambda d: sum(v for v in d.values() if isinstance(v, (int, float))) if isinstance(d, dict) else None
+    def total(d: Any) -> float | None:
+        return sum(v for v in d.values() if isinstance(v, (int, float))) if isinstance(d, dict) else None
+
     return {"len": m["token_len"], "header": total(m.get("header_count")), "list": total(m.get("list_count")),
             "bold": total(m.get("bold_count"))}
 
@@ -120,8 +131,13 @@ def _add_metadata_style(bundle: Bundle, battle: dict[str, Any]) -> bool:
     return True
 
 
-def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str) -> None:
-    """Judgment rows -> two judgment records each, and weighted battles against the baseline."""
+def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str,
+                   baselines: Counter | None = None) -> None:
+    """Judgment rows -> two judgment records each, and weighted battles against the row's baseline (2025 rows
+    name theirs, per category; v0.1 rows use `baseline`). An exact repeat of a row is dropped; two different
+    rows for one judge, model, question and baseline are both kept, as arena-hard's show_result counts every
+    row, with a note. `baselines` counts the rows per (category, baseline)."""
+    dups = bundle.dup_log("judgment rows", "both kept, as arena-hard's show_result counts every row")
     for line, rec in read_records(path):
         report.read += 1
         layout = "2025" if "uid" in rec else "v0.1"
@@ -132,7 +148,12 @@ def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str
         games = need(rec, "games", path, line, list)
         if not 1 <= len(games) <= 2:
             raise DataError(f"{where(path, line, 'games')} must hold one or two games, got {len(games)}")
+        if dups.check((judge, model, str(qid), base), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         category = rec.get("category") if isinstance(rec.get("category"), str) else bundle.category(qid)
+        if baselines is not None:
+            baselines[(category or "", base)] += 1
         pending = []
         for g, game in enumerate(games):
             if game is not None and not isinstance(game, dict):
@@ -168,14 +189,20 @@ def read_judgments(path: Path, bundle: Bundle, report: FileReport, baseline: str
         bundle.battles.extend(pending)
 
 
-def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, **_: Any) -> Bundle:
-    """Import arena-hard files of any role; questions and answers first, then judgments and battles."""
-    files = classify_files(paths, file_role, ROLE_ORDER)
+def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, judge: str | None = None,
+               **_: Any) -> Bundle:
+    """Import arena-hard files of any role; questions and answers first, then judgments and battles.
+
+    v2.0 (2025) judgments name a baseline per category (hard_prompt against o3-mini, creative_writing against
+    gemini-2.0-flash): the baselines are kept per category in `bundle.baselines`, and the leaderboard shows
+    one board per category against its own baseline."""
+    files = classify_files(paths, file_role, ROLE_ORDER, notes=bundle.notes)
     judged_baselines = {f[2].get("baseline") for f in files if f[0] == "judgments"} - {None}
     bundle.baseline = baseline or (judged_baselines.pop() if len(judged_baselines) == 1 else DEFAULT_BASELINE)
     if baseline is None and not any(f[0] == "judgments" and "baseline" in f[2] for f in files):
         bundle.notes.append(f"baseline not recorded in v0.1 judgments; assumed {bundle.baseline!r} "
                             "(pass --baseline to change)")
+    baselines: Counter = Counter()
     for role, path, first in files:
         report = bundle.file_report(path, role)
         if role == "questions":
@@ -183,12 +210,44 @@ def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = N
         elif role == "answers":
             (read_answers_2025 if "messages" in first else read_answers)(path, bundle, report, TOOL)
         elif role == "judgments":
-            read_judgments(path, bundle, report, bundle.baseline)
+            read_judgments(path, bundle, report, bundle.baseline, baselines)
         else:
             start = len(bundle.battles)
             read_battles(path, bundle, report, TOOL)
             _style_battles_file(bundle, bundle.battles[start:], path)
+    bundle.note_duplicates()
+    select_judge(bundle, judge, "arena-hard's show_result (--judge-names)")
+    _category_baselines(bundle, baselines, baseline)
     return bundle
+
+
+def _category_baselines(bundle: Bundle, rows: Counter, asked: str | None) -> None:
+    """Settle the run's baseline(s) from the judgment rows: one baseline for all, or one per category."""
+    used: Counter = Counter()
+    for (_cat, base), n in rows.items():
+        used[base] += n
+    if asked is not None and used and asked not in used:
+        bundle.notes.append(f"--baseline {asked} not used: the judgments name their baseline(s): "
+                            f"{', '.join(sorted(used))}")
+    if len(used) <= 1:
+        if used:
+            bundle.baseline = next(iter(used))
+        return
+    per_cat: dict[str, Counter] = {}
+    for (cat, base), n in rows.items():
+        per_cat.setdefault(cat, Counter())[base] += n
+    mixed = {c: sorted(b) for c, b in per_cat.items() if len(b) > 1}
+    if mixed:
+        cat, names = next(iter(sorted(mixed.items())))
+        raise DataError(f"judgments of category {cat or '(none)'!r} name several baselines: {', '.join(names)}",
+                        hint="import each baseline's judgments into its own run")
+    bundle.baselines = {cat: next(iter(b)) for cat, b in sorted(per_cat.items())}
+    bundle.baseline = used.most_common(1)[0][0]
+    listing = "; ".join(f"{cat or '(none)'} vs {base} ({per_cat[cat][base]} judgment rows)"
+                        for cat, base in bundle.baselines.items())
+    bundle.notes.append(f"per-category baselines (arena-hard v2.0): {listing}; `arena leaderboard` shows one "
+                        "board per category against its baseline (--category C for one); the run's Bradley-Terry "
+                        f"leaderboard.json fits all battles together, scored against {bundle.baseline}")
 
 
 def _style_battles_file(bundle: Bundle, battles: list[dict[str, Any]], path: Path) -> None:

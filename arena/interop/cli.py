@@ -40,7 +40,9 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--workspace", type=Path, default=Path("arena-workspace"), help="workspace (default ./arena-workspace)")
     imp.add_argument("--baseline", metavar="MODEL", help="baseline model (arena-hard v0.1 default gpt-4-0314; "
                      "alpaca-eval: the reference generator)")
-    imp.add_argument("--judge", metavar="NAME", help="judge name where the files do not record one")
+    imp.add_argument("--judge", metavar="NAME", help="import only this judge's judgments (needed when the files "
+                     "hold several judges: the tools rank one judge at a time); also the judge name where the "
+                     "files do not record one (alpaca-eval)")
     imp.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for leaderboard.json (default 1000)")
     imp.add_argument("--seed", type=int, default=0)
     imp.add_argument("--no-wait", action="store_true",
@@ -60,6 +62,8 @@ def register(subparsers: Any) -> None:
                     "v2.0 = mean of the bootstrap win rates, 90%% interval (arena-hard-auto v2.0's show_result)")
     lb.add_argument("--style-control", action="store_true", help="add the arena-hard score controlled for "
                     "length and markdown, with the features and fit of --arena-hard-version")
+    lb.add_argument("--category", metavar="C", help="one category's battles and grades only (arena-hard v2.0 "
+                    "runs with a baseline per category: that category's board)")
     lb.add_argument("--lc-difficulty", type=Path, metavar="FILE", help="published instruction difficulty for the "
                     "length-controlled win rate (CSV: instruction,instruction_difficulty; joined by text)")
     lb.add_argument("--lc-gamed", type=Path, action="append", default=[], metavar="FILE", help="annotations of a "
@@ -144,7 +148,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     lc = LCOptions(args.lc_difficulty, tuple(args.lc_gamed))
     sys.stdout.write(render(run_boards(args.run, args.convention, args.bootstrap, args.seed,
                                        arena_hard_version=args.arena_hard_version, lc=lc,
-                                       style_control=args.style_control), args.format))
+                                       style_control=args.style_control, category=args.category), args.format))
     return 0
 
 

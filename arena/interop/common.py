@@ -46,8 +46,23 @@ class Bundle:
     battles: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     baseline: str | None = None
+    baselines: dict[str, str] = field(default_factory=dict)  # category -> baseline, when they differ
+    references: list[dict[str, Any]] = field(default_factory=list)  # reference answers, as read
     files: list[FileReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    duplicates: dict[str, DuplicateLog] = field(default_factory=dict)
+
+    def dup_log(self, what: str, resolution: str) -> DuplicateLog:
+        """The duplicate log of one kind of record (created on first use)."""
+        if what not in self.duplicates:
+            self.duplicates[what] = DuplicateLog(what, resolution)
+        return self.duplicates[what]
+
+    def note_duplicates(self) -> None:
+        """Turn the duplicate logs into notes (called once at the end of a read)."""
+        for log in self.duplicates.values():
+            self.notes.extend(log.notes())
+        self.duplicates.clear()
 
     def add_answer(self, model: str, qid: Any, turns: list[str], meta: dict[str, Any] | None = None) -> None:
         """Record one model's answer turns for a question id (kept as in the source, indexed by str)."""
@@ -87,6 +102,46 @@ class Bundle:
         if "baseline" in modes:
             return "baseline"
         return "single" if self.scores or self.judgments else "pairwise"
+
+
+@dataclass
+class DuplicateLog:
+    """Records of one kind seen by key: an exact repeat of a record (same content) is dropped; a record with
+    an earlier one's key but other content is a conflict, resolved by the caller as the source tool does."""
+
+    what: str
+    resolution: str
+    seen: dict[Any, dict[str, str]] = field(default_factory=dict)  # key -> {content hash: first file:line}
+    exact: int = 0
+    exact_at: str | None = None
+    conflicts: int = 0
+    conflict_at: str | None = None
+
+    def check(self, key: Any, record: Any, path: Path | str, line: int | None) -> str:
+        """"new", "exact" (drop it) or "conflict" (same key, other content) for one record."""
+        digest, at = content_hash(record), where(path, line)
+        hashes = self.seen.setdefault(key, {})
+        if not hashes:
+            hashes[digest] = at
+            return "new"
+        if digest in hashes:
+            self.exact += 1
+            self.exact_at = self.exact_at or f"{at} (same as {hashes[digest]})"
+            return "exact"
+        self.conflicts += 1
+        self.conflict_at = self.conflict_at or f"{at} (same key as {next(iter(hashes.values()))})"
+        hashes[digest] = at
+        return "conflict"
+
+    def notes(self) -> list[str]:
+        """One note per kind of duplicate found, with the count and the first place."""
+        out = []
+        if self.exact:
+            out.append(f"{self.exact} exact duplicate {self.what} dropped (first: {self.exact_at})")
+        if self.conflicts:
+            out.append(f"{self.conflicts} {self.what} repeat an earlier one's key with different content "
+                       f"(first: {self.conflict_at}): {self.resolution}")
+        return out
 
 
 def where(path: Path | str, line: int | None, field_name: str | None = None) -> str:
@@ -187,19 +242,31 @@ def finite(value: Any) -> float | None:
 
 
 def list_files(paths: Iterable[Path | str],
-               patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz")) -> list[Path]:
-    """Expand folders into the data files under them (sorted); plain files pass through."""
+               patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz"),
+               notes: list[str] | None = None) -> list[Path]:
+    """Expand folders into the data files under them (sorted); plain files pass through. A file named twice
+    (the same path, or a file and its folder) is read once: `notes` gets a line saying so."""
     out: list[Path] = []
+    seen: dict[Path, Path] = {}
+    again: list[str] = []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted({f for pat in patterns for f in p.rglob(pat) if f.is_file()})
             if not found:
                 raise DataError(f"{p}: folder has no {', '.join(patterns)} files")
-            out.extend(found)
         elif p.is_file():
-            out.append(p)
+            found = [p]
         else:
             raise DataError(f"{p}: no such file or folder")
+        for f in found:
+            real = f.resolve()
+            if real in seen:
+                again.append(str(f))
+                continue
+            seen[real] = f
+            out.append(f)
+    if again and notes is not None:
+        notes.append(f"{len(again)} file(s) given more than once were read once: {', '.join(again[:5])}")
     return out
 
 
@@ -208,10 +275,11 @@ def classify_files(
     file_role: Callable[[Path, dict[str, Any]], str],
     role_order: Sequence[str],
     patterns: tuple[str, ...] = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz"),
+    notes: list[str] | None = None,
 ) -> list[tuple[str, Path, dict[str, Any]]]:
     """(role, path, first record) of every input file, in `role_order`; an empty file is a DataError."""
     files = []
-    for path in list_files(paths, patterns):
+    for path in list_files(paths, patterns, notes):
         records = read_records(path)
         if not records:
             raise DataError(f"{path}: empty file")
@@ -231,3 +299,34 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
             n += 1
     os.replace(tmp, path)
     return n
+
+
+def select_judge(bundle: Bundle, judge: str | None, tool_script: str) -> None:
+    """Keep one judge's judgments, battles and scores, as the tools' own show_result scripts rank one judge
+    at a time: several judges in one mode without `--judge` is a DataError listing them; a `--judge` that
+    no file holds is one too. Battles without judgments (battles files) are kept."""
+    judges = Counter(j["judge"] for j in bundle.judgments)
+    per_mode: dict[str, set[str]] = {}
+    for j in bundle.judgments:
+        per_mode.setdefault(j["mode"], set()).add(j["judge"])
+    listing = ", ".join(f"{name} ({n} judgments)" for name, n in sorted(judges.items()))
+    if judge is None:
+        mixed = {m: names for m, names in per_mode.items() if len(names) > 1}
+        if mixed:
+            raise DataError(f"the files hold judgments of several judges: {listing}",
+                            hint=f"pass --judge NAME to import one judge's ({tool_script} ranks one judge "
+                                 "at a time; import each judge into its own run to compare them)")
+        return
+    if not judges:
+        return
+    if judge not in judges:
+        raise DataError(f"--judge {judge!r}: no judgment by that judge in the files; judges found: {listing}")
+    others = {name for name in judges if name != judge}
+    if not others:
+        return
+    dropped = Counter(j["judge"] for j in bundle.judgments if j["judge"] != judge)
+    bundle.judgments = [j for j in bundle.judgments if j["judge"] == judge]
+    bundle.battles = [b for b in bundle.battles if not (b.get("games") and b.get("judge") in others)]
+    bundle.scores = [s for s in bundle.scores if s.get("judge") not in others]
+    bundle.notes.append(f"--judge {judge}: judgments of other judges left out: "
+                        + ", ".join(f"{name} ({n})" for name, n in sorted(dropped.items())))

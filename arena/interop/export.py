@@ -59,6 +59,10 @@ def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
     for b in run.records("battles.jsonl"):
         src = b.get("source") if isinstance(b.get("source"), dict) else {}
         rows.append({k: b[k] for k in src["fields"] if k in b} if src.get("fields") else _clean_battle_row(b))
+    if not rows:
+        raise ArenaError(f"{run.path}: no battles to export (battles.jsonl is missing or empty)",
+                         hint="Chatbot Arena files hold battles; a run of single grades has none: export it with "
+                              "--format mt-bench")
     weighted = sum(1 for r in rows if r.get("weight", 1) != 1)
     if weighted:
         print(f"note: {weighted} battles carry a `weight` field (strong verdicts): `arena import` reads it back; "
@@ -124,18 +128,56 @@ def _pair_rows(judgments: list[dict[str, Any]], weights: dict[frozenset[str], An
     return rows, unpaired
 
 
+def _source_question(q: dict[str, Any], ref_ids: set[str]) -> dict[str, Any]:
+    """An imported question as its file held it: its own `reference` field (kept as `question_reference` when a
+    reference answer was attached) and not the attached reference answer."""
+    if "question_reference" in q:
+        own = q["question_reference"]
+    else:
+        own = None if str(q["question_id"]) in ref_ids else q.get("reference")
+    row: dict[str, Any] = {}
+    for k, v in q.items():
+        if k in ("reference", "question_reference"):
+            continue
+        row[k] = v
+        if k == "turns" and own is not None:
+            row["reference"] = own
+    return row
+
+
+def _reference_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A reference answer as FastChat's reference_answer/<model>.jsonl holds it (model_id and fields kept)."""
+    src = r.get("source") if isinstance(r.get("source"), dict) else {}
+    index = src.get("choice_index")
+    row = {**(src.get("extra") or {}), "question_id": r["question_id"], "model_id": r["model_id"],
+           "choices": [{"index": 0 if index is None else index, "turns": r["turns"]}]}
+    return _ordered(row, src.get("fields"))
+
+
 def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
     """question.jsonl, reference_answer/, model_answer/<model>.jsonl and model_judgment/<judge>_{single,pair}.jsonl."""
     written: dict[str, int] = {}
     questions = run.records("questions.jsonl")
-    if questions:
+    refs = run.records("reference_answers.jsonl")
+    if questions and (refs or run.tool == "mt-bench"):  # imported: questions and references as they were read
+        ref_ids = {str(r["question_id"]) for r in refs}
+        p = out / "question.jsonl"
+        written[str(p)] = write_jsonl(p, (_source_question(q, ref_ids) for q in questions))
+    elif questions:  # a native run holds one reference per question, of unknown origin
         p = out / "question.jsonl"
         written[str(p)] = write_jsonl(p, ({k: v for k, v in q.items() if k != "reference"} for q in questions))
-        refs = [q for q in questions if q.get("reference")]
-        if refs:
+        refs_native = [q for q in questions if q.get("reference")]
+        if refs_native:
             p = out / "reference_answer" / "reference.jsonl"
             written[str(p)] = write_jsonl(p, ({"question_id": q["question_id"], "model_id": "reference",
-                                               "choices": [{"index": 0, "turns": q["reference"]}]} for q in refs))
+                                               "choices": [{"index": 0, "turns": q["reference"]}]}
+                                              for q in refs_native))
+    by_ref_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in refs:
+        by_ref_model[r["model_id"]].append(_reference_row(r))
+    for model, rows in by_ref_model.items():  # FastChat looks references up by file name: <model_id>.jsonl
+        p = out / "reference_answer" / f"{safe_filename(model)}.jsonl"
+        written[str(p)] = write_jsonl(p, rows)
     for model, by_q in sorted(run.answers().items()):
         rows = []
         for rec in by_q.values():
@@ -180,6 +222,14 @@ def _note_lost_battles(battles: list[dict[str, Any]], weights: dict[frozenset[st
               "back; FastChat's own tools ignore it")
 
 
+def _output_row(q: dict[str, Any], rec: dict[str, Any], model: str) -> dict[str, Any]:
+    """One model output in AlpacaEval's shape, with the source fields Arena kept (dataset, price, time ...)."""
+    src = rec.get("source") if isinstance(rec.get("source"), dict) else {}
+    row = {"dataset": q.get("category"), **(src.get("extra") or {}), "instruction": q["turns"][0],
+           "output": rec["turns"][0], "generator": model}
+    return _ordered(row, src.get("fields") if src.get("tool") == "alpaca-eval" else None)
+
+
 def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
     """<model>/model_outputs.json, reference_outputs.json and <model>/annotations.json against the baseline."""
     baseline = run.baseline
@@ -188,6 +238,7 @@ def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
     questions = run.questions()
     written: dict[str, int] = {}
     annotations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    judgments = {j["key"]: j for j in run.records("judgments.jsonl")}
     skipped = 0
     for b in run.records("battles.jsonl"):
         if baseline not in (b["model_a"], b["model_b"]) or int(b.get("turn") or 1) != 1:
@@ -201,13 +252,16 @@ def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
             continue
         s = b["prob_a"] if b.get("prob_a") is not None else {"model_a": 1.0, "model_b": 0.0}.get(b["winner"], 0.5)
         pref = 2.0 - s if b["model_a"] == baseline else 1.0 + s
-        row = {"instruction": q["turns"][0], "output_1": texts[0], "generator_1": baseline, "output_2": texts[1],
-               "generator_2": cand, "annotator": b.get("judge"), "preference": pref}
-        annotations[cand].append(row)
+        if b["model_a"] == baseline and isinstance(b.get("preference"), (int, float)):
+            pref = b["preference"]  # the imported value exactly
+        game = judgments.get((b.get("games") or [None])[0]) or {}
+        src = game.get("source") if isinstance(game.get("source"), dict) else {}
+        row = {**_extra(game), "instruction": q["turns"][0], "output_1": texts[0], "generator_1": baseline,
+               "output_2": texts[1], "generator_2": cand, "annotator": b.get("judge"), "preference": pref}
+        annotations[cand].append(_ordered(row, src.get("fields") if src.get("tool") == "alpaca-eval" else None))
     outputs: dict[str, list[dict[str, Any]]] = {}
     for model, by_q in run.answers().items():
-        outputs[model] = [{"instruction": questions[qid]["turns"][0], "output": rec["turns"][0], "generator": model,
-                           "dataset": questions[qid].get("category")}
+        outputs[model] = [_output_row(questions[qid], rec, model)
                           for qid, rec in by_q.items() if qid in questions and rec.get("turns")]
     for model, rows in sorted(outputs.items()):
         p = out / "reference_outputs.json" if model == baseline else out / safe_filename(model) / "model_outputs.json"
@@ -232,6 +286,9 @@ def export_run(run_path: Path | str, fmt: str, out: Path | str) -> dict[str, int
     if fmt not in EXPORTERS:
         raise ArenaError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(EXPORTERS)}")
     run = RunFiles.open(run_path)
+    if fmt == "chatbot-arena" and not run.has("battles.jsonl"):
+        raise ArenaError(f"{run.path}: no battles to export (no battles.jsonl: a run of single grades has none)",
+                         hint="Chatbot Arena files hold battles; export single grades with --format mt-bench")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ArenaError(f"{out}: -o names an existing file, not a folder", hint="pass a folder to -o")

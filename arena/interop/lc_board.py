@@ -82,10 +82,11 @@ def add_lc(board: Any, run: RunFiles, battles: pd.DataFrame, baseline: str, opti
     options = LCOptions.for_run(run, *((options.difficulty, options.gamed) if options else ()))
     frame = lc_frame(run, battles, baseline)
     missing = int(frame[["len_model", "len_baseline"]].isna().any(axis=1).sum())
-    if missing:
-        board.notes.append(f"lc: {missing} battles without both answer texts left out")
+    asked = options.difficulty is not None or bool(options.gamed)
     difficulty = read_difficulty(options.difficulty) if options.difficulty else None
     report = lc_win_rates(frame, difficulty, str(options.difficulty or ""), [read_gamed(p) for p in options.gamed])
+    if missing and (asked or report.results):  # said when LC was asked for or is shown, not for a board without it
+        board.notes.append(f"lc: {missing} battles without both answer texts left out")
     board.notes.extend(report.notes)
     if not report.results:
         return

@@ -33,6 +33,20 @@ class Board:
     notes: list[str] = field(default_factory=list)
 
 
+def single_boards(scores: list[dict[str, Any]], title: str = "MT-bench single-answer grading") -> list[Board]:
+    """One single-grading board per judge (FastChat's show_result ranks one judge's grades at a time)."""
+    judges = sorted({str(s.get("judge")) for s in scores})
+    if len(judges) < 2:
+        return [single_board(scores, title)]
+    boards = []
+    for judge in judges:
+        board = single_board([s for s in scores if str(s.get("judge")) == judge], f"{title} - judge {judge}")
+        board.notes.append(f"grades of judge {judge} only: the run holds grades of {len(judges)} judges "
+                           f"({', '.join(judges)}), never averaged together")
+        boards.append(board)
+    return boards
+
+
 def single_board(scores: list[dict[str, Any]], title: str = "MT-bench single-answer grading") -> Board:
     """Mean score per model over all graded turns, plus per-turn means (failed grades are not in scores)."""
     df = pd.DataFrame(scores)
@@ -141,6 +155,7 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     vs = _versus_baseline(battles, baseline)
     if vs.empty:
         raise ArenaError(f"no battles against the baseline {baseline!r}")
+    left_out = len(battles) - len(vs)
     groups = list(vs.groupby("model", sort=True))
     games = [_score_rows(sub) for _, sub in groups]
     draws = (_joint_bootstrap if version == "v0.1" else _per_model_bootstrap)(games, rounds, seed)
@@ -167,7 +182,14 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games), "
               f"{what} (seed {seed})")]
     notes.append(_avg_tokens_note(table, avg_tokens))
+    if left_out:
+        notes.append(_left_out_note(left_out, len(battles), baseline))
     return Board("arena-hard-auto score", "arena-hard", table, notes)
+
+
+def _left_out_note(left_out: int, total: int, baseline: str) -> str:
+    """Say how many battles a baseline board could not use."""
+    return f"{left_out} of {total} battles are not against the baseline {baseline} and are not in this table"
 
 
 def _avg_tokens_note(table: pd.DataFrame, avg_tokens: dict[str, float] | None) -> str:
@@ -198,6 +220,7 @@ def imported_avg_tokens(run: RunFiles) -> dict[str, float]:
 def alpaca_board(battles: pd.DataFrame, baseline: str) -> Board:
     """AlpacaEval's columns: win_rate, standard_error, n_wins, n_wins_base, n_draws, n_total, discrete_win_rate."""
     vs = _versus_baseline(battles, baseline)
+    left_out = len(battles) - len(vs)
     vs = vs[vs["model"] != baseline]
     rows = []
     for model, sub in vs.groupby("model", sort=True):
@@ -208,7 +231,8 @@ def alpaca_board(battles: pd.DataFrame, baseline: str) -> Board:
                      "n_wins": n_wins, "n_wins_base": n_base, "n_draws": n_draws, "n_total": len(pref),
                      "discrete_win_rate": (n_wins + n_draws / 2) / len(pref) * 100})
     table = pd.DataFrame(rows).sort_values(["win_rate", "model"], ascending=[False, True]).reset_index(drop=True)
-    return Board(f"AlpacaEval (reference: {baseline})", "alpaca-eval", table)
+    notes = [_left_out_note(left_out, len(battles), baseline)] if left_out else []
+    return Board(f"AlpacaEval (reference: {baseline})", "alpaca-eval", table, notes)
 
 
 def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, baseline: str | None = None) -> Board:
@@ -219,50 +243,111 @@ def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, basel
     return Board(title, "bt", result.table.drop(columns="ci_note"), list(result.warnings))  # notes say why
 
 
+def _by_category(battles: pd.DataFrame, scores: list[dict[str, Any]], category: str | None, where: Any
+                 ) -> tuple[pd.DataFrame | None, list[dict[str, Any]]]:
+    """Battles and scores of one category (all when category is None); an unknown category is an error."""
+    if category is None:
+        return battles, scores
+    cats = set(battles["category"].dropna().astype(str)) if battles is not None else set()
+    cats |= {str(s["category"]) for s in scores if s.get("category") is not None}
+    if category not in cats:
+        raise ArenaError(f"{where}: no battles or grades in category {category!r}",
+                         hint=f"categories: {', '.join(sorted(cats)) or 'none recorded'}")
+    if battles is not None:
+        battles = battles[battles["category"].astype(str) == category].reset_index(drop=True)
+    return battles, [s for s in scores if str(s.get("category")) == category]
+
+
+def _category_boards(run: RunFiles, battles: pd.DataFrame, baselines: dict[str, str], category: str | None,
+                     bootstrap: int, seed: int, version: str, style_control: bool) -> list[Board]:
+    """arena-hard v2.0 runs whose categories have their own baselines: one board per category, each against its
+    baseline (arena-hard-auto v2.0 shows one category at a time); battles of other categories are counted."""
+    boards = []
+    avg_tokens = imported_avg_tokens(run) if run.tool == "arena-hard" else None
+    cats = battles["category"].fillna("").astype(str)
+    covered = "; ".join(f"{c or '(no category)'}: {b}" for c, b in sorted(baselines.items()))
+    for cat, base in sorted(baselines.items()):
+        if category is not None and cat != category:
+            continue
+        sub = battles[cats == cat].reset_index(drop=True)
+        label = cat or "(no category)"
+        if sub.empty:
+            continue
+        board = arenahard_board(sub, base, bootstrap, seed, version, avg_tokens)
+        board.title = f"arena-hard-auto score - {label} (baseline {base})"
+        board.notes.append(f"category {label}: {len(sub)} of {len(battles)} battles; each category is scored "
+                           f"against its own baseline ({covered}); no length-controlled columns per category")
+        boards.append(board)
+        if style_control:
+            table, notes = style_table(sub, base, bootstrap, seed, version)
+            boards.append(Board(f"arena-hard-auto score (style-controlled) - {label} (baseline {base})",
+                                "arena-hard", table, notes))
+    other = int((~cats.isin(list(baselines))).sum())
+    if other and boards:
+        boards[0].notes.append(f"{other} battles in categories without a recorded baseline are in no table")
+    return boards
+
+
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0,
                arena_hard_version: str = "v0.1", lc: LCOptions | None = None,
-               style_control: bool = False) -> list[Board]:
+               style_control: bool = False, category: str | None = None) -> list[Board]:
     """Every leaderboard that applies to the run, in its source tool's convention unless one is forced.
 
-    `bootstrap` None means each convention's default: 100 rounds for arena-hard scores, 1000 for BT."""
+    `bootstrap` None means each convention's default: 100 rounds for arena-hard scores, 1000 for BT.
+    `category` keeps one category's battles and grades. A run whose categories have their own baselines
+    (arena-hard v2.0) gets one arena-hard board per category."""
     run = RunFiles.open(path)
     bt_rounds = 1000 if bootstrap is None else bootstrap
     bootstrap = 100 if bootstrap is None else bootstrap
     tool = run.tool if convention == "auto" else convention
     boards: list[Board] = []
     scores = run.records("scores.jsonl")
+    battles = load_battles(run.path / "battles.jsonl") if run.has("battles.jsonl") else None
+    if category is not None:
+        if lc is not None and (lc.difficulty or lc.gamed):
+            raise ArenaError("--category and the length-controlled win rate (--lc-difficulty / --lc-gamed) "
+                             "cannot be combined", hint="the LC GLM is fitted on all of the run's battles")
+        battles, scores = _by_category(battles, scores, category, run.path)
     if scores and tool in (None, "mt-bench", "evalscope", "arena-hard", "alpaca-eval", "bt"):
-        boards.append(single_board(scores, "evalscope single-mode mean score" if tool == "evalscope"
-                                   else "MT-bench single-answer grading (mean score, failed grades left out)"))
-    if not run.has("battles.jsonl"):
+        boards.extend(single_boards(scores, "evalscope single-mode mean score" if tool == "evalscope"
+                                    else "MT-bench single-answer grading (mean score, failed grades left out)"))
+    if battles is None or (category is not None and battles.empty):
         if not boards:
             raise ArenaError(f"{run.path}: nothing to rank (no scores.jsonl or battles.jsonl)")
         return boards
-    battles = load_battles(run.path / "battles.jsonl")
     baseline = run.baseline
     if tool == "chatbot-arena" and battles.shape[0]:
         raw = run.records("battles.jsonl")
         anony = np.array([r.get("anony", True) is True for r in raw])
+        if category is not None:
+            anony = anony[np.array([str(r.get("category")) == category for r in raw])]
         if not anony.all():
             battles = battles[anony]
         boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bt_rounds, seed))
         return boards
     if tool in ("mt-bench", "evalscope"):
         boards.append(winrate_board(battles, f"{tool} pairwise win rates", tool, baseline if tool == "evalscope" else None))
-    if baseline and (baseline in set(battles["model_a"]) | set(battles["model_b"])):
+    baselines = run.baselines
+    if len(set(baselines.values())) > 1 and tool == "arena-hard":
+        boards.extend(_category_boards(run, battles, baselines, category, bootstrap, seed, arena_hard_version,
+                                       style_control))
+    elif baseline and (baseline in set(battles["model_a"]) | set(battles["model_b"])):
         if tool == "alpaca-eval":
             board = alpaca_board(battles, baseline)
         else:
             board = arenahard_board(battles, baseline, bootstrap, seed, arena_hard_version,
                                     imported_avg_tokens(run) if run.tool == "arena-hard" else None)
-        add_lc(board, run, battles, baseline, lc)
+        if category is None:
+            add_lc(board, run, battles, baseline, lc)
+        else:
+            board.title += f" - category {category}"
         boards.append(board)
         if style_control and tool != "alpaca-eval":
             table, notes = style_table(battles, baseline, bootstrap, seed, arena_hard_version)
             boards.append(Board("arena-hard-auto score (style-controlled)", "arena-hard", table, notes))
     elif tool in ("arena-hard", "alpaca-eval"):
         raise ArenaError(f"{run.path}: the {tool} leaderboard needs a baseline, and none is in the battles")
-    if style_control and not any(b.title.endswith("(style-controlled)") for b in boards):
+    if style_control and not any("(style-controlled)" in b.title for b in boards):
         raise ArenaError(f"{run.path}: --style-control applies to arena-hard scores against a baseline",
                          hint="for Bradley-Terry ratings use `arena rate BATTLES --style-control`")
     if tool in (None, "bt", "mt-bench", "evalscope") or not boards:

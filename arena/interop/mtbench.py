@@ -1,6 +1,7 @@
 """FastChat llm_judge (MT-bench) files: questions, reference and model answers, single and pairwise judgments."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ from arena.interop.common import (
     judgment,
     need,
     question_id,
+    select_judge,
     source_info,
     turn_number,
     where,
 )
-from arena.questions import attach_references, load_questions
+from arena.questions import answer_turns, load_questions
 from arena.rating.io import weight_problem
 from arena.records import read_records
 from judges.verdicts import Verdict, combine_orders
@@ -24,6 +26,8 @@ from judges.verdicts import Verdict, combine_orders
 TOOL = "mt-bench"
 PAIR_WINNERS = ("model_1", "model_2", "tie", "error", "inconsistent")
 ROLE_ORDER = ("questions", "references", "answers", "single", "pairwise")
+SCORE_RANGE = (1, 10)  # FastChat's single-v1 prompts ask for a rating from 1 to 10; -1 marks a failed grade
+LATER_KEPT = "the later one kept (FastChat's load_model_answers keeps the last answer of a question)"
 
 
 def file_role(path: Path, first: dict[str, Any]) -> str:
@@ -42,11 +46,17 @@ def file_role(path: Path, first: dict[str, Any]) -> str:
 
 
 def read_answers(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
-    """FastChat / arena-hard v0.1 answers: question_id, model_id, choices[0].turns (strings or {content})."""
+    """FastChat / arena-hard v0.1 answers: question_id, model_id, choices[0].turns (strings or {content}).
+    An exact repeat of an answer is dropped; another answer to the same question replaces it (both tools keep
+    the last one), with a note."""
+    dups = bundle.dup_log("answers", LATER_KEPT.replace("FastChat's", "FastChat's and arena-hard's"))
     for line, rec in read_records(path):
         report.read += 1
         qid = question_id(rec, path, line)
         model = need(rec, "model_id", path, line, str)
+        if dups.check((model, str(qid)), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         choices = need(rec, "choices", path, line, list)
         if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("turns"), list):
             raise DataError(f"{where(path, line, 'choices')} must be a non-empty list of {{'turns': [...]}}")
@@ -77,17 +87,37 @@ def _judge_name(rec: dict, path: Path, line: int) -> tuple[str, str | None]:
     return judge[0], judge[1] if len(judge) > 1 and isinstance(judge[1], str) else None
 
 
+def _score(rec: dict, path: Path, line: int) -> float:
+    """A single grade: -1 (failed) or a finite number from 1 to 10; DataError naming file, line and field."""
+    score = need(rec, "score", path, line, (int, float))
+    if isinstance(score, bool) or not math.isfinite(score):
+        raise DataError(f"{where(path, line, 'score')} must be a grade from {SCORE_RANGE[0]} to {SCORE_RANGE[1]} "
+                        f"or -1 (failed), got {score!r}")
+    if score != -1 and not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
+        raise DataError(f"{where(path, line, 'score')} must be a grade from {SCORE_RANGE[0]} to {SCORE_RANGE[1]} "
+                        f"or -1 (failed), got {score!r}", hint="MT-bench grades are 1-10; fix or remove the row")
+    return score
+
+
 def read_single(path: Path, bundle: Bundle, report: FileReport) -> None:
-    """Single-answer grades; `-1` scores and `$ERROR$` judgments are kept as failed judgments."""
+    """Single-answer grades; `-1` scores and `$ERROR$` judgments are kept as failed judgments.
+
+    A grade must be a number from 1 to 10 or -1 (NaN, true/false and other values are bad records). An exact
+    repeat of a row is dropped; two different grades of one judge, model, question and turn (a partial
+    re-run) are both kept and averaged, as FastChat's show_result does, with a note."""
     used = {"question_id", "model", "score", "turn", "judgment"}
+    dups = bundle.dup_log("single judgments", "both kept and averaged, as FastChat's show_result does")
     for line, rec in read_records(path):
         report.read += 1
         qid = question_id(rec, path, line)
         model = need(rec, "model", path, line, str)
-        score = need(rec, "score", path, line, (int, float))
+        score = _score(rec, path, line)
         turn = turn_number(rec, path, line)
         text = need(rec, "judgment", path, line, str)
         judge, template = _judge_name(rec, path, line)
+        if dups.check((judge, model, str(qid), turn), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         failed = score == -1 or text == "$ERROR$"
         j = judgment(judge=judge, mode="single", kind="score", question_id=qid, turn=turn, model_a=model,
                      model_b=None, order="AB", status="error" if failed else "ok",
@@ -118,12 +148,16 @@ def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
     """Pairwise judgments with both orders; a pair with an `error` game gives no battle, disagreement a tie."""
     common = {"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "turn", "g1_judgment", "g2_judgment",
               "weight"}
+    dups = bundle.dup_log("pairwise judgments", "both kept, as FastChat's show_result counts every row")
     for line, rec in read_records(path):
         report.read += 1
         qid = question_id(rec, path, line)
         m1, m2 = need(rec, "model_1", path, line, str), need(rec, "model_2", path, line, str)
         turn = turn_number(rec, path, line)
         judge, template = _judge_name(rec, path, line)
+        if dups.check((judge, str(qid), turn, frozenset((m1, m2))), rec, path, line) == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
         games, keys = [], []
         for g, first in (("g1", "model_1"), ("g2", "model_2")):
             winner = need(rec, f"{g}_winner", path, line, str)
@@ -161,23 +195,64 @@ def read_pairwise(path: Path, bundle: Bundle, report: FileReport) -> None:
             "games": keys, "mode": "pairwise"})
 
 
-def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
+def read_references(path: Path, bundle: Bundle, report: FileReport) -> None:
+    """Reference answers (FastChat's reference_answer/<model>.jsonl), kept as read with their model_id; a
+    later answer to the same question replaces an earlier one (FastChat keeps the last)."""
+    dups = bundle.dup_log("reference answers", LATER_KEPT)
+    for line, rec in read_records(path):
+        report.read += 1
+        qid = question_id(rec, path, line)
+        model = need(rec, "model_id", path, line, str)
+        turns = answer_turns(rec, f"{path}:{line}")
+        state = dups.check((model, str(qid)), rec, path, line)
+        if state == "exact":
+            report.failed["exact duplicate"] += 1
+            continue
+        if state == "conflict":
+            bundle.references = [r for r in bundle.references
+                                 if (r["model_id"], str(r["question_id"])) != (model, str(qid))]
+        src = source_info(TOOL, path, line, rec, {"question_id", "model_id", "choices"})
+        choices = rec.get("choices")
+        src["choice_index"] = choices[0].get("index") if isinstance(choices, list) and choices else None
+        bundle.references.append({"question_id": qid, "model_id": model, "turns": turns, "source": src})
+        report.ok += 1
+
+
+def _attach_references(bundle: Bundle) -> None:
+    """Give each imported question its reference answer (what FastChat's judge saw); a question's own
+    `reference` field is kept beside it as `question_reference`, so an export writes both back as read."""
+    for ref in bundle.references:
+        q = bundle.questions.get(str(ref["question_id"]))
+        if q is None:
+            continue
+        if q.reference is not None and "question_reference" not in q.meta:
+            q.meta["question_reference"] = q.reference
+        q.reference = list(ref["turns"])
+    if bundle.references and not bundle.questions:
+        bundle.notes.append(f"{len(bundle.references)} reference answers kept in reference_answers.jsonl, not "
+                            "attached to questions (no question file given)")
+
+
+def read_files(paths: list[Path | str], bundle: Bundle, baseline: str | None = None, judge: str | None = None,
+               **_: Any) -> Bundle:
     """Import MT-bench files of any role; questions and answers are read before judgments."""
-    references = []
-    for role, path, _first in classify_files(paths, file_role, ROLE_ORDER):
+    if baseline is not None:
+        raise DataError("--baseline applies to arena-hard and alpaca-eval imports, not to mt-bench",
+                        hint="MT-bench pair files (also FastChat's pairwise-baseline ones) import as pairwise "
+                             "judgments: the pairwise table gives each model's record against every opponent")
+    for role, path, _first in classify_files(paths, file_role, ROLE_ORDER, notes=bundle.notes):
         report = bundle.file_report(path, role)
         if role == "questions":
             bundle.add_questions(load_questions(path, "mt-bench"), report)
         elif role == "references":
-            references.append(path)
-            report.read = len(read_records(path))
-            report.ok = attach_references(list(bundle.questions.values()), path) if bundle.questions else 0
-            if not bundle.questions:
-                bundle.notes.append(f"{path}: reference answers skipped (no question file given)")
+            read_references(path, bundle, report)
         elif role == "answers":
             read_answers(path, bundle, report)
         elif role == "single":
             read_single(path, bundle, report)
         else:
             read_pairwise(path, bundle, report)
+    _attach_references(bundle)
+    bundle.note_duplicates()
+    select_judge(bundle, judge, "FastChat's show_result (--judge-model)")
     return bundle

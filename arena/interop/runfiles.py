@@ -50,6 +50,13 @@ class RunFiles:
         judge = (self.info.get("config") or {}).get("judge") or {}
         return judge.get("baseline")
 
+    @property
+    def baselines(self) -> dict[str, str]:
+        """Baselines per category (arena-hard v2.0 imports whose categories have different baselines), else {}."""
+        judge = (self.info.get("config") or {}).get("judge") or {}
+        value = judge.get("baselines")
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
     def records(self, name: str) -> list[dict[str, Any]]:
         """Records of a JSONL file in the run ([] when absent)."""
         if name not in self._cache:

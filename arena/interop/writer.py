@@ -5,6 +5,8 @@ in a workspace (`.../runs/<run_id>`); a run folder elsewhere keeps its answers i
 """
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,10 @@ from arena.interop.common import Bundle, add_style, write_jsonl
 from arena.questions import Question
 from arena.rating import RatingOptions, write_leaderboard
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
+from arena.run_status import shown_status
 from arena.store import RunDir, Workspace
+
+REPLACEABLE = ("interrupted", "failed", "killed")  # an import run in one of these states is written again
 
 
 def answers_root_for(run_path: Path) -> Path:
@@ -28,8 +33,22 @@ def answers_root_for(run_path: Path) -> Path:
     return run_path / "answers"
 
 
+def unfinished_import(out: Path) -> str | None:
+    """The status of an import run folder left interrupted, failed or killed (which the same command may
+    write again), else None: a completed run, a running one or a folder that is not an import run."""
+    try:
+        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance((info.get("config") or {}).get("import"), dict):
+        return None
+    status = shown_status(info)
+    return status if status in REPLACEABLE else None
+
+
 def new_run_dir(out: Path | None, workspace: Path, fmt: str) -> RunDir:
-    """The run folder to import into: -o RUN_DIR (must be new or empty) or WORKSPACE/runs/<time>-import-<fmt>."""
+    """The run folder to import into: -o RUN_DIR (new, empty, or an import run left interrupted, failed or
+    killed, which is emptied and written again) or WORKSPACE/runs/<time>-import-<fmt>."""
     if out is None:
         return Workspace(workspace).new_run(f"import-{fmt}")
     out = Path(out)
@@ -37,7 +56,13 @@ def new_run_dir(out: Path | None, workspace: Path, fmt: str) -> RunDir:
         raise ArenaError(f"{out}: -o names an existing file, not a run folder",
                          hint="pass a new folder to -o (import never overwrites a file)")
     if out.exists() and any(out.iterdir()):
-        raise ArenaError(f"{out}: run folder already exists and is not empty", hint="pass a new folder to -o")
+        status = unfinished_import(out)
+        if status is None:
+            raise ArenaError(f"{out}: run folder already exists and is not empty (not an interrupted or failed "
+                             "import run)", hint="pass a new folder to -o")
+        print(f"note: {out}: replacing an import run left {status}")
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -156,9 +181,26 @@ def write_run(bundle: Bundle, run: RunDir, command: list[str], *, bootstrap: int
               seed: int = 0) -> dict[str, Any]:
     """Write questions, answers, judgments, battles, scores, stats, leaderboard and run.json; returns run.json."""
     mode = bundle.mode
-    config = {"judge": {"mode": mode, "baseline": bundle.baseline}, "dry_run": False,
-              "import": {"format": bundle.tool, "paths": bundle.paths}}
+    judge = {"mode": mode, "baseline": bundle.baseline}
+    if bundle.baselines:
+        judge["baselines"] = dict(bundle.baselines)
+    config = {"judge": judge, "dry_run": False, "import": {"format": bundle.tool, "paths": bundle.paths}}
     run.start(config, command)
+    try:
+        _write_files(bundle, run, bootstrap, seed)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the CLI turns it: the same command writes it again
+        run.finish("interrupted")
+        raise
+    except Exception as exc:
+        run.error(str(exc), stage="import")
+        run.finish("failed", [f"import: {exc}"])
+        raise
+    run.finish("completed")
+    return run.info
+
+
+def _write_files(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> None:
+    """Every file of an import run (run.json is started and finished by write_run)."""
     run.info["source"] = {"tool": bundle.tool, "paths": bundle.paths, "files": [f.as_dict() for f in bundle.files]}
     root = answers_root_for(run.path)
     index, ans_summary = write_answers(bundle, run, root)
@@ -167,6 +209,8 @@ def write_run(bundle: Bundle, run: RunDir, command: list[str], *, bootstrap: int
     _fill_from_answers(bundle)
     if bundle.questions:
         write_jsonl(run.path / "questions.jsonl", (_question_record(q) for q in bundle.questions.values()))
+    if bundle.references:
+        write_jsonl(run.path / "reference_answers.jsonl", bundle.references)
     write_jsonl(run.path / "judgments.jsonl", bundle.judgments)
     status = Counter(j["status"] for j in bundle.judgments)
     run.stage("judge", {"calls": len(bundle.judgments), "cached": 0, "failed": status["error"],
@@ -182,8 +226,6 @@ def write_run(bundle: Bundle, run: RunDir, command: list[str], *, bootstrap: int
         run.stage("rating", _rate(bundle, run, bootstrap, seed))
     run.stage("import", {"files": [f.as_dict() for f in bundle.files], "notes": bundle.notes,
                          "battles": len(bundle.battles), "scores": len(bundle.scores)})
-    run.finish("completed")
-    return run.info
 
 
 def _question_record(q: Question) -> dict[str, Any]:

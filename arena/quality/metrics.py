@@ -82,19 +82,29 @@ def _order(a: pd.Series, b: pd.Series, use_interval: bool) -> int:
     return int(np.sign(a["score"] - b["score"]))
 
 
+def _interval_models(table: pd.DataFrame, models: list[str]) -> tuple[bool, set[str]]:
+    """(whether the table has intervals at all, the models among `models` that lack one when it does)."""
+    has = {m: _has_interval(table.loc[m]) for m in models}
+    uses = any(has.values())
+    return uses, ({m for m, ok in has.items() if not ok} if uses else set())
+
+
 def agreement_with_confidence(bench: pd.DataFrame, ref: pd.DataFrame) -> tuple[float | None, int]:
-    """Mean agreement in [-1, 1] over the pairs the reference separates, and how many pairs that is."""
+    """Mean agreement in [-1, 1] over the pairs the reference separates, and how many pairs that is.
+
+    A table with intervals orders a pair only through them: a model of it without an interval is left out
+    (it is not confidently ordered against anyone). A table without any interval orders by score."""
     b, r = bench.set_index("model"), ref.set_index("model")
     shared = [m for m in b.index if m in r.index]
-    ref_ci = bool(np.isfinite(r.loc[shared, ["low", "high"]].to_numpy(float)).all()) if shared else False
-    bench_ci = {m: _has_interval(b.loc[m]) for m in shared}
+    ref_ci, ref_out = _interval_models(r, shared)
+    bench_ci, bench_out = _interval_models(b, shared)
     total, n = 0, 0
-    for x, y in combinations(shared, 2):
+    for x, y in combinations([m for m in shared if m not in ref_out | bench_out], 2):
         ref_order = _order(r.loc[x], r.loc[y], ref_ci)
         if ref_order == 0:
             continue
         n += 1
-        total += ref_order * _order(b.loc[x], b.loc[y], bench_ci[x] and bench_ci[y])
+        total += ref_order * _order(b.loc[x], b.loc[y], bench_ci)
     return (total / n if n else None), n
 
 
@@ -108,8 +118,9 @@ def pair_rank_brier(bench: pd.DataFrame, ref: pd.DataFrame, percentiles: tuple[f
     z_width = float(stats.norm.ppf(percentiles[1] / 100) - stats.norm.ppf(percentiles[0] / 100))
     b, r = bench.set_index("model"), ref.set_index("model")
     shared = [m for m in b.index if m in r.index]
+    _uses, bench_out = _interval_models(b, shared)  # a model without an interval has no probability to give
     errors = []
-    for x, y in combinations(shared, 2):
+    for x, y in combinations([m for m in shared if m not in bench_out], 2):
         if r.loc[x, "score"] == r.loc[y, "score"]:
             continue
         truth = 1.0 if r.loc[x, "score"] > r.loc[y, "score"] else 0.0
@@ -145,8 +156,17 @@ def quality(bench: pd.DataFrame, ref: pd.DataFrame | None = None,
     missing = [m for m in bench["model"] if m not in set(ref["model"])]
     if missing:
         report.notes.append(f"not in the reference (left out of the comparison): {', '.join(missing[:10])}")
-    if not np.isfinite(ref[["low", "high"]].to_numpy(float)).all():
+    b, r = bench.set_index("model"), ref.set_index("model")
+    ref_ci, ref_out = _interval_models(r, shared)
+    _bench_ci, bench_out = _interval_models(b, shared)
+    if not ref_ci:
         report.notes.append("the reference has no intervals: it separates every pair whose scores differ")
+    if bench_out:
+        report.notes.append("without an interval in this table (left out of agreement and Brier): "
+                            + ", ".join(sorted(bench_out)[:10]))
+    if ref_out:
+        report.notes.append("without an interval in the reference (left out of agreement): "
+                            + ", ".join(sorted(ref_out)[:10]))
     report.agreement, report.agreement_pairs = agreement_with_confidence(bench, ref)
     report.spearman, report.kendall = correlations(bench, ref)
     report.brier, report.brier_pairs = pair_rank_brier(bench, ref, percentiles)

@@ -94,18 +94,22 @@ def _single_scores(path: Path, category: str | None, seed: int) -> ScoreTable:
         frame = frame[frame.get("category") == category]
     if frame.empty:
         raise DataError(f"{path}: no scores" + (f" in category {category!r}" if category else ""))
-    per_q = frame.groupby(["question_id", "model"])["score"].mean().unstack("model")
-    values = per_q.to_numpy(float)
+    # the mean over all of a model's grades, as the leaderboard and FastChat's show_result compute it; the
+    # bootstrap resamples questions, each bringing all of its grades (sums and counts per question)
+    grouped = frame.groupby(["question_id", "model"])["score"]
+    sums = grouped.sum().unstack("model")
+    counts = grouped.size().unstack("model").reindex_like(sums)
+    s_val, n_val = np.nan_to_num(sums.to_numpy(float)), np.nan_to_num(counts.to_numpy(float))
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(SINGLE_BOOTSTRAP, len(values)))
-    with np.errstate(invalid="ignore"):
-        draws = np.nanmean(values[idx], axis=1)  # (rounds, models): questions resampled with all models' grades
+    idx = rng.integers(0, len(s_val), size=(SINGLE_BOOTSTRAP, len(s_val)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = s_val[idx].sum(axis=1) / n_val[idx].sum(axis=1)  # (rounds, models)
+        means = s_val.sum(axis=0) / n_val.sum(axis=0)
     low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
-    table = pd.DataFrame({"model": per_q.columns.astype(str), "score": np.nanmean(values, axis=0),
-                          "low": low, "high": high})
+    table = pd.DataFrame({"model": sums.columns.astype(str), "score": means, "low": low, "high": high})
     table = table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     return ScoreTable(table, f"{path} (mean 1-10 grade; {SINGLE_BOOTSTRAP} bootstrap rounds resampling "
-                             f"{len(values)} questions, seed {seed})")
+                             f"{len(s_val)} questions, seed {seed})")
 
 
 def latest_run(workspace: Path) -> Path:
