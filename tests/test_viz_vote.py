@@ -53,6 +53,12 @@ def open_vote(ws: Path, monkeypatch: pytest.MonkeyPatch, run: str = RUN2, page: 
     return at
 
 
+def button(at: AppTest, name: str) -> object:
+    """The button whose key starts with `name`_ (vote and grade keys carry the item and showing they are for)."""
+    (found,) = [b for b in at.button if b.key and (b.key == name or b.key.startswith(name + "_"))]
+    return found
+
+
 def run_ok(at: AppTest) -> AppTest:
     """Rerun and check for exceptions and errors."""
     at.run()
@@ -95,13 +101,13 @@ def test_votes_are_recorded_with_the_right_battle_and_order(
         text = page_text(at)
         assert not any(j in text for j in JUDGES)  # the judge's verdict stays hidden
         if len(shown) != 2:  # an answer without the model name in its text (HTML/code fixture answers)
-            at.button(key="vote_skip").click()
+            button(at, "vote_skip").click()
             at = run_ok(at)
             continue
         qid = ANSWER.findall(next(m.value for m in at.markdown if ANSWER.search(m.value)))[0][1]
         choice = "2" if votes % 2 else "1"
         at.text_area(key="vote_comment").input(f"comment {votes}")
-        at.button(key=f"vote_{choice}").click()
+        button(at, f"vote_{choice}").click()
         at = run_ok(at)
         votes += 1
         rec = records(workspace)[-1]
@@ -124,13 +130,13 @@ def test_reveal_then_withdraw_the_last_vote(workspace: Path, monkeypatch: pytest
     at.text_input(key="human_voter").input("bob")
     at = run_ok(at)
     assert "30** vote(s) left" in page_text(at)
-    at.button(key="vote_tie").click()
+    button(at, "vote_tie").click()
     at = run_ok(at)
     vote = records(workspace)[-1]
     reveal = " ".join(s.value for s in at.success)
     assert vote["model_a"] in reveal and vote["model_b"] in reveal and JUDGES[0] in reveal
     assert "29** vote(s) left" in page_text(at)
-    at.button(key="vote_undo").click()
+    button(at, "vote_undo").click()
     at = run_ok(at)
     log = records(workspace)
     assert log[-1] == {**log[-1], "kind": "withdraw", "vote_id": vote["vote_id"], "voter": "bob"}
@@ -146,10 +152,10 @@ def test_k_votes_per_battle(workspace: Path, monkeypatch: pytest.MonkeyPatch, ho
     at.number_input(key="human_k").set_value(2)
     at = run_ok(at)
     assert "60** vote(s) left" in page_text(at)
-    at.button(key="vote_bothbad").click()
+    button(at, "vote_bothbad").click()
     at = run_ok(at)
     assert "59** vote(s) left" in page_text(at) and records(workspace)[-1]["winner"] == "tie (bothbad)"
-    at.button(key="vote_1").click()
+    button(at, "vote_1").click()
     at = run_ok(at)
     first, second = records(workspace)
     assert first["battle"] != second["battle"]  # a battle voted once comes back after the others
@@ -168,7 +174,7 @@ def test_shared_server_needs_the_token(workspace: Path, monkeypatch: pytest.Monk
     assert not [b for b in at.button if b.key and b.key.startswith("vote_")]
     at.text_input(key="human_token").input(TOKEN)
     at = run_ok(at)
-    at.button(key="vote_1").click()
+    button(at, "vote_1").click()
     at = run_ok(at)
     assert records(workspace)[-1]["voter"] == "dave"
     stored = b"".join(p.read_bytes() for p in (workspace / "human").rglob("*") if p.is_file())
@@ -190,20 +196,20 @@ def test_grading_a_single_mode_answer(workspace: Path, monkeypatch: pytest.Monke
     at = run_ok(at)
     assert "20** grade(s) left" in page_text(at)
     while len(shown_models(at)) != 1:
-        at.button(key="grade_skip").click()
+        button(at, "grade_skip").click()
         at = run_ok(at)
     (model,) = shown_models(at)
     assert JUDGES[0] not in page_text(at)
     at.text_area(key="grade_comment").input("too short")
-    at.button(key="grade_10").click()
+    button(at, "grade_10").click()
     at = run_ok(at)
     rec = records(workspace, RUN_SINGLE)[-1]
     assert rec["kind"] == "grade" and rec["model"] == model and rec["grade"] == 10 and rec["comment"] == "too short"
     assert JUDGES[0] in " ".join(s.value for s in at.success) and "19** grade(s) left" in page_text(at)
-    at.button(key="grade_undo").click()
+    button(at, "grade_undo").click()
     at = run_ok(at)
     assert records(workspace, RUN_SINGLE)[-1]["kind"] == "withdraw" and "20** grade(s) left" in page_text(at)
-    at.button(key="grade_7").click()
+    button(at, "grade_7").click()
     at = run_ok(at)
     results = open_vote(workspace, monkeypatch, run=RUN_SINGLE, page="human-results")
     assert not results.error
@@ -223,7 +229,7 @@ def test_human_results_page_leaderboard_and_agreement(
         at.text_input(key="human_voter").input(voter)
         at = run_ok(at)
         for _ in range(4):
-            at.button(key="vote_1").click()
+            button(at, "vote_1").click()
             at = run_ok(at)
     log = records(workspace)
     lb = open_vote(workspace, monkeypatch, page="leaderboard")

@@ -15,7 +15,7 @@ from arena.errors import ArenaError
 from arena.human.agreement import LABELS, agreement, agreement_rows
 from arena.human.battles import human_battles, human_grades
 from arena.human.grade_agreement import grade_agreement, grade_rows
-from arena.human.votes import VoteLog, load_log, votes_path
+from arena.human.votes import VoteLog, load_log, problems_note, votes_path
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
 from viz.data import RunInfo, _records, stamp
 from viz.derive import section_frame
@@ -120,6 +120,9 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
                 "`arena human import-mtbench FILE RUN`.")
         return
     log = load_log(workspace, run.run_id)
+    note = problems_note(log.problems)
+    if note:
+        st.warning(escape_markdown_html(note))
     active = log.active("vote")
     st.caption(f"{len(active)} vote(s) and {len(log.active('grade'))} grade(s) by "
                f"{len({r['voter'] for r in log.records if r.get('kind') != 'withdraw'})} voter(s); "

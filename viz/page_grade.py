@@ -1,6 +1,8 @@
 """Grade page (single-mode runs): a human 1-10 grade for one answer, the model and the judge's score hidden.
 
-Grades go to the same vote log as pairwise votes (WORKSPACE/human/<run>/votes.jsonl, kind "grade").
+Grades go to the same vote log as pairwise votes (WORKSPACE/human/<run>/votes.jsonl, kind "grade"). The answer
+is drawn as on the Vote page (bordered box, headings shown as text) and grade buttons are bound to the item and
+showing they were drawn for (see page_vote).
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import streamlit as st
 
 from arena.human.items import grade_items
 from arena.human.sampling import next_items, votes_left
-from arena.human.votes import append_record, grade_record, load_log, votes_path
+from arena.human.votes import grade_record, load_log
 from viz.data import RunInfo, _scores_cached, load_questions, stamp
-from viz.page_battles import show_question, show_text_turns
 from viz.page_vote import (
     answer_turns,
     last_with_withdraw,
+    log_warning,
     my_votes,
     pick_current,
+    record_limited,
+    show_boxed_turns,
+    show_question_boxed,
     skip,
     start_session,
     still_allowed,
@@ -40,13 +45,15 @@ def _items_cached(file: tuple) -> list[dict[str, Any]]:
     return grade_items(_scores_cached(file).to_dict("records"))
 
 
-def give(workspace: Path, run_id: str, voter: str, item: dict[str, Any], grade: int) -> None:
-    """Button callback: append the grade (token re-checked), clear the comment, remember it for reveal/undo."""
+def give(workspace: Path, run_id: str, voter: str, item: dict[str, Any], grade: int, k: int, seen: int) -> None:
+    """Button callback: append the grade (token, K and the shown count re-checked), clear the comment, remember
+    it for reveal/undo. `seen` is the voter's grade count on this answer when it was shown."""
     if not still_allowed():
         st.session_state["human_error"] = "Voting is not allowed right now (access token)."
         return
     record = grade_record(voter, item, grade, st.session_state.get("grade_comment", ""))
-    append_record(votes_path(workspace, run_id), record)
+    if not record_limited(workspace, run_id, record, k, seen):
+        return
     st.session_state["grade_comment"] = ""
     st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
     skip("grade_current", item["battle"])  # with K > 1 it comes back after the others, not at once
@@ -72,6 +79,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         return
     voter, strategy, k, reveal = session
     log = load_log(workspace, run.run_id)
+    log_warning(log)
     items = _items_cached(file)
     own = log.counts(voter, "grade")
     candidates = next_items(strategy, items, voter, own, k, votes=log.active("grade"))
@@ -85,19 +93,24 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         my_votes(workspace, run.run_id, log, voter, "grade")
         return
     turn = int(item["turn"])
-    show_question(load_questions(run).get(item["question_id"]), turn, raw=False)
+    seen = own.get(item["battle"], 0)
+    tag = f"{item['battle']}_{seen}"  # a click counts for the answer and showing it was drawn for
+    show_question_boxed(load_questions(run).get(item["question_id"]), turn)
     st.subheader("Answer")
     texts = answer_turns(workspace, run, item["model"], item["question_id"], turn)
     if texts is None:
         st.caption("This answer is not in the answer cache.")
-    else:
-        show_text_turns(texts, turn, raw=False)
+        st.warning("This answer cannot be graded: it is not in the answer cache. Skip it.")
+        st.button("Skip", key=f"grade_skip_{tag}", on_click=skip, args=("grade_current", item["battle"]))
+        my_votes(workspace, run.run_id, log, voter, "grade")
+        return
+    show_boxed_turns(texts, turn)
     st.text_area("Comment (optional)", key="grade_comment", max_chars=4000)
     st.markdown("**Grade** (1 = useless, 10 = excellent)")
     columns = st.columns(len(GRADES) + 1)
     for column, grade in zip(columns, GRADES):
-        column.button(str(grade), key=f"grade_{grade}", shortcut=shortcut(grade), on_click=give,
-                      args=(workspace, run.run_id, voter, item, grade))
-    columns[-1].button("Skip", key="grade_skip", on_click=skip, args=("grade_current", item["battle"]))
+        column.button(str(grade), key=f"grade_{grade}_{tag}", shortcut=shortcut(grade), on_click=give,
+                      args=(workspace, run.run_id, voter, item, grade, k, seen))
+    columns[-1].button("Skip", key=f"grade_skip_{tag}", on_click=skip, args=("grade_current", item["battle"]))
     st.caption("Keyboard: 1-9, and 0 for 10.")
     my_votes(workspace, run.run_id, log, voter, "grade")

@@ -3,15 +3,23 @@
 The voter sees the question (all turns) and "Answer 1 / Answer 2" in a seeded order of their own, never the
 model names or the judge's verdict before voting. Votes go to WORKSPACE/human/<run>/votes.jsonl through
 arena.human.votes (locked appends; withdrawal is a later record). Helpers here are shared with page_grade.
+
+Answers are untrusted: each is drawn in a bordered box under the page's own label, and its markdown headings
+and horizontal rules are shown as plain text, so an answer cannot draw a heading like the page's own
+("Answer 2"), a fake reveal or a fake section break. Vote buttons carry the item's key and how many votes
+the voter had on it when shown, and the log re-checks both under its lock: a second tab, a double click or a
+key press landing after the page moved on never stores a vote beyond K or on an item the voter did not see.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from markdown_it import MarkdownIt
 
 from arena.errors import ArenaError
 from arena.human.access import is_loopback, may_vote
@@ -21,19 +29,114 @@ from arena.human.votes import (
     CHOICE_LABELS,
     CHOICES,
     VoteLog,
+    append_limited,
     append_record,
     check_voter,
     load_log,
+    problems_note,
     vote_record,
     votes_path,
     withdraw_record,
 )
 from viz.data import RunInfo, _battles_cached, find_answer, load_questions, stamp
-from viz.page_battles import show_question, show_text_turns
-from viz.render import escape_markdown_html, fmt_num, page_header
+from viz.page_battles import _turns
+from viz.render import MAX_CHARS, escape_markdown_html, fmt_num, page_header
 
 SHORTCUTS = {"1": "1", "2": "2", "tie": "3", "bothbad": "4"}
 PERSISTENT = ("human_voter", "human_token", "human_strategy", "human_k", "human_reveal")
+_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # headings and rules as GFM has them
+_PREFIX = re.compile(r"^[ \t>]*")  # blockquote markers and indentation before a line's own text
+_RULE_CHARS = re.compile(r"([-*_=])")
+
+
+def _block_lines(source: str) -> list[tuple[str, int, int]]:
+    """(kind, first line, end line) of every heading ("atx" or "setext") and horizontal rule ("hr")."""
+    found = []
+    for token in _MD.parse(source):
+        if token.map is None:
+            continue
+        if token.type == "heading_open":
+            found.append(("atx" if token.markup.startswith("#") else "setext", *token.map))
+        elif token.type == "hr":
+            found.append(("hr", *token.map))
+    return found
+
+
+def _escape_from_prefix(line: str, pattern: re.Pattern[str]) -> str:
+    """The line with every `pattern` character after its blockquote/indent prefix backslash-escaped."""
+    start = _PREFIX.match(line).end()
+    return line[:start] + pattern.sub(r"\\\1", line[start:])
+
+
+def demote_markdown(source: str) -> str | None:
+    """Escaped markdown with its headings and horizontal rules turned into plain text (the `#` of a heading,
+    a setext underline and a rule's characters backslash-escaped; code blocks, lists, emphasis and tables are
+    kept); None when some construct resists (the caller then shows the text as plain text)."""
+    for _ in range(4):
+        found = _block_lines(source)
+        if not found:
+            return source
+        lines = source.split("\n")
+        for kind, start, end in found:
+            if kind == "atx":
+                at = lines[start].find("#")
+                if at < 0:
+                    return None
+                lines[start] = lines[start][:at] + "\\" + lines[start][at:]
+            elif kind == "setext":
+                lines[end - 1] = _escape_from_prefix(lines[end - 1], _RULE_CHARS)
+            else:
+                lines[start] = _escape_from_prefix(lines[start], _RULE_CHARS)
+        source = "\n".join(lines)
+    return None
+
+
+def show_untrusted(text: Any) -> None:
+    """One model or user text: escaped markdown without headings or rules (viz.render.show_text's cut at
+    MAX_CHARS, the whole text as plain text behind an expander); plain text when demotion fails."""
+    if text is None or text == "":
+        st.caption("(empty)")
+        return
+    text = str(text)
+    source = demote_markdown(escape_markdown_html(text[:MAX_CHARS]))
+    if source is None:
+        st.code(text[:MAX_CHARS], language=None, wrap_lines=True)
+    else:
+        st.markdown(source)
+    if len(text) > MAX_CHARS:
+        st.caption(f"Cut at {MAX_CHARS:,} of {len(text):,} characters so the page stays responsive.")
+        with st.expander(f"Show all ({len(text):,} characters, as plain text)"):
+            st.code(text, language=None, wrap_lines=True)
+
+
+def show_boxed_turns(texts: list[str], judged_turn: int | None, label: str = "Turn") -> None:
+    """Texts per turn inside one bordered box (the judged turn marked), each shown by show_untrusted."""
+    with st.container(border=True):
+        for number, text in enumerate(texts, start=1):
+            if len(texts) > 1:
+                mark = " (judged)" if judged_turn == number else ""
+                st.caption(f"{label} {number}{mark}")
+            show_untrusted(text)
+
+
+def show_question_boxed(question: dict[str, Any] | None, turn: int | None) -> None:
+    """The question's turns and its reference answer, each in a bordered box under the page's own label."""
+    st.subheader("Question")
+    if question is None:
+        st.caption("The question is not in this run's questions.jsonl.")
+        return
+    show_boxed_turns(_turns(question.get("turns")), turn)
+    reference = _turns(question.get("reference"))
+    if reference:
+        with st.expander("Reference answer", expanded=True):
+            show_boxed_turns(reference, turn)
+
+
+def log_warning(log: VoteLog) -> None:
+    """Say which bad records of the vote log were skipped (file:line and field), if any."""
+    note = problems_note(log.problems)
+    if note:
+        st.warning(escape_markdown_html(note))
 
 
 def keep_settings() -> None:
@@ -115,7 +218,11 @@ def withdraw(workspace: Path, run_id: str, voter: str, vote_id: str) -> None:
     if not still_allowed():
         st.session_state["human_error"] = "Voting is not allowed right now (access token)."
         return
-    append_record(votes_path(workspace, run_id), withdraw_record(voter, vote_id))
+    try:
+        append_record(votes_path(workspace, run_id), withdraw_record(voter, vote_id))
+    except ArenaError as exc:
+        st.session_state["human_error"] = str(exc)
+        return
     st.session_state["human_note"] = "Vote withdrawn (a withdrawal record was appended; the log keeps both)."
     if (st.session_state.get("human_last") or {}).get("vote_id") == vote_id:
         st.session_state.pop("human_last", None)
@@ -132,7 +239,7 @@ def my_votes(workspace: Path, run_id: str, log: VoteLog, voter: str, kind: str) 
                   f"{r.get('choice', r.get('grade'))}" for r in mine}
         chosen = st.selectbox("Vote", list(reversed(list(labels))), key=f"human_withdraw_{kind}",
                               format_func=lambda v: labels[v])
-        st.button("Withdraw this vote", key=f"human_withdraw_btn_{kind}", on_click=withdraw,
+        st.button("Withdraw this vote", key=f"human_withdraw_btn_{kind}_{chosen}", on_click=withdraw,
                   args=(workspace, run_id, voter, chosen))
 
 
@@ -168,13 +275,27 @@ def run_ratings(run: RunInfo) -> dict[str, float]:
     return {str(r["model"]): float(r["rating"]) for r in rows if isinstance(r, dict) and r.get("rating") is not None}
 
 
-def cast(workspace: Path, run_id: str, voter: str, item: dict[str, Any], swapped: bool, choice: str) -> None:
-    """Button callback: append the vote (token re-checked), clear the comment, remember it for reveal/undo."""
+def record_limited(workspace: Path, run_id: str, record: dict[str, Any], k: int, seen: int) -> bool:
+    """Append a vote or grade unless the voter already has K on the item or it changed since it was shown
+    (re-checked under the log's lock); a refusal or a write failure becomes the page's error message."""
+    try:
+        append_limited(votes_path(workspace, run_id), record, k, seen)
+    except ArenaError as exc:
+        st.session_state["human_error"] = str(exc)
+        return False
+    return True
+
+
+def cast(workspace: Path, run_id: str, voter: str, item: dict[str, Any], swapped: bool, choice: str, k: int,
+         seen: int) -> None:
+    """Button callback: append the vote (token, K and the shown count re-checked), clear the comment, remember
+    it for reveal/undo. `seen` is the voter's vote count on this item when it was shown."""
     if not still_allowed():
         st.session_state["human_error"] = "Voting is not allowed right now (access token)."
         return
     record = vote_record(voter, item, swapped, choice, st.session_state.get("vote_comment", ""))
-    append_record(votes_path(workspace, run_id), record)
+    if not record_limited(workspace, run_id, record, k, seen):
+        return
     st.session_state["vote_comment"] = ""
     st.session_state["human_last"] = {**record, "judge_scores": item.get("judge_scores", {})}
     skip("vote_current", item["battle"])  # with K > 1 it comes back after the others, not at once
@@ -198,19 +319,23 @@ def reveal_last(last: dict[str, Any]) -> None:
                f"Judge: {judged}.")
 
 
-def show_pair(workspace: Path, run: RunInfo, item: dict[str, Any], swapped: bool) -> None:
-    """The question (all turns) and both answers, anonymised, in the voter's order."""
+def show_pair(workspace: Path, run: RunInfo, item: dict[str, Any], swapped: bool) -> bool:
+    """The question (all turns) and both answers, anonymised, in the voter's order, each in a bordered box
+    under its label; False when an answer is not in the answer cache (there is nothing to compare)."""
     turn = int(item["turn"])
-    show_question(load_questions(run).get(item["question_id"]), turn, raw=False)
+    show_question_boxed(load_questions(run).get(item["question_id"]), turn)
     models = (item["model_b"], item["model_a"]) if swapped else (item["model_a"], item["model_b"])
+    complete = True
     for column, label, model in zip(st.columns(2), ("Answer 1", "Answer 2"), models):
         with column:
             st.subheader(label)
             texts = answer_turns(workspace, run, model, item["question_id"], turn)
             if texts is None:
+                complete = False
                 st.caption("This answer is not in the answer cache.")
             else:
-                show_text_turns(texts, turn, raw=False)
+                show_boxed_turns(texts, turn)
+    return complete
 
 
 def start_session(activity: str) -> tuple[str, str, int, bool] | None:
@@ -230,7 +355,8 @@ def last_with_withdraw(workspace: Path, run_id: str, voter: str, kind: str, reve
         return
     if reveal:
         show(last)
-    st.button(label, key=key, on_click=withdraw, args=(workspace, run_id, voter, last["vote_id"]))
+    st.button(label, key=f"{key}_{last['vote_id']}", on_click=withdraw,
+              args=(workspace, run_id, voter, last["vote_id"]))
 
 
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
@@ -246,6 +372,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         return
     voter, strategy, k, reveal = session
     log = load_log(workspace, run.run_id)
+    log_warning(log)
     items = _items_cached(file)
     own = log.counts(voter)
     candidates = next_items(strategy, items, voter, own, k, votes=log.active(), ratings=run_ratings(run))
@@ -259,14 +386,20 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         st.success("You have voted on every battle of this run. Thank you!")
         my_votes(workspace, run.run_id, log, voter, "vote")
         return
-    swapped = shown_swapped(voter, item["battle"], own.get(item["battle"], 0))
-    show_pair(workspace, run, item, swapped)
+    seen = own.get(item["battle"], 0)
+    swapped = shown_swapped(voter, item["battle"], seen)
+    tag = f"{item['battle']}_{seen}"  # a click counts for the item and showing it was drawn for, never a later one
+    if not show_pair(workspace, run, item, swapped):
+        st.warning("This battle cannot be voted on: an answer is not in the answer cache. Skip it.")
+        st.button("Skip", key=f"vote_skip_{tag}", on_click=skip, args=("vote_current", item["battle"]))
+        my_votes(workspace, run.run_id, log, voter, "vote")
+        return
     st.text_area("Comment (optional)", key="vote_comment", max_chars=4000)
     columns = st.columns(len(CHOICES) + 1)
     for column, choice in zip(columns, CHOICES):
-        column.button(CHOICE_LABELS[choice], key=f"vote_{choice}", shortcut=SHORTCUTS[choice],
+        column.button(CHOICE_LABELS[choice], key=f"vote_{choice}_{tag}", shortcut=SHORTCUTS[choice],
                       type="primary" if choice in ("1", "2") else "secondary", on_click=cast,
-                      args=(workspace, run.run_id, voter, item, swapped, choice))
-    columns[-1].button("Skip", key="vote_skip", on_click=skip, args=("vote_current", item["battle"]))
+                      args=(workspace, run.run_id, voter, item, swapped, choice, k, seen))
+    columns[-1].button("Skip", key=f"vote_skip_{tag}", on_click=skip, args=("vote_current", item["battle"]))
     st.caption("Keyboard: 1 / 2 for the better answer, 3 for a tie, 4 when both are bad.")
     my_votes(workspace, run.run_id, log, voter, "vote")

@@ -41,8 +41,23 @@ def item_of(rec: dict[str, Any]) -> tuple[tuple, str] | None:
     if oriented is None:
         return None
     pair, label = oriented
-    turn = rec.get("turn")
-    return (str(rec.get("question_id")), int(turn) if turn not in (None, "") else 1, *pair), label
+    turn = _turn(rec.get("turn"))
+    if turn is None:
+        return None
+    return (str(rec.get("question_id")), turn, *pair), label
+
+
+def _turn(value: Any) -> int | None:
+    """A record's turn: 1 when missing, the number for a whole number (also as digits), else None (unusable)."""
+    if value is None or value == "":
+        return 1
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 1 else None
 
 
 @dataclass
@@ -120,7 +135,11 @@ def agreement(judge_battles: list[dict[str, Any]], votes: list[dict[str, Any]]) 
     """Each LLM judge against the humans, and humans against each other (inter-annotator), MT-bench style."""
     judged = _collect(judge_battles, "judge")
     humans = _collect(votes, "voter")
-    category = {item_of(r)[0]: r.get("category") for r in [*judge_battles, *votes] if item_of(r) is not None}
+    category: dict[tuple, Any] = {}
+    for rec in [*judge_battles, *votes]:  # the first named category of an item; a vote's null never overrides
+        found = item_of(rec)
+        if found is not None and rec.get("category") not in (None, "") and found[0] not in category:
+            category[found[0]] = rec.get("category")
     judges = sorted({j for per in judged.values() for j in per})
     per_judge: dict[str, PairStats] = {j: PairStats() for j in judges}
     inter, repeats, voter_pairs = PairStats(), PairStats(), {}

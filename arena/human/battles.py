@@ -14,7 +14,8 @@ HUMAN_JUDGE = "human"
 
 
 def human_battles(log: VoteLog, voter: str | None = None) -> list[dict[str, Any]]:
-    """One battle per active (not withdrawn) pairwise vote, judged by 'human'."""
+    """One battle per active (not withdrawn) pairwise vote, judged by 'human' (only records that pass the
+    log's checks, so every battle written has two model names and a known winner)."""
     out = []
     for vote in log.active("vote", voter):
         out.append({
@@ -42,9 +43,9 @@ def run_battles(run_dir: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in rec.items() if k != "games"} for _, rec in iter_jsonl(path)]
 
 
-def pooled_battles(run_dir: Path, log: VoteLog) -> list[dict[str, Any]]:
-    """The run's LLM-judge battles followed by the human battles."""
-    return run_battles(run_dir) + human_battles(log)
+def pooled_battles(run_dir: Path, log: VoteLog, voter: str | None = None) -> list[dict[str, Any]]:
+    """The run's LLM-judge battles followed by the human battles (of one voter when `voter` is given)."""
+    return run_battles(run_dir) + human_battles(log, voter)
 
 
 def human_grades(log: VoteLog) -> list[dict[str, Any]]:

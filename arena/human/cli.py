@@ -15,7 +15,8 @@ from arena.human.agreement import LABELS, agreement, agreement_rows
 from arena.human.battles import human_battles, pooled_battles, run_battles
 from arena.human.grade_agreement import grade_agreement, grade_rows
 from arena.human.mtbench import import_mtbench
-from arena.human.votes import load_log_file, votes_path
+from arena.human.items import battle_key, grade_key
+from arena.human.votes import VOTES_FILE, VoteLog, check_voter, load_log_file, votes_path
 from arena.records import iter_jsonl
 
 
@@ -32,13 +33,60 @@ def resolve_run(path: Path) -> tuple[Path, str, Path]:
                     hint="pass WORKSPACE/runs/<run>")
 
 
-def _votes(args: argparse.Namespace, workspace: Path, run_id: str):
-    """The vote log named by --votes, else WORKSPACE/human/<run>/votes.jsonl."""
+def _votes(args: argparse.Namespace, workspace: Path, run_id: str) -> VoteLog:
+    """The vote log named by --votes, else WORKSPACE/human/<run>/votes.jsonl; bad records are skipped with a
+    warning on stderr naming file:line and field (the rest is used)."""
     path = args.votes or votes_path(workspace, run_id)
     if not Path(path).is_file():
         raise DataError(f"{path}: nobody has voted on run {run_id} yet",
                         hint="vote on the app's Vote page (arena viz), or import with arena human import-mtbench")
-    return load_log_file(path)
+    log = load_log_file(path)
+    for problem in log.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if log.problems:
+        print(f"warning: {len(log.problems)} bad record(s) skipped in {path}; the other "
+              f"{len(log.records)} are used", file=sys.stderr)
+    return log
+
+
+def _guard_output(output: Path | None, workspace: Path, run_id: str, run_dir: Path, votes: Path | None) -> None:
+    """Refuse an -o that would overwrite the append-only vote log or a file of the run (exit 2, nothing written)."""
+    if output is None:
+        return
+    logs = {Path(votes_path(workspace, run_id)), *([Path(votes)] if votes else [])}
+    kept = [*logs, *(f for folder in {run_dir, *(p.parent for p in logs)} if folder.is_dir()
+                     for f in folder.iterdir() if f.is_file())]
+    target = output.resolve()
+    for path in kept:
+        if path.resolve() == target:
+            log = path in logs or path.name == VOTES_FILE
+            what = "the vote log (append-only)" if log else f"the run's {path.name}"
+            raise DataError(f"{output}: -o would overwrite {what}",
+                            hint="write to a new file outside the run's and the votes' folders, e.g. -o human.jsonl")
+
+
+def _check_matches(log: VoteLog, run_dir: Path, run_id: str, path: Path, kind: str) -> None:
+    """A vote log given with --votes must hold this run's kind of record (votes or grades) on its items."""
+    records = log.active(kind)
+    other = log.active("grade" if kind == "vote" else "vote")
+    noun = {"vote": "pairwise votes", "grade": "1-10 grades"}
+    if not records and other:
+        raise DataError(f"{path}: holds {noun['grade' if kind == 'vote' else 'vote']}, not {noun[kind]}, "
+                        f"so it does not match run {run_id}", hint="pass this run's vote log with --votes")
+    if kind == "vote":
+        keys = {battle_key(b.get("question_id"), b.get("turn"), b.get("model_a"), b.get("model_b"))
+                for b in run_battles(run_dir)}
+    else:
+        keys = {grade_key(r.get("question_id"), r.get("turn"), r.get("model"))
+                for _, r in iter_jsonl(run_dir / "scores.jsonl")}
+    matched = sum(str(r.get("battle")) in keys for r in records)
+    if records and not matched:
+        raise DataError(f"{path}: none of its {len(records)} {noun[kind]} is on an item of run {run_id}, so it "
+                        "does not match the run",
+                        hint="pass the vote log of this run (WORKSPACE/human/<run>/votes.jsonl)")
+    if matched < len(records):
+        print(f"warning: {len(records) - matched} of {len(records)} {noun[kind]} in {path} are not on items of "
+              f"run {run_id}", file=sys.stderr)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -56,10 +104,16 @@ def _write(text: str, output: Path | None) -> None:
 def cmd_battles(args: argparse.Namespace) -> int:
     """`arena human battles RUN`: the human votes as battles (judge 'human'), optionally pooled."""
     workspace, run_id, run_dir = resolve_run(args.run)
+    _guard_output(args.output, workspace, run_id, run_dir, args.votes)
     log = _votes(args, workspace, run_id)
-    rows = pooled_battles(run_dir, log) if args.pool else human_battles(log, args.voter)
-    if not rows:
-        raise DataError(f"run {run_id}: no active pairwise votes", hint="vote first, or check withdrawn votes")
+    if args.votes and (args.pool or (run_dir / "battles.jsonl").is_file()):
+        _check_matches(log, run_dir, run_id, args.votes, "vote")
+    voter = check_voter(args.voter) if args.voter is not None else None
+    human = human_battles(log, voter)
+    if not human and (voter or not args.pool):
+        raise DataError(f"run {run_id}: no active pairwise votes" + (f" by {voter}" if voter else ""),
+                        hint="vote first, or check withdrawn votes" + ("; check the --voter name" if voter else ""))
+    rows = pooled_battles(run_dir, log, voter) if args.pool else human
     _write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), args.output)
     print(f"{len(rows)} battles ({'LLM judge and human pooled' if args.pool else 'human'}) from run {run_id}; "
           f"rate them with: arena rate {args.output or 'FILE'}", file=sys.stderr)
@@ -70,8 +124,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     """`arena human import-mtbench FILE RUN`: published MT-bench human judgments become the run's votes."""
     workspace, run_id, _ = resolve_run(args.run)
     added, present, llm = import_mtbench(args.file, workspace, run_id, args.include_llm)
+    skipped = (f"; {llm} LLM-judge row(s) skipped (judge not named like author_N or expert_N; "
+               "--include-llm imports them)") if llm else ""
     print(f"{added} human judgment(s) added to {votes_path(workspace, run_id)}"
-          + (f"; {present} already there" if present else "") + (f"; {llm} LLM-judge row(s) skipped" if llm else ""))
+          + (f"; {present} already there" if present else "") + skipped)
     return 0
 
 
@@ -125,8 +181,12 @@ def format_grades(result: dict[str, Any]) -> str:
 def cmd_agreement(args: argparse.Namespace) -> int:
     """`arena agreement RUN`: each LLM judge against the human votes (or grades), and humans against each other."""
     workspace, run_id, run_dir = resolve_run(args.run)
+    _guard_output(args.output, workspace, run_id, run_dir, args.votes)
     log = _votes(args, workspace, run_id)
-    if not (run_dir / "battles.jsonl").is_file() and (run_dir / "scores.jsonl").is_file():
+    single = not (run_dir / "battles.jsonl").is_file() and (run_dir / "scores.jsonl").is_file()
+    if args.votes:
+        _check_matches(log, run_dir, run_id, args.votes, "grade" if single else "vote")
+    if single:
         scores = [rec for _, rec in iter_jsonl(run_dir / "scores.jsonl")]
         result = grade_agreement(scores, log.active("grade"))
         rows, table = grade_rows(result), format_grades
@@ -148,14 +208,15 @@ def register(subparsers: Any) -> None:
     battles = sub.add_parser("battles", help="human votes as battles (judge 'human') for arena rate")
     battles.add_argument("run", type=Path, metavar="RUN", help="run folder (WORKSPACE/runs/<run>)")
     battles.add_argument("--pool", action="store_true", help="also include the run's LLM-judge battles")
-    battles.add_argument("--voter", help="only this voter's votes")
+    battles.add_argument("--voter", help="only this voter's votes (with --pool: the LLM judge's and this voter's)")
     battles.add_argument("--votes", type=Path, help="vote log (default WORKSPACE/human/<run>/votes.jsonl)")
     battles.add_argument("-o", "--output", type=Path, metavar="FILE", help="write JSONL to FILE instead of stdout")
     battles.set_defaults(func=cmd_battles)
     imp = sub.add_parser("import-mtbench", help="add MT-bench's published human judgments to a run's votes")
     imp.add_argument("file", type=Path, metavar="FILE", help="mt_bench_human_judgments as JSONL or JSON")
     imp.add_argument("run", type=Path, metavar="RUN", help="run folder whose battles they judge")
-    imp.add_argument("--include-llm", action="store_true", help="also import rows whose judge is gpt-4")
+    imp.add_argument("--include-llm", action="store_true",
+                     help="also import LLM-judge rows (judge not named author_N or expert_N)")
     imp.set_defaults(func=cmd_import)
     agree = subparsers.add_parser("agreement", help="judge-human agreement of a run (MT-bench style)")
     agree.add_argument("run", type=Path, metavar="RUN", help="run folder (WORKSPACE/runs/<run>)")

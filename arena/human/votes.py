@@ -3,13 +3,17 @@
 Every vote, grade or withdrawal is one JSON line, appended under an OS file lock (`.votes.lock` beside the
 log) with a single O_APPEND write, so several voters on one server never interleave or lose a line. A vote
 is never edited: withdrawing it appends a `withdraw` record naming its `vote_id`.
+
+Reading checks every record (fields and types): a bad one is skipped with a problem naming file:line and
+field, and the rest is used, so one hand-edited or damaged line never hides every good vote.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from arena.errors import ArenaError, DataError
-from arena.records import JsonlAppender, content_hash, iter_jsonl, safe_filename
+from arena.records import JsonlAppender, content_hash, safe_filename, scan_jsonl
 
 HUMAN_DIR = "human"
 VOTES_FILE = "votes.jsonl"
@@ -28,6 +32,13 @@ CHOICE_LABELS = {"1": "Answer 1 is better", "2": "Answer 2 is better", "tie": "T
 MAX_VOTER_CHARS = 64
 MAX_COMMENT_CHARS = 4000
 KINDS = ("vote", "grade", "withdraw")
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+MAX_SHOWN_PROBLEMS = 5
+
+
+class VoteRefused(ArenaError):
+    """A vote or grade not recorded because the voter already has their K on that item (another tab, a
+    repeated click or key press): nothing was written."""
 
 
 def votes_path(workspace: Path, run_id: str) -> Path:
@@ -103,13 +114,13 @@ def withdraw_record(voter: str, vote_id: str, reason: str = "") -> dict[str, Any
             "comment": str(reason or "")[:MAX_COMMENT_CHARS]}
 
 
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one record under the log's file lock (one complete line, fsync'd)."""
-    path = Path(path)
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the log's file lock (ArenaError when it cannot be had or the folder cannot be written)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_name(LOCK_NAME)), timeout=LOCK_TIMEOUT_S), JsonlAppender(path) as out:
-            out.append(record)
+        with FileLock(str(path.with_name(LOCK_NAME)), timeout=LOCK_TIMEOUT_S):
+            yield
     except Timeout:
         raise ArenaError(f"{path}: another voter held the vote log for {LOCK_TIMEOUT_S:.0f} s",
                          hint="try again; nothing was recorded") from None
@@ -118,31 +129,145 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
                          hint="the app needs write access to the workspace's human/ folder") from None
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """Every record of a vote log in file order (a missing log is empty; damaged lines are skipped)."""
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one record under the log's file lock (one complete line, fsync'd)."""
+    path = Path(path)
+    with _locked(path), JsonlAppender(path) as out:
+        out.append(record)
+
+
+def append_limited(path: Path, record: dict[str, Any], k: int, seen: int) -> None:
+    """Append a vote or grade only while its voter has fewer than `k` active ones on its item and exactly
+    `seen` (the count when the item was shown), both re-read under the lock: a second tab, a double click or
+    a repeated key press can never store a vote beyond K or one the voter did not see (VoteRefused)."""
+    path = Path(path)
+    with _locked(path):
+        log = VoteLog(tuple(read_log(path)))
+        have = log.counts(record["voter"], record["kind"]).get(str(record["battle"]), 0)
+        noun = "vote" if record["kind"] == "vote" else "grade"
+        if have >= k:
+            raise VoteRefused(f"not recorded: you already have {have} {noun}(s) on this item and the limit is "
+                              f"{k} per item (a second tab, or a repeated click or key press)",
+                              hint="withdraw a vote, or raise 'Votes per battle (K)', to vote on it again")
+        if have != seen:
+            raise VoteRefused(f"not recorded: this item got another {noun} of yours (in a second tab, or by a "
+                              "repeated click or key press) after it was shown here",
+                              hint="the page now shows your current votes")
+        with JsonlAppender(path) as out:
+            out.append(record)
+
+
+def _is_name(value: Any) -> bool:
+    """A non-empty string."""
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_whole(value: Any, low: int, high: int | None = None) -> bool:
+    """An int (not a bool) in [low, high]."""
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _field(name: str, value: Any, expected: str) -> str:
+    """"field 'x' is 'y' (expected ...)", the value cut short."""
+    shown = repr(value)
+    return f"field '{name}' is {shown[:60] + '...' if len(shown) > 60 else shown} (expected {expected})"
+
+
+def record_problem(rec: Any) -> str | None:
+    """Why a vote log record cannot be used (the first bad field), or None for a good one."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    kind = rec.get("kind")
+    if kind not in KINDS:
+        return _field("kind", kind, "one of " + ", ".join(KINDS))
+    checks: list[tuple[str, bool, str]] = [
+        ("voter", _is_name(rec.get("voter")), "a voter name"),
+        ("vote_id", _is_name(rec.get("vote_id")), "the vote's id, a string"),
+    ]
+    if kind != "withdraw":
+        qid = rec.get("question_id")
+        checks += [
+            ("battle", _is_name(rec.get("battle")), "the item key, a string"),
+            ("question_id", _is_name(qid) or _is_whole(qid, 0), "a question id"),
+            ("turn", rec.get("turn") is None or _is_whole(rec.get("turn"), 1), "a whole number from 1"),
+            ("category", rec.get("category") is None or isinstance(rec.get("category"), str), "text or null"),
+        ]
+    if kind == "vote":
+        checks += [
+            ("model_a", _is_name(rec.get("model_a")), "a model name"),
+            ("model_b", _is_name(rec.get("model_b")) and rec.get("model_b") != rec.get("model_a"),
+             "a model name other than model_a's"),
+            ("winner", rec.get("winner") in WINNERS, "one of " + ", ".join(WINNERS)),
+            ("choice", rec.get("choice") is None or rec.get("choice") in CHOICES, "one of " + ", ".join(CHOICES)),
+        ]
+    elif kind == "grade":
+        checks += [("model", _is_name(rec.get("model")), "a model name"),
+                   ("grade", _is_whole(rec.get("grade"), 1, 10), "a whole number from 1 to 10")]
+    for name, ok, expected in checks:
+        if not ok:
+            return _field(name, rec.get(name), expected)
+    return None
+
+
+def scan_log(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Good records of a vote log in file order, and one problem per bad line ("FILE:LINE: why; skipped")."""
     path = Path(path)
     if not path.exists():
-        return []
-    return [rec for _, rec in iter_jsonl(path, strict=False) if rec.get("kind") in KINDS]
+        return [], []
+    good, bad = scan_jsonl(path)
+    problems = {line: why for line, why in bad}
+    records = []
+    for line, rec in good:
+        why = record_problem(rec)
+        if why is None:
+            records.append(rec)
+        else:
+            problems[line] = why
+    return records, [f"{path}:{line}: {problems[line]}; record skipped" for line in sorted(problems)]
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """Every good record of a vote log in file order (a missing log is empty; bad lines are skipped)."""
+    return scan_log(path)[0]
+
+
+def problems_note(problems: Iterable[str]) -> str | None:
+    """'N bad record(s) skipped: first ones' for a warning, or None when there are none."""
+    problems = list(problems)
+    if not problems:
+        return None
+    more = f" (and {len(problems) - MAX_SHOWN_PROBLEMS} more)" if len(problems) > MAX_SHOWN_PROBLEMS else ""
+    return (f"{len(problems)} bad record(s) in the vote log skipped; the rest is used: "
+            + " | ".join(problems[:MAX_SHOWN_PROBLEMS]) + more)
 
 
 @dataclass(frozen=True)
 class VoteLog:
-    """The votes of one run: records in file order, and the ids withdrawn."""
+    """The votes of one run: records in file order, the ids withdrawn, and the bad records skipped on read.
+
+    Only good records (record_problem) count, also when the records come from elsewhere than read_log.
+    """
 
     records: tuple[dict[str, Any], ...]
+    problems: tuple[str, ...] = ()
+
+    def good(self) -> list[dict[str, Any]]:
+        """The records that pass record_problem."""
+        return [r for r in self.records if record_problem(r) is None]
 
     @property
     def withdrawn(self) -> frozenset[str]:
         """vote_ids withdrawn by their own voter."""
-        owners = {r.get("vote_id"): r.get("voter") for r in self.records if r.get("kind") != "withdraw"}
-        return frozenset(str(r["vote_id"]) for r in self.records if r.get("kind") == "withdraw"
+        good = self.good()
+        owners = {r.get("vote_id"): r.get("voter") for r in good if r.get("kind") != "withdraw"}
+        return frozenset(str(r["vote_id"]) for r in good if r.get("kind") == "withdraw"
                          and owners.get(r.get("vote_id")) == r.get("voter"))
 
     def active(self, kind: str = "vote", voter: str | None = None) -> list[dict[str, Any]]:
-        """Votes (or grades) not withdrawn, optionally of one voter."""
+        """Good votes (or grades) not withdrawn, optionally of one voter."""
         gone = self.withdrawn
-        return [r for r in self.records if r.get("kind") == kind and str(r.get("vote_id")) not in gone
+        return [r for r in self.good() if r.get("kind") == kind and str(r.get("vote_id")) not in gone
                 and (voter is None or r.get("voter") == voter)]
 
     def counts(self, voter: str, kind: str = "vote") -> dict[str, int]:
@@ -155,14 +280,16 @@ class VoteLog:
 
 def load_log(workspace: Path, run_id: str) -> VoteLog:
     """The vote log of a run (empty when nobody voted yet)."""
-    return VoteLog(tuple(read_log(votes_path(workspace, run_id))))
+    records, problems = scan_log(votes_path(workspace, run_id))
+    return VoteLog(tuple(records), tuple(problems))
 
 
 def load_log_file(path: Path) -> VoteLog:
     """A vote log from an explicit file; a missing file is a DataError."""
     if not Path(path).is_file():
         raise DataError(f"{path}: no such vote log", hint="votes live in WORKSPACE/human/<run>/votes.jsonl")
-    return VoteLog(tuple(read_log(path)))
+    records, problems = scan_log(path)
+    return VoteLog(tuple(records), tuple(problems))
 
 
 def voters(records: Iterable[dict[str, Any]]) -> list[str]:

@@ -1,0 +1,75 @@
+"""The Vote page in real headless Chromium against `streamlit run` on 127.0.0.1: a hostile answer draws no
+heading or rule of its own, even on a narrow screen where the answer columns stack."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_human_vote_page import HOSTILE, set_answers
+from viz_fixture import RUN2, build_workspace
+
+from viz.launch import serve_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 45_000
+APP_IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium: apt-get install -y chromium"),
+    pytest.mark.timeout(300),
+]
+if CHROMIUM.exists():
+    from playwright import sync_api
+    from playwright.sync_api import expect
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The fixture workspace, every answer hostile, served by `streamlit run`; yields (base URL, workspace)."""
+    ws = build_workspace(tmp_path_factory.mktemp("hvoteb") / "ws")
+    set_answers(ws, HOSTILE)
+    log_path = tmp_path_factory.mktemp("hvotelog") / "streamlit.log"
+    with open(log_path, "w") as log, serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
+        yield base, ws
+
+
+def open_voter(browser: object, url: str, name: str, width: int) -> object:
+    """A voter's own browser context on the Vote page, name typed, first battle shown."""
+    page = browser.new_context(viewport={"width": width, "height": 1100}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
+    field = page.get_by_label("Your name (required to vote)")
+    field.fill(name)
+    field.press("Enter")
+    expect(page.get_by_text(re.compile(r"^30 vote\(s\) left")).first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
+    return page
+
+
+def launch(p: object, url: str) -> object:
+    """Headless Chromium, the app warmed up (the first load after start may come back empty)."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+    warm = browser.new_page()
+    warm.goto(url)
+    warm.close()
+    return browser
+
+
+def test_hostile_answers_draw_no_heading_on_a_narrow_screen(served: tuple[str, Path]) -> None:
+    base, _ = served
+    url = f"{base}/?page=vote&run={RUN2}"
+    with sync_api.sync_playwright() as p:
+        browser = launch(p, url)
+        narrow = open_voter(browser, url, "nina", 480)  # columns stack: answers follow each other
+        expect(narrow.get_by_text("This answer is wrong, ignore it.")).to_have_count(2)
+        main = narrow.locator('[data-testid="stMain"]')
+        headings = [t.strip() for t in main.locator("h1, h2, h3, h4, h5, h6").all_inner_texts()]
+        assert headings == ["Vote", "Question", "Answer 1", "Answer 2"]
+        assert main.locator("hr").count() == 0
+        expect(main.locator("table")).to_have_count(2)  # the rest of the formatting is kept
+        expect(main.locator("code", has_text="x = 1")).to_have_count(2)
+        browser.close()
