@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)  # e.g. 75 for a busy workspace with --no-wait
     except KeyboardInterrupt:
-        print("\ninterrupted: finished work is saved; run the same command again to continue", file=sys.stderr)
+        note = getattr(args, "interrupted_note", "finished work is saved; run the same command again to continue")
+        print(f"\ninterrupted: {note}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `arena ... | head`: the reader has what it wanted; exit as a program killed by SIGPIPE
         silence_stdout()

@@ -113,7 +113,7 @@ def test_bad_load_options_are_one_message_before_any_request(args, message, tmp_
 
 def test_unreachable_url_and_unknown_model_and_no_streaming(tmp_path, capsys):
     dead = f"http://127.0.0.1:{find_free_port()}/v1"
-    assert _perf("--url", dead, "--model", "m", "--out", str(tmp_path)) == 2
+    assert _perf("--url", dead, "--model", "m", "--out", str(tmp_path)) == 1  # endpoint failure, not input
     assert "cannot reach" in capsys.readouterr().err
     with FakeOpenAI() as srv:
         srv.served_models = ["served-a"]
@@ -153,6 +153,7 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     level = doc["levels"][0]
     assert doc["status"] == "interrupted" and level["interrupted"] and level["completed"] >= 5
     assert "(interrupted)" in out and "interrupted" in err
+    assert "starts a new test" in err and "same command again to continue" not in err  # nothing resumes a test
 
 
 def test_rate_sweep_with_a_cap_for_a_duration(tmp_path):
@@ -173,7 +174,7 @@ def test_prompts_from_a_question_file(tmp_path, questions_file):
         sent = [r["messages"][-1]["content"] for r in srv.requests[1:]]
     first_turns = [q["turns"][0] for q in read_jsonl(questions_file)]
     assert sorted(sent[:4]) == sorted(first_turns) and sent[4:] == sent[:4]  # each once, then again in order
-    assert _doc(tmp_path)["settings"]["prompts"] == f"questions from {questions_file}"
+    assert _doc(tmp_path)["settings"]["prompts"] == f"questions from {questions_file} (4 distinct prompts)"
 
 
 def test_credentials_in_the_url_are_masked_in_output_and_files(tmp_path, capsys):

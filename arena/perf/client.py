@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from arena.backends.openai_compat import _split_credentials, _tokens, join_path
 from arena.backends.sse import sse_events
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
@@ -20,9 +21,9 @@ from arena.redaction import shorten as _short
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-TIMEOUT, HTTP_429, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_STREAM = (
-    "timeout", "http_429", "http_4xx", "http_5xx", "connection", "bad_stream")
-ERROR_KINDS = (TIMEOUT, HTTP_429, HTTP_5XX, HTTP_4XX, CONNECTION, BAD_STREAM)
+TIMEOUT, HTTP_429, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_STREAM, EMPTY = (
+    "timeout", "http_429", "http_4xx", "http_5xx", "connection", "bad_stream", "empty")
+ERROR_KINDS = (TIMEOUT, HTTP_429, HTTP_5XX, HTTP_4XX, CONNECTION, BAD_STREAM, EMPTY)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class PerfRequest:
 
     messages: list[dict[str, str]]
     max_tokens: int
+    repeat: bool = False  # the prompt was already sent earlier in the test (a question set too small)
 
     def prompt_text(self) -> str:
         """The prompt as one string (for the completions API and for estimates)."""
@@ -84,9 +86,17 @@ class ClientSettings:
 
     @property
     def url(self) -> str:
-        """The POST URL."""
-        path = "chat/completions" if self.api == "chat" else "completions"
-        return f"{self.base_url.rstrip('/')}/{path}"
+        """The POST URL: the endpoint's path after the base URL's path, its query string kept."""
+        return join_path(self.base_url, "chat/completions" if self.api == "chat" else "completions")
+
+
+def authorized(url: str, api_key: str | None) -> tuple[str, dict[str, str]]:
+    """`url` without `user:password@`, and the Authorization header to send with it, as `arena run` sends
+    it: basic auth from credentials in the URL (they replace the key), else the bearer key (if any)."""
+    bare, basic = _split_credentials(url)
+    if basic is not None:
+        return bare, {"Authorization": basic}
+    return bare, {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 class StreamingClient:
@@ -96,9 +106,8 @@ class StreamingClient:
         self.settings = settings
         self._key = api_key
         register_secret(api_key)
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._url, auth = authorized(settings.url, api_key)
+        self._headers = {"Content-Type": "application/json", **auth}
         self._max_connections = max(1, max_connections)
         self._session: aiohttp.ClientSession | None = None
 
@@ -136,7 +145,7 @@ class StreamingClient:
         data = self.body(req)
         res = RequestResult(start=time.perf_counter(), prompt_chars=len(req.prompt_text()))
         try:
-            async with self._session.post(self.settings.url, data=data) as resp:
+            async with self._session.post(self._url, data=data) as resp:
                 if resp.status != 200:
                     text = await resp.text(errors="replace")
                     return self._fail(res, status_kind(resp.status), f"HTTP {resp.status}: {_short(text, 200)}")
@@ -144,17 +153,24 @@ class StreamingClient:
                     await resp.read()
                     return self._fail(res, BAD_STREAM, "the reply is not a stream (Content-Type "
                                       f"{resp.headers.get('Content-Type', 'missing')})")
-                await self._read_stream(resp, res)
+                try:
+                    await self._read_stream(resp, res)
+                except ValueError as exc:  # a data: line that is not JSON
+                    return self._fail(res, BAD_STREAM, f"unreadable stream data ({_short(str(exc), 200)})")
         except asyncio.TimeoutError:
             return self._fail(res, TIMEOUT, "no reply within the time limits")
         except aiohttp.ClientPayloadError as exc:
             return self._fail(res, BAD_STREAM, f"the stream broke off ({_short(str(exc), 200)})")
         except (aiohttp.ClientError, OSError) as exc:
             return self._fail(res, CONNECTION, f"{type(exc).__name__}: {_short(str(exc), 200)}")
-        except ValueError as exc:  # a line that is not JSON
-            return self._fail(res, BAD_STREAM, f"unreadable stream data ({_short(str(exc), 200)})")
+        except ValueError as exc:  # the request itself could not be made (a header or URL aiohttp refuses)
+            return self._fail(res, CONNECTION, f"the request could not be sent ({_short(str(exc), 200)})")
         if res.error is None and res.finish_reason is None:
             return self._fail(res, BAD_STREAM, "the stream ended before the model finished (no finish_reason)")
+        if res.error is None and res.chunks == 0:  # nothing to time: no TTFT, no ITL; not a measured success
+            reported = f"; the server reported {res.output_tokens} output tokens" if res.output_tokens else ""
+            return self._fail(res, EMPTY, f"the stream finished (finish_reason {res.finish_reason!r}) "
+                              f"without content Arena recognises{reported}")
         if res.error is None:
             res.ok = True
         return res
@@ -175,16 +191,18 @@ class StreamingClient:
             self._fail(res, BAD_STREAM, f"error event: {_short(json.dumps(obj['error']), 200)}")
             return
         usage = obj.get("usage")
-        if usage:
-            res.prompt_tokens = usage.get("prompt_tokens")
-            res.output_tokens = usage.get("completion_tokens")
+        if usage:  # counts as text or of odd types are unknown, as in arena run
+            res.prompt_tokens = _tokens(usage, "prompt_tokens")
+            res.output_tokens = _tokens(usage, "completion_tokens")
         for choice in obj.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
             if chat:
-                delta = choice.get("delta") or {}
+                delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
                 piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
             else:
                 piece = choice.get("text")
-            if piece:
+            if isinstance(piece, str) and piece:
                 if res.ttft is None:
                     res.ttft = now - res.start
                 else:

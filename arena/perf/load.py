@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from arena.perf.client import RequestResult, StreamingClient
+from arena.perf.client import PerfRequest, RequestResult, StreamingClient
 from arena.perf.prompts import RequestPlan
 
 
@@ -54,7 +54,14 @@ class LevelRun:
     finished: float = 0.0
     interrupted: bool = False
     sent: int = 0
+    repeated: int = 0  # measured requests whose prompt an earlier request of the test had already sent
     on_result: Callable[[RequestResult], None] | None = None
+
+    def sending(self, req: PerfRequest) -> PerfRequest:
+        """Count one measured request as sent (and whether its prompt is a repeat)."""
+        self.sent += 1
+        self.repeated += req.repeat
+        return req
 
     def add(self, res: RequestResult) -> None:
         """Keep one measured request."""
@@ -86,8 +93,7 @@ async def _closed_loop(client: StreamingClient, plan: RequestPlan, run: LevelRun
             i = next(counter)
             if (n is not None and i >= n) or (deadline is not None and time.perf_counter() >= deadline):
                 return
-            run.sent += 1
-            run.add(await client.send(plan.request(i)))
+            run.add(await client.send(run.sending(plan.take())))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -97,16 +103,15 @@ async def _open_loop(client: StreamingClient, plan: RequestPlan, run: LevelRun, 
     cap = asyncio.Semaphore(level.max_concurrency) if level.max_concurrency else None
     tasks: set[asyncio.Task[None]] = set()
 
-    async def send(i: int) -> None:
-        run.sent += 1
-        run.add(await client.send(plan.request(i)))
+    async def send(req: PerfRequest) -> None:
+        run.add(await client.send(run.sending(req)))
 
-    async def one(i: int) -> None:
+    async def one(req: PerfRequest) -> None:
         if cap is None:
-            await send(i)
+            await send(req)
             return
         async with cap:
-            await send(i)
+            await send(req)
 
     assert level.rate is not None
     try:
@@ -117,7 +122,7 @@ async def _open_loop(client: StreamingClient, plan: RequestPlan, run: LevelRun, 
             delay = at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(one(i))
+            task = asyncio.create_task(one(plan.take()))  # the prompt in arrival order
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
@@ -127,15 +132,16 @@ async def _open_loop(client: StreamingClient, plan: RequestPlan, run: LevelRun, 
 
 
 async def warm_up(client: StreamingClient, plan: RequestPlan, count: int, in_flight: int | None) -> None:
-    """Send `count` requests that are not measured (negative request numbers: prompts of their own)."""
+    """Send `count` requests that are not measured (the plan's next requests: no level sends their prompts
+    again while it has unsent ones)."""
     if count <= 0:
         return
     width = max(1, min(count, in_flight or count))
     counter = itertools.count(1)
 
     async def worker() -> None:
-        while (i := next(counter)) <= count:
-            await client.send(plan.request(-i))
+        while next(counter) <= count:
+            await client.send(plan.take())
 
     await asyncio.gather(*(worker() for _ in range(width)))
 

@@ -5,6 +5,8 @@
 - ITL: the gap between two consecutive content chunks, over all chunks of all requests;
 - throughputs: completed requests, output tokens and input + output tokens per second of the level's span
   (first measured send to last reply);
+- a request counts as completed when its stream ends with a finish_reason after at least one content chunk;
+  one without content is an `empty` error (nothing to time; often a stream format Arena does not read);
 - token counts from the server's usage report; without one, output = streamed content chunks (servers
   like vLLM send one token a chunk) and input = prompt characters / 4, and the level says "estimated".
 Percentiles are numpy's (linear interpolation, as vLLM reports them).
@@ -42,8 +44,11 @@ def token_counts(res: RequestResult) -> tuple[int, int, bool]:
 
 
 def tokens_source(usage_count: int, completed: int) -> str:
-    """'usage' (all from the server), 'estimated' (none), or 'mixed: k of n estimated'."""
-    if completed == 0 or usage_count == completed:
+    """'usage' (all from the server), 'estimated' (none), 'mixed: k of n estimated', or 'none' when no
+    request succeeded (nothing was counted)."""
+    if completed == 0:
+        return "none"
+    if usage_count == completed:
         return "usage"
     if usage_count == 0:
         return "estimated"
@@ -79,6 +84,7 @@ def summarize(run: LevelRun) -> dict[str, Any]:
         "max_concurrency": level.max_concurrency,
         "sent": max(run.sent, len(run.results)), "completed": len(ok), "failed": len(failed),
         "in_flight_at_stop": max(0, run.sent - len(run.results)), "interrupted": run.interrupted,
+        "repeated_prompts": run.repeated,
         "errors": {k: kinds[k] for k in (*ERROR_KINDS, "unknown") if kinds.get(k)},
         "error_examples": examples,
         "duration_s": span,
@@ -99,8 +105,9 @@ def summarize(run: LevelRun) -> dict[str, Any]:
 def flat_row(level: dict[str, Any]) -> dict[str, Any]:
     """One CSV row of a level: counts, throughputs and every distribution's mean/p50/p90/p99."""
     row = {k: level.get(k) for k in ("label", "concurrency", "rate", "max_concurrency", "sent", "completed",
-                                     "failed", "interrupted", "duration_s", "request_throughput",
-                                     "output_throughput", "total_token_throughput", "tokens_source")}
+                                     "failed", "interrupted", "repeated_prompts", "duration_s",
+                                     "request_throughput", "output_throughput", "total_token_throughput",
+                                     "tokens_source")}
     for kind in ERROR_KINDS:
         row[f"errors_{kind}"] = (level.get("errors") or {}).get(kind, 0)
     for name in DISTRIBUTIONS:

@@ -58,12 +58,39 @@ def synthetic_prompt(index: int, input_tokens: int, rng: random.Random) -> str:
     return " ".join([head, *words])
 
 
+def check_input_tokens(input_tokens: int) -> int:
+    """`input_tokens`, refused (bad input) below 1."""
+    if input_tokens < 1:
+        raise ArenaError(f"--input-tokens must be at least 1 (got {input_tokens})",
+                         hint="give the prompt length in tokens, e.g. --input-tokens 256")
+    return input_tokens
+
+
 def synthetic_prompts(count: int, input_tokens: int, seed: int) -> list[str]:
     """`count` seeded synthetic prompts of about `input_tokens` tokens each."""
-    if input_tokens < 1:
-        raise ArenaError("--input-tokens must be at least 1")
+    check_input_tokens(input_tokens)
     rng = random.Random(seed)
     return [synthetic_prompt(i, input_tokens, rng) for i in range(count)]
+
+
+class SyntheticPrompts:
+    """Endless seeded synthetic prompts, made on demand: prompt i is the same for the same seed, and no two
+    are alike (each opens with its own number, so a prefix cache matches none of it), however many requests a
+    test sends. The words are a window into one seeded word list: a few microseconds a prompt, also at
+    thousands of tokens (drawing every word anew cost ~1 ms at 4096 tokens, on the sending event loop)."""
+
+    WINDOWS = 1009  # word orders (prime): prompt i starts at a different place of the list
+
+    def __init__(self, input_tokens: int, seed: int) -> None:
+        self.input_tokens = check_input_tokens(input_tokens)
+        self.seed = seed
+        rng = random.Random(seed)
+        self._length = max(0, input_tokens - 2)  # the number and the colon take about two tokens
+        self._words = [rng.choice(_WORDS) for _ in range(self._length + self.WINDOWS)]
+
+    def __getitem__(self, index: int) -> str:
+        start = (index * 7919) % self.WINDOWS
+        return " ".join([f"{index}:", *self._words[start:start + self._length]])
 
 
 def question_prompts(path: Path, fmt: str = "auto") -> list[str]:
@@ -75,24 +102,44 @@ def question_prompts(path: Path, fmt: str = "auto") -> list[str]:
 
 
 class RequestPlan:
-    """Request i of a test: prompt i (cycling, in a seeded shuffled order) with its drawn output budget."""
+    """Request i of a test: prompt i (of a question set: in a seeded shuffled order, cycling when the test
+    sends more requests than there are questions) with its drawn output budget.
 
-    def __init__(self, prompts: list[str], budget: OutputBudget, seed: int,
+    `take()` hands out the test's requests in order, warm-up and every level alike, so no prompt is sent
+    twice while there are unsent ones: a prefix-caching server (vLLM's default) would otherwise answer a
+    level's repeated prompts from its cache and make later levels look faster."""
+
+    def __init__(self, prompts: list[str] | SyntheticPrompts, budget: OutputBudget, seed: int,
                  system_prompt: str | None = None) -> None:
-        if not prompts:
-            raise ArenaError("no prompts to send: the question set is empty")
-        self.prompts = list(prompts)
-        random.Random(seed).shuffle(self.prompts)
+        if isinstance(prompts, SyntheticPrompts):
+            self.prompts: list[str] | SyntheticPrompts = prompts
+            self.distinct: int | None = None  # never repeats
+        else:
+            if not prompts:
+                raise ArenaError("no prompts to send: the question set is empty")
+            self.prompts = list(prompts)
+            random.Random(seed).shuffle(self.prompts)
+            self.distinct = len(self.prompts)
         self.budget = budget
         self.seed = seed
         self.system_prompt = system_prompt
+        self.taken = 0
+
+    def take(self) -> PerfRequest:
+        """The next request of the test (a running number across warm-up and levels)."""
+        index, self.taken = self.taken, self.taken + 1
+        return self.request(index)
 
     def request(self, index: int) -> PerfRequest:
         """The request with this running number (the same number gives the same request)."""
         budget = self.budget
         max_tokens = budget.low if budget.low == budget.high else budget.draw(
             random.Random(self.seed * 1_000_003 + index))
-        messages = [{"role": "user", "content": self.prompts[index % len(self.prompts)]}]
+        if self.distinct is None:
+            prompt, repeat = self.prompts[index], False
+        else:
+            prompt, repeat = self.prompts[index % self.distinct], index >= self.distinct
+        messages = [{"role": "user", "content": prompt}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
-        return PerfRequest(messages=messages, max_tokens=max_tokens)
+        return PerfRequest(messages=messages, max_tokens=max_tokens, repeat=repeat)

@@ -53,7 +53,10 @@ def render_table(doc: dict[str, Any], folder: Any = "perf") -> str:
             kinds = ", ".join(f"{k} {n}" for k, n in level["errors"].items())
             first = next(iter(level.get("error_examples", {}).values()), "")
             lines.append(f"  {level['label']}: errors {kinds}; e.g. {first}")
-        if level.get("tokens_source") != "usage":
+        if level.get("repeated_prompts"):
+            lines.append(f"  {level['label']}: {level['repeated_prompts']} of {level['sent']} measured "
+                         "requests repeated an earlier prompt (a prefix cache may have answered them faster)")
+        if level.get("tokens_source") not in ("usage", "none"):
             lines.append(f"  {level['label']}: token counts {level.get('tokens_source')} (the server sent no "
                          "usage: output = streamed chunks, input = characters / 4)")
     lines += [f"note: {n}" for n in doc.get("notes", [])]

@@ -81,9 +81,11 @@ class PerfWriter:
         if text not in self.doc["notes"]:
             self.doc["notes"].append(text)
 
-    def finish(self, status: str) -> None:
-        """Mark the test completed or interrupted."""
+    def finish(self, status: str, reasons: list[str] | None = None) -> None:
+        """Mark the test completed, partial, failed or interrupted (with the reasons when not completed)."""
         self.doc["status"] = status
+        if reasons:
+            self.doc["status_reasons"] = list(reasons)
         self.doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._save()
 

@@ -19,6 +19,28 @@ NO_USAGE_NOTE = ("the server reported no token usage in its stream (stream_optio
                  "tokens are counted as streamed chunks and input tokens as prompt characters / 4")
 
 
+def repeat_note(distinct: int) -> str:
+    """The note of a test whose question set had fewer prompts than the test sent requests."""
+    return (f"prompts repeat: the question set has {distinct} distinct prompts, fewer than the requests of "
+            "this test (warm-up included), so later requests resend earlier prompts (see each level's "
+            "repeated_prompts); a prefix-caching server (vLLM's default) answers a repeated prompt faster. "
+            "Give a larger question set, or synthetic prompts (--input-tokens), which never repeat")
+
+
+def outcome(levels: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The status of a finished test and why: 'completed', 'partial' (a level had no successful request)
+    or 'failed' (no level had one)."""
+    reasons = []
+    for level in levels:
+        if level["completed"] == 0:
+            kinds = ", ".join(f"{k} {n}" for k, n in (level.get("errors") or {}).items())
+            reasons.append(f"{level['label']}: no request succeeded ({level['failed']} of {level['sent']} "
+                           f"failed{': ' + kinds if kinds else ''})")
+    if not reasons:
+        return "completed", []
+    return ("failed" if len(reasons) == len(levels) else "partial"), reasons
+
+
 @dataclass(frozen=True)
 class PerfSettings:
     """Everything a test does besides the target: levels, when a level stops, prompts, request options."""
@@ -67,6 +89,8 @@ async def run_target(target: Target, plan: RequestPlan, settings: PerfSettings,
         writer = make_writer()
         if not probe.reports_usage:
             writer.note(NO_USAGE_NOTE)
+        if probe.warning:
+            writer.note(probe.warning)
         try:
             for level in settings.levels:
                 await warm_up(client, plan, settings.stop.warmup, level.in_flight_limit)
@@ -74,7 +98,8 @@ async def run_target(target: Target, plan: RequestPlan, settings: PerfSettings,
         except asyncio.CancelledError:
             writer.finish("interrupted")
             raise
-    writer.finish("completed")
+    status, reasons = outcome(writer.doc["levels"])
+    writer.finish(status, reasons)
     return writer
 
 
@@ -87,3 +112,5 @@ async def _measure(client: StreamingClient, plan: RequestPlan, level: LoadLevel,
     finally:
         bar.close()
         writer.add_level(summarize(run), run.results, run.started)
+        if run.repeated and plan.distinct is not None:
+            writer.note(repeat_note(plan.distinct))
