@@ -96,3 +96,18 @@ def test_serving_figures_on_the_leaderboard_and_performance_pages(tmp_path, ques
             assert table.loc[name, "latency p95 (s)"] == pytest.approx(serving[name]["latency_p95_s"])
             assert table.loc[name, "concurrency"] == 8 and table.loc[name, "error rate (%)"] == 0
         assert any("at concurrency 8" in c.value for c in at.caption)
+
+
+
+def test_a_failed_test_is_said_on_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    ws = tmp_path / "ws"
+    probe = "Say hello."  # arena perf's probe request: answered, so the test starts; every measured one breaks
+    with FakeOpenAI(reply=lambda body: "a b c") as srv:
+        srv.fault_for = lambda body: None if body["messages"][-1]["content"] == probe else "error_event"
+        code = main(["perf", "--no-progress", "--url", srv.base_url, "--model", "fake", "--concurrency", "1",
+                     "--requests", "3", "--warmup", "0", "--out", str(ws)])
+    (path,) = (ws / "perf").glob("*.json")
+    doc = json.loads(path.read_text())
+    assert code == 1 and doc["status"] == "failed"
+    at = _open(ws, monkeypatch)
+    assert "failed: " in " ".join(w.value for w in at.warning)

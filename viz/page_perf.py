@@ -72,6 +72,7 @@ def levels_table(docs: list[dict[str, Any]]) -> pd.DataFrame:
             row["input tokens (mean)"] = _stat(level, "input_tokens", "mean")
             row["output tokens (mean)"] = _stat(level, "output_tokens", "mean")
             row["tokens"] = level.get("tokens_source")
+            row["repeated prompts"] = level.get("repeated_prompts")
             row["interrupted"] = bool(level.get("interrupted"))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -133,6 +134,10 @@ def load_tests(workspace: Path) -> None:
         return
     if any((d.get("target") or {}).get("demo") for d in picked):
         st.warning("DEMO tests measure Arena's offline placeholder server, not a model.")
+    for doc in picked:  # a failed or partial test: its figures cover only the levels that got answers
+        if doc.get("status") in ("failed", "partial"):
+            reasons = "; ".join(doc.get("status_reasons") or []) or "see its JSON file"
+            st.warning(escape_markdown_html(f"{series_name(doc)}: {doc['status']}: {reasons}"))
     table = levels_table(picked)
     left, right = st.columns(2)
     x = left.selectbox("Throughput", list(THROUGHPUTS), key="perf_x")
