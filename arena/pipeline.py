@@ -89,11 +89,17 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log, cut_turns=cuts)
         return asyncio.run(stage.run_async())
     summaries = {}
+    left = cfg.max_cost_usd  # the section's max_cost_usd bounds the whole panel's spending in this run
     for member in members:
+        if left is not None:  # members judge in turn: each may spend what the earlier ones left
+            own = member.max_cost_usd if member.max_cost_usd is not None else left
+            member = member.model_copy(update={"max_cost_usd": max(0.0, min(own, left))})
         stage = JudgeStage(member, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log,
                            out_dir=ctx.run.path / "judges" / member.label, cut_turns=cuts)
         summaries[member.label] = asyncio.run(stage.run_async())
+        if left is not None:
+            left -= float(summaries[member.label].get("spent_now_usd") or 0.0)
     return write_panel_outputs(ctx.run.path, cfg.label if cfg.name else "panel", cfg.mode, cfg.aggregate,
                                [m.label for m in members], summaries, ctx.dry_run)
 

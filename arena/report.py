@@ -52,6 +52,10 @@ def judge_report(info: dict[str, Any]) -> str:
                      f"{_pct(m.get('position_consistency'))}, first position wins "
                      f"{_pct(m.get('first_position_win_rate'))}, ties {_pct(m.get('tie_rate'))}{_truncation(m)}")
         lines += [f"    {line}" for line in _budget_lines(m)]
+        if m.get("usage_bounded"):
+            lines.append(f"    {m['usage_bounded']} judgment(s) without a usage report from the endpoint: their tokens and "
+                         "cost are upper bounds (a token per byte, replies capped at max_tokens), so the budget is never "
+                         "passed but the spend shown is high")
     if j.get("aggregate"):
         lines.append(f"  panel of {len(j['members'])} judges, aggregated by {j['aggregate']}")
     if not j.get("dry_run"):

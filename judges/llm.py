@@ -35,7 +35,10 @@ class LLMJudge:
                                          retry=RetryPolicy(max_retries=cfg.max_retries), extra_body=extra,
                                          seed=cfg.seed)
         self.endpoint = self._backend.endpoint
-        self._params = GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stream=cfg.stream)
+        # an empty reply is taken as a reply, not retried: it is billed like any other, so it is charged to the
+        # budget, and its follow-up (one more request, within the budget's reservation) asks for the verdict
+        self._params = GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stream=cfg.stream,
+                                 accept_empty=True)
 
     def identity(self) -> dict[str, Any]:
         """Judge model and parameters (the endpoint URL is not part of it)."""

@@ -119,3 +119,49 @@ def test_ledger_appends_from_two_processes_all_count(tmp_path):
     lines = path.read_text().splitlines()
     assert len(lines) == 600 and all(json.loads(line)["cost_usd"] == 0.5 for line in lines)
     assert reader.total() == 300.0 == SpendLedger(path).total()
+
+
+def test_empty_judge_replies_are_billed_and_charged_to_the_budget(tmp_path, questions_file, fake_openai):
+    """A reasoning judge that spends its tokens and gives no text: providers bill it, so the budget must too
+    (its usage was dropped with the failed attempt: $0 recorded while each call cost about $0.1)."""
+    with FakeOpenAI(reply=lambda body: "", delay_s=0.01) as judge:
+        judge.usage = lambda body, text: {"prompt_tokens": 10, "completion_tokens": 90}
+        judge.finish_reason = lambda body: "length"
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, concurrency=1, max_cost_usd=20.0)
+        sent = len(judge.requests)
+    assert j["new_calls"] == 10 and sent == 20  # each judgment: its reply and one follow-up, no retries
+    assert j["spent_now_usd"] == round(sent * 100 * 0.001, 6)  # every billed request charged: $0.1 each
+    assert j["budget"]["spent_usd"] == j["spent_now_usd"] and j["budget"]["passed_by_usd"] == 0
+    ledger = sum(r["cost_usd"] for r in _paid(tmp_path))
+    assert abs(ledger - j["spent_now_usd"]) < 1e-9
+
+
+
+def test_a_panels_max_cost_usd_bounds_the_whole_panel(tmp_path, questions_file, fake_openai):
+    """Each member used to get the whole max_cost_usd: three members spent up to three times the limit."""
+    with FakeOpenAI(reply=long_verdict) as judge:
+        panel = [{"name": f"j{k}", "model": "judge-model", "base_url": judge.base_url} for k in range(3)]
+        candidates = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url}
+                      for n in ("good", "bad")]
+        section = {"mode": "pairwise", "name": "trio", "aggregate": "majority", "panel": panel, "price": PRICE,
+                   "max_tokens": 1100, "max_cost_usd": 20.0}
+        cfg = write_config(tmp_path, questions_file, candidates, judge=section, rating={"bootstrap": 10})
+        info = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None).run.info
+    spent = {name: m["spent_now_usd"] for name, m in info["stages"]["judge"]["members"].items()}
+    assert spent["j0"] > 20.0 / 2  # members judge in turn: the first is not held to an equal share
+    assert sum(spent.values()) <= 20.0  # the panel as a whole stays within the section's limit
+    assert spent["j2"] < spent["j0"]  # the later members got what was left
+
+
+def test_without_usage_reports_the_spend_is_said_to_be_an_upper_bound(tmp_path, questions_file, fake_openai):
+    with FakeOpenAI(reply=verdict) as judge:
+        judge.stream_usage = False
+        judge.usage = lambda body, text: {}
+        cands = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url} for n in ("a", "b")]
+        cfg = write_config(tmp_path, questions_file, cands, rating={"bootstrap": 10},
+                           judge={"mode": "pairwise", "model": "judge-model", "base_url": judge.base_url,
+                                  "price": PRICE, "max_tokens": 100})
+        info = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None).run.info
+    j = info["stages"]["judge"]
+    assert j["usage_bounded"] == 10
+    assert "10 judgment(s) without a usage report" in judge_report(info)

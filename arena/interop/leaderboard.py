@@ -7,7 +7,10 @@ native pairwise runs: Bradley-Terry ratings (arena.rating); evalscope: win/loss/
 """
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -288,6 +291,39 @@ def _category_boards(run: RunFiles, battles: pd.DataFrame, baselines: dict[str, 
     return boards
 
 
+def per_game_battles(run: RunFiles, battles: pd.DataFrame) -> pd.DataFrame | None:
+    """A native run's battles one row per judged game, as arena-hard counts them (a strong verdict weighs
+    `strong_weight`), when the run combined a pair's two games into one battle (`inconsistent` other than
+    `separate`): arena-hard scores every game, so a position-biased judge's A>>B and its tie in the swapped
+    order are 3 wins and a tie there, where the combined battle is one tie. None when the battles already
+    are per game, the run is imported, or it has no single judge's judgments."""
+    judge = (run.info.get("config") or {}).get("judge") or {}
+    if run.tool is not None or judge.get("panel") or judge.get("inconsistent", "tie") == "separate" \
+            or not run.has("judgments.jsonl") or battles.empty:
+        return None
+    strong = float(judge.get("strong_weight") or 3.0)
+    games = {r.get("key"): r for r in run.records("judgments.jsonl") if r.get("status") == "ok"}
+    rows = []
+    for b in run.records("battles.jsonl"):
+        for key in b.get("games") or []:
+            g = games.get(key)
+            if g is None or g.get("winner") is None:
+                continue
+            winner = g["winner"]
+            if g.get("model_a") == b.get("model_b") and winner in ("model_a", "model_b"):
+                winner = "model_b" if winner == "model_a" else "model_a"  # the game names the pair the other way
+            decided = winner in ("model_a", "model_b")
+            rows.append({**{k: v for k, v in b.items() if k not in ("games", "weight", "consistent", "prob_a")},
+                         "winner": winner, "weight": strong if decided and int(g.get("strength") or 1) == 2 else 1.0,
+                         "games": [key]})
+    if not rows:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "games.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return load_battles(path)
+
+
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0,
                arena_hard_version: str = "v0.1", lc: LCOptions | None = None,
                style_control: bool = False, category: str | None = None) -> list[Board]:
@@ -332,18 +368,23 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None
         boards.extend(_category_boards(run, battles, baselines, category, bootstrap, seed, arena_hard_version,
                                        style_control))
     elif baseline and (baseline in set(battles["model_a"]) | set(battles["model_b"])):
+        games = per_game_battles(run, battles) if tool != "alpaca-eval" else None
+        scored = battles if games is None else games
         if tool == "alpaca-eval":
             board = alpaca_board(battles, baseline)
         else:
-            board = arenahard_board(battles, baseline, bootstrap, seed, arena_hard_version,
+            board = arenahard_board(scored, baseline, bootstrap, seed, arena_hard_version,
                                     imported_avg_tokens(run) if run.tool == "arena-hard" else None)
+            if games is not None:
+                board.notes.append("scored per judged game from judgments.jsonl, as arena-hard counts them; the "
+                                   "run's ratings use its combined battles (judge.inconsistent)")
         if category is None:
             add_lc(board, run, battles, baseline, lc)
         else:
             board.title += f" - category {category}"
         boards.append(board)
         if style_control and tool != "alpaca-eval":
-            table, notes = style_table(battles, baseline, bootstrap, seed, arena_hard_version)
+            table, notes = style_table(scored, baseline, bootstrap, seed, arena_hard_version)
             boards.append(Board("arena-hard-auto score (style-controlled)", "arena-hard", table, notes))
     elif tool in ("arena-hard", "alpaca-eval"):
         raise ArenaError(f"{run.path}: the {tool} leaderboard needs a baseline, and none is in the battles")
