@@ -350,6 +350,8 @@ class RatingConfig(Strict):
     def _anchor_form(self) -> "RatingConfig":
         if self.anchor is not None and not re.match(r"^.+=-?\d+(\.\d+)?$", self.anchor):
             raise ValueError("anchor must look like MODEL=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114")
+        if self.anchor is not None and self.baseline is not None:  # found here, before any paid work
+            raise ValueError("anchor and baseline both fix the rating scale: set one of them")
         lo, hi = self.percentiles
         if not 0.0 <= lo < hi <= 100.0:
             raise ValueError(f"percentiles must be [low, high] with 0 <= low < high <= 100, got [{lo}, {hi}]")
@@ -390,7 +392,7 @@ class RunConfig(Strict):
         return self
 
 
-_TAGS = {"openai", "vllm", "answers", "demo"}
+_TAGS = {"openai", "vllm", "answers", "demo", "transformers"}  # the candidate backends (a union tag)
 
 
 def _format_errors(path: Path, text: str, err: ValidationError) -> str:

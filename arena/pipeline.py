@@ -101,7 +101,7 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
         if left is not None:
             left -= float(summaries[member.label].get("spent_now_usd") or 0.0)
     return write_panel_outputs(ctx.run.path, cfg.label if cfg.name else "panel", cfg.mode, cfg.aggregate,
-                               [m.label for m in members], summaries, ctx.dry_run)
+                               [m.label for m in members], summaries, ctx.dry_run or random_judge(ctx.cfg))
 
 
 def write_panel_outputs(run_path: Path, panel: str, mode: str, method: str, members: list[str],
@@ -167,6 +167,14 @@ def default_stages(cfg: RunConfig) -> list[Stage]:
     return stages
 
 
+def random_judge(cfg: RunConfig) -> bool:
+    """Whether the config's judge (or any panel member) is `kind: dry-run`: seeded random verdicts, so the run is
+    a dry run to the app, History and `arena compare` even without --dry-run."""
+    if cfg.judge is None:
+        return False
+    return any(j.kind == "dry-run" for j in (cfg.judge.members() or [cfg.judge]))
+
+
 def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | None = None,
                  show_progress: bool | None = None, log: Callable[[str], None] = print,
                  wait: bool = True) -> RunContext:
@@ -189,7 +197,7 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
         run = ws.new_run(cfg.run_name)
         lock.set_run(run.run_id)
         resolved = redacted_dump(cfg)
-        resolved["dry_run"] = dry_run
+        resolved["dry_run"] = dry_run or random_judge(cfg)  # the verdicts are random either way
         run.start(resolved, command or [])
         ctx = RunContext(cfg, ws, run, questions, dry_run, show_progress, log=log)
         log(f"run {run.run_id}: {len(questions)} questions x {len(cfg.candidates)} candidates -> {run.path}")

@@ -132,3 +132,24 @@ def test_yaml_written_by_safe_dump_still_loads(tmp_path, questions_file):
     cfg = write_config(tmp_path, questions_file, DEMO2, judge={"mode": "pairwise", "kind": "dry-run"})
     assert yaml.safe_load(cfg.read_text())["judge"]["kind"] == "dry-run"
     assert load_config(cfg).judge.kind == "dry-run"
+
+
+def test_anchor_and_baseline_together_are_refused_before_any_work(tmp_path, questions_file, fake_openai, capsys):
+    cands = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url} for n in ("a", "b")]
+    cfg = write_config(tmp_path, questions_file, cands, rating={"anchor": "a=1000", "baseline": "b"})
+    assert main(["run", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "rating" in err and "anchor and baseline both fix the rating scale" in err
+    assert fake_openai.requests == [] and not (tmp_path / "ws").exists()
+
+
+def test_an_unknown_key_of_a_transformers_candidate_is_named_like_any_other(tmp_path, questions_file):
+    from arena.config import load_config
+    from arena.errors import ConfigError
+
+    cands = [{"name": "a", "backend": "demo"}, {"name": "t", "backend": "transformers", "path": "/m", "devce": "cpu"}]
+    cfg = write_config(tmp_path, questions_file, cands)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert "candidates.1 (line" in str(err.value) and "unknown key 'devce'" in str(err.value)
+    assert "transformers" not in str(err.value).split("unknown key")[0]  # the path names no union member

@@ -91,3 +91,18 @@ def test_estimate_counts_a_prompt_asked_once_once(tmp_path, questions_file, fake
     assert len(sent) == 15 and len({json.dumps(r["messages"]) for r in sent}) == 15
     assert est["calls"] == len(sent)
     assert est["prompt_chars"] == sum(len(m["content"]) for r in sent for m in r["messages"])
+
+
+def test_a_dry_run_judge_kind_marks_the_run_a_dry_run(tmp_path, questions_file, fake_openai):
+    from viz.data import list_runs
+
+    panel = [{"name": "rng1", "kind": "dry-run"}, {"name": "rng2", "kind": "dry-run", "seed": 3}]
+    for name, judge in [("single", {"mode": "pairwise", "kind": "dry-run"}),
+                        ("panel", {"mode": "pairwise", "name": "rngs", "panel": panel, "aggregate": "majority"})]:
+        (tmp_path / name).mkdir()
+        cfg = write_config(tmp_path / name, questions_file, _cands(fake_openai), judge=judge, rating={"bootstrap": 10})
+        info = _run(cfg, False).run.info
+        assert info["config"]["dry_run"] is True  # random verdicts: the app warns and History leaves it out
+        assert info["stages"]["judge"]["dry_run"] is True
+        (run,) = list_runs(tmp_path / name / "ws")
+        assert run.dry_run

@@ -160,3 +160,20 @@ def test_all_categories_in_one_call_equal_separate_category_calls(tmp_path: Path
     assert payload["categories"]["math"]["n_battles"] == 60
     both = run(str(path), "--all-categories", "--category", "math")
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_without_a_bootstrap_no_interval_is_shown_and_ranks_follow_the_points(tmp_path, capsys):
+    from arena.cli import main
+
+    path = tmp_path / "near.jsonl"
+    rows = [{"model_a": "a", "model_b": "b", "winner": w} for w in ["model_a"] * 11 + ["model_b"] * 10]
+    rows += [{"model_a": "b", "model_b": "c", "winner": w} for w in ["model_a"] * 12 + ["model_b"] * 8]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["rate", str(path), "--bootstrap", "0", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    table = doc["table"]
+    assert all(r["ci_low"] is None and r["ci_high"] is None for r in table)  # no zero-width 'certainty'
+    assert [r["model"] for r in table] == ["a", "b", "c"] and [r["rank"] for r in table] == [1, 2, 3]
+    assert "ranks by point rating alone" in doc["resampling"]
+    assert main(["rate", str(path), "--bootstrap", "0"]) == 0
+    assert "top by point rating (no intervals, so not shown to be separated): a" in capsys.readouterr().out

@@ -249,7 +249,7 @@ def rate_battles(
 def _resampling(options: RatingOptions, clusters: QuestionClusters | None) -> str:
     """How the intervals were obtained, for the leaderboard's header."""
     if not options.bootstrap:
-        return "no bootstrap (intervals not computed)"
+        return "no bootstrap (intervals not computed; ranks by point rating alone)"
     if clusters is None:
         return f"{options.bootstrap} bootstrap rounds resampling battles"
     return f"{options.bootstrap} bootstrap rounds resampling questions ({clusters.describe()})"
@@ -292,11 +292,14 @@ def _table(
                 f"{len(absent)} models ({shown}) are absent from some of the {len(draws)} bootstrap rounds "
                 "(how many in brackets, most first); their intervals use the other rounds"
             )
-    else:
-        low, high = rating.copy(), rating.copy()
+    else:  # no bootstrap: no interval, and ranks by the point ratings alone (said in `resampling`)
+        low, high = np.full(len(models), np.nan), np.full(len(models), np.nan)
     table["ci_low"], table["ci_high"] = low, high
     note = _degenerate_intervals(table, len(draws), options, fixed, one_resample)
-    table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
+    if len(draws):
+        table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
+    else:
+        table["rank"] = pd.Series(rating).rank(method="min", ascending=False).astype(int).to_numpy()
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note

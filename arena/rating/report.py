@@ -104,7 +104,9 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     shown["flags"] = ["low data" if flag else "" for flag in t["low_data"]]
     top = top_models(result)
     text = shown.to_string(index=False) + "\n\n"
-    text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else "top: ")
+    unbounded = not t["ci_low"].notna().any()  # no bootstrap: the point rating alone cannot separate models
+    text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else
+             "top by point rating (no intervals, so not shown to be separated): " if unbounded else "top: ")
     text += names_shown(top)
     if result.resampling:
         text += f"\nintervals: {result.resampling}"
