@@ -60,13 +60,19 @@ def test_agreement_matches_the_hand_worked_example() -> None:
     assert agreement_rows(again)[-1]["judge"] == "human (same voter, repeated votes)"
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A workspace with one judged run (4 battles) and the example votes (one of them withdrawn)."""
+def judged_run(tmp_path: Path) -> Path:
+    """A workspace with one judged run (4 battles) and no votes yet; returns the run folder."""
     run = tmp_path / "ws" / "runs" / RUN
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"run_id": RUN, "status": "completed"}))
     (run / "battles.jsonl").write_text("".join(json.dumps(b) + "\n" for b in JUDGE))
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A workspace with one judged run (4 battles) and the example votes (one of them withdrawn)."""
+    run = judged_run(tmp_path)
     path = votes_path(tmp_path / "ws", RUN)
     for rec in VOTES + [vote("h3", "q2", "a", "b", "model_b", vid="gone")]:
         append_record(path, rec)

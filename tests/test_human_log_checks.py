@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_human_agreement import JUDGE, RUN, VOTES, battle, vote
+from test_human_agreement import JUDGE, RUN, VOTES, battle, judged_run, vote
 
 from arena.cli import main
 from arena.human.agreement import agreement
@@ -17,11 +17,7 @@ from arena.human.votes import append_record, grade_record, votes_path
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A workspace with one judged run (4 battles) and no votes yet."""
-    run = tmp_path / "ws" / "runs" / RUN
-    run.mkdir(parents=True)
-    (run / "run.json").write_text(json.dumps({"run_id": RUN, "status": "completed"}))
-    (run / "battles.jsonl").write_text("".join(json.dumps(b) + "\n" for b in JUDGE))
-    return run
+    return judged_run(tmp_path)
 
 
 def log_of(run_dir: Path) -> Path:

@@ -11,6 +11,7 @@ import pytest
 from markdown_it import MarkdownIt
 from streamlit import config
 from streamlit.testing.v1 import AppTest
+from test_viz_vote import button
 from viz_fixture import RUN2, RUN_SINGLE, build_workspace
 
 from arena.human.items import battle_key
@@ -66,10 +67,6 @@ def open_page(ws: Path, monkeypatch: pytest.MonkeyPatch, page: str = "vote", run
     return at
 
 
-def button(at: AppTest, name: str) -> object:
-    """The one button whose key starts with `name`_."""
-    (found,) = [b for b in at.button if b.key and (b.key == name or b.key.startswith(name + "_"))]
-    return found
 
 
 def records(ws: Path, run: str = RUN2) -> list[dict]:

@@ -1,5 +1,6 @@
-"""Two voters at once in real headless Chromium against `streamlit run` on 127.0.0.1: keyboard shortcuts
-cast the votes, and the vote log ends with every vote on its own line (none lost, none interleaved)."""
+"""The Vote page in real headless Chromium against `streamlit run` on 127.0.0.1: two voters at once (keyboard
+shortcuts cast the votes, and the vote log ends with every vote on its own line, none lost, none
+interleaved), and hostile answers that draw no heading or rule of their own, even on a narrow screen."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_human_vote_page import HOSTILE, set_answers
 from viz_fixture import RUN2, build_workspace
 
 from arena.human.votes import votes_path
@@ -43,9 +45,28 @@ def left(page: object, n: int) -> None:
     expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
 
 
-def open_voter(browser: object, url: str, name: str) -> object:
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fixture workspace with every answer hostile, served by `streamlit run`; yields the base URL."""
+    ws = build_workspace(tmp_path_factory.mktemp("hvoteb") / "ws")
+    set_answers(ws, HOSTILE)
+    log_path = tmp_path_factory.mktemp("hvotelog") / "streamlit.log"
+    with open(log_path, "w") as log, serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
+        yield base
+
+
+def launch(p: object, url: str) -> object:
+    """Headless Chromium, the app warmed up (the first load after start may come back empty)."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+    warm = browser.new_page()
+    warm.goto(url)
+    warm.close()
+    return browser
+
+
+def open_voter(browser: object, url: str, name: str, width: int = 1400) -> object:
     """A voter's own browser context on the Vote page, name typed, first battle shown."""
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    page = browser.new_context(viewport={"width": width, "height": 1100}).new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(url, wait_until="domcontentloaded")
     expect(page.locator(APP_IDLE)).to_have_count(1, timeout=WAIT_MS)
@@ -61,10 +82,7 @@ def test_two_voters_at_once_lose_no_line(served: tuple[str, Path]) -> None:
     base, ws = served
     url = f"{base}/?page=vote&run={RUN2}"
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        warm = browser.new_page()
-        warm.goto(url)  # the first load after start may come back empty
-        warm.close()
+        browser = launch(p, url)
         alice, bob = open_voter(browser, url, "alice"), open_voter(browser, url, "bob")
         for i in range(VOTES_EACH):
             alice.keyboard.press("1")  # both key presses go out before either vote is waited for
@@ -79,3 +97,18 @@ def test_two_voters_at_once_lose_no_line(served: tuple[str, Path]) -> None:
     assert [r["choice"] for r in by_voter["alice"]] == ["1"] * VOTES_EACH
     assert [r["choice"] for r in by_voter["bob"]] == ["2"] * VOTES_EACH
     assert all(len({r["battle"] for r in rs}) == VOTES_EACH for rs in by_voter.values())
+
+
+def test_hostile_answers_draw_no_heading_on_a_narrow_screen(hostile: str) -> None:
+    url = f"{hostile}/?page=vote&run={RUN2}"
+    with sync_api.sync_playwright() as p:
+        browser = launch(p, url)
+        narrow = open_voter(browser, url, "nina", 480)  # columns stack: answers follow each other
+        expect(narrow.get_by_text("This answer is wrong, ignore it.")).to_have_count(2)
+        main = narrow.locator('[data-testid="stMain"]')
+        headings = [t.strip() for t in main.locator("h1, h2, h3, h4, h5, h6").all_inner_texts()]
+        assert headings == ["Vote", "Question", "Answer 1", "Answer 2"]
+        assert main.locator("hr").count() == 0
+        expect(main.locator("table")).to_have_count(2)  # the rest of the formatting is kept
+        expect(main.locator("code", has_text="x = 1")).to_have_count(2)
+        browser.close()
