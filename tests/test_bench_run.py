@@ -245,3 +245,17 @@ def test_an_empty_reply_is_scored_wrong_not_left_out(tmp_path, finish):
         assert by_id["m0"]["extracted"] is None and not by_id["m0"]["correct"]
         assert bench_main(["-c", str(cfg_path), "--tasks", "math", "--no-progress"]) == 0
         assert len(srv.requests) == 5  # the empty answer is cached like any other
+
+
+def test_the_recorded_prompt_hash_follows_the_system_prompt(tmp_path):
+    with FakeOpenAI(reply=_reply) as srv:
+        cfg_path = _config(tmp_path, srv)
+        assert bench_main(["-c", str(cfg_path), "--tasks", "sci", "--no-progress"]) == 0
+        first = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())["sources"]["sci"]["prompt_hash"]
+        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg["bench"]["system_prompt"] = "Answer briefly."
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        assert bench_main(["-c", str(cfg_path), "--tasks", "sci", "--no-progress"]) == 0
+        assert len(srv.requests) == 8 and srv.requests[-1]["messages"][0]["content"] == "Answer briefly."
+    second = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())["sources"]["sci"]["prompt_hash"]
+    assert second != first  # new answers under a new system prompt, and the record says it changed

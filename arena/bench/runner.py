@@ -67,7 +67,7 @@ def bench_run_config(cfg: RunConfig, bench: BenchConfig) -> RunConfig:
 
 
 def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], index: dict[str, str],
-                run_id: str, scratch: Path | None = None) -> dict[str, Any]:
+                run_id: str, scratch: Path | None = None, system_prompt: str | None = None) -> dict[str, Any]:
     """Score one model's cached replies on every task; items it has no answer for are counted as missing."""
     out: dict[str, Any] = {"model": model, "scores": {}, "n": {}, "details": {}, "sources": {}}
     missing: dict[str, int] = {}
@@ -110,10 +110,17 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
         out["n"][name] = len(details)
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                 "path": str(t.task.path), "missing": missing.get(name, 0), **t.read_info, **extra,
-                                "prompt_hash": content_hash(t.prompt(t.data.items[0]) if t.data.items else ""),
+                                "prompt_hash": _prompt_hash(t, system_prompt),
                                 **shot_info(t.task)}
     out["updated"] = now()
     return out
+
+
+def _prompt_hash(t: LoadedTask, system_prompt: str | None) -> str:
+    """The hash of what the model is shown for the task's first item: its prompt, and the system prompt when
+    there is one (a changed system prompt makes new answers, and the recorded hash says so)."""
+    prompt = t.prompt(t.data.items[0]) if t.data.items else ""
+    return content_hash([system_prompt, prompt] if system_prompt else prompt)
 
 
 def run_scratch(folder: Path) -> Path:
@@ -194,8 +201,10 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
     problems: dict[str, str] = {}  # task -> why it could not be scored (once, not per candidate)
     for cand in bcfg.candidates:
         generated = [t for t in outcome.tasks if not needs_logprobs(t)]
+        system = cand.generation.system_prompt
         result = score_model(cand.name, generated, store.load(cand.name), index.get(cand.name, {}), run.run_id,
-                             scratch=run_scratch(run.path))
+                             scratch=run_scratch(run.path),
+                             system_prompt=system if system is not None else bcfg.generation.system_prompt)
         for task, message in result.pop("errors", {}).items():
             problems.setdefault(task, message)
         merge_into(result, scored.get(cand.name, {}))
