@@ -148,7 +148,7 @@ def test_import_skips_llm_judges_named_by_a_list_or_not_like_a_human(
     assert [r["voter"] for r in imported(run_dir)] == ["expert_0", "author_3"]
     assert main(["human", "import-mtbench", str(source), str(run_dir), "--include-llm"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("2 human judgment(s) added") and "; 2 already there" in out
+    assert out.startswith("2 judgment(s), human and LLM judges (--include-llm), added") and "; 2 already there" in out
     assert [r["voter"] for r in imported(run_dir)][2:] == ["gpt-4", "claude-v1"]  # the list's first element
 
 

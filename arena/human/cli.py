@@ -126,7 +126,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     added, present, llm = import_mtbench(args.file, workspace, run_id, args.include_llm)
     skipped = (f"; {llm} LLM-judge row(s) skipped (judge not named like author_N or expert_N; "
                "--include-llm imports them)") if llm else ""
-    print(f"{added} human judgment(s) added to {votes_path(workspace, run_id)}"
+    what = "judgment(s), human and LLM judges (--include-llm)," if args.include_llm else "human judgment(s)"
+    print(f"{added} {what} added to {votes_path(workspace, run_id)}"
           + (f"; {present} already there" if present else "") + skipped)
     return 0
 
