@@ -303,3 +303,16 @@ def test_usage_counts_sent_as_text_are_read_and_odd_ones_left_unknown(tmp_path):
                      "--warmup", "0", "--out", str(tmp_path)) == 0
     level = _doc(tmp_path)["levels"][0]
     assert level["completed"] == 4 and level["output_tokens"]["mean"] == 3  # "3" read; true not taken as 1
+
+
+def test_the_proxy_from_the_environment_carries_the_load_as_in_arena_run(tmp_path, monkeypatch):
+    for var in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with FakeOpenAI(reply=lambda body: "a b c") as proxy:  # answers forwarded requests itself
+        monkeypatch.setenv("http_proxy", proxy.base_url.replace("/v1", ""))
+        monkeypatch.setenv("PERF_PROXY_KEY", "sk-perf-proxy-0123456789")
+        assert _perf("--url", "http://llm.example.invalid/v1", "--model", "fake", "--api-key-env", "PERF_PROXY_KEY",
+                     "--concurrency", "1", "--requests", "3", "--warmup", "0", "--out", str(tmp_path)) == 0
+    # llm.example.invalid does not resolve: every request went through the proxy
+    assert len(proxy.requests) == 4 and _doc(tmp_path)["levels"][0]["completed"] == 3  # the probe and 3
+    assert {h["authorization"] for h in proxy.headers} == {"Bearer sk-perf-proxy-0123456789"}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from arena.backends.openai_compat import _split_credentials, _tokens, join_path
+from arena.backends.openai_compat import _split_credentials, _tokens, env_proxy, host_headers, join_path
 from arena.backends.sse import sse_events
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short
@@ -91,12 +91,14 @@ class ClientSettings:
 
 
 def authorized(url: str, api_key: str | None) -> tuple[str, dict[str, str]]:
-    """`url` without `user:password@`, and the Authorization header to send with it, as `arena run` sends
-    it: basic auth from credentials in the URL (they replace the key), else the bearer key (if any)."""
+    """`url` without `user:password@`, and the headers to send with it, as `arena run` sends them: basic auth
+    from credentials in the URL (they replace the key), else the bearer key (if any); OpenAI's account headers
+    only to the OpenAI API (`host_headers`)."""
     bare, basic = _split_credentials(url)
+    account = {k: v for k, v in host_headers(bare, "").items() if k.startswith("OpenAI-")}
     if basic is not None:
-        return bare, {"Authorization": basic}
-    return bare, {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return bare, {"Authorization": basic, **account}
+    return bare, ({"Authorization": f"Bearer {api_key}"} if api_key else {}) | account
 
 
 class StreamingClient:
@@ -108,6 +110,7 @@ class StreamingClient:
         register_secret(api_key)
         self._url, auth = authorized(settings.url, api_key)
         self._headers = {"Content-Type": "application/json", **auth}
+        self._proxy = env_proxy(self._url)  # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as arena run reads them
         self._max_connections = max(1, max_connections)
         self._session: aiohttp.ClientSession | None = None
 
@@ -145,7 +148,7 @@ class StreamingClient:
         data = self.body(req)
         res = RequestResult(start=time.perf_counter(), prompt_chars=len(req.prompt_text()))
         try:
-            async with self._session.post(self._url, data=data) as resp:
+            async with self._session.post(self._url, data=data, proxy=self._proxy) as resp:
                 if resp.status != 200:
                     text = await resp.text(errors="replace")
                     return self._fail(res, status_kind(resp.status), f"HTTP {resp.status}: {_short(text, 200)}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from arena.backends.openai_compat import join_path
+from arena.backends.openai_compat import env_proxy, join_path
 from arena.errors import ArenaError, BackendError
 from arena.perf.client import (
     BAD_STREAM,
@@ -61,7 +61,7 @@ async def served_models(base_url: str, api_key: str | None, timeout_s: float,
     for pause in (*pauses_s, None):
         try:
             async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session, \
-                    session.get(url, headers=headers) as resp:
+                    session.get(url, headers=headers, proxy=env_proxy(url)) as resp:
                 if resp.status in (401, 403):
                     raise ArenaError(f"{shown} refused the credentials (HTTP {resp.status})",
                                      hint="set the variable named by --api-key-env (or the candidate's "
