@@ -3,6 +3,7 @@ counts, output paths that are the wrong kind of thing; self-battles are counted 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ ROWS = [{"model_a": "x", "model_b": "y", "winner": "model_a"}, {"model_a": "y", 
 def test_huge_weight_names_file_line_and_field(tmp_path: Path, weight: float) -> None:
     rows = [dict(r) for r in ROWS]
     rows[2]["weight"] = weight
-    with pytest.raises(DataError, match=r"b.jsonl:3: field 'weight' must be a finite number between 0 and 1e\+12"):
+    with pytest.raises(DataError, match=r"b.jsonl:3: field 'weight' must be a finite number between 0 and 1e\+12, "
+                       + re.escape(f"got {weight!r}\n")):  # the value as written, not numpy's np.float64(...)
         load_battles(write_jsonl(tmp_path / "b.jsonl", rows))
 
 

@@ -177,3 +177,38 @@ def test_without_a_bootstrap_no_interval_is_shown_and_ranks_follow_the_points(tm
     assert "ranks by point rating alone" in doc["resampling"]
     assert main(["rate", str(path), "--bootstrap", "0"]) == 0
     assert "top by point rating (no intervals, so not shown to be separated): a" in capsys.readouterr().out
+
+
+def test_output_format_follows_the_suffix_and_never_overwrites_the_input(tmp_path, capsys):
+    from arena.cli import main
+
+    path = tmp_path / "b.jsonl"
+    rows = [{"model_a": "a", "model_b": "b", "winner": w, "category": c}
+            for w, c in [("model_a", "x"), ("model_b", "x"), ("model_a", ""), ("tie", "y"), ("model_a", "y")] * 4]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = path.read_text()
+    assert main(["rate", str(path), "--bootstrap", "5", "--format", "json", "-o", str(path)]) == 2
+    assert "would be overwritten" in capsys.readouterr().err and path.read_text() == before
+    assert main(["rate", str(path), "--bootstrap", "5", "-o", str(tmp_path / "lb.json")]) == 0
+    assert json.loads((tmp_path / "lb.json").read_text())["table"][0]["model"] == "a"  # JSON, from the suffix
+    assert main(["rate", str(path), "--bootstrap", "5", "--all-categories", "-o", str(tmp_path / "lb.csv")]) == 0
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "lb.csv", keep_default_na=False)
+    assert sorted(frame["category"].unique()) == ["", "x", "y"]  # '' is overall; the ''-category battles count there
+    assert len(frame[frame["category"] == ""]) == 2  # two models, once
+    assert main(["rate", str(path), "--format", "csv", "-o", str(tmp_path / "lb2.json")]) == 2
+    assert "does not match" in capsys.readouterr().err
+
+
+def test_elo_refuses_weights_that_would_swing_the_ratings_without_bound(tmp_path, capsys):
+    from arena.cli import main
+
+    path = tmp_path / "w.jsonl"
+    rows = [{"model_a": "a", "model_b": "b", "winner": "model_a", "weight": 100.0}] * 3
+    rows += [{"model_a": "b", "model_b": "a", "winner": "model_a"}] * 3
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["rate", str(path), "--method", "elo", "--bootstrap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "largest weight, 100, times K=4 is not below the scale 400" in err and "Traceback" not in err
+    assert main(["rate", str(path), "--method", "bt", "--bootstrap", "0"]) == 0  # weights are counts in BT

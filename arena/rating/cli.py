@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import io
 import json
@@ -63,7 +64,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar=("LOW", "HIGH"),
         help="interval percentiles (default 2.5 97.5)",
     )
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default=None,
+                        help="output format (default: from -o FILE's .csv / .json suffix, else table)")
     parser.add_argument(
         "--engine", choices=ENGINES, default="auto",
         help="aggregation of a Parquet glob/folder: duckdb (out of core, extra 'scale'), pyarrow chunks, "
@@ -99,11 +101,38 @@ def _import_quietly(names: tuple[str, ...]) -> None:
             return
 
 
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv"}
+
+
+def output_format(chosen: str | None, output: Path | None) -> str:
+    """The output format: --format, else the -o file's suffix (.json, .csv), else the table; a --format that
+    contradicts the file's suffix is an error (a table in leaderboard.json is read by nothing)."""
+    implied = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if chosen is not None and implied is not None and chosen != implied:
+        raise ArenaError(f"--format {chosen} does not match -o {output} (a {implied} file name)",
+                         hint=f"drop --format (the suffix decides) or name the file for {chosen}")
+    return chosen or implied or "table"
+
+
+def input_files(source: str | Path) -> set[Path]:
+    """The files `arena rate` reads for SOURCE (a file, a run folder or a folder of Parquet files, a glob)."""
+    path = Path(source)
+    if path.is_dir():
+        return {p.resolve() for p in path.iterdir() if p.is_file()}
+    if path.exists():
+        return {path.resolve()}
+    return {Path(p).resolve() for p in glob.glob(str(source))}
+
+
 def run_rate(args: argparse.Namespace) -> int:
     """Run `arena rate`; warnings go to stderr, the leaderboard to stdout or -o FILE; returns the exit code."""
     options = options_from_args(args)
     if args.output is not None and args.output.is_dir():
         raise ArenaError(f"{args.output}: -o names a folder", hint="pass a file path, e.g. -o leaderboard.json")
+    args.format = output_format(args.format, args.output)
+    if args.output is not None and args.output.resolve() in input_files(args.battles):
+        raise ArenaError(f"{args.output}: -o names the battles file being rated; it would be overwritten",
+                         hint="write the leaderboard to another file, e.g. -o leaderboard.json")
     # the fitting modules (scipy.optimize, scipy.special: ~0.3 s) import beside the read, which spends
     # most of its time in pyarrow's parser without the GIL; an import error surfaces at the imports below
     preload = threading.Thread(target=_import_quietly, args=(_FIT_MODULES,), daemon=True)

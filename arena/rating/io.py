@@ -32,7 +32,8 @@ def weight_problem(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return f"must be a number, got {value!r:.40}"
     if not np.isfinite(value) or value < 0 or value > MAX_WEIGHT:
-        return f"must be a finite number between 0 and {MAX_WEIGHT:g}, got {value!r:.40}"
+        shown = float(value) if isinstance(value, (np.integer, np.floating)) else value  # not np.float64(...)
+        return f"must be a finite number between 0 and {MAX_WEIGHT:g}, got {shown!r:.40}"
     return None
 
 

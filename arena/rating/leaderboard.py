@@ -163,6 +163,11 @@ def _fit_elo(
     it is NaN (not computed) when every model has one."""
     _, a, b = encode_models(battles)
     s, w = battles["score"].to_numpy(float), battles["weight"].to_numpy(float)
+    if len(w) and options.elo_k * float(w.max()) >= options.scale:  # one battle would move a rating by a whole scale
+        raise ArenaError(
+            f"Elo scales K by a battle's weight: the largest weight, {float(w.max()):g}, times K={options.elo_k:g} "
+            f"is not below the scale {options.scale:g}, so one battle would swing the ratings without bound",
+            hint="rate weighted battles with --method bt (weights are counts there), or rescale the weights")
     kw = {"k": options.elo_k, "scale": options.scale, "base": options.base, "init": options.init}
     shift = lambda r: _shift(r, counts.models, anchor, baseline, options.init)
     draws = shift(
@@ -369,6 +374,10 @@ def rate_all(
         categories = battles.categories()
     else:
         categories = sorted({c for c in battles["category"].dropna().unique()}) if "category" in battles else []
+    if "" in categories:  # '' names the overall rows in the outputs: such battles count overall only
+        categories = [c for c in categories if c != ""]
+        notes.append("battles with an empty category ('') count in the overall leaderboard only, like battles "
+                     "without a category")
     for category in categories:
         try:
             per_category[category] = rate_battles(battles, options, category, strict=False)
