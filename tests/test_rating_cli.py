@@ -197,6 +197,8 @@ def test_output_format_follows_the_suffix_and_never_overwrites_the_input(tmp_pat
     frame = pd.read_csv(tmp_path / "lb.csv", keep_default_na=False)
     assert sorted(frame["category"].unique()) == ["", "x", "y"]  # '' is overall; the ''-category battles count there
     assert len(frame[frame["category"] == ""]) == 2  # two models, once
+    pairs = pd.read_csv(tmp_path / "lb_head_to_head.csv", keep_default_na=False)
+    assert not pairs.duplicated(["category", "model", "opponent"]).any()  # the app reshapes it into matrices
     assert main(["rate", str(path), "--format", "csv", "-o", str(tmp_path / "lb2.json")]) == 2
     assert "does not match" in capsys.readouterr().err
 

@@ -42,7 +42,7 @@ def head_to_head_table(battles: pd.DataFrame | BattleSummary, categories: bool =
     parts = [_long(summary, combos, ALL)]
     if categories:
         for code in sorted(np.unique(combos["category"].to_numpy()), key=lambda c: str(summary.category_names[c]) if c >= 0 else ""):
-            if code >= 0:
+            if code >= 0 and str(summary.category_names[code]) != ALL:  # '' is the overall label: overall only
                 parts.append(_long(summary, combos[combos["category"] == code], str(summary.category_names[code])))
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
