@@ -329,3 +329,17 @@ def test_workspace_whose_latest_run_is_alone_compares_the_newest_series_with_two
     out = json.loads(capsys.readouterr().out)
     assert (out["old_run"]["run_id"], out["new_run"]["run_id"]) == (old.name, new.name)
     assert out["picked"].startswith("the latest run is alone in its series")
+
+
+def test_a_failed_latest_run_with_an_empty_battles_file_is_passed_over(
+        weekly: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The quick start without --dry-run on a machine that cannot reach the judge writes an empty battles file:
+    the workspace's comparison is still the last two judged weeks, not an error about that run."""
+    root, old, new = weekly
+    failed = _write_run(root, "20260401-000000-weekly", [])
+    info = json.loads((failed / "run.json").read_text())
+    (failed / "run.json").write_text(json.dumps({**info, "status": "failed"}))
+    assert (failed / "battles.jsonl").read_text() == ""
+    assert main(["compare", str(root), "--rounds", "20", "--no-categories", "--format", "json", "--no-write"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["old_run"]["run_id"], out["new_run"]["run_id"]) == (old.name, new.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,12 +121,24 @@ def _judged_runs(workspace: Path) -> list[Path]:
     if not runs_dir.is_dir():
         raise DataError(f"{workspace}: no runs/ folder, so no runs to compare",
                         hint="name a workspace (arena compare WORKSPACE) or two run folders")
-    return [r.path for r in Workspace(workspace).runs() if _has_battles(r.path)]
+    return [r.path for r in Workspace(workspace).runs() if _has_battles(r.path, nonempty=True)]
 
 
-def _has_battles(path: Path) -> bool:
-    """A run folder holds battles.jsonl (or its gzip)."""
-    return (path / "battles.jsonl").is_file() or (path / "battles.jsonl.gz").is_file()
+def _has_battles(path: Path, nonempty: bool = False) -> bool:
+    """A run folder holds battles.jsonl (or its gzip); with `nonempty`, at least one byte of battles (a run
+    whose judge failed writes an empty file: it is no week to compare)."""
+    plain, packed = path / "battles.jsonl", path / "battles.jsonl.gz"
+    if not nonempty:
+        return plain.is_file() or packed.is_file()
+    if plain.is_file():
+        return plain.stat().st_size > 0
+    if packed.is_file():
+        try:
+            with gzip.open(packed, "rb") as fh:
+                return bool(fh.read(1))
+        except (OSError, EOFError):
+            return True  # a damaged file: load_run names it
+    return False
 
 
 def _series_of(path: Path) -> tuple[Any, Any]:
