@@ -92,7 +92,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             info = {"status": "unreadable"}
         info = info if isinstance(info, dict) else {"status": "unreadable"}
         errors = info.get("errors") if isinstance(info.get("errors"), list) else []
-        print(f"{run.run_id:<40} {shown_status(info):<24} {info.get('started') or ''!s:<21} {len(errors)}")
+        cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
+        status = shown_status(info) + (" (dry run)" if cfg.get("dry_run") else "")  # random verdicts
+        print(f"{run.run_id:<40} {status:<24} {info.get('started') or ''!s:<21} {len(errors)}")
         for reason in (info.get("status_reasons") or [])[:3]:
             print(f"    {reason}")
     return 0

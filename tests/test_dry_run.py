@@ -106,3 +106,16 @@ def test_a_dry_run_judge_kind_marks_the_run_a_dry_run(tmp_path, questions_file, 
         assert info["stages"]["judge"]["dry_run"] is True
         (run,) = list_runs(tmp_path / name / "ws")
         assert run.dry_run
+
+
+def test_a_dry_run_says_so_in_arena_runs_and_arena_leaderboard(tmp_path, questions_file, fake_openai, capsys):
+    from arena.cli import main
+    from arena.interop.leaderboard import run_boards
+
+    cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge={"mode": "pairwise", "model": "gpt-4o"},
+                       rating={"bootstrap": 10})
+    ctx = _run(cfg, True)
+    assert main(["runs", str(tmp_path / "ws")]) == 0
+    assert "completed (dry run)" in capsys.readouterr().out
+    boards = run_boards(ctx.run.path)
+    assert boards and all(b.notes[0].startswith("DRY RUN: the verdicts were drawn at random") for b in boards)

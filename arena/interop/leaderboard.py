@@ -333,6 +333,16 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None
     `category` keeps one category's battles and grades. A run whose categories have their own baselines
     (arena-hard v2.0) gets one arena-hard board per category."""
     run = RunFiles.open(path)
+    boards = _run_boards(run, convention, bootstrap, seed, arena_hard_version, lc, style_control, category)
+    if ((run.info.get("config") or {}).get("dry_run")):  # random verdicts: never to be read as a judge's
+        for board in boards:
+            board.notes.insert(0, "DRY RUN: the verdicts were drawn at random; no judge was called")
+    return boards
+
+
+def _run_boards(run: RunFiles, convention: str, bootstrap: int | None, seed: int, arena_hard_version: str,
+                lc: LCOptions | None, style_control: bool, category: str | None) -> list[Board]:
+    """run_boards on an opened run."""
     bt_rounds = 1000 if bootstrap is None else bootstrap
     bootstrap = 100 if bootstrap is None else bootstrap
     tool = run.tool if convention == "auto" else convention
