@@ -316,3 +316,13 @@ def test_the_proxy_from_the_environment_carries_the_load_as_in_arena_run(tmp_pat
     # llm.example.invalid does not resolve: every request went through the proxy
     assert len(proxy.requests) == 4 and _doc(tmp_path)["levels"][0]["completed"] == 3  # the probe and 3
     assert {h["authorization"] for h in proxy.headers} == {"Bearer sk-perf-proxy-0123456789"}
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "arena.cli", "perf", "--demo", "--concurrency", "2", "--requests",
+                           "6", "--warmup", "0", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "req/s]" not in done.stderr  # a log file gets no bar updates

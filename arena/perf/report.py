@@ -12,7 +12,8 @@ COLUMNS = [("level", 26), ("ok/sent", 11), ("fail", 5), ("req/s", 8), ("out tok/
 
 def progress_bar(label: str, total: int | None, duration_s: float | None, enabled: bool | None) -> tqdm:
     """A bar counting finished requests (total: N requests; a time-bound level shows a count only)."""
-    return tqdm(total=total, desc=label, unit="req", leave=False, disable=enabled is False,
+    # None: only on a terminal (tqdm's own rule), so `arena perf ... > file 2>&1` holds no bar updates
+    return tqdm(total=total, desc=label, unit="req", leave=False, disable=None if enabled is None else not enabled,
                 file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
 
 
