@@ -167,7 +167,7 @@ def test_viz_on_a_run_folder_shows_its_workspace_opened_on_that_run(tmp_path: Pa
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         _, err = process.communicate(timeout=30)
-    opened = "?run=2026-12-01%20weekly" if given == "run" else ""
+    opened = "/?run=2026-12-01%20weekly" if given == "run" else ""
     assert first.startswith(f"Arena leaderboard for {ws} on http://127.0.0.1:{port}{opened} ")
     assert f"showing its workspace {ws}" in err or f"showing the workspace {ws}" in err
     assert "does not exist yet" not in err

@@ -95,7 +95,8 @@ def cmd_viz(args: argparse.Namespace) -> int:
     chosen = args.workspace or os.environ.get("ARENA_WORKSPACE") or DEFAULT_WORKSPACE
     given = Path(chosen).expanduser().resolve()
     workspace = workspace_of(given)
-    opened = f"?run={quote(given.name)}" if given.parent.parent == workspace and given.parent.name == "runs" else ""
+    a_run = given.parent.parent == workspace and given.parent.name == "runs"
+    opened = f"/?run={quote(given.name)}" if a_run else ""  # the printed URL opens that run
     host = args.host or DEFAULT_HOST
     port = args.port or DEFAULT_PORT
     check_port(host, port)  # always an explicit port: streamlit would otherwise move to another one quietly
