@@ -46,12 +46,10 @@ def resolve_api_key(base_url: str | None, api_key_env: str | None, who: str) -> 
     var = KNOWN_KEY_VARS.get(host_of(base_url))
     if var is None:
         return "EMPTY"  # any other server gets no key unless api_key_env names one: keys never go astray
-    if not os.environ.get(var):
-        raise ConfigError(f"{who}: no API key found - set {var} or name another variable in api_key_env")
-    return key_from_env(var, who)
+    return key_from_env(var, who, missing=f"set {var} or name another variable in api_key_env")
 
 
-def key_from_env(var: str, who: str) -> str:
+def key_from_env(var: str, who: str, missing: str | None = None) -> str:
     """The key in environment variable `var`, checked: it must be set and be one HTTP header token.
 
     A value copied from a Windows-style .env file ends in a carriage return; sent as it is, the HTTP client
@@ -59,7 +57,7 @@ def key_from_env(var: str, who: str) -> str:
     the kind of character, never the value."""
     key = os.environ.get(var)
     if not key:
-        raise ConfigError(f"{who}: no API key found - set the environment variable {var}",
+        raise ConfigError(f"{who}: no API key found - {missing or f'set the environment variable {var}'}",
                           hint=f"export {var}=... (the key itself never goes into the config)")
     bad = next((c for c in key if not "!" <= c <= "~"), None)
     if bad is not None:

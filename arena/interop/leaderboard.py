@@ -7,10 +7,7 @@ native pairwise runs: Bradley-Terry ratings (arena.rating); evalscope: win/loss/
 """
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +19,7 @@ from arena.interop.arenahard_style import style_table
 from arena.interop.lc_board import LCOptions, add_lc
 from arena.interop.runfiles import RunFiles
 from arena.rating import RatingOptions, load_battles, rate_battles
+from arena.rating.io import validate_battles
 
 CONVENTIONS = ("auto", "mt-bench", "arena-hard", "alpaca-eval", "bt", "evalscope")
 
@@ -318,10 +316,7 @@ def per_game_battles(run: RunFiles, battles: pd.DataFrame) -> pd.DataFrame | Non
                          "games": [key]})
     if not rows:
         return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "games.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        return load_battles(path)
+    return validate_battles(pd.DataFrame(rows, dtype=object), run.path / "judgments.jsonl", kind="json")
 
 
 def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None, seed: int = 0,
