@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.rating.names import names_shown
+from arena.rating.leaderboard import ABSENT_NOTE
 
 
 def _pct(x: float | None) -> str:
@@ -105,7 +106,7 @@ def rating_report(run_path: Path, top: int = 20) -> str:
     for r in table[:top]:
         ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else (
             "undefined" if r.get("ci_note") else "n/a")
-        line = f"{r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
+        line = f"{'-' if r.get('ci_note') == ABSENT_NOTE else r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
         if has_score and r.get("score") is not None:
             line += f"  {r['score']:>6.1f}"
         rows.append(line + ("  (low data)" if r.get("low_data") else ""))

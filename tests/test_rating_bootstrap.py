@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from arena.rating import RatingOptions, rate_battles, validate_battles
 from arena.rating.bootstrap import bootstrap_bt, resample_counts
 from arena.rating.bt import fit_lbfgs
 from arena.rating.counts import aggregate
+from arena.rating.report import format_table, top_models
 
 
 def intervals(battles: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
@@ -221,6 +223,22 @@ def test_a_model_with_only_weightless_battles_is_not_rated_and_does_not_force_th
     assert "weak prior" not in text and "absent from 100" not in text  # before: 96 of 100 rounds took the prior
     row = result.table.set_index("model").loc["z"]
     assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+    # nothing can be said of z: it sits last, is no leader and shows no rank (before: "top: m2, z")
+    assert result.table["model"].iloc[-1] == "z" and "z" not in top_models(result)
+    placed = result.table[result.table["model"] != "z"]
+    assert top_models(result) == placed.loc[placed["rank"] == 1, "model"].tolist()
+    assert re.search(r"^\s+-\s+z\s", format_table(result), re.M) and ", z" not in format_table(result)
+
+
+def test_a_round_in_which_no_model_played_gives_no_numpy_warning() -> None:
+    # two real battles and two weightless ones: some resamples draw only weightless battles
+    battles = validate_battles(pd.DataFrame({"model_a": ["a", "a", "c", "c"], "model_b": ["b", "b", "a", "b"],
+                                             "winner": ["model_a", "model_b", "model_a", "model_a"],
+                                             "weight": [1, 1, 0, 0]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # before: "Mean of empty slice" from the rounds with no model
+        result = rate_battles(battles, RatingOptions(bootstrap=200, seed=0))
+    assert set(result.table["model"]) == {"a", "b", "c"}
 
 
 def test_one_round_or_one_question_is_named_as_the_reason_for_no_interval() -> None:

@@ -595,6 +595,28 @@ def test_top_model_tile_shows_a_markdown_name_as_text(tmp_path: Path, monkeypatc
         assert escape_markdown_html(image) in shown and "![" not in shown
 
 
+def test_a_model_with_only_weightless_battles_is_not_the_top_model_tile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose battles all weigh 0 has no interval and so shares rank 1 by the rank rule; the tile names
+    the model the data puts first (before: a 2-way tie with the weightless one)."""
+    from viz_fixture import _run_json, _write_json, _write_jsonl
+
+    from arena.rating import RatingOptions, write_leaderboard
+
+    run = tmp_path / "runs" / "20250301-000000-w0"
+    rows = [{"question_id": f"q{k}", "model_a": "strong", "model_b": "weak", "judge": "j", "turn": 1,
+             "winner": "model_a" if k % 5 else "model_b"} for k in range(200)]
+    rows += [{"question_id": f"q{k}", "model_a": "ghost", "model_b": "weak", "judge": "j", "turn": 1,
+              "winner": "model_a", "weight": 0} for k in range(5)]
+    _write_jsonl(run / "battles.jsonl", rows)
+    _write_json(run / "run.json", _run_json(run.name, "pairwise", ["strong", "weak", "ghost"]))
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=50, seed=0))
+    at = open_app(tmp_path, monkeypatch, "leaderboard")
+    tile = next(m for m in at.metric if m.label == "Top model")
+    assert tile.value == "strong"
+
+
 def test_a_run_archived_with_gzipped_battles_is_browsed_and_an_empty_one_is_not_compared(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ import streamlit as st
 from arena.errors import ArenaError
 from arena.human.votes import votes_path
 from arena.rating.names import names_shown
+from arena.rating.report import leading_models
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame
@@ -97,7 +98,7 @@ def top_models(table: pd.DataFrame) -> list[str]:
     """The models at the best rank (several when their intervals overlap), best rating first."""
     if "rank" not in table or table["rank"].isna().all():
         return [str(table["model"].iloc[0])]
-    return [str(m) for m in table.loc[table["rank"] == table["rank"].min(), "model"]]
+    return leading_models(table)
 
 
 def shared_top_caption(top: list[str]) -> str:

@@ -271,7 +271,11 @@ def normalise(
         name, value = anchor if anchor is not None else (baseline, init)
         ratings = ratings - ratings[:, [models.index(name)]] + value
     else:
-        ratings = ratings - np.nanmean(ratings, axis=1, keepdims=True) + init
+        present = np.isfinite(ratings)
+        count = present.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # a round in which no model played has no mean: NaN, silently
+            mean = np.where(present, ratings, 0.0).sum(axis=1, keepdims=True) / count
+        ratings = ratings - mean + init
     return ratings[0] if np.ndim(theta) == 1 else ratings
 
 

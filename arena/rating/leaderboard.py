@@ -41,6 +41,9 @@ class RatingResult:
     bootstrap_by: str | None = None  # the resampled unit ("battle" / "question"), None without bootstrap
 
 
+ABSENT_NOTE = "undefined: the model is absent from every bootstrap round"  # no round could rate it
+
+
 def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Per-model median over the rounds in which the model played; the single pass where it never did."""
     if not len(draws):
@@ -329,9 +332,11 @@ def _table(
     lengths = mean_lengths(battles)
     if lengths is not None:
         table["mean_length"] = table["model"].map(lengths)
-    return table.sort_values(["rating", "model"], ascending=[False, True], kind="stable").reset_index(
-        drop=True
-    )
+    # a model no bootstrap round could rate (e.g. only battles of weight 0) sits last: its point rating is
+    # only the scale's starting value
+    table["_unplaced"] = (note == ABSENT_NOTE).to_numpy() & bool(np.isfinite(low).any())
+    return table.sort_values(["_unplaced", "rating", "model"], ascending=[True, False, True],
+                             kind="stable").drop(columns="_unplaced").reset_index(drop=True)
 
 
 def _degenerate_intervals(
@@ -358,7 +363,7 @@ def _degenerate_intervals(
         "undefined: every bootstrap round gave the same rating (the model's battles have a single "
         "outcome), so the data cannot bound it"
     )
-    note[~np.isfinite(low)] = "undefined: the model is absent from every bootstrap round"
+    note[~np.isfinite(low)] = ABSENT_NOTE
     table.loc[zero, ["ci_low", "ci_high"]] = np.nan
     return note
 

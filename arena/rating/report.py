@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, head_to_head_table, write_head_to_head
-from arena.rating.leaderboard import RatingResult, rate_all
+from arena.rating.leaderboard import ABSENT_NOTE, RatingResult, rate_all
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
 from arena.rating.summary import battles_for_rating
@@ -66,8 +66,21 @@ def _winrate_matrix(result: RatingResult) -> dict[str, Any]:
 
 def top_models(result: RatingResult) -> list[str]:
     """Every model at rank 1 (all models whose intervals no other model's interval is above), best first."""
-    t = result.table
-    return [str(m) for m in t.loc[t["rank"] == 1, "model"]]
+    return leading_models(result.table)
+
+
+def leading_models(t: pd.DataFrame) -> list[str]:
+    """The models at the best rank of a leaderboard table, best first.
+
+    A model no bootstrap round could rate (e.g. all its battles weigh 0) is separated from no model, so it
+    shares the best rank, but it is no leader while some model has an interval.
+    """
+    first = t["rank"] == t["rank"].min()
+    if "ci_note" in t and "ci_low" in t:
+        unplaced = t["ci_note"].fillna("").astype(str).eq(ABSENT_NOTE)
+        if (first & ~unplaced & t["ci_low"].notna()).any():
+            first &= ~unplaced
+    return [str(m) for m in t.loc[first, "model"]]
 
 
 def _interval(lo: float, hi: float, note: Any) -> str:
@@ -83,7 +96,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     unit = f" by {result.bootstrap_by}" if result.bootstrap_by else ""
     shown = pd.DataFrame(
         {
-            "rank": t["rank"],
+            "rank": [("-" if note == ABSENT_NOTE else str(r)) for r, note in zip(t["rank"], t["ci_note"])],
             "model": t["model"],
             "rating": t["rating"].map("{:.1f}".format),
             f"CI {percentiles[0]:g}-{percentiles[1]:g}%{unit}": [
