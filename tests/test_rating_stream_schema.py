@@ -14,7 +14,7 @@ import pytest
 
 from arena.errors import DataError
 from arena.rating import packed
-from arena.rating.io import validate_battles
+from arena.rating.io import load_battles, validate_battles
 from arena.rating.stream import _JsonlSchema, _parse_jsonl_block, iter_battle_chunks
 from arena.rating.summary import summarise
 
@@ -171,3 +171,34 @@ def test_a_later_block_without_model_a_after_a_row_by_row_block_names_its_first_
     for chunk in (boundary, 1 << 20):
         with pytest.raises(DataError, match=r"b\.jsonl:11: field 'model_a' must be a non-empty string"):
             streamed(path, chunk)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".json"])
+def test_a_null_model_name_in_every_battle_names_its_line_and_an_absent_field_the_file(
+    tmp_path: Path, suffix: str
+) -> None:
+    """model_a present but null (or empty in CSV) on every row is a bad value at its line; only a field that
+    no record has is 'missing in every battle' (before: the fast path said 'missing' for both)."""
+    rows = [{"model_a": None, "model_b": "b", "winner": "model_a"}] * 3
+    path = tmp_path / f"null{suffix}"
+    frame = pd.DataFrame(rows)
+    if suffix == ".jsonl":
+        write(path, rows)
+    elif suffix == ".json":
+        path.write_text(json.dumps(rows))
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    where = {".jsonl": ":1", ".csv": ":2", ".parquet": ": row 1", ".json": ": record 1"}[suffix]
+    with pytest.raises(DataError, match=rf"null\{suffix}{where}: field 'model_a' must be a non-empty string"):
+        load_battles(path)
+    if suffix != ".json":  # the chunked reader `arena rate` uses
+        with pytest.raises(DataError, match=rf"null\{suffix}{where}: field 'model_a'"):
+            streamed(path, 1 << 20)
+    absent = tmp_path / "absent.jsonl"
+    write(absent, [{"model_b": "b", "winner": "model_a"}] * 3)
+    with pytest.raises(DataError, match=r"absent\.jsonl: missing field 'model_a' in every battle"):
+        load_battles(absent)
+    with pytest.raises(DataError, match=r"absent\.jsonl: missing field 'model_a' in every battle"):
+        streamed(absent, 1 << 20)

@@ -44,7 +44,7 @@ def _models(table: pa.Table, path: Path, first: bool) -> dict[str, pd.Series]:
     out = {}
     for field in ("model_a", "model_b"):
         column = table.column(field) if field in table.column_names else None
-        if column is None or (first and column.null_count == len(column)):
+        if column is None:
             if not first:  # absent from a later block only: its rows are bad, named by the row-by-row reader
                 raise NotVouched(field)
             raise DataError(f"{path}: missing field '{field}' in every battle",
