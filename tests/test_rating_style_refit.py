@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 from scipy.optimize import minimize
@@ -161,3 +162,53 @@ def test_a_feature_that_does_not_vary_is_named_plainly() -> None:
     _, names, warnings = style_features(battles)
     assert names == ["length", "header_density"]
     assert warnings == ["style feature 'bold_density' does not vary and was left out"]
+
+
+def textbook_vif(a, b, x, w, m, k):  # type: ignore[no-untyped-def]
+    """1 / (1 - R^2) of weighted least squares of feature k on a dense design: the model indicators (+1 for
+    model_a, -1 for model_b, model 0's column left out) and the other features, no intercept."""
+    design = np.zeros((len(a), m))
+    design[np.arange(len(a)), a] += 1.0
+    design[np.arange(len(a)), b] -= 1.0
+    design = np.column_stack([design[:, 1:], np.delete(x, k, axis=1)])
+    root = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(design * root[:, None], x[:, k] * root, rcond=None)
+    rest = x[:, k] - design @ coef
+    return float((w * x[:, k] ** 2).sum() / (w * rest**2).sum())
+
+
+def test_feature_variance_inflation_matches_a_dense_regression() -> None:
+    from arena.rating.style import feature_vifs
+
+    a, b, x, _, w, = styled_arrays(500, 5, 3)
+    # the second feature partly follows the models' own habits, the third copies them almost exactly
+    habit = np.random.default_rng(1).normal(size=5)
+    x = np.column_stack([x[:, 0], 0.5 * x[:, 1] + habit[a] - habit[b],
+                         habit[a] - habit[b] + 0.01 * np.random.default_rng(2).normal(size=len(a))])
+    got = feature_vifs(a, b, x, w, 5)
+    want = [textbook_vif(a, b, x, w, 5, k) for k in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-7)
+    assert got[0] < 1.2 and got[2] > 1000  # an independent feature and a copy of who plays
+
+
+def test_a_style_feature_fixed_by_the_models_is_named_and_a_varied_one_is_not() -> None:
+    import pandas as pd
+
+    from arena.rating import RatingOptions, rate_battles, validate_battles
+
+    rng = np.random.default_rng(4)
+    n, models = 400, np.array(["m0", "m1", "m2", "m3"])
+    a = rng.integers(0, 4, n)
+    b = (a + rng.integers(1, 4, n)) % 4
+    lists = np.array([0.0, 2.0, 5.0, 9.0])  # each model writes the same number of list items every time
+    battles = pd.DataFrame({"model_a": models[a], "model_b": models[b],
+                            "winner": rng.choice(["model_a", "model_b", "tie"], n),
+                            "len_a": rng.integers(50, 400, n).astype(float),
+                            "len_b": rng.integers(50, 400, n).astype(float)})
+    battles["list_a"], battles["list_b"] = lists[a] * battles["len_a"] / 100, lists[b] * battles["len_b"] / 100
+    text = " ".join(rate_battles(validate_battles(battles), RatingOptions(bootstrap=0, style_control=True)).warnings)
+    assert re.search(r"style feature 'list_density' is 9\d\.\d% determined by which models play", text)
+    assert "'length' is" not in text  # lengths vary within each model
+    battles["list_a"], battles["list_b"] = rng.integers(0, 9, n).astype(float), rng.integers(0, 9, n).astype(float)
+    assert "determined by which models play" not in " ".join(
+        rate_battles(validate_battles(battles), RatingOptions(bootstrap=0, style_control=True)).warnings)

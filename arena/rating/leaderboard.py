@@ -24,7 +24,7 @@ from arena.rating.diagnostics import diagnose, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
-from arena.rating.style import style_control, style_features
+from arena.rating.style import confounded_features, style_control, style_features
 
 
 @dataclass
@@ -136,13 +136,15 @@ def _fit_style(
     x, names, notes = style_features(battles)
     warnings.extend(notes)
     _, a, b = encode_models(battles)
+    weight = battles["weight"].to_numpy(float)
+    warnings.extend(confounded_features(a, b, x, weight, counts.n_models, names))
     fit = style_control(
         a,
         b,
         x,
         names,
         battles["score"].to_numpy(float),
-        battles["weight"].to_numpy(float),
+        weight,
         counts.n_models,
         options.bootstrap,
         options.seed,

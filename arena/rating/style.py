@@ -94,6 +94,60 @@ def style_features(battles: pd.DataFrame) -> tuple[np.ndarray, list[str], list[s
     return raw / scale[keep], names, warnings
 
 
+_VIF_WARN = 10.0  # a coefficient's variance inflated this much by the other columns: R^2 0.9
+_VIF_MODELS = 1500  # above this many models the (M + F)^2 normal matrix is not formed (the check is skipped)
+
+
+def feature_vifs(a: np.ndarray, b: np.ndarray, x: np.ndarray, w: np.ndarray, n_models: int) -> np.ndarray:
+    """Variance inflation factor of each style feature column against the model identities and the others.
+
+    Weighted least squares of a feature column on the battle's model indicators (+1 for model_a, -1 for
+    model_b) and the other features, without intercept (the features are not centred): R^2 = 1 - 1 / VIF,
+    VIF_f = G_ff (G^-1)_ff of the normal matrix G of [indicators, features], one model's column left out
+    (the indicators only fix rating differences). NaN when there are more than `_VIF_MODELS` models.
+    """
+    f, m = x.shape[1], n_models
+    if not f or m < 2 or m > _VIF_MODELS:
+        return np.full(f, np.nan)
+    g = np.zeros((m + f, m + f))
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pair = np.bincount(lo * m + hi, w, m * m).reshape(m, m)
+    g[:m, :m] = -(pair + pair.T)
+    g[np.arange(m), np.arange(m)] = np.bincount(a, w, m) + np.bincount(b, w, m)
+    wx = w[:, None] * x
+    cross = np.stack([np.bincount(a, wx[:, k], m) - np.bincount(b, wx[:, k], m) for k in range(f)], axis=1)
+    g[:m, m:], g[m:, :m] = cross, cross.T
+    g[m:, m:] = x.T @ wx
+    keep = np.r_[np.arange(1, m), np.arange(m, m + f)]
+    reduced = g[np.ix_(keep, keep)]
+    inverse = np.linalg.pinv(reduced, hermitian=True)
+    diag = np.diag(reduced)[m - 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(diag > 0, diag * np.diag(inverse)[m - 1:], np.inf)
+
+
+def confounded_features(
+    a: np.ndarray, b: np.ndarray, x: np.ndarray, w: np.ndarray, n_models: int, names: list[str]
+) -> list[str]:
+    """Warnings for the style features that the model identities (and the other features) nearly determine.
+
+    A model that writes about the same lengths or markdown in every answer makes its feature differences a
+    function of who plays: the fit cannot tell style from strength and the style-controlled ratings get wide
+    intervals.
+    """
+    out = []
+    for name, vif in zip(names, feature_vifs(a, b, x, w, n_models)):
+        if vif >= _VIF_WARN:  # NaN (not checked) compares False
+            out.append(
+                f"style feature {name!r} is {1.0 - 1.0 / vif:.1%} determined by which models play (and the "
+                f"other features; variance inflated {vif:,.0f}x): the models write about the same "
+                f"{name.replace('_', ' ')} in every answer, so the data cannot tell their style from their "
+                "strength and the style-controlled ratings have wide intervals; read the plain ratings, or rate "
+                "battles whose answers vary in style within each model"
+            )
+    return out
+
+
 def _loss_grad(
     params: np.ndarray,
     a: np.ndarray,
