@@ -45,18 +45,23 @@ def test_serving_figures_from_the_runs_answers(tmp_path, questions_file, capsys)
     assert "latency_p95_s" in (run / "serving.csv").read_text().splitlines()[0]
 
 
-def test_cached_answers_keep_the_figures_of_the_run_that_made_them(tmp_path, questions_file):
+def test_cached_answers_keep_the_figures_of_the_run_that_made_them(tmp_path, questions_file, capsys):
     with FakeOpenAI(reply=lambda body: "a b") as srv:
         cand = {"name": "served", "backend": "openai", "model": "fake", "base_url": srv.base_url}
         cfg = write_config(tmp_path, questions_file, [cand], generation={"concurrency": 2})
         assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+        assert "cached answers:" not in capsys.readouterr().out  # this run made its answers
         cfg = write_config(tmp_path, questions_file, [cand], generation={"concurrency": 7})
         assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
         assert len(srv.requests) == 5  # the second run answered nothing: all cached
+        out = capsys.readouterr().out
     first, second = sorted((tmp_path / "ws" / "runs").iterdir())
     a = json.loads((first / "serving.json").read_text())["models"][0]
     b = json.loads((second / "serving.json").read_text())["models"][0]
     assert b["runs"] == [first.name] and b["concurrency"] == 2 and b["latency_p50_s"] == a["latency_p50_s"]
+    # the terminal says whose measurements these are
+    assert (f"cached answers: the figures of every model were measured when earlier run(s) generated the "
+            f"answers: {first.name}") in out
 
 
 def test_replayed_answers_have_no_serving_figures(tmp_path, questions_file):

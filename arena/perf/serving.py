@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from arena.errors import ArenaError
+from arena.rating.names import names_shown
 from arena.records import iter_jsonl, safe_filename, write_json_atomic, write_text_atomic
 
 LIVE_BACKENDS = ("openai", "vllm", "demo")  # replayed answer files carry no serving figures
@@ -134,6 +135,15 @@ def serving_table(doc: dict[str, Any]) -> str:
                                          pair(m["ttft_p50_s"], m["ttft_p95_s"]))
         lines.append(f"{m['model']:<28} {m['concurrency'] or '?':>4} {m['requests']:>5} {times[0]:>14} {times[1]:>15} "
                      f"{speed:>9} {rate:>7}" + ("  DEMO (no model: times not meaningful)" if demo else ""))
+    this = doc.get("run_id")
+    earlier = [m for m in doc["models"] if this and any(r != this for r in m.get("runs") or [])]
+    if earlier:  # cached answers: their figures were measured when an earlier run generated them
+        runs = sorted({r for m in earlier for r in m["runs"] if r != this})
+        shown = ", ".join(runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+        whom = "every model" if len(earlier) == len(doc["models"]) else names_shown([m["model"] for m in earlier])
+        part = " (in part)" if any(this in m["runs"] for m in earlier) else ""
+        lines.append(f"  cached answers: the figures of {whom} were measured{part} when earlier run(s) "
+                     f"generated the answers: {shown}")
     return "\n".join(lines)
 
 
