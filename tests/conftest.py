@@ -19,6 +19,13 @@ QUESTIONS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _votes_count_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """App tests click a vote button as soon as the page is drawn: no minimum time on screen (a test of that
+    minimum sets ARENA_VOTE_MIN_SECONDS itself)."""
+    monkeypatch.setenv("ARENA_VOTE_MIN_SECONDS", "0")
+
+
 @pytest.fixture
 def fake_openai():
     """A live fake OpenAI server for the duration of one test."""

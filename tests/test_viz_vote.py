@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +246,46 @@ def test_human_results_page_leaderboard_and_agreement(
     at.radio(key="hr_source").set_value("pooled")
     at = run_ok(at)
     assert int(at.dataframe[0].value["battles"].sum()) > int(board["battles"].sum())
+
+
+def test_a_vote_key_pressed_again_at_once_does_not_vote_on_the_next_battle(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable
+) -> None:
+    """The second press of a quick double press lands on the battle drawn after the first vote: it is refused
+    until that battle has been on screen for ARENA_VOTE_MIN_SECONDS, then a press counts."""
+    monkeypatch.setenv("ARENA_VOTE_MIN_SECONDS", "0.6")
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch)
+    at.text_input(key="human_voter").input("carol")
+    at = run_ok(at)
+    time.sleep(0.7)  # the first battle has been read
+    button(at, "vote_1").click()
+    at = run_ok(at)
+    assert len(records(workspace)) == 1
+    first = records(workspace)[0]["battle"]
+    button(at, "vote_1").click()  # at once: the next battle has just appeared
+    at.run()
+    assert len(records(workspace)) == 1  # before: a second vote, on a battle never read
+    assert any("less than 0.6 s after this item appeared" in e.value for e in at.error)
+    time.sleep(0.7)
+    button(at, "vote_2").click()
+    at = run_ok(at)
+    second = records(workspace)
+    assert len(second) == 2 and second[1]["battle"] != first
+
+
+def test_a_grade_key_pressed_again_at_once_does_not_grade_the_next_answer(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, host: callable
+) -> None:
+    monkeypatch.setenv("ARENA_VOTE_MIN_SECONDS", "0.6")
+    host("127.0.0.1")
+    at = open_vote(workspace, monkeypatch, run=RUN_SINGLE, page="grade")
+    at.text_input(key="human_voter").input("dave")
+    at = run_ok(at)
+    button(at, "grade_5").click()  # the answer appeared a moment ago
+    at.run()
+    assert not records(workspace, RUN_SINGLE) and any("less than 0.6 s" in e.value for e in at.error)
+    time.sleep(0.7)
+    button(at, "grade_5").click()
+    at = run_ok(at)
+    assert [r["grade"] for r in records(workspace, RUN_SINGLE)] == [5]

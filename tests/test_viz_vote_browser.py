@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +35,16 @@ if CHROMIUM.exists():
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The fixture workspace served by `streamlit run`; yields (base URL, workspace)."""
     ws = build_workspace(tmp_path_factory.mktemp("voteb") / "ws")
+    yield from serve_voting(ws, tmp_path_factory, "0")  # these voters press at once: no time on screen
+
+
+def serve_voting(ws: Path, tmp_path_factory: pytest.TempPathFactory, min_seconds: str) -> Iterator[tuple[str, Path]]:
+    """`streamlit run` on a workspace with ARENA_VOTE_MIN_SECONDS set; yields (base URL, workspace)."""
     log_path = tmp_path_factory.mktemp("votelog") / "streamlit.log"
-    with open(log_path, "w") as log, serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
-        yield base, ws
+    with (pytest.MonkeyPatch.context() as env, open(log_path, "w") as log):
+        env.setenv("ARENA_VOTE_MIN_SECONDS", min_seconds)
+        with serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
+            yield base, ws
 
 
 def left(page: object, n: int) -> None:
@@ -50,8 +58,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The fixture workspace with every answer hostile, served by `streamlit run`; yields the base URL."""
     ws = build_workspace(tmp_path_factory.mktemp("hvoteb") / "ws")
     set_answers(ws, HOSTILE)
-    log_path = tmp_path_factory.mktemp("hvotelog") / "streamlit.log"
-    with open(log_path, "w") as log, serve_app(ws, log=log, extra=["--server.fileWatcherType", "none"]) as base:
+    for base, _ in serve_voting(ws, tmp_path_factory, "0"):
         yield base
 
 
@@ -97,6 +104,33 @@ def test_two_voters_at_once_lose_no_line(served: tuple[str, Path]) -> None:
     assert [r["choice"] for r in by_voter["alice"]] == ["1"] * VOTES_EACH
     assert [r["choice"] for r in by_voter["bob"]] == ["2"] * VOTES_EACH
     assert all(len({r["battle"] for r in rs}) == VOTES_EACH for rs in by_voter.values())
+
+
+def test_a_key_pressed_again_as_the_next_battle_appears_is_not_a_vote(
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A voter presses 1, and again the moment the next battle is drawn: the second press is refused (the page
+    says why) until that battle has been on screen for ARENA_VOTE_MIN_SECONDS; a later press counts."""
+    ws = build_workspace(tmp_path_factory.mktemp("dvoteb") / "ws")
+    for base, _ in serve_voting(ws, tmp_path_factory, "3"):
+        url = f"{base}/?page=vote&run={RUN2}"
+        with sync_api.sync_playwright() as p:
+            browser = launch(p, url)
+            carol = open_voter(browser, url, "carol")
+            time.sleep(3.2)  # the first battle was read
+            carol.keyboard.press("1")
+            left(carol, 29)
+            carol.keyboard.press("1")  # at once: the battle it lands on has just appeared
+            expect(carol.get_by_text(re.compile("after this item appeared, so it was not counted"))).to_be_visible()
+            left(carol, 29)
+            assert len(votes_path(ws, RUN2).read_text(encoding="utf-8").splitlines()) == 1
+            time.sleep(3.2)
+            carol.locator('[data-testid="stMain"] h1').first.click()
+            carol.keyboard.press("2")
+            left(carol, 28)
+            browser.close()
+    records = [json.loads(line) for line in votes_path(ws, RUN2).read_text(encoding="utf-8").splitlines()]
+    assert [r["choice"] for r in records] == ["1", "2"] and records[0]["battle"] != records[1]["battle"]
 
 
 def test_hostile_answers_draw_no_heading_on_a_narrow_screen(hostile: str) -> None:

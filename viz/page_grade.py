@@ -20,6 +20,7 @@ from viz.page_vote import (
     answer_turns,
     last_with_withdraw,
     log_warning,
+    mark_shown,
     my_votes,
     pick_current,
     record_limited,
@@ -28,6 +29,7 @@ from viz.page_vote import (
     skip,
     start_session,
     still_allowed,
+    too_soon,
 )
 from viz.render import escape_markdown_html, fmt_num, page_header
 
@@ -50,6 +52,8 @@ def give(workspace: Path, run_id: str, voter: str, item: dict[str, Any], grade: 
     it for reveal/undo. `seen` is the voter's grade count on this answer when it was shown."""
     if not still_allowed():
         st.session_state["human_error"] = "Voting is not allowed right now (access token)."
+        return
+    if too_soon(f"{item['battle']}_{seen}"):
         return
     record = grade_record(voter, item, grade, st.session_state.get("grade_comment", ""))
     if not record_limited(workspace, run_id, record, k, seen):
@@ -95,6 +99,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     turn = int(item["turn"])
     seen = own.get(item["battle"], 0)
     tag = f"{item['battle']}_{seen}"  # a click counts for the answer and showing it was drawn for
+    mark_shown(tag)
     show_question_boxed(load_questions(run).get(item["question_id"]), turn)
     st.subheader("Answer")
     texts = answer_turns(workspace, run, item["model"], item["question_id"], turn)

@@ -13,7 +13,10 @@ key press landing after the page moved on never stores a vote beyond K or on an 
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from viz.data import RunInfo, _battles_cached, find_answer, load_questions, stam
 from viz.page_battles import _turns
 from viz.render import MAX_CHARS, escape_markdown_html, fmt_num, page_header
 
+_MIN_SECONDS = 1.0
 SHORTCUTS = {"1": "1", "2": "2", "tie": "3", "bothbad": "4"}
 PERSISTENT = ("human_voter", "human_token", "human_strategy", "human_k", "human_reveal")
 _MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # headings and rules as GFM has them
@@ -275,6 +279,36 @@ def run_ratings(run: RunInfo) -> dict[str, float]:
     return {str(r["model"]): float(r["rating"]) for r in rows if isinstance(r, dict) and r.get("rating") is not None}
 
 
+def min_seconds_on_screen() -> float:
+    """How long an item must be on screen before a vote on it counts (ARENA_VOTE_MIN_SECONDS, default 1; 0 off).
+
+    A vote key pressed twice quickly would otherwise vote on the item drawn after the first press, which the
+    voter has not read."""
+    try:
+        value = float(os.environ.get("ARENA_VOTE_MIN_SECONDS", "") or _MIN_SECONDS)
+    except ValueError:
+        return _MIN_SECONDS
+    return value if math.isfinite(value) and value >= 0 else _MIN_SECONDS
+
+
+def mark_shown(tag: str) -> None:
+    """Remember when the item with this button tag was first drawn for this session (monotonic clock)."""
+    if st.session_state.get("human_shown", (None,))[0] != tag:
+        st.session_state["human_shown"] = (tag, time.monotonic())
+
+
+def too_soon(tag: str) -> bool:
+    """True (and the page's message set) when a vote on `tag` comes less than the minimum after it was drawn."""
+    shown_tag, since = st.session_state.get("human_shown", (None, 0.0))
+    wait = min_seconds_on_screen()
+    if shown_tag != tag or time.monotonic() - since >= wait:
+        return False
+    st.session_state["human_error"] = (
+        f"That key press came less than {wait:g} s after this item appeared, so it was not counted (a key pressed "
+        "twice votes on the next item before it can be read). Read the answers and vote again.")
+    return True
+
+
 def record_limited(workspace: Path, run_id: str, record: dict[str, Any], k: int, seen: int) -> bool:
     """Append a vote or grade unless the voter already has K on the item or it changed since it was shown
     (re-checked under the log's lock); a refusal or a write failure becomes the page's error message."""
@@ -292,6 +326,8 @@ def cast(workspace: Path, run_id: str, voter: str, item: dict[str, Any], swapped
     it for reveal/undo. `seen` is the voter's vote count on this item when it was shown."""
     if not still_allowed():
         st.session_state["human_error"] = "Voting is not allowed right now (access token)."
+        return
+    if too_soon(f"{item['battle']}_{seen}"):
         return
     record = vote_record(voter, item, swapped, choice, st.session_state.get("vote_comment", ""))
     if not record_limited(workspace, run_id, record, k, seen):
@@ -389,6 +425,7 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     seen = own.get(item["battle"], 0)
     swapped = shown_swapped(voter, item["battle"], seen)
     tag = f"{item['battle']}_{seen}"  # a click counts for the item and showing it was drawn for, never a later one
+    mark_shown(tag)
     if not show_pair(workspace, run, item, swapped):
         st.warning("This battle cannot be voted on: an answer is not in the answer cache. Skip it.")
         st.button("Skip", key=f"vote_skip_{tag}", on_click=skip, args=("vote_current", item["battle"]))
