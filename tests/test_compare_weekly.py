@@ -93,6 +93,7 @@ def test_week_two_names_the_changed_candidate_only(weekly_ws: Path, capsys: pyte
     assert main(["compare", str(weekly_ws), "--rounds", "50", "--no-categories"]) == 0
     table = capsys.readouterr().out
     assert re.search(r"c4 .* better", table) and "significantly worse: none" in table
+    assert re.search(r"^c4 .* 4->1 +better$", table, re.M) and "rank by rating" in table  # ordinal, and said so
     assert [line.split()[0] for line in table.splitlines() if line.endswith((" better", " worse"))] == ["c4"]
     assert "why c4:" in table and table.count("why ") == 1
 

@@ -54,7 +54,7 @@ def _rows(models: list[dict[str, Any]]) -> list[list[str]]:
              f"{r['old_rank']}->{r['new_rank']}", r["verdict"]] for r in models]
 
 
-HEAD = ["model", "old", "new", "change", "interval", "rank", "verdict"]
+HEAD = ["model", "old", "new", "change", "interval", "rank by rating", "verdict"]  # ordinal, not CI-separated
 
 
 def _table(rows: list[list[str]]) -> list[str]:
