@@ -214,6 +214,26 @@ def test_battle_browser_reference_and_verdict_filter(
     assert "verdict: **tie**" in texts(at)
 
 
+def test_battle_verdict_filter_speaks_of_the_chosen_model(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a model chosen, "wins" / "loses" mean that model's result on either side (before: only "model A
+    wins", the side in the file, which mixes the model's wins with its losses)."""
+    rows = [json.loads(line) for line in (workspace / "runs" / RUN2 / "battles.jsonl").read_text().splitlines()]
+    model = "model-alpha"
+    mine = [r for r in rows if model in (r["model_a"], r["model_b"])]
+    won = [r for r in mine if r["winner"] in ("model_a", "model_b") and r[r["winner"]] == model]
+    lost = [r for r in mine if r["winner"] in ("model_a", "model_b") and r[r["winner"]] != model]
+    assert won and lost and any(r["model_b"] == model for r in won)  # the fixture has both, on both sides
+    at = open_app(workspace, monkeypatch, "battles", run=RUN2, model=model)
+    box = at.selectbox(key="bt_verdict")
+    assert box.options[1:3] == [f"{model} wins", f"{model} loses"]
+    for choice, want in (("won", won), ("lost", lost)):
+        at.selectbox(key="bt_verdict").set_value(choice).run()
+        assert at.number_input(key="bt_pos").label == f"Battle (of {len(want):,})"
+        assert f"verdict: **{model}**" in texts(at) if choice == "won" else f"verdict: **{model}**" not in texts(at)
+    at.selectbox(key="bt_model_a").set_value("(any)").run()  # back to sides: the model's choice is cleared
+    assert at.selectbox(key="bt_verdict").value == "(any)" and "model A wins" in at.selectbox(key="bt_verdict").options
+
+
 def test_judges_page(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(workspace, monkeypatch, "judges")
     table = at.dataframe[0].value.set_index("judge")

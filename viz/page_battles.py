@@ -23,6 +23,18 @@ VERDICTS = {
 }
 
 
+WON, LOST = "won", "lost"  # verdict filter values relative to the chosen model
+
+
+def verdict_labels(model: str | None) -> dict[str, str]:
+    """The verdict filter's choices: by side (A / B) when no model is chosen, else the chosen model's result."""
+    if model is None:
+        return VERDICTS
+    name = model if len(model) <= 40 else model[:39] + "…"
+    return {WON: f"{name} wins", LOST: f"{name} loses", "tie": VERDICTS["tie"],
+            "tie (bothbad)": VERDICTS["tie (bothbad)"]}
+
+
 def _options(frame: pd.DataFrame, column: str) -> list[str]:
     """Sorted distinct values of a column, for a filter."""
     if column not in frame:
@@ -48,15 +60,22 @@ def filter_battles(battles: pd.DataFrame) -> pd.DataFrame:
     category = row1[0].selectbox("Category", [ANY] + _options(battles, "category"), key="bt_category")
     model_a = row1[1].selectbox("Model", [ANY] + models, key="bt_model_a")
     model_b = row1[2].selectbox("Opponent", [ANY] + models, key="bt_model_b")
+    labels = verdict_labels(model_a if model_a != ANY else None)
+    if st.session_state.get("bt_verdict", ANY) not in [ANY, *labels]:  # the model was picked or cleared
+        st.session_state["bt_verdict"] = ANY
     verdict = row2[0].selectbox(
-        "Verdict", [ANY] + list(VERDICTS), key="bt_verdict", format_func=lambda v: VERDICTS.get(v, v)
+        "Verdict", [ANY] + list(labels), key="bt_verdict", format_func=lambda v: labels.get(v, v)
     )
     judge = row2[1].selectbox("Judge", [ANY] + _options(battles, "judge"), key="bt_judge")
     question = row2[2].selectbox("Question", [ANY] + questions, key="bt_question")
     mask = pd.Series(True, index=battles.index)
+    if verdict in (WON, LOST):  # in terms of the chosen model, whichever side it was on
+        side_a = battles["model_a"] == model_a
+        took = (side_a & (battles["winner"] == "model_a")) | (~side_a & (battles["winner"] == "model_b"))
+        mask &= took if verdict == WON else battles["winner"].isin(["model_a", "model_b"]) & ~took
     for column, value in (
         ("category", category),
-        ("winner", verdict),
+        ("winner", verdict if verdict not in (WON, LOST) else ANY),
         ("judge", judge),
         ("question_id", question),
     ):
