@@ -234,6 +234,24 @@ def test_battle_verdict_filter_speaks_of_the_chosen_model(workspace: Path, monke
     assert at.selectbox(key="bt_verdict").value == "(any)" and "model A wins" in at.selectbox(key="bt_verdict").options
 
 
+def test_battle_filters_are_kept_in_the_address(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The address says what the browser shows, so a copied link opens the same battle; other pages drop it."""
+    at = open_app(workspace, monkeypatch, "battles", run=RUN2)
+    at.selectbox(key="bt_model_a").set_value("model-alpha").run()
+    at.selectbox(key="bt_verdict").set_value("lost").run()
+    at.button(key="bt_next").click().run()
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert {k: params.get(k) for k in ("model", "verdict", "battle")} == {
+        "model": "model-alpha", "verdict": "lost", "battle": "2"}
+    shown = texts(at)
+    link = open_app(workspace, monkeypatch, "battles", run=RUN2,
+                    **{k: v for k, v in params.items() if k not in ("page", "run")})
+    assert link.number_input(key="bt_pos").value == 2 and link.selectbox(key="bt_verdict").value == "lost"
+    assert texts(link) == shown  # the same battle, filters and all
+    at.sidebar.radio(key="page").set_value("Leaderboard").run()
+    assert "model" not in at.query_params and "battle" not in at.query_params
+
+
 def test_judges_page(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(workspace, monkeypatch, "judges")
     table = at.dataframe[0].value.set_index("judge")

@@ -66,6 +66,9 @@ def pick_page() -> str:
         st.session_state["page"] = by_slug.get(str(st.query_params.get("page", "")).lower(), names[0])
     choice = st.sidebar.radio("Page", names, key="page")
     st.query_params["page"] = slug(choice)
+    if choice != "Battles":  # the battle browser's filters belong to its own address
+        for param in page_battles.URL_PARAMS:
+            st.query_params.pop(param, None)
     return choice
 
 

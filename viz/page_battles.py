@@ -14,6 +14,7 @@ from viz.render import escape_markdown_html, missing_results, page_header, show_
 
 ANY = "(any)"
 TRUNCATED_TAG = "✂ Truncated"
+URL_PARAMS = ("model", "opponent", "question", "category", "judge", "verdict", "battle")  # this page's own
 FILTER_KEYS = ("bt_category", "bt_model_a", "bt_model_b", "bt_verdict", "bt_judge", "bt_question")
 VERDICTS = {
     "model_a": "model A wins",
@@ -53,11 +54,16 @@ def filter_battles(battles: pd.DataFrame) -> pd.DataFrame:
     """Draw the filters and return the matching battles (in file order)."""
     models = sorted(set(_options(battles, "model_a")) | set(_options(battles, "model_b")))
     questions = _options(battles, "question_id")
+    categories, judges = _options(battles, "category"), _options(battles, "judge")
     _initial("bt_model_a", "model", [ANY] + models)
     _initial("bt_model_b", "opponent", [ANY] + models)
     _initial("bt_question", "question", [ANY] + questions)
+    _initial("bt_category", "category", [ANY] + categories)
+    _initial("bt_judge", "judge", [ANY] + judges)
+    first_model = st.session_state["bt_model_a"]
+    _initial("bt_verdict", "verdict", [ANY, *verdict_labels(first_model if first_model != ANY else None)])
     row1, row2 = st.columns(3), st.columns(3)
-    category = row1[0].selectbox("Category", [ANY] + _options(battles, "category"), key="bt_category")
+    category = row1[0].selectbox("Category", [ANY] + categories, key="bt_category")
     model_a = row1[1].selectbox("Model", [ANY] + models, key="bt_model_a")
     model_b = row1[2].selectbox("Opponent", [ANY] + models, key="bt_model_b")
     labels = verdict_labels(model_a if model_a != ANY else None)
@@ -66,8 +72,14 @@ def filter_battles(battles: pd.DataFrame) -> pd.DataFrame:
     verdict = row2[0].selectbox(
         "Verdict", [ANY] + list(labels), key="bt_verdict", format_func=lambda v: labels.get(v, v)
     )
-    judge = row2[1].selectbox("Judge", [ANY] + _options(battles, "judge"), key="bt_judge")
+    judge = row2[1].selectbox("Judge", [ANY] + judges, key="bt_judge")
     question = row2[2].selectbox("Question", [ANY] + questions, key="bt_question")
+    for param, value in (("model", model_a), ("opponent", model_b), ("question", question),
+                         ("category", category), ("judge", judge), ("verdict", verdict)):
+        if value == ANY:  # the address always says what is shown: a copied link opens the same battles
+            st.query_params.pop(param, None)
+        else:
+            st.query_params[param] = value
     mask = pd.Series(True, index=battles.index)
     if verdict in (WON, LOST):  # in terms of the chosen model, whichever side it was on
         side_a = battles["model_a"] == model_a
@@ -102,6 +114,7 @@ def pick_position(total: int) -> int:
     left.button("◀ Previous", key="bt_prev", on_click=_step, args=(-1, total))
     middle.number_input(f"Battle (of {total:,})", min_value=1, max_value=total, step=1, key="bt_pos")
     right.button("Next ▶", key="bt_next", on_click=_step, args=(1, total))
+    st.query_params["battle"] = str(st.session_state["bt_pos"])
     return int(st.session_state["bt_pos"]) - 1
 
 
