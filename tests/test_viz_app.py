@@ -176,6 +176,14 @@ def test_categories_table_and_radar(workspace: Path, monkeypatch: pytest.MonkeyP
     assert list(table.columns) == ["overall", "coding", "math", "stem", "writing"]
     assert list(table.index) == RATING_ORDER
     assert at.get("plotly_chart")
+    at.toggle(key="cat_detail").set_value(True).run()
+    cells = at.dataframe[0].value
+    assert list(cells.columns) == list(table.columns) and list(cells.index) == RATING_ORDER
+    math = {r["model"]: r for r in board(workspace)["categories"]["math"]["table"]}
+    for model, row in math.items():  # each cell: the rating, its interval and its battles, from the file
+        interval = f" [{row['ci_low']:.0f}, {row['ci_high']:.0f}]" if row.get("ci_low") is not None else ""
+        assert cells.loc[model, "math"] == f"{row['rating']:.1f}{interval} n={row['battles']}"
+    assert any("[" in c for c in cells["math"])  # the fixture's math cells have intervals
 
 
 def test_history_entered_and_changes(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

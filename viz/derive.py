@@ -195,17 +195,20 @@ def changes_since(
     return table.reset_index(), previous_id, entered, left
 
 
-def category_table(board: dict[str, Any]) -> pd.DataFrame:
-    """Model x category ratings (plus the overall rating), models ordered by overall rating."""
+def category_table(board: dict[str, Any], field: str = "rating") -> pd.DataFrame:
+    """Model x category values of one leaderboard field (rating, ci_low, ci_high, battles), overall first;
+    models ordered by overall rating."""
     overall = section_frame(board.get("overall"))
-    columns = {"overall": overall.set_index("model")["rating"]} if not overall.empty else {}
-    for name, section in sorted((board.get("categories") or {}).items()):
-        table = section_frame(section)
+    columns = {}
+    for name, section in [("overall", board.get("overall")), *sorted((board.get("categories") or {}).items())]:
+        table = overall if name == "overall" else section_frame(section)
         if not table.empty:
-            columns[name] = table.set_index("model")["rating"]
+            columns[name] = table.set_index("model")[field] if field in table else pd.Series(
+                float("nan"), index=table["model"])
     frame = pd.DataFrame(columns)
-    if "overall" in frame:
-        frame = frame.sort_values("overall", ascending=False)
+    if not overall.empty:  # the same row order whichever field is shown
+        order = overall.set_index("model")["rating"].reindex(frame.index)
+        frame = frame.loc[order.sort_values(ascending=False, kind="stable").index]
     frame.index.name = "model"
     return frame
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -40,6 +41,22 @@ def radar(table, models: list[str]) -> go.Figure:
     return fig
 
 
+def cell_details(board: dict) -> pd.DataFrame:
+    """Model x category text cells: `rating [low, high] n=battles` (the interval left out when undefined)."""
+    parts = {f: category_table(board, f) for f in ("rating", "ci_low", "ci_high", "battles")}
+    rating = parts["rating"]
+    out = pd.DataFrame("", index=rating.index, columns=rating.columns)
+    for column in rating.columns:
+        for model in rating.index:
+            value = rating.at[model, column]
+            if pd.isna(value):
+                continue
+            low, high, n = (parts[f].at[model, column] for f in ("ci_low", "ci_high", "battles"))
+            interval = f" [{low:.0f}, {high:.0f}]" if pd.notna(low) and pd.notna(high) else ""
+            out.at[model, column] = f"{value:.1f}{interval}" + (f" n={int(n)}" if pd.notna(n) else "")
+    return out
+
+
 def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     """Draw the categories page for one run."""
     page_header("Categories", run)
@@ -58,10 +75,15 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         "Each category is refitted on its own battles, so ratings are comparable within a column. "
         "An empty cell: the model has no battles in that category."
     )
-    st.dataframe(
-        table.round(1),
-        column_config={c: st.column_config.NumberColumn(c, format="%.1f") for c in table.columns},
-    )
+    detail = st.toggle("Show each cell's interval and battles", key="cat_detail",
+                       help="The 95% bootstrap interval and the number of battles behind each rating.")
+    if detail:
+        st.dataframe(cell_details(board))
+    else:
+        st.dataframe(
+            table.round(1),
+            column_config={c: st.column_config.NumberColumn(c, format="%.1f") for c in table.columns},
+        )
     categories = [c for c in table.columns if c != "overall"]
     if len(categories) < 3:
         st.info("A radar chart needs at least three categories.")
