@@ -59,7 +59,7 @@ def _missing_product(info: dict[str, Any], stages: dict[str, Any]) -> str | None
     if run_kind(info) == "bench":
         models = (stages.get("bench") or {}).get("models") or {}
         scored = any(t.get("accuracy") is not None for m in models.values() for t in m.values())
-        return None if scored else "no benchmark scores (no candidate answered any item)"
+        return None if scored else "no benchmark scores (no task got a score for any candidate: items unanswered or too few samples to score; see the missing column)"
     judge_cfg = (info.get("config") or {}).get("judge")
     if not isinstance(judge_cfg, dict):
         return None

@@ -39,8 +39,12 @@ class CodeOptions(Strict):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)  # default: 0 when n == 1, else 0.8
     k: list[int] = Field(default_factory=lambda: [1], min_length=1)  # pass@k for each k (k <= n)
     timeout: float = Field(default=10.0, gt=0, le=600)     # seconds per sample (wall clock; CPU gets the same)
-    memory_mb: int = Field(default=512, ge=64, le=65536)   # address-space limit per sample
-    max_processes: int = Field(default=16, ge=1, le=4096)
+    # memory: RLIMIT_AS of EACH process of a sample (not their sum); with isolation namespaces the sample's
+    # processes are also killed once their resident memory together exceeds it. Disk: each file a sample
+    # writes is capped at 16 MB (RLIMIT_FSIZE, per file); with namespaces all of /work together is a 64 MB
+    # tmpfs (RAM); with rlimits there is no total cap (the files go to the run folder on the host's disk).
+    memory_mb: int = Field(default=512, ge=64, le=65536)
+    max_processes: int = Field(default=16, ge=1, le=4096)  # processes of a sample at once
     workers: int = Field(default=2, ge=1, le=64)           # samples run at once
     isolation: Literal["auto", "namespaces", "rlimits"] = "auto"
 
@@ -49,6 +53,9 @@ class CodeOptions(Strict):
         bad = [k for k in self.k if k < 1 or k > self.n]
         if bad:
             raise ValueError(f"k {bad} must be between 1 and n ({self.n}): pass@k needs at least k samples")
+        repeated = sorted({k for k in self.k if self.k.count(k) > 1})
+        if repeated:
+            raise ValueError(f"k {repeated} repeated in {self.k}: list each k once")
         return self
 
     @property

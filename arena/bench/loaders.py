@@ -86,6 +86,8 @@ def _code(rec: dict, idx: int) -> BenchItem | str:
     item_id = str(rec.get("task_id", rec.get("id", idx)))
     if "test_list" in rec:  # MBPP: text, test_list, optional test_setup_code
         tests, text = rec.get("test_list"), rec.get("text", rec.get("prompt"))
+        if not isinstance(tests, list):  # one text would be split into characters by the test runner
+            return "field 'test_list' must be a list of assert lines ([\"assert f(1) == 2\"]), not a text"
         if not isinstance(text, str) or _texts(tests) is None:
             return "needs 'text' and a non-empty 'test_list' of assert lines"
         question = f"{text}\nYour code should pass these tests:\n" + "\n".join(tests)

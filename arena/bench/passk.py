@@ -54,14 +54,23 @@ def build_program(item: BenchItem, reply: str) -> str:
         return "\n".join([setup, code, "", *meta["test_list"], ""])
     if not re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
         code = item.question + code  # a completion of the prompt's function body
-    elif "import" in item.question and not code.lstrip().startswith(("import", "from")):
-        code = _prompt_imports(item.question) + code
+    else:  # a whole function: the prompt's imports always come first (a repeated import is harmless)
+        code = _with_prompt_imports(item.question, code)
     return f"{code}\n\n{meta['test']}\n\ncheck({entry})\n"
 
 
-def _prompt_imports(prompt: str) -> str:
-    lines = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from "))]
-    return "\n".join(lines) + "\n\n" if lines else ""
+def _with_prompt_imports(prompt: str, code: str) -> str:
+    """`code` preceded by the prompt's top-level import lines; `from __future__` imports (of either) stay
+    first, where Python requires them."""
+    imports = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from "))]
+    if not imports:
+        return code
+    lines = code.splitlines()
+    future = [ln for ln in lines if ln.startswith("from __future__ import")]
+    head = [ln for ln in imports if ln.startswith("from __future__ import")] + future
+    rest = [ln for ln in imports if not ln.startswith("from __future__ import")]
+    body = [ln for ln in lines if not ln.startswith("from __future__ import")] if future else lines
+    return "\n".join([*dict.fromkeys(head), *rest, "", *body]) + ("\n" if code.endswith("\n") else "")
 
 
 def limits(opts: CodeOptions) -> SandboxLimits:
@@ -89,19 +98,28 @@ def score_code_task(pairs: Sequence[tuple[BenchItem, list[str]]], opts: CodeOpti
     out = TaskScores(primary=opts.primary,
                      info={"isolation": isolation, "n": opts.n, "temperature": opts.sampling_temperature,
                            "timeout_s": opts.timeout, "memory_mb": opts.memory_mb})
-    values: dict[int, list[float]] = {k: [] for k in opts.k}
-    for (item, _), runs in zip(pairs, per_item):
+    # Items that lost samples (failed requests) are scored with the samples they have: each item's own n in
+    # the unbiased estimator. An item with fewer than min(k) samples cannot be scored at all: it is left out
+    # of the details (so of `n`) and named in info. Every reported pass@k is a mean over the same scored
+    # items: a k that some scored item has fewer samples for is dropped (as OpenAI's human-eval does).
+    scored = [(item, runs) for (item, _), runs in zip(pairs, per_item) if len(runs) >= min(opts.k)]
+    out.info["short_items"] = sum(len(runs) < opts.n for _, runs in scored)
+    out.info["unscored_items"] = [item.id for (item, _), runs in zip(pairs, per_item)
+                                  if len(runs) < min(opts.k)]
+    ks = [k for k in opts.k if all(len(runs) >= k for _, runs in scored)]
+    out.info["dropped_k"] = [k for k in opts.k if k not in ks]
+    values: dict[int, list[float]] = {k: [] for k in ks}
+    for item, runs in scored:
         n, c = len(runs), sum(r.passed for r in runs)
+        for k in ks:
+            values[k].append(pass_at_k(n, c, k))
         row = {f"pass@{k}": round(pass_at_k(n, c, k), ROUND) for k in opts.k if k <= n}
-        if len(row) == len(opts.k):  # items with fewer than max(k) samples (missing answers) are left out
-            for k in opts.k:
-                values[k].append(pass_at_k(n, c, k))
         first_fail = next((r for r in runs if not r.passed), None)
         out.details.append({"id": item.id, "correct": c > 0 and c == n, "extracted": f"{c}/{n} passed",
                             "expected": f"{n}/{n} passed", "n": n, "c": c, "metrics": row,
                             "status": [r.status for r in runs],
                             "first_failure": redact(first_fail.output[-600:]) if first_fail else None})
-    if values[opts.k[0]]:
+    if scored:
         out.metrics = {f"pass@{k}": round(sum(v) / len(v), ROUND) for k, v in values.items()}
         out.score = out.metrics[out.primary]
         out.stderr = mean_stderr(values[min(opts.k)])

@@ -12,9 +12,11 @@ from arena.bench.aggregate import add_aggregates
 from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
 from arena.bench.fewshot import shot_info
+from arena.bench.genopts import CodeOptions
 from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import metric_label, now, score_rows, write_bench
+from arena.bench.sandbox import resolve_isolation
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
 from arena.generation import BENCH_CATEGORY
@@ -99,6 +101,8 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
             if got.stderr is not None:
                 out.setdefault("stderr", {})[name] = got.stderr
             extra = {"metric": got.primary, "higher_is_better": True, **got.info}
+            # items pass@k could not score (fewer samples than min(k): failed requests) count as missing
+            missing[name] = missing.get(name, 0) + len(got.info.get("unscored_items") or [])
         else:
             for item, replies in pairs:
                 s = t.score(replies[0], item)
@@ -145,6 +149,12 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
               log: Callable[[str], None] = print, wait: bool = True) -> BenchOutcome:
     """Answer (or reuse cached answers for) every benchmark item with every candidate, score, write files."""
     tasks = load_tasks(bench, task_names, limit)
+    for t in tasks:  # before any request: a code task's answers are useless without its sandbox
+        if t.kind == "code":
+            try:
+                resolve_isolation((t.task.code or CodeOptions()).isolation)
+            except ConfigError as exc:
+                raise ConfigError(f"bench task '{t.task.name}': {exc.args[0]}", hint=exc.hint) from None
     bcfg = bench_run_config(cfg, bench)
     skipped = [c.name for c in cfg.candidates if isinstance(c, AnswersCandidate)]
     if skipped:

@@ -2,6 +2,18 @@
 
 Invoked by arena.bench.sandbox as `python -I -S sandbox_boot.py <json-settings>`, either inside fresh
 user/mount/network/PID namespaces (isolation 'namespaces') or as a plain child process ('rlimits').
+
+The verdict needs positive evidence. The boot reads a per-run random nonce from a pipe (never in the program
+text, argv or environment), forks, and the child execs the program with `__name__` set to "__sandbox__" (so
+a reply's main guard does not fire, as in OpenAI's human-eval). Only when exec returns normally does it write
+the nonce to the status pipe; any exception, SystemExit included, is a failure, and so is an exit of any
+other kind (os._exit, a signal, atexit or excepthook tricks): no nonce reaches the parent. The parent
+compares what the pipe holds with the nonce it sent, so printed text or bytes written to guessed file
+descriptors cannot pose as a pass. What this does NOT stop: deliberately hostile code in the same
+interpreter can find the nonce (frame inspection, gc, reading this process's memory) or rebind what the
+tests use (AssertionError, `check`, the candidate's results' __eq__) before they run; OpenAI's human-eval
+accepts the same. It stops accidents and casual cheating (early exits, main guards), not a model written
+to defeat the harness.
 """
 from __future__ import annotations
 
@@ -15,11 +27,15 @@ import time
 
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MOUNT_ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD, SYS_MOUNT_SETATTR = 0x1, 0x8000, -100, 442
-PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 24, 28, 38
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 24, 28, 36, 38
 SECUREBITS = 0x2F  # NOROOT and NO_SETUID_FIXUP set and locked, KEEP_CAPS locked off: exec never regains capabilities
 EXIT_SETUP = 97  # the sandbox itself could not be set up (never the program's own code)
 EXIT_PROCESSES = 98  # the program went over its process limit and was killed
-POLL_S = 0.005  # how often PID 1 counts the namespace's processes
+EXIT_MEMORY = 99  # the program's processes together went over the memory limit and were killed
+EXIT_KILLED = 96  # rlimits mode: the parent stopped the run (timeout); everything it started was killed
+POLL_S = 0.005  # how often PID 1 counts the namespace's processes and their memory
+PROGRAM_NAME = "__sandbox__"  # the program's __name__ (not the main module's: its main guard is skipped)
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class _MountAttr(ctypes.Structure):
@@ -38,7 +54,8 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 NEW_ROOT = "/tmp"   # a tmpfs is mounted here (in this mount namespace only) and becomes the root
-WORK = "/work"      # where the working directory appears inside
+WORK = "/work"      # the working directory inside: its own size-limited tmpfs
+WORK_INODES = 65536  # files and folders a sample may create in /work
 
 
 def _bind(libc: ctypes.CDLL, src: str, dst: str) -> None:
@@ -78,18 +95,22 @@ def _python_dirs() -> list[str]:
     return sorted(d for d in dirs if not any(d.startswith(s + "/") or d == s for s in SYSTEM_DIRS))
 
 
-def _lock_filesystem(libc: ctypes.CDLL, workdir: str) -> None:
-    """A new root holding only the system folders, Python's folders, four devices, a private /proc and the
-    working directory (at /work); everything read-only but /work; the host's root detached."""
+def _lock_filesystem(libc: ctypes.CDLL, disk_mb: int) -> None:
+    """A new root holding only the system folders, Python's folders, four devices, a private /proc and a
+    working directory (at /work) that is a fresh tmpfs of `disk_mb` MB: the sample's total disk (nothing it
+    writes reaches the host's disk, and it all goes with the namespace); everything read-only but /work; the
+    host's root detached."""
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0, "make mounts private")
     root = NEW_ROOT
     shown = _capture([*SYSTEM_DIRS, *_python_dirs(), *DEVICES, "/proc"])  # /proc: unshare's private one
-    (work,) = _capture([workdir])
     _check(libc.mount(b"tmpfs", root.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755") == 0,
            "mount the new root")
     for path, kind, source in shown:
         _mirror(libc, root + path, kind, source)
-    _mirror(libc, root + WORK, "dir", work[2])
+    os.makedirs(root + WORK)
+    work_opts = f"size={disk_mb}m,nr_inodes={WORK_INODES},mode=0755".encode()
+    _check(libc.mount(b"tmpfs", (root + WORK).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, work_opts) == 0,
+           "mount the working directory")
     os.makedirs(root + "/.old")
     _check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], root.encode(), (root + "/.old").encode()) == 0,
            "pivot_root")
@@ -144,9 +165,21 @@ def _block_network_in_process() -> None:
     sys.addaudithook(hook)
 
 
-def _count_processes() -> int:
-    """Processes in this PID namespace (the private /proc lists only them)."""
-    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+def _census() -> tuple[int, int]:
+    """Processes in this PID namespace (the private /proc lists only them) and their resident memory in bytes
+    (PID 1 itself not counted; pages shared after a fork count once per process, so it errs high)."""
+    count, pages = 0, 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        count += 1
+        if name != "1":
+            try:
+                with open(f"/proc/{name}/statm", "rb") as fh:
+                    pages += int(fh.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass  # it just ended
+    return count, pages * PAGE
 
 
 def _kill_all() -> None:
@@ -157,50 +190,168 @@ def _kill_all() -> None:
         pass  # nothing left
 
 
-def _supervise(child: int, max_processes: int) -> None:
+def _stop(code: int, why: str) -> None:
+    _kill_all()
+    sys.stdout.write(f"\nsandbox: killed, {why}\n")
+    os._exit(code)
+
+
+def _supervise(child: int, max_processes: int, memory_mb: int) -> None:
     """As PID 1 of the namespace: reap, and kill everything once the program has more than `max_processes`
-    processes (RLIMIT_NPROC does not bind a caller that is root outside) or when it ends; exit with its status."""
+    processes (RLIMIT_NPROC does not bind a caller that is root outside), once they together hold more than
+    `memory_mb` MB resident (RLIMIT_AS binds each process alone), or when it ends; exit with its status."""
     while True:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == child:
             _kill_all()  # leftovers it forked into the background
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        if pid == 0 and _count_processes() > max_processes + 1:
-            _kill_all()
-            sys.stdout.write(f"\nsandbox: killed, more than {max_processes} processes\n")
-            os._exit(EXIT_PROCESSES)
         if pid == 0:
+            count, rss = _census()
+            if count > max_processes + 1:
+                _stop(EXIT_PROCESSES, f"more than {max_processes} processes")
+            if rss > memory_mb * 1024 * 1024:
+                _stop(EXIT_MEMORY, f"its processes together used more than {memory_mb} MB of memory")
             time.sleep(POLL_S)
 
 
+def _children() -> list[int]:
+    """This process's children, from /proc (orphans of the program are re-parented here: the subreaper)."""
+    me, found = os.getpid(), []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == me:
+                        found.append(int(name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def _kill_descendants(limit_s: float = 3.0) -> None:
+    """Kill and reap every process the program left, down the tree: as the child subreaper this process
+    inherits each orphan, even one that called setsid(), so killing its children until none is left gets
+    them all."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        kids = _children()
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in kids:  # reaping one hands its own children to this process
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _supervise_rlimits(child: int) -> None:
+    """Without namespaces: wait for the program, then kill whatever it left running (also when the parent
+    stops the run with SIGTERM at the timeout); exit with its status. The program runs as the same user and
+    can kill this process first: then what it left survives (documented)."""
+    def stopped(_sig: int, _frame: object) -> None:
+        _kill_descendants()
+        os._exit(EXIT_KILLED)
+
+    signal.signal(signal.SIGTERM, stopped)
+    _, status = os.waitpid(child, 0)
+    _kill_descendants()
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _say(text: str) -> None:
+    """A harness message on fd 2 (the program may have replaced or closed sys.stderr)."""
+    try:
+        os.write(2, text.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def _run(source: str, path: str, status_fd: int, nonce: bytes) -> None:
+    """Exec the program as module "__sandbox__"; write the nonce to the status pipe only when exec returned
+    normally (its tests ran to their end). Exits, never returns: no atexit handler or thread join runs."""
+    import traceback
+    import types
+    module = types.ModuleType(PROGRAM_NAME)  # a real module: pickling its functions (Pool.map) works
+    module.__file__ = path
+    sys.modules[PROGRAM_NAME] = module
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)  # running model code is the point (sandboxed)
+    except SystemExit as exc:
+        _say(f"\nsandbox: the program exited (SystemExit: {exc.code!r}) before its tests finished: "
+             "counted as failed\n")
+        code = exc.code if isinstance(exc.code, int) and 0 < exc.code < 256 else 1
+    except BaseException as exc:  # every way of not finishing is a failure
+        try:
+            tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # without this harness's frame
+            traceback.print_exception(type(exc), exc, tb, file=sys.__stderr__)
+        except Exception:  # a broken stderr must not turn a failure into something else
+            _say(f"\n{type(exc).__name__}\n")
+        code = 1
+    else:
+        os.write(status_fd, nonce)
+        code = 0
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: S110 - the verdict is made; output is best effort
+            pass
+    os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything the parent wrote to a pipe (it closed its end before starting this process); closes it."""
+    data = b""
+    while chunk := os.read(fd, 256):
+        data += chunk
+    os.close(fd)
+    return data
+
+
 def main() -> None:
-    """Set the sandbox up as `argv[1]` (JSON) says, then run the program file as __main__."""
+    """Set the sandbox up as `argv[1]` (JSON) says, then run the program (see the module docstring)."""
     cfg = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
     workdir, program = cfg["workdir"], cfg["program"]
-    import runpy  # before the host's files go out of sight
+    status_fd = cfg["status_fd"]
+    nonce = _read_all(cfg["nonce_fd"])
+    with open(program, encoding="utf-8") as fh:
+        source = fh.read()  # before the host's files go out of sight (and with them the working directory)
+    import traceback  # noqa: F401 - imported here (used in _run) while the host's files are in sight
+    import types  # noqa: F401
     if cfg["namespaces"]:
-        _lock_filesystem(libc, workdir)
+        _lock_filesystem(libc, cfg["disk_mb"])
         _drop_privileges(libc)
         workdir, program = WORK, WORK + "/" + os.path.basename(program)
+        with open(program, "w", encoding="utf-8") as fh:
+            fh.write(source)  # so that tracebacks show its lines
         os.environ["HOME"] = WORK
+    elif sys.platform.startswith("linux"):  # elsewhere (no prctl, no /proc) leftovers are not hunted down
+        _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "become the child subreaper")
     os.chdir(workdir)
-    os.write(cfg["ready_fd"], b"1")  # set up: tell the parent, and give the program no way to say it again
-    os.close(cfg["ready_fd"])
+    os.write(status_fd, b"1")  # set up: tell the parent (the program cannot take this byte back)
+    child = os.fork()
+    if child:
+        os.close(status_fd)
+        if cfg["namespaces"]:
+            _supervise(child, cfg["max_processes"], cfg["memory_mb"])
+        _supervise_rlimits(child)
     if cfg["namespaces"]:
-        child = os.fork()
-        if child:
-            _supervise(child, cfg["max_processes"])
         # the program and everything it forks run below PID 1's priority: a fork bomb's thousands of busy
         # processes would otherwise starve the supervisor that counts and kills them (seen once in CI: a
         # timeout instead of the process-count stop)
         os.nice(10)
+    os.set_inheritable(status_fd, False)  # commands the program starts do not get it
     _limits(cfg)
     if not cfg["namespaces"]:
         _block_network_in_process()
     sys.path[:0] = [workdir]
     sys.argv = [program]
-    runpy.run_path(program, run_name="__main__")
+    _run(source, program, status_fd, nonce)
 
 
 if __name__ == "__main__":

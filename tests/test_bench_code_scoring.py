@@ -1,0 +1,146 @@
+"""Code-task scoring honesty: items short of samples are reported, the prompt's imports always reach the
+program, duplicate k and a text `test_list` are rejected, and a missing sandbox stops `arena bench` before
+any request."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from openai_server import FakeOpenAI
+
+from arena.bench import sandbox
+from arena.bench.cli import main as bench_main
+from arena.bench.genopts import CodeOptions
+from arena.bench.loaders import load_items
+from arena.bench.passk import build_program, score_code_task
+from arena.bench.sandbox import namespaces_available, run_python
+
+needs_ns = pytest.mark.skipif(not namespaces_available(), reason="no unprivileged user namespaces here")
+ROOT = Path(__file__).resolve().parent.parent
+# the shipped item shape: its prompt starts with `from typing import List`
+SHIPPED = json.loads((ROOT / "data" / "bench" / "code_humaneval.jsonl").read_text().splitlines()[0])
+RLIMITS = sandbox.SandboxLimits(timeout=5)
+
+
+def _he_item(tmp_path, rec: dict):
+    path = tmp_path / "he.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    _, data = load_items(path)
+    assert not data.rejected, data.rejected
+    return data.items[0]
+
+
+def _comb_pass(n: int, c: int, k: int) -> float:
+    return 1 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def test_items_short_of_samples_are_counted_and_each_k_uses_only_complete_items(tmp_path):
+    rec = {"task_id": "a", "prompt": "def f(x):\n    '''x + 1'''\n", "entry_point": "f",
+           "test": "def check(c):\n    assert c(1) == 2\n"}
+    item_a = _he_item(tmp_path, rec)
+    item_b = _he_item(tmp_path, {**rec, "task_id": "b"})
+    item_c = _he_item(tmp_path, {**rec, "task_id": "c"})
+    good, bad = "    return x + 1\n", "    return x\n"
+    pairs = [(item_a, [good, bad, bad, good, bad]),   # all 5 samples: c = 2
+             (item_b, [good, bad, bad]),              # 2 samples lost (e.g. HTTP 500): n = 3, c = 1
+             (item_c, [bad])]                         # 1 sample: below min(k) = 2, not scored at all
+    opts = CodeOptions(n=5, k=[2, 3, 5], timeout=5, workers=2, isolation="rlimits")
+    got = score_code_task(pairs, opts, tmp_path / "sandbox")
+    # by hand: every reported k is a mean over the same items (a and b); pass@5 needs 5 samples of each
+    assert [d["id"] for d in got.details] == ["a", "b"]
+    assert got.metrics["pass@2"] == pytest.approx(round((_comb_pass(5, 2, 2) + _comb_pass(3, 1, 2)) / 2, 6))
+    assert got.metrics["pass@3"] == pytest.approx(round((_comb_pass(5, 2, 3) + 1.0) / 2, 6))
+    assert "pass@5" not in got.metrics and got.score == got.metrics["pass@2"]
+    assert got.info["short_items"] == 1 and got.info["unscored_items"] == ["c"]
+    assert got.info["dropped_k"] == [5] and got.details[1]["metrics"] == {"pass@2": pytest.approx(2 / 3),
+                                                                          "pass@3": 1.0}
+
+
+def test_a_full_function_with_its_own_import_still_gets_the_prompt_imports(tmp_path):
+    item = _he_item(tmp_path, SHIPPED)
+    assert item.question.startswith("from typing import List")
+    reply = ("```python\nimport itertools\n\n\ndef running_max(values: List[int]) -> List[int]:\n"
+             "    return list(itertools.accumulate(values, max))\n```")
+    res = run_python(build_program(item, reply), tmp_path, RLIMITS, isolation="rlimits")
+    assert res.passed, res.output
+    future = "```python\nfrom __future__ import annotations\nimport itertools\n\n\n" + reply.split("\n", 2)[2]
+    res = run_python(build_program(item, future), tmp_path, RLIMITS, isolation="rlimits")
+    assert res.passed, res.output  # a __future__ import stays first
+
+
+def test_duplicate_k_is_a_config_error():
+    with pytest.raises(ValueError, match="repeated"):
+        CodeOptions(n=5, k=[1, 1])
+
+
+def test_duplicate_k_in_a_config_file_exits_2(tmp_path, capsys):
+    code = tmp_path / "code.jsonl"
+    code.write_text(json.dumps(SHIPPED) + "\n")
+    cfg = {"workspace": str(tmp_path / "ws"), "candidates": [{"name": "d", "backend": "demo"}],
+           "bench": {"tasks": [{"name": "c", "kind": "code", "path": str(code),
+                                "code": {"n": 2, "k": [1, 1]}}]}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert bench_main(["-c", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 2
+    assert "repeated" in capsys.readouterr().err
+
+
+def test_an_mbpp_test_list_given_as_text_is_a_bad_record(tmp_path):
+    path = tmp_path / "mbpp.jsonl"
+    good = {"task_id": "ok", "text": "Write f(x) returning x.", "test_list": ["assert f(1) == 1"]}
+    text = {"task_id": "m1", "text": "Write f(x).", "test_list": "assert f(1) == 1"}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(text) + "\n")
+    fmt, data = load_items(path)
+    assert fmt == "mbpp" and [i.id for i in data.items] == ["ok"]
+    assert len(data.rejected) == 1
+    assert data.rejected[0].startswith(f"{path}:2: field 'test_list' must be a list")
+
+
+def test_no_namespaces_stops_arena_bench_before_any_request(tmp_path, monkeypatch, capsys):
+    code = tmp_path / "code.jsonl"
+    code.write_text(json.dumps(SHIPPED) + "\n")
+    with FakeOpenAI(reply=lambda _: "```python\ndef running_max(v):\n    return v\n```") as srv:
+        cfg = {"workspace": str(tmp_path / "ws"),
+               "candidates": [{"name": "m", "backend": "openai", "model": "fake", "base_url": srv.base_url,
+                               "api_key_env": "PREFLIGHT_KEY"}],
+               "bench": {"tasks": [{"name": "c", "kind": "code", "path": str(code),
+                                    "code": {"n": 2, "k": [1]}}]}}
+        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+        monkeypatch.setenv("PREFLIGHT_KEY", "sk-preflight")
+        monkeypatch.setenv("PATH", "/nonexistent")  # no `unshare`: as on a machine without it
+        sandbox.namespaces_available.cache_clear()
+        try:
+            rc = bench_main(["-c", str(tmp_path / "cfg.yaml"), "--no-progress"])
+        finally:
+            sandbox.namespaces_available.cache_clear()
+        assert rc == 2 and srv.requests == []
+    err = capsys.readouterr().err
+    assert "code.isolation: rlimits" in err and "task 'c'" in err
+
+
+def test_an_item_with_too_few_samples_counts_as_missing_in_the_bench_file(tmp_path, capsys):
+    """Two of an item's three samples fail (HTTP 400, not retried): with k = 2 it cannot be scored, so the
+    bench file says n 0 and missing 1 (before: n 1 ... or nothing said)."""
+    code = tmp_path / "code.jsonl"
+    code.write_text(json.dumps(SHIPPED) + "\n")
+    with FakeOpenAI(reply=lambda _: "```python\ndef running_max(v):\n    return v\n```") as srv:
+        srv.fail_next(400, times=2)
+        cfg = {"workspace": str(tmp_path / "ws"),
+               "candidates": [{"name": "m", "backend": "openai", "model": "fake", "base_url": srv.base_url,
+                               "api_key_env": "PREFLIGHT_KEY"}],
+               "generation": {"concurrency": 1, "max_retries": 0},
+               "bench": {"tasks": [{"name": "c", "kind": "code", "path": str(code),
+                                    "code": {"n": 3, "k": [2], "isolation": "rlimits"}}]}}
+        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PREFLIGHT_KEY", "sk-x")
+            assert bench_main(["-c", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 1  # nothing scored
+        assert len(srv.requests) == 3
+    doc = json.loads((tmp_path / "ws" / "bench" / "m.json").read_text())
+    source = doc["sources"]["c"]
+    assert source["unscored_items"] == [SHIPPED["task_id"]] and source["missing"] == 1
+    assert doc["n"]["c"] == 0 and "c" not in doc.get("scores", {})
+    err = capsys.readouterr().err  # an answered item, but too few samples: not "no candidate answered"
+    assert "items unanswered or too few samples to score" in err
