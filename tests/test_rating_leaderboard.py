@@ -13,6 +13,7 @@ from scipy.optimize import minimize
 from test_rating_bt import FACTOR, make_battles
 
 from arena.errors import ArenaError
+from arena.rating.report import top_models
 from arena.rating import (
     RatingOptions,
     rank_by_ci,
@@ -90,6 +91,20 @@ def test_baseline_score_equals_empirical_win_rate_against_baseline() -> None:
 def test_missing_anchor_raises_with_known_models() -> None:
     with pytest.raises(ArenaError, match="anchor model 'nope' has no battles"):
         rate_battles(frame([("x", "y", "tie")] * 3), RatingOptions(bootstrap=0, anchor=("nope", 1114.0)))
+
+
+@pytest.mark.parametrize("rounds", [200, 0])
+def test_models_of_groups_that_never_met_are_not_ranked_against_each_other(rounds: int) -> None:
+    """Two groups that never played each other: each group is centred on its own, so a rank of one group's
+    model below another group's (a 1, c 2 before, from the centring alone) says nothing. Ranks count within
+    a group: the leaders of both groups share rank 1, the others are ranked in their group."""
+    rows = [("a", "b", "model_a")] * 90 + [("a", "b", "model_b")] * 10
+    rows += [("c", "d", "model_a")] * 150 + [("c", "d", "model_b")] * 50
+    result = rate_battles(frame(rows), RatingOptions(bootstrap=rounds, seed=0))
+    ranks = result.table.set_index("model")["rank"].to_dict()
+    assert ranks == {"a": 1, "b": 2, "c": 1, "d": 2}
+    assert sorted(top_models(result)) == ["a", "c"]
+    assert result.table.set_index("model").loc["a", "rating"] > result.table.set_index("model").loc["c", "rating"]
 
 
 def test_degenerate_data_warnings() -> None:

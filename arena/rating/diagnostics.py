@@ -43,6 +43,13 @@ def mle_exists_batch(
     return out
 
 
+def graph_groups(counts: PairCounts) -> np.ndarray:
+    """Connected group of each model in the comparison graph (models linked by any battle), 0-based."""
+    m = counts.n_models
+    adjacency = sp.csr_matrix((np.ones(len(counts.pair_i)), (counts.pair_i, counts.pair_j)), shape=(m, m))
+    return connected_components(adjacency, directed=False)[1]
+
+
 def diagnose(
     counts: PairCounts, n_s: np.ndarray, n_n: np.ndarray, all_tie: bool, few_battles: int = 1, elo: bool = False
 ) -> list[str]:
@@ -51,8 +58,8 @@ def diagnose(
     models, m = counts.models, counts.n_models
     pi, pj = counts.pair_i, counts.pair_j
     warnings: list[str] = []
-    adjacency = sp.csr_matrix((np.ones(len(pi)), (pi, pj)), shape=(m, m))
-    n_comp, labels = connected_components(adjacency, directed=False)
+    labels = graph_groups(counts)
+    n_comp = int(labels.max()) + 1 if m else 0
     if n_comp > 1:
         groups = sorted((sorted(models[k] for k in np.flatnonzero(labels == c)) for c in range(n_comp)),
                         key=lambda g: (-len(g), g[0]))

@@ -20,7 +20,7 @@ from arena.rating.counts import (
     observed_win_rate,
     self_battle_warning,
 )
-from arena.rating.diagnostics import diagnose, mle_exists
+from arena.rating.diagnostics import diagnose, graph_groups, mle_exists
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
@@ -54,13 +54,18 @@ def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(med), med, point)
 
 
-def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
+def rank_by_ci(ci_low: np.ndarray, ci_high: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     """Rank = 1 + number of models whose lower bound is above this model's upper bound.
 
-    A model without an interval (NaN bounds) is separated from no model, and no model from it.
+    A model without an interval (NaN bounds) is separated from no model, and no model from it. With `groups`
+    (the comparison graph's connected groups), only models of the same group count: ratings of groups that
+    never met are not comparable, so no model is ranked below another group's.
     """
     low, high = np.asarray(ci_low, float), np.asarray(ci_high, float)
-    return 1 + (low[None, :] > high[:, None]).sum(axis=1)
+    above = low[None, :] > high[:, None]
+    if groups is not None:
+        above &= np.asarray(groups)[None, :] == np.asarray(groups)[:, None]
+    return 1 + above.sum(axis=1)
 
 
 def prepare(battles: pd.DataFrame, category: str | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -244,7 +249,8 @@ def rate_battles(
     fixed = anchor[0] if anchor else baseline  # the scale's reference point: zero width by definition
     # every round the same resample: one round, or a question bootstrap over a single question
     one_resample = len(draws) == 1 or (clusters is not None and clusters.n_clusters == 1)
-    table = _table(battles, models, rating, draws, options, baseline, warnings, fixed, one_resample)
+    table = _table(battles, models, rating, draws, options, baseline, warnings, fixed, one_resample,
+                   graph_groups(counts))
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
     winrate = pd.DataFrame(
@@ -275,8 +281,9 @@ def _table(
     warnings: list[str],
     fixed: str | None = None,
     one_resample: bool = False,
+    groups: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Assemble the leaderboard table, best first."""
+    """Assemble the leaderboard table, best first; ranks compare models of one connected group only."""
     table = pd.DataFrame({"model": models, "rating": rating})
     if len(draws):
         low, high = percentile_interval(draws, options.percentiles)
@@ -307,9 +314,10 @@ def _table(
     table["ci_low"], table["ci_high"] = low, high
     note = _degenerate_intervals(table, len(draws), options, fixed, one_resample)
     if len(draws):
-        table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"])
+        table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"], groups)
     else:
-        table["rank"] = pd.Series(rating).rank(method="min", ascending=False).astype(int).to_numpy()
+        by = pd.Series(groups if groups is not None else np.zeros(len(models), int))
+        table["rank"] = pd.Series(rating).groupby(by).rank(method="min", ascending=False).astype(int).to_numpy()
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note
