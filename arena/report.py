@@ -16,9 +16,12 @@ def _pct(x: float | None) -> str:
 def _truncation(m: dict[str, Any]) -> str:
     """The stats' truncation counts, when there are any (kept judgments, marked, never hidden)."""
     answers, replies = m.get("truncated_answers") or 0, m.get("truncated_judge_replies") or 0
-    if not answers and not replies:
-        return ""
-    return f"; truncated at max_tokens: {answers} judgments saw a cut answer, {replies} judge replies were cut"
+    inputs = m.get("truncated_judge_inputs") or 0
+    text = (f"; truncated at max_tokens: {answers} judgments saw a cut answer, {replies} judge replies were cut"
+            if answers or replies else "")
+    if inputs:
+        text += f"; {inputs} reward-model inputs were cut on the left to reward.max_length"
+    return text
 
 
 def _budget_lines(m: dict[str, Any]) -> list[str]:
@@ -67,7 +70,11 @@ def judge_report(info: dict[str, Any]) -> str:
         lines.append(f"  adaptive schedule: {sched['calls']:,} calls in {sched['rounds']} rounds, {sched['saved_calls']:,} "
                      f"open calls not needed; stopped: {sched['stop_reason']}")
     est = j.get("estimate")
-    if est:
+    if est and est.get("no_api_cost"):  # a reward model: no tokens billed
+        lines += ["", "the real judge run would need:",
+                  f"  judge calls        {est['calls']:,} ({est['cached']:,} already in the cache)",
+                  f"  estimated cost     $0 ({est['method']})"]
+    elif est:
         cost = f"${est['cost_usd']:.4f}" if est["priced"] else "unknown (set judge.price to get a cost estimate)"
         lines += ["", "the real judge run would need:",
                   f"  judge calls        {est['calls']:,} ({est['cached']:,} already in the cache)",

@@ -146,5 +146,9 @@ def judge_stats(pairs: list[tuple[JudgeTask, dict]], *, new_calls: int, dry_run:
             "completion_tokens": sum(r.get("completion_tokens") or 0 for r in recs),
             "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in recs), 6), "dry_run": dry_run,
             "truncated_answers": sum(bool(r.get("answer_truncated")) for r in recs),
-            "truncated_judge_replies": sum(bool(r.get("judge_truncated")) for r in recs),
+            "truncated_judge_replies": sum(bool(r.get("judge_truncated")) and r.get("verdict_kind") != "reward"
+                                           for r in recs),
+            # a reward model has no reply: its flag says the conversation was cut on the left to its max_length
+            "truncated_judge_inputs": sum(bool(r.get("judge_truncated")) and r.get("verdict_kind") == "reward"
+                                          for r in recs),
             "usage_bounded": sum(bool(r.get("usage_estimated")) for r in recs)}

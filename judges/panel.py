@@ -89,6 +89,7 @@ def panel_summary(member_summaries: dict[str, dict[str, Any]]) -> dict[str, Any]
             "completion_tokens": sum(e["completion_tokens"] for e in estimates),
             "cost_usd": round(sum(e["cost_usd"] for e in estimates), 4),
             "priced": all(e["priced"] for e in estimates),
+            "no_api_cost": all(e.get("no_api_cost") for e in estimates),
             "method": "; ".join(f"{j}: {s['estimate']['method']}" for j, s in member_summaries.items()
                                 if "estimate" in s)}
     return total

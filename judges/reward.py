@@ -4,7 +4,10 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
+import threading
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -12,7 +15,7 @@ import httpx
 
 from arena.backends.openai_compat import key_from_env
 from arena.backends.retry import RetryPolicy, call_with_retries
-from arena.errors import ArenaError, BackendError, DataError
+from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
 
@@ -28,6 +31,10 @@ class RewardScorer(Protocol):
 
     async def score(self, conversations: list[Conversation]) -> list[float]:
         """One scalar reward per conversation, in the same order."""
+        ...
+
+    async def score_full(self, conversations: list[Conversation]) -> list["Scored"]:
+        """The rewards with whether each input was cut to fit the model."""
         ...
 
     async def aclose(self) -> None:
@@ -66,9 +73,81 @@ def check_conversation(conv: Sequence[dict[str, str]], index: int) -> None:
                         f"got role {conv[-1]['role']!r}")
 
 
+ROLE_WORDS = ("system", "user", "assistant", "human", "tool", "developer")
+_LINE_BREAK = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines starts a new line
+
+
+def render_plain_spans(conv: Sequence[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The fallback rendering for tokenizers without a chat template ('User: ...\\nAssistant: ...') and where each
+    message's content sits in it. A role marker is the capitalised role and ':' at the start of a line; a content
+    line that begins like one (any role of the conversation or a common one, any letter case) is indented by one
+    space, so a message can never forge a turn."""
+    roles = sorted({*ROLE_WORDS, *(str(m["role"]).lower() for m in conv)} - {""}, key=len, reverse=True)
+    forged = re.compile(f"(?<=[{_LINE_BREAK}])(?=(?:{'|'.join(map(re.escape, roles))})[ \t]*:)", re.IGNORECASE)
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for i, m in enumerate(conv):
+        head = ("\n" if i else "") + f"{str(m['role']).capitalize()}: "
+        content = forged.sub(" ", m["content"])
+        pos += len(head)
+        spans.append((pos, pos + len(content)))
+        pos += len(content)
+        parts += [head, content]
+    return "".join(parts), spans
+
+
 def render_plain(conv: Sequence[dict[str, str]]) -> str:
     """The fallback rendering for tokenizers without a chat template: 'User: ...\\nAssistant: ...'."""
-    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in conv)
+    return render_plain_spans(conv)[0]
+
+
+def _splice(pieces: list[str], contents: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Template pieces [text, index, text, index, ..., text] with the contents put in: the text and the spans."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for k, piece in enumerate(pieces):
+        text = contents[int(piece)] if k % 2 else piece
+        if k % 2:
+            spans.append((pos, pos + len(text)))
+        out.append(text)
+        pos += len(text)
+    return "".join(out), spans
+
+
+def check_model_folder(path: str | Path, what: str = "reward model") -> Path:
+    """Cheap checks before any weights are read (also in dry runs): the folder exists and has a config.json."""
+    folder = Path(path).expanduser()
+    hint = "point 'path' at a folder with config.json, the weights and the tokenizer (relative paths are read " \
+           "against the current folder, then the config file's folder)"
+    if not folder.exists():
+        raise ConfigError(f"{what} path {folder} does not exist", hint=hint)
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise ConfigError(f"{what} path {folder} is not a model folder (no config.json in it)", hint=hint)
+    return folder
+
+
+def check_local_reward_model(path: str | Path, device: str = "cpu", what: str = "reward model") -> Path:
+    """What a local reward judge needs before it loads anything: the model folder, torch and transformers, and
+    the device. Cheap (no weights read, torch imported only for a device other than cpu): dry runs call it too."""
+    import importlib.util
+
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        check_model_folder(folder, what)
+    try:
+        found = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(f"the local {what} needs torch and transformers", hint=RM_EXTRA_HINT)
+    check_model_folder(folder, what)
+    if device != "cpu":
+        from arena.backends.local_lm import check_device
+
+        check_device(device, what)
+    return folder
 
 
 async def gather_or_cancel(aws: Sequence[Awaitable[T]]) -> list[T]:
@@ -83,33 +162,59 @@ async def gather_or_cancel(aws: Sequence[Awaitable[T]]) -> list[T]:
         raise
 
 
+DEFAULT_MAX_LENGTH = 4096  # tokens read per conversation unless `max_length` says otherwise (capped at the model's)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One conversation's reward; `truncated`: its oldest tokens were cut to fit `max_length`."""
+
+    reward: float
+    truncated: bool = False
+    tokens: int | None = None  # tokens the model read (local models only)
+
+
 class LocalRewardModel:
-    """A transformers sequence-classification reward model (num_labels=1) run in-process."""
+    """A transformers sequence-classification reward model (num_labels=1) run in-process.
+
+    Each distinct tokenised conversation is scored once per instance: concurrent `score` calls are pooled into
+    batches of `batch_size`, and a conversation seen before gets its remembered reward (so the same text always
+    gets the same reward, whatever batch it would have shared)."""
 
     def __init__(self, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 8,
-                 max_length: int = 4096, dtype: str | None = None) -> None:
+                 max_length: int | None = None, dtype: str | None = None) -> None:
         self.path = Path(path).expanduser()
         self.name = name or self.path.name
         self.device = device
         self.batch_size = max(1, int(batch_size))
-        self.max_length = int(max_length)
+        self.requested_max_length = int(max_length) if max_length else None
+        self.max_length = self.requested_max_length or DEFAULT_MAX_LENGTH  # capped at the model's limit on load
         self.dtype = dtype
         if not self.path.exists():
-            raise ArenaError(f"reward model path {self.path} does not exist",
-                             hint="point 'path' at a folder with config.json, the weights and the tokenizer")
+            check_model_folder(self.path)
         try:
             import torch  # noqa: F401
             import transformers  # noqa: F401
         except ImportError as exc:
             raise ArenaError(f"the local reward model needs torch and transformers ({exc}); {RM_EXTRA_HINT}") from None
+        check_local_reward_model(self.path, device, f"reward model {self.name}")
         self._model: Any = None
         self._tokenizer: Any = None
-        self._lock = asyncio.Lock()
+        self._special: set[int] = set()
+        self._load_lock = threading.Lock()
+        self._memo: dict[tuple[int, ...], float] = {}  # token ids (after truncation) -> reward
+        self._waiting: dict[tuple[int, ...], asyncio.Future[float]] = {}
+        self._queue: list[tuple[int, ...]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.forward_calls = 0  # batches run through the model (for the judge's statistics and tests)
 
     def _load(self) -> None:
-        """Load tokenizer and model once (called in the worker thread)."""
-        if self._model is not None:
-            return
+        """Load tokenizer and model once (called in the worker thread); refuse a checkpoint without a trained head."""
+        with self._load_lock:
+            if self._model is None:
+                self._load_locked()
+
+    def _load_locked(self) -> None:
         import torch
         import transformers
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -123,71 +228,197 @@ class LocalRewardModel:
             kwargs["dtype" if major_minor >= (4, 56) else "torch_dtype"] = torch_dtype
         try:
             tok = AutoTokenizer.from_pretrained(self.path)
-            model = AutoModelForSequenceClassification.from_pretrained(self.path, **kwargs)
+            model, info = AutoModelForSequenceClassification.from_pretrained(self.path, output_loading_info=True,
+                                                                             **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             raise ArenaError(f"cannot load the reward model from {self.path}: {exc}") from None
+        missing = sorted(info.get("missing_keys") or []) + sorted(str(k) for k in info.get("mismatched_keys") or [])
+        prefix = f"{model.base_model_prefix}."
+        if missing and all(not k.startswith(prefix) for k in missing):
+            raise ArenaError(f"{self.path} has no single-output reward head: the checkpoint has no weights for "
+                             f"{', '.join(missing[:4])}, so the score would come from a random head",
+                             hint="use a reward model saved as a sequence classifier with num_labels=1 (a causal "
+                                  "LM or a base model is not one)")
+        if missing:
+            raise ArenaError(f"{self.path}: the checkpoint has no weights for {len(missing)} parameters of the reward "
+                             f"model (e.g. {', '.join(missing[:4])}); they would be random",
+                             hint="check that config.json matches the weight files")
         if model.config.num_labels != 1:
-            raise ArenaError(f"{self.path} is a classifier with {model.config.num_labels} labels; "
-                             "a reward model has one (num_labels=1)")
-        tok.truncation_side = "left"  # a long dialogue loses its oldest turns, never the answer
-        tok.padding_side = "right"  # same positions as unbatched; the real last token is found from the mask
+            raise ArenaError(f"{self.path} has a {model.config.num_labels}-label classification head, not a "
+                             "single-output reward head (num_labels=1)")
+        if not getattr(tok, "is_fast", False):
+            raise ArenaError(f"reward model {self.path}: no fast tokenizer (tokenizer.json)",
+                             hint="token offsets come from a fast tokenizer; save one with save_pretrained")
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         if tok.pad_token is None:
             raise ArenaError(f"reward model {self.path}: the tokenizer has neither a pad nor an eos token")
+        cfg = model.config
+        limit = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+        if isinstance(limit, int) and limit > 0:
+            self.max_length = min(self.max_length, limit)
         model.config.pad_token_id = tok.pad_token_id
+        self._special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
         self._tokenizer, self._model = tok, model.to(self.device).eval()
+
+    @property
+    def templated(self) -> bool:
+        """Whether the tokenizer has a chat template (else the 'User: ...' fallback is used)."""
+        return bool(getattr(self._tokenizer, "chat_template", None))
+
+    def render_spans(self, conv: Sequence[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+        """The text the model sees and the character spans of the message contents in it.
+
+        With a chat template the template is rendered once with placeholders for the contents (its skeleton) and
+        the contents are put in their places; that is the template's own output whenever the template copies
+        contents as they are (or stripped, as Llama 3's does); a template that edits contents otherwise gets them
+        unedited."""
+        self._load()
+        if not self.templated:
+            return render_plain_spans(conv)
+        contents = [m["content"] for m in conv]
+        mark = "\ue000"
+        while any(mark in c for c in contents):
+            mark += "\ue001"
+        holders = [{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(conv)]
+        skeleton = self._tokenizer.apply_chat_template(holders, tokenize=False)
+        pieces = re.split(f"{re.escape(mark)}(\\d+){re.escape(mark)}", skeleton)
+        real = self._tokenizer.apply_chat_template(list(conv), tokenize=False)
+        for variant in (contents, [c.strip() for c in contents]):
+            text, spans = _splice(pieces, variant)
+            if text == real:
+                return text, spans
+        return _splice(pieces, contents)
 
     def render(self, conv: Sequence[dict[str, str]]) -> str:
         """The text the model sees: the tokenizer's chat template if it has one, else 'User: ...' lines."""
-        self._load()
-        if getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(list(conv), tokenize=False)
-        return render_plain(conv)
+        return self.render_spans(conv)[0]
 
-    def _forward(self, texts: list[str]) -> list[float]:
-        """Rewards of one batch: the score head's output at each row's real last token."""
+    def encode(self, conv: Sequence[dict[str, str]]) -> list[int]:
+        """Token ids of the rendered conversation (before truncation). Special tokens come only from the template
+        (or the tokenizer's own BOS/EOS): a special-token string inside a message is tokenised as plain text."""
+        text, spans = self.render_spans(conv)
+        tok = self._tokenizer
+        enc = tok(text, add_special_tokens=not self.templated, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+
+        def in_content(s: int, e: int) -> bool:
+            return e > s and any(s < ce and cs < e for cs, ce in spans)
+
+        if not any(i in self._special and in_content(s, e) for i, (s, e) in zip(ids, offsets)):
+            return ids  # the usual case: exactly the tokenizer's own tokenisation
+        out: list[int] = []
+        start = 0
+        for k, (i, (s, e)) in enumerate(zip(ids, offsets)):
+            if i not in self._special or in_content(s, e):
+                continue
+            if s == e == 0 and k > 0:  # appended by the tokenizer's post-processor (an EOS): after the text
+                s = e = len(text)
+            if s > start:
+                out += tok(text[start:s], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            out.append(i)
+            start = max(start, e)
+        if start < len(text):
+            out += tok(text[start:], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return out
+
+    def _fit(self, ids: list[int]) -> tuple[tuple[int, ...], bool]:
+        """Cut a too long input on the left (the oldest turns go, never the answer), keeping a leading BOS."""
+        if len(ids) <= self.max_length:
+            return tuple(ids), False
+        bos = self._tokenizer.bos_token_id
+        keep = ids[:1] if bos is not None and ids and ids[0] == bos else []
+        return tuple(keep + ids[len(ids) - (self.max_length - len(keep)):]), True
+
+    def _forward(self, batch: list[list[int]]) -> list[float]:
+        """Rewards of one batch of token-id rows: the score head's output at each row's real last token."""
         import torch
 
-        templated = bool(getattr(self._tokenizer, "chat_template", None))
-        enc = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                              add_special_tokens=not templated, return_tensors="pt").to(self.device)
-        last = enc["attention_mask"].sum(dim=1) - 1
-        rows = torch.arange(len(texts), device=last.device)
+        self.forward_calls += 1
+        width = max(len(r) for r in batch)
+        pad = self._tokenizer.pad_token_id
+        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in batch], device=self.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in batch], device=self.device)
+        last = mask.sum(dim=1) - 1
+        rows = torch.arange(len(batch), device=self.device)
         with torch.no_grad():
             base = getattr(self._model, self._model.base_model_prefix, None)
             head = getattr(self._model, "score", None)
             if base is not None and isinstance(head, torch.nn.Module):
                 # Decoder reward models (Llama, Qwen, Mistral, ...): hidden state of the real last token,
                 # whatever the pad id is (it may equal a real final token such as eos).
-                hidden = base(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+                hidden = base(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 logits = head(hidden[rows, last])
             else:  # other architectures pool themselves
-                logits = self._model(**enc).logits
+                logits = self._model(input_ids=input_ids, attention_mask=mask).logits
         if logits.shape[-1] != 1:
             raise ArenaError(f"reward model {self.name} has {logits.shape[-1]} labels; a reward model has one")
         return [float(v) for v in logits[:, 0].float().cpu()]
 
-    def _score_batch(self, texts: list[str]) -> list[float]:
-        """Load if needed, then score one batch (worker thread)."""
-        self._load()
-        return self._forward(texts)
+    async def _drain(self) -> None:
+        """Score the queued conversations in batches of `batch_size`; before each batch let the other waiting
+        callers add theirs, so concurrent judgments share forward passes."""
+        try:
+            while self._queue:
+                quiet = 0
+                for _ in range(200):
+                    if len(self._queue) >= self.batch_size or quiet >= 3:
+                        break
+                    before = len(self._queue)
+                    await asyncio.sleep(0)
+                    quiet = quiet + 1 if len(self._queue) == before else 0
+                batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+                try:
+                    rewards = await asyncio.to_thread(self._forward, [list(k) for k in batch])
+                except BaseException as exc:  # every waiting caller gets the failure, none waits for ever
+                    for key in [*batch, *self._queue]:
+                        fut = self._waiting.pop(key, None)
+                        if fut is not None and not fut.done():
+                            fut.set_exception(exc)
+                    self._queue = []
+                    raise
+                for key, reward in zip(batch, rewards):
+                    self._memo[key] = reward
+                    fut = self._waiting.pop(key, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(reward)
+        finally:
+            self._drainer = None
 
-    async def score(self, conversations: list[Conversation]) -> list[float]:
-        """Rewards for `conversations`, batched, each batch's forward pass in a worker thread."""
+    async def score_full(self, conversations: list[Conversation]) -> list[Scored]:
+        """Rewards and truncation of `conversations`, in order; each distinct one is scored once per instance."""
         for i, conv in enumerate(conversations):
             check_conversation(conv, i)
-        out: list[float] = []
-        async with self._lock:
+        if self._model is None:
             await asyncio.to_thread(self._load)
-            texts = [self.render(conv) for conv in conversations]
-            for start in range(0, len(texts), self.batch_size):
-                out.extend(await asyncio.to_thread(self._score_batch, texts[start:start + self.batch_size]))
-        return out
+        fitted = [self._fit(self.encode(conv)) for conv in conversations]
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[float]] = []
+        for key, _ in fitted:
+            if key in self._memo:
+                continue
+            fut = self._waiting.get(key)
+            if fut is None or fut.get_loop() is not loop:
+                fut = self._waiting[key] = loop.create_future()
+                self._queue.append(key)
+            pending.append(fut)
+        if self._queue and (self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop):
+            self._drainer = loop.create_task(self._drain())
+        if pending:
+            await asyncio.gather(*pending)
+        return [Scored(self._memo[key], cut, len(key)) for key, cut in fitted]
+
+    async def score(self, conversations: list[Conversation]) -> list[float]:
+        """Rewards for `conversations`, in order (see `score_full`)."""
+        return [s.reward for s in await self.score_full(conversations)]
 
     async def aclose(self) -> None:
-        """Drop the model so its memory can be freed."""
+        """Stop a pending batch and drop the model so its memory can be freed."""
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
+        self._drainer = None
         self._model = self._tokenizer = None
+        self._memo.clear()
 
 
 class VLLMRewardEndpoint:
@@ -267,6 +498,10 @@ class VLLMRewardEndpoint:
         for i, conv in enumerate(conversations):
             check_conversation(conv, i)
         return await gather_or_cancel([self._score_one(conv) for conv in conversations])
+
+    async def score_full(self, conversations: list[Conversation]) -> list[Scored]:
+        """Rewards of `conversations` in order (the server reports no truncation)."""
+        return [Scored(r) for r in await self.score(conversations)]
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

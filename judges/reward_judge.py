@@ -31,8 +31,10 @@ class RewardJudge:
         self.name = cfg.label
         self.scorer: RewardScorer
         if r.source == "local":
-            self.scorer = LocalRewardModel(r.path or "", name=self.name, device=r.device, batch_size=r.batch_size)
-            self.endpoint, self.concurrency = f"local://{r.path}", 1
+            self.scorer = LocalRewardModel(r.path or "", name=self.name, device=r.device, batch_size=r.batch_size,
+                                           max_length=r.max_length)
+            # many judgments in flight: the model pools their conversations into batches of batch_size
+            self.endpoint, self.concurrency = f"local://{r.path}", max(64, 8 * r.batch_size)
         else:
             self.scorer = VLLMRewardEndpoint(base_url=r.base_url or "", model=r.model or "", name=self.name,
                                              api_key_env=r.api_key_env, concurrency=cfg.concurrency,
@@ -49,19 +51,26 @@ class RewardJudge:
         """Score one answer (single) or both positions (pair) and turn the rewards into a verdict."""
         pos_a, pos_b = task.positions()
         convs = [conversation(task, pos_a)] + ([conversation(task, pos_b)] if pos_b is not None else [])
+        same = len(convs) == 2 and convs[0] == convs[1]  # one conversation, one reward: an exact tie
         try:
-            rewards = await self.scorer.score(convs)
+            scored = await self.scorer.score_full(convs[:1] if same else convs)
         except BackendError as exc:
             return JudgeCall(status="error", error=str(exc), endpoint_down=exc.endpoint_down)
+        scored = scored * 2 if same else scored
+        cut = [s.tokens for s in scored if s.truncated]
+        note = f" (input cut on the left to the last {cut[0]} tokens)" if cut else ""
         if pos_b is None:
-            r = rewards[0]
-            return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}")
+            r = scored[0].reward
+            return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}{note}", truncated=bool(cut))
         assert self.cfg.reward is not None
-        p = preference_probability(rewards[0], rewards[1], self.cfg.reward.scale)
+        ra, rb = scored[0].reward, scored[1].reward
+        p = 0.5 if ra == rb else preference_probability(ra, rb, self.cfg.reward.scale)
         band = self.cfg.reward.tie_band
         winner = "A" if p > 0.5 + band else "B" if p < 0.5 - band else "tie"
-        return JudgeCall(status="ok", label=f"P(A)={p:.4f}", winner=winner, prob_a=p,
-                         raw=f"reward A {rewards[0]!r}, reward B {rewards[1]!r}, P(A better) {p!r}")
+        a_cut = " (A cut)" if scored[0].truncated else ""
+        b_cut = " (B cut)" if scored[1].truncated else ""
+        return JudgeCall(status="ok", label=f"P(A)={p:.4f}", winner=winner, prob_a=p, truncated=bool(cut),
+                         raw=f"reward A {ra!r}{a_cut}, reward B {rb!r}{b_cut}, P(A better) {p!r}{note}")
 
     async def aclose(self) -> None:
         """Release the model or the connections."""

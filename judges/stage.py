@@ -63,6 +63,11 @@ class JudgeStage:
         est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
         distinct = list({p[3]: p for p in real}.values())  # one call per distinct prompt, as the run asks
         todo = [p for p in distinct if real_cache.get(p[3], {}).get("status") != "ok"]
+        if self.cfg.kind == "reward-model" and self.cfg.reward is not None:  # scores, not tokens: nothing billed
+            where = ("local reward model" if self.cfg.reward.source == "local" else "reward model endpoint")
+            return {"calls": len(todo), "cached": len(distinct) - len(todo), "prompt_chars": 0, "prompt_tokens": 0,
+                    "completion_tokens": 0, "cost_usd": 0.0, "priced": True, "no_api_cost": True,
+                    "method": f"{where}: no per-token API cost"}
         cap = self.cfg.adaptive.max_calls if self.cfg.pairs == "adaptive" else None
         counted = todo
         if cap is not None and len(todo) > cap:  # the run stops at max_calls: its dearest prompts bound the cost

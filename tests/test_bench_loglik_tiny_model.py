@@ -165,3 +165,29 @@ def test_served_tiny_model_gives_the_in_process_numbers(tmp_path, tiny_bos):
     for key in ("token_perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"):
         assert ma[key] == pytest.approx(mb[key], rel=1e-5), key
     assert "demo" not in a["sources"]["ppl"] and "demo" not in b["sources"]["ppl"]
+
+
+@pytest.mark.parametrize("problem", ["missing-folder", "bad-device"])
+def test_an_unusable_transformers_candidate_stops_arena_bench_before_any_work(tmp_path, tiny_bos, capsys,
+                                                                             problem):
+    """A model folder that does not exist or a device this machine lacks is bad input: exit 2 naming the
+    candidate, before the other candidate is asked anything and before a run folder exists (was: exit 1, the run
+    'failed' after the other candidates' work)."""
+    from arena.cli import main
+
+    local = {"name": "local", "backend": "transformers", "path": str(tiny_bos)}
+    local.update({"path": str(tmp_path / "no-such-model")} if problem == "missing-folder" else {"device": "cuda:7"})
+    with FakeOpenAI() as srv:
+        cfg = {"workspace": str(tmp_path / "ws"),
+               "candidates": [{"name": "served", "backend": "openai", "model": "tiny", "base_url": srv.base_url,
+                               "api_key_env": "TINY_KEY"}, local],
+               "bench": {"tasks": [{"name": "mc", "kind": "choice", "method": "loglikelihood",
+                                    "path": str(_arc(tmp_path / "mc.jsonl")), "format": "arc"}]}}
+        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TINY_KEY", "sk-tiny")
+            assert main(["bench", "-c", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 2
+        assert srv.requests == []
+    err = capsys.readouterr().err
+    assert "candidate 'local'" in err and ("does not exist" in err if problem == "missing-folder" else "cuda:7" in err)
+    assert not (tmp_path / "ws" / "runs").exists()

@@ -120,13 +120,35 @@ def test_plain_rendering_without_chat_template(tiny_rm_plain: Path) -> None:
 
 
 @needs_rm
-def test_answer_ending_with_the_pad_token_is_scored_at_that_token(tiny_rm_plain: Path) -> None:
-    rm = LocalRewardModel(tiny_rm_plain)
-    pad = "<|endoftext|>"  # the pad token; some reward models expect it (as eos) after the answer
-    with_eos, without = conv("Why is the sky blue?", "Rayleigh." + pad), conv("Why is the sky blue?", "Rayleigh.")
-    got = asyncio.run(rm.score([with_eos, without, CONVS[1]]))
-    assert got[0] == pytest.approx(manual_reward(tiny_rm_plain, rm.render(with_eos)), rel=1e-5, abs=1e-6)
-    assert got[0] != pytest.approx(got[1])  # not silently pooled at the token before the pad id
+def test_input_ending_with_the_pad_token_is_scored_at_that_token(tiny_rm_plain: Path, tmp_path: Path) -> None:
+    """Some reward models' tokenizers append eos (= the pad token) after the answer: the reward is read at that
+    final token, not at the one before it. (The pad token comes from the tokenizer here: the same string written
+    in an answer is plain text, see test_reward_local_judge.py.)"""
+    import shutil
+
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    path = tmp_path / "rm_eos"
+    shutil.copytree(tiny_rm_plain, path)
+    tok = AutoTokenizer.from_pretrained(path)
+    pad = tok.pad_token or tok.eos_token
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"$A {pad}", special_tokens=[(pad, tok.convert_tokens_to_ids(pad))])
+    tok.save_pretrained(path)
+    rm = LocalRewardModel(path)
+    c = conv("Why is the sky blue?", "Rayleigh.")
+    got = asyncio.run(rm.score([c, CONVS[1]]))
+    ids = rm.encode(c)
+    assert ids[-1] == rm._tokenizer.pad_token_id  # the input really ends with the pad id
+    assert got[0] == pytest.approx(manual_reward(path, rm.render(c)), rel=1e-5, abs=1e-6)
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    with torch.no_grad():
+        before_pad = float(model(input_ids=torch.tensor([ids[:-1]])).logits[0, 0])
+    assert got[0] != pytest.approx(before_pad)  # not silently pooled at the token before the pad id
 
 
 @needs_rm

@@ -19,9 +19,39 @@ def _imports() -> tuple[Any, Any]:
         import torch
         import transformers
     except ImportError:
-        raise ArenaError("backend: transformers needs torch and transformers",
-                         hint="pip install -e '.[rm]' (the reward-model extra brings both)") from None
+        raise ConfigError("backend: transformers needs torch and transformers",
+                          hint="pip install -e '.[rm]' (the reward-model extra brings both)") from None
     return torch, transformers
+
+
+def check_device(device: str, what: str) -> None:
+    """A torch device that exists here (cpu, cuda[:N] with CUDA available, mps on Apple silicon), before any
+    model is loaded: a clear config error instead of torch's assertion deep inside the first forward pass."""
+    import torch
+
+    hint = "set device: cpu (or cuda / cuda:N on a machine with a CUDA build of torch and a GPU, mps on a Mac)"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"{what}: unknown device {device!r}", hint=hint) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{what}: device {device!r} but CUDA is not available (torch {torch.__version__})",
+                              hint=hint)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what}: device {device!r} but only {torch.cuda.device_count()} CUDA device(s)",
+                              hint=hint)
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{what}: device {device!r} but MPS is not available here", hint=hint)
+    elif dev.type != "cpu":
+        raise ConfigError(f"{what}: device {device!r} is not supported", hint=hint)
+
+
+def model_limit(config: Any) -> int | None:
+    """The model's context length from its config (max_position_embeddings, or n_positions for GPT-2)."""
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
 
 
 class LocalLM:
@@ -30,21 +60,31 @@ class LocalLM:
     demo = False
 
     def __init__(self, *, name: str, path: Path, device: str = "cpu", max_length: int | None = None) -> None:
-        torch, tf = _imports()
         if not Path(path).exists():
             raise ConfigError(f"candidate '{name}': model folder not found: {path}",
                               hint="backend: transformers reads a local folder (config.json, weights, tokenizer)")
+        torch, tf = _imports()
+        check_device(device, f"candidate '{name}'")
         self.name, self.endpoint, self.concurrency = name, f"local://{path}", 1
         self._torch = torch
         self.tokenizer = tf.AutoTokenizer.from_pretrained(str(path))
         if not getattr(self.tokenizer, "is_fast", False):
             raise ConfigError(f"candidate '{name}': {path} has no fast tokenizer (tokenizer.json)",
                               hint="token offsets come from a fast tokenizer; save one with save_pretrained")
-        self.model = tf.AutoModelForCausalLM.from_pretrained(str(path)).to(device).eval()
+        model, info = tf.AutoModelForCausalLM.from_pretrained(str(path), output_loading_info=True)
+        missing = sorted(info.get("missing_keys") or []) + sorted(str(k) for k in info.get("mismatched_keys") or [])
+        if missing:
+            raise ConfigError(f"candidate '{name}': {path} has no weights for {', '.join(missing[:4])}"
+                              f"{' and more' if len(missing) > 4 else ''}; they would be random",
+                              hint="backend: transformers needs a causal LM with its LM head (not a reward "
+                                   "model or a base model)")
+        self.model = model.to(device).eval()
         self.device = device
-        cfg = self.model.config
-        native = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        self.max_length = max_length or native or DEFAULT_MAX_LENGTH
+        native = model_limit(self.model.config)
+        # a window longer than the model's positions would index past its position table: cap it there
+        wanted = max_length or native or DEFAULT_MAX_LENGTH
+        self.max_length = min(wanted, native) if native else wanted
+        self.capped_from = max_length if max_length and self.max_length < max_length else None
         bos = self.tokenizer("", add_special_tokens=True)["input_ids"]
         self.prefix_id = bos[0] if bos else None
         self._lock = asyncio.Lock()
