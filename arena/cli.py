@@ -180,9 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     if direct is None:
         from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
 
-        install_sigterm_as_keyboard_interrupt()  # SIGTERM unwinds like Ctrl-C: files closed, servers stopped
-    else:  # no event loop or server in these commands (and no httpx/asyncio import): SIGTERM is Ctrl-C
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        install_sigterm_as_keyboard_interrupt()  # SIGTERM/SIGHUP unwind like Ctrl-C: files closed, servers down
+    else:  # no event loop or server in these commands (no httpx/asyncio import): SIGTERM/SIGHUP are Ctrl-C
+        for name in ("SIGTERM", "SIGHUP"):  # a SIGHUP ignored at start (nohup) stays ignored, as in vllm_server
+            sig = getattr(signal, name, None)
+            if sig is not None and not (name == "SIGHUP" and signal.getsignal(sig) is signal.SIG_IGN):
+                signal.signal(sig, signal.default_int_handler)
     try:
         return int(args.func(args) or 0)
     except ArenaError as exc:
@@ -192,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(exc, "exit_code", 2)  # e.g. 75 for a busy workspace with --no-wait
     except KeyboardInterrupt:
         note = getattr(args, "interrupted_note", "finished work is saved; run the same command again to continue")
-        print(f"\ninterrupted: {note}", file=sys.stderr)
+        try:
+            print(f"\ninterrupted: {note}", file=sys.stderr)
+        except OSError:  # SIGHUP: the terminal is gone (EIO); the run is saved and its servers stopped anyway
+            pass
         return 130
     except BrokenPipeError:  # `arena ... | head`: the reader has what it wanted; exit as a program killed by SIGPIPE
         silence_stdout()

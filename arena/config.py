@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from arena.bench.config import BenchConfig
 from arena.errors import ConfigError
@@ -135,6 +135,19 @@ class OpenAICandidate(_CandidateBase):
         return self
 
 
+# Flags of `vllm serve` that Arena sets itself (and what to use instead): in extra_args they would override
+# Arena's (the port Arena polls, the model name it requests, the key it sends) and fail late and obscurely.
+VLLM_ARENA_FLAGS = {
+    "--port": "set the candidate's 'port' instead (Arena waits for /health on that port)",
+    "--host": "Arena serves on 127.0.0.1 and connects there (there is no setting for it)",
+    "--served-model-name": "the candidate's 'name' is the served model name (Arena requests it by that name)",
+    "--tensor-parallel-size": "set the candidate's 'tensor_parallel_size' instead",
+    "-tp": "set the candidate's 'tensor_parallel_size' instead",
+    "--api-key": "set 'api_key_env' to the NAME of the variable holding the key instead (Arena gives the "
+                 "server the key as VLLM_API_KEY and sends it; a key in the config is stored and shown)",
+}
+
+
 class VLLMCandidate(_CandidateBase):
     """Arena launches `vllm serve MODEL` for this candidate and stops it afterwards."""
 
@@ -147,11 +160,78 @@ class VLLMCandidate(_CandidateBase):
     tensor_parallel_size: int = Field(default=1, ge=1)
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # values are never written to run.json
+    api_key_env: str | None = None  # the server requires this variable's key (given as its VLLM_API_KEY)
     health_timeout_s: float = Field(default=900.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
     connect_timeout_s: float | None = Field(default=None, gt=0)
     idle_timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_ids(cls, value: Any) -> Any:
+        """Strict GPU ids: YAML's "0", 1.0 or true would otherwise become 0 or 1 without a word."""
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError(f"gpus must be a list of GPU ids, e.g. [0, 1]; got {value!r}")
+        if not value:
+            raise ValueError("gpus: [] lists no GPU; leave gpus unset to give the server every GPU it sees "
+                             "(or none, for a CPU build)")
+        bad = [g for g in value if not isinstance(g, int) or isinstance(g, bool)]
+        if bad:
+            raise ValueError(f"GPU ids must be whole numbers, unquoted (e.g. [0, 1]); got {bad[0]!r}")
+        if any(g < 0 for g in value):
+            raise ValueError(f"GPU ids must be non-negative (0, 1, ...); got {value}")
+        twice = sorted({g for g in value if value.count(g) > 1})
+        if twice:
+            raise ValueError(f"GPU id {twice[0]} is listed more than once in {value}")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _launcher(cls, value: list[str]) -> list[str]:
+        if not value or not value[0].strip():
+            raise ValueError("command must start with the launcher, e.g. [vllm, serve] or "
+                             "[python, -m, vllm.entrypoints.openai.api_server] (with model_flag: --model)")
+        return value
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_arena_flags(cls, value: list[str], info: Any) -> list[str]:
+        """Refuse the flags Arena sets itself, also as --flag=value and with underscores (vLLM takes both);
+        the message names the flag, never its value (which may be a key)."""
+        for arg in value:
+            if not arg.startswith("-"):
+                continue
+            flag = arg.split("=", 1)[0]
+            dashes = len(flag) - len(flag.lstrip("-"))
+            flag = flag[:dashes] + flag[dashes:].replace("_", "-").lower()
+            if flag in VLLM_ARENA_FLAGS:
+                who = f"candidate '{info.data['name']}': " if info.data.get("name") else ""
+                raise ValueError(f"{who}{flag} is set by Arena itself: remove it from extra_args; "
+                                 f"{VLLM_ARENA_FLAGS[flag]}")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _no_key_in_env(cls, value: dict[str, str]) -> dict[str, str]:
+        if "VLLM_API_KEY" in value:
+            raise ValueError("VLLM_API_KEY: keys are never written in the config; name the variable that "
+                             "holds the key with api_key_env (Arena gives it to the server as VLLM_API_KEY "
+                             "and sends it)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "VLLMCandidate":
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError("api_key_env must be the NAME of an environment variable (like VLLM_API_KEY), "
+                             "not the key itself")
+        if self.gpus is not None and self.tensor_parallel_size > len(self.gpus):
+            raise ValueError(f"tensor_parallel_size={self.tensor_parallel_size} needs at least "
+                             f"{self.tensor_parallel_size} GPUs in gpus, got {self.gpus}; list more GPU ids "
+                             "or lower tensor_parallel_size")
+        return self
 
 
 class AnswersCandidate(_CandidateBase):
@@ -206,6 +286,7 @@ class RewardConfig(Strict):
     scale: float = Field(default=1.0, gt=0.0)
     batch_size: int = Field(default=8, ge=1)
     device: str = "cpu"
+    max_length: int | None = Field(default=None, ge=2)  # local: tokens read (default 4096, capped at the model's)
 
     @model_validator(mode="after")
     def _where(self) -> "RewardConfig":
@@ -445,6 +526,13 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
     if cfg.rating.lc_difficulty:
         cfg.rating.lc_difficulty = fix(cfg.rating.lc_difficulty)
     cfg.rating.lc_gamed = [fix(p) for p in cfg.rating.lc_gamed]
+    if cfg.judge is not None:  # local reward models, of the judge and of its panel members
+        if cfg.judge.reward is not None and cfg.judge.reward.path is not None:
+            cfg.judge.reward.path = fix(cfg.judge.reward.path.expanduser())
+        for member in cfg.judge.panel:
+            reward = member.get("reward") if isinstance(member, dict) else None
+            if isinstance(reward, dict) and isinstance(reward.get("path"), str):
+                reward["path"] = str(fix(Path(reward["path"]).expanduser()))
     if cfg.bench:
         cfg.bench.resolve_paths(base)
 

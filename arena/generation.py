@@ -13,7 +13,7 @@ from tqdm import tqdm
 from arena.answers import AnswerStore, answer_key, make_record, read_answer_file
 from arena.backends.base import GenParams, ModelAPI
 from arena.backends.demo import DemoBackend
-from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
+from arena.backends.openai_compat import OpenAICompatible, key_from_env, resolve_api_key
 from arena.backends.retry import CircuitBreaker, RetryPolicy
 from arena.config import (
     AnswersCandidate,
@@ -21,9 +21,10 @@ from arena.config import (
     GenerationConfig,
     OpenAICandidate,
     RunConfig,
+    TransformersCandidate,
     VLLMCandidate,
 )
-from arena.errors import ArenaError, BackendError
+from arena.errors import ArenaError, BackendError, ConfigError
 from arena.questions import Question
 from arena.records import JsonlAppender, content_hash
 from arena.store import RunDir
@@ -119,6 +120,8 @@ class AnswerStage:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._wanted: dict[str, int] = {}  # endpoint -> the smallest concurrency of the candidates sharing it
         self._bar_pos = 0
+        self._servers: dict[str, Any] = {}  # candidate name -> its launched VLLMServer, while its wave runs
+        self._reported_dead: set[str] = set()
 
     def _semaphore(self, endpoint: str, limit: int) -> asyncio.Semaphore:
         if endpoint not in self._limits:
@@ -229,10 +232,11 @@ class AnswerStage:
                                      "finish_reason": c.finish_reason, "attempts": c.attempts})
         except BackendError as exc:
             summary.failed += 1
+            message = self._server_death(cand.name) or str(exc)
             if exc.endpoint_down:
-                breaker.record(False, str(exc))
+                breaker.record(False, message)
             if not breaker.open:
-                self.run.error(str(exc), model=cand.name, question_id=q.question_id, stage="answers")
+                self.run.error(message, model=cand.name, question_id=q.question_id, stage="answers")
             return
         breaker.record(True)
         rec = make_record(key=key, model=cand.name, question=q, turns=texts, backend=cand.backend,
@@ -289,26 +293,75 @@ class AnswerStage:
 
         pending = [(c, self._todo(c)[0]) for c in served]
         pending = [(c, todo) for c, todo in pending if todo]  # fully cached: no server needed
-        waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending])
+        waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending],
+                           ports=[c.port for c, _ in pending])
         for wave in waves:
             servers = [VLLMServer.for_candidate(c, self.run.logs_dir) for c, _ in (pending[i] for i in wave)]
             try:
                 urls = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
+                self._servers.update({s.served_name: s for s in servers})
                 await asyncio.gather(*(self._answer_with(pending[i][0], self._backend(pending[i][0], url),
                                                          pending[i][1]) for i, url in zip(wave, urls)))
+                for s in servers:  # died as its requests failed, yet not seen then (still exiting): say so once
+                    name = s.served_name
+                    failed = self.summaries[name].failed if name in self.summaries else 0
+                    report = None if name in self._reported_dead or not failed else self._server_death(name)
+                    if report:
+                        self.run.error(report, model=name, stage="answers")
             finally:
                 for s in servers:
+                    self._servers.pop(s.served_name, None)
                     with contextlib.suppress(Exception):
                         s.stop()
 
+    def _server_death(self, name: str) -> str | None:
+        """If candidate `name`'s launched server has exited during generation: the report (exit code, log and
+        its excerpt) the first time, then one short line; None for a live server or another backend."""
+        server = self._servers.get(name)
+        report = server.exit_report() if server is not None else None
+        if report is None:
+            return None
+        if name in self._reported_dead:
+            return report.split("\n", 1)[0]
+        self._reported_dead.add(name)
+        return report
+
+
+def check_vllm_launcher(cand: VLLMCandidate) -> None:
+    """The launcher of a vLLM candidate (command[0]) must exist: found on PATH, or a path to an executable
+    file. Checked before any candidate generates, not when the server is launched after them."""
+    import os
+    import shutil
+
+    exe = cand.command[0]
+    if os.sep in exe:
+        found = exe if os.path.isfile(exe) and os.access(exe, os.X_OK) else None
+    else:
+        found = shutil.which(exe)
+    if found is None:
+        where = "is not an executable file" if os.sep in exe else "is not found on PATH"
+        raise ConfigError(f"candidate '{cand.name}': the vLLM launcher {exe!r} (command[0]) {where}",
+                          hint="install vLLM into this environment (from the Arena checkout: pip install -e "
+                               "'.[vllm]'), or set `command` to a working launcher, e.g. "
+                               "[/opt/vllm-env/bin/vllm, serve]")
+
 
 def check_candidates_ready(cfg: RunConfig, dry_run: bool = False) -> None:
-    """Fail fast, before any work, on what would fail later: missing keys, answer files, reward models."""
+    """Fail fast, before any work, on what would fail later: missing keys, answer files, reward models, vLLM
+    launchers."""
     for cand in cfg.candidates:
         if isinstance(cand, OpenAICandidate):
             resolve_api_key(cand.base_url, cand.api_key_env, f"candidate '{cand.name}'")
         elif isinstance(cand, AnswersCandidate) and not cand.path.exists():
             raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
+        elif isinstance(cand, VLLMCandidate):
+            check_vllm_launcher(cand)
+            if cand.api_key_env:
+                key_from_env(cand.api_key_env, f"candidate '{cand.name}'")
+        elif isinstance(cand, TransformersCandidate):  # arena bench's in-process model: folder, extra, device
+            from judges.reward import check_local_reward_model
+
+            check_local_reward_model(cand.path, cand.device, f"candidate '{cand.name}' (backend: transformers)")
     if cfg.judge is None or dry_run or cfg.judge.kind == "dry-run":
         return
     for judge in cfg.judge.members() or [cfg.judge]:

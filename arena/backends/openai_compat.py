@@ -246,12 +246,38 @@ def transport_problem(exc: BaseException, endpoint: str, t: Timeouts, stream: bo
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for `url` (HTTPS_PROXY / HTTP_PROXY, NO_PROXY honoured), as aiohttp's
     trust_env read it; its `user:password@` becomes the proxy's Proxy-Authorization. aiohttp speaks to http://
-    proxies only, so another scheme (socks5://, https://) is left out, as trust_env left it out."""
+    proxies only, so another scheme (socks5://, https://) is left out, as trust_env left it out.
+
+    A loopback host (localhost, 127.0.0.0/8, ::1) is never proxied, as Go's proxy rules skip it: a proxy's
+    own loopback is not this machine's, and a vLLM server Arena launched listens on 127.0.0.1. NO_PROXY
+    entries that are IP networks (10.0.0.0/8) are honoured too, not only host names."""
     parts = urlsplit(url)
-    if parts.hostname and proxy_bypass(parts.hostname):
+    host = parts.hostname
+    if host and (proxy_bypass(host) or _direct_host(host)):
         return None
     proxy = getproxies().get(parts.scheme)
     return proxy if proxy and urlsplit(proxy).scheme == "http" else None
+
+
+def _direct_host(host: str) -> bool:
+    """True for a loopback host, or an IP address inside a CIDR block listed in NO_PROXY / no_proxy."""
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    for entry in (getproxies().get("no") or "").split(","):
+        try:
+            if "/" in entry and ip in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:  # not a network: a host name, handled by proxy_bypass
+            continue
+    return False
 
 
 def join_path(base_url: str, suffix: str) -> str:

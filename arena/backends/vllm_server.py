@@ -7,15 +7,20 @@ Clean-up strategy (what guarantees the server never outlives the arena):
   start() itself stops the process if waiting for /health fails or is interrupted;
 - every live server sits in a module-level registry that an ``atexit`` hook stops, which covers
   servers started without ``with`` and an unhandled KeyboardInterrupt;
-- Python's default SIGTERM action kills the interpreter without running ``atexit`` or ``finally``:
-  the CLI calls install_sigterm_as_keyboard_interrupt() so SIGTERM unwinds like Ctrl-C.
-A SIGKILL of the arena itself cannot be caught: the server would then be left running.
+- Python's default SIGTERM and SIGHUP actions kill the interpreter without running ``atexit`` or
+  ``finally``: the CLI calls install_sigterm_as_keyboard_interrupt() so both unwind like Ctrl-C (SIGHUP is
+  what a lost terminal or SSH session sends; the server, in its own session, never gets it).
+A SIGKILL of the arena itself cannot be caught: the server would then be left running. PR_SET_PDEATHSIG is
+not used as a second line: it needs a preexec_fn, which Python documents as unsafe while other threads run
+(servers are started from worker threads with the event loop's threads alive), it fires when the *thread*
+that forked exits (an executor thread, not the arena), and it would reach the leader only, not its workers.
 """
 from __future__ import annotations
 
 import asyncio
 import atexit
 import os
+import re
 import shlex
 import signal
 import socket
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from arena.errors import BackendError, ConfigError
+from arena.redaction import MASK, register_secret
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -60,6 +66,7 @@ class VLLMServer:
         poll_interval: float = 0.5,
         stop_grace: float = 15.0,
         model_flag: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         if tensor_parallel_size < 1:
             raise ConfigError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
@@ -82,6 +89,10 @@ class VLLMServer:
         self.poll_interval = poll_interval
         self.stop_grace = stop_grace
         self.model_flag = model_flag
+        self.api_key = api_key
+        register_secret(api_key)  # masked in every message from now on
+        for value in _api_key_values(self.extra_args):  # a key passed as a flag (refused in configs)
+            register_secret(value)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._abort = threading.Event()
@@ -90,11 +101,14 @@ class VLLMServer:
     def for_candidate(cls, candidate: VLLMCandidate, logs_dir: Path, suffix: str = "") -> VLLMServer:
         """The server of a `backend: vllm` candidate (its command, port, GPUs, arguments, environment and health
         timeout), logging to logs_dir/vllm-<name><suffix>.log."""
+        from arena.backends.openai_compat import key_from_env
+
         c = candidate
+        key = key_from_env(c.api_key_env, f"candidate '{c.name}'") if c.api_key_env else None
         return cls(model=c.model, served_name=c.name, log_path=Path(logs_dir) / f"vllm-{c.name}{suffix}.log",
                    command=c.command, model_flag=c.model_flag, port=c.port, gpus=c.gpus,
                    tensor_parallel_size=c.tensor_parallel_size, extra_args=c.extra_args, env=c.env,
-                   health_timeout=c.health_timeout_s)
+                   health_timeout=c.health_timeout_s, api_key=key)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -126,9 +140,22 @@ class VLLMServer:
             args += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
         return args + self.extra_args
 
+    def shown_command_line(self) -> str:
+        """The argv as printed in messages: the value of an `--api-key` flag masked."""
+        argv = self.command_line()
+        return " ".join(MASK if i and argv[i - 1] == "--api-key" else f"--api-key={MASK}"
+                        if a.startswith("--api-key=") else shlex.quote(a) for i, a in enumerate(argv))
+
     def process_env(self) -> dict[str, str]:
-        """The environment of the server: ours, plus `env`, plus CUDA_VISIBLE_DEVICES from `gpus`."""
-        merged = {**os.environ, **self.env}
+        """The environment of the server: ours, plus `env`, plus CUDA_VISIBLE_DEVICES from `gpus`, and
+        VLLM_API_KEY only when this server has a key (`api_key`, from the candidate's api_key_env).
+
+        An inherited VLLM_API_KEY is left out: vLLM would require that key on every request, and Arena sends
+        a launched server no key unless api_key_env names one (the key then travels in the environment, not on
+        the command line, which `ps` shows to every user)."""
+        merged = {**{k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}, **self.env}
+        if self.api_key:
+            merged["VLLM_API_KEY"] = self.api_key
         if self.gpus is not None:
             merged["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in self.gpus)
         return merged
@@ -159,7 +186,7 @@ class VLLMServer:
             except OSError as exc:
                 raise BackendError(
                     f"could not launch vLLM server for {self.served_name!r}: {exc}\n"
-                    f"  command: {shlex.join(argv)}",
+                    f"  command: {self.shown_command_line()}",
                     hint="install vLLM into this environment (from the Arena checkout: pip install -e '.[vllm]';"
                          " the PyPI package named 'arena' is another project) or point `command` at a working launcher",
                 ) from exc
@@ -179,7 +206,7 @@ class VLLMServer:
             while True:
                 code = proc.poll()
                 if code is not None:
-                    raise self._failure(f"exited during start-up with code {code}", code)
+                    raise self._failure("exited during start-up", code)
                 if self._abort.is_set():
                     raise self._failure("start-up was cancelled", None)
                 remaining = deadline - time.monotonic()
@@ -194,17 +221,39 @@ class VLLMServer:
 
     def _failure(self, what: str, exit_code: int | None) -> BackendError:
         """Build the start-up error: command line, exit code, log tail and a hint."""
-        tail = read_log_tail(self.log_path, LOG_TAIL_LINES)
         code = f"\n  exit code: {exit_code}" if exit_code is not None else ""
         hint = ("check the model path, the GPU ids (CUDA_VISIBLE_DEVICES) and free GPU memory in the log"
                 if exit_code is not None else
-                f"the model may need longer to load: raise health_timeout (now {self.health_timeout:g} s), "
+                f"the model may need longer to load: raise health_timeout_s (now {self.health_timeout:g} s), "
                 "or check the log for a hang")
-        return BackendError(
-            f"vLLM server {self.served_name!r} {what}{code}\n  command: {shlex.join(self.command_line())}\n"
-            f"  log: {self.log_path}\n  --- last {LOG_TAIL_LINES} log lines ---\n{tail}",
-            hint=hint,
-        )
+        return BackendError(self._masked(
+            f"vLLM server {self.served_name!r} {what}{code}\n  command: {self.shown_command_line()}\n"
+            f"  log: {self.log_path}\n{self.log_excerpt()}"), hint=hint)
+
+    def log_excerpt(self) -> str:
+        """The first error-like line of the log (the root cause, often scrolled out of the tail by the
+        shutdown that follows it) and the last LOG_TAIL_LINES lines."""
+        cause = first_error_line(self.log_path)
+        first = f"  first error in the log: {cause}\n" if cause else ""
+        tail = read_log_tail(self.log_path, LOG_TAIL_LINES)
+        return f"{first}  --- last {LOG_TAIL_LINES} log lines ---\n{tail}"
+
+    def exit_report(self) -> str | None:
+        """If the server has exited on its own (it was not stopped): what the user needs to know, with the log
+        excerpt; None while it runs or once stopped."""
+        proc = self._proc
+        if proc is None or self._stopped or proc.poll() is None:
+            return None
+        return self._masked(f"vLLM server for {self.served_name} exited with code {proc.returncode} during "
+                            f"generation; log: {self.log_path}\n{self.log_excerpt()}")
+
+    def _masked(self, text: str) -> str:
+        """`text` without this server's key (the api_key and `--api-key` values, however short: a server's log
+        may print its arguments)."""
+        for value in sorted({v for v in (self.api_key, *_api_key_values(self.extra_args)) if v}, key=len,
+                            reverse=True):
+            text = text.replace(value, MASK)
+        return text
 
     def stop(self, grace: float | None = None) -> int | None:
         """SIGTERM the process group, wait `grace` seconds, then SIGKILL; idempotent; returns exit code."""
@@ -262,6 +311,12 @@ class VLLMServer:
 
 
 # --------------------------------------------------------------------- helpers
+def _api_key_values(args: list[str]) -> list[str]:
+    """The values given to `--api-key` in a list of arguments (`--api-key KEY` and `--api-key=KEY`)."""
+    out = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--api-key"]
+    return out + [a.split("=", 1)[1] for a in args if a.startswith("--api-key=")]
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     """Send `sig` to the process group led by `proc` (or to `proc` alone); gone is fine."""
     try:
@@ -325,6 +380,27 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 6553
     return "\n".join(text) if text else "(log is empty)"
 
 
+# error-like log lines: "ValueError: ...", "torch.OutOfMemoryError: ...", "ERROR [core.py:1] OSError: ..."
+_ERROR_LINE = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception): \S")
+_NOT_THE_CAUSE = ("See root cause above", "Engine core initialization failed",
+                  "Traceback (most recent call last)")
+
+
+def first_error_line(path: Path, max_bytes: int = 4 * 2 ** 20, width: int = 500) -> str | None:
+    """The first line of the log (its first `max_bytes`) that looks like an exception message, skipping vLLM's
+    summary lines that only point at the real cause; None if there is none."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes)
+    except OSError:
+        return None
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if _ERROR_LINE.search(line) and not any(marker in line for marker in _NOT_THE_CAUSE):
+            line = line.strip()
+            return line if len(line) <= width else line[: width - 3] + "..."
+    return None
+
+
 def stop_all_servers(grace: float | None = None) -> None:
     """Stop every server this process started and has not stopped yet (also run at exit)."""
     with _LIVE_LOCK:
@@ -352,21 +428,36 @@ def _sigterm_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
 
 
 def install_sigterm_as_keyboard_interrupt() -> None:
-    """Make SIGTERM unwind like Ctrl-C (main thread only) so `with`/finally/atexit clean-up runs."""
-    signal.signal(signal.SIGTERM, _sigterm_like_ctrl_c)
+    """Make SIGTERM and SIGHUP unwind like Ctrl-C (main thread only): `with`/finally/atexit clean-up runs.
+
+    A SIGHUP that is ignored when Arena starts (`nohup arena run ...`, `trap '' HUP`) stays ignored: the user
+    asked the run to outlive the terminal."""
+    for sig in UNWIND_SIGNALS:
+        if sig == getattr(signal, "SIGHUP", None) and signal.getsignal(sig) is signal.SIG_IGN:
+            continue
+        signal.signal(sig, _sigterm_like_ctrl_c)
 
 
-def plan_waves(gpu_sets: list[set[int] | None]) -> list[list[int]]:
+# Signals whose default action would kill the arena without clean-up: SIGTERM (kill, systemd, docker stop) and
+# SIGHUP (the terminal or SSH session went away).
+UNWIND_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def plan_waves(gpu_sets: list[set[int] | None], ports: list[int | None] | None = None) -> list[list[int]]:
     """Group candidate indices into waves whose GPU sets are disjoint; None (all GPUs) runs alone.
 
     Greedy first fit in order: each candidate joins the earliest wave it does not overlap, else it
-    opens a new one. An empty set uses no GPU and fits anywhere; pass None for CPU servers.
+    opens a new one. An empty set uses no GPU and fits anywhere; pass None for CPU servers. Candidates
+    with the same explicit port (`ports`, None: a free one) never share a wave: two servers cannot both
+    listen there, and the second would talk to the first one's model.
     """
+    ports = ports if ports is not None else [None] * len(gpu_sets)
     waves: list[list[int]] = []
     used: list[set[int] | None] = []
     for index, gpus in enumerate(gpu_sets):
         for wave, taken in zip(waves, used, strict=True):
-            if gpus is not None and taken is not None and not (gpus & taken):
+            port_free = ports[index] is None or all(ports[i] != ports[index] for i in wave)
+            if gpus is not None and taken is not None and not (gpus & taken) and port_free:
                 wave.append(index)
                 taken |= gpus
                 break

@@ -246,12 +246,29 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
     from arena.backends.vllm_server import VLLMServer
 
     server = VLLMServer.for_candidate(cand, run.logs_dir, suffix="-ll")
+    if _all_cached(tasks, cache):  # every request is answered from the cache: no server to launch
+        return await _score_candidate(make_model(cand, gen, server.base_url), tasks, run, log, cache)
     url = await asyncio.to_thread(server.start)
     try:
         return await _score_candidate(make_model(cand, gen, url), tasks, run, log, cache)
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def _all_cached(tasks: list[LoadedTask], cache: LogprobCache | None) -> bool:
+    """Whether every request of `tasks` is in the cache (as Limited keys them). Only choice tasks can tell: a
+    perplexity window is keyed by token ids that only the server's tokenizer gives."""
+    if cache is None:
+        return False
+    for task in tasks:
+        if task.kind == "perplexity":
+            return False
+        for item in task.data.items:
+            keys = [cache.key("continuation", ctx, cont) for ctx, cont in option_pairs(item)]
+            if any(key not in cache.known for key in keys):
+                return False
+    return True
 
 
 def _problem(result: dict[str, Any], cand: str, task: LoadedTask) -> str | None:

@@ -104,7 +104,7 @@ def opened(target: Target, logs_dir: Path) -> Iterator[Target]:
 
         server = VLLMServer.for_candidate(target.candidate, logs_dir)
         with server:
-            target.base_url = server.base_url
+            target.base_url, target.api_key = server.base_url, server.api_key  # a key-protected server's key
             yield target
         return
     if target.kind == "demo":

@@ -1,0 +1,61 @@
+"""`arena bench` launches a vLLM candidate for log-likelihood tasks only when something is not cached yet."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from arena.cli import main
+
+FAKE = [sys.executable, str(Path(__file__).parent / "fake_vllm_serve.py")]
+pytestmark = pytest.mark.timeout(90)
+ITEMS = [("The sky is", ["blue", "green grass"], "A"), ("Two plus two is", ["four", "five hundred"], "A")]
+
+
+def _config(tmp_path: Path, n_items: int) -> Path:
+    data = tmp_path / "mc.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "question": {"stem": stem, "choices": [
+        {"label": "AB"[j], "text": t} for j, t in enumerate(opts)]}, "answerKey": gold}) + "\n"
+        for i, (stem, opts, gold) in enumerate(ITEMS[:n_items])))
+    cfg = {"workspace": str(tmp_path / "ws"),
+           "candidates": [{"name": "ll", "backend": "vllm", "model": "/models/ll", "command": FAKE,
+                           "health_timeout_s": 20}],
+           "bench": {"tasks": [{"name": "mc", "kind": "choice", "method": "loglikelihood", "path": str(data),
+                                "format": "arc"}]}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _launches(tmp_path: Path) -> list[list[str]]:
+    """Per bench run, in order: the server logs written (one per launch)."""
+    runs = sorted((tmp_path / "ws" / "runs").iterdir())
+    return [sorted(p.name for p in (r / "logs").glob("vllm-*.log")) for r in runs]
+
+
+def _scores(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "ws" / "bench" / "ll.json").read_text())
+
+
+def test_a_fully_cached_loglikelihood_task_launches_no_server(tmp_path):
+    assert main(["bench", "-c", str(_config(tmp_path, 2)), "--no-progress"]) == 0
+    first = _scores(tmp_path)
+    assert first["n"]["mc"] == 2
+    assert main(["bench", "-c", str(_config(tmp_path, 2)), "--no-progress"]) == 0  # everything cached
+    second = _scores(tmp_path)
+    assert _launches(tmp_path) == [["vllm-ll-ll.log"], []]
+    # the same scores, from the cache: every request reused, none sent
+    assert second["scores"] == first["scores"] and second["details"] == first["details"]
+    run = sorted((tmp_path / "ws" / "runs").iterdir())[-1]
+    cache = json.loads((run / "run.json").read_text())["stages"]["loglikelihood"]["models"]["ll"]["cache"]
+    assert cache == {"reused": 4, "scored": 0}
+
+
+def test_a_partly_cached_task_still_launches(tmp_path):
+    assert main(["bench", "-c", str(_config(tmp_path, 1)), "--no-progress"]) == 0
+    assert main(["bench", "-c", str(_config(tmp_path, 2)), "--no-progress"]) == 0  # one new item
+    assert _launches(tmp_path) == [["vllm-ll-ll.log"], ["vllm-ll-ll.log"]]
+    assert _scores(tmp_path)["n"]["mc"] == 2

@@ -1,0 +1,112 @@
+"""vLLM candidate mistakes are found when the config loads (exit 2, naming the file and the field), before any
+other candidate generates; flags Arena sets itself are refused in extra_args; one port is never shared."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from arena.cli import main
+from conftest import read_jsonl, write_config
+
+FAKE = [sys.executable, str(Path(__file__).parent / "fake_vllm_serve.py")]
+pytestmark = pytest.mark.timeout(60)
+
+
+def _api(fake_openai) -> dict:
+    return {"name": "api", "backend": "openai", "model": "m", "base_url": fake_openai.base_url}
+
+
+def _vllm(name: str = "served", **kw) -> dict:
+    return {"name": name, "backend": "vllm", "model": f"/models/{name}", "command": FAKE,
+            "health_timeout_s": 20, "generation": {"stream": False}, **kw}
+
+
+def _refused(tmp_path, questions_file, fake_openai, capsys, cand: dict) -> str:
+    """Run a config with an API candidate first and `cand`; it must stop with exit 2 before any request."""
+    cfg = write_config(tmp_path, questions_file, [_api(fake_openai), cand])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    assert fake_openai.requests == []  # the API candidate did not generate first
+    assert not (tmp_path / "ws" / "runs").exists()
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    return err
+
+
+@pytest.mark.parametrize(("settings", "field", "words"), [
+    ({"gpus": [0, 0]}, ".gpus", "more than once"),
+    ({"gpus": [-1]}, ".gpus", "non-negative"),
+    ({"gpus": ["0"]}, ".gpus", "whole numbers"),
+    ({"gpus": [1.0]}, ".gpus", "whole numbers"),
+    ({"gpus": [True]}, ".gpus", "whole numbers"),
+    ({"gpus": []}, ".gpus", "leave gpus unset"),
+    ({"gpus": [0], "tensor_parallel_size": 2}, "", "tensor_parallel_size=2 needs at least 2 GPUs"),
+    ({"command": []}, ".command", "launcher"),
+    ({"command": [""]}, ".command", "launcher"),
+])
+def test_bad_vllm_settings_stop_before_anything_runs(tmp_path, questions_file, fake_openai, capsys, settings,
+                                                     field, words):
+    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(**settings))
+    assert str(tmp_path / "cfg.yaml") in err and f"candidates.1{field}" in err and words in err
+
+
+def test_good_gpu_lists_are_taken_as_they_are(tmp_path, questions_file):
+    from arena.config import load_config
+
+    cfg = load_config(write_config(tmp_path, questions_file, [_vllm(gpus=[3, 1, 2], tensor_parallel_size=2),
+                                                              _vllm("plain")]))
+    assert cfg.candidates[0].gpus == [3, 1, 2] and cfg.candidates[1].gpus is None
+
+
+@pytest.mark.parametrize("where", ["absolute", "on PATH"])
+def test_a_launcher_that_does_not_exist_stops_before_anything_runs(tmp_path, questions_file, fake_openai,
+                                                                    capsys, where):
+    launcher = str(tmp_path / "no-such-vllm") if where == "absolute" else "no-such-vllm-anywhere"
+    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(command=[launcher, "serve"]))
+    assert "candidate 'served'" in err and launcher in err and "command" in err
+    assert "pip install -e '.[vllm]'" in err  # the hint
+
+
+@pytest.mark.parametrize(("args", "flag", "key"), [
+    (["--port", "8001"], "--port", "'port'"),
+    (["--port=8001"], "--port", "'port'"),
+    (["--served-model-name", "x"], "--served-model-name", "'name'"),
+    (["--served_model_name=x"], "--served-model-name", "'name'"),
+    (["--host", "0.0.0.0"], "--host", "serves on 127.0.0.1"),
+    (["-tp", "2"], "-tp", "'tensor_parallel_size'"),
+    (["--tensor-parallel-size=2"], "--tensor-parallel-size", "'tensor_parallel_size'"),
+    (["--max-model-len", "512", "--api-key", "sk-flag-secret-0123456789"], "--api-key", "'api_key_env'"),
+    (["--api-key=sk-flag-secret-0123456789"], "--api-key", "'api_key_env'"),
+])
+def test_flags_arena_sets_itself_are_refused_in_extra_args(tmp_path, questions_file, fake_openai, capsys,
+                                                           args, flag, key):
+    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(extra_args=args))
+    assert "candidates.1.extra_args" in err and flag in err and key in err and "served" in err
+    assert "sk-flag-secret" not in err
+
+
+def test_the_key_itself_in_env_is_refused(tmp_path, questions_file, fake_openai, capsys):
+    err = _refused(tmp_path, questions_file, fake_openai, capsys,
+                   _vllm(env={"VLLM_API_KEY": "sk-env-secret-0123456789"}))
+    assert "candidates.1.env" in err and "api_key_env" in err and "sk-env-secret" not in err
+
+
+def test_two_candidates_on_one_explicit_port_each_get_their_own_server(tmp_path, questions_file, capsys):
+    from arena.backends.vllm_server import find_free_port
+
+    port = find_free_port()
+    cands = [_vllm("a", port=port, gpus=[0]), _vllm("b", port=port, gpus=[1])]
+    cfg = write_config(tmp_path, questions_file, cands)
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0, capsys.readouterr().err
+    for name in ("a", "b"):  # GPUs apart, yet one after the other: each answered by its own model
+        recs = read_jsonl(tmp_path / "ws" / "answers" / f"{name}.jsonl")
+        assert len(recs) == 4 and all(r["turns"][0].startswith(f"{name} says: ") for r in recs)
+
+
+def test_plan_waves_keeps_candidates_of_one_port_apart():
+    from arena.backends.vllm_server import plan_waves
+
+    assert plan_waves([{0}, {1}, {2}], ports=[8000, 8000, None]) == [[0, 2], [1]]
+    assert plan_waves([{0}, {1}, {2}], ports=[8000, 8001, None]) == [[0, 1, 2]]
+    assert plan_waves([{0}, {1}]) == [[0, 1]]
