@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,16 +75,37 @@ def model_identity(cand: CandidateCfg) -> dict[str, Any]:
     return ident
 
 
+_SAMPLE_BYTES = 1 << 16  # read from each of _SAMPLES places of a weight file for its fingerprint
+_SAMPLES = 9
+
+
+def _sampled_digest(path: Path, size: int) -> str:
+    """sha256 of a weight file's bytes at _SAMPLES evenly spread places, its end included. Weights retrained
+    in place keep the file's size and header, never the values: the samples change; a copy keeps them.
+    A few hundred KB read per file, whatever its size."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for k in range(_SAMPLES):
+            fh.seek(max(0, (size - _SAMPLE_BYTES) * k // (_SAMPLES - 1)))
+            digest.update(fh.read(_SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
 def weights_fingerprint(model: str) -> str | None:
-    """For a local model folder: a hash of its config and its weight files' names and sizes (a new
-    checkpoint behind the same path gets new answers); None for a hub id."""
+    """For a local model folder: a hash of its config and its weight files' names, sizes and sampled bytes (a
+    new checkpoint behind the same path, retrained in place with the same shapes too, gets new answers; a
+    copy of the folder keeps them); None for a hub id."""
     path = Path(model)
     if not path.is_dir():
         return None
     path = path.resolve()
     files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".gguf", ".json"))
-    return content_hash([(p.name, p.stat().st_size, p.read_text(errors="replace") if p.name == "config.json" else "")
-                         for p in files])
+    parts = []
+    for p in files:
+        size = p.stat().st_size
+        text = p.read_text(errors="replace") if p.name == "config.json" else ""
+        parts.append((p.name, size, text, "" if p.suffix == ".json" else _sampled_digest(p, size)))
+    return content_hash(parts)
 
 
 def gen_params(gen: GenerationConfig, cand: CandidateCfg, question: Question) -> tuple[GenParams, str | None]:

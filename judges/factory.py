@@ -8,19 +8,6 @@ from arena.config import JudgeConfig
 from judges.base import Judge
 
 
-def reward_weights_fingerprint(path: Path) -> str | None:
-    """The bench cache's fingerprint of a model folder (config.json, weight file names and sizes) plus the weight
-    files' modification times: weights retrained in place keep their sizes, never their mtimes."""
-    from arena.generation import weights_fingerprint
-    from arena.records import content_hash
-
-    base = weights_fingerprint(str(path))
-    if base is None:
-        return None
-    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".gguf"))
-    return content_hash([base, [(p.name, p.stat().st_mtime_ns) for p in files]])
-
-
 def judge_identity(cfg: JudgeConfig) -> dict[str, Any]:
     """What makes the configured judge's verdicts differ: model and parameters, not its URL or key.
 
@@ -31,8 +18,10 @@ def judge_identity(cfg: JudgeConfig) -> dict[str, Any]:
         ident: dict[str, Any] = {"kind": "reward", "source": r.source, "model": r.model, "scale": r.scale,
                                  "tie_band": r.tie_band}
         if r.source == "local" and r.path is not None:
+            from arena.generation import weights_fingerprint  # the answer and bench caches' fingerprint
+
             folder = Path(r.path).expanduser().resolve()
-            ident.update(model=str(folder), weights=reward_weights_fingerprint(folder), max_length=r.max_length)
+            ident.update(model=str(folder), weights=weights_fingerprint(str(folder)), max_length=r.max_length)
         return ident
     return {"kind": "llm", "model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
             "json": cfg.json_output}

@@ -51,3 +51,37 @@ def test_vllm_crash_is_one_clear_error_with_the_log_tail(tmp_path, questions_fil
     assert "CUDA out of memory while loading weights" in err and "Traceback (most recent call last)" in err
     assert err.startswith("error:")
     assert not _alive("/models/broken")
+
+
+def test_weights_retrained_in_place_get_new_answers_and_a_copy_keeps_them(tmp_path, questions_file):
+    """A checkpoint folder overwritten by next week's training has the same file names and sizes (same
+    shapes) but other values: its answers are made again (before: the old week's answers were reused). The same
+    bytes written again (a copy, a touch) keep the cache."""
+    import os
+
+    from arena.generation import weights_fingerprint
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "qwen2"}')
+    weights = folder / "model.safetensors"
+    week1 = os.urandom(3_000_000)
+    weights.write_bytes(week1)
+    cand = _vllm("weekly", [0], model=str(folder))
+    cfg = write_config(tmp_path, questions_file, [cand])
+    ws = tmp_path / "ws"
+
+    def launched() -> bool:
+        return (sorted((ws / "runs").iterdir())[-1] / "logs" / "vllm-weekly.log").exists()
+
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0 and launched()
+    first = weights_fingerprint(str(folder))
+    weights.write_bytes(week1)  # the same bytes again, a new modification time
+    assert weights_fingerprint(str(folder)) == first
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0 and not launched()  # all cached
+    week2 = bytearray(week1)
+    week2[len(week2) // 2: len(week2) // 2 + 4096] = os.urandom(4096)  # the same size, values changed
+    weights.write_bytes(bytes(week2))
+    assert weights_fingerprint(str(folder)) != first
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0 and launched()  # answered again
+    assert len(read_jsonl(ws / "answers" / "weekly.jsonl")) == 8
