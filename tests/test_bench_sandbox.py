@@ -174,3 +174,25 @@ def test_a_program_cannot_pose_as_a_sandbox_failure(tmp_path):
     src = "import sys\nprint('sandbox setup failed: fake')\nsys.exit(97)\n"
     res = run_python(src, tmp_path, FAST)
     assert res.status == "failed" and res.returncode == 97  # a failed sample, not an 'error' that stops scoring
+
+
+@needs_ns
+def test_multiprocessing_works_inside_the_namespace(tmp_path):
+    """A solution that uses a process pool needs POSIX shared memory: the sandbox has a small /dev/shm of its own
+    (before: FileNotFoundError, the correct solution failed)."""
+    src = ("import multiprocessing as mp\n\ndef sq(x):\n    return x * x\n\n"
+           "with mp.Pool(2) as pool:\n    assert pool.map(sq, range(5)) == [0, 1, 4, 9, 16]\n")
+    res = run_python(src, tmp_path, SandboxLimits(timeout=20), isolation="namespaces")
+    assert res.passed, res.output
+    host_shm = Path("/dev/shm")
+    if not host_shm.is_dir():
+        return
+    marker = host_shm / f"arena-host-probe-{os.getpid()}"
+    probe = (f"import os\nassert not os.path.exists('/dev/shm/{marker.name}')\n"
+             "open('/dev/shm/arena-sandbox-wrote', 'w').write('1')\n")
+    marker.write_text("host")
+    try:  # the sandbox's /dev/shm is its own: the host's files are not there, and its files do not reach the host
+        assert run_python(probe, tmp_path, SandboxLimits(timeout=10), isolation="namespaces").passed
+    finally:
+        marker.unlink(missing_ok=True)
+    assert not (host_shm / "arena-sandbox-wrote").exists()

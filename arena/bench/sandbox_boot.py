@@ -55,6 +55,8 @@ SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 NEW_ROOT = "/tmp"   # a tmpfs is mounted here (in this mount namespace only) and becomes the root
 WORK = "/work"      # the working directory inside: its own size-limited tmpfs
+SHM = "/dev/shm"    # POSIX shared memory (multiprocessing's locks and queues): a small tmpfs of its own
+SHM_MB = 16
 WORK_INODES = 65536  # files and folders a sample may create in /work
 
 
@@ -98,8 +100,8 @@ def _python_dirs() -> list[str]:
 def _lock_filesystem(libc: ctypes.CDLL, disk_mb: int) -> None:
     """A new root holding only the system folders, Python's folders, four devices, a private /proc and a
     working directory (at /work) that is a fresh tmpfs of `disk_mb` MB: the sample's total disk (nothing it
-    writes reaches the host's disk, and it all goes with the namespace); everything read-only but /work; the
-    host's root detached."""
+    writes reaches the host's disk, and it all goes with the namespace), and a 16 MB /dev/shm of its own (so
+    multiprocessing works); everything read-only but those two; the host's root detached."""
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0, "make mounts private")
     root = NEW_ROOT
     shown = _capture([*SYSTEM_DIRS, *_python_dirs(), *DEVICES, "/proc"])  # /proc: unshare's private one
@@ -111,6 +113,9 @@ def _lock_filesystem(libc: ctypes.CDLL, disk_mb: int) -> None:
     work_opts = f"size={disk_mb}m,nr_inodes={WORK_INODES},mode=0755".encode()
     _check(libc.mount(b"tmpfs", (root + WORK).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, work_opts) == 0,
            "mount the working directory")
+    os.makedirs(root + SHM, exist_ok=True)
+    _check(libc.mount(b"tmpfs", (root + SHM).encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                      f"size={SHM_MB}m,mode=1777".encode()) == 0, "mount /dev/shm")
     os.makedirs(root + "/.old")
     _check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], root.encode(), (root + "/.old").encode()) == 0,
            "pivot_root")
@@ -121,8 +126,9 @@ def _lock_filesystem(libc: ctypes.CDLL, disk_mb: int) -> None:
     _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(ro), ctypes.sizeof(ro)) == 0,
            "make / read-only")
     rw = _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
-    _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, WORK.encode(), 0, ctypes.byref(rw), ctypes.sizeof(rw)) == 0,
-           "make the working directory writable")
+    for place in (WORK, SHM):
+        _check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, place.encode(), 0, ctypes.byref(rw), ctypes.sizeof(rw)) == 0,
+               f"make {place} writable")
 
 
 class _CapHeader(ctypes.Structure):
