@@ -139,13 +139,17 @@ class OpenAICandidate(_CandidateBase):
 # Arena's (the port Arena polls, the model name it requests, the key it sends) and fail late and obscurely.
 VLLM_ARENA_FLAGS = {
     "--port": "set the candidate's 'port' instead (Arena waits for /health on that port)",
-    "--host": "Arena serves on 127.0.0.1 and connects there (there is no setting for it)",
+    "--host": "Arena connects to 127.0.0.1: only a host that includes it may be given (0.0.0.0, ::, 127.0.0.1, "
+              "localhost)",
     "--served-model-name": "the candidate's 'name' is the served model name (Arena requests it by that name)",
     "--tensor-parallel-size": "set the candidate's 'tensor_parallel_size' instead",
     "-tp": "set the candidate's 'tensor_parallel_size' instead",
     "--api-key": "set 'api_key_env' to the NAME of the variable holding the key instead (Arena gives the "
                  "server the key as VLLM_API_KEY and sends it; a key in the config is stored and shown)",
 }
+
+
+_LOOPBACK_OR_ANY = ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1")
 
 
 class VLLMCandidate(_CandidateBase):
@@ -201,12 +205,16 @@ class VLLMCandidate(_CandidateBase):
     def _no_arena_flags(cls, value: list[str], info: Any) -> list[str]:
         """Refuse the flags Arena sets itself, also as --flag=value and with underscores (vLLM takes both);
         the message names the flag, never its value (which may be a key)."""
-        for arg in value:
+        for i, arg in enumerate(value):
             if not arg.startswith("-"):
                 continue
             flag = arg.split("=", 1)[0]
             dashes = len(flag) - len(flag.lstrip("-"))
             flag = flag[:dashes] + flag[dashes:].replace("_", "-").lower()
+            if flag == "--host":  # listening on every address (or on loopback) still answers Arena on 127.0.0.1
+                host = arg.split("=", 1)[1] if "=" in arg else (value[i + 1] if i + 1 < len(value) else "")
+                if host.strip("[]") in _LOOPBACK_OR_ANY:
+                    continue
             if flag in VLLM_ARENA_FLAGS:
                 who = f"candidate '{info.data['name']}': " if info.data.get("name") else ""
                 raise ValueError(f"{who}{flag} is set by Arena itself: remove it from extra_args; "

@@ -176,9 +176,15 @@ class AnswerStage:
         backends = [self._backend(c) for c in direct]
         for b in backends:  # candidates on one endpoint share the smallest concurrency any of them asks for
             self._wanted[b.endpoint] = min(self._wanted.get(b.endpoint, b.concurrency), b.concurrency)
+        # vLLM candidates with answers to make: their launcher and key are checked before any other work; a
+        # fully cached one needs neither (answers made on a GPU box, judged again on a CPU box)
+        pending = [(c, self._todo(c)[0]) for c in served]
+        pending = [(c, todo) for c, todo in pending if todo]
+        for cand, _ in pending:
+            check_vllm_ready(cand)
         await asyncio.gather(*(self._answer_with(c, b) for c, b in zip(direct, backends)))
-        if served:
-            await self._vllm_waves(served)
+        if pending:
+            await self._vllm_waves(pending)
         return {name: s.as_dict() for name, s in self.summaries.items()}
 
     def _backend(self, cand: CandidateCfg, base_url: str | None = None) -> ModelAPI:
@@ -310,11 +316,11 @@ class AnswerStage:
                 self.run.error(f"{cand.name}: {len(ids)} questions {what} in {cand.path} ({shown})",
                                model=cand.name, stage="answers")
 
-    async def _vllm_waves(self, served: list[VLLMCandidate]) -> None:
+    async def _vllm_waves(self, pending: list[tuple[VLLMCandidate, list]]) -> None:
+        """Launch, answer with and stop the vLLM candidates that have answers to make (`pending`: each with its
+        open questions), in waves of disjoint GPU sets."""
         from arena.backends.vllm_server import VLLMServer, plan_waves
 
-        pending = [(c, self._todo(c)[0]) for c in served]
-        pending = [(c, todo) for c, todo in pending if todo]  # fully cached: no server needed
         waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending],
                            ports=[c.port for c, _ in pending])
         for wave in waves:
@@ -368,18 +374,22 @@ def check_vllm_launcher(cand: VLLMCandidate) -> None:
                                "[/opt/vllm-env/bin/vllm, serve]")
 
 
+def check_vllm_ready(cand: VLLMCandidate) -> None:
+    """What launching a vLLM candidate needs: its launcher, and its key when `api_key_env` is set. Checked only
+    for candidates with answers to make (AnswerStage.run_all, arena bench's log-likelihood stage)."""
+    check_vllm_launcher(cand)
+    if cand.api_key_env:
+        key_from_env(cand.api_key_env, f"candidate '{cand.name}'")
+
+
 def check_candidates_ready(cfg: RunConfig, dry_run: bool = False) -> None:
-    """Fail fast, before any work, on what would fail later: missing keys, answer files, reward models, vLLM
-    launchers."""
+    """Fail fast, before any work, on what would fail later: missing keys, answer files, reward models, local
+    models. (vLLM launchers: when the answer stage knows which candidates need a server, `check_vllm_ready`.)"""
     for cand in cfg.candidates:
         if isinstance(cand, OpenAICandidate):
             resolve_api_key(cand.base_url, cand.api_key_env, f"candidate '{cand.name}'")
         elif isinstance(cand, AnswersCandidate) and not cand.path.exists():
             raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
-        elif isinstance(cand, VLLMCandidate):
-            check_vllm_launcher(cand)
-            if cand.api_key_env:
-                key_from_env(cand.api_key_env, f"candidate '{cand.name}'")
         elif isinstance(cand, TransformersCandidate):  # arena bench's in-process model: folder, extra, device
             from judges.reward import check_local_reward_model
 

@@ -51,7 +51,8 @@ def test_api_key_env_that_is_not_set_stops_before_anything_runs(tmp_path, questi
     cfg = write_config(tmp_path, questions_file, cands)
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "no API key found" in err and "GUARD_KEY" in err and not (tmp_path / "ws" / "runs").exists()
+    assert "no API key found" in err and "GUARD_KEY" in err
+    assert not (tmp_path / "ws" / "answers" / "d.jsonl").exists()  # checked before the demo candidate answered
 
 
 def test_an_inherited_vllm_api_key_is_not_passed_to_a_launched_server(tmp_path, questions_file, monkeypatch):

@@ -15,14 +15,14 @@ pytestmark = pytest.mark.timeout(90)
 ITEMS = [("The sky is", ["blue", "green grass"], "A"), ("Two plus two is", ["four", "five hundred"], "A")]
 
 
-def _config(tmp_path: Path, n_items: int) -> Path:
+def _config(tmp_path: Path, n_items: int, **cand: object) -> Path:
     data = tmp_path / "mc.jsonl"
     data.write_text("".join(json.dumps({"id": f"q{i}", "question": {"stem": stem, "choices": [
         {"label": "AB"[j], "text": t} for j, t in enumerate(opts)]}, "answerKey": gold}) + "\n"
         for i, (stem, opts, gold) in enumerate(ITEMS[:n_items])))
     cfg = {"workspace": str(tmp_path / "ws"),
            "candidates": [{"name": "ll", "backend": "vllm", "model": "/models/ll", "command": FAKE,
-                           "health_timeout_s": 20}],
+                           "health_timeout_s": 20, **cand}],
            "bench": {"tasks": [{"name": "mc", "kind": "choice", "method": "loglikelihood", "path": str(data),
                                 "format": "arc"}]}}
     path = tmp_path / "cfg.yaml"
@@ -59,3 +59,20 @@ def test_a_partly_cached_task_still_launches(tmp_path):
     assert main(["bench", "-c", str(_config(tmp_path, 2)), "--no-progress"]) == 0  # one new item
     assert _launches(tmp_path) == [["vllm-ll-ll.log"], ["vllm-ll-ll.log"]]
     assert _scores(tmp_path)["n"]["mc"] == 2
+
+
+def test_a_fully_cached_task_needs_no_launcher_or_key(tmp_path):
+    """Scored on a GPU box, re-scored on a box without vLLM and without the server's key: all from the cache."""
+    assert main(["bench", "-c", str(_config(tmp_path, 2)), "--no-progress"]) == 0
+    first = _scores(tmp_path)
+    cpu_box = _config(tmp_path, 2, command=["no-such-vllm-anywhere", "serve"], api_key_env="UNSET_VLLM_KEY_NAME")
+    assert main(["bench", "-c", str(cpu_box), "--no-progress"]) == 0
+    assert _scores(tmp_path)["scores"] == first["scores"]
+    assert main(["bench", "-c", str(_config(tmp_path, 1, command=["no-such-vllm-anywhere", "serve"])),
+                 "--no-progress"]) == 0  # a subset of the cached items: still nothing to launch
+
+
+def test_a_missing_launcher_with_work_to_do_is_exit_2(tmp_path, capsys):
+    assert main(["bench", "-c", str(_config(tmp_path, 2, command=["no-such-vllm-anywhere", "serve"])),
+                 "--no-progress"]) == 2
+    assert "no-such-vllm-anywhere" in capsys.readouterr().err

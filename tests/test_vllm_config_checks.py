@@ -23,12 +23,13 @@ def _vllm(name: str = "served", **kw) -> dict:
             "health_timeout_s": 20, "generation": {"stream": False}, **kw}
 
 
-def _refused(tmp_path, questions_file, fake_openai, capsys, cand: dict) -> str:
-    """Run a config with an API candidate first and `cand`; it must stop with exit 2 before any request."""
+def _refused(tmp_path, questions_file, fake_openai, capsys, cand: dict, at_load: bool = True) -> str:
+    """Run a config with an API candidate first and `cand`; it must stop with exit 2 before any request (and,
+    `at_load`, before a run folder exists: a config error)."""
     cfg = write_config(tmp_path, questions_file, [_api(fake_openai), cand])
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
     assert fake_openai.requests == []  # the API candidate did not generate first
-    assert not (tmp_path / "ws" / "runs").exists()
+    assert not (tmp_path / "ws" / "runs").exists() or not at_load
     err = capsys.readouterr().err
     assert err.startswith("error:")
     return err
@@ -63,9 +64,22 @@ def test_good_gpu_lists_are_taken_as_they_are(tmp_path, questions_file):
 def test_a_launcher_that_does_not_exist_stops_before_anything_runs(tmp_path, questions_file, fake_openai,
                                                                     capsys, where):
     launcher = str(tmp_path / "no-such-vllm") if where == "absolute" else "no-such-vllm-anywhere"
-    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(command=[launcher, "serve"]))
+    # checked when the answer stage knows the candidate needs a server: before any request, after the run starts
+    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(command=[launcher, "serve"]), at_load=False)
     assert "candidate 'served'" in err and launcher in err and "command" in err
     assert "pip install -e '.[vllm]'" in err  # the hint
+
+
+def test_a_fully_cached_vllm_candidate_needs_no_launcher(tmp_path, questions_file, capsys):
+    """Answers made on a GPU box, judged again on a CPU box without vLLM: every answer is cached, so no server,
+    launcher or key is needed (a review found this refused with exit 2)."""
+    cfg = write_config(tmp_path, questions_file, [_vllm()])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    cpu_box = write_config(tmp_path, questions_file, [_vllm(command=["no-such-vllm-anywhere", "serve"],
+                                                            api_key_env="UNSET_VLLM_KEY_NAME")])
+    assert main(["run", "-c", str(cpu_box), "--no-progress"]) == 0
+    assert "cached" in capsys.readouterr().out
+    assert len(read_jsonl(tmp_path / "ws" / "answers" / "served.jsonl")) == 4
 
 
 @pytest.mark.parametrize(("args", "flag", "key"), [
@@ -73,7 +87,8 @@ def test_a_launcher_that_does_not_exist_stops_before_anything_runs(tmp_path, que
     (["--port=8001"], "--port", "'port'"),
     (["--served-model-name", "x"], "--served-model-name", "'name'"),
     (["--served_model_name=x"], "--served-model-name", "'name'"),
-    (["--host", "0.0.0.0"], "--host", "serves on 127.0.0.1"),
+    (["--host", "10.1.2.3"], "--host", "connects to 127.0.0.1"),
+    (["--host=192.168.0.7"], "--host", "connects to 127.0.0.1"),
     (["-tp", "2"], "-tp", "'tensor_parallel_size'"),
     (["--tensor-parallel-size=2"], "--tensor-parallel-size", "'tensor_parallel_size'"),
     (["--max-model-len", "512", "--api-key", "sk-flag-secret-0123456789"], "--api-key", "'api_key_env'"),
@@ -110,3 +125,11 @@ def test_plan_waves_keeps_candidates_of_one_port_apart():
     assert plan_waves([{0}, {1}, {2}], ports=[8000, 8000, None]) == [[0, 2], [1]]
     assert plan_waves([{0}, {1}, {2}], ports=[8000, 8001, None]) == [[0, 1, 2]]
     assert plan_waves([{0}, {1}]) == [[0, 1]]
+
+
+def test_a_host_that_still_answers_on_loopback_is_taken(tmp_path, questions_file):
+    """`--host 0.0.0.0` (copied from a `vllm serve` line) listens on 127.0.0.1 too: it worked before the
+    extra_args check and still does; a specific other address is refused (Arena could not connect)."""
+    cfg = write_config(tmp_path, questions_file, [_vllm(extra_args=["--host", "0.0.0.0"])])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    assert len(read_jsonl(tmp_path / "ws" / "answers" / "served.jsonl")) == 4
