@@ -77,6 +77,10 @@ def model_identity(cand: CandidateCfg) -> dict[str, Any]:
 
 _SAMPLE_BYTES = 1 << 16  # read from each of _SAMPLES places of a weight file for its fingerprint
 _SAMPLES = 9
+_WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+# what else decides a model's replies: its config, tokenizer and chat template (hashed whole up to _WHOLE_BYTES)
+_TOKENIZER_FILES = (".json", ".jinja", ".model", ".txt", ".tiktoken")
+_WHOLE_BYTES = 64 << 20
 
 
 def _sampled_digest(path: Path, size: int) -> str:
@@ -92,19 +96,19 @@ def _sampled_digest(path: Path, size: int) -> str:
 
 
 def weights_fingerprint(model: str) -> str | None:
-    """For a local model folder: a hash of its config and its weight files' names, sizes and sampled bytes (a
-    new checkpoint behind the same path, retrained in place with the same shapes too, gets new answers; a
-    copy of the folder keeps them); None for a hub id."""
+    """For a local model folder: a hash of its weight files' names, sizes and sampled bytes and of its config,
+    tokenizer and chat template files (a new checkpoint behind the same path, retrained in place with the same
+    shapes too, or an edited chat template gets new answers; a copy of the folder keeps them); None for a hub
+    id."""
     path = Path(model)
     if not path.is_dir():
         return None
     path = path.resolve()
-    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".gguf", ".json"))
     parts = []
-    for p in files:
+    for p in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _WEIGHT_FILES + _TOKENIZER_FILES):
         size = p.stat().st_size
-        text = p.read_text(errors="replace") if p.name == "config.json" else ""
-        parts.append((p.name, size, text, "" if p.suffix == ".json" else _sampled_digest(p, size)))
+        whole = p.suffix in _TOKENIZER_FILES and size <= _WHOLE_BYTES  # config, tokenizer, chat template: all of it
+        parts.append((p.name, size, hashlib.sha256(p.read_bytes()).hexdigest() if whole else _sampled_digest(p, size)))
     return content_hash(parts)
 
 

@@ -85,3 +85,22 @@ def test_weights_retrained_in_place_get_new_answers_and_a_copy_keeps_them(tmp_pa
     assert weights_fingerprint(str(folder)) != first
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 0 and launched()  # answered again
     assert len(read_jsonl(ws / "answers" / "weekly.jsonl")) == 8
+
+
+def test_an_edited_chat_template_or_tokenizer_changes_the_fingerprint(tmp_path):
+    """The chat template (chat_template.jinja in current transformers) and the tokenizer files decide what the
+    model sees: an edit of the same length is a new model; an unrelated file (README) is not."""
+    from arena.generation import weights_fingerprint
+
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2"}')
+    (tmp_path / "model.safetensors").write_bytes(bytes(200_000))
+    (tmp_path / "chat_template.jinja").write_text("{{ message['role'] }}: {{ message['content'] }}")
+    (tmp_path / "tokenizer.json").write_text('{"added_tokens": ["<a>"]}')
+    first = weights_fingerprint(str(tmp_path))
+    (tmp_path / "README.md").write_text("notes")
+    assert weights_fingerprint(str(tmp_path)) == first
+    (tmp_path / "chat_template.jinja").write_text("{{ message['role'] }}= {{ message['content'] }}")  # same size
+    second = weights_fingerprint(str(tmp_path))
+    assert second != first
+    (tmp_path / "tokenizer.json").write_text('{"added_tokens": ["<b>"]}')  # same size
+    assert weights_fingerprint(str(tmp_path)) not in (first, second)
