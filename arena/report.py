@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from arena.rating.names import names_shown
-from arena.rating.leaderboard import ABSENT_NOTE
+from arena.rating.leaderboard import UNPLACED_NOTES
+from arena.rating.report import top_words
 
 
 def _pct(x: float | None) -> str:
@@ -113,13 +114,13 @@ def rating_report(run_path: Path, top: int = 20) -> str:
     for r in table[:top]:
         ci = f"{r['ci_low']:.0f}..{r['ci_high']:.0f}" if r.get("ci_low") is not None else (
             "undefined" if r.get("ci_note") else "n/a")
-        line = f"{'-' if r.get('ci_note') == ABSENT_NOTE else r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
+        line = f"{'-' if r.get('ci_note') in UNPLACED_NOTES else r['rank']:>4} {r['model']:<28} {r['rating']:>7.1f} {ci:>17} {r['battles']:>8}"
         if has_score and r.get("score") is not None:
             line += f"  {r['score']:>6.1f}"
         rows.append(line + ("  (low data)" if r.get("low_data") else ""))
     leaders = lb["overall"].get("top_models") or []
     if len(leaders) > 1:
-        rows.append(f"  top: {len(leaders)} models share rank 1 (not separated by their intervals): {names_shown(leaders)}")
+        rows.append(f"  {top_words(len(leaders), lb['overall'].get('groups') or 1)}{names_shown(leaders)}")
     overall = lb["overall"].get("warnings", [])
     for w in overall[:5]:
         rows.append(f"  warning: {w}")

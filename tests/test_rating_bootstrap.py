@@ -230,6 +230,28 @@ def test_a_model_with_only_weightless_battles_is_not_rated_and_does_not_force_th
     assert re.search(r"^\s+-\s+z\s", format_table(result), re.M) and ", z" not in format_table(result)
 
 
+@pytest.mark.parametrize("options", [{"method": "elo", "bootstrap": 50}, {"bootstrap": 0},
+                                     {"style_control": True, "bootstrap": 30}],
+                         ids=["elo", "no-bootstrap", "style-control"])
+def test_a_weightless_model_is_last_and_never_top_whatever_the_method(options: dict) -> None:
+    """Elo, a fit without bootstrap and style control give the weightless model the starting value (Elo: a
+    zero-width interval; style control: an interval from its own feature's draws): it must still be last, show
+    rank '-' and not be a leader (a review found e 'rank 1' and 'top: a, c, e' with Elo)."""
+    battles = make_battles(300, [0, 40, 90], 8)
+    zero = pd.DataFrame({"model_a": ["z"] * 4, "model_b": ["m0", "m1", "m2", "m0"],
+                         "winner": ["model_a", "model_a", "model_b", "tie"], "weight": [0.0] * 4})
+    both = pd.concat([battles, zero], ignore_index=True)
+    if options.get("style_control"):
+        rng = np.random.default_rng(1)
+        both["len_a"], both["len_b"] = rng.integers(20, 400, len(both)), rng.integers(20, 400, len(both))
+    result = rate_battles(validate_battles(both), RatingOptions(seed=0, **options))
+    table = result.table
+    assert table["model"].iloc[-1] == "z" and "z" not in top_models(result)
+    row = table.set_index("model").loc["z"]
+    assert np.isnan(row["ci_low"]) and "weighs 0" in row["ci_note"]
+    assert re.search(r"^\s+-\s+z\s", format_table(result), re.M)
+
+
 def test_a_round_in_which_no_model_played_gives_no_numpy_warning() -> None:
     # two real battles and two weightless ones: some resamples draw only weightless battles
     battles = validate_battles(pd.DataFrame({"model_a": ["a", "a", "c", "c"], "model_b": ["b", "b", "a", "b"],

@@ -13,7 +13,7 @@ from scipy.optimize import minimize
 from test_rating_bt import FACTOR, make_battles
 
 from arena.errors import ArenaError
-from arena.rating.report import top_models
+from arena.rating.report import format_table, result_to_dict, top_models
 from arena.rating import (
     RatingOptions,
     rank_by_ci,
@@ -104,6 +104,9 @@ def test_models_of_groups_that_never_met_are_not_ranked_against_each_other(round
     ranks = result.table.set_index("model")["rank"].to_dict()
     assert ranks == {"a": 1, "b": 2, "c": 1, "d": 2}
     assert sorted(top_models(result)) == ["a", "c"]
+    text = format_table(result)  # not "share rank 1 (not separated by their intervals)": they never met
+    assert "2 models at rank 1 of their own group (the comparison graph has 2 groups" in text
+    assert "not separated by their intervals" not in text and result_to_dict(result)["groups"] == 2
     assert result.table.set_index("model").loc["a", "rating"] > result.table.set_index("model").loc["c", "rating"]
 
 

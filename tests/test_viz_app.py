@@ -663,6 +663,22 @@ def test_a_model_with_only_weightless_battles_is_not_the_top_model_tile(
     assert tile.value == "strong"
 
 
+def test_leaders_of_groups_that_never_met_are_not_called_a_tie(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from viz_fixture import _run_json, _write_json, _write_jsonl
+
+    from arena.rating import RatingOptions, write_leaderboard
+
+    run = tmp_path / "runs" / "20250301-000000-groups"
+    rows = [{"question_id": f"q{k}", "model_a": a, "model_b": b, "judge": "j", "turn": 1,
+             "winner": "model_a" if k % 5 else "model_b"} for k in range(120) for a, b in (("a", "b"), ("c", "d"))]
+    _write_jsonl(run / "battles.jsonl", rows)
+    _write_json(run / "run.json", _run_json(run.name, "pairwise", ["a", "b", "c", "d"]))
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=50, seed=0))
+    at = open_app(tmp_path, monkeypatch, "leaderboard")
+    assert next(m for m in at.metric if m.label == "Top model").value == "2 groups"
+    assert any("rank 1 of their own group" in c.value and "2 groups that never met" in c.value for c in at.caption)
+
+
 def test_a_run_archived_with_gzipped_battles_is_browsed_and_an_empty_one_is_not_compared(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,9 +101,13 @@ def top_models(table: pd.DataFrame) -> list[str]:
     return leading_models(table)
 
 
-def shared_top_caption(top: list[str]) -> str:
+def shared_top_caption(top: list[str], groups: int = 1) -> str:
     """The line under the tiles when several models share rank 1: a dozen names and how many more (a sparse
-    arena of hundreds of models can tie most of them)."""
+    arena of hundreds of models can tie most of them); or the leaders of groups of models that never met."""
+    if groups > 1:
+        return (f"{len(top)} models are rank 1 of their own group: {escape_markdown_html(names_shown(top))}. "
+                f"The battles form {groups} groups that never met, so ratings of different groups cannot be "
+                "compared.")
     return (f"{len(top)} models share rank 1: {escape_markdown_html(names_shown(top))}. "
             "Their intervals overlap, so the battles do not tell them apart.")
 
@@ -189,9 +193,10 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if len(top) == 1:
         cols[3].metric("Top model", escape_markdown_html(top[0]))  # a tile's value and help render Markdown
     else:
-        cols[3].metric("Top model", f"{len(top)}-way tie",
+        groups = int(section.get("groups") or 1)
+        cols[3].metric("Top model", f"{len(top)}-way tie" if groups == 1 else f"{len(top)} groups",
                        help=escape_markdown_html(names_shown(top)))  # short: the tile is narrow
-        st.caption(shared_top_caption(top))
+        st.caption(shared_top_caption(top, groups))
     if judge is not None or style:
         st.caption(
             f"Refitted here from battles.jsonl with {rating_options(board).bootstrap} bootstrap rounds."

@@ -50,6 +50,14 @@ def graph_groups(counts: PairCounts) -> np.ndarray:
     return connected_components(adjacency, directed=False)[1]
 
 
+def weightless_models(counts: PairCounts) -> np.ndarray:
+    """Per model: True when it has battles but all of them weigh 0 (they carry no information)."""
+    _, n = counts.pair_stats()
+    m = counts.n_models
+    weight = np.bincount(counts.pair_i, n, m) + np.bincount(counts.pair_j, n, m)
+    return (weight <= 0) & (counts.model_battles() > 0)
+
+
 def diagnose(
     counts: PairCounts, n_s: np.ndarray, n_n: np.ndarray, all_tie: bool, few_battles: int = 1, elo: bool = False
 ) -> list[str]:
@@ -91,7 +99,7 @@ def diagnose(
             + ("not identifiable (Elo: it only reflects how many battles they had)" if elo else
                "not identifiable and is held finite by a weak prior")
         )
-    weightless = [models[k] for k in np.flatnonzero((weight <= 0) & (counts.model_battles() > 0))]
+    weightless = [models[k] for k in np.flatnonzero(weightless_models(counts))]
     if weightless:
         warnings.append(f"{models_phrase(weightless)} {'has' if len(weightless) == 1 else 'have'} only battles of "
                         "weight 0: they carry no information, so the rating shown is the scale's starting value "

@@ -20,7 +20,7 @@ from arena.rating.counts import (
     observed_win_rate,
     self_battle_warning,
 )
-from arena.rating.diagnostics import diagnose, graph_groups, mle_exists
+from arena.rating.diagnostics import diagnose, graph_groups, mle_exists, weightless_models
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
@@ -39,9 +39,12 @@ class RatingResult:
     category: str | None = None
     resampling: str = ""  # how intervals were bootstrapped, e.g. "1000 bootstrap rounds resampling battles"
     bootstrap_by: str | None = None  # the resampled unit ("battle" / "question"), None without bootstrap
+    groups: int = 1  # connected groups of the comparison graph (ranks count within a group)
 
 
 ABSENT_NOTE = "undefined: the model is absent from every bootstrap round"  # no round could rate it
+WEIGHTLESS_NOTE = "undefined: every battle of the model weighs 0, so nothing rates it"
+UNPLACED_NOTES = (ABSENT_NOTE, WEIGHTLESS_NOTE)  # listed last, rank shown as '-', never the top model
 
 
 def _median_or(draws: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -249,8 +252,9 @@ def rate_battles(
     fixed = anchor[0] if anchor else baseline  # the scale's reference point: zero width by definition
     # every round the same resample: one round, or a question bootstrap over a single question
     one_resample = len(draws) == 1 or (clusters is not None and clusters.n_clusters == 1)
+    groups = graph_groups(counts)
     table = _table(battles, models, rating, draws, options, baseline, warnings, fixed, one_resample,
-                   graph_groups(counts))
+                   groups, weightless_models(counts))
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
     winrate = pd.DataFrame(
@@ -258,7 +262,7 @@ def rate_battles(
     )
     return RatingResult(
         table, winrate, list(dict.fromkeys(warnings)), style, len(battles), category, _resampling(options, clusters),
-        options.bootstrap_by if options.bootstrap else None,
+        options.bootstrap_by if options.bootstrap else None, int(groups.max()) + 1 if len(groups) else 1,
     )
 
 
@@ -282,6 +286,7 @@ def _table(
     fixed: str | None = None,
     one_resample: bool = False,
     groups: np.ndarray | None = None,
+    weightless: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Assemble the leaderboard table, best first; ranks compare models of one connected group only."""
     table = pd.DataFrame({"model": models, "rating": rating})
@@ -313,11 +318,16 @@ def _table(
         low, high = np.full(len(models), np.nan), np.full(len(models), np.nan)
     table["ci_low"], table["ci_high"] = low, high
     note = _degenerate_intervals(table, len(draws), options, fixed, one_resample)
+    unrated = np.zeros(len(models), bool) if weightless is None else np.asarray(weightless, bool)
+    if unrated.any() and not unrated.all():  # whatever the method, their rating is the starting value
+        table.loc[unrated, ["ci_low", "ci_high"]] = np.nan
+        note[unrated] = WEIGHTLESS_NOTE
     if len(draws):
         table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"], groups)
     else:
         by = pd.Series(groups if groups is not None else np.zeros(len(models), int))
-        table["rank"] = pd.Series(rating).groupby(by).rank(method="min", ascending=False).astype(int).to_numpy()
+        point = pd.Series(np.where(unrated, -np.inf, rating))  # ranked after the rated models of the group
+        table["rank"] = point.groupby(by).rank(method="min", ascending=False).astype(int).to_numpy()
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note
@@ -344,7 +354,7 @@ def _table(
         table["mean_length"] = table["model"].map(lengths)
     # a model no bootstrap round could rate (e.g. only battles of weight 0) sits last: its point rating is
     # only the scale's starting value
-    table["_unplaced"] = (note == ABSENT_NOTE).to_numpy() & bool(np.isfinite(low).any())
+    table["_unplaced"] = ((note == ABSENT_NOTE).to_numpy() & bool(np.isfinite(low).any())) | unrated
     return table.sort_values(["_unplaced", "rating", "model"], ascending=[True, False, True],
                              kind="stable").drop(columns="_unplaced").reset_index(drop=True)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from arena.rating.head_to_head import HEAD_TO_HEAD_CSV, head_to_head_table, write_head_to_head
-from arena.rating.leaderboard import ABSENT_NOTE, RatingResult, rate_all
+from arena.rating.leaderboard import UNPLACED_NOTES, RatingResult, rate_all
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
 from arena.rating.summary import battles_for_rating
@@ -45,6 +45,7 @@ def result_to_dict(result: RatingResult) -> dict[str, Any]:
         "table": result.table.to_dict(orient="records"),
         "winrate_matrix": _winrate_matrix(result),
         "top_models": top_models(result),
+        "groups": result.groups,
         "warnings": list(result.warnings),
     }
     if result.style is not None:
@@ -77,10 +78,18 @@ def leading_models(t: pd.DataFrame) -> list[str]:
     """
     first = t["rank"] == t["rank"].min()
     if "ci_note" in t and "ci_low" in t:
-        unplaced = t["ci_note"].fillna("").astype(str).eq(ABSENT_NOTE)
-        if (first & ~unplaced & t["ci_low"].notna()).any():
+        unplaced = t["ci_note"].fillna("").astype(str).isin(UNPLACED_NOTES)
+        if (first & ~unplaced).any():
             first &= ~unplaced
     return [str(m) for m in t.loc[first, "model"]]
+
+
+def top_words(n_top: int, groups: int = 1) -> str:
+    """The words before the names of several rank-1 models: shared rank, or the leaders of groups that never met."""
+    if groups > 1:
+        return (f"top: {n_top} models at rank 1 of their own group (the comparison graph has {groups} groups that "
+                "never met; ranks count within a group): ")
+    return f"top: {n_top} models share rank 1 (not separated by their intervals): "
 
 
 def _interval(lo: float, hi: float, note: Any) -> str:
@@ -96,7 +105,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     unit = f" by {result.bootstrap_by}" if result.bootstrap_by else ""
     shown = pd.DataFrame(
         {
-            "rank": [("-" if note == ABSENT_NOTE else str(r)) for r, note in zip(t["rank"], t["ci_note"])],
+            "rank": [("-" if note in UNPLACED_NOTES else str(r)) for r, note in zip(t["rank"], t["ci_note"])],
             "model": t["model"],
             "rating": t["rating"].map("{:.1f}".format),
             f"CI {percentiles[0]:g}-{percentiles[1]:g}%{unit}": [
@@ -118,7 +127,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     top = top_models(result)
     text = shown.to_string(index=False) + "\n\n"
     unbounded = not t["ci_low"].notna().any()  # no bootstrap: the point rating alone cannot separate models
-    text += (f"top: {len(top)} models share rank 1 (not separated by their intervals): " if len(top) > 1 else
+    text += (top_words(len(top), result.groups) if len(top) > 1 else
              "top by point rating (no intervals, so not shown to be separated): " if unbounded else "top: ")
     text += names_shown(top)
     if result.resampling:
