@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from arena.backends.openai_compat import key_from_env
+from arena.backends.openai_compat import env_proxy, key_from_env, tls_context
 from arena.backends.retry import RetryPolicy, call_with_retries
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.redaction import redact, register_secret
@@ -163,6 +163,35 @@ async def gather_or_cancel(aws: Sequence[Awaitable[T]]) -> list[T]:
 
 
 DEFAULT_MAX_LENGTH = 4096  # tokens read per conversation unless `max_length` says otherwise (capped at the model's)
+# Architectures whose position ids start at pad_token_id + 1 (fairseq's numbering), should their position table
+# not be found by name: max_position_embeddings 514 leaves 512 tokens.
+OFFSET_POSITION_TYPES = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer",
+                                   "roberta-prelayernorm", "data2vec-text", "ibert", "mpnet", "xmod"})
+
+
+def usable_positions(model: Any) -> int | None:
+    """The most tokens one input to `model` may have: its position table's size, less the ids below the first
+    position for RoBERTa-style models (their position table has a padding row, padding_idx, and numbering starts
+    after it). None when the config names no limit. (A model that has a padding row but numbers from 0 loses one
+    token: safe.)"""
+    import torch
+
+    cfg = model.config
+    limit = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    tables = [m for name, m in model.named_modules()
+              if (name == "position_embeddings" or name.endswith(".position_embeddings"))
+              and isinstance(m, torch.nn.Embedding)]
+    padded = [t for t in tables if t.padding_idx is not None]
+    if padded:
+        return max(1, min(limit, padded[0].num_embeddings) - padded[0].padding_idx - 1)
+    if tables:
+        return limit
+    pad = getattr(cfg, "pad_token_id", None)
+    if getattr(cfg, "model_type", None) in OFFSET_POSITION_TYPES and isinstance(pad, int) and pad >= 0:
+        return max(1, limit - pad - 1)
+    return limit
 
 
 @dataclass(frozen=True)
@@ -202,6 +231,8 @@ class LocalRewardModel:
         self._tokenizer: Any = None
         self._special: set[int] = set()
         self._load_lock = threading.Lock()
+        self._load_error: Exception | None = None  # the first load's failure, given to every later caller
+        self._loading: asyncio.Task[None] | None = None  # the one load the event loop's callers wait for
         self._memo: dict[tuple[int, ...], float] = {}  # token ids (after truncation) -> reward
         self._waiting: dict[tuple[int, ...], asyncio.Future[float]] = {}
         self._queue: list[tuple[int, ...]] = []
@@ -209,10 +240,27 @@ class LocalRewardModel:
         self.forward_calls = 0  # batches run through the model (for the judge's statistics and tests)
 
     def _load(self) -> None:
-        """Load tokenizer and model once (called in the worker thread); refuse a checkpoint without a trained head."""
+        """Load tokenizer and model once (called in the worker thread); refuse a checkpoint without a trained head.
+        A failed load is not tried again: a refused checkpoint would be read in full once per waiting caller."""
         with self._load_lock:
+            if self._load_error is not None:
+                raise self._load_error.with_traceback(None)
             if self._model is None:
-                self._load_locked()
+                try:
+                    self._load_locked()
+                except Exception as exc:
+                    self._load_error = exc
+                    raise
+
+    async def _ensure_loaded(self) -> None:
+        """The first caller starts the load in a worker thread; the others wait for that same load (or its
+        error) on the event loop instead of each queueing a load of its own in the thread pool."""
+        loop = asyncio.get_running_loop()
+        task = self._loading
+        if task is None or task.get_loop() is not loop or (task.done() and self._model is None
+                                                           and self._load_error is None):
+            task = self._loading = loop.create_task(asyncio.to_thread(self._load))
+        await asyncio.shield(task)  # a cancelled caller leaves the load to the others
 
     def _load_locked(self) -> None:
         import torch
@@ -253,9 +301,8 @@ class LocalRewardModel:
             tok.pad_token = tok.eos_token
         if tok.pad_token is None:
             raise ArenaError(f"reward model {self.path}: the tokenizer has neither a pad nor an eos token")
-        cfg = model.config
-        limit = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        if isinstance(limit, int) and limit > 0:
+        limit = usable_positions(model)
+        if limit is not None:
             self.max_length = min(self.max_length, limit)
         model.config.pad_token_id = tok.pad_token_id
         self._special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
@@ -370,13 +417,13 @@ class LocalRewardModel:
                 batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
                 try:
                     rewards = await asyncio.to_thread(self._forward, [list(k) for k in batch])
-                except BaseException as exc:  # every waiting caller gets the failure, none waits for ever
-                    for key in [*batch, *self._queue]:
-                        fut = self._waiting.pop(key, None)
-                        if fut is not None and not fut.done():
-                            fut.set_exception(exc)
+                except asyncio.CancelledError:  # aclose: every waiting caller is cancelled too
+                    self._fail_waiting([*batch, *self._queue], None)
                     self._queue = []
                     raise
+                except Exception as exc:  # this batch's callers get the error (none waits for ever), as an
+                    self._fail_waiting(batch, self._forward_error(exc))  # exception they await, not the task's
+                    continue  # the queued conversations still get their own batches
                 for key, reward in zip(batch, rewards):
                     self._memo[key] = reward
                     fut = self._waiting.pop(key, None)
@@ -385,12 +432,33 @@ class LocalRewardModel:
         finally:
             self._drainer = None
 
+    def _fail_waiting(self, keys: list[tuple[int, ...]], error: Exception | None) -> None:
+        """Give `error` (None: cancel) to the callers waiting for `keys`."""
+        for key in keys:
+            fut = self._waiting.pop(key, None)
+            if fut is not None and not fut.done():
+                if error is None:
+                    fut.cancel()
+                else:
+                    fut.set_exception(error)
+
+    def _forward_error(self, exc: Exception) -> Exception:
+        """A forward pass's failure as the callers see it: Arena's own errors as they are (a wrong head is a
+        configuration problem), anything else as this batch's judgments' error."""
+        if isinstance(exc, ArenaError):
+            return exc
+        error = BackendError(f"reward model {self.name}: the forward pass failed ({type(exc).__name__}: "
+                             f"{_short(str(exc))})",
+                             hint="check that the tokenizer and config.json belong to these weights")
+        error.__cause__ = exc
+        return error
+
     async def score_full(self, conversations: list[Conversation]) -> list[Scored]:
         """Rewards and truncation of `conversations`, in order; each distinct one is scored once per instance."""
         for i, conv in enumerate(conversations):
             check_conversation(conv, i)
         if self._model is None:
-            await asyncio.to_thread(self._load)
+            await self._ensure_loaded()
         fitted = [self._fit(self.encode(conv)) for conv in conversations]
         loop = asyncio.get_running_loop()
         pending: list[asyncio.Future[float]] = []
@@ -404,8 +472,8 @@ class LocalRewardModel:
             pending.append(fut)
         if self._queue and (self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop):
             self._drainer = loop.create_task(self._drain())
-        if pending:
-            await asyncio.gather(*pending)
+        if pending:  # shielded: a caller cancelled (e.g. its timeout) must not cancel a future others share
+            await asyncio.gather(*(asyncio.shield(f) for f in pending))
         return [Scored(self._memo[key], cut, len(key)) for key, cut in fitted]
 
     async def score(self, conversations: list[Conversation]) -> list[float]:
@@ -417,6 +485,7 @@ class LocalRewardModel:
         if self._drainer is not None and not self._drainer.done():
             self._drainer.cancel()
         self._drainer = None
+        self._loading = None
         self._model = self._tokenizer = None
         self._memo.clear()
 
@@ -443,7 +512,10 @@ class VLLMRewardEndpoint:
         register_secret(self._key)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency)
-        self._http = httpx.AsyncClient(headers=headers, limits=limits,
+        # trust_env off, as for the chat endpoints: the proxy is the project's choice (env_proxy: a loopback
+        # server is never proxied) and no other setting comes from the environment
+        self._http = httpx.AsyncClient(headers=headers, limits=limits, trust_env=False, verify=tls_context(),
+                                       proxy=env_proxy(self.url),
                                        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)))
         self._sem = asyncio.Semaphore(self.concurrency)
         self._rng = random.Random(seed)

@@ -144,3 +144,41 @@ def test_an_item_with_too_few_samples_counts_as_missing_in_the_bench_file(tmp_pa
     assert doc["n"]["c"] == 0 and "c" not in doc.get("scores", {})
     err = capsys.readouterr().err  # an answered item, but too few samples: not "no candidate answered"
     assert "items unanswered or too few samples to score" in err
+
+
+PAIR_TEST = "def check(candidate):\n    assert candidate([1, 2, 3]) == (2, 4)\n"
+PAIR_DEF = ("def pair_sum(xs: List[int]) -> Tuple[int, int]:\n"
+            "    return (sum(x for x in xs if x % 2 == 0), sum(x for x in xs if x % 2))\n")
+
+
+@pytest.mark.parametrize("imports", [
+    "from typing import (\n    List,\n    Tuple,\n)\n",  # parenthesised, one name a line (black's style)
+    "from typing import (List,  # the list\n                    Tuple)\n",  # a comment inside the brackets
+    "from typing import List, \\\n    Tuple\n",  # a backslash continuation
+    "import os\nfrom typing import \\\n    List, \\\n    Tuple\n",  # two continuations after another import
+])
+@pytest.mark.parametrize("own_imports", [True, False])
+def test_a_multi_line_prompt_import_reaches_the_program_whole(tmp_path, imports, own_imports):
+    prompt = imports + '\n\ndef pair_sum(xs: List[int]) -> Tuple[int, int]:\n    """Sum of evens and odds."""\n'
+    item = _he_item(tmp_path, {"task_id": "t1", "entry_point": "pair_sum", "prompt": prompt, "test": PAIR_TEST})
+    head = "from typing import List, Tuple\n\n" if own_imports else ""  # without: the prompt's names are needed
+    reply = f"```python\n{head}{PAIR_DEF}```"
+    program = build_program(item, reply)
+    assert program.startswith(imports)  # the prompt's import statements, whole and first
+    res = run_python(program, tmp_path / "sandbox", RLIMITS, isolation="rlimits")
+    assert res.passed, (program, res.output)
+    wrong = f"```python\n{head}{PAIR_DEF.replace('x % 2 == 0', 'x % 2 == 1')}```"
+    res = run_python(build_program(item, wrong), tmp_path / "sandbox", RLIMITS, isolation="rlimits")
+    assert not res.passed and "AssertionError" in res.output
+
+
+def test_a_multi_line_future_import_stays_first(tmp_path):
+    prompt = ('from __future__ import (\n    annotations,\n)\nfrom typing import (\n    List,\n    Tuple,\n)\n\n\n'
+              'def pair_sum(xs: List[int]) -> Tuple[int, int]:\n    """Sum of evens and odds."""\n')
+    item = _he_item(tmp_path, {"task_id": "t1", "entry_point": "pair_sum", "prompt": prompt, "test": PAIR_TEST})
+    reply = f"```python\nfrom __future__ import (\n    generator_stop,\n)\nimport math\n\n{PAIR_DEF}```"
+    program = build_program(item, reply)
+    assert program.startswith("from __future__ import (\n    annotations,\n)\nfrom __future__ import (\n"
+                              "    generator_stop,\n)\nfrom typing import (\n")
+    res = run_python(program, tmp_path / "sandbox", RLIMITS, isolation="rlimits")
+    assert res.passed, (program, res.output)

@@ -325,6 +325,71 @@ def test_missing_key_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         VLLMRewardEndpoint(base_url="http://127.0.0.1:9/v1", model="rm", api_key_env="ARENA_TEST_NO_KEY")
 
 
+def _dead_port() -> int:
+    """A local port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Sets HTTP_PROXY (and nothing else of the proxy variables) and a ~/.netrc with a default login."""
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / ".netrc").write_text("default login netrc-user password netrc-secret\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    return lambda url: monkeypatch.setenv("HTTP_PROXY", url)
+
+
+def test_loopback_pooling_server_is_never_proxied(proxy_env: Any) -> None:
+    proxy_env(f"http://127.0.0.1:{_dead_port()}")  # a proxy that is down: used, every request would fail
+    with FakePooling() as srv:
+        got = asyncio.run(score_and_close(endpoint(srv), [conv("q", "2.5"), conv("q", "-1 nested")]))
+    assert got == [2.5, -1.0] and len(srv.requests) == 2
+    assert not any("authorization" in {k.lower() for k in h} for h in srv.headers)  # no netrc login sent
+
+
+class ProxyStandIn(LocalServer):
+    """A forward proxy stand-in on 127.0.0.1: records the request line and headers, answers as /pooling would."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        stand_in = self
+
+        class Handler(JSONHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                stand_in.paths.append(self.path)
+                stand_in.headers.append({k.lower(): v for k, v in self.headers.items()})
+                self._json(200, FakePooling.response(body))
+
+        super().__init__(Handler, poll_s=0.02)
+
+
+def test_other_hosts_go_through_the_environment_proxy(proxy_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    monkeypatch.setenv("ARENA_TEST_RM_KEY", "sk-proxy-test")
+    with ProxyStandIn() as proxy:
+        port = proxy.server.server_address[1]
+        proxy_env(f"http://puser:ppass@127.0.0.1:{port}")
+        ep = VLLMRewardEndpoint(base_url="http://reward-host.invalid/v1", model="rm", retry=FAST,
+                                api_key_env="ARENA_TEST_RM_KEY")
+        got = asyncio.run(score_and_close(ep, [conv("q", "0.5")]))
+    assert got == [0.5]
+    assert proxy.paths == ["http://reward-host.invalid/pooling"]  # the absolute form a forward proxy gets
+    sent = proxy.headers[0]
+    assert sent["proxy-authorization"] == "Basic " + base64.b64encode(b"puser:ppass").decode()
+    assert sent["authorization"] == "Bearer sk-proxy-test"  # the key, not the netrc login
+
+
 # ---------------------------------------------------------------- reward -> preference -> verdict
 
 def test_preference_probability_hand_worked() -> None:

@@ -331,6 +331,25 @@ def test_concurrent_calls_share_batches_and_each_conversation_is_scored_once(rm_
     assert rm.forward_calls == before
 
 
+def test_a_cancelled_caller_does_not_cancel_a_conversation_another_caller_waits_for(rm_chat: Path) -> None:
+    """Two judgments share a conversation; one is cancelled (a timeout) while the batch is pending: the other
+    still gets its reward (before: the shared future was cancelled under it)."""
+    rm = LocalRewardModel(rm_chat, batch_size=4)
+    shared = conv(Q, "A shared answer.")
+
+    async def both() -> list[float]:
+        await rm.score([conv(Q, "Warm-up: the model is loaded.")])
+        first = asyncio.ensure_future(rm.score([shared]))
+        second = asyncio.ensure_future(rm.score([shared, conv(Q, "Another answer.")]))
+        for _ in range(3):  # both are now waiting for the batch that holds the shared conversation
+            await asyncio.sleep(0)
+        first.cancel()
+        return await second
+
+    got = asyncio.run(both())
+    assert got[0] == pytest.approx(score(LocalRewardModel(rm_chat, batch_size=1), [shared])[0], rel=1e-4, abs=1e-5)
+
+
 # ---------------------------------------------------------------- 7, 8. dry run and bad settings: exit 2
 
 def test_dry_run_checks_the_model_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -371,3 +390,116 @@ def test_unusable_device_is_a_config_error(tmp_path: Path, rm_chat: Path, device
 
     with pytest.raises(ArenaError, match="device"):
         LocalLM(name="t", path=rm_chat, device=device)
+
+
+# ---------------------------------------------------------------- 9. a refused checkpoint is loaded once
+
+@pytest.fixture
+def counted_loads(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A spy on transformers' loader: each call is recorded (and slowed like a big checkpoint on a slow disk, so
+    the other judgments are already waiting), then the real loader runs."""
+    import time
+
+    from transformers import AutoModelForSequenceClassification
+
+    real = AutoModelForSequenceClassification.from_pretrained.__func__
+    loads: list[float] = []
+
+    def slow_counted(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(time.monotonic())
+        time.sleep(0.3)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained", classmethod(slow_counted))
+    return loads
+
+
+def test_a_refused_checkpoint_is_loaded_once_for_many_concurrent_judgments(tmp_path: Path,
+                                                                           counted_loads: list[float],
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    path = _causal_lm(tmp_path / "lm", None)
+    qs = [{"question_id": f"q{i}", "category": "writing", "turns": [f"Question {i}?"]} for i in range(12)]
+    answers = {name: {f"q{i}": f"{name} says {i}." for i in range(12)} for name in ("alpha", "bravo", "charlie")}
+    cfg = write_run(tmp_path, {"path": str(path), "batch_size": 2}, answers=answers, questions=qs)
+    assert run(cfg) == 2
+    err = capsys.readouterr().err
+    assert "no single-output reward head" in err and "Traceback" not in err
+    assert len(counted_loads) == 1  # 36 judgments in flight, one load attempt
+
+    rm = LocalRewardModel(path, batch_size=2)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(rm.score([conv(Q, f"{i}")]) for i in range(20)), return_exceptions=True)
+
+    got = asyncio.run(many())
+    assert len(counted_loads) == 2 and all(isinstance(e, ArenaError) for e in got)
+    assert {str(e) for e in got} == {str(got[0])} and "no single-output reward head" in str(got[0])
+    with pytest.raises(ArenaError, match="no single-output reward head"):
+        score(rm, [conv(Q, "later")])  # remembered: the same error at once, no third load
+    assert len(counted_loads) == 2
+
+
+# ---------------------------------------------------------------- 10. RoBERTa-style positions; forward failures
+
+def _roberta_rm(path: Path, max_positions: int, vocab_size: int | None = None) -> Path:
+    """A tiny RoBERTa reward model: its position ids start at pad_token_id + 1, as in every RoBERTa checkpoint."""
+    from tiny_models import _train_tokenizer
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
+
+    path.mkdir(parents=True, exist_ok=True)
+    tok = PreTrainedTokenizerFast(tokenizer_object=_train_tokenizer(600), bos_token="<|endoftext|>",
+                                  eos_token="<|im_end|>", pad_token="<|im_start|>")
+    tok.save_pretrained(path)
+    cfg = RobertaConfig(vocab_size=vocab_size or len(tok), max_position_embeddings=max_positions, hidden_size=32,
+                        num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1,
+                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                        eos_token_id=tok.eos_token_id, type_vocab_size=1, initializer_range=0.3)
+    torch.manual_seed(4)
+    RobertaForSequenceClassification(cfg).eval().save_pretrained(path)
+    return path
+
+
+def test_roberta_positions_offset_caps_max_length(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = _roberta_rm(tmp_path / "rm", max_positions=34)
+    tok, m = load(model)
+    usable = 34 - (tok.pad_token_id + 1)  # position ids run from pad_token_id + 1 to 33
+    assert tok.pad_token_id > 0
+    rm = LocalRewardModel(model, batch_size=2)
+    long_c = conv("Explain everything about the standard library. " * 5, "Yes, " + "word " * 40)
+    short_c = conv("Hi", "Yes.")
+    got = asyncio.run(rm.score_full([long_c, short_c]))
+    assert rm.max_length == usable
+    ids = tok(render_plain(long_c))["input_ids"]
+    assert len(ids) > 34 and got[0].truncated and got[0].tokens == usable and not got[1].truncated
+    assert got[0].reward == pytest.approx(forward(m, ids[-usable:]), rel=1e-5, abs=1e-6)  # left cut
+    assert got[1].reward == pytest.approx(forward(m, tok(render_plain(short_c))["input_ids"]), rel=1e-5, abs=1e-6)
+    # the whole run, as the reviewer ran it: judged, cut and reported, no crash
+    qs = [{"question_id": "q1", "category": "writing", "turns": ["Explain everything about it. " * 8]}]
+    cfg = write_run(tmp_path, {"path": str(model)}, answers={"alpha": {"q1": "Yes."}, "bravo": {"q1": "No way."}},
+                    questions=qs)
+    assert run(cfg) == 0
+    recs = judgments(tmp_path / "ws")
+    assert recs and all(r["judge_truncated"] and r["prob_a"] is not None for r in recs)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_failing_forward_pass_reaches_every_waiting_caller(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a checkpoint whose embedding table is smaller than its tokenizer: ids past it fail inside the forward pass
+    model = _roberta_rm(tmp_path / "rm", max_positions=130, vocab_size=40)
+    rm = LocalRewardModel(model, batch_size=2)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(rm.score([conv(Q, f"Answer {i}")]) for i in range(7)), return_exceptions=True)
+
+    got = asyncio.run(many())
+    assert all(isinstance(e, ArenaError) and "forward pass failed" in str(e) for e in got), got
+    assert rm.forward_calls == 4  # each batch of 2 was tried and failed: ceil(7 / 2)
+    err = capsys.readouterr().err
+    assert "never retrieved" not in err and "Traceback" not in err
+    cfg = write_run(tmp_path, {"path": str(model)})
+    assert run(cfg) == 1  # the run's own verdict: every judgment failed, so no leaderboard
+    captured = capsys.readouterr()
+    assert "never retrieved" not in captured.err and "Traceback" not in captured.err
+    assert "unexpected" not in captured.err and "2 judgments failed" in captured.out
+    recs = judgments(tmp_path / "ws")
+    assert len(recs) == 2 and all("forward pass failed (IndexError" in r["error"] for r in recs)

@@ -2,7 +2,9 @@
 in the sandbox (HumanEval: prompt + completion + `test` + `check(entry_point)`; MBPP: code + `test_list`)."""
 from __future__ import annotations
 
+import codeop
 import re
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -60,17 +62,61 @@ def build_program(item: BenchItem, reply: str) -> str:
 
 
 def _with_prompt_imports(prompt: str, code: str) -> str:
-    """`code` preceded by the prompt's top-level import lines; `from __future__` imports (of either) stay
-    first, where Python requires them."""
-    imports = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from "))]
+    """`code` preceded by the prompt's top-level import statements (each whole, however many lines it spans);
+    `from __future__` imports (of either) stay first, where Python requires them."""
+    imports = _import_statements(prompt)
     if not imports:
         return code
     lines = code.splitlines()
-    future = [ln for ln in lines if ln.startswith("from __future__ import")]
-    head = [ln for ln in imports if ln.startswith("from __future__ import")] + future
-    rest = [ln for ln in imports if not ln.startswith("from __future__ import")]
-    body = [ln for ln in lines if not ln.startswith("from __future__ import")] if future else lines
+    future_spans = [(s, e) for s, e in _import_spans(lines) if _is_future(lines[s])]
+    future = ["\n".join(lines[s:e]) for s, e in future_spans]
+    head = [st for st in imports if _is_future(st)] + future
+    rest = [st for st in imports if not _is_future(st)]
+    moved = {k for s, e in future_spans for k in range(s, e)}
+    body = [ln for k, ln in enumerate(lines) if k not in moved]
     return "\n".join([*dict.fromkeys(head), *rest, "", *body]) + ("\n" if code.endswith("\n") else "")
+
+
+def _is_future(statement: str) -> bool:
+    return statement.startswith("from __future__ import")
+
+
+_MAX_STATEMENT_LINES = 200  # an import continued for longer is not one (a prompt is cut off mid-statement)
+
+
+def _import_statements(source: str) -> list[str]:
+    """The top-level import statements of `source`, each as its full text."""
+    lines = source.splitlines()
+    return ["\n".join(lines[s:e]) for s, e in _import_spans(lines)]
+
+
+def _import_spans(lines: list[str]) -> list[tuple[int, int]]:
+    """Line ranges [start, end) of the top-level import statements: a statement continued inside brackets or
+    after a backslash runs to the line that completes it. A line that only looks like one (prose starting
+    with 'from ') or never completes is left out: copied, it would be a syntax error in a correct program."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(lines):
+        end = _statement_end(lines, i) if lines[i].startswith(("import ", "from ")) else None
+        if end is None:
+            i += 1
+            continue
+        spans.append((i, end))
+        i = end
+    return spans
+
+
+def _statement_end(lines: list[str], start: int) -> int | None:
+    """The end line (exclusive) of the statement starting at `start`: the first line that completes it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. SyntaxWarning for an odd escape: not ours to report
+        for end in range(start + 1, min(len(lines), start + _MAX_STATEMENT_LINES) + 1):
+            try:
+                if codeop.compile_command("\n".join(lines[start:end]), "<prompt>", "exec") is not None:
+                    return end
+            except (SyntaxError, ValueError, OverflowError):
+                return None
+    return None
 
 
 def limits(opts: CodeOptions) -> SandboxLimits:
