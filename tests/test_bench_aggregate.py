@@ -56,6 +56,25 @@ def test_subject_category_macro_micro_and_stderr_match_hand_numbers():
     assert (agg["missing"], agg["rejected"], agg["unparsed"]) == (2, 1, 1)  # philosophy-0 had no answer letter
 
 
+def test_a_task_with_its_own_stderr_keeps_its_rule_in_micro_and_subjects():
+    """Log-likelihood tasks report sample SD / sqrt(n) (lm-eval's rule); their micro row covers the same items
+    and must show the same error (before: sqrt(p(1-p)/n), a different number for the same items)."""
+    details, metas = _details()
+    accs = [1.0 if d.get("correct") else 0.0 for d in details]
+    ll = [{"id": d["id"], "acc": a} for d, a in zip(details, accs)]
+    n, p = len(accs), sum(accs) / len(accs)
+    sample = math.sqrt(sum((a - p) ** 2 for a in accs) / (n - 1) / n)
+    result = {"model": "m", "scores": {"arc": p}, "n": {"arc": n}, "details": {"arc": ll},
+              "stderr": {"arc": sample}, "sources": {"arc": {"metric": "acc"}}}
+    add_aggregates(result, {"arc": metas})
+    agg = result["aggregates"]["arc"]
+    assert agg["micro"]["stderr"] == pytest.approx(sample, abs=1e-6) == agg["stderr"]
+    algebra = [a for d, a in zip(details, accs) if metas[d["id"]].get("subject") == "abstract_algebra"]
+    q = sum(algebra) / len(algebra)
+    want = math.sqrt(sum((a - q) ** 2 for a in algebra) / (len(algebra) - 1) / len(algebra))
+    assert agg["subjects"]["abstract_algebra"]["stderr"] == pytest.approx(want, abs=1e-6)
+
+
 def test_stderr_helpers_against_textbook_formulas():
     assert binomial_stderr(0.3, 50) == pytest.approx(math.sqrt(0.21 / 50))
     assert binomial_stderr(0.5, 0) is None

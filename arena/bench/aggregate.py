@@ -89,6 +89,9 @@ def task_aggregate(details: list[dict[str, Any]], source: dict[str, Any], metas:
     if got is None:
         return out
     values, binary = got
+    # A task that brings its own standard error (log-likelihood: sample SD / sqrt(n), as lm-eval) keeps that rule
+    # in its breakdown, so its micro row (the same items) shows the same error as the task row.
+    binary = binary and stderr is None
     if stderr is None and values and score is not None:
         out["stderr"] = summarize([v for _, v in values], binary)["stderr"]
     subjects: dict[str, list[float]] = {}
