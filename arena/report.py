@@ -7,7 +7,7 @@ from typing import Any
 
 from arena.rating.names import names_shown
 from arena.rating.leaderboard import UNPLACED_NOTES
-from arena.rating.report import top_words
+from arena.rating.report import leader_groups, top_words
 
 
 def _pct(x: float | None) -> str:
@@ -120,7 +120,7 @@ def rating_report(run_path: Path, top: int = 20) -> str:
         rows.append(line + ("  (low data)" if r.get("low_data") else ""))
     leaders = lb["overall"].get("top_models") or []
     if len(leaders) > 1:
-        rows.append(f"  {top_words(len(leaders), lb['overall'].get('groups') or 1)}{names_shown(leaders)}")
+        rows.append(f"  {top_words(len(leaders), leader_groups(table, leaders))}{names_shown(leaders)}")
     overall = lb["overall"].get("warnings", [])
     for w in overall[:5]:
         rows.append(f"  warning: {w}")

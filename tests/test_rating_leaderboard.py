@@ -105,9 +105,21 @@ def test_models_of_groups_that_never_met_are_not_ranked_against_each_other(round
     assert ranks == {"a": 1, "b": 2, "c": 1, "d": 2}
     assert sorted(top_models(result)) == ["a", "c"]
     text = format_table(result)  # not "share rank 1 (not separated by their intervals)": they never met
-    assert "2 models at rank 1 of their own group (the comparison graph has 2 groups" in text
+    assert "2 models at rank 1 in 2 groups that never met" in text
     assert "not separated by their intervals" not in text and result_to_dict(result)["groups"] == 2
+    assert result.table.set_index("model")["group"].to_dict() == {"a": 1, "b": 1, "c": 2, "d": 2}
     assert result.table.set_index("model").loc["a", "rating"] > result.table.set_index("model").loc["c", "rating"]
+
+
+def test_a_tie_in_one_group_is_a_tie_even_when_another_group_exists() -> None:
+    """a and b met 40 times and are not separated; x and y met only in weightless battles: that pair is no
+    group of its own, and the top line says a and b share rank 1 (a review found 'rank 1 of their own group')."""
+    rows = [("a", "b", "model_a"), ("a", "b", "model_b")] * 20
+    battles = frame(rows + [("x", "y", "model_a")] * 3, weight=[1.0] * 40 + [0.0] * 3)
+    result = rate_battles(battles, RatingOptions(bootstrap=100, seed=0))
+    assert result.groups == 1 and "group" not in result.table
+    assert "top: 2 models share rank 1 (not separated by their intervals): a, b" in format_table(result)
+    assert not any("disconnected" in w for w in result.warnings)
 
 
 def test_degenerate_data_warnings() -> None:

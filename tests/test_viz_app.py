@@ -675,8 +675,19 @@ def test_leaders_of_groups_that_never_met_are_not_called_a_tie(tmp_path: Path, m
     _write_json(run / "run.json", _run_json(run.name, "pairwise", ["a", "b", "c", "d"]))
     write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=50, seed=0))
     at = open_app(tmp_path, monkeypatch, "leaderboard")
-    assert next(m for m in at.metric if m.label == "Top model").value == "2 groups"
-    assert any("rank 1 of their own group" in c.value and "2 groups that never met" in c.value for c in at.caption)
+    assert next(m for m in at.metric if m.label == "Top model").value == "2 in 2 groups"
+    assert any("at rank 1 in 2 groups of models that never met" in c.value for c in at.caption)
+    # a tie inside one group, and a pair that met only in weightless battles (no group of its own): a plain tie
+    rows = [{"question_id": f"q{k}", "model_a": "a", "model_b": "b", "judge": "j", "turn": 1,
+             "winner": "model_a" if k % 2 else "model_b"} for k in range(40)]
+    rows += [{"question_id": "q0", "model_a": "x", "model_b": "y", "judge": "j", "turn": 1, "winner": "model_a",
+              "weight": 0}] * 3
+    _write_jsonl(run / "battles.jsonl", rows)
+    write_leaderboard(run / "battles.jsonl", run, RatingOptions(bootstrap=50, seed=0))
+    at = open_app(tmp_path, monkeypatch, "leaderboard")
+    assert next(m for m in at.metric if m.label == "Top model").value == "2-way tie"
+    shown = at.dataframe[0].value
+    assert list(shown["model"])[-2:] == ["x", "y"] and shown["rank"].iloc[-2:].isna().all()  # last, no rank
 
 
 def test_a_run_archived_with_gzipped_battles_is_browsed_and_an_empty_one_is_not_compared(

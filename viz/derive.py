@@ -14,6 +14,7 @@ from arena.errors import ArenaError
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
 from arena.rating.head_to_head import ALL as TABLE_ALL
 from arena.rating.head_to_head import matrices
+from arena.rating.leaderboard import UNPLACED_NOTES
 from arena.rating.options import LOW_DATA_BATTLES
 from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
@@ -32,7 +33,10 @@ def section_frame(section: dict[str, Any] | None) -> pd.DataFrame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     if "low_data" in frame:
         frame["low_data"] = frame["low_data"].fillna(0).astype(bool)
-    return frame.sort_values(["rating", "model"], ascending=[False, True]).reset_index(drop=True)
+    # a model nothing rates (all its battles weigh 0) sits last, as in the CLI: its rating is the starting value
+    last = frame["ci_note"].isin(UNPLACED_NOTES) if "ci_note" in frame else pd.Series(False, index=frame.index)
+    return (frame.assign(_last=last).sort_values(["_last", "rating", "model"], ascending=[True, False, True])
+            .drop(columns="_last").reset_index(drop=True))
 
 
 def caution(table: pd.DataFrame, options: dict[str, Any]) -> pd.Series:

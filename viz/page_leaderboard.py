@@ -11,8 +11,9 @@ import streamlit as st
 
 from arena.errors import ArenaError
 from arena.human.votes import votes_path
+from arena.rating.leaderboard import UNPLACED_NOTES
 from arena.rating.names import names_shown
-from arena.rating.report import leading_models
+from arena.rating.report import leader_groups, leading_models
 from viz.bench_view import load_bench, show_bench
 from viz.data import RunInfo, read_json
 from viz.derive import caution, judge_choices, rating_options, refit, section_frame
@@ -38,7 +39,10 @@ def display_table(
     """The table shown and downloaded: friendly column names, optional style and benchmark columns."""
     options = board.get("options") or {}
     rating_name = "rating (style-controlled)" if options.get("style_control") else "rating"
-    out = pd.DataFrame({"rank": table["rank"], "model": table["model"]})
+    rank = table["rank"].astype("Int64")
+    if "ci_note" in table:  # no rank for a model nothing rates (shown '-' in the CLI)
+        rank = rank.mask(table["ci_note"].isin(UNPLACED_NOTES))
+    out = pd.DataFrame({"rank": rank, "model": table["model"]})
     notes = caution(table, options)
     if notes.str.len().any():
         out[CAUTION] = notes
@@ -105,9 +109,9 @@ def shared_top_caption(top: list[str], groups: int = 1) -> str:
     """The line under the tiles when several models share rank 1: a dozen names and how many more (a sparse
     arena of hundreds of models can tie most of them); or the leaders of groups of models that never met."""
     if groups > 1:
-        return (f"{len(top)} models are rank 1 of their own group: {escape_markdown_html(names_shown(top))}. "
-                f"The battles form {groups} groups that never met, so ratings of different groups cannot be "
-                "compared.")
+        return (f"{len(top)} models are at rank 1 in {groups} groups of models that never met: "
+                f"{escape_markdown_html(names_shown(top))}. Ranks count within a group: ratings of different "
+                "groups cannot be compared.")
     return (f"{len(top)} models share rank 1: {escape_markdown_html(names_shown(top))}. "
             "Their intervals overlap, so the battles do not tell them apart.")
 
@@ -193,8 +197,8 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
     if len(top) == 1:
         cols[3].metric("Top model", escape_markdown_html(top[0]))  # a tile's value and help render Markdown
     else:
-        groups = int(section.get("groups") or 1)
-        cols[3].metric("Top model", f"{len(top)}-way tie" if groups == 1 else f"{len(top)} groups",
+        groups = leader_groups(table, top)
+        cols[3].metric("Top model", f"{len(top)}-way tie" if groups == 1 else f"{len(top)} in {groups} groups",
                        help=escape_markdown_html(names_shown(top)))  # short: the tile is narrow
         st.caption(shared_top_caption(top, groups))
     if judge is not None or style:

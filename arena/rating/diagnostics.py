@@ -44,10 +44,19 @@ def mle_exists_batch(
 
 
 def graph_groups(counts: PairCounts) -> np.ndarray:
-    """Connected group of each model in the comparison graph (models linked by any battle), 0-based."""
+    """Connected group of each model in the comparison graph, 0-based: models linked by battles that carry
+    information (weight above 0; a model with only weightless battles is a group of its own)."""
     m = counts.n_models
-    adjacency = sp.csr_matrix((np.ones(len(counts.pair_i)), (counts.pair_i, counts.pair_j)), shape=(m, m))
+    _, n = counts.pair_stats()
+    linked = n > 0
+    adjacency = sp.csr_matrix((np.ones(int(linked.sum())), (counts.pair_i[linked], counts.pair_j[linked])),
+                              shape=(m, m))
     return connected_components(adjacency, directed=False)[1]
+
+
+def rated_groups(groups: np.ndarray, weightless: np.ndarray) -> int:
+    """How many groups hold a model with information (a weightless model's own group does not count)."""
+    return len(set(np.asarray(groups)[~np.asarray(weightless, bool)].tolist())) or 1
 
 
 def weightless_models(counts: PairCounts) -> np.ndarray:
@@ -66,10 +75,11 @@ def diagnose(
     models, m = counts.models, counts.n_models
     pi, pj = counts.pair_i, counts.pair_j
     warnings: list[str] = []
-    labels = graph_groups(counts)
-    n_comp = int(labels.max()) + 1 if m else 0
+    labels, informed = graph_groups(counts), ~weightless_models(counts)  # weightless ones: their own warning
+    found = sorted(set(labels[informed].tolist()))
+    n_comp = len(found)
     if n_comp > 1:
-        groups = sorted((sorted(models[k] for k in np.flatnonzero(labels == c)) for c in range(n_comp)),
+        groups = sorted((sorted(models[k] for k in np.flatnonzero((labels == c) & informed)) for c in found),
                         key=lambda g: (-len(g), g[0]))
         shown = "; ".join(", ".join(g[:5]) + (" ..." if len(g) > 5 else "") for g in groups[:_GROUPS_SHOWN])
         more = f"; and {n_comp - _GROUPS_SHOWN} more" if n_comp > _GROUPS_SHOWN else ""

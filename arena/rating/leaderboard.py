@@ -20,7 +20,7 @@ from arena.rating.counts import (
     observed_win_rate,
     self_battle_warning,
 )
-from arena.rating.diagnostics import diagnose, graph_groups, mle_exists, weightless_models
+from arena.rating.diagnostics import diagnose, graph_groups, mle_exists, rated_groups, weightless_models
 from arena.rating.elo import bootstrap_elo, online_elo
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
@@ -252,9 +252,10 @@ def rate_battles(
     fixed = anchor[0] if anchor else baseline  # the scale's reference point: zero width by definition
     # every round the same resample: one round, or a question bootstrap over a single question
     one_resample = len(draws) == 1 or (clusters is not None and clusters.n_clusters == 1)
-    groups = graph_groups(counts)
+    groups, weightless = graph_groups(counts), weightless_models(counts)
+    n_groups = rated_groups(groups, weightless)
     table = _table(battles, models, rating, draws, options, baseline, warnings, fixed, one_resample,
-                   groups, weightless_models(counts))
+                   groups, weightless, n_groups)
     order = table["model"].tolist()
     r = table.set_index("model")["rating"].to_numpy()
     winrate = pd.DataFrame(
@@ -262,7 +263,7 @@ def rate_battles(
     )
     return RatingResult(
         table, winrate, list(dict.fromkeys(warnings)), style, len(battles), category, _resampling(options, clusters),
-        options.bootstrap_by if options.bootstrap else None, int(groups.max()) + 1 if len(groups) else 1,
+        options.bootstrap_by if options.bootstrap else None, n_groups,
     )
 
 
@@ -287,6 +288,7 @@ def _table(
     one_resample: bool = False,
     groups: np.ndarray | None = None,
     weightless: np.ndarray | None = None,
+    n_groups: int = 1,
 ) -> pd.DataFrame:
     """Assemble the leaderboard table, best first; ranks compare models of one connected group only."""
     table = pd.DataFrame({"model": models, "rating": rating})
@@ -328,6 +330,9 @@ def _table(
         by = pd.Series(groups if groups is not None else np.zeros(len(models), int))
         point = pd.Series(np.where(unrated, -np.inf, rating))  # ranked after the rated models of the group
         table["rank"] = point.groupby(by).rank(method="min", ascending=False).astype(int).to_numpy()
+    if n_groups > 1 and groups is not None:  # which group each model's rank counts in (1 = the largest)
+        order = sorted(set(groups.tolist()), key=lambda g: (-int((groups == g).sum()), g))
+        table["group"] = [1 + order.index(g) for g in groups.tolist()]
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note

@@ -84,11 +84,20 @@ def leading_models(t: pd.DataFrame) -> list[str]:
     return [str(m) for m in t.loc[first, "model"]]
 
 
+def leader_groups(table: pd.DataFrame | list[dict[str, Any]], leaders: list[str]) -> int:
+    """In how many groups of the comparison graph the rank-1 models are (1 when it is connected: no `group`)."""
+    rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else table
+    found = {r.get("group") for r in rows if str(r.get("model")) in set(leaders)}
+    found.discard(None)
+    return max(len(found), 1)
+
+
 def top_words(n_top: int, groups: int = 1) -> str:
-    """The words before the names of several rank-1 models: shared rank, or the leaders of groups that never met."""
+    """The words before the names of several rank-1 models: a shared rank, or leaders in `groups` groups of
+    models that never met (ranks count within a group)."""
     if groups > 1:
-        return (f"top: {n_top} models at rank 1 of their own group (the comparison graph has {groups} groups that "
-                "never met; ranks count within a group): ")
+        return (f"top: {n_top} models at rank 1 in {groups} groups that never met (ranks count within a group; "
+                "in one group they share rank 1 when their intervals overlap): ")
     return f"top: {n_top} models share rank 1 (not separated by their intervals): "
 
 
@@ -127,7 +136,7 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     top = top_models(result)
     text = shown.to_string(index=False) + "\n\n"
     unbounded = not t["ci_low"].notna().any()  # no bootstrap: the point rating alone cannot separate models
-    text += (top_words(len(top), result.groups) if len(top) > 1 else
+    text += (top_words(len(top), leader_groups(t, top)) if len(top) > 1 else
              "top by point rating (no intervals, so not shown to be separated): " if unbounded else "top: ")
     text += names_shown(top)
     if result.resampling:
