@@ -149,7 +149,7 @@ VLLM_ARENA_FLAGS = {
 }
 
 
-_LOOPBACK_OR_ANY = ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1")
+_LOOPBACK_OR_ANY = ("0.0.0.0", "::", "127.0.0.1", "localhost")  # each also answers on 127.0.0.1 (not ::1)
 
 
 class VLLMCandidate(_CandidateBase):

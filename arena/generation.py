@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,7 @@ class AnswerStage:
         summary = self.summaries.setdefault(cand.name, ModelSummary(questions=len(self.questions)))
         idx = self.index.setdefault(cand.name, {})
         for q in self.questions:
-            params, system = gen_params(self.cfg.generation, cand, q)
-            key = answer_key(ident, q, cache_params(params, system))
+            key, params, system = _question_key(self.cfg.generation, cand, ident, q)
             if key in cached:
                 summary.cached += 1
                 idx[q.qid] = key
@@ -376,6 +376,27 @@ def check_vllm_launcher(cand: VLLMCandidate) -> None:
                           hint="install vLLM into this environment (from the Arena checkout: pip install -e "
                                "'.[vllm]'), or set `command` to a working launcher, e.g. "
                                "[/opt/vllm-env/bin/vllm, serve]")
+
+
+def _question_key(gen: GenerationConfig, cand: CandidateCfg, ident: dict[str, Any],
+                  q: Question) -> tuple[str, GenParams, str | None]:
+    """The answer cache key of one question for one candidate, with its sampling parameters and system prompt."""
+    params, system = gen_params(gen, cand, q)
+    return answer_key(ident, q, cache_params(params, system)), params, system
+
+
+def check_vllm_before_run(cfg: RunConfig, questions: list[Question], store: AnswerStore,
+                          also: Callable[[VLLMCandidate], bool] | None = None) -> None:
+    """Before the run starts: the launcher and key of every vLLM candidate that has answers to make (or for
+    which `also` says it needs its server, e.g. uncached log-likelihood requests). A fully cached candidate
+    needs neither: answers made on a GPU box can be judged again on a machine without vLLM."""
+    for cand in cfg.candidates:
+        if not isinstance(cand, VLLMCandidate):
+            continue
+        cached, ident = store.load(cand.name), model_identity(cand)
+        if any(_question_key(cfg.generation, cand, ident, q)[0] not in cached for q in questions) or \
+                (also is not None and also(cand)):
+            check_vllm_ready(cand)
 
 
 def check_vllm_ready(cand: VLLMCandidate) -> None:

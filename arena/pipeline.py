@@ -11,7 +11,7 @@ from typing import Any, Callable
 from arena.answers import AnswerStore
 from arena.config import RunConfig, redacted_dump
 from arena.errors import ArenaError, ConfigError
-from arena.generation import AnswerStage, check_candidates_ready
+from arena.generation import AnswerStage, check_candidates_ready, check_vllm_before_run
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir, Workspace
@@ -191,6 +191,7 @@ def run_pipeline(cfg: RunConfig, *, dry_run: bool = False, command: list[str] | 
                           hint="for arena runs serve the model: backend: vllm, or backend: openai with a base_url")
     check_candidates_ready(cfg, dry_run)
     ws = Workspace(cfg.workspace)
+    check_vllm_before_run(cfg, questions, AnswerStore(ws.answers_dir))  # before a run folder exists
     if ws.root.exists() and not ws.root.is_dir():
         raise ArenaError(f"workspace {ws.root} is a file, not a folder", hint="set 'workspace' or --out to a folder")
     with workspace_lock(ws.root, wait=wait) as lock:

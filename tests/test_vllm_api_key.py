@@ -53,6 +53,7 @@ def test_api_key_env_that_is_not_set_stops_before_anything_runs(tmp_path, questi
     err = capsys.readouterr().err
     assert "no API key found" in err and "GUARD_KEY" in err
     assert not (tmp_path / "ws" / "answers" / "d.jsonl").exists()  # checked before the demo candidate answered
+    assert not (tmp_path / "ws" / "runs").exists()  # and before a run folder exists
 
 
 def test_an_inherited_vllm_api_key_is_not_passed_to_a_launched_server(tmp_path, questions_file, monkeypatch):

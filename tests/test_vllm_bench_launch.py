@@ -72,7 +72,12 @@ def test_a_fully_cached_task_needs_no_launcher_or_key(tmp_path):
                  "--no-progress"]) == 0  # a subset of the cached items: still nothing to launch
 
 
-def test_a_missing_launcher_with_work_to_do_is_exit_2(tmp_path, capsys):
+def test_a_missing_launcher_with_work_to_do_is_exit_2_before_any_work(tmp_path, capsys):
+    """One item cached, one not: the server is needed, so a missing launcher stops arena bench before a run
+    folder exists (a review found it stopping only after the other candidates were scored)."""
+    assert main(["bench", "-c", str(_config(tmp_path, 1)), "--no-progress"]) == 0
+    before = sorted((tmp_path / "ws" / "runs").iterdir())
     assert main(["bench", "-c", str(_config(tmp_path, 2, command=["no-such-vllm-anywhere", "serve"])),
                  "--no-progress"]) == 2
     assert "no-such-vllm-anywhere" in capsys.readouterr().err
+    assert sorted((tmp_path / "ws" / "runs").iterdir()) == before  # no new run folder

@@ -64,8 +64,8 @@ def test_good_gpu_lists_are_taken_as_they_are(tmp_path, questions_file):
 def test_a_launcher_that_does_not_exist_stops_before_anything_runs(tmp_path, questions_file, fake_openai,
                                                                     capsys, where):
     launcher = str(tmp_path / "no-such-vllm") if where == "absolute" else "no-such-vllm-anywhere"
-    # checked when the answer stage knows the candidate needs a server: before any request, after the run starts
-    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(command=[launcher, "serve"]), at_load=False)
+    # checked for a candidate with answers to make, before any request and before a run folder exists
+    err = _refused(tmp_path, questions_file, fake_openai, capsys, _vllm(command=[launcher, "serve"]))
     assert "candidate 'served'" in err and launcher in err and "command" in err
     assert "pip install -e '.[vllm]'" in err  # the hint
 
@@ -89,6 +89,7 @@ def test_a_fully_cached_vllm_candidate_needs_no_launcher(tmp_path, questions_fil
     (["--served_model_name=x"], "--served-model-name", "'name'"),
     (["--host", "10.1.2.3"], "--host", "connects to 127.0.0.1"),
     (["--host=192.168.0.7"], "--host", "connects to 127.0.0.1"),
+    (["--host", "::1"], "--host", "connects to 127.0.0.1"),  # IPv6 loopback only: not 127.0.0.1
     (["-tp", "2"], "-tp", "'tensor_parallel_size'"),
     (["--tensor-parallel-size=2"], "--tensor-parallel-size", "'tensor_parallel_size'"),
     (["--max-model-len", "512", "--api-key", "sk-flag-secret-0123456789"], "--api-key", "'api_key_env'"),

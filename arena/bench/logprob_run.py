@@ -245,7 +245,7 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
                      log: Callable[[str], None], cache: LogprobCache | None) -> dict[str, Any]:
     from arena.backends.vllm_server import VLLMServer
 
-    if _all_cached(tasks, cache):  # every request is answered from the cache: no server, launcher or key needed
+    if logprobs_all_cached(tasks, cache):  # all from the cache: no server, launcher or key needed
         keyless = cand.model_copy(update={"api_key_env": None})  # nothing is sent: no key to look up
         return await _score_candidate(make_model(keyless, gen, "http://127.0.0.1:9/v1"), tasks, run, log, cache)
     from arena.generation import check_vllm_ready
@@ -260,7 +260,7 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
             server.stop()
 
 
-def _all_cached(tasks: list[LoadedTask], cache: LogprobCache | None) -> bool:
+def logprobs_all_cached(tasks: list[LoadedTask], cache: LogprobCache | None) -> bool:
     """Whether every request of `tasks` is in the cache (as Limited keys them). Only choice tasks can tell: a
     perplexity window is keyed by token ids that only the server's tokenizer gives."""
     if cache is None:
@@ -284,7 +284,8 @@ def _problem(result: dict[str, Any], cand: str, task: LoadedTask) -> str | None:
     return f"candidate {cand}: bench task {name}: {missing} of {len(task.data.items)} items failed" if missing else None
 
 
-def _cache(cfg: RunConfig, cand: Any) -> LogprobCache | None:
+def logprob_cache(cfg: RunConfig, cand: Any) -> LogprobCache | None:
+    """The candidate's log-probability cache in the workspace (None when it has no identity)."""
     ident = identity(cand)
     return LogprobCache(Path(cfg.workspace), cand.name, ident) if ident is not None else None
 
@@ -301,9 +302,9 @@ async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
             run.error(f"{cand.name}: {exc}", stage="bench")
             log(f"error: {cand.name}: {exc}")
             continue
-        out[cand.name] = await _score_candidate(model, tasks, run, log, _cache(cfg, cand))
+        out[cand.name] = await _score_candidate(model, tasks, run, log, logprob_cache(cfg, cand))
     for cand in (c for c in cands if isinstance(c, VLLMCandidate)):
-        out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log, _cache(cfg, cand))
+        out[cand.name] = await _with_vllm(cand, cfg.generation, tasks, run, log, logprob_cache(cfg, cand))
     problems = [p for c in cands for t in tasks if (p := _problem(out.get(c.name) or {}, c.name, t))]
     models = {m: {"n": r.get("n", {}), "cache": r.pop("cache", None)} for m, r in out.items()}
     run.stage("loglikelihood", {"tasks": [t.task.name for t in tasks], "problems": problems, "models": models})

@@ -13,7 +13,7 @@ from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
 from arena.bench.fewshot import shot_info
 from arena.bench.genopts import CodeOptions
-from arena.bench.logprob_run import merge_into, needs_logprobs, run_logprob_tasks
+from arena.bench.logprob_run import logprob_cache, logprobs_all_cached, merge_into, needs_logprobs, run_logprob_tasks
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import metric_label, now, score_rows, write_bench
 from arena.bench.sandbox import resolve_isolation
@@ -21,7 +21,7 @@ from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
 from arena.generation import BENCH_CATEGORY
 from arena.errors import ConfigError
-from arena.generation import check_candidates_ready
+from arena.generation import check_candidates_ready, check_vllm_before_run
 from arena.questions import Question
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.redaction import redact_data
@@ -167,6 +167,9 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
     if questions and (local := [c.name for c in bcfg.candidates if c.backend == "transformers"]):
         log(f"{', '.join(local)} (backend: transformers) score log-likelihood tasks only: generate tasks count as missing")
     ws = Workspace(cfg.workspace)
+    loglik = [t for t in tasks if needs_logprobs(t)]
+    check_vllm_before_run(bcfg, questions, AnswerStore(ws.answers_dir),  # before any work or run folder
+                          also=lambda c: bool(loglik) and not logprobs_all_cached(loglik, logprob_cache(bcfg, c)))
     with workspace_lock(ws.root, wait=wait) as lock:  # one writer per workspace
         run = ws.new_run(cfg.run_name or "bench")
         lock.set_run(run.run_id)
