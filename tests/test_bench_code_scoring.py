@@ -182,3 +182,16 @@ def test_a_multi_line_future_import_stays_first(tmp_path):
                               "    generator_stop,\n)\nfrom typing import (\n")
     res = run_python(program, tmp_path / "sandbox", RLIMITS, isolation="rlimits")
     assert res.passed, (program, res.output)
+
+
+def test_an_import_line_inside_the_prompts_docstring_is_not_copied(tmp_path):
+    """A module docstring whose prose has a line starting with 'import ' is text, not an import: copying it
+    made a correct reply fail with ModuleNotFoundError (found by a review)."""
+    prompt = ('"""Helpers for the exercises.\n\nUsage:\nimport helpers_of_the_course\n"""\nimport math\n\n\n'
+              'def area(r: float) -> float:\n    """Area of a circle of radius r."""\n')
+    item = _he_item(tmp_path, {"task_id": "doc", "prompt": prompt, "entry_point": "area",
+                               "test": "def check(f):\n    assert abs(f(1) - 3.14159) < 1e-3\n"})
+    reply = "```python\ndef area(r: float) -> float:\n    return math.pi * r * r\n```"
+    program = build_program(item, reply)
+    assert "import math" in program and "helpers_of_the_course" not in program
+    assert run_python(program, tmp_path, RLIMITS, isolation="rlimits").passed

@@ -3,7 +3,9 @@ in the sandbox (HumanEval: prompt + completion + `test` + `check(entry_point)`; 
 from __future__ import annotations
 
 import codeop
+import io
 import re
+import tokenize
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -95,15 +97,31 @@ def _import_spans(lines: list[str]) -> list[tuple[int, int]]:
     after a backslash runs to the line that completes it. A line that only looks like one (prose starting
     with 'from ') or never completes is left out: copied, it would be a syntax error in a correct program."""
     spans: list[tuple[int, int]] = []
+    quoted = _lines_inside_strings(lines)
     i = 0
     while i < len(lines):
-        end = _statement_end(lines, i) if lines[i].startswith(("import ", "from ")) else None
+        end = (_statement_end(lines, i) if lines[i].startswith(("import ", "from ")) and i not in quoted
+               else None)
         if end is None:
             i += 1
             continue
         spans.append((i, end))
         i = end
     return spans
+
+
+def _lines_inside_strings(lines: list[str]) -> set[int]:
+    """Indices of the lines that begin inside a multi-line string (a docstring's prose that happens to start
+    with 'import '); the prompt may end mid-definition, so tokenising stops quietly at its end."""
+    inside: set[int] = set()
+    tokens = tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline)
+    try:
+        for tok in tokens:
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                inside.update(range(tok.start[0], tok.end[0]))  # 1-based rows after the first = 0-based indices
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return inside
 
 
 def _statement_end(lines: list[str], start: int) -> int | None:
