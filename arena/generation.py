@@ -180,12 +180,10 @@ class AnswerStage:
         backends = [self._backend(c) for c in direct]
         for b in backends:  # candidates on one endpoint share the smallest concurrency any of them asks for
             self._wanted[b.endpoint] = min(self._wanted.get(b.endpoint, b.concurrency), b.concurrency)
-        # vLLM candidates with answers to make: their launcher and key are checked before any other work; a
-        # fully cached one needs neither (answers made on a GPU box, judged again on a CPU box)
+        # vLLM candidates with answers to make (their launcher and key were checked before the run started,
+        # check_vllm_before_run); a fully cached one is not launched
         pending = [(c, self._todo(c)[0]) for c in served]
         pending = [(c, todo) for c, todo in pending if todo]
-        for cand, _ in pending:
-            check_vllm_ready(cand)
         await asyncio.gather(*(self._answer_with(c, b) for c, b in zip(direct, backends)))
         if pending:
             await self._vllm_waves(pending)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_bench_sandbox import _procs_mentioning
 
 from arena.bench.genopts import CodeOptions
 from arena.bench.loaders import BenchItem
@@ -129,20 +130,6 @@ def test_processes_of_a_sample_together_stay_under_the_memory_limit(tmp_path):
     one = run_python("b = bytearray(100 * 2**20)\nb[::4096] = b'1' * len(b[::4096])\n", tmp_path,
                      SandboxLimits(timeout=8, memory_mb=256))
     assert one.passed, one.output
-
-
-def _procs_mentioning(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if marker.encode() in cmd and state != "Z":
-                found.append(int(pid))
-    return found
 
 
 @pytest.mark.parametrize("timeout", [False, True])

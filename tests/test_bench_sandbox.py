@@ -23,17 +23,18 @@ _ALLOWED_TOP = {"usr", "bin", "lib", "lib32", "lib64", "sbin", "dev", "proc", "w
     Path(os.path.realpath(p)).parts[1] for p in (sys.prefix, sys.base_prefix, sys.executable)}
 
 
-def _procs_mentioning(marker: str) -> list[str]:
-    """Processes on the machine whose command line holds `marker`."""
+def _procs_mentioning(marker: str) -> list[int]:
+    """Live processes on the machine whose command line holds `marker` (zombies, already dead, left out)."""
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if marker.encode() in cmd:
-                found.append(pid)
+            if marker.encode() in cmd and state != "Z":
+                found.append(int(pid))
     return found
 
 

@@ -248,10 +248,7 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
     if logprobs_all_cached(tasks, cache):  # all from the cache: no server, launcher or key needed
         keyless = cand.model_copy(update={"api_key_env": None})  # nothing is sent: no key to look up
         return await _score_candidate(make_model(keyless, gen, "http://127.0.0.1:9/v1"), tasks, run, log, cache)
-    from arena.generation import check_vllm_ready
-
-    check_vllm_ready(cand)
-    server = VLLMServer.for_candidate(cand, run.logs_dir, suffix="-ll")
+    server = VLLMServer.for_candidate(cand, run.logs_dir, suffix="-ll")  # launcher checked before the run
     url = await asyncio.to_thread(server.start)
     try:
         return await _score_candidate(make_model(cand, gen, url), tasks, run, log, cache)
