@@ -28,6 +28,7 @@ class JudgeCall:
     endpoint_down: bool = False
     usage_estimated: bool = False
     truncated: bool = False  # a judge reply was cut at max_tokens (finish_reason "length")
+    input_chars: int | None = None  # characters the judge read when it is not the rendered prompt (reward models)
 
     def add_usage(self, reply: Completion) -> None:
         """Add one backend reply's tokens and latency to this call's totals."""

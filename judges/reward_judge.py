@@ -56,12 +56,16 @@ class RewardJudge:
             scored = await self.scorer.score_full(convs[:1] if same else convs)
         except BackendError as exc:
             return JudgeCall(status="error", error=str(exc), endpoint_down=exc.endpoint_down)
+        # what the model read: the conversations' text (not the LLM judge template) and, locally, its tokens
+        read = {"input_chars": sum(len(m["content"]) for c in convs[: len(scored)] for m in c),
+                "prompt_tokens": sum(s.tokens or 0 for s in scored)}
         scored = scored * 2 if same else scored
         cut = [s.tokens for s in scored if s.truncated]
         note = f" (input cut on the left to the last {cut[0]} tokens)" if cut else ""
         if pos_b is None:
             r = scored[0].reward
-            return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}{note}", truncated=bool(cut))
+            return JudgeCall(status="ok", label=f"{r:.6g}", score=r, raw=f"reward {r!r}{note}", truncated=bool(cut),
+                             **read)
         assert self.cfg.reward is not None
         ra, rb = scored[0].reward, scored[1].reward
         p = 0.5 if ra == rb else preference_probability(ra, rb, self.cfg.reward.scale)
@@ -70,7 +74,7 @@ class RewardJudge:
         a_cut = " (A cut)" if scored[0].truncated else ""
         b_cut = " (B cut)" if scored[1].truncated else ""
         return JudgeCall(status="ok", label=f"P(A)={p:.4f}", winner=winner, prob_a=p, truncated=bool(cut),
-                         raw=f"reward A {ra!r}{a_cut}, reward B {rb!r}{b_cut}, P(A better) {p!r}{note}")
+                         raw=f"reward A {ra!r}{a_cut}, reward B {rb!r}{b_cut}, P(A better) {p!r}{note}", **read)
 
     async def aclose(self) -> None:
         """Release the model or the connections."""

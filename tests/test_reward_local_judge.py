@@ -309,6 +309,23 @@ def test_identical_answers_tie_at_one_half(tmp_path: Path, rm_chat: Path) -> Non
     assert len(twins) == 2 and all(r["prob_a"] == 0.5 and r["position_winner"] == "tie" for r in twins)
 
 
+def test_records_count_what_the_reward_model_read_not_the_llm_template(tmp_path: Path, rm_chat: Path) -> None:
+    """prompt_chars / prompt_tokens of a reward judgment: the scored conversations' text and their tokens."""
+    cfg = write_run(tmp_path, {"path": str(rm_chat), "batch_size": 8})
+    assert run(cfg) == 0
+    tok, _ = load(rm_chat)
+    texts = {q["question_id"]: q["turns"][0] for q in QUESTIONS}
+    recs = judgments(tmp_path / "ws")
+    assert len(recs) == 2  # one pair on two questions; a reward judge scores one order
+    for r in recs:
+        q = texts[r["question_id"]]
+        answers = [ANSWERS[r["model_a"]][r["question_id"]], ANSWERS[r["model_b"]][r["question_id"]]]
+        assert r["prompt_chars"] == sum(len(q) + len(a) for a in answers)
+        tokens = [len(tok(tok.apply_chat_template(conv(q, a), tokenize=False), add_special_tokens=False)["input_ids"])
+                  for a in answers]
+        assert r["prompt_tokens"] == sum(tokens)
+
+
 def test_concurrent_calls_share_batches_and_each_conversation_is_scored_once(rm_chat: Path) -> None:
     answers = [f"Answer number {i}." for i in range(10)]
     pairs = [(a, b) for a in answers for b in answers if a < b]  # 45 pairs, 10 distinct conversations
