@@ -11,7 +11,8 @@ Unknown extra flags are accepted and logged. Behaviour switches (flag or environ
   FAKE_VLLM_CRASH_AFTER=N      exit with code 7 on chat request N+1 (an engine dying mid-run)
   --api-key KEY / VLLM_API_KEY=KEY  as vLLM: /v1/* answers 401 unless `Authorization: Bearer KEY` is sent
 Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions (canned OpenAI answer), POST /v1/completions
-with echo (prompt log-probabilities: 4-character tokens, -0.1 per character), GET /fake/info.
+with echo (prompt log-probabilities: 4-character tokens, -0.1 per character; a prompt of token ids: -0.01 x
+(id mod 7 + 1) per token), POST /tokenize (one id per character, BOS 1, max_model_len 34), GET /fake/info.
 """
 from __future__ import annotations
 
@@ -85,6 +86,19 @@ def make_handler(info: dict[str, object]) -> type[BaseHTTPRequestHandler]:
             request = json.loads(self.rfile.read(length) or b"{}")
             if key and self.path.startswith("/v1/") and not self._authorized():
                 self._send(401, {"error": "Unauthorized"})
+                return
+            if self.path == "/tokenize":  # vLLM's route: one id per character (BOS 1 with special tokens)
+                text = str(request.get("prompt", ""))
+                self._send(200, {"tokens": [1] * bool(request.get("add_special_tokens")) + [ord(c) for c in text],
+                                 "count": len(text), "max_model_len": 34})
+                return
+            if self.path == "/v1/completions" and isinstance(request.get("prompt"), list):  # token ids, echoed
+                ids = request["prompt"]
+                self._send(200, {"id": "cmpl-fake", "object": "text_completion", "model": name, "choices": [
+                    {"index": 0, "text": "x", "finish_reason": "length", "logprobs": {
+                        "tokens": [str(t) for t in ids] + ["x"],
+                        "token_logprobs": [None] + [-0.01 * (t % 7 + 1) for t in ids[1:]] + [-0.5]}}],
+                    "usage": {"prompt_tokens": len(ids), "completion_tokens": 1}})
                 return
             if self.path == "/v1/completions" and request.get("echo"):  # prompt log-probabilities, as vLLM
                 prompt = request.get("prompt", "")

@@ -81,3 +81,49 @@ def test_a_missing_launcher_with_work_to_do_is_exit_2_before_any_work(tmp_path, 
                  "--no-progress"]) == 2
     assert "no-such-vllm-anywhere" in capsys.readouterr().err
     assert sorted((tmp_path / "ws" / "runs").iterdir()) == before  # no new run folder
+
+
+def _ppl_config(tmp_path: Path, docs: list[str], **cand: object) -> Path:
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    cfg = {"workspace": str(tmp_path / "ws"),
+           "candidates": [{"name": "ll", "backend": "vllm", "model": "/models/ll", "command": FAKE,
+                           "health_timeout_s": 20, **cand}],
+           "bench": {"tasks": [{"name": "ppl", "kind": "perplexity", "path": str(data)}]}}
+    path = tmp_path / "ppl.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+DOCS = ["The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun.", "Short one."]
+
+
+def _expected_logprob(doc: str) -> float:
+    """The fake server's log-probability of a document: every character is a token, each scored once (BOS first,
+    windows of 32 tokens), -0.01 x (code mod 7 + 1) per token."""
+    return sum(-0.01 * (ord(c) % 7 + 1) for c in doc)
+
+
+def test_a_fully_cached_perplexity_task_launches_no_server(tmp_path):
+    """The server's tokenization and window size are cached with the windows: a re-run needs no server, no
+    launcher and no key (it used to launch vLLM for every perplexity task)."""
+    assert main(["bench", "-c", str(_ppl_config(tmp_path, DOCS)), "--no-progress"]) == 0
+    first = _scores(tmp_path)
+    docs = first["details"]["ppl"]
+    assert [round(d["loglikelihood"], 9) for d in docs] == [round(_expected_logprob(d), 9) for d in DOCS]
+    assert [d["tokens"] for d in docs] == [len(d) for d in DOCS]
+    assert docs[0]["windows"] == 3  # 81 characters in windows of 32 tokens (max_model_len 34 less 2)
+    cpu_box = _ppl_config(tmp_path, DOCS, command=["no-such-vllm-anywhere", "serve"],
+                          api_key_env="UNSET_VLLM_KEY_NAME")
+    assert main(["bench", "-c", str(cpu_box), "--no-progress"]) == 0
+    assert _launches(tmp_path) == [["vllm-ll-ll.log"], []]
+    assert _scores(tmp_path)["scores"] == first["scores"]
+    run = sorted((tmp_path / "ws" / "runs").iterdir())[-1]
+    cache = json.loads((run / "run.json").read_text())["stages"]["loglikelihood"]["models"]["ll"]["cache"]
+    assert cache == {"reused": 4, "scored": 0}  # 3 + 1 windows; tokenizations are not counted as requests
+
+
+def test_a_new_document_still_launches_the_server(tmp_path):
+    assert main(["bench", "-c", str(_ppl_config(tmp_path, DOCS[:1])), "--no-progress"]) == 0
+    assert main(["bench", "-c", str(_ppl_config(tmp_path, DOCS)), "--no-progress"]) == 0
+    assert _launches(tmp_path) == [["vllm-ll-ll.log"], ["vllm-ll-ll.log"]]

@@ -54,8 +54,9 @@ class LogprobCache:
             self.hits += 1
         return value
 
-    def put(self, key: str, value: Any) -> None:
-        """Remember a value and append it to the cache file at once."""
+    def put(self, key: str, value: Any, counted: bool = True) -> None:
+        """Remember a value and append it to the cache file at once (`counted`: a scored request, reported as
+        scored; a tokenization or the window size is not)."""
         if key in self.known:
             return
         self.known[key] = value
@@ -63,7 +64,7 @@ class LogprobCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._out = JsonlAppender(self.path, fsync_every=64)
         self._out.append({"key": key, "value": value})
-        self.added += 1
+        self.added += counted
 
     def close(self) -> None:
         """Flush and close the cache file."""

@@ -19,7 +19,7 @@ from arena.backends.openai_compat import resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.bench.loglik import item_result, option_pairs, summarize
 from arena.bench.logprob_cache import LogprobCache, identity
-from arena.bench.perplexity import aggregate, score_document
+from arena.bench.perplexity import aggregate, document_windows, score_document
 from arena.bench.results import now
 from arena.bench.tasks import LoadedTask
 from arena.config import (
@@ -108,12 +108,27 @@ class Limited:
         return res
 
     async def tokenize(self, text: str) -> list[int]:
-        """The backend's tokenize, within the limit."""
-        return await self._call(self.model.tokenize, text)
+        """The backend's tokenize, within the limit (or from the cache: a re-run whose windows are all cached
+        then needs no server)."""
+        if self.cache is None:
+            return await self._call(self.model.tokenize, text)
+        key = self.cache.key("tokenize", text)
+        if (hit := self.cache.known.get(key)) is not None:  # not a scored request: not counted as reused
+            return list(hit)
+        res = await self._call(self.model.tokenize, text)
+        self.cache.put(key, res, counted=False)
+        return res
 
     async def window_info(self) -> WindowInfo:
-        """The backend's window_info, within the limit."""
-        return await self._call(self.model.window_info)
+        """The backend's window_info, within the limit (or from the cache)."""
+        if self.cache is None:
+            return await self._call(self.model.window_info)
+        key = self.cache.key("window_info")
+        if (hit := self.cache.known.get(key)) is not None:
+            return WindowInfo(**hit)
+        res = await self._call(self.model.window_info)
+        self.cache.put(key, asdict(res), counted=False)
+        return res
 
     async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
         """The backend's token_logprobs, within the limit (or from the cache)."""
@@ -258,13 +273,22 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
 
 
 def logprobs_all_cached(tasks: list[LoadedTask], cache: LogprobCache | None) -> bool:
-    """Whether every request of `tasks` is in the cache (as Limited keys them). Only choice tasks can tell: a
-    perplexity window is keyed by token ids that only the server's tokenizer gives."""
+    """Whether every request of `tasks` is in the cache (as Limited keys them). A perplexity window is keyed by
+    token ids: the server's tokenization of each document and its window size are cached beside them."""
     if cache is None:
         return False
     for task in tasks:
         if task.kind == "perplexity":
-            return False
+            info = cache.known.get(cache.key("window_info"))
+            if info is None:
+                return False
+            for item in task.data.items:
+                tokens = cache.known.get(cache.key("tokenize", item.question))
+                if tokens is None or any(cache.key("window", ctx + cont, len(cont)) not in cache.known
+                                         for ctx, cont in document_windows(WindowInfo(**info), tokens,
+                                                                           task.task.max_length)):
+                    return False
+            continue
         for item in task.data.items:
             keys = [cache.key("continuation", ctx, cont) for ctx, cont in option_pairs(item)]
             if any(key not in cache.known for key in keys):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.backends.logprobs import LogprobModel
+from arena.backends.logprobs import LogprobModel, WindowInfo
 from arena.bench.loaders import BenchItem, LoadResult
 from arena.errors import DataError
 
@@ -69,12 +69,17 @@ def count_words(text: str) -> int:
     return len(_WORD_SPLIT.split(text))
 
 
+def document_windows(info: WindowInfo, tokens: list[int], max_length: int | None) -> list[tuple[list[int], list[int]]]:
+    """A tokenized document's rolling windows for a model (`max_length`: the task's, never longer than the model
+    takes)."""
+    return rolling_windows(tokens, info.prefix_id, min(max_length or info.max_length, info.max_length))
+
+
 async def score_document(model: LogprobModel, text: str, max_length: int | None = None) -> DocLL:
     """Rolling log-likelihood of one document through `model`."""
     info = await model.window_info()
-    length = min(max_length or info.max_length, info.max_length)  # never longer than the model takes
     tokens = await model.tokenize(text)
-    windows = rolling_windows(tokens, info.prefix_id, length)
+    windows = document_windows(info, tokens, max_length)
     values = await asyncio.gather(*(model.token_logprobs(ctx + cont, len(cont)) for ctx, cont in windows))
     total = math.fsum(v for window in values for v in window)
     scored = sum(len(window) for window in values)
