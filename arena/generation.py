@@ -147,7 +147,7 @@ class AnswerStage:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._wanted: dict[str, int] = {}  # endpoint -> the smallest concurrency of the candidates sharing it
         self._bar_pos = 0
-        self._servers: dict[str, Any] = {}  # candidate name -> its launched VLLMServer, while its wave runs
+        self._servers: dict[str, Any] = {}  # candidate name -> its launched VLLMServer, while it answers
         self._reported_dead: set[str] = set()
 
     def _semaphore(self, endpoint: str, limit: int) -> asyncio.Semaphore:
@@ -171,7 +171,7 @@ class AnswerStage:
         return todo, cached
 
     async def run_all(self) -> dict[str, dict[str, Any]]:
-        """Answer with every candidate: replays first, then API/demo candidates together, then vLLM waves."""
+        """Answer with every candidate: replays first, then API/demo candidates together, then vLLM servers."""
         replays = [c for c in self.cfg.candidates if isinstance(c, AnswersCandidate)]
         direct = [c for c in self.cfg.candidates if isinstance(c, (OpenAICandidate, DemoCandidate))]
         served = [c for c in self.cfg.candidates if isinstance(c, VLLMCandidate)]
@@ -186,7 +186,7 @@ class AnswerStage:
         pending = [(c, todo) for c, todo in pending if todo]
         await asyncio.gather(*(self._answer_with(c, b) for c, b in zip(direct, backends)))
         if pending:
-            await self._vllm_waves(pending)
+            await self._vllm_servers(pending)
         return {name: s.as_dict() for name, s in self.summaries.items()}
 
     def _backend(self, cand: CandidateCfg, base_url: str | None = None) -> ModelAPI:
@@ -318,31 +318,50 @@ class AnswerStage:
                 self.run.error(f"{cand.name}: {len(ids)} questions {what} in {cand.path} ({shown})",
                                model=cand.name, stage="answers")
 
-    async def _vllm_waves(self, pending: list[tuple[VLLMCandidate, list]]) -> None:
+    async def _vllm_servers(self, pending: list[tuple[VLLMCandidate, list]]) -> None:
         """Launch, answer with and stop the vLLM candidates that have answers to make (`pending`: each with its
-        open questions), in waves of disjoint GPU sets."""
-        from arena.backends.vllm_server import VLLMServer, plan_waves
+        open questions). Servers whose GPU sets do not overlap run side by side; a candidate starts as soon as
+        the GPUs it needs are free (`ready_to_start`, in `plan_waves`' order), and a server stops as soon as its
+        candidate is done, not when a whole wave is. A server that fails to start fails the run: the others are
+        stopped (start-up aborted) first."""
+        from arena.backends.vllm_server import plan_waves, ready_to_start
 
-        waves = plan_waves([set(c.gpus) if c.gpus is not None else None for c, _ in pending],
-                           ports=[c.port for c, _ in pending])
-        for wave in waves:
-            servers = [VLLMServer.for_candidate(c, self.run.logs_dir) for c, _ in (pending[i] for i in wave)]
-            try:
-                urls = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
-                self._servers.update({s.served_name: s for s in servers})
-                await asyncio.gather(*(self._answer_with(pending[i][0], self._backend(pending[i][0], url),
-                                                         pending[i][1]) for i, url in zip(wave, urls)))
-                for s in servers:  # died as its requests failed, yet not seen then (still exiting): say so once
-                    name = s.served_name
-                    failed = self.summaries[name].failed if name in self.summaries else 0
-                    report = None if name in self._reported_dead or not failed else self._server_death(name)
-                    if report:
-                        self.run.error(report, model=name, stage="answers")
-            finally:
-                for s in servers:
-                    self._servers.pop(s.served_name, None)
-                    with contextlib.suppress(Exception):
-                        s.stop()
+        gpu_sets = [set(c.gpus) if c.gpus is not None else None for c, _ in pending]
+        ports = [c.port for c, _ in pending]
+        waiting = [i for wave in plan_waves(gpu_sets, ports) for i in wave]  # priority: the waves' order
+        running: dict[asyncio.Task[None], int] = {}
+        try:
+            while waiting or running:
+                for i in ready_to_start(waiting, set(running.values()), gpu_sets, ports):
+                    waiting.remove(i)
+                    running[asyncio.create_task(self._with_server(*pending[i]))] = i
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del running[task]
+                    task.result()  # a server that could not start: raised here, the others cancelled below
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _with_server(self, cand: VLLMCandidate, todo: list) -> None:
+        """One vLLM candidate: launch its server, answer its open questions, stop the server."""
+        from arena.backends.vllm_server import VLLMServer
+
+        server = VLLMServer.for_candidate(cand, self.run.logs_dir)
+        try:
+            url = await server.start_async()  # cancelled: start-up is aborted and the server stopped
+            self._servers[server.served_name] = server
+            await self._answer_with(cand, self._backend(cand, url), todo)
+            name = server.served_name  # died as its requests failed, yet not seen then (still exiting): say so once
+            failed = self.summaries[name].failed if name in self.summaries else 0
+            report = None if name in self._reported_dead or not failed else self._server_death(name)
+            if report:
+                self.run.error(report, model=name, stage="answers")
+        finally:
+            self._servers.pop(server.served_name, None)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(server.stop))
 
     def _server_death(self, name: str) -> str | None:
         """If candidate `name`'s launched server has exited during generation: the report (exit code, log and

@@ -123,6 +123,7 @@ def make_handler(info: dict[str, object]) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": {"message": f"The model `{request.get('model')}` does not exist."}})
                 return
             last = request.get("messages", [{}])[-1].get("content", "")
+            log(f"chat reply at {time.time():.6f}")
             self._send(200, {
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": name,
@@ -172,6 +173,7 @@ def main(argv: list[str]) -> int:
             "api_key_set": bool(args.api_key), "_api_key": args.api_key}
     server = ThreadingHTTPServer((args.host, args.port), make_handler(info))
     log(f"Started server process [{os.getpid()}] on http://{args.host}:{args.port}")
+    log(f"listening at {time.time():.6f}")
     server.serve_forever()
     return 0
 

@@ -41,6 +41,38 @@ def test_two_vllm_candidates_answer_then_stop(tmp_path, questions_file, capsys):
     assert not (runs[-1] / "logs").exists()
 
 
+def _times(log: Path, what: str) -> list[float]:
+    return [float(line.rsplit(" ", 1)[1]) for line in log.read_text().splitlines() if f"fake-vllm: {what} at " in line]
+
+
+def test_a_freed_gpu_is_used_at_once_not_when_the_whole_wave_ends(tmp_path, questions_file):
+    """slow on GPU 0 and fast on GPU 1 start together; next (GPU 1) starts when fast is done, while slow still
+    answers (it used to wait for slow too: both were one wave). Every server is stopped at the end."""
+    slow = _vllm("slow", [0], env={"FAKE_VLLM_REPLY_DELAY": "2.5"})
+    cfg = write_config(tmp_path, questions_file, [slow, _vllm("fast", [1]), _vllm("next", [1])])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    logs = next((tmp_path / "ws" / "runs").iterdir()) / "logs"
+    fast_done = max(_times(logs / "vllm-fast.log", "chat reply"))
+    next_up = _times(logs / "vllm-next.log", "listening")[0]
+    slow_done = max(_times(logs / "vllm-slow.log", "chat reply"))
+    assert _times(logs / "vllm-slow.log", "listening")[0] < fast_done < next_up < slow_done
+    for name in ("slow", "fast", "next"):
+        recs = read_jsonl(tmp_path / "ws" / "answers" / f"{name}.jsonl")
+        assert len(recs) == 4 and all(r["turns"][0].startswith(f"{name} says: ") for r in recs)
+        assert not _alive(f"/models/{name}")
+
+
+def test_a_server_that_cannot_start_stops_the_others_and_fails_the_run(tmp_path, questions_file, capsys):
+    """broken (GPU 1) dies at start-up while slow (GPU 0) is answering: slow's server is stopped, the run
+    fails with broken's error, and what slow answered before is kept."""
+    slow = _vllm("slow", [0], env={"FAKE_VLLM_REPLY_DELAY": "1.5"})
+    broken = _vllm("broken", [1], env={"FAKE_VLLM_CRASH": "CUDA out of memory", "FAKE_VLLM_STARTUP_DELAY": "1"})
+    cfg = write_config(tmp_path, questions_file, [slow, broken])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 1
+    assert "CUDA out of memory" in capsys.readouterr().err
+    assert not _alive("/models/slow") and not _alive("/models/broken")
+
+
 def test_vllm_crash_is_one_clear_error_with_the_log_tail(tmp_path, questions_file, capsys):
     cand = _vllm("broken", [0], env={"FAKE_VLLM_CRASH": "CUDA out of memory while loading weights"})
     cfg = write_config(tmp_path, questions_file, [cand])

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
@@ -456,8 +457,7 @@ def plan_waves(gpu_sets: list[set[int] | None], ports: list[int | None] | None =
     used: list[set[int] | None] = []
     for index, gpus in enumerate(gpu_sets):
         for wave, taken in zip(waves, used, strict=True):
-            port_free = ports[index] is None or all(ports[i] != ports[index] for i in wave)
-            if gpus is not None and taken is not None and not (gpus & taken) and port_free:
+            if not any(servers_clash(gpus, ports[index], taken, ports[i]) for i in wave):
                 wave.append(index)
                 taken |= gpus
                 break
@@ -465,3 +465,26 @@ def plan_waves(gpu_sets: list[set[int] | None], ports: list[int | None] | None =
             waves.append([index])
             used.append(None if gpus is None else set(gpus))
     return waves
+
+
+def servers_clash(gpus_a: set[int] | None, port_a: int | None, gpus_b: set[int] | None, port_b: int | None) -> bool:
+    """Whether two servers cannot run side by side: their GPU sets overlap (None, all GPUs, overlaps every set,
+    the empty set included) or they ask for the same explicit port (None: a free one)."""
+    if gpus_a is None or gpus_b is None or gpus_a & gpus_b:
+        return True
+    return port_a is not None and port_a == port_b
+
+
+def ready_to_start(waiting: list[int], running: Collection[int], gpu_sets: list[set[int] | None],
+                   ports: list[int | None]) -> list[int]:
+    """The waiting candidates (indices; `waiting` in priority order, `plan_waves`' order) that may start now:
+    each clashes with no running server and with no candidate waiting before it. Called again whenever a
+    server stops, so a freed GPU set is used at once rather than when a whole wave has finished; no candidate
+    starts later than in `plan_waves`' waves, and none is passed over for ever by later ones."""
+    blocked = list(running)
+    started = []
+    for i in waiting:
+        if not any(servers_clash(gpu_sets[i], ports[i], gpu_sets[j], ports[j]) for j in blocked):
+            started.append(i)
+        blocked.append(i)  # started, or waiting with priority over the later ones
+    return started
