@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from arena.cli import main
 from conftest import read_jsonl, write_config
@@ -136,3 +140,37 @@ def test_an_edited_chat_template_or_tokenizer_changes_the_fingerprint(tmp_path):
     assert second != first
     (tmp_path / "tokenizer.json").write_text('{"added_tokens": ["<b>"]}')  # same size
     assert weights_fingerprint(str(tmp_path)) not in (first, second)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_with_two_live_servers_stops_both(tmp_path, questions_file, sig):
+    """Ctrl-C or SIGTERM while two servers answer side by side: exit 130, the run is `interrupted`, no server
+    is left, and a second run finishes the answers."""
+    import time
+
+    cands = [_vllm(n, [i], env={"FAKE_VLLM_REPLY_DELAY": "3"}) for i, n in enumerate(("int-a", "int-b"))]
+    cfg = write_config(tmp_path, questions_file, cands)
+    proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    logs = tmp_path / "ws" / "runs"
+    while time.monotonic() < deadline:
+        found = list(logs.glob("*/logs/vllm-*.log")) if logs.exists() else []
+        if len(found) == 2 and all("listening at" in p.read_text() for p in found):
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the two servers did not start")
+    time.sleep(0.5)  # requests in flight
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read().decode() if proc.stderr else ""
+    run = next(logs.iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert not _alive("/models/int-a") and not _alive("/models/int-b")
+    for c in cands:
+        c["env"] = {}
+    cfg = write_config(tmp_path, questions_file, cands)
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    for name in ("int-a", "int-b"):
+        assert len(read_jsonl(tmp_path / "ws" / "answers" / f"{name}.jsonl")) == 4
