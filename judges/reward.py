@@ -102,6 +102,32 @@ def render_plain(conv: Sequence[dict[str, str]]) -> str:
     return render_plain_spans(conv)[0]
 
 
+def template_markers(texts: Sequence[str], special: Sequence[str]) -> list[str]:
+    """The plain-text turn markers of a chat template: each line of its own text (special-token strings taken
+    out) that holds a character other than letters, digits and spaces, e.g. `[INST]`, `[/INST]`, `<<SYS>>`,
+    `### Response:`, `USER:`. Bare role words after a special token (ChatML's `user`) are not markers: an answer
+    cannot write the special token before them."""
+    found: set[str] = set()
+    for text in texts:
+        for tok in special:
+            text = text.replace(tok, "\n")
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= 2 and any(not (ch.isalnum() or ch.isspace()) for ch in line):
+                found.add(line)
+    return sorted(found, key=len, reverse=True)
+
+
+def defuse_markers(content: str, markers: Sequence[str]) -> str:
+    """`content` with every copy of a template marker broken by a space after its first character (`[INST]` ->
+    `[ INST]`), so a message cannot forge a turn of a template whose markers are plain text; other text is left
+    as it is."""
+    if not markers or not any(m in content for m in markers):
+        return content
+    pattern = re.compile("|".join(map(re.escape, markers)))
+    return pattern.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1:], content)
+
+
 def _splice(pieces: list[str], contents: list[str]) -> tuple[str, list[tuple[int, int]]]:
     """Template pieces [text, index, text, index, ..., text] with the contents put in: the text and the spans."""
     out: list[str] = []
@@ -230,6 +256,8 @@ class LocalRewardModel:
         self._model: Any = None
         self._tokenizer: Any = None
         self._special: set[int] = set()
+        self._special_strings: list[str] = []  # the special tokens' texts, longest first
+        self._dummy: list[str] | None = None  # the template's text around two exchanges (_dummy_pieces)
         self._load_lock = threading.Lock()
         self._load_error: Exception | None = None  # the first load's failure, given to every later caller
         self._loading: asyncio.Task[None] | None = None  # the one load the event loop's callers wait for
@@ -306,6 +334,8 @@ class LocalRewardModel:
             self.max_length = min(self.max_length, limit)
         model.config.pad_token_id = tok.pad_token_id
         self._special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
+        self._special_strings = sorted({*tok.all_special_tokens, *(t.content for t in tok.added_tokens_decoder.values()
+                                                                     if t.special)} - {""}, key=len, reverse=True)
         self._tokenizer, self._model = tok, model.to(self.device).eval()
 
     @property
@@ -331,11 +361,23 @@ class LocalRewardModel:
         skeleton = self._tokenizer.apply_chat_template(holders, tokenize=False)
         pieces = re.split(f"{re.escape(mark)}(\\d+){re.escape(mark)}", skeleton)
         real = self._tokenizer.apply_chat_template(list(conv), tokenize=False)
-        for variant in (contents, [c.strip() for c in contents]):
-            text, spans = _splice(pieces, variant)
-            if text == real:
-                return text, spans
-        return _splice(pieces, contents)
+        stripped = [c.strip() for c in contents]
+        chosen = stripped if _splice(pieces, contents)[0] != real and _splice(pieces, stripped)[0] == real else contents
+        markers = template_markers([*pieces[0::2], *self._dummy_pieces(mark)], self._special_strings)
+        return _splice(pieces, [defuse_markers(c, markers) for c in chosen])
+
+    def _dummy_pieces(self, mark: str) -> list[str]:
+        """The template's own text around two exchanges (user, assistant, user, assistant): markers that a short
+        conversation shows only next to other text (Vicuna's first `USER:` follows its system prompt on one
+        line) stand on their own there. Computed once; [] if the template refuses that conversation."""
+        if self._dummy is None:
+            holders = [{"role": r, "content": f"{mark}{i}{mark}"} for i, r in enumerate(["user", "assistant"] * 2)]
+            try:
+                skeleton = self._tokenizer.apply_chat_template(holders, tokenize=False)
+                self._dummy = re.split(f"{re.escape(mark)}\\d+{re.escape(mark)}", skeleton)
+            except Exception:  # noqa: BLE001 - a template with its own rules (e.g. a system turn first)
+                self._dummy = []
+        return self._dummy
 
     def render(self, conv: Sequence[dict[str, str]]) -> str:
         """The text the model sees: the tokenizer's chat template if it has one, else 'User: ...' lines."""
