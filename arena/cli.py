@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if direct is None:
-        from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
+        from arena.interrupts import install_sigterm_as_keyboard_interrupt
 
         install_sigterm_as_keyboard_interrupt()  # SIGTERM/SIGHUP unwind like Ctrl-C: files closed, servers down
     else:  # no event loop or server in these commands (no httpx/asyncio import): SIGTERM/SIGHUP are Ctrl-C

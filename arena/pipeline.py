@@ -1,7 +1,6 @@
 """The run: stages wired in order (answers, then judging and rating as they are configured)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from arena.answers import AnswerStore
 from arena.config import RunConfig, redacted_dump
 from arena.errors import ArenaError, ConfigError
 from arena.generation import AnswerStage, check_candidates_ready, check_vllm_before_run
+from arena.interrupts import run_async
 from arena.questions import Question, load_questions
 from arena.records import read_records, write_json_atomic, write_jsonl_atomic
 from arena.store import RunDir, Workspace
@@ -45,7 +45,7 @@ def answers_stage(ctx: RunContext) -> dict[str, Any]:
     stage = AnswerStage(ctx.cfg, ctx.questions, AnswerStore(ctx.workspace.answers_dir), ctx.run,
                         show_progress=ctx.show_progress)
     try:
-        models = asyncio.run(stage.run_all())
+        models = run_async(stage.run_all())
     finally:
         ctx.answers_index = stage.index
         write_json_atomic(ctx.run.path / "answers_index.json", stage.index)
@@ -87,7 +87,7 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
     if not members:
         stage = JudgeStage(cfg, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log, cut_turns=cuts)
-        return asyncio.run(stage.run_async())
+        return run_async(stage.run_async())
     summaries = {}
     left = cfg.max_cost_usd  # the section's max_cost_usd bounds the whole panel's spending in this run
     for member in members:
@@ -97,7 +97,7 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
         stage = JudgeStage(member, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log,
                            out_dir=ctx.run.path / "judges" / member.label, cut_turns=cuts)
-        summaries[member.label] = asyncio.run(stage.run_async())
+        summaries[member.label] = run_async(stage.run_async())
         if left is not None:
             left -= float(summaries[member.label].get("spent_now_usd") or 0.0)
     return write_panel_outputs(ctx.run.path, cfg.label if cfg.name else "panel", cfg.mode, cfg.aggregate,

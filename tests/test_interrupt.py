@@ -92,3 +92,69 @@ def test_sigterm_cancels_the_async_run_instead_of_raising_inside_running_code():
     finally:
         signal.signal(signal.SIGTERM, old)
     assert seen == ["went on", "cancelled"]
+
+
+def test_sigterm_with_sigint_ignored_still_cancels_the_run_cleanly():
+    """A background job of a shell script (`arena run ... &`) starts with SIGINT ignored, so asyncio installs no
+    Ctrl-C handler to follow: run_async cancels its main task itself, the same way."""
+    import asyncio
+    import os
+
+    from arena.interrupts import install_sigterm_as_keyboard_interrupt, run_async
+
+    seen: list[str] = []
+
+    async def main() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append("went on")
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        except KeyboardInterrupt:
+            seen.append("interrupted mid-line")
+            raise
+
+    async def swallow() -> str:  # a task that swallows the cancellation still ends in KeyboardInterrupt
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.append("swallowed")
+        return "done"
+
+    old_term, old_int = signal.getsignal(signal.SIGTERM), signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_sigterm_as_keyboard_interrupt()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            run_async(main())
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            run_async(swallow())
+        assert run_async(asyncio.sleep(0, result=7)) == 7  # a later run is not affected
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
+    assert seen == ["went on", "cancelled", "swallowed"]
+
+
+def test_a_background_job_killed_by_sigterm_exits_130_without_tracebacks(tmp_path):
+    """`arena run ... &` in a script (SIGINT ignored), then `kill` while answers are in flight: exit 130, the run
+    is `interrupted`, and stderr holds the one-line notice, no asyncio tracebacks."""
+    # busy demo candidates: the signal lands in running code (an idle loop waiting in select() hid the problem)
+    cands = [{"name": f"d{i}", "backend": "demo", "latency_s": 0.0} for i in range(3)]
+    cfg = write_config(tmp_path, _questions(tmp_path, 3000), cands)
+    answers = tmp_path / "ws" / "answers" / "d0.jsonl"
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); from arena.cli import main; "
+            f"sys.exit(main(['run', '-c', {str(cfg)!r}, '--out', {str(tmp_path / 'ws')!r}, '--no-progress']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (answers.exists() and answers.stat().st_size > 20_000):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    info = json.loads(next((tmp_path / "ws" / "runs").iterdir()).joinpath("run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert "Traceback" not in err and "never retrieved" not in err and "never awaited" not in err, err
+    assert "interrupted: finished work is saved" in err

@@ -29,12 +29,13 @@ import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import httpx
 
 from arena.errors import BackendError, ConfigError
+from arena.interrupts import install_sigterm_as_keyboard_interrupt  # noqa: F401 - re-exported (older imports)
 from arena.redaction import MASK, register_secret
 
 if TYPE_CHECKING:
@@ -411,37 +412,6 @@ def stop_all_servers(grace: float | None = None) -> None:
 
 
 atexit.register(stop_all_servers)
-
-
-def _sigterm_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
-    """Handle SIGTERM exactly as Ctrl-C is handled at this moment.
-
-    Inside `asyncio.run` that is asyncio's own SIGINT handler, which cancels the main task so the
-    KeyboardInterrupt surfaces once the task has unwound; raising KeyboardInterrupt here instead could
-    land in a finalizer (swallowed: the run went on and exited 0) or inside httpx/anyio clean-up (which
-    turned it into a RuntimeError: exit 1).
-    """
-    current = signal.getsignal(signal.SIGINT)
-    if callable(current) and current is not signal.default_int_handler and current is not _sigterm_like_ctrl_c:
-        current(signal.SIGINT, frame)
-        return
-    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
-
-
-def install_sigterm_as_keyboard_interrupt() -> None:
-    """Make SIGTERM and SIGHUP unwind like Ctrl-C (main thread only): `with`/finally/atexit clean-up runs.
-
-    A SIGHUP that is ignored when Arena starts (`nohup arena run ...`, `trap '' HUP`) stays ignored: the user
-    asked the run to outlive the terminal."""
-    for sig in UNWIND_SIGNALS:
-        if sig == getattr(signal, "SIGHUP", None) and signal.getsignal(sig) is signal.SIG_IGN:
-            continue
-        signal.signal(sig, _sigterm_like_ctrl_c)
-
-
-# Signals whose default action would kill the arena without clean-up: SIGTERM (kill, systemd, docker stop) and
-# SIGHUP (the terminal or SSH session went away).
-UNWIND_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def plan_waves(gpu_sets: list[set[int] | None], ports: list[int | None] | None = None) -> list[list[int]]:

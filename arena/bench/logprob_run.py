@@ -32,6 +32,7 @@ from arena.config import (
     VLLMCandidate,
 )
 from arena.errors import ArenaError, ConfigError
+from arena.interrupts import run_async
 from arena.records import content_hash
 from arena.store import RunDir
 
@@ -337,4 +338,4 @@ def run_logprob_tasks(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
     """Score the log-likelihood tasks with every candidate that can; {model: partial bench result}."""
     if not tasks:
         return {}
-    return asyncio.run(_run_all(cfg, tasks, run, log))
+    return run_async(_run_all(cfg, tasks, run, log))

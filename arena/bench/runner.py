@@ -1,7 +1,6 @@
 """`arena bench`: candidates answer benchmark items through the cached answer stage; replies are scored."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +12,21 @@ from arena.bench.completion_stage import PromptingStage, completion_prompts
 from arena.bench.config import BenchConfig
 from arena.bench.fewshot import shot_info
 from arena.bench.genopts import CodeOptions
-from arena.bench.logprob_run import logprob_cache, logprobs_all_cached, merge_into, needs_logprobs, run_logprob_tasks
+from arena.bench.logprob_run import (
+    logprob_cache,
+    logprobs_all_cached,
+    merge_into,
+    needs_logprobs,
+    run_logprob_tasks,
+)
 from arena.bench.results import file_name as bench_file_name
 from arena.bench.results import metric_label, now, score_rows, write_bench
 from arena.bench.sandbox import resolve_isolation
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
-from arena.generation import BENCH_CATEGORY
 from arena.errors import ConfigError
-from arena.generation import check_candidates_ready, check_vllm_before_run
+from arena.generation import BENCH_CATEGORY, check_candidates_ready, check_vllm_before_run
+from arena.interrupts import run_async
 from arena.questions import Question
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.redaction import redact_data
@@ -199,7 +204,7 @@ def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunD
             show_progress: bool | None, plain: set[str] | None = None) -> dict[str, dict[str, str]]:
     stage = PromptingStage(bcfg, questions, AnswerStore(ws.answers_dir), run, show_progress, plain)
     try:
-        asyncio.run(stage.run_all())
+        run_async(stage.run_all())
     finally:
         write_json_atomic(run.path / "answers_index.json", stage.index)
         run.stage("answers", {"models": {n: s.as_dict() for n, s in stage.summaries.items()}})

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from arena.errors import ArenaError, BackendError
+from arena.interrupts import run_async
 
 DEFAULT_CONCURRENCY = "1,8,32"
 DEFAULT_REQUESTS = 100
@@ -242,7 +242,7 @@ def _test_target(target: Any, plan: Any, settings: Any, workspace: Path, progres
         print(f"arena perf: {up.label}; {', '.join(lv.label for lv in levels)}; "
               f"{f'{requests} requests' if requests else f'{duration:g} s'} a level", file=sys.stderr)
         try:
-            asyncio.run(run_target(up, plan, settings, make_writer, progress))
+            run_async(run_target(up, plan, settings, make_writer, progress))
         finally:
             if written:  # also after Ctrl-C: what was measured is on screen and on disk
                 print(render_table(written[0].doc, written[0].json_path.parent), flush=True)
