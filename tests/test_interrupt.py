@@ -60,35 +60,40 @@ def test_kill_part_way_then_rerun_equals_uninterrupted_run(tmp_path, fake_openai
     assert {k: (v["key"], v["turns"]) for k, v in got.items()} == {k: (v["key"], v["turns"]) for k, v in want.items()}
 
 
+async def _signal_self(seen: list[str]) -> None:
+    """SIGTERM to this process from inside a coroutine; `seen` records how the coroutine was stopped."""
+    import asyncio
+    import os
+
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs right here, in this coroutine's frame
+        seen.append("went on")
+        await asyncio.sleep(5)
+    except asyncio.CancelledError:
+        seen.append("cancelled")
+        raise
+    except KeyboardInterrupt:
+        seen.append("interrupted mid-line")
+        raise
+
+
 def test_sigterm_cancels_the_async_run_instead_of_raising_inside_running_code():
     """SIGTERM inside asyncio.run unwinds like Ctrl-C: the main task is cancelled at its next await and
     KeyboardInterrupt comes out of asyncio.run. Raising KeyboardInterrupt at whatever line was running
     (the old handler) could land in a finalizer (swallowed: the run went on, exit 0) or inside httpx
     clean-up (a RuntimeError: exit 1)."""
     import asyncio
-    import os
 
     from arena.backends.vllm_server import install_sigterm_as_keyboard_interrupt
 
     seen: list[str] = []
 
-    async def main() -> None:
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs right here, in this coroutine's frame
-            seen.append("went on")
-            await asyncio.sleep(5)
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-        except KeyboardInterrupt:
-            seen.append("interrupted mid-line")
-            raise
 
     old = signal.getsignal(signal.SIGTERM)
     install_sigterm_as_keyboard_interrupt()
     try:
         with pytest.raises(KeyboardInterrupt):
-            asyncio.run(main())
+            asyncio.run(_signal_self(seen))
     finally:
         signal.signal(signal.SIGTERM, old)
     assert seen == ["went on", "cancelled"]
@@ -104,17 +109,6 @@ def test_sigterm_with_sigint_ignored_still_cancels_the_run_cleanly():
 
     seen: list[str] = []
 
-    async def main() -> None:
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            seen.append("went on")
-            await asyncio.sleep(5)
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-        except KeyboardInterrupt:
-            seen.append("interrupted mid-line")
-            raise
 
     async def swallow() -> str:  # a task that swallows the cancellation still ends in KeyboardInterrupt
         try:
@@ -128,7 +122,7 @@ def test_sigterm_with_sigint_ignored_still_cancels_the_run_cleanly():
     install_sigterm_as_keyboard_interrupt()
     try:
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-            run_async(main())
+            run_async(_signal_self(seen))
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             run_async(swallow())
         assert run_async(asyncio.sleep(0, result=7)) == 7  # a later run is not affected
