@@ -174,3 +174,30 @@ def test_interrupting_a_run_with_two_live_servers_stops_both(tmp_path, questions
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
     for name in ("int-a", "int-b"):
         assert len(read_jsonl(tmp_path / "ws" / "answers" / f"{name}.jsonl")) == 4
+
+
+def test_a_sigkilled_arena_leaves_no_server(tmp_path, questions_file):
+    """SIGKILL (or the OOM killer) runs no handler in arena: the guard that leads the server's process group sees
+    its parent gone and stops the server, so the GPUs are freed."""
+    import time
+
+    cfg = write_config(tmp_path, questions_file, [_vllm("orphan", [0], env={"FAKE_VLLM_REPLY_DELAY": "30"})])
+    proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    log = None
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "ws" / "runs").glob("*/logs/vllm-orphan.log"))
+        if found and "chat reply" not in found[0].read_text() and "listening at" in found[0].read_text():
+            log = found[0]
+            break
+        time.sleep(0.1)
+    assert log is not None, "the server did not start"
+    assert _alive("/models/orphan")
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while _alive("/models/orphan") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive("/models/orphan")
+    assert "arena-guard: the arena process is gone" in log.read_text()

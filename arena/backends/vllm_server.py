@@ -10,10 +10,12 @@ Clean-up strategy (what guarantees the server never outlives the arena):
 - Python's default SIGTERM and SIGHUP actions kill the interpreter without running ``atexit`` or
   ``finally``: the CLI calls install_sigterm_as_keyboard_interrupt() so both unwind like Ctrl-C (SIGHUP is
   what a lost terminal or SSH session sends; the server, in its own session, never gets it).
-A SIGKILL of the arena itself cannot be caught: the server would then be left running. PR_SET_PDEATHSIG is
-not used as a second line: it needs a preexec_fn, which Python documents as unsafe while other threads run
-(servers are started from worker threads with the event loop's threads alive), it fires when the *thread*
-that forked exits (an executor thread, not the arena), and it would reach the leader only, not its workers.
+A SIGKILL of the arena itself (or the OOM killer) runs no handler: for that case the server is started under
+vllm_guard.py, which leads its process group, passes the group's signals through, and stops the group when
+the arena is gone from its parent slot (checked twice a second). PR_SET_PDEATHSIG was not used instead: it needs
+a preexec_fn, which Python documents as unsafe while other threads run (servers are started from worker
+threads), it fires when the *thread* that forked exits (an executor thread, not the arena), and it would reach
+the leader only, not its workers.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Collection
@@ -148,6 +151,22 @@ class VLLMServer:
         return " ".join(MASK if i and argv[i - 1] == "--api-key" else f"--api-key={MASK}"
                         if a.startswith("--api-key=") else shlex.quote(a) for i, a in enumerate(argv))
 
+    def _guarded(self, argv: list[str]) -> list[str]:
+        """`argv` run under vllm_guard.py, which stops the server if this process is killed outright (SIGKILL,
+        the OOM killer: no handler runs then). The launcher is looked up first, so a missing one is still an
+        OSError here, as without the guard."""
+        import shutil
+
+        exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=self.process_env().get("PATH"))
+        if exe is None or not os.path.isfile(exe):
+            raise FileNotFoundError(2, "No such file or directory", argv[0])
+        if not os.access(exe, os.X_OK):
+            raise PermissionError(13, "Permission denied", argv[0])
+        if not sys.executable:  # an embedded interpreter: no guard
+            return [exe, *argv[1:]]
+        guard = Path(__file__).with_name("vllm_guard.py")
+        return [sys.executable, "-I", str(guard), str(os.getpid()), f"{self.stop_grace:g}", "--", exe, *argv[1:]]
+
     def process_env(self) -> dict[str, str]:
         """The environment of the server: ours, plus `env`, plus CUDA_VISIBLE_DEVICES from `gpus`, and
         VLLM_API_KEY only when this server has a key (`api_key`, from the candidate's api_key_env).
@@ -182,7 +201,7 @@ class VLLMServer:
         with open(self.log_path, "wb") as log:
             try:
                 self._proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    self._guarded(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=self.process_env(), start_new_session=True,
                 )
             except OSError as exc:
