@@ -81,6 +81,7 @@ def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | Non
     """
     found_model: str | None = None
     answers: dict[str, dict[str, Any]] = {}
+    models: dict[str, int] = {}  # model id -> first line, when the file names several and model_id is not set
     for lineno, rec in read_records(Path(path)):
         where = f"{path}:{lineno}"
         model = rec.get("model_id") or rec.get("model")
@@ -89,6 +90,8 @@ def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | Non
                             f"got {type(model).__name__}")
         if model_id and model and model != model_id:
             continue
+        if model is not None:
+            models.setdefault(model, lineno)
         if found_model is None:
             found_model = model
         if "uid" in rec and "messages" in rec:
@@ -99,6 +102,10 @@ def read_answer_file(path: Path, model_id: str | None = None) -> tuple[str | Non
             raise DataError(f"{where}: missing field 'question_id' (or 'uid' for arena-hard 2025 answers)")
         meta = {k: rec[k] for k in ("answer_id", "ans_id", "tstamp", "conv_metadata", "metadata") if k in rec}
         answers[str(qid)] = {"turns": turns, "meta": meta}
+    if len(models) > 1:  # one question's answers would overwrite another model's, under the first model's name
+        shown = ", ".join(f"{m!r} (line {n})" for m, n in list(models.items())[:8]) + (" ..." if len(models) > 8 else "")
+        raise DataError(f"{path}: holds answers of {len(models)} models: {shown}",
+                        hint="set the candidate's `model_id` to the one to replay")
     return found_model, answers
 
 

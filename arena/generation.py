@@ -26,7 +26,7 @@ from arena.config import (
     TransformersCandidate,
     VLLMCandidate,
 )
-from arena.errors import ArenaError, BackendError, ConfigError
+from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.questions import Question
 from arena.records import JsonlAppender, content_hash
 from arena.store import RunDir
@@ -430,8 +430,13 @@ def check_candidates_ready(cfg: RunConfig, dry_run: bool = False) -> None:
     for cand in cfg.candidates:
         if isinstance(cand, OpenAICandidate):
             resolve_api_key(cand.base_url, cand.api_key_env, f"candidate '{cand.name}'")
-        elif isinstance(cand, AnswersCandidate) and not cand.path.exists():
-            raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
+        elif isinstance(cand, AnswersCandidate):
+            if not cand.path.exists():
+                raise ArenaError(f"candidate '{cand.name}': answer file not found: {cand.path}")
+            try:  # its shape (and, without model_id, that it holds one model) before a run folder exists
+                read_answer_file(cand.path, cand.model_id)
+            except ArenaError as exc:
+                raise DataError(f"candidate '{cand.name}': {exc.args[0]}", hint=exc.hint) from None
         elif isinstance(cand, TransformersCandidate):  # arena bench's in-process model: folder, extra, device
             from judges.reward import check_local_reward_model
 

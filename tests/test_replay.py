@@ -42,3 +42,26 @@ def test_replay_is_cached_on_second_run(tmp_path, questions_file):
     ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
     assert ctx.run.info["stages"]["answers"]["models"]["m"]["cached"] == 4
     assert len(read_jsonl(tmp_path / "ws" / "answers" / "m.jsonl")) == 4
+
+
+def test_a_file_of_several_models_needs_model_id(tmp_path, questions_file, capsys):
+    """Without model_id, each question's last line used to win: another model's answers were stored under the
+    first model's name. Now the run stops before a run folder exists and lists the models; with model_id the
+    chosen model's answers are replayed, each labelled with its own answer id."""
+    from arena.cli import main
+
+    src = tmp_path / "two.jsonl"
+    src.write_text("".join(json.dumps({"question_id": q, "answer_id": f"{m}-{q}", "model_id": m,
+                                       "choices": [{"index": 0, "turns": [f"{m} on {q}", "more"]}]}) + "\n"
+                           for q in ("q1", "q2", "q3", "q4") for m in ("gpt-4-0314", "other")))
+    cfg = write_config(tmp_path, questions_file, [{"name": "g", "backend": "answers", "path": str(src)}])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds answers of 2 models: 'gpt-4-0314' (line 1), 'other' (line 2)" in err and "model_id" in err
+    assert not (tmp_path / "ws" / "runs").exists()
+    cfg = write_config(tmp_path, questions_file, [{"name": "g", "backend": "answers", "path": str(src),
+                                                   "model_id": "gpt-4-0314"}])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    got = {r["question_id"]: r for r in read_jsonl(tmp_path / "ws" / "answers" / "g.jsonl")}
+    assert all(r["turns"][0] == f"gpt-4-0314 on {q}" and r["source"]["answer_id"] == f"gpt-4-0314-{q}"
+               for q, r in got.items())
