@@ -15,7 +15,7 @@ from tqdm import tqdm
 from arena.answers import AnswerStore, answer_key, make_record, read_answer_file
 from arena.backends.base import GenParams, ModelAPI
 from arena.backends.demo import DemoBackend
-from arena.backends.openai_compat import OpenAICompatible, key_from_env, resolve_api_key
+from arena.backends.openai_compat import OpenAICompatible, endpoint_key, key_from_env, resolve_api_key
 from arena.backends.retry import CircuitBreaker, RetryPolicy
 from arena.config import (
     AnswersCandidate,
@@ -151,6 +151,7 @@ class AnswerStage:
         self._reported_dead: set[str] = set()
 
     def _semaphore(self, endpoint: str, limit: int) -> asyncio.Semaphore:
+        endpoint = endpoint_key(endpoint)  # one server however its URL is written
         if endpoint not in self._limits:
             self._limits[endpoint] = asyncio.Semaphore(min(limit, self._wanted.get(endpoint, limit)))
         return self._limits[endpoint]
@@ -179,7 +180,8 @@ class AnswerStage:
             self._replay(cand)
         backends = [self._backend(c) for c in direct]
         for b in backends:  # candidates on one endpoint share the smallest concurrency any of them asks for
-            self._wanted[b.endpoint] = min(self._wanted.get(b.endpoint, b.concurrency), b.concurrency)
+            key = endpoint_key(b.endpoint)
+            self._wanted[key] = min(self._wanted.get(key, b.concurrency), b.concurrency)
         # vLLM candidates with answers to make (their launcher and key were checked before the run started,
         # check_vllm_before_run); a fully cached one is not launched
         pending = [(c, self._todo(c)[0]) for c in served]

@@ -157,6 +157,24 @@ def test_candidates_sharing_an_endpoint_get_the_smallest_concurrency_any_asks_fo
     assert len(fake_openai.requests) == 12 and fake_openai.max_in_flight == 1
 
 
+def test_one_server_written_two_ways_still_shares_one_limit(tmp_path, fake_openai):
+    """`.../v1/` and `http://localhost:PORT/v1` are the same server as `http://127.0.0.1:PORT/v1`: the smallest
+    concurrency holds for all of them (a trailing slash used to give a second, separate limit)."""
+    from arena.backends.openai_compat import endpoint_key
+
+    fake_openai.delay_s = 0.1
+    qfile = tmp_path / "many.jsonl"
+    qfile.write_text("".join(json.dumps({"question_id": f"x{i}", "turns": [f"question {i}"]}) + "\n"
+                             for i in range(6)))
+    local = fake_openai.base_url.replace("127.0.0.1", "LOCALHOST") + "/"
+    cands = [_cand(fake_openai, concurrency=1), _cand(fake_openai, name="m2", concurrency=6),
+             {**_cand(fake_openai, name="m3", concurrency=6), "base_url": local}]
+    _run(write_config(tmp_path, qfile, cands))
+    assert len(fake_openai.requests) == 18 and fake_openai.max_in_flight == 1
+    assert endpoint_key(local) == endpoint_key(fake_openai.base_url) != endpoint_key(fake_openai.base_url + "x")
+    assert endpoint_key("https://API.openai.com/v1") == endpoint_key("https://api.openai.com:443/v1/")
+
+
 def test_a_conversation_runs_to_its_end_before_other_first_turns(tmp_path, fake_openai):
     """Turn 2 used to queue behind every other question's turn 1, so an interrupted multi-turn run had saved
     nothing until about half of the stage was done."""

@@ -280,6 +280,22 @@ def _direct_host(host: str) -> bool:
     return False
 
 
+def endpoint_key(url: str) -> str:
+    """One server's identity for sharing a concurrency limit: scheme and host in lower case, the default port
+    written out, `localhost` as 127.0.0.1, credentials dropped and the path without a trailing slash
+    (`http://LOCALHOST:80/v1/` and `http://127.0.0.1/v1` are one server)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    host = "127.0.0.1" if parts.hostname.lower() == "localhost" else parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return url
+    return urlunsplit((parts.scheme.lower(), f"{host}:{port}", parts.path.rstrip("/"), parts.query, ""))
+
+
 def join_path(base_url: str, suffix: str) -> str:
     """`suffix` appended to the path of `base_url`, its query string kept after it (`.../v1?api-version=x` +
     `chat/completions` is `.../v1/chat/completions?api-version=x`, not `.../v1?api-version=x/chat/completions`)."""
