@@ -19,7 +19,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`arena run`: answers (and, when configured, judgments and ratings) for one config."""
     from arena.config import load_config
     from arena.pipeline import run_pipeline, summary_table, workspace_path
-    from arena.report import judge_report, rating_report
+    from arena.report import judge_report, rating_report, workspace_budget_spent
 
     cfg = load_config(args.config)
     if args.limit is not None:
@@ -42,7 +42,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         errors = ctx.run.info.get("errors", [])
         if errors:
             print(f"\n{len(errors)} error(s) recorded in {ctx.run.path / 'run.json'}; first: {errors[0]['message']}")
-            print("re-run the same command to retry what failed; finished work is kept")
+            print("raise judge.max_total_cost_usd to judge the rest (the workspace has spent it; a re-run stops at the "
+                  "same place); finished work is kept" if workspace_budget_spent(ctx.run.info) else
+                  "re-run the same command to retry what failed; finished work is kept")
         print(f"\nrun folder: {ctx.run.path}", flush=True)
     except BrokenPipeError:
         silence_stdout()

@@ -35,13 +35,22 @@ def _budget_lines(m: dict[str, Any]) -> list[str]:
         lines.append(f"budget PASSED by ${b['passed_by_usd']:.4f} (the endpoint reported more tokens than the worst "
                      "case allowed for; see run.json errors)")
     if b.get("stopped_by"):
+        left = ("left for the next run" if b["stopped_by"] == "max_cost_usd" else
+                "left until judge.max_total_cost_usd is raised: the workspace has spent it, a re-run stops here too")
         lines.append(f"stopped at the budget ({b['stopped_by']}): spent ${b['spent_usd']:.4f} in this run, the next "
                      f"judgment could cost up to ${b['next_worst_case_usd']:.4f}; {m.get('not_done', 0)} judgments "
-                     "left for the next run")
+                     f"{left}")
     if b.get("max_total_cost_usd") is not None:
         lines.append(f"workspace total for this judge ${b['workspace_total_usd']:.4f} of max_total_cost_usd="
                      f"{b['max_total_cost_usd']:g}")
     return lines
+
+
+def workspace_budget_spent(info: dict[str, Any]) -> bool:
+    """Whether a judge of this run stopped at max_total_cost_usd (re-running cannot help until it is raised)."""
+    j = info.get("stages", {}).get("judge") or {}
+    return any((m.get("budget") or {}).get("stopped_by") == "max_total_cost_usd"
+               for m in (j.get("members") or {"": j}).values())
 
 
 def judge_report(info: dict[str, Any]) -> str:

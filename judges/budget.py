@@ -157,9 +157,11 @@ class Budget:
             s = self.stop
             scope = "in this run" if s.limit_name == "max_cost_usd" else "in this workspace over all runs"
             verb = "passed" if s.spent > s.limit else "stopped before passing"
+            left = ("left for the next run" if s.limit_name == "max_cost_usd" else
+                    "left until max_total_cost_usd is raised (a re-run stops at the same place)")
             out.append(f"{who}: {verb} {s.limit_name}={s.limit:g} with ${s.spent:.4f} spent {scope}; the next "
                        f"judgment could cost up to ${s.next_worst:.4f}, which does not fit; {not_done} judgments "
-                       "left for the next run")
+                       f"{left}")
         return out
 
     def _limits_text(self) -> str:

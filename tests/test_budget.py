@@ -95,6 +95,14 @@ def test_workspace_total_is_remembered_across_runs(tmp_path, questions_file, fak
         assert len(judge.requests) == n and second["new_calls"] == 0  # the workspace remembers the first run
         assert second["budget"]["workspace_total_before_usd"] == first["budget"]["workspace_total_usd"]
         assert any("max_total_cost_usd=9 with" in e and "in this workspace over all runs" in e for e in errors)
+        # a re-run cannot help until the limit is raised: the messages say so, not "left for the next run"
+        assert any("left until max_total_cost_usd is raised" in e for e in errors)
+        assert not any("left for the next run" in e for e in errors)
+        report = judge_report({"stages": {"judge": second}})
+        assert "left until judge.max_total_cost_usd is raised" in report and "next run" not in report
+        from arena.report import workspace_budget_spent
+
+        assert workspace_budget_spent({"stages": {"judge": second}})
         third, _ = _run(tmp_path, questions_file, fake_openai, judge, concurrency=2, max_total_cost_usd=100.0)
     assert not third["budget_stopped"] and third["not_done"] == 0
     ledger = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl")
