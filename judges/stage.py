@@ -144,14 +144,20 @@ class JudgeStage:
                 await self.budget.settle(worst, 0.0)
                 return
             cost = 0.0
+            entry: dict[str, Any] = {"run_id": self.run.run_id, "key": p[3]}
             try:
                 call = await self.judge.judge(p[0], p[2], self.kind)
                 if self.paid and call.status != "error" and not (call.prompt_tokens or call.completion_tokens):
                     self._bound_usage(p, call)
                 rec = self._record(p, call)
                 cost = rec["cost_usd"]
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                # cut off by an interrupt: the provider may still bill the request it got, so its reserved worst
+                # case is charged (the budget stays a cap); the judgment itself is asked again next run
+                cost, entry = worst, {**entry, "interrupted": True, "estimate": "worst case"}
+                raise
             finally:
-                await self.budget.settle(worst, cost, {"run_id": self.run.run_id, "key": p[3]})
+                await self.budget.settle(worst, cost, entry)
         self.breaker.record(not call.endpoint_down, call.error)
         app.append(rec)
         self.results[p[3]] = rec

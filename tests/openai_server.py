@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -54,11 +55,20 @@ class JSONHandler(BaseHTTPRequestHandler):
 S = TypeVar("S", bound="LocalServer")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (an interrupted run) is expected here: no traceback for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class LocalServer:
     """A threading HTTP server on 127.0.0.1 (free port) run in a daemon thread while in `with`."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], poll_s: float = 0.5) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(poll_s,), daemon=True)
 

@@ -173,3 +173,32 @@ def test_without_usage_reports_the_spend_is_said_to_be_an_upper_bound(tmp_path, 
     j = info["stages"]["judge"]
     assert j["usage_bounded"] == 10
     assert "10 judgment(s) without a usage report" in judge_report(info)
+
+
+def test_calls_cut_off_by_an_interrupt_are_charged_at_their_worst_case(tmp_path, questions_file, fake_openai):
+    """Ctrl-C while judge calls are in flight: the provider may bill what it received, so each cut-off call's
+    reserved worst case goes to the ledger (marked interrupted); every request the judge saw is in the ledger."""
+    import signal
+    import time
+
+    with FakeOpenAI(reply=verdict, delay_s=2.0) as judge:
+        candidates = [{"name": n, "backend": "openai", "model": n, "base_url": fake_openai.base_url}
+                      for n in ("good", "bad")]
+        j = {"mode": "pairwise", "model": "judge-model", "base_url": judge.base_url, "price": PRICE, "max_tokens": 100,
+             "concurrency": 3}
+        cfg = write_config(tmp_path, questions_file, candidates, judge=j, rating={"bootstrap": 10})
+        proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--no-progress"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        deadline = time.monotonic() + 30
+        while len(judge.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130, proc.stderr.read()
+        seen = len(judge.requests)
+    ledger = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl")
+    cut = [e for e in ledger if e.get("interrupted")]
+    assert cut and all(e["estimate"] == "worst case" and e["cost_usd"] > 0 for e in cut)
+    assert len(ledger) >= seen  # nothing the judge received goes uncharged
+    stored = {r["key"] for r in _paid(tmp_path)} if (tmp_path / "ws" / "judgments" / "judge-model").exists() else set()
+    assert not stored & {e["key"] for e in cut}  # a cut-off judgment is not stored: it is asked again next run
