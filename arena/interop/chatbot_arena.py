@@ -43,19 +43,22 @@ def style_from_metadata(meta: Any) -> dict[str, float]:
     return out
 
 
-def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str) -> dict[str, Any]:
-    """Validate one battle record and add Arena's columns without touching the original fields."""
+def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str, at: str | None = None) -> dict[str, Any]:
+    """Validate one battle record and add Arena's columns without touching the original fields. Errors name
+    `at` (e.g. "file: record 8" for an element of a JSON list) when given, else file:line."""
+    here: Any = at if at is not None else path
+    spot = None if at is not None else line
     for name in ("model_a", "model_b"):
-        value = need(rec, name, path, line, str)
+        value = need(rec, name, here, spot, str)
         if not value:
-            raise DataError(f"{where(path, line, name)} must be a non-empty string")
-    winner = need(rec, "winner", path, line, str)
+            raise DataError(f"{where(here, spot, name)} must be a non-empty string")
+    winner = need(rec, "winner", here, spot, str)
     if winner not in WINNER_SCORE:
-        raise DataError(f"{where(path, line, 'winner')} must be one of {', '.join(WINNER_SCORE)}, got {winner!r}")
-    turn_number(rec, path, line)  # kept as written; the run files read it as a number
+        raise DataError(f"{where(here, spot, 'winner')} must be one of {', '.join(WINNER_SCORE)}, got {winner!r}")
+    turn_number(rec, here, spot)  # kept as written; the run files read it as a number
     problem = weight_problem(rec["weight"]) if "weight" in rec else None
     if problem:
-        raise DataError(f"{where(path, line, 'weight')} {problem}")
+        raise DataError(f"{where(here, spot, 'weight')} {problem}")
     battle = dict(rec)
     battle.setdefault("weight", 1)
     battle.setdefault("mode", "pairwise")
@@ -68,16 +71,21 @@ def battle_from_record(rec: dict[str, Any], path: Path, line: int, tool: str) ->
 def read_battles(path: Path, bundle: Bundle, report: FileReport, tool: str = TOOL) -> None:
     """Append every battle of a file; a record in the wrong shape raises DataError (file, line, field)."""
     records = read_records(path)
-    if path.name.removesuffix(".gz").endswith(".json") and len(records) == 1 \
-            and isinstance(records[0][1].get("battles"), list):
+    is_json = path.name.removesuffix(".gz").endswith(".json")
+    wrapped = is_json and len(records) == 1 and isinstance(records[0][1].get("battles"), list)
+    if wrapped:
         records = [(i + 1, r) for i, r in enumerate(records[0][1]["battles"])]
     if not records:
         raise DataError(f"{path}: no battles in the file", hint="an empty file, or one without battle records")
-    for line, rec in records:
+    # a JSON list's records are named by number (as `arena rate` does), with the line each starts on unless
+    # they share one line (a one-line list) or the lines are not known ({"battles": [...]})
+    show_line = not wrapped and len(records) > 1 and records[0][0] != records[-1][0]
+    for number, (line, rec) in enumerate(records, start=1):
         report.read += 1
+        at = (f"{path}: record {number}" + (f" (line {line})" if show_line else "")) if is_json else None
         if not isinstance(rec, dict):
-            raise DataError(f"{where(path, line)}: expected a JSON object")
-        bundle.battles.append(battle_from_record(rec, path, line, tool))
+            raise DataError(f"{at or where(path, line)}: expected a JSON object")
+        bundle.battles.append(battle_from_record(rec, path, line, tool, at))
         report.ok += 1
 
 
@@ -88,3 +96,17 @@ def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
     if bundle.battles and any("anony" in b for b in bundle.battles):
         bundle.notes.append("the Chatbot Arena leaderboard uses only anonymous battles (anony=true)")
     return bundle
+
+
+ANCHOR_MODEL, ANCHOR_RATING = "mixtral-8x7b-instruct-v0.1", 1114.0  # Chatbot Arena's scale (2024+)
+
+
+def board_scale(models: set[str], init: float = 1000.0) -> tuple[tuple[str, float] | None, str]:
+    """The anchor of a Chatbot Arena board and the note saying what its scale is: FastChat's
+    compute_elo_mle_with_tie puts mixtral-8x7b-instruct-v0.1 at 1114 when it is among the models, else the
+    ratings keep their mean at 1000."""
+    if ANCHOR_MODEL in models:
+        return (ANCHOR_MODEL, ANCHOR_RATING), (f"scale: {ANCHOR_MODEL} anchored at {ANCHOR_RATING:g} (in every "
+                                               "bootstrap round too), as Chatbot Arena's leaderboard")
+    return None, (f"scale: the mean rating of the models is {init:g} ({ANCHOR_MODEL}, which Chatbot Arena anchors "
+                  f"at {ANCHOR_RATING:g}, is not in these battles)")

@@ -248,7 +248,7 @@ def list_files(paths: Iterable[Path | str],
     (the same path, or a file and its folder) is read once: `notes` gets a line saying so."""
     out: list[Path] = []
     seen: dict[Path, Path] = {}
-    again: list[str] = []
+    again: dict[Path, str] = {}  # each file read once though named again, by the name first given
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted({f for pat in patterns for f in p.rglob(pat) if f.is_file()})
@@ -261,12 +261,14 @@ def list_files(paths: Iterable[Path | str],
         for f in found:
             real = f.resolve()
             if real in seen:
-                again.append(str(f))
+                again.setdefault(real, str(seen[real]))
                 continue
             seen[real] = f
             out.append(f)
     if again and notes is not None:
-        notes.append(f"{len(again)} file(s) given more than once were read once: {', '.join(again[:5])}")
+        names = list(again.values())
+        notes.append(f"{len(names)} file(s) given more than once were read once: {', '.join(names[:5])}"
+                     + (" ..." if len(names) > 5 else ""))
     return out
 
 

@@ -8,7 +8,10 @@ of a pair and hold one battle per pair; AlpacaEval needs single-turn instruction
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import contextlib
+import math
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +56,61 @@ def _clean_battle_row(b: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _number(value: Any) -> float | None:
+    """A finite number as float, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _epoch(text: Any) -> float | None:
+    """Seconds since 1970 of an ISO 8601 time (a judgment's `created`, a vote's `time`), else None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _tstamps(run: RunFiles, battles: list[dict[str, Any]]) -> tuple[list[float], str | None]:
+    """Each battle's `tstamp` (FastChat sorts battles by it before its online Elo) and a note on where the values
+    come from (None when every battle recorded its own). A battle's time is its own `tstamp`, else its vote's
+    `time`, else the `created` time of its last judged game; equal times are moved apart by microseconds in
+    battle order so that any sort gives one order. Without a time for every battle: 0, 1, 2, ... in battle order."""
+    own = [_number(b.get("tstamp")) for b in battles]
+    if all(t is not None for t in own):
+        return own, None  # type: ignore[return-value]
+    created = {j.get("key"): _epoch(j.get("created")) for j in run.records("judgments.jsonl")}
+    times: list[float | None] = []
+    for b, t in zip(battles, own):
+        games = [created.get(k) for k in b.get("games") or []]
+        decided = max(games) if games and None not in games else None  # type: ignore[type-var]
+        times.append(t if t is not None else _epoch(b.get("time")) if b.get("time") is not None else decided)
+    if any(t is None for t in times):
+        return [float(i) for i in range(len(battles))], (
+            f"{sum(t is None for t in times)} of {len(battles)} battles record no time (no tstamp, vote time or "
+            "judgment `created`): every row's tstamp is its position in battles.jsonl (0, 1, 2, ...), so FastChat's "
+            "time order is the run's battle order")
+    out, last = list(times), -math.inf
+    for i in sorted(range(len(times)), key=lambda k: (times[k], k)):
+        out[i] = last = max(times[i], last + 1e-6)  # type: ignore[type-var]
+    return out, ("tstamp: the time each battle was decided (its own tstamp, vote time, or its last judgment's "
+                 "`created`), equal times moved apart by microseconds in battle order")  # type: ignore[return-value]
+
+
 def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
-    """clean_battle.json: one row per battle in the Chatbot Arena convention, weights in a `weight` field."""
+    """clean_battle.json: one row per battle in the Chatbot Arena convention, weights in a `weight` field, and a
+    `tstamp` on every row (FastChat's elo_analysis sorts by it)."""
     rows = []
-    for b in run.records("battles.jsonl"):
+    battles = run.records("battles.jsonl")
+    stamps, stamp_note = _tstamps(run, battles)
+    for b, stamp in zip(battles, stamps):
         src = b.get("source") if isinstance(b.get("source"), dict) else {}
-        rows.append({k: b[k] for k in src["fields"] if k in b} if src.get("fields") else _clean_battle_row(b))
+        row = {k: b[k] for k in src["fields"] if k in b} if src.get("fields") else _clean_battle_row(b)
+        row.setdefault("tstamp", stamp)  # an imported row keeps its own
+        rows.append(row)
     if not rows:
         raise ArenaError(f"{run.path}: no battles to export (battles.jsonl is missing or empty)",
                          hint="Chatbot Arena files hold battles; a run of single grades has none: export it with "
@@ -67,6 +119,8 @@ def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
     if weighted:
         print(f"note: {weighted} battles carry a `weight` field (strong verdicts): `arena import` reads it back; "
               "Chatbot Arena's own tools ignore it and count each battle once")
+    if stamp_note:
+        print(f"note: {stamp_note}")
     path = out / "clean_battle.json"
     path.write_text(dumps(rows), encoding="utf-8")
     return {str(path): len(rows)}
@@ -96,12 +150,17 @@ def _game_winner(j: dict[str, Any]) -> str:
     return {"model_a": "model_1", "model_b": "model_2"}.get(j["winner"], "tie")
 
 
+FASTCHAT_VERDICTS = ("model_1", "model_2", "tie")  # a game verdict that makes a battle when imported
+
+
 def _pair_rows(judgments: list[dict[str, Any]], weights: dict[frozenset[str], Any],
-               covered: set[frozenset[str]]) -> tuple[list[dict[str, Any]], int]:
+               covered: set[frozenset[str]], rebuilt: Counter | None = None) -> tuple[list[dict[str, Any]], int]:
     """FastChat pair lines from judgments with both orders; returns rows and the number of unpaired games.
 
     `weights` maps a battle's two game keys to its weight (other than 1 it is written as `weight`); the game
-    keys of every pair written are added to `covered`.
+    keys of every pair written are added to `covered`. `rebuilt` counts the rows that are not one of the run's
+    battles ("rows": its battles are one per game, or none) and the strong verdicts in them ("strong"), which
+    a pair row holds as plain wins.
     """
     games: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
     for j in judgments:
@@ -120,6 +179,11 @@ def _pair_rows(judgments: list[dict[str, Any]], weights: dict[frozenset[str], An
                "g2_user_prompt": e2.get("g2_user_prompt", ""), "g2_judgment": g2["raw"], "turn": g1["turn"],
                "tstamp": e1.get("tstamp")}
         covered.add(frozenset((g1["key"], g2["key"])))
+        if rebuilt is not None and frozenset((g1["key"], g2["key"])) not in weights:
+            rebuilt["rows"] += 1
+            rebuilt["usable"] += row["g1_winner"] in FASTCHAT_VERDICTS and row["g2_winner"] in FASTCHAT_VERDICTS
+            rebuilt["strong"] += sum(1 for g in (g1, g2) if g["status"] == "ok" and g.get("strength") == 2
+                                     and g["winner"] in ("model_a", "model_b"))
         weight = weights.get(frozenset((g1["key"], g2["key"])), 1)
         if weight != 1:
             row["weight"] = weight
@@ -191,6 +255,7 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
     battles = run.records("battles.jsonl")
     weights = {frozenset(b["games"]): b.get("weight", 1) for b in battles if len(b.get("games") or ()) == 2}
     covered: set[frozenset[str]] = set()
+    rebuilt: Counter = Counter()
     by_judge: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for j in judgments:
         by_judge[j["judge"]].append(j)
@@ -199,21 +264,30 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
         if single:
             p = out / "model_judgment" / f"{safe_filename(judge)}_single.jsonl"
             written[str(p)] = write_jsonl(p, single)
-        pairs, unpaired = _pair_rows(js, weights, covered)
+        pairs, unpaired = _pair_rows(js, weights, covered, rebuilt)
         if pairs:
             p = out / "model_judgment" / f"{safe_filename(judge)}_pair.jsonl"
             written[str(p)] = write_jsonl(p, pairs)
         if unpaired:
             print(f"note: {unpaired} {judge} games judged in one order only were left out of the pair file")
-    _note_lost_battles(battles, weights, covered)
+    _note_lost_battles(battles, weights, covered, rebuilt)
     return written
 
 
 def _note_lost_battles(battles: list[dict[str, Any]], weights: dict[frozenset[str], Any],
-                       covered: set[frozenset[str]]) -> None:
-    """Say which battles a FastChat pair file cannot hold (one battle per pair of games) and that weights ride along."""
+                       covered: set[frozenset[str]], rebuilt: Counter) -> None:
+    """Say exactly what a FastChat pair file holds of the battles (one verdict per pair of games in both orders,
+    no verdict strength) and what it lost, and that weights ride along."""
     lost = sum(1 for b in battles if frozenset(b.get("games") or ()) not in covered)
-    if lost:
+    if lost and rebuilt["rows"]:
+        print(f"note: {lost} of {len(battles)} battles are not a pair of judgments in both orders (the run rated "
+              f"each game, or one order only): the pair file holds instead {rebuilt['rows']} pair rows rebuilt from "
+              f"the judgments in both orders, with their {rebuilt['strong']} strong verdicts (A>>B, B>>A) written as "
+              f"plain wins (FastChat's pair format has no strength); importing this export gives "
+              f"{rebuilt['usable'] + len(battles) - lost} battles, not these {len(battles)} (two games that "
+              "disagree become one tie; a row with a failed game makes none); export --format chatbot-arena keeps "
+              "every battle and its weight")
+    elif lost:
         print(f"note: {lost} of {len(battles)} battles do not come from one pair of judgments in both orders "
               "(one order, orders rated separately, or no judgments): a FastChat pair file cannot hold them, "
               "so importing this export gives fewer battles")
@@ -292,8 +366,41 @@ def export_run(run_path: Path | str, fmt: str, out: Path | str) -> dict[str, int
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ArenaError(f"{out}: -o names an existing file, not a folder", hint="pass a folder to -o")
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArenaError(f"{out}: cannot create the export folder ({exc.strerror})", hint="pass a folder to -o") from None
-    return EXPORTERS[fmt](run, out)
+    written = EXPORTERS[fmt](run, out)
+    if not any(written.values()):  # as a Chatbot Arena export of a run without battles: an error, not a silent 0
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only when empty
+        others = [f for f in holding_formats(run) if f != fmt]
+        raise ArenaError(f"{run.path}: the {fmt} format can hold none of this run's data; nothing was written",
+                         hint=(f"export it with --format {' or --format '.join(others)}" if others
+                               else "the run has no battles, grades or answers to export"))
+    return written
+
+
+def holding_formats(run: RunFiles) -> list[str]:
+    """The export formats that can hold some of the run: chatbot-arena its battles; mt-bench its questions,
+    answers, single grades or games judged in both orders; alpaca-eval turn-1 battles against its baseline
+    with both answers' texts."""
+    formats = ["chatbot-arena"] if run.has("battles.jsonl") else []
+    judgments = run.records("judgments.jsonl")
+    orders: dict[tuple, set[str]] = defaultdict(set)
+    for j in judgments:
+        if j.get("mode") in ("pairwise", "baseline") and j.get("model_b") is not None:
+            orders[(j.get("judge"), str(j.get("question_id")), j.get("turn"), j.get("model_a"), j.get("model_b"))].add(
+                j.get("order"))
+    if run.has("questions.jsonl") or run.answers() or any(j.get("mode") == "single" for j in judgments) \
+            or any(o == {"AB", "BA"} for o in orders.values()):
+        formats.append("mt-bench")
+    base = run.baseline
+    if base and base in run.answers() and any(
+            base in (b.get("model_a"), b.get("model_b")) and int(b.get("turn") or 1) == 1
+            and run.answer_text(b["model_b"] if b.get("model_a") == base else b["model_a"], b.get("question_id"))
+            is not None for b in run.records("battles.jsonl")):
+        formats.append("alpaca-eval")
+    return formats

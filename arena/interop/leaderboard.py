@@ -16,12 +16,13 @@ import pandas as pd
 from arena.errors import ArenaError
 from arena.interop.arenahard import answer_token_len
 from arena.interop.arenahard_style import style_table
+from arena.interop.chatbot_arena import board_scale
 from arena.interop.lc_board import LCOptions, add_lc
 from arena.interop.runfiles import RunFiles
 from arena.rating import RatingOptions, load_battles, rate_battles
 from arena.rating.io import validate_battles
 
-CONVENTIONS = ("auto", "mt-bench", "arena-hard", "alpaca-eval", "bt", "evalscope")
+CONVENTIONS = ("auto", "mt-bench", "arena-hard", "alpaca-eval", "bt", "evalscope", "chatbot-arena")
 
 
 @dataclass
@@ -236,12 +237,17 @@ def alpaca_board(battles: pd.DataFrame, baseline: str) -> Board:
     return Board(f"AlpacaEval (reference: {baseline})", "alpaca-eval", table, notes)
 
 
-def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, baseline: str | None = None) -> Board:
-    """Bradley-Terry ratings with bootstrap intervals through arena.rating."""
+def bt_board(battles: pd.DataFrame, title: str, bootstrap: int, seed: int, baseline: str | None = None,
+             chatbot_arena: bool = False) -> Board:
+    """Bradley-Terry ratings with bootstrap intervals through arena.rating; chatbot_arena: on Chatbot Arena's
+    scale (its anchor model at 1114 when present), with a note saying which scale."""
     models = set(battles["model_a"]) | set(battles["model_b"])
-    options = RatingOptions(bootstrap=bootstrap, seed=seed, baseline=baseline if baseline in models else None)
+    anchor, scale_note = board_scale(models) if chatbot_arena else (None, None)
+    options = RatingOptions(bootstrap=bootstrap, seed=seed, anchor=anchor,
+                            baseline=baseline if baseline in models and anchor is None else None)
     result = rate_battles(battles, options)
-    return Board(title, "bt", result.table.drop(columns="ci_note"), list(result.warnings))  # notes say why
+    notes = [scale_note] if scale_note else []
+    return Board(title, "bt", result.table.drop(columns="ci_note"), notes + list(result.warnings))  # notes say why
 
 
 def _by_category(battles: pd.DataFrame, scores: list[dict[str, Any]], category: str | None, where: Any
@@ -364,7 +370,8 @@ def _run_boards(run: RunFiles, convention: str, bootstrap: int | None, seed: int
             anony = anony[np.array([str(r.get("category")) == category for r in raw])]
         if not anony.all():
             battles = battles[anony]
-        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bt_rounds, seed))
+        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bt_rounds, seed,
+                               chatbot_arena=True))
         return boards
     if tool in ("mt-bench", "evalscope"):
         boards.append(winrate_board(battles, f"{tool} pairwise win rates", tool, baseline if tool == "evalscope" else None))

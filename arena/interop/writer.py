@@ -15,9 +15,11 @@ import numpy as np
 
 from arena.answers import AnswerStore, make_record
 from arena.errors import ArenaError, DataError
+from arena.interop.chatbot_arena import board_scale
 from arena.interop.common import Bundle, add_style, write_jsonl
 from arena.questions import Question
 from arena.rating import RatingOptions, write_leaderboard
+from arena.rating.io import ANONYMOUS_FILENAME
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.run_status import shown_status
 from arena.store import RunDir, Workspace
@@ -166,10 +168,15 @@ def _rate(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> dict[str, A
     options = RatingOptions(bootstrap=bootstrap, seed=seed,
                             baseline=bundle.baseline if bundle.baseline in models else None)
     source = run.path / "battles.jsonl"
-    if bundle.tool == "chatbot-arena" and any(b.get("anony") is False for b in bundle.battles):
-        # Chatbot Arena's leaderboard counts anonymous battles only: rate those, keep all in battles.jsonl
-        source = run.path / "battles.anonymous.jsonl"
-        write_jsonl_atomic(source, [b for b in bundle.battles if b.get("anony", True) is True])
+    if bundle.tool == "chatbot-arena":
+        anonymous = [b for b in bundle.battles if b.get("anony", True) is True]
+        if len(anonymous) < len(bundle.battles):
+            # Chatbot Arena's leaderboard counts anonymous battles only: rate those, keep all in battles.jsonl
+            source = run.path / ANONYMOUS_FILENAME
+            write_jsonl_atomic(source, anonymous)
+        anchor, scale_note = board_scale({b["model_a"] for b in anonymous} | {b["model_b"] for b in anonymous})
+        options = RatingOptions(bootstrap=bootstrap, seed=seed, anchor=anchor)
+        bundle.notes.append(f"leaderboard {scale_note}")
     try:
         report = write_leaderboard(source, run.path, options, workspace=run.path.parent.parent)  # + bench columns
     except (ArenaError, DataError) as exc:

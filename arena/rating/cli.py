@@ -7,6 +7,7 @@ import glob
 import importlib
 import io
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
+from arena.rating.io import rating_source
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
 from arena.rating.progress import rounds_bar
 from arena.rating.summary import ENGINES, battles_for_rating
@@ -124,20 +126,45 @@ def input_files(source: str | Path) -> set[Path]:
     return {Path(p).resolve() for p in glob.glob(str(source))}
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two existing paths are one file (device and inode: hard and symbolic links included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def overwritten_input(output: Path, source: str | Path) -> Path | None:
+    """The file `arena rate -o OUTPUT` would write (OUTPUT or its head-to-head table beside it) that is one of
+    the battles files read for SOURCE, under the same name or another one (a hard link), else None."""
+    from arena.rating.head_to_head import beside
+
+    inputs = input_files(source)
+    for target in (output, beside(output)):
+        if target.resolve() in inputs or (target.exists() and any(_same_file(target, p) for p in inputs)):
+            return target
+    return None
+
+
 def run_rate(args: argparse.Namespace) -> int:
     """Run `arena rate`; warnings go to stderr, the leaderboard to stdout or -o FILE; returns the exit code."""
     options = options_from_args(args)
     if args.output is not None and args.output.is_dir():
         raise ArenaError(f"{args.output}: -o names a folder", hint="pass a file path, e.g. -o leaderboard.json")
     args.format = output_format(args.format, args.output)
-    if args.output is not None and args.output.resolve() in input_files(args.battles):
-        raise ArenaError(f"{args.output}: -o names the battles file being rated; it would be overwritten",
+    hit = overwritten_input(args.output, args.battles) if args.output is not None else None
+    if hit is not None:
+        what = "-o names" if hit == args.output else f"the head-to-head table beside -o {args.output} is"
+        raise ArenaError(f"{hit}: {what} the battles file being rated; it would be overwritten",
                          hint="write the leaderboard to another file, e.g. -o leaderboard.json")
+    source, note = rating_source(args.battles)  # a Chatbot Arena import run: its anonymous battles
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     # the fitting modules (scipy.optimize, scipy.special: ~0.3 s) import beside the read, which spends
     # most of its time in pyarrow's parser without the GIL; an import error surfaces at the imports below
     preload = threading.Thread(target=_import_quietly, args=(_FIT_MODULES,), daemon=True)
     preload.start()
-    battles = battles_for_rating(args.battles, options, args.engine)
+    battles = battles_for_rating(source, options, args.engine)
     preload.join()
     from arena.rating.head_to_head import beside, head_to_head_table, write_head_to_head
     from arena.rating.leaderboard import rate_battles
@@ -157,6 +184,12 @@ def run_rate(args: argparse.Namespace) -> int:
             warnings = list(result.warnings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if note and options.anchor is None and options.baseline is None:
+        from arena.interop.chatbot_arena import ANCHOR_MODEL, ANCHOR_RATING
+
+        if ANCHOR_MODEL in set(result.table["model"]):  # the run's board is on Chatbot Arena's scale
+            print(f"note: ratings are centred on mean {options.init:g}; the run's leaderboard anchors {ANCHOR_MODEL} "
+                  f"at {ANCHOR_RATING:g}: add --anchor {ANCHOR_MODEL}={ANCHOR_RATING:g} for its numbers", file=sys.stderr)
     from arena.board_columns import extras_table, run_extras, with_extra_columns
 
     extras = run_extras(args.battles, [str(m) for m in result.table["model"]])  # a run folder: serving, bench

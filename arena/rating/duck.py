@@ -34,6 +34,10 @@ def parquet_files(pattern: str | Path) -> list[Path] | None:
             raise DataError(f"{text}: no file matches this pattern", hint="quote the glob, e.g. 'logs/*.parquet'")
     elif path.is_dir() and not any((path / n).is_file() for n in ("battles.jsonl", "battles.jsonl.gz")):
         found = sorted(path.glob("*.parquet"))
+        if found:  # other battle files beside them would be left out without a word: the glob's error
+            other = sorted(p for p in path.iterdir() if p.is_file() and _battle_file(p) and p not in found)
+            if other:
+                _only_parquet(text, other, folder=True)
     else:
         return None
     if not found or any(p.suffix.lower() != ".parquet" for p in found):
@@ -41,9 +45,24 @@ def parquet_files(pattern: str | Path) -> list[Path] | None:
     return found
 
 
-def _only_parquet(text: str, found: list[Path]) -> list[Path]:
-    """A glob must name Parquet files only."""
+def _battle_file(path: Path) -> bool:
+    """Whether a file's name says it holds battles (.jsonl, .json, .csv, optionally .gz, or .parquet)."""
+    from arena.rating.io import battles_format
+
+    try:
+        battles_format(path)
+    except DataError:
+        return False
+    return True
+
+
+def _only_parquet(text: str, found: list[Path], folder: bool = False) -> list[Path]:
+    """A glob, or a folder of Parquet files, must hold Parquet battle files only."""
     other = [p.name for p in found if p.suffix.lower() != ".parquet"][:3]
+    if folder:
+        raise DataError(f"{text}: the folder holds battle files that are not Parquet ({', '.join(other)}) beside "
+                        "its Parquet files", hint="rate each file on its own, move them out, or pass only the "
+                        f"Parquet files: '{Path(text) / '*.parquet'}'")
     raise DataError(f"{text}: the pattern matches files that are not Parquet ({', '.join(other)})",
                     hint="battle sets given by a pattern must be .parquet files")
 

@@ -14,11 +14,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arena.errors import DataError
-from arena.rating.io import MAX_WEIGHT, NUMERIC_COLUMNS, STYLE_COLUMNS, TEXT_COLUMNS, WINNER_SCORE
+from arena.rating.io import (
+    MAX_WEIGHT,
+    NUMERIC_COLUMNS,
+    STYLE_COLUMNS,
+    TEXT_COLUMNS,
+    TIME_COLUMN,
+    WINNER_SCORE,
+    battle_times,
+)
 
 TEXT_FIELDS = TEXT_COLUMNS
 NUMBER_FIELDS = NUMERIC_COLUMNS + ("turn",)
-KNOWN_FIELDS = ("model_a", "model_b", "winner") + NUMBER_FIELDS + TEXT_FIELDS
+KNOWN_FIELDS = ("model_a", "model_b", "winner") + NUMBER_FIELDS + TEXT_FIELDS + (TIME_COLUMN,)
 
 
 class NotVouched(Exception):
@@ -30,6 +38,7 @@ def json_schema(overrides: dict[str, pa.DataType] | None = None) -> pa.Schema:
     types = {"model_a": pa.string(), "model_b": pa.string(), "winner": pa.string()}
     types.update({f: pa.float64() for f in NUMBER_FIELDS})
     types.update({f: pa.string() for f in TEXT_FIELDS})
+    types[TIME_COLUMN] = pa.float64()
     types.update(overrides or {})
     return pa.schema(list(types.items()))
 
@@ -90,6 +99,20 @@ def _text(table: pa.Table, field: str) -> pd.Series | None:
     return column.to_pandas()
 
 
+def _times(table: pa.Table, kind: str) -> np.ndarray:
+    """The tstamp column as validate_battles reads it (io.battle_times): numbers, else NaN; never an error."""
+    if TIME_COLUMN not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    column = table.column(TIME_COLUMN)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = np.array(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), float)  # a writable copy
+        values[~np.isfinite(values)] = np.nan
+        return values
+    if _is_text(column.type) and kind == "csv":
+        return battle_times(column.to_pandas(), table.num_rows, kind)
+    return np.full(table.num_rows, np.nan)  # text in JSON, booleans, Parquet timestamps: no usable time
+
+
 def _winner(table: pa.Table, prob_a: np.ndarray) -> tuple[pd.Series | np.ndarray | None, np.ndarray]:
     """Winner (None when absent) and the score of model_a; NotVouched for an unknown winner."""
     if (prob_a > 1).any():
@@ -121,5 +144,6 @@ def fast_validate(table: pa.Table, path: Path, lines: np.ndarray, kind: str, fir
     columns.update({field: _text(table, field) for field in TEXT_FIELDS})
     columns["turn"] = numbers["turn"]
     columns.update({field: numbers[field] for field in STYLE_COLUMNS})
+    columns[TIME_COLUMN] = _times(table, kind)
     columns["line"] = lines
     return pd.DataFrame(columns)  # at once: inserting column by column costs more than the checks

@@ -23,7 +23,9 @@ WINNER_SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5
 STYLE_COLUMNS = ("len_a", "len_b", "header_a", "header_b", "list_a", "list_b", "bold_a", "bold_b")
 NUMERIC_COLUMNS = ("weight", "prob_a") + STYLE_COLUMNS
 TEXT_COLUMNS = ("category", "judge", "question_id")
+TIME_COLUMN = "tstamp"  # seconds (Chatbot Arena's battle time): online Elo plays battles in its order when all have one
 BATTLES_FILENAME = "battles.jsonl"
+ANONYMOUS_FILENAME = "battles.anonymous.jsonl"  # a Chatbot Arena import's anonymous battles (arena.interop.writer)
 MAX_WEIGHT = 1e12  # a larger battle weight would let sums over millions of battles lose all precision
 
 
@@ -50,6 +52,29 @@ def resolve_battles_path(path: Path) -> Path:
     if not path.is_file():
         raise DataError(f"{path}: no such battles file")
     return path
+
+
+def rating_source(path: Path) -> tuple[Path, str | None]:
+    """What `arena rate` rates for PATH, and a note to show: a Chatbot Arena import run folder holding
+    battles.anonymous.jsonl gives that file (its leaderboard, like Chatbot Arena's, counts anonymous battles
+    only); anything else is PATH itself."""
+    path = Path(path)
+    anonymous = path / ANONYMOUS_FILENAME
+    if not (path.is_dir() and anonymous.is_file() and _run_tool(path) == "chatbot-arena"):
+        return path, None
+    note = (f"{path}: rating the run's anonymous battles ({ANONYMOUS_FILENAME}), as its leaderboard does; "
+            f"to rate all battles pass {path / BATTLES_FILENAME}")
+    return anonymous, note
+
+
+def _run_tool(path: Path) -> str | None:
+    """The tool an imported run folder came from (run.json's source.tool), or None."""
+    try:
+        info = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = info.get("source") if isinstance(info, dict) else None
+    return source.get("tool") if isinstance(source, dict) else None
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -240,6 +265,20 @@ def _to_number(frame: pd.DataFrame, field: str, path: Path, lines: np.ndarray, k
     return values
 
 
+def battle_times(raw: pd.Series | None, n: int, kind: str) -> np.ndarray:
+    """The tstamp column as float64 seconds, NaN where missing or not a finite number: a battle time is only
+    used to order online Elo, so an unusable one means "no time", never an error. CSV cells are text."""
+    if raw is None:
+        return np.full(n, np.nan)
+    if kind == "csv":
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    else:
+        values = np.array([float(v) if isinstance(v, (int, float, np.integer, np.floating))
+                           and not isinstance(v, (bool, np.bool_)) else np.nan for v in raw], float)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
 def _scores(frame: pd.DataFrame, prob_a: np.ndarray, path: Path, lines: np.ndarray, kind: str) -> np.ndarray:
     """Score of model_a per battle: prob_a when given, else 1 / 0.5 / 0 from the winner."""
     if (prob_a > 1).any():
@@ -254,9 +293,13 @@ def _scores(frame: pd.DataFrame, prob_a: np.ndarray, path: Path, lines: np.ndarr
     bad = np.isnan(from_winner) & np.isnan(prob_a)
     if bad.any():
         row = int(np.argmax(bad))
+        value = winner.iloc[row]
+        if value is None or (isinstance(value, float) and np.isnan(value)):  # absent, null or an empty cell
+            raise DataError(f"{_where(path, lines, row, kind)}: field 'winner' is missing",
+                            hint=f"give winner ({', '.join(WINNER_SCORE)}) or prob_a on every battle")
         raise DataError(
             f"{_where(path, lines, row, kind)}: field 'winner' must be one of "
-            f"{', '.join(WINNER_SCORE)} (or give prob_a), got {winner.iloc[row]!r}"
+            f"{', '.join(WINNER_SCORE)} (or give prob_a), got {value!r}"
         )
     return np.where(np.isnan(prob_a), from_winner, prob_a)
 
@@ -290,6 +333,7 @@ def validate_battles(
     out["turn"] = _to_number(frame, "turn", path, lines, kind) if "turn" in frame else np.nan
     for field in STYLE_COLUMNS:
         out[field] = numbers[field]
+    out[TIME_COLUMN] = battle_times(frame[TIME_COLUMN] if TIME_COLUMN in frame else None, len(frame), kind)
     out["line"] = lines
     return out
 

@@ -22,6 +22,7 @@ from arena.rating.counts import (
 )
 from arena.rating.diagnostics import diagnose, graph_groups, mle_exists, rated_groups, weightless_models
 from arena.rating.elo import bootstrap_elo, online_elo
+from arena.rating.io import TIME_COLUMN
 from arena.rating.names import names_shown
 from arena.rating.options import RatingOptions
 from arena.rating.style import confounded_features, style_control, style_features
@@ -171,9 +172,11 @@ def _fit_elo(
     battles: pd.DataFrame, counts: PairCounts, options: RatingOptions, anchor: tuple[str, float] | None,
     baseline: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Online Elo in file order and bootstrap rounds (R, M), both in rating points and shifted to the anchor
-    or baseline. The in-order pass only stands in for a model with no rating in any round (_median_or), so
-    it is NaN (not computed) when every model has one."""
+    """Online Elo in the battles' order and bootstrap rounds (R, M), both in rating points and shifted to the
+    anchor or baseline. The order is time order (stable) when every battle has a tstamp, as FastChat sorts
+    battles by it, else file order. The in-order pass only stands in for a model with no rating in any round
+    (_median_or), so it is NaN (not computed) when every model has one."""
+    battles = in_time_order(battles)
     _, a, b = encode_models(battles)
     s, w = battles["score"].to_numpy(float), battles["weight"].to_numpy(float)
     if len(w) and options.elo_k * float(w.max()) >= options.scale:  # one battle would move a rating by a whole scale
@@ -191,6 +194,15 @@ def _fit_elo(
     if len(draws) and np.isfinite(draws).any(axis=0).all():
         return np.full(counts.n_models, np.nan), draws
     return shift(online_elo(a, b, s, w, counts.n_models, **kw)), draws
+
+
+def in_time_order(battles: pd.DataFrame) -> pd.DataFrame:
+    """The battles sorted by tstamp (stable: file order among equal times) when every battle has one, else as
+    they are: the order online Elo plays them in."""
+    times = battles[TIME_COLUMN].to_numpy(float) if TIME_COLUMN in battles else None
+    if times is None or not len(times) or np.isnan(times).any() or (np.diff(times) >= 0).all():
+        return battles
+    return battles.iloc[np.argsort(times, kind="stable")].reset_index(drop=True)
 
 
 def _shift(
@@ -331,8 +343,10 @@ def _table(
         point = pd.Series(np.where(unrated, -np.inf, rating))  # ranked after the rated models of the group
         table["rank"] = point.groupby(by).rank(method="min", ascending=False).astype(int).to_numpy()
     if n_groups > 1 and groups is not None:  # which group each model's rank counts in (1 = the largest)
-        order = sorted(set(groups.tolist()), key=lambda g: (-int((groups == g).sum()), g))
-        table["group"] = [1 + order.index(g) for g in groups.tolist()]
+        rated = groups[~unrated]  # a model with only weightless battles forms no group: no number (null / empty)
+        order = sorted(set(rated.tolist()), key=lambda g: (-int((rated == g).sum()), g))
+        table["group"] = pd.Series([None if off else 1 + order.index(g) for g, off in zip(groups.tolist(), unrated)],
+                                   dtype=object)
     table = table.join(model_tallies(battles), on="model")
     table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
     table["ci_note"] = note
