@@ -146,7 +146,8 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
                          anchor=parse_anchor(r.anchor) if r.anchor else None,
                          baseline=baseline, style_control=r.style_control, percentiles=tuple(r.percentiles))
     with rounds_bar(ctx.show_progress if opts.bootstrap else False, "rating: bootstrap"):
-        out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root)  # + serving, bench columns
+        out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root,  # + serving, bench columns
+                                dry_run=ctx.dry_run or random_judge(ctx.cfg))
     return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}
 
 

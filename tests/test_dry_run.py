@@ -119,3 +119,32 @@ def test_a_dry_run_says_so_in_arena_runs_and_arena_leaderboard(tmp_path, questio
     assert "completed (dry run)" in capsys.readouterr().out
     boards = run_boards(ctx.run.path)
     assert boards and all(b.notes[0].startswith("DRY RUN: the verdicts were drawn at random") for b in boards)
+
+
+def test_a_dry_runs_leaderboard_files_and_printed_boards_say_so_first(tmp_path, questions_file, fake_openai, capsys):
+    """The note comes before the numbers in the text and markdown boards; CSV output stays plain CSV and the
+    note goes to stderr; the run's own leaderboard.json / .csv carry a dry_run flag (a real run's do not)."""
+    import csv
+    import io
+
+    from arena.cli import main
+
+    cfg = write_config(tmp_path, questions_file, _cands(fake_openai), judge={"mode": "pairwise", "model": "gpt-4o"},
+                       rating={"bootstrap": 10})
+    run = _run(cfg, True).run.path
+    capsys.readouterr()
+    assert main(["leaderboard", str(run), "--bootstrap", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("note: DRY RUN") < out.index("\nmodel ")
+    assert main(["leaderboard", str(run), "--bootstrap", "10", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("**DRY RUN") < out.index("| ")
+    assert main(["leaderboard", str(run), "--bootstrap", "10", "--format", "csv"]) == 0
+    got = capsys.readouterr()
+    assert "DRY RUN" not in got.out and "DRY RUN" in got.err
+    rows = list(csv.DictReader(io.StringIO(got.out)))
+    assert rows and all(r["model"] for r in rows)
+    board = json.loads((run / "leaderboard.json").read_text())
+    assert board["dry_run"] is True and board["note"].startswith("DRY RUN")
+    with open(run / "leaderboard.csv") as fh:
+        assert all(r["dry_run"] == "True" for r in csv.DictReader(fh))

@@ -131,14 +131,20 @@ def render(boards: list[Board], fmt: str) -> str:
         return json.dumps(payload, indent=2) + "\n"
     parts = []
     for b in boards:
+        first = [n for n in b.notes if n.startswith("DRY RUN")]  # random verdicts: said before the numbers
+        rest = [n for n in b.notes if n not in first]
         if fmt == "csv":
+            for n in first:  # CSV stays plain CSV: the warning goes to the terminal
+                print(f"note: {b.title}: {n}", file=sys.stderr)
             parts.append((f"# {b.title}\n" if len(boards) > 1 else "") + b.table.to_csv(index=False))
         elif fmt == "markdown":
-            notes = "".join(f"\n_{n}_\n" for n in b.notes)
-            parts.append(f"### {b.title}\n\n{_markdown(b.table)}\n{notes}")
+            head = "".join(f"**{n}**\n\n" for n in first)
+            notes = "".join(f"\n_{n}_\n" for n in rest)
+            parts.append(f"### {b.title}\n\n{head}{_markdown(b.table)}\n{notes}")
         else:
             body = b.table.to_string(index=False, float_format=lambda v: f"{v:.2f}")
-            parts.append(f"== {b.title}\n{body}\n" + "".join(f"  note: {n}\n" for n in b.notes))
+            parts.append(f"== {b.title}\n" + "".join(f"  note: {n}\n" for n in first) + f"{body}\n"
+                         + "".join(f"  note: {n}\n" for n in rest))
     return "\n".join(parts)
 
 

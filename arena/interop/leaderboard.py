@@ -21,6 +21,7 @@ from arena.interop.lc_board import LCOptions, add_lc
 from arena.interop.runfiles import RunFiles
 from arena.rating import RatingOptions, load_battles, rate_battles
 from arena.rating.io import validate_battles
+from arena.rating.report import DRY_RUN_NOTE
 
 CONVENTIONS = ("auto", "mt-bench", "arena-hard", "alpaca-eval", "bt", "evalscope", "chatbot-arena")
 
@@ -337,7 +338,7 @@ def run_boards(path: Any, convention: str = "auto", bootstrap: int | None = None
     boards = _run_boards(run, convention, bootstrap, seed, arena_hard_version, lc, style_control, category)
     if ((run.info.get("config") or {}).get("dry_run")):  # random verdicts: never to be read as a judge's
         for board in boards:
-            board.notes.insert(0, "DRY RUN: the verdicts were drawn at random; no judge was called")
+            board.notes.insert(0, DRY_RUN_NOTE)
     return boards
 
 

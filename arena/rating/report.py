@@ -148,11 +148,15 @@ def format_table(result: RatingResult, percentiles: tuple[float, float] = (2.5, 
     return text
 
 
+DRY_RUN_NOTE = "DRY RUN: the verdicts were drawn at random; no judge was called"
+
+
 def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions,
-                      workspace: Path | None = None) -> dict[str, Any]:
+                      workspace: Path | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Rate a battles file (or run folder); write out_dir/leaderboard.json, leaderboard.csv, head_to_head.csv.
     The files also carry out_dir's serving figures (serving.json) and, with `workspace`, the latest objective
-    scores of its bench/ folder (arena.board_columns)."""
+    scores of its bench/ folder (arena.board_columns). A dry run's files say so (`dry_run` in the JSON, a
+    `dry_run` column in the CSV): random verdicts must not pass for a judge's."""
     from arena.board_columns import attach, with_extra_columns
 
     battles = battles_for_rating(battles_path, options)  # streamed pair counts unless Elo / style control
@@ -169,12 +173,14 @@ def write_leaderboard(battles_path: Path, out_dir: Path, options: RatingOptions,
             "overall": result_to_dict(overall),
             "categories": {name: result_to_dict(result) for name, result in categories.items()},
             "warnings": warnings,
+            **({"dry_run": True, "note": DRY_RUN_NOTE} if dry_run else {}),
         }
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = attach(report, out_dir, workspace)
     write_text_atomic(out_dir / LEADERBOARD_JSON, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(out_dir / LEADERBOARD_CSV, with_extra_columns(overall.table.to_csv(index=False), report))
+    table = overall.table.assign(dry_run=True) if dry_run else overall.table
+    write_text_atomic(out_dir / LEADERBOARD_CSV, with_extra_columns(table.to_csv(index=False), report))
     write_head_to_head(head_to_head_table(battles), out_dir / HEAD_TO_HEAD_CSV)
     return report
