@@ -265,7 +265,9 @@ def test_judges_page(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = at.dataframe[0].value.set_index("judge")
     assert table.loc[JUDGES[0], "position_consistency"] == pytest.approx(90.0)
     assert table.loc[JUDGES[1], "position_consistency"] == pytest.approx(75.0)
-    assert {m.label: m.value for m in at.metric}["Cost"] == "$2.50"
+    tiles = {m.label.split(",")[0]: m.value for m in at.metric}
+    assert tiles["Cost"] == "$2.5000"  # "Cost, all N judgments used": both judges' cost_usd
+    assert tiles["Cost of this run's calls"] == "n/a"  # this run.json records no judge stage
 
 
 def test_single_scores_run(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,13 +326,15 @@ def test_launch_command_and_no_streamlit_import() -> None:
         "p = argparse.ArgumentParser(); register(p.add_subparsers()); "
         "a = p.parse_args(['viz', 'WS', '--port', '9']); "
         "cmd = streamlit_command(a.workspace, a.port, a.host); "
-        "print('streamlit' in sys.modules, a.workspace, a.port, cmd[-6:])"
+        "print('streamlit' in sys.modules, a.workspace, a.port, cmd[-8:])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert out.startswith("False WS 9 ")
-    assert "'--server.address', '127.0.0.1', '--', '--workspace', 'WS'" in out  # local only by default
+    # local only by default; browser.serverAddress keeps Streamlit from looking up an external address
+    assert ("'--server.address', '127.0.0.1', '--browser.serverAddress', '127.0.0.1', '--', '--workspace', 'WS'"
+            in out)
     helptext = subprocess.run(
         [sys.executable, "-m", "arena.cli", "viz", "--help"], capture_output=True, text=True, cwd=ROOT
     ).stdout

@@ -25,6 +25,7 @@ APP = Path(__file__).resolve().with_name("app.py")
 DEFAULT_WORKSPACE = "arena-workspace"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # bind addresses meaning every network interface
 
 
 def streamlit_command(
@@ -47,8 +48,20 @@ def streamlit_command(
     if port is not None:
         cmd += ["--server.port", str(port)]
     if host is not None:
-        cmd += ["--server.address", host]
+        # browser.serverAddress set keeps Streamlit's start-up banner off its wildcard branch, which (headless,
+        # on 0.0.0.0 or ::) asks checkip.amazonaws.com for the machine's external address: the app asks
+        # nothing outside. It is also the address the banner prints (the one `arena viz` prints).
+        cmd += ["--server.address", host, "--browser.serverAddress", display_host(host)]
     return cmd + list(extra or []) + ["--", "--workspace", str(workspace)]
+
+
+def display_host(host: str) -> str:
+    """The host part of the app's URL for a bind address: localhost for every interface (0.0.0.0, ::), an IPv6
+    address in brackets, else the address itself."""
+    name = host.strip()
+    if name.strip("[]") in WILDCARD_HOSTS:
+        return "localhost"
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
 
 
 def port_number(text: str) -> int:
@@ -106,10 +119,12 @@ def cmd_viz(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     cmd = streamlit_command(workspace, port, host)
-    url_host = "localhost" if host == "0.0.0.0" else host
-    print(f"Arena leaderboard for {workspace} on http://{url_host}:{port}{opened} (Ctrl-C to stop)")
+    print(f"Arena leaderboard for {workspace} on http://{display_host(host)}:{port}{opened} (Ctrl-C to stop)")
     if not is_loopback(host):
         print(shared_note(), file=sys.stderr)
+    if host.strip().strip("[]") in WILDCARD_HOSTS:  # Streamlit prints the localhost URL only: say the other
+        print(f"note: from other machines open http://{socket.gethostname()}:{port}{opened} "
+              "(or this machine's network address instead of its name)", file=sys.stderr)
     process = subprocess.Popen(cmd)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

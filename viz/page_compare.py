@@ -1,8 +1,9 @@
 """Compare page: two runs of the workspace side by side, the same report as `arena compare` (report.md/html).
 
-Default: the latest judged run against the previous run of its series (same run name and judge mode), as
-`arena compare WORKSPACE` picks them; `?page=compare&old=RUN&new=RUN` opens a given pair. The comparison is
-computed here (pure math on the runs' files, cached on their stamps); flipped verdicts link to the Battles page.
+Default: the latest judged run against the previous run of its series (same run name and judge mode; dry runs
+left out while real runs pair), as `arena compare WORKSPACE` picks them; `?page=compare&old=RUN&new=RUN` opens
+a given pair. The comparison is computed here (pure math on the runs' files, cached on their stamps); flipped
+verdicts link to the Battles page.
 """
 
 from __future__ import annotations
@@ -45,17 +46,16 @@ def _comparison(old: str, new: str, stamps: tuple, level: float, rounds: int) ->
 
 
 def _default_pair(workspace: Path, judged: list[RunInfo]) -> tuple[str, str]:
-    """(old, new) run ids: the latest run and the previous one of its series; when the latest run is alone in its
-    series (a single-mode or baseline run after two pairwise ones), the newest series with two judged runs; else
-    the last two judged runs."""
-    from arena.compare.runs import latest_pair, newest_series_pair
+    """(old, new) run ids as `arena compare WORKSPACE` picks them (arena.compare.runs.default_pair: the latest
+    real run against the previous one of its series, dry runs left out while real runs pair); else the last two
+    judged runs."""
+    from arena.compare.runs import default_pair
 
     try:
-        old, new = latest_pair(workspace)
+        old, new, _ = default_pair(workspace)
         return old.name, new.name
     except ArenaError:
-        pair = newest_series_pair(workspace)
-    return (pair[0].name, pair[1].name) if pair else (judged[-2].run_id, judged[-1].run_id)
+        return judged[-2].run_id, judged[-1].run_id
 
 
 def pick_pair(workspace: Path, judged: list[RunInfo]) -> tuple[RunInfo, RunInfo, float, int]:

@@ -8,6 +8,8 @@ interval of this comparison (the model whose judgments changed most: a conservat
     n(D)   = n ((z + z_p) SE(n) / D)^2        questions needed to detect a change of D rating points
 
 (a normal approximation of the percentile interval; the bootstrap intervals are not exactly symmetric).
+When every paired interval has width 0 (identical verdicts, e.g. two dry runs), SE comes from the new run's
+own leaderboard intervals instead, sqrt(2) x their median width / (2 z_L), and the printed formula says so.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from scipy.stats import norm
 
 POWER = 0.8
 SIZES = (10.0, 25.0, 50.0)  # rating points asked about by default
-FORMULA = ("SE = (high - low) / (2 z) from the widest interval; smallest detectable change = (z + z_p) SE; "
-           "questions needed for a change D: n_needed = n ((z + z_p) SE / D)^2, with z = z_(1-a/2) at each model's "
-           "level, z_p = z_(power), n = shared questions (interval width ~ 1/sqrt(n))")
+_SCALING = ("smallest detectable change = (z + z_p) SE; questions needed for a change D: n_needed = "
+            "n ((z + z_p) SE / D)^2, with z = z_(1-a/2) at each model's level, z_p = z_(power), "
+            "n = shared questions (interval width ~ 1/sqrt(n))")
+FORMULA = "SE = (high - low) / (2 z) from the widest paired interval; " + _SCALING
+# when every paired interval has width 0: the new run's own leaderboard intervals (see _unpaired)
+LEADERBOARD_FORMULA = ("SE = sqrt(2) x (median width of the new run's leaderboard intervals) / (2 z_L), "
+                       "z_L = z at the leaderboard's own level{scaled}; " + _SCALING)
+SCALED = " (x sqrt(n_leaderboard / n) when the leaderboard has n_leaderboard questions and n are shared)"
 
 
 def _unpaired(leaderboard: dict[str, Any] | None) -> tuple[float | None, str]:
@@ -59,19 +66,22 @@ def noise_floor(models: list[dict[str, Any]], n_questions: int, model_level: flo
     z, z_p = float(norm.ppf(1.0 - (1.0 - model_level) / 2.0)), float(norm.ppf(power))
     se = width / (2.0 * z)
     basis = f"the widest paired interval ({model}, {width:.1f} points wide)"
+    formula = FORMULA
     if se <= 1e-9:
         se, basis = _unpaired(leaderboard)
         if se is None:
             return {"available": False, "reason": "every interval has width 0: the runs' verdicts are identical on "
                     "the shared questions (cached judgments), so this pair shows no noise to scale"}
-        if leaderboard_questions and leaderboard_questions != n_questions:
+        scaled = bool(leaderboard_questions and leaderboard_questions != n_questions)
+        if scaled:
             se *= math.sqrt(leaderboard_questions / n_questions)
             basis += (f"; its {leaderboard_questions} questions scaled to the {n_questions} shared ones "
                       f"(x sqrt({leaderboard_questions}/{n_questions}))")
+        formula = LEADERBOARD_FORMULA.format(scaled=SCALED if scaled else "")
     mde = (z + z_p) * se
     return {
         "available": True, "questions": n_questions, "power": power, "model_level": model_level,
         "basis": basis, "se": se, "detectable": mde,
         "needed": [{"change": d, "questions": math.ceil(n_questions * (mde / d) ** 2)} for d in sizes],
-        "formula": FORMULA,
+        "formula": formula,
     }

@@ -23,9 +23,15 @@ def _interval(row: dict[str, Any]) -> str:
 
 
 def _levels(result: dict[str, Any]) -> str:
-    """What the intervals mean: the family level, the adjustment and each model's level."""
-    text = (f"{level_text(result['level'])} level for the whole table (adjustment: {result['adjust']}; "
-            f"each model's interval at {level_text(result.get('model_level', result['level']))})")
+    """What the intervals mean: the family level, the adjustment and each model's level (with --per-model the
+    level is each model's alone: no claim about the whole table)."""
+    each = level_text(result.get("model_level", result["level"]))
+    if str(result.get("adjust", "")).startswith("none"):
+        text = (f"{level_text(result['level'])} level for each model alone (adjustment: none; the chance "
+                "that some unchanged model is flagged grows with the number of models)")
+    else:
+        text = (f"{level_text(result['level'])} level for the whole table (adjustment: {result['adjust']}; "
+                f"each model's interval at {each})")
     return text + (f"; intervals: {result['intervals']}" if result.get("intervals") else "")
 
 

@@ -149,31 +149,78 @@ def _series_of(path: Path) -> tuple[Any, Any]:
     return cfg.get("run_name"), judge.get("mode")
 
 
-def latest_pair(workspace: Path | str) -> tuple[Path, Path]:
-    """(previous, latest) judged runs of the latest run's series (same run name and judge mode)."""
+def is_dry_run(path: Path) -> bool:
+    """Whether a run folder's run.json records a dry run (random verdicts: `--dry-run` or a dry-run judge),
+    read as the app reads it."""
+    info = _read_json(path / "run.json")
+    cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
+    return bool(cfg.get("dry_run", info.get("dry_run", False)))
+
+
+def _latest_of_series(runs: list[Path]) -> tuple[Path, Path] | None:
+    """(previous, latest) of the latest run's series among `runs` (oldest first), or None when it is alone."""
+    series = _series_of(runs[-1])
+    earlier = [p for p in runs[:-1] if _series_of(p) == series]
+    return (earlier[-1], runs[-1]) if earlier else None
+
+
+def _newest_series(runs: list[Path]) -> tuple[Path, Path] | None:
+    """(previous, latest) runs of the newest series with two runs among `runs` (oldest first), or None."""
+    by_series: dict[tuple, list[Path]] = {}
+    for run in runs:
+        by_series.setdefault(_series_of(run), []).append(run)
+    pairs = [(group[-2], group[-1]) for group in by_series.values() if len(group) >= 2]
+    return max(pairs, key=lambda pair: pair[1].name) if pairs else None
+
+
+def default_pair(workspace: Path | str) -> tuple[Path, Path, str]:
+    """(old, new, how they were picked) for `arena compare WORKSPACE` and the app's Compare page.
+
+    Dry runs (random verdicts) stay out: the latest real run against the previous real run of its series, else
+    the newest series with two real runs. Only when no two real runs share a series do dry runs pair, and only
+    with dry runs. The reason says which dry runs of the series were skipped (name them to compare them)."""
     workspace = Path(workspace)
     runs = _judged_runs(workspace)
     if not runs:
         raise DataError(f"{workspace}: no judged runs (none has battles.jsonl)", hint="run arena run -c CONFIG first")
+    dry = [r for r in runs if is_dry_run(r)]
+    real = [r for r in runs if r not in dry]
+    for pool, kind in ((real, "real"), (dry, "dry")):
+        if not pool:
+            continue
+        pair = _latest_of_series(pool)
+        alone = pair is None
+        pair = pair or _newest_series(pool)
+        if pair is None:
+            continue
+        old, new = pair
+        name, mode = _series_of(new)
+        if alone:
+            how = (f"the latest run is alone in its series, so the newest series with two judged runs: "
+                   f"run_name {name!r}, mode {mode!r}, its latest run against the previous one")
+        else:
+            how = f"latest run of series (run_name {name!r}, mode {mode!r}) against the previous one"
+        if kind == "dry":
+            how += "; both dry runs (random verdicts): no two real runs share a series"
+        skipped = [r.name for r in dry
+                   if kind == "real" and r.name > old.name and _series_of(r) == (name, mode)]
+        if skipped:
+            plural = "s" if len(skipped) > 1 else ""
+            how += (f"; {len(skipped)} dry run{plural} skipped ({', '.join(skipped)}): the default pair is real "
+                    "runs, name two run folders to compare a dry run")
+        return old, new, how
     latest = runs[-1]
-    series = _series_of(latest)
-    earlier = [p for p in runs[:-1] if _series_of(p) == series]
-    if not earlier:
-        name, mode = series
-        raise DataError(f"{workspace}: run {latest.name} is the only judged run of its series "
-                        f"(run_name {name!r}, mode {mode!r}); nothing to compare it with",
-                        hint="run the same config again next week, or pass two run folders")
-    return earlier[-1], latest
+    name, mode = _series_of(latest)
+    raise DataError(f"{workspace}: run {latest.name} is the only judged run of its series "
+                    f"(run_name {name!r}, mode {mode!r}); nothing to compare it with"
+                    + ("; dry runs pair only with dry runs" if dry and real else ""),
+                    hint="run the same config again next week, or pass two run folders")
 
 
-def newest_series_pair(workspace: Path | str) -> tuple[Path, Path] | None:
-    """(previous, latest) runs of the newest series that has two judged runs, or None (for when the latest run is
-    alone in its series: a single-mode or baseline run after two pairwise ones)."""
-    by_series: dict[tuple, list[Path]] = {}
-    for run in _judged_runs(Path(workspace)):  # oldest first
-        by_series.setdefault(_series_of(run), []).append(run)
-    pairs = [(runs[-2], runs[-1]) for runs in by_series.values() if len(runs) >= 2]
-    return max(pairs, key=lambda pair: pair[1].name) if pairs else None
+def latest_pair(workspace: Path | str) -> tuple[Path, Path]:
+    """(previous, latest) runs of the default pair (default_pair: dry runs left out when real ones pair)."""
+    old, new, _ = default_pair(workspace)
+    return old, new
 
 
 def resolve_pair(paths: list[Path]) -> tuple[Path, Path, str]:
@@ -187,15 +234,4 @@ def resolve_pair(paths: list[Path]) -> tuple[Path, Path, str]:
     if (workspace / "run.json").is_file():
         raise ArenaError(f"{workspace}: one run folder given; a comparison needs two",
                          hint="arena compare RUN_OLD RUN_NEW, or arena compare WORKSPACE for its latest two")
-    try:
-        old, new = latest_pair(workspace)
-    except DataError as alone:
-        pair = newest_series_pair(workspace) if (workspace / "runs").is_dir() else None
-        if pair is None:
-            raise alone from None
-        old, new = pair
-        name, mode = _series_of(new)
-        return old, new, (f"the latest run is alone in its series, so the newest series with two judged runs: "
-                          f"run_name {name!r}, mode {mode!r}, its latest run against the previous one")
-    name, mode = _series_of(new)
-    return old, new, f"latest run of series (run_name {name!r}, mode {mode!r}) against the previous one"
+    return default_pair(workspace)

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,20 +50,88 @@ def _votes(args: argparse.Namespace, workspace: Path, run_id: str) -> VoteLog:
     return log
 
 
+# A workspace's data folders (what runs, the app, arena bench and arena perf write) and its lock files: -o may
+# write into none of them, whichever run or workspace they belong to.
+DATA_DIRS = {"runs": "the runs' files", "answers": "the answer cache shared by all runs",
+             "judgments": "the judgment cache shared by all runs", "human": "the vote logs",
+             "bench": "the benchmark results", "perf": "the perf results",
+             "logprobs": "the log-probability cache"}
+WORKSPACE_FILES = (".arena.lock", ".arena.lock.json")
+_OUTPUT_HINT = ("write to a new file outside the workspace's data folders (runs/, answers/, judgments/, "
+                "human/, bench/, perf/, logprobs/), e.g. -o human.jsonl")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or below it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _data_folder(target: Path, workspace: Path) -> tuple[Path, Path, str] | None:
+    """(workspace, folder, name) of the data folder holding `target` (resolved): the run's workspace, or any
+    folder that is a workspace (it has the workspace lock file)."""
+    roots = [workspace, *(a for a in target.parents if (a / WORKSPACE_FILES[0]).is_file())]
+    for root in roots:
+        for name in DATA_DIRS:
+            if _inside(target, root / name):
+                return root, root / name, name
+    return None
+
+
+def _same_file_in(target: Path, folders: list[Path], files: list[Path]) -> Path | None:
+    """A protected file that `target` (an existing file with more than one hard link) is the same file as."""
+    key = (target.stat().st_dev, target.stat().st_ino)
+    candidates = [*files, *(Path(d) / f for folder in folders if folder.is_dir()
+                            for d, _, names in os.walk(folder) for f in names)]
+    for path in candidates:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == key:
+            return path
+    return None
+
+
+def _what(path: Path, workspace: Path, run_dir: Path, logs: set[Path]) -> str:
+    """What overwriting `path` (resolved) would destroy, in words."""
+    if path in logs or path.name == VOTES_FILE:
+        return "the vote log (append-only)"
+    if path.name in WORKSPACE_FILES:
+        return f"the workspace lock ({path.name})"
+    if path == run_dir or run_dir in path.parents:
+        return f"the run's {path.name}"
+    found = _data_folder(path, workspace)
+    if found is None:
+        return f"{path.name} beside the vote log"
+    root, folder, name = found
+    if name == "runs" and path != folder:
+        run = path.relative_to(folder).parts[0]
+        return f"a file of run {run}"
+    where = "" if root == workspace else f" of workspace {root}"
+    return f"{DATA_DIRS[name]}{where} ({name}/)" if name != "runs" else f"the runs folder{where}"
+
+
 def _guard_output(output: Path | None, workspace: Path, run_id: str, run_dir: Path, votes: Path | None) -> None:
-    """Refuse an -o that would overwrite the append-only vote log or a file of the run (exit 2, nothing written)."""
+    """Refuse an -o that would write into a workspace data folder (any run's files, the answer and judgment
+    caches, vote logs, bench and perf results), the workspace lock, the vote log or its folder; real paths are
+    compared, so a symlink or a hard link to such a file is refused too (exit 2, nothing written)."""
     if output is None:
         return
-    logs = {Path(votes_path(workspace, run_id)), *([Path(votes)] if votes else [])}
-    kept = [*logs, *(f for folder in {run_dir, *(p.parent for p in logs)} if folder.is_dir()
-                     for f in folder.iterdir() if f.is_file())]
+    workspace, run_dir = Path(workspace).resolve(), Path(run_dir).resolve()
+    logs = {Path(votes_path(workspace, run_id)).resolve(), *([Path(votes).resolve()] if votes else [])}
+    folders = [*(workspace / name for name in DATA_DIRS), run_dir]
+    beside_logs = [f.resolve() for folder in {p.parent for p in logs} if folder.is_dir()
+                   for f in folder.iterdir() if f.is_file()]  # e.g. the log's lock file
+    kept = [*logs, *(workspace / name for name in WORKSPACE_FILES), *beside_logs]
     target = output.resolve()
-    for path in kept:
-        if path.resolve() == target:
-            log = path in logs or path.name == VOTES_FILE
-            what = "the vote log (append-only)" if log else f"the run's {path.name}"
-            raise DataError(f"{output}: -o would overwrite {what}",
-                            hint="write to a new file outside the run's and the votes' folders, e.g. -o human.jsonl")
+    hit: Path | None = next((p for p in kept if p == target), None)
+    if hit is None and (_data_folder(target, workspace) or any(_inside(target, f) for f in folders)):
+        hit = target
+    if hit is None and target.is_file() and target.stat().st_nlink > 1:
+        hit = _same_file_in(target, folders, kept)
+    if hit is not None:
+        what = _what(hit, workspace, run_dir, logs)
+        raise DataError(f"{output}: -o would overwrite {what}", hint=_OUTPUT_HINT)
 
 
 def _check_matches(log: VoteLog, run_dir: Path, run_id: str, path: Path, kind: str) -> None:
