@@ -71,6 +71,26 @@ def test_viz_on_a_busy_port_exits_non_zero_with_one_clear_line(tmp_path: Path) -
     assert "Arena leaderboard" not in result.stdout  # no URL promised for a server that never ran
 
 
+def test_the_suggested_port_is_free_when_the_next_one_is_busy_too(tmp_path: Path) -> None:
+    """Two busy ports in a row: the hint skips the second (it used to suggest port + 1 unchecked)."""
+    import re
+    import socket
+
+    with occupied() as port:
+        with socket.socket() as second:
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                pytest.skip("port + 1 is taken by something else")
+            second.listen()
+            result = run_viz([str(tmp_path), "--port", str(port)], tmp_path)
+            suggested = int(re.search(r"arena viz --port (\d+)", result.stderr).group(1))
+            assert suggested > port + 1
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", suggested))  # free indeed
+    assert result.returncode == 2
+
+
 def test_viz_on_the_busy_default_port_does_not_move_elsewhere(tmp_path: Path) -> None:
     with occupied(DEFAULT_PORT):
         result = run_viz([str(tmp_path)], tmp_path)

@@ -75,8 +75,8 @@ def port_number(text: str) -> int:
     return port
 
 
-def check_port(host: str, port: int) -> None:
-    """Raise ArenaError when the app could not listen on host:port (in use, not allowed, unknown host)."""
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why the app could not listen on host:port (None: it could); an unknown host raises ArenaError."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -91,12 +91,23 @@ def check_port(host: str, port: int) -> None:
         try:
             sock.bind(address)
         except OSError as exc:
-            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
-            raise ArenaError(
-                f"port {port} on {host} {reason}, so the app cannot start there",
-                hint=f"pick a free port with `arena viz --port {port + 1 if port < 65535 else 8502}` "
-                "(or stop the program that listens on it, perhaps another `arena viz`)",
-            ) from None
+            return exc
+    return None
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ArenaError when the app could not listen on host:port (in use, not allowed, unknown host); the
+    hint names a port that is free now (the next ones up, checked)."""
+    exc = _bind_error(host, port)
+    if exc is None:
+        return
+    reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+    tries = [p for p in range(port + 1, min(port + 50, 65536))] or [8502]
+    free = next((p for p in tries if _bind_error(host, p) is None), None)
+    hint = (f"pick a free port with `arena viz --port {free}` " if free is not None else
+            f"no port from {tries[0]} to {tries[-1]} is free either; choose another with `arena viz --port N` ")
+    raise ArenaError(f"port {port} on {host} {reason}, so the app cannot start there",
+                     hint=hint + "(or stop the program that listens on it, perhaps another `arena viz`)")
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
