@@ -5,6 +5,8 @@
   ("measured during answer generation at concurrency C"). Demo-backend rows stay empty (no model ran).
 - Objective: the latest result of each bench task in the same workspace (`WORKSPACE/bench/<model>.json`, which
   `arena bench` and `arena bench import` merge task by task): value, standard error, n, date and the bench run.
+  Demo-backend figures (placeholder text or log-probabilities) stay empty in the CSV, marked `demo` in the
+  JSON.
 
 CSV: the rating columns come first, unchanged, then `serving:<figure>` and `bench:<task>:<metric>` (value),
 `bench:<task>:<metric>:se` and `bench:<task>:<metric>:n`; one row per rated model. JSON: the rating sections are
@@ -20,6 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from arena.bench.lmeval import column_metric
 from arena.bench.results import now, read_result, score_rows, valid_score
 from arena.records import write_text_atomic
 
@@ -80,10 +83,12 @@ def _task_entry(row: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     task = row["task"]
     src = (data.get("sources") or {}).get(task)
     src = src if isinstance(src, dict) else {}
-    entry: dict[str, Any] = {"metric": row["metric"], "higher_is_better": row["higher_is_better"],
+    # lm-eval files imported before metric names lost the filter's comma ('acc,none') get the same column
+    metric = column_metric(row["metric"]) if src.get("source") == "lm-eval" else row["metric"]
+    entry: dict[str, Any] = {"metric": metric, "higher_is_better": row["higher_is_better"],
                              "value": row["value"], "stderr": row["stderr"], "n": row["n"], "date": row["updated"],
                              "run_id": src.get("run_id"), "source": src.get("source"), "missing": row["missing"]}
-    for key in ("unscored", "demo", "limit"):
+    for key in ("unscored", "demo", "limit", "kept"):
         if src.get(key):
             entry[key] = src[key]
     metrics = (data.get("metrics") or {}).get(task)
@@ -137,7 +142,9 @@ def objective_columns(models: dict[str, Any], rated: list[str]) -> dict[str, dic
 
 
 def _objective_cell(entry: dict[str, Any] | None, spec: dict[str, str]) -> Any:
-    if entry is None:
+    """One CSV cell; empty for a demo-backend figure (placeholder text or log-probabilities: no model ran),
+    whose value stays in leaderboard.json marked `demo`, as the serving columns leave demo rows empty."""
+    if entry is None or entry.get("demo"):
         return None
     if entry["metric"] == spec["metric"]:
         return entry.get(spec["field"])
@@ -275,7 +282,7 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
             head.append(f"{task} [{known[0]['metric'] if known else ''}]" + ("*" if lower else ""))
             for row, m in zip(rows, models):
                 e = entries[m]
-                row.append("unscored" if e and e.get("unscored") else
+                row.append("unscored" if e and e.get("unscored") else "demo" if e and e.get("demo") else
                            _short(e["value"] if e else None, 4) + ("~" if e and e.get("limit") else ""))
         dates = sorted({e["date"] for v in objective["models"].values() for e in v["tasks"].values() if e["date"]})
         span = f"{dates[0]} .. {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "undated")
@@ -286,6 +293,10 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
             notes.append("*: lower is better")
         if any(c.get("limit") for v in objective["models"].values() for c in v["tasks"].values()):
             notes.append("~: scored on the first items of the task only (--limit or the task's limit)")
+        shown = [(objective["models"].get(m) or {}).get("tasks") or {} for m in models]
+        if any(c.get("demo") for tasks in shown for c in tasks.values()):
+            notes.append("demo: placeholder figures of the offline demo backend (no model ran): empty in "
+                         "leaderboard.csv, in leaderboard.json marked demo")
         if objective["benchmark_only"]:
             notes.append(f"benchmark only (no rating): {', '.join(objective['benchmark_only'])}")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -103,7 +103,7 @@ def test_old_files_still_read_and_merge_keeps_aggregates_per_task():
     rows = score_rows(old)
     assert rows == [{"model": "m", "task": "mmlu", "metric": "accuracy", "higher_is_better": True, "updated": None,
                      "group": "", "value": 0.6, "stderr": None, "n": 10, "missing": None, "unparsed": None,
-                     "unscored": None, "limit": None}]
+                     "unscored": None, "kept": None, "demo": False, "limit": None}]
     merged = merge({**old, "aggregates": {"mmlu": {"n": 10}}}, {"model": "m", "scores": {"gsm": 0.5},
                                                                  "aggregates": {"gsm": {"n": 4}}})
     assert set(merged["aggregates"]) == {"mmlu", "gsm"}

@@ -96,10 +96,12 @@ def test_completion_prompting_sends_one_plain_text_to_v1_completions(tmp_path):
         assert chat.results["m1"]["scores"]["math"] == 1.0
 
 
-def test_a_chat_only_server_gets_one_clear_error_per_item_naming_the_fix(tmp_path):
+def test_a_chat_only_server_gets_one_clear_error_per_task_naming_the_fix(tmp_path):
     with FakeOpenAI(reply=_reply) as srv:  # no /v1/completions route: HTTP 404
         out = run_bench(*load_bench_config(_config(tmp_path, srv, prompting="completion")), show_progress=False,
                         log=lambda s: None)
         assert out.results["m1"]["n"]["math"] == 0 and out.results["m1"]["sources"]["math"]["missing"] == 3
-        errors = [e["message"] for e in json.loads((out.run.path / "run.json").read_text())["errors"]]
-        assert len(errors) == 3 and all("HTTP 404" in e and "use prompting: chat" in e for e in errors)
+        errors = json.loads((out.run.path / "run.json").read_text())["errors"]
+        assert len(errors) == 1 and "HTTP 404" in errors[0]["message"]
+        assert "use prompting: chat" in errors[0]["message"]
+        assert errors[0]["task"] == "math" and errors[0]["items"] == 3

@@ -43,7 +43,8 @@ def test_import_picks_acc_then_strict_match_and_skips_subtasks(tmp_path, capsys)
     assert data["scores"] == {"science_choice": 0.9, "arc_challenge": 0.52, "gsm8k": 0.71, "mmlu": 0.68}
     assert data["n"] == {"science_choice": 20, "arc_challenge": 1172, "gsm8k": 1319}
     assert data["stderr"]["gsm8k"] == 0.0125
-    assert data["sources"]["gsm8k"]["metric"] == "exact_match,strict-match"
+    assert data["sources"]["gsm8k"]["metric"] == "exact_match@strict-match"  # a column name without a comma
+    assert data["sources"]["gsm8k"]["lm_eval_key"] == "exact_match,strict-match"
     assert data["sources"]["arc_challenge"]["num_fewshot"] == 25
     assert "Qwen/Qwen2.5-7B-Instruct: 3 task(s)" in capsys.readouterr().out
 

@@ -184,7 +184,7 @@ def test_task_path_resolution_order_current_directory_first(tmp_path, monkeypatc
     assert msg and "bench.tasks[0].path" in msg and str(tmp_path / "nope.jsonl") in msg
 
 
-def test_a_rescore_that_fails_leaves_no_old_score_beside_its_new_count(tmp_path, capsys):
+def test_a_rescore_that_fails_keeps_the_old_measurement_whole(tmp_path, capsys):
     with FakeOpenAI(reply=_reply) as srv:
         cfg_path = _config(tmp_path, srv)
         cfg = yaml.safe_load(cfg_path.read_text())
@@ -199,13 +199,16 @@ def test_a_rescore_that_fails_leaves_no_old_score_beside_its_new_count(tmp_path,
         srv.fail_next(500, times=100)
         assert bench_main(["-c", str(cfg_path), "--tasks", "sci", "--no-progress"]) == 1
     saved = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
-    assert "sci" not in saved["scores"] and "sci" not in saved.get("stderr", {})
-    assert saved["n"]["sci"] == 0 and saved["details"]["sci"] == [] and saved["sources"]["sci"]["missing"] == 4
+    # no item scored: the old score, n, details and missing stay together (nothing of the failed run
+    # beside them)
+    for key in ("scores", "stderr", "n", "details"):
+        assert saved[key]["sci"] == before[key]["sci"], key
+    assert saved["sources"]["sci"]["missing"] == 0 and saved["sources"]["sci"]["kept"]["reason"]
     assert saved["scores"]["math"] == before["scores"]["math"]  # the task not rescored is kept as it was
     from arena.bench.results import score_rows
 
     row = next(r for r in score_rows(saved, breakdown=False) if r["task"] == "sci")
-    assert row["value"] is None and row["n"] == 0
+    assert row["value"] == 0.75 and row["n"] == 4 and row["kept"]
 
 
 def test_a_limited_run_says_so_in_the_files_the_table_and_the_leaderboard(tmp_path, capsys):

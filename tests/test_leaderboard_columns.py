@@ -78,7 +78,10 @@ def test_leaderboard_files_carry_the_bench_results_of_the_workspace(board):
     ws, run = board["ws"], board["run"]
     _, rows = _csv(run / "leaderboard.csv")
     assert set(rows) == {"m1", "m2", "demo-c"}  # rated models only: no row without a rating
-    for model in ("m1", "m2", "demo-c"):
+    demo = json.loads((ws / "bench" / "demo-c.json").read_text())
+    assert demo["sources"]["math"]["demo"] and rows["demo-c"]["bench:math:accuracy"] == ""  # no model ran
+    assert rows["demo-c"]["bench:ref:rougeL"] == "" and rows["demo-c"]["bench:math:accuracy:n"] == ""
+    for model in ("m1", "m2"):
         res = json.loads((ws / "bench" / f"{model}.json").read_text())
         row = rows[model]
         assert float(row["bench:math:accuracy"]) == res["scores"]["math"]
@@ -124,7 +127,9 @@ def test_rating_columns_are_unchanged_and_old_readers_still_parse(board):
     table = json.loads((run / "leaderboard.json").read_text())["overall"]["table"]
     rating_cols = list(table[0])
     assert header[:len(rating_cols)] == rating_cols  # rating columns first, in their order
-    assert all(c.startswith(("serving:", "bench:")) for c in header[len(rating_cols):])
+    extra = header[len(rating_cols):]
+    extra = extra[1:] if extra[:1] == ["dry_run"] else extra  # a dry run says so (arena.rating.report)
+    assert all(c.startswith(("serving:", "bench:")) for c in extra)
     # the rating cells are the same text as before the bench refresh (and as pandas wrote them)
     strip = lambda text: [r[:len(rating_cols)] for r in csv.reader(io.StringIO(text))]
     assert strip(after) == strip(board["before"])
@@ -158,7 +163,9 @@ def test_a_new_run_after_the_bench_has_the_columns_from_the_start(board, questio
     (newest,) = set((board["ws"] / "runs").iterdir()) - before  # not max(): ids made in one second sort by suffix
     _, rows = _csv(newest / "leaderboard.csv")
     res = json.loads((board["ws"] / "bench" / "demo-c.json").read_text())
-    assert float(rows["demo-c"]["bench:math:accuracy"]) == res["scores"]["math"]
+    assert res["sources"]["math"]["demo"] and rows["demo-c"]["bench:math:accuracy"] == ""  # placeholder
+    doc = json.loads((newest / "leaderboard.json").read_text())
+    assert doc["objective"]["models"]["demo-c"]["tasks"]["math"]["value"] == res["scores"]["math"]  # labelled
     assert rows["demo-d"]["bench:math:accuracy"] == ""  # never benchmarked
 
 
@@ -196,10 +203,11 @@ def test_an_imported_lm_eval_result_reaches_the_latest_board(board, tmp_path, ca
     assert main(["bench", "import", "lm-eval", str(results), "--model", "m2", "--out", str(board["ws"])]) == 0
     assert "objective columns refreshed" in capsys.readouterr().out
     _, rows = _csv(board["run"] / "leaderboard.csv")
-    assert float(rows["m2"]["bench:gsm8k:exact_match,strict-match"]) == 0.71
-    assert float(rows["m2"]["bench:gsm8k:exact_match,strict-match:se"]) == 0.0125
-    assert int(rows["m2"]["bench:gsm8k:exact_match,strict-match:n"]) == 1319
-    assert rows["m1"]["bench:gsm8k:exact_match,strict-match"] == ""  # m1 has no such result
+    assert float(rows["m2"]["bench:gsm8k:exact_match@strict-match"]) == 0.71  # no comma in a column name
+    assert float(rows["m2"]["bench:gsm8k:exact_match@strict-match:se"]) == 0.0125
+    assert int(rows["m2"]["bench:gsm8k:exact_match@strict-match:n"]) == 1319
+    assert rows["m1"]["bench:gsm8k:exact_match@strict-match"] == ""  # m1 has no such result
+    assert float(rows["m2"]["bench:arc_challenge:acc"]) == 0.52  # lm-eval's default filter ',none' dropped
     assert float(rows["m2"]["bench:math:accuracy"]) == 0.25  # the arena bench task is kept
     entry = json.loads((board["run"] / "leaderboard.json").read_text())["objective"]["models"]["m2"]["tasks"]["gsm8k"]
     assert entry["source"] == "lm-eval"

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from arena.bench.lmeval import results_files
+from arena.bench.lmeval import json_kind, results_files
 from arena.bench.results import now, valid_score
 from arena.errors import DataError
 
@@ -41,20 +41,39 @@ def _looks_like_report(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("metrics"), list) and "dataset_name" in data
 
 
-def _subsets(metric: dict[str, Any], source: str) -> list[tuple[str, str, float, int]]:
-    """(category, subset, score, num) of a metric's real subsets (summary rows left out)."""
+def _list(value: Any, source: str, field: str) -> list[Any]:
+    """A list field ([] when absent or null); another JSON type is a DataError naming the file and field."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataError(f"{source}: field '{field}' must be a list, not {json_kind(value)}",
+                        hint="is this an unmodified evalscope report?")
+    return value
+
+
+def _subsets(metric: dict[str, Any], source: str,
+             where: str = "metrics[]") -> list[tuple[str, str, float, int]]:
+    """(category, subset, score, num) of a metric's real subsets (summary rows left out); `where` names the
+    metric in errors (e.g. metrics[0])."""
     rows = []
-    for cat in metric.get("categories") or []:
+    for i, cat in enumerate(_list(metric.get("categories"), source, f"{where}.categories")):
         if not isinstance(cat, dict):
-            raise DataError(f"{source}: metrics[].categories[] must be objects")
+            raise DataError(f"{source}: field '{where}.categories[{i}]' must be an object, "
+                            f"not {json_kind(cat)}")
         name = cat.get("name")
         label = "/".join(map(str, name)) if isinstance(name, list) else str(name or "default")
-        for sub in cat.get("subsets") or []:
-            if not isinstance(sub, dict) or not valid_score(sub.get("score")) or not isinstance(sub.get("num"), int):
-                raise DataError(f"{source}: subset {sub!r:.80} needs a numeric 'score' and an integer 'num'")
+        for sub in _list(cat.get("subsets"), source, f"{where}.categories[{i}].subsets"):
+            if not isinstance(sub, dict) or not valid_score(sub.get("score")) or not _count(sub.get("num")):
+                raise DataError(f"{source}: subset {sub!r:.80} needs a numeric 'score' and an integer 'num' "
+                                f"(field '{where}.categories[{i}].subsets')")
             if not sub.get("is_aggregate"):
                 rows.append((label, str(sub.get("name", "default")), float(sub["score"]), sub["num"]))
     return rows
+
+
+def _count(value: Any) -> bool:
+    """Whether a value is an item count (an integer, not true/false)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def pick(metrics: list[Any], metric: str | None) -> dict[str, Any] | None:
@@ -79,7 +98,8 @@ def parse_report(data: dict[str, Any], source: str, *, model: str | None = None,
     chosen = pick(data["metrics"], metric)
     if chosen is None:
         return out
-    rows = _subsets(chosen, source)
+    at = next(i for i, m in enumerate(data["metrics"]) if m is chosen)
+    rows = _subsets(chosen, source, f"metrics[{at}]")
     entries = [(dataset, float(chosen["score"]), sum(r[3] for r in rows) or chosen.get("num"))]
     if all_subtasks and len(rows) > 1:
         entries += [(f"{dataset}_{sub}", score, num) for _, sub, score, num in rows]
@@ -90,13 +110,15 @@ def parse_report(data: dict[str, Any], source: str, *, model: str | None = None,
         if tasks and task not in tasks:
             continue
         out["scores"][task] = score
-        if isinstance(num, int) and num > 0:
+        if _count(num) and num > 0:
             out["n"][task] = num
+        pretty = data.get("dataset_pretty_name")
         out["sources"][task] = {"source": "evalscope", "file": source, "metric": str(chosen.get("name")),
-                                "dataset_pretty_name": data.get("dataset_pretty_name") or None}
+                                "dataset_pretty_name": pretty if isinstance(pretty, str) and pretty else None}
         if task == dataset:
+            macro = chosen.get("macro_score")
             out["sources"][task].update({
-                "macro_score": chosen.get("macro_score"),
+                "macro_score": float(macro) if valid_score(macro) else None,
                 "subsets": {sub: {"score": s, "n": n, "category": cat} for cat, sub, s, n in rows},
                 "categories": {c: {"score": round(sum(s * n for s, n in v) / max(1, sum(n for _, n in v)), 6),
                                    "n": sum(n for _, n in v)} for c, v in categories.items()}})

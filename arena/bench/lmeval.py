@@ -39,11 +39,31 @@ def results_files(paths: list[Path], pattern: str = "results*.json",
     return out
 
 
-def model_name(data: dict[str, Any]) -> str | None:
+def json_kind(value: Any) -> str:
+    """How a JSON value is named in an error: 'a list', 'a number', ..."""
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "a text", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def mapping(data: dict[str, Any], key: str, source: str, what: str) -> dict[str, Any]:
+    """`data[key]` when it is a JSON object ({} when absent or null); else a DataError naming the file and
+    the field."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(f"{source}: field '{key}' must be an object mapping {what}, not {json_kind(value)}",
+                        hint="expected the layout of lm-eval's results_<date>.json (lm-eval 0.4.x)")
+    return value
+
+
+def model_name(data: dict[str, Any], source: str = "the results file") -> str | None:
     """The evaluated model's name: `model_name`, else `pretrained=`/`model=` in `config.model_args`."""
     if isinstance(data.get("model_name"), str) and data["model_name"].strip():
         return data["model_name"].strip()
-    args = (data.get("config") or {}).get("model_args")
+    args = mapping(data, "config", source, "settings such as model_args").get("model_args")
     if isinstance(args, dict):
         args = ",".join(f"{k}={v}" for k, v in args.items())
     if isinstance(args, str):
@@ -66,6 +86,14 @@ def pick_metric(values: dict[str, Any], metric: str | None) -> tuple[str, float]
     return None
 
 
+def column_metric(key: str) -> str:
+    """The metric name an lm-eval key is filed under (and named by in leaderboard columns): the default
+    filter dropped (`acc,none` -> `acc`), another one kept after `@` (`exact_match,strict-match` ->
+    `exact_match@strict-match`), so no column name holds a comma."""
+    name, _, flt = str(key).partition(",")
+    return name if flt in ("", "none") else f"{name}@{flt}"
+
+
 def _stderr_key(key: str) -> str:
     name, _, flt = key.partition(",")
     return f"{name}_stderr,{flt}" if flt else f"{name}_stderr"
@@ -73,16 +101,23 @@ def _stderr_key(key: str) -> str:
 
 def parse_results(data: dict[str, Any], source: str, *, model: str | None = None, metric: str | None = None,
                   tasks: list[str] | None = None, all_subtasks: bool = False) -> dict[str, Any]:
-    """One lm-eval results object as a bench result: {model, scores, n, stderr, sources, updated}."""
-    table = {**(data.get("groups") or {}), **(data.get("results") or {})}
-    if not isinstance(data.get("results"), dict) or not table:
-        raise DataError(f"{source}: no 'results' mapping of tasks to metrics (is this an lm-eval results file?)")
-    name = model or model_name(data)
+    """One lm-eval results object as a bench result: {model, scores, n, stderr, sources, updated}. A field of
+    the wrong JSON type is a DataError naming the file and the field."""
+    missing = f"{source}: no 'results' mapping of tasks to metrics (is this an lm-eval results file?)"
+    if "results" not in data:
+        raise DataError(missing)
+    results = mapping(data, "results", source, "each task to its metrics")
+    table = {**mapping(data, "groups", source, "each group to its metrics"), **results}
+    if not results or not table:
+        raise DataError(missing)
+    name = model or model_name(data, source)
     if not name:
         raise DataError(f"{source}: the file does not name the model", hint="pass --model NAME")
-    subtasks = {s for subs in (data.get("group_subtasks") or {}).values() if isinstance(subs, list) for s in subs}
+    groups = mapping(data, "group_subtasks", source, "each group to its list of subtasks")
+    subtasks = {s for subs in groups.values() if isinstance(subs, list) for s in subs if isinstance(s, str)}
     wanted = set(tasks) if tasks else None
-    n_samples, n_shot = data.get("n-samples") or {}, data.get("n-shot") or {}
+    n_samples = mapping(data, "n-samples", source, "each task to its item counts")
+    n_shot = mapping(data, "n-shot", source, "each task to its few-shot count")
     out: dict[str, Any] = {"model": name, "scores": {}, "n": {}, "stderr": {}, "sources": {}}
     for task, values in table.items():
         if not isinstance(values, dict) or (wanted is not None and task not in wanted):
@@ -97,10 +132,13 @@ def parse_results(data: dict[str, Any], source: str, *, model: str | None = None
         if valid_score(values.get(_stderr_key(key))):
             out["stderr"][task] = float(values[_stderr_key(key)])
         effective = (n_samples.get(task) or {}).get("effective") if isinstance(n_samples.get(task), dict) else None
-        if isinstance(effective, int):
+        if isinstance(effective, int) and not isinstance(effective, bool):
             out["n"][task] = effective
-        out["sources"][task] = {"source": "lm-eval", "file": source, "metric": key,
-                                "num_fewshot": n_shot.get(task), "lm_eval_version": data.get("lm_eval_version")}
+        shots, version = n_shot.get(task), data.get("lm_eval_version")
+        out["sources"][task] = {
+            "source": "lm-eval", "file": source, "metric": column_metric(key), "lm_eval_key": key,
+            "num_fewshot": shots if isinstance(shots, int) and not isinstance(shots, bool) else None,
+            "lm_eval_version": version if isinstance(version, str) else None}
     if not out["scores"]:
         raise DataError(f"{source}: no task has a usable metric" + (f" '{metric}'" if metric else ""),
                         hint="choose one with --metric (e.g. acc_norm) or check --tasks")

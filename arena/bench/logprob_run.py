@@ -226,6 +226,14 @@ def task_result(task: LoadedTask, scored: list[Any], run_id: str, demo: bool) ->
     return out
 
 
+def unscored_result(task: LoadedTask, run_id: str, demo: bool, reason: str) -> dict[str, Any]:
+    """The entries of a task a candidate could not score at all (no prompt log-probabilities, no backend):
+    n 0, every item missing, its metric, and `unscored` with the reason's first line (the table shows it)."""
+    out = task_result(task, [None] * len(task.data.items), run_id, demo)
+    out["sources"][task.task.name]["unscored"] = reason.splitlines()[0] if reason else "not scored"
+    return out
+
+
 def merge_into(result: dict[str, Any], part: dict[str, Any]) -> None:
     """Add one task's entries to a model's result dict."""
     for key, value in part.items():
@@ -244,6 +252,7 @@ async def _score_candidate(model: LogprobModel, tasks: list[LoadedTask], run: Ru
                 msg = unsupported_message(task, model.name, str(exc))
                 log(f"error: {msg}")
                 run.error(msg, stage="bench", task=task.task.name, model=model.name)
+                merge_into(result, unscored_result(task, run.run_id, model.demo, msg))
                 continue
             for e in errors[:20]:
                 run.error(e, stage="bench", task=task.task.name, model=model.name)
@@ -300,7 +309,7 @@ def logprobs_all_cached(tasks: list[LoadedTask], cache: LogprobCache | None) -> 
 def _problem(result: dict[str, Any], cand: str, task: LoadedTask) -> str | None:
     """What went wrong for one candidate on one task (None when every item was scored)."""
     name = task.task.name
-    if name not in result.get("n", {}):
+    if name not in result.get("n", {}) or result["sources"][name].get("unscored"):
         return f"candidate {cand}: bench task {name} not scored"
     missing = result["sources"][name]["missing"]
     return f"candidate {cand}: bench task {name}: {missing} of {len(task.data.items)} items failed" if missing else None
@@ -323,6 +332,9 @@ async def _run_all(cfg: RunConfig, tasks: list[LoadedTask], run: RunDir,
         except ArenaError as exc:
             run.error(f"{cand.name}: {exc}", stage="bench")
             log(f"error: {cand.name}: {exc}")
+            out[cand.name] = {"model": cand.name, "updated": now()}
+            for task in tasks:
+                merge_into(out[cand.name], unscored_result(task, run.run_id, False, f"{cand.name}: {exc}"))
             continue
         out[cand.name] = await _score_candidate(model, tasks, run, log, logprob_cache(cfg, cand))
     for cand in (c for c in cands if isinstance(c, VLLMCandidate)):

@@ -38,8 +38,8 @@ def read_result(path: Path) -> dict[str, Any]:
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Tasks in `new` replace the same tasks in `old` whole (score, stderr, n, details, breakdowns: nothing of
-    the old measurement stays beside the new one, and a task the new run could not score shows no score);
-    other tasks of `old` are kept."""
+    the old measurement stays beside the new one); other tasks of `old` are kept. `arena bench` first puts
+    back the old entries of a task its run could not score at all (keep_unscored)."""
     replaced = {task for key in MERGED_KEYS if isinstance(new.get(key), dict) for task in new[key]}
     out: dict[str, Any] = {"model": new.get("model") or old.get("model")}
     for key in MERGED_KEYS:
@@ -58,6 +58,38 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if sources:
         out["sources"] = sources
     return out
+
+
+def keep_unscored(old: dict[str, Any], new: dict[str, Any], reasons: dict[str, str],
+                  run_id: str) -> tuple[dict[str, Any], list[str]]:
+    """`new` with each task it has no score for, but `old` has, taken back from `old` whole (score, n,
+    details, breakdowns, source with its run and date): a re-run that scored no item of a task (endpoint down,
+    a missing extra) does not wipe a stored score. `sources[task].kept` records this run, when, and why it
+    scored nothing (`reasons[task]`). A task `new` scored, even partly, stays as it is. Returns (result, tasks
+    kept)."""
+    old_scores = old.get("scores") if isinstance(old.get("scores"), dict) else {}
+    new_scores = new.get("scores") if isinstance(new.get("scores"), dict) else {}
+    tasks = {t for key in MERGED_KEYS if isinstance(new.get(key), dict) for t in new[key]}
+    kept = sorted((t for t in tasks if not valid_score(new_scores.get(t)) and valid_score(old_scores.get(t))),
+                  key=str)
+    if not kept:
+        return new, []
+    out = dict(new)
+    for key in MERGED_KEYS:
+        before = old.get(key) if isinstance(old.get(key), dict) else {}
+        part = {t: v for t, v in (new.get(key) or {}).items() if t not in kept}
+        part.update({t: before[t] for t in kept if t in before})
+        if part:
+            out[key] = part
+        else:
+            out.pop(key, None)
+    sources = out.setdefault("sources", {})
+    for task in kept:
+        src = dict(sources[task]) if isinstance(sources.get(task), dict) else {}
+        src["updated"] = src.get("updated") or old.get("updated") or now()  # the date of the score kept
+        src["kept"] = {"run_id": run_id, "date": now(), "reason": reasons.get(task) or "no item scored"}
+        sources[task] = src
+    return out, kept
 
 
 def write_bench(workspace: Path, result: dict[str, Any]) -> Path:
@@ -84,8 +116,8 @@ def metric_label(metric: str, higher_is_better: bool = True) -> str:
 
 
 def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = False) -> list[dict[str, Any]]:
-    """One row per task of a bench result (metric, value, stderr, n, missing, date, and why a task could not be
-    scored), and with `breakdown`
+    """One row per task of a bench result (metric, value, stderr, n, missing, date, why a task could not be
+    scored, a score kept from an earlier run and why, a demo-backend placeholder), and with `breakdown`
     its micro/macro averages and per-category rows (`subjects`: per-subject rows too); works on files
     written before aggregates existed."""
     rows: list[dict[str, Any]] = []
@@ -108,6 +140,8 @@ def score_rows(result: dict[str, Any], breakdown: bool = True, subjects: bool = 
                      "stderr": err if valid_score(err) else None, "n": n if valid_score(n) else None,
                      "missing": None if unscored else agg.get("missing", src.get("missing")),
                      "unparsed": agg.get("unparsed"), "unscored": unscored,
+                     "kept": src["kept"] if isinstance(src.get("kept"), dict) else None,
+                     "demo": bool(src.get("demo")),
                      "limit": src.get("limit") if valid_score(src.get("limit")) else None})
         if not breakdown:
             continue

@@ -20,7 +20,15 @@ from arena.bench.logprob_run import (
     run_logprob_tasks,
 )
 from arena.bench.results import file_name as bench_file_name
-from arena.bench.results import metric_label, now, score_rows, write_bench
+from arena.bench.results import (
+    bench_path,
+    keep_unscored,
+    metric_label,
+    now,
+    read_result,
+    score_rows,
+    write_bench,
+)
 from arena.bench.sandbox import resolve_isolation
 from arena.bench.tasks import LoadedTask, load_task
 from arena.config import AnswersCandidate, RunConfig, redacted_dump
@@ -196,7 +204,7 @@ def run_bench(cfg: RunConfig, bench: BenchConfig, *, task_names: list[str] | Non
             write_jsonl_atomic(run.path / "questions.jsonl", rows)
             index = _answer(bcfg, questions, ws, run, show_progress, completion_prompts(tasks)) if questions else {}
             scored = run_logprob_tasks(bcfg, [t for t in tasks if needs_logprobs(t)], run, log)
-            _score_and_write(outcome, bcfg, ws, index, scored)
+            _score_and_write(outcome, bcfg, ws, index, scored, log)
         return outcome
 
 
@@ -212,7 +220,8 @@ def _answer(bcfg: RunConfig, questions: list[Question], ws: Workspace, run: RunD
 
 
 def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
-                     index: dict[str, dict[str, str]], scored: dict[str, dict[str, Any]]) -> None:
+                     index: dict[str, dict[str, str]], scored: dict[str, dict[str, Any]],
+                     log: Callable[[str], None] = print) -> None:
     run = outcome.run
     store = AnswerStore(ws.answers_dir)
     summary: dict[str, Any] = {}
@@ -225,19 +234,68 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
                              system_prompt=system if system is not None else bcfg.generation.system_prompt)
         for task, message in result.pop("errors", {}).items():
             problems.setdefault(task, message)
+        if cand.backend == "demo":
+            for src in result["sources"].values():
+                src["demo"] = DEMO_NOTE
         merge_into(result, scored.get(cand.name, {}))
         add_aggregates(result, {t.task.name: {i.id: i.meta for i in t.data.items} for t in outcome.tasks})
-        outcome.results[cand.name] = result
-        write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)
-        write_bench(ws.root, result)
+        write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)  # what this run measured
+        combined, kept = _keep_stored(ws, result, outcome.tasks, run)
+        for task in kept:
+            src = combined["sources"][task]
+            log(f"{cand.name}: task {task}: {kept_note(src['updated'], src['kept']['reason'])}")
+        outcome.results[cand.name] = combined
+        write_bench(ws.root, combined)
         summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
                                   "metric": result["sources"][t].get("metric", "accuracy"),
                                   "missing": result["sources"][t]["missing"],
-                                  "rejected": result["sources"][t].get("rejected", 0)} for t in result["n"]}
+                                  "rejected": result["sources"][t].get("rejected", 0),
+                                  **({"kept": str(combined["sources"][t]["updated"])[:10]}
+                                     if t in kept else {})}
+                              for t in result["n"]}
     for task, message in problems.items():
         run.error(f"bench task '{task}' not scored: {message}", stage="bench", task=task)
     reasons = [f"task {task} not scored: {message.splitlines()[0]}" for task, message in problems.items()]
     run.stage("bench", {"models": summary, "tasks": [t.task.name for t in outcome.tasks], "problems": reasons})
+
+
+DEMO_NOTE = "placeholder text from the offline demo backend, not a model"
+
+
+def kept_note(date: Any, reason: str) -> str:
+    """The table and log note of a task whose stored score a run kept because it scored no item."""
+    return f"kept the score of {str(date or '?')[:10]}: this run scored no item ({reason})"
+
+
+def _keep_stored(ws: Workspace, result: dict[str, Any], tasks: list[LoadedTask],
+                 run: RunDir) -> tuple[dict[str, Any], list[str]]:
+    """The model's result with the stored entries of the tasks this run scored no item of put back
+    (arena.bench.results.keep_unscored), and those tasks; the reason is the task's own (a missing extra, no
+    prompt log-probabilities) or the first error of its items."""
+    old = read_result(bench_path(ws.root, result["model"]))
+    if old.get("model") not in (None, result["model"]):  # another model's file: write_bench refuses it
+        return result, []
+    sizes = {t.task.name: len(t.data.items) for t in tasks}
+    model = result["model"]
+    mine = [e for e in run.info.get("errors", []) if isinstance(e, dict) and e.get("model") == model]
+    reasons: dict[str, str] = {}
+    for task, src in result.get("sources", {}).items():
+        if src.get("unscored"):
+            reasons[task] = str(src["unscored"]).splitlines()[0]
+            continue
+        first = next((str(e.get("message", "")) for e in mine if e.get("task") == task or str(
+            e.get("question_id", "")).startswith(question_id(task, ""))), None)
+        if first is None:  # e.g. the answer stage gave up on the endpoint before asking this task's items
+            first = next((str(e.get("message", "")) for e in mine
+                          if not e.get("task") and not e.get("question_id")), None)
+        reasons[task] = (f"no answer for any of its {sizes.get(task, '?')} items"
+                         + (f"; first error: {_short_line(first)}" if first else ""))
+    return keep_unscored(old, result, reasons, run.run_id)
+
+
+def _short_line(text: str, width: int = 160) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 def score_table(outcome: BenchOutcome) -> str:
@@ -253,8 +311,7 @@ def score_table(outcome: BenchOutcome) -> str:
             task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
             lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
                           _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), _int(r["unparsed"]),
-                          r["updated"] or "-", f"unscored: {r['unscored']}" if r.get("unscored") else
-                          f"first {r['limit']} items only" if r.get("limit") and not r["group"] else ""))
+                          r["updated"] or "-", _note(r)))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     right = {3, 4, 5, 6, 7}
     fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]
@@ -262,6 +319,20 @@ def score_table(outcome: BenchOutcome) -> str:
     out.append("-" * len(out[0]))
     out += [" ".join(f(v) for f, v in zip(fmt, row)).rstrip() for row in lines]
     return "\n".join(out + skipped_lines(outcome))
+
+
+def _note(row: dict[str, Any]) -> str:
+    """The note of a table row: why a task is unscored, a stored score kept, demo placeholders, a limit."""
+    if row["group"]:
+        return ""
+    notes = [f"unscored: {row['unscored']}"] if row.get("unscored") else []
+    if row.get("kept"):
+        notes.append(kept_note(row["updated"], row["kept"].get("reason", "")))
+    if row.get("demo"):
+        notes.append("demo: placeholder figures, not a model")
+    if row.get("limit"):
+        notes.append(f"first {row['limit']} items only")
+    return "; ".join(notes)
 
 
 def skipped_lines(outcome: BenchOutcome) -> list[str]:

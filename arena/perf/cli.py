@@ -125,8 +125,12 @@ def _prompts(args: argparse.Namespace, cfg: Any) -> tuple[Any, str]:
         prompts = question_prompts(args.questions)
         return prompts, f"questions from {args.questions} ({len(prompts)} distinct prompts)"
     if args.input_tokens is None and cfg is not None:
-        prompts = question_prompts(cfg.questions.path, cfg.questions.format)
-        return prompts, f"questions from {cfg.questions.path} ({len(prompts)} distinct prompts)"
+        q = cfg.questions
+        prompts = question_prompts(q.path, q.format, q.categories, q.limit)
+        chosen = [f"questions.categories {', '.join(q.categories)}"] if q.categories else []
+        chosen += [f"questions.limit {q.limit}"] if q.limit else []
+        return prompts, (f"questions from {q.path} ({len(prompts)} distinct prompts"
+                         + (f"; the config's {' and '.join(chosen)}" if chosen else "") + ")")
     tokens = DEFAULT_INPUT_TOKENS if args.input_tokens is None else args.input_tokens
     return SyntheticPrompts(tokens, args.seed), f"synthetic, about {tokens} tokens each, every one distinct"
 

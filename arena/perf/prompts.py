@@ -93,11 +93,13 @@ class SyntheticPrompts:
         return " ".join([f"{index}:", *self._words[start:start + self._length]])
 
 
-def question_prompts(path: Path, fmt: str = "auto") -> list[str]:
-    """The first turn of every question in a question file (any format `arena run` reads)."""
+def question_prompts(path: Path, fmt: str = "auto", categories: list[str] | None = None,
+                     limit: int | None = None) -> list[str]:
+    """The first turn of every question in a question file (any format `arena run` reads), with a config's
+    category filter and limit applied as `arena run` applies them."""
     from arena.questions import load_questions
 
-    questions = load_questions(Path(path), fmt)
+    questions = load_questions(Path(path), fmt, categories=categories or None, limit=limit)
     return [q.turns[0] for q in questions if q.turns and q.turns[0].strip()]
 
 
