@@ -57,9 +57,15 @@ def run_kind(info: dict[str, Any]) -> str:
 def _missing_product(info: dict[str, Any], stages: dict[str, Any]) -> str | None:
     """Why the configured result (leaderboard, scores, bench scores) is missing, or None when it exists."""
     if run_kind(info) == "bench":
-        models = (stages.get("bench") or {}).get("models") or {}
+        bench = stages.get("bench") or {}
+        models = bench.get("models") or {}
         scored = any(t.get("accuracy") is not None for m in models.values() for t in m.values())
-        return None if scored else "no benchmark scores (no task got a score for any candidate: items unanswered or too few samples to score; see the missing column)"
+        if scored:
+            return None
+        if bench.get("problems"):  # e.g. "task summ not scored: reference metrics need the 'sacrebleu' package"
+            return "no benchmark scores (no task could be scored: " + "; ".join(bench["problems"][:3]) + ")"
+        return ("no benchmark scores (no task got a score for any candidate: items unanswered or too few samples "
+                "to score; see the missing column)")
     judge_cfg = (info.get("config") or {}).get("judge")
     if not isinstance(judge_cfg, dict):
         return None

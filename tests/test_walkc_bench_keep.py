@@ -103,6 +103,8 @@ def test_a_missing_extra_keeps_the_reference_score_and_names_the_extra(tmp_path)
     line = next(ln for ln in second.stdout.splitlines() if ln.startswith("d1") and " summ " in ln)
     assert f"kept the score of {before['sources']['summ']['updated'][:10]}: this run scored no item" in line
     assert "'sacrebleu' package" in line
+    said = second.stdout + second.stderr  # the run's failure names the missing extra, not unanswered items
+    assert "no task could be scored: task summ not scored" in said and "items unanswered" not in said
 
 
 def test_an_unscorable_loglikelihood_task_gets_a_row_an_entry_and_keeps_an_old_score(tmp_path, capsys):
