@@ -387,8 +387,8 @@ def check_vllm_launcher(cand: VLLMCandidate) -> None:
     exe = cand.command[0]
     if os.sep in exe:
         found = exe if os.path.isfile(exe) and os.access(exe, os.X_OK) else None
-    else:
-        found = shutil.which(exe)
+    else:  # on the PATH the server gets (the candidate's env may set its own), as the launch looks it up
+        found = shutil.which(exe, path=(cand.env or {}).get("PATH", os.environ.get("PATH")))
     if found is None:
         where = "is not an executable file" if os.sep in exe else "is not found on PATH"
         raise ConfigError(f"candidate '{cand.name}': the vLLM launcher {exe!r} (command[0]) {where}",

@@ -7,6 +7,7 @@ Unknown extra flags are accepted and logged. Behaviour switches (flag or environ
   FAKE_VLLM_CRASH_NOISE=N      ... after N more log lines and vLLM's "See root cause above." line
   --fake-ignore-sigterm    / FAKE_VLLM_IGNORE_SIGTERM=1  ignore SIGTERM (only SIGKILL stops it)
   --fake-spawn-worker      / FAKE_VLLM_SPAWN_WORKER=1    start a child "engine worker" that logs its pid
+  FAKE_VLLM_WORKER_IGNORES_SIGTERM=1                     ... and that worker ignores SIGTERM
   FAKE_VLLM_REPLY_DELAY=S      sleep S seconds before each chat reply
   FAKE_VLLM_CRASH_AFTER=N      exit with code 7 on chat request N+1 (an engine dying mid-run)
   --api-key KEY / VLLM_API_KEY=KEY  as vLLM: /v1/* answers 401 unless `Authorization: Bearer KEY` is sent
@@ -150,7 +151,9 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         log("ignoring SIGTERM")
     if args.fake_spawn_worker:
-        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        stubborn = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " * (
+            os.environ.get("FAKE_VLLM_WORKER_IGNORES_SIGTERM") == "1")
+        worker = subprocess.Popen([sys.executable, "-c", stubborn + "import time; time.sleep(120)"])
         log(f"worker pid={worker.pid}")
     if args.fake_crash:
         print("Traceback (most recent call last):", file=sys.stderr)

@@ -134,3 +134,35 @@ def test_a_host_that_still_answers_on_loopback_is_taken(tmp_path, questions_file
     cfg = write_config(tmp_path, questions_file, [_vllm(extra_args=["--host", "0.0.0.0"])])
     assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
     assert len(read_jsonl(tmp_path / "ws" / "answers" / "served.jsonl")) == 4
+
+
+def test_a_launcher_on_the_candidates_own_path_is_found(tmp_path, questions_file):
+    """`command: [myvllm]` with `env: {PATH: ...}` naming its folder: the check before the run looks where the
+    launch looks (it used to refuse it as not found on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "myvllm"
+    launcher.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv = ['fake'] + sys.argv[1:]\n"
+                        f"runpy.run_path({str(Path(__file__).parent / 'fake_vllm_serve.py')!r}, run_name='__main__')\n")
+    launcher.chmod(0o755)
+    import os
+
+    cand = {"name": "own", "backend": "vllm", "model": "/models/own", "command": ["myvllm"], "gpus": [0],
+            "health_timeout_s": 20, "generation": {"stream": False},
+            "env": {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}}
+    cfg = write_config(tmp_path, questions_file, [cand])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) == 0
+    assert len(read_jsonl(tmp_path / "ws" / "answers" / "own.jsonl")) == 4
+
+
+def test_a_launcher_with_a_broken_first_line_is_named_as_such(tmp_path, questions_file, capsys):
+    """A launcher whose #! interpreter is gone (a moved virtualenv): the error says so, not 'check the GPUs'."""
+    launcher = tmp_path / "vllm"
+    launcher.write_text("#!/nonexistent/venv/bin/python\nprint('never')\n")
+    launcher.chmod(0o755)
+    cand = {"name": "moved", "backend": "vllm", "model": "/models/moved", "command": [str(launcher), "serve"],
+            "gpus": [0], "health_timeout_s": 20}
+    cfg = write_config(tmp_path, questions_file, [cand])
+    assert main(["run", "-c", str(cfg), "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    assert "the launcher could not be run" in err and "first line" in err

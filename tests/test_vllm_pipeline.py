@@ -181,7 +181,8 @@ def test_a_sigkilled_arena_leaves_no_server(tmp_path, questions_file):
     its parent gone and stops the server, so the GPUs are freed."""
     import time
 
-    cfg = write_config(tmp_path, questions_file, [_vllm("orphan", [0], env={"FAKE_VLLM_REPLY_DELAY": "30"})])
+    env = {"FAKE_VLLM_REPLY_DELAY": "30", "FAKE_VLLM_SPAWN_WORKER": "1", "FAKE_VLLM_WORKER_IGNORES_SIGTERM": "1"}
+    cfg = write_config(tmp_path, questions_file, [_vllm("orphan", [0], env=env)])
     proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     deadline = time.monotonic() + 30
@@ -200,4 +201,17 @@ def test_a_sigkilled_arena_leaves_no_server(tmp_path, questions_file):
     while _alive("/models/orphan") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive("/models/orphan")
-    assert "arena-guard: the arena process is gone" in log.read_text()
+    text = log.read_text()
+    assert "arena-guard: the arena process is gone" in text
+    worker = int(text.split("worker pid=")[1].split()[0])  # an engine worker that ignores SIGTERM goes too
+
+    def running(pid: int) -> bool:  # a zombie (exited, not yet reaped by whoever adopted it) is not running
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(worker)

@@ -244,6 +244,30 @@ def test_start_async_and_cancel(tmp_path: Path) -> None:
     assert slow_pid is not None and wait_gone(slow_pid, 3.0)
 
 
+class _SlowToStart(VLLMServer):
+    """A server whose start-up thread begins late (a busy machine): the cancel lands before start() runs."""
+
+    def start(self, *args: bool) -> str:
+        time.sleep(0.4)
+        return super().start(*args)
+
+
+def test_a_cancel_before_the_start_thread_runs_still_aborts_the_start(tmp_path: Path) -> None:
+    server = _SlowToStart(model="/models/tiny-qwen", served_name="tiny", log_path=tmp_path / "logs" / "tiny.log",
+                          command=FAKE, health_timeout=10.0, poll_interval=0.05, stop_grace=3.0)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(server.start_async())
+        await asyncio.sleep(0.1)  # the thread is sleeping: start() has not begun
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())  # returns once the start-up thread has finished (asyncio waits for it)
+    assert server.pid is None or wait_gone(server.pid, 3.0)  # never launched, or stopped at once
+    assert not server.running
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path

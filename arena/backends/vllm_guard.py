@@ -49,6 +49,8 @@ def main(argv: list[str]) -> int:
             deadline = time.monotonic() + grace
         elif deadline is not None and time.monotonic() > deadline:
             os.killpg(os.getpgrp(), signal.SIGKILL)  # the guard goes too
+    if deadline is not None:  # the arena is gone and the server has exited: its workers go too, as stop() does
+        os.killpg(os.getpgrp(), signal.SIGKILL)
     if code < 0:  # killed by a signal: end the same way, so the arena reads the same status
         if -code not in (signal.SIGKILL, signal.SIGSTOP):
             signal.signal(-code, signal.SIG_DFL)

@@ -182,11 +182,15 @@ class VLLMServer:
         return merged
 
     # ----------------------------------------------------------------- lifecycle
-    def start(self) -> str:
-        """Launch the server, wait for /health == 200 and return the OpenAI base URL."""
+    def start(self, clear_abort: bool = True) -> str:
+        """Launch the server, wait for /health == 200 and return the OpenAI base URL (`clear_abort`: forget an
+        earlier abort; start_async clears it itself, before the thread runs, so a cancel that lands first holds)."""
         if self.running:
             return self.base_url
-        self._abort.clear()
+        if clear_abort:
+            self._abort.clear()
+        elif self._abort.is_set():
+            raise self._failure("start-up was cancelled", None)
         self._stopped = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = self.command_line()
@@ -243,7 +247,10 @@ class VLLMServer:
     def _failure(self, what: str, exit_code: int | None) -> BackendError:
         """Build the start-up error: command line, exit code, log tail and a hint."""
         code = f"\n  exit code: {exit_code}" if exit_code is not None else ""
-        hint = ("check the model path, the GPU ids (CUDA_VISIBLE_DEVICES) and free GPU memory in the log"
+        hint = ("the launcher could not be run: check that it exists and that the interpreter on its first line "
+                "(#!) does (a moved virtualenv breaks it); install vLLM into this environment (pip install -e "
+                "'.[vllm]') or point `command` at a working launcher" if exit_code == 127 else
+                "check the model path, the GPU ids (CUDA_VISIBLE_DEVICES) and free GPU memory in the log"
                 if exit_code is not None else
                 f"the model may need longer to load: raise health_timeout_s (now {self.health_timeout:g} s), "
                 "or check the log for a hang")
@@ -301,8 +308,9 @@ class VLLMServer:
 
     async def start_async(self) -> str:
         """start() in a worker thread; cancelling the task aborts start-up and stops the server."""
+        self._abort.clear()
         try:
-            return await asyncio.to_thread(self.start)
+            return await asyncio.to_thread(self.start, False)
         except asyncio.CancelledError:
             self._abort.set()
             raise
