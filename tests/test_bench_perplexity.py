@@ -155,3 +155,30 @@ def test_failed_documents_are_counted_and_make_the_run_partial(tmp_path):
     info = json.loads((out.run.path / "run.json").read_text())
     assert info["status"] == "partial"
     assert any("ppl/bad" in e["message"] for e in info["errors"])
+
+
+def test_a_server_restarted_with_a_shorter_context_gets_windows_that_fit(tmp_path):
+    """The window size is asked of the live server every run (only an offline, fully cached run reads it from
+    the cache): after a restart with a smaller max_model_len, windows are cut to the new size, none refused."""
+    text = tmp_path / "doc.txt"
+    text.write_text("a b c d e f g")
+    with FakeOpenAI() as srv:
+        srv.completions, srv.tokenize = _completions, _tokenize
+        cfg, bench = load_bench_config(_config(tmp_path, srv, text))
+        assert run_bench(cfg, bench, show_progress=False, log=lambda s: None).results["m1"]["metrics"]["ppl"][
+            "windows"] == 2
+
+    def smaller(body: dict) -> dict:  # the same tokenizer, max_model_len 4: windows of 2
+        return {**_tokenize(body), "max_model_len": 4}
+
+    def refuse_long(body: dict) -> dict:
+        assert len(body["prompt"]) <= 3, "longer than the restarted server takes"
+        return _completions(body)
+
+    text.write_text("a b c d e f g a b c")  # the document changed: its windows are not all cached
+    with FakeOpenAI() as srv:
+        srv.completions, srv.tokenize = refuse_long, smaller
+        cfg, bench = load_bench_config(_config(tmp_path, srv, text))
+        out = run_bench(cfg, bench, show_progress=False, log=lambda s: None)
+    m = out.results["m1"]["metrics"]["ppl"]
+    assert m["windows"] == 5 and m["tokens"] == 10  # the longer text (one document), in windows of 2

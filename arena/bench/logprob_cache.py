@@ -38,9 +38,10 @@ class LogprobCache:
         if self.path.exists():
             for _, rec in read_records(self.path, strict=False):
                 if isinstance(rec.get("key"), str) and "value" in rec:
-                    self.known.setdefault(rec["key"], rec["value"])
+                    self.known[rec["key"]] = rec["value"]  # the last line of a key wins (a re-read tokenization)
         self.hits = 0
         self.added = 0
+        self.offline = False  # scoring with no server: tokenizations and the window size are read from here
         self._out: JsonlAppender | None = None
 
     def key(self, *request: Any) -> str:
@@ -54,10 +55,10 @@ class LogprobCache:
             self.hits += 1
         return value
 
-    def put(self, key: str, value: Any, counted: bool = True) -> None:
+    def put(self, key: str, value: Any, counted: bool = True, replace: bool = False) -> None:
         """Remember a value and append it to the cache file at once (`counted`: a scored request, reported as
-        scored; a tokenization or the window size is not)."""
-        if key in self.known:
+        scored; a tokenization or the window size is not; `replace`: a changed value is written again and wins)."""
+        if key in self.known and (not replace or self.known[key] == value):
             return
         self.known[key] = value
         if self._out is None:

@@ -109,26 +109,27 @@ class Limited:
         return res
 
     async def tokenize(self, text: str) -> list[int]:
-        """The backend's tokenize, within the limit (or from the cache: a re-run whose windows are all cached
-        then needs no server)."""
+        """The backend's tokenize, within the limit. Stored in the cache as it arrives; read from it only when
+        the candidate is scored offline (every request cached: no server was launched)."""
         if self.cache is None:
             return await self._call(self.model.tokenize, text)
         key = self.cache.key("tokenize", text)
-        if (hit := self.cache.known.get(key)) is not None:  # not a scored request: not counted as reused
+        if self.cache.offline and (hit := self.cache.known.get(key)) is not None:  # not counted as reused
             return list(hit)
         res = await self._call(self.model.tokenize, text)
-        self.cache.put(key, res, counted=False)
+        self.cache.put(key, res, counted=False, replace=True)
         return res
 
     async def window_info(self) -> WindowInfo:
-        """The backend's window_info, within the limit (or from the cache)."""
+        """The backend's window_info, within the limit: from the live server whenever there is one (it may have
+        been restarted with another --max-model-len), from the cache only offline."""
         if self.cache is None:
             return await self._call(self.model.window_info)
         key = self.cache.key("window_info")
-        if (hit := self.cache.known.get(key)) is not None:
+        if self.cache.offline and (hit := self.cache.known.get(key)) is not None:
             return WindowInfo(**hit)
         res = await self._call(self.model.window_info)
-        self.cache.put(key, asdict(res), counted=False)
+        self.cache.put(key, asdict(res), counted=False, replace=True)
         return res
 
     async def token_logprobs(self, tokens: list[int], n_scored: int) -> list[float]:
@@ -272,6 +273,8 @@ async def _with_vllm(cand: VLLMCandidate, gen: GenerationConfig, tasks: list[Loa
 
     if logprobs_all_cached(tasks, cache):  # all from the cache: no server, launcher or key needed
         keyless = cand.model_copy(update={"api_key_env": None})  # nothing is sent: no key to look up
+        assert cache is not None
+        cache.offline = True  # tokenizations and the window size come from the cache too
         return await _score_candidate(make_model(keyless, gen, "http://127.0.0.1:9/v1"), tasks, run, log, cache)
     server = VLLMServer.for_candidate(cand, run.logs_dir, suffix="-ll")  # launcher checked before the run
     url = await asyncio.to_thread(server.start)
