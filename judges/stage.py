@@ -152,9 +152,10 @@ class JudgeStage:
                 rec = self._record(p, call)
                 cost = rec["cost_usd"]
             except (asyncio.CancelledError, KeyboardInterrupt):
-                # cut off by an interrupt: the provider may still bill the request it got, so its reserved worst
-                # case is charged (the budget stays a cap); the judgment itself is asked again next run
-                cost, entry = worst, {**entry, "interrupted": True, "estimate": "worst case"}
+                # cut off in flight (Ctrl-C, SIGTERM, or the run failing elsewhere): the provider may still bill
+                # the request it got, so its reserved worst case is charged (the budget stays a cap); the
+                # judgment itself is asked again next run
+                cost, entry = worst, {**entry, "cut_off": True, "estimate": "worst case"}
                 raise
             finally:
                 await self.budget.settle(worst, cost, entry)

@@ -177,7 +177,7 @@ def test_without_usage_reports_the_spend_is_said_to_be_an_upper_bound(tmp_path, 
 
 def test_calls_cut_off_by_an_interrupt_are_charged_at_their_worst_case(tmp_path, questions_file, fake_openai):
     """Ctrl-C while judge calls are in flight: the provider may bill what it received, so each cut-off call's
-    reserved worst case goes to the ledger (marked interrupted); every request the judge saw is in the ledger."""
+    reserved worst case goes to the ledger (marked cut_off); every request the judge saw is in the ledger."""
     import signal
     import time
 
@@ -197,7 +197,7 @@ def test_calls_cut_off_by_an_interrupt_are_charged_at_their_worst_case(tmp_path,
         assert proc.wait(timeout=30) == 130, proc.stderr.read()
         seen = len(judge.requests)
     ledger = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl")
-    cut = [e for e in ledger if e.get("interrupted")]
+    cut = [e for e in ledger if e.get("cut_off")]
     assert cut and all(e["estimate"] == "worst case" and e["cost_usd"] > 0 for e in cut)
     assert len(ledger) >= seen  # nothing the judge received goes uncharged
     stored = {r["key"] for r in _paid(tmp_path)} if (tmp_path / "ws" / "judgments" / "judge-model").exists() else set()
