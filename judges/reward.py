@@ -102,30 +102,44 @@ def render_plain(conv: Sequence[dict[str, str]]) -> str:
     return render_plain_spans(conv)[0]
 
 
+MARKER_WORDS, MARKER_CHARS = 3, 32  # a turn marker is short: a template's sentences (a default system prompt) are not
+SHORT_MARKER = 3  # markers this short (`A:`) count only at the start of a line: "Option A: ..." is ordinary text
+
+
 def template_markers(texts: Sequence[str], special: Sequence[str]) -> list[str]:
-    """The plain-text turn markers of a chat template: each line of its own text (special-token strings taken
-    out) that holds a character other than letters, digits and spaces, e.g. `[INST]`, `[/INST]`, `<<SYS>>`,
-    `### Response:`, `USER:`. Bare role words after a special token (ChatML's `user`) are not markers: an answer
-    cannot write the special token before them."""
+    """The plain-text turn markers of a chat template: each short line of its own text (special-token strings
+    taken out; at most MARKER_WORDS words and MARKER_CHARS characters) that holds a character other than
+    letters, digits and spaces, e.g. `[INST]`, `[/INST]`, `<<SYS>>`, `### Response:`, `USER:`. Bare role words
+    after a special token (ChatML's `user`) are not markers: an answer cannot write the special token before
+    them; a default system prompt ("You are a helpful assistant.") is a sentence, not a marker."""
     found: set[str] = set()
     for text in texts:
         for tok in special:
             text = text.replace(tok, "\n")
         for line in text.splitlines():
             line = line.strip()
-            if len(line) >= 2 and any(not (ch.isalnum() or ch.isspace()) for ch in line):
+            if (2 <= len(line) <= MARKER_CHARS and len(line.split()) <= MARKER_WORDS
+                    and any(not (ch.isalnum() or ch.isspace()) for ch in line)):
                 found.add(line)
     return sorted(found, key=len, reverse=True)
 
 
 def defuse_markers(content: str, markers: Sequence[str]) -> str:
     """`content` with every copy of a template marker broken by a space after its first character (`[INST]` ->
-    `[ INST]`), so a message cannot forge a turn of a template whose markers are plain text; other text is left
-    as it is."""
+    `[ INST]`), so a message cannot forge a turn of a template whose markers are plain text; a marker of at
+    most SHORT_MARKER characters only where a line starts with it. Other text is left as it is."""
     if not markers or not any(m in content for m in markers):
         return content
-    pattern = re.compile("|".join(map(re.escape, markers)))
-    return pattern.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1:], content)
+    parts = [f"(?:(?<=^)|(?<=[{_LINE_BREAK}]))[ \t]*{re.escape(m)}" if len(m) <= SHORT_MARKER else re.escape(m)
+             for m in markers]
+    pattern = re.compile("|".join(parts))
+
+    def split(match: re.Match[str]) -> str:
+        text = match.group(0)
+        lead = len(text) - len(text.lstrip(" \t"))
+        return text[: lead + 1] + " " + text[lead + 1:]
+
+    return pattern.sub(split, content)
 
 
 def _splice(pieces: list[str], contents: list[str]) -> tuple[str, list[tuple[int, int]]]:
