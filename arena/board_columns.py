@@ -283,7 +283,8 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
             for row, m in zip(rows, models):
                 e = entries[m]
                 row.append("unscored" if e and e.get("unscored") else "demo" if e and e.get("demo") else
-                           _short(e["value"] if e else None, 4) + ("~" if e and e.get("limit") else ""))
+                           _short(e["value"] if e else None, 4) + ("~" if e and e.get("limit") else "")
+                           + ("^" if e and e.get("kept") else ""))
         dates = sorted({e["date"] for v in objective["models"].values() for e in v["tasks"].values() if e["date"]})
         span = f"{dates[0]} .. {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "undated")
         notes.append(f"objective: latest arena bench results in this workspace, scored {span}; "
@@ -293,6 +294,9 @@ def extras_table(report: dict[str, Any], top: int = 20) -> str:
             notes.append("*: lower is better")
         if any(c.get("limit") for v in objective["models"].values() for c in v["tasks"].values()):
             notes.append("~: scored on the first items of the task only (--limit or the task's limit)")
+        if any(c.get("kept") for v in objective["models"].values() for c in v["tasks"].values()):
+            notes.append("^: kept from an earlier run; the latest run scored no item (why: `kept` in "
+                         "leaderboard.json)")
         shown = [(objective["models"].get(m) or {}).get("tasks") or {} for m in models]
         if any(c.get("demo") for tasks in shown for c in tasks.values()):
             notes.append("demo: placeholder figures of the offline demo backend (no model ran): empty in "

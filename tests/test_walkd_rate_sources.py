@@ -58,7 +58,7 @@ def test_output_that_is_a_hard_link_of_the_battles_is_refused(tmp_path, capsys):
     assert json.loads((tmp_path / "other.json").read_text())["n_battles"] == 9
 
 
-def test_a_folder_of_parquet_with_other_battle_files_is_an_error_like_the_glob(tmp_path, capsys):
+def test_a_folder_of_parquet_with_other_battle_files_rates_the_parquet_and_the_glob_is_an_error(tmp_path, capsys):
     import pandas as pd
 
     folder = tmp_path / "logs"
@@ -67,10 +67,15 @@ def test_a_folder_of_parquet_with_other_battle_files_is_an_error_like_the_glob(t
         folder / "part-0.parquet")
     write_jsonl(folder / "more.jsonl", [{"model_a": "a", "model_b": "b", "winner": "model_b"}] * 50)
     (folder / "_SUCCESS").write_text("")  # a marker file, not battles: never in the way
-    for source in (folder, f"{folder}/*"):
-        assert main(["rate", str(source), "--bootstrap", "0", "--engine", "pyarrow"]) == 2
-        err = capsys.readouterr().err
-        assert "not Parquet" in err and "more.jsonl" in err
+    assert main(["rate", f"{folder}/*", "--bootstrap", "0", "--engine", "pyarrow"]) == 2
+    err = capsys.readouterr().err
+    assert "not Parquet" in err and "more.jsonl" in err
+    # the folder: its Parquet files, and a note naming the file left out (tests/test_rev2_rate_inputs.py)
+    assert main(["rate", str(folder), "--bootstrap", "0", "--format", "json", "--engine", "pyarrow"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n_battles"] == 6
+    assert "left out 1 other file: more.jsonl" in captured.err and "_SUCCESS" not in captured.err
     (folder / "more.jsonl").unlink()
     assert main(["rate", str(folder), "--bootstrap", "0", "--format", "json", "--engine", "pyarrow"]) == 0
-    assert json.loads(capsys.readouterr().out)["n_battles"] == 6
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n_battles"] == 6 and "left out" not in captured.err

@@ -61,19 +61,29 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def keep_unscored(old: dict[str, Any], new: dict[str, Any], reasons: dict[str, str],
-                  run_id: str) -> tuple[dict[str, Any], list[str]]:
-    """`new` with each task it has no score for, but `old` has, taken back from `old` whole (score, n,
-    details, breakdowns, source with its run and date): a re-run that scored no item of a task (endpoint down,
-    a missing extra) does not wipe a stored score. `sources[task].kept` records this run, when, and why it
-    scored nothing (`reasons[task]`). A task `new` scored, even partly, stays as it is. Returns (result, tasks
-    kept)."""
+                  run_id: str) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """`new` with each task it has no score for, but `old` has for the same items and prompts, taken back from
+    `old` whole (score, n, details, breakdowns, source with its run and date): a re-run that scored no item of
+    a task (endpoint down, a missing extra) does not wipe a stored score. `sources[task].kept` records this
+    run, when, and why it scored nothing (`reasons[task]`). A task `new` scored, even partly, stays as it is;
+    so does a task whose stored score measured other items or prompts (other_task). Returns (result, tasks
+    kept, {task: why its stored score was not kept})."""
     old_scores = old.get("scores") if isinstance(old.get("scores"), dict) else {}
     new_scores = new.get("scores") if isinstance(new.get("scores"), dict) else {}
     tasks = {t for key in MERGED_KEYS if isinstance(new.get(key), dict) for t in new[key]}
-    kept = sorted((t for t in tasks if not valid_score(new_scores.get(t)) and valid_score(old_scores.get(t))),
-                  key=str)
+    unscored = sorted((t for t in tasks if not valid_score(new_scores.get(t))
+                       and valid_score(old_scores.get(t))), key=str)
+    old_sources = old.get("sources") if isinstance(old.get("sources"), dict) else {}
+    new_sources = new.get("sources") if isinstance(new.get("sources"), dict) else {}
+    old_n = old.get("n") if isinstance(old.get("n"), dict) else {}
+    refused: dict[str, str] = {}
+    for task in unscored:
+        why = other_task(old_sources.get(task), new_sources.get(task), old_n.get(task))
+        if why:
+            refused[task] = why
+    kept = [t for t in unscored if t not in refused]
     if not kept:
-        return new, []
+        return new, [], refused
     out = dict(new)
     for key in MERGED_KEYS:
         before = old.get(key) if isinstance(old.get(key), dict) else {}
@@ -89,7 +99,34 @@ def keep_unscored(old: dict[str, Any], new: dict[str, Any], reasons: dict[str, s
         src["updated"] = src.get("updated") or old.get("updated") or now()  # the date of the score kept
         src["kept"] = {"run_id": run_id, "date": now(), "reason": reasons.get(task) or "no item scored"}
         sources[task] = src
-    return out, kept
+    return out, kept, refused
+
+
+FINGERPRINT = ("items", "items_hash", "prompt_hash")  # what a task's source says about its items, prompts
+
+
+def other_task(old_src: Any, new_src: Any, old_n: Any) -> str | None:
+    """Why a stored task entry did not measure the task a run has just run (None: it did): another item
+    count (`items`, or n + missing in files written before `items` was), other items (`items_hash`), other
+    prompts (`prompt_hash`: the template and system prompt). An entry that records none of them (an imported
+    report) cannot be matched to the task's items."""
+    old_src = old_src if isinstance(old_src, dict) else {}
+    new_src = new_src if isinstance(new_src, dict) else {}
+    if not any(old_src.get(k) is not None for k in FINGERPRINT):
+        return f"is from {old_src.get('source') or 'an import'}, not matched to this task's items"
+    before = old_src.get("items")
+    if not valid_score(before) and valid_score(old_n) and valid_score(old_src.get("missing")):
+        before = old_n + old_src["missing"]
+    now_items = new_src.get("items")
+    if valid_score(before) and valid_score(now_items) and int(before) != int(now_items):
+        return f"is for other items ({int(before)} then, {int(now_items)} now)"
+    if None not in (old_src.get("items_hash"), new_src.get("items_hash")) \
+            and old_src["items_hash"] != new_src["items_hash"]:
+        return "is for other items"
+    if None not in (old_src.get("prompt_hash"), new_src.get("prompt_hash")) \
+            and old_src["prompt_hash"] != new_src["prompt_hash"]:
+        return "is for other prompts"
+    return None
 
 
 def write_bench(workspace: Path, result: dict[str, Any]) -> Path:

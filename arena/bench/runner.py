@@ -53,6 +53,7 @@ class BenchOutcome:
     tasks: list[LoadedTask]
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, task) -> stored score not kept
 
 
 def question_id(task: str, item_id: str, sample: int = 0) -> str:
@@ -104,7 +105,7 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
                 out["details"][name], out["n"][name] = [], 0
                 out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                         "path": str(t.task.path), "missing": missing.get(name, 0) + len(pairs),
-                                        **t.read_info,
+                                        **t.read_info, "prompt_hash": _prompt_hash(t, system_prompt),
                                         "metric": t.metric, "unscored": str(exc).splitlines()[0]}
                 continue
             details = got.details
@@ -138,6 +139,14 @@ def _prompt_hash(t: LoadedTask, system_prompt: str | None) -> str:
     there is one (a changed system prompt makes new answers, and the recorded hash says so)."""
     prompt = t.prompt(t.data.items[0]) if t.data.items else ""
     return content_hash([system_prompt, prompt] if system_prompt else prompt)
+
+
+def items_fingerprint(t: LoadedTask) -> dict[str, Any]:
+    """What a task's source records about its items, so a later run can tell whether a stored score measured
+    the same ones: their number and a hash of their ids, texts, options and answers (order aside)."""
+    rows = sorted(([i.id, i.question, i.answer, [list(c) for c in i.choices], i.accept] for i in t.data.items),
+                  key=lambda row: str(row[0]))
+    return {"items": len(t.data.items), "items_hash": content_hash(rows)}
 
 
 def run_scratch(folder: Path) -> Path:
@@ -238,12 +247,18 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
             for src in result["sources"].values():
                 src["demo"] = DEMO_NOTE
         merge_into(result, scored.get(cand.name, {}))
+        for t in outcome.tasks:
+            if isinstance(result["sources"].get(t.task.name), dict):
+                result["sources"][t.task.name].update(items_fingerprint(t))
         add_aggregates(result, {t.task.name: {i.id: i.meta for i in t.data.items} for t in outcome.tasks})
         write_json_atomic(run.path / "bench" / bench_file_name(cand.name), result)  # what this run measured
-        combined, kept = _keep_stored(ws, result, outcome.tasks, run)
+        combined, kept, refused = _keep_stored(ws, result, outcome.tasks, run)
         for task in kept:
             src = combined["sources"][task]
             log(f"{cand.name}: task {task}: {kept_note(src['updated'], src['kept']['reason'])}")
+        for task, why in refused.items():
+            outcome.notes[(cand.name, task)] = why
+            log(f"{cand.name}: task {task}: this run scored no item; {why}")
         outcome.results[cand.name] = combined
         write_bench(ws.root, combined)
         summary[cand.name] = {t: {"accuracy": result["scores"].get(t), "n": result["n"][t],
@@ -251,7 +266,8 @@ def _score_and_write(outcome: BenchOutcome, bcfg: RunConfig, ws: Workspace,
                                   "missing": result["sources"][t]["missing"],
                                   "rejected": result["sources"][t].get("rejected", 0),
                                   **({"kept": str(combined["sources"][t]["updated"])[:10]}
-                                     if t in kept else {})}
+                                     if t in kept else {}),
+                                  **({"not_kept": refused[t]} if t in refused else {})}
                               for t in result["n"]}
     for task, message in problems.items():
         run.error(f"bench task '{task}' not scored: {message}", stage="bench", task=task)
@@ -268,13 +284,14 @@ def kept_note(date: Any, reason: str) -> str:
 
 
 def _keep_stored(ws: Workspace, result: dict[str, Any], tasks: list[LoadedTask],
-                 run: RunDir) -> tuple[dict[str, Any], list[str]]:
+                 run: RunDir) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """The model's result with the stored entries of the tasks this run scored no item of put back
-    (arena.bench.results.keep_unscored), and those tasks; the reason is the task's own (a missing extra, no
+    (arena.bench.results.keep_unscored) when they measured the same items and prompts, those tasks, and the
+    note of each stored score not kept (another task's); the reason is the task's own (a missing extra, no
     prompt log-probabilities) or the first error of its items."""
     old = read_result(bench_path(ws.root, result["model"]))
     if old.get("model") not in (None, result["model"]):  # another model's file: write_bench refuses it
-        return result, []
+        return result, [], {}
     sizes = {t.task.name: len(t.data.items) for t in tasks}
     model = result["model"]
     mine = [e for e in run.info.get("errors", []) if isinstance(e, dict) and e.get("model") == model]
@@ -290,7 +307,16 @@ def _keep_stored(ws: Workspace, result: dict[str, Any], tasks: list[LoadedTask],
                           if not e.get("task") and not e.get("question_id")), None)
         reasons[task] = (f"no answer for any of its {sizes.get(task, '?')} items"
                          + (f"; first error: {_short_line(first)}" if first else ""))
-    return keep_unscored(old, result, reasons, run.run_id)
+    combined, kept, other = keep_unscored(old, result, reasons, run.run_id)
+    olds = old.get("sources") if isinstance(old.get("sources"), dict) else {}
+    refused = {t: not_kept_note((olds[t] if isinstance(olds.get(t), dict) else {}).get("updated")
+                                or old.get("updated"), why) for t, why in other.items()}
+    return combined, kept, refused
+
+
+def not_kept_note(date: Any, why: str) -> str:
+    """The table and log note of a task whose stored score a run that scored no item did not keep."""
+    return f"the stored score of {str(date or '?')[:10]} {why}: not kept"
 
 
 def _short_line(text: str, width: int = 160) -> str:
@@ -311,7 +337,8 @@ def score_table(outcome: BenchOutcome) -> str:
             task = f"  {r['task']}: {r['group']}" if r["group"] else r["task"]
             lines.append((model, task, metric_label(r["metric"], r["higher_is_better"]), _num(r["value"]),
                           _num(r["stderr"]), _int(r["n"]), _int(r["missing"]), _int(r["unparsed"]),
-                          r["updated"] or "-", _note(r)))
+                          r["updated"] or "-", "; ".join(filter(None, [
+                              _note(r), "" if r["group"] else outcome.notes.get((model, r["task"]), "")]))))
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     right = {3, 4, 5, 6, 7}
     fmt = [lambda v, w=w, i=i: v.rjust(w) if i in right else v.ljust(w) for i, w in enumerate(widths)]

@@ -93,22 +93,27 @@ def _same_file_in(target: Path, folders: list[Path], files: list[Path]) -> Path 
 
 
 def _what(path: Path, workspace: Path, run_dir: Path, logs: set[Path]) -> str:
-    """What overwriting `path` (resolved) would destroy, in words."""
+    """What writing `path` (resolved) would do, in words: `overwrite <what it would destroy>`, or for a file
+    directly in a runs folder (which holds run folders only) `write <name> into the runs folder`."""
     if path in logs or path.name == VOTES_FILE:
-        return "the vote log (append-only)"
+        return "overwrite the vote log (append-only)"
     if path.name in WORKSPACE_FILES:
-        return f"the workspace lock ({path.name})"
+        return f"overwrite the workspace lock ({path.name})"
     if path == run_dir or run_dir in path.parents:
-        return f"the run's {path.name}"
+        return f"overwrite the run's {path.name}"
     found = _data_folder(path, workspace)
     if found is None:
-        return f"{path.name} beside the vote log"
+        return f"overwrite {path.name} beside the vote log"
     root, folder, name = found
-    if name == "runs" and path != folder:
-        run = path.relative_to(folder).parts[0]
-        return f"a file of run {run}"
     where = "" if root == workspace else f" of workspace {root}"
-    return f"{DATA_DIRS[name]}{where} ({name}/)" if name != "runs" else f"the runs folder{where}"
+    if name == "runs" and path != folder:
+        parts = path.relative_to(folder).parts
+        if len(parts) > 1 or path.is_dir():
+            return f"overwrite a file of run {parts[0]}"
+        verb = f"overwrite {path.name} in" if path.exists() else f"write {path.name} into"
+        return f"{verb} the runs folder{where} (runs/ holds run folders only)"
+    return f"overwrite {DATA_DIRS[name]}{where} ({name}/)" if name != "runs" else \
+        f"overwrite the runs folder{where}"
 
 
 def _guard_output(output: Path | None, workspace: Path, run_id: str, run_dir: Path, votes: Path | None) -> None:
@@ -131,7 +136,7 @@ def _guard_output(output: Path | None, workspace: Path, run_id: str, run_dir: Pa
         hit = _same_file_in(target, folders, kept)
     if hit is not None:
         what = _what(hit, workspace, run_dir, logs)
-        raise DataError(f"{output}: -o would overwrite {what}", hint=_OUTPUT_HINT)
+        raise DataError(f"{output}: -o would {what}", hint=_OUTPUT_HINT)
 
 
 def _check_matches(log: VoteLog, run_dir: Path, run_id: str, path: Path, kind: str) -> None:

@@ -101,12 +101,13 @@ def read_files(paths: list[Path | str], bundle: Bundle, **_: Any) -> Bundle:
 ANCHOR_MODEL, ANCHOR_RATING = "mixtral-8x7b-instruct-v0.1", 1114.0  # Chatbot Arena's scale (2024+)
 
 
-def board_scale(models: set[str], init: float = 1000.0) -> tuple[tuple[str, float] | None, str]:
+def board_scale(models: set[str], init: float = 1000.0,
+                which: str = "these battles") -> tuple[tuple[str, float] | None, str]:
     """The anchor of a Chatbot Arena board and the note saying what its scale is: FastChat's
-    compute_elo_mle_with_tie puts mixtral-8x7b-instruct-v0.1 at 1114 when it is among the models, else the
-    ratings keep their mean at 1000."""
+    compute_elo_mle_with_tie puts mixtral-8x7b-instruct-v0.1 at 1114 when it is among the models (those of
+    the rated battles, `which` in the note), else the ratings keep their mean at 1000."""
     if ANCHOR_MODEL in models:
         return (ANCHOR_MODEL, ANCHOR_RATING), (f"scale: {ANCHOR_MODEL} anchored at {ANCHOR_RATING:g} (in every "
                                                "bootstrap round too), as Chatbot Arena's leaderboard")
     return None, (f"scale: the mean rating of the models is {init:g} ({ANCHOR_MODEL}, which Chatbot Arena anchors "
-                  f"at {ANCHOR_RATING:g}, is not in these battles)")
+                  f"at {ANCHOR_RATING:g}, is not in {which})")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -63,41 +62,23 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _epoch(text: Any) -> float | None:
-    """Seconds since 1970 of an ISO 8601 time (a judgment's `created`, a vote's `time`), else None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def _tstamps(run: RunFiles, battles: list[dict[str, Any]]) -> tuple[list[float], str | None]:
-    """Each battle's `tstamp` (FastChat sorts battles by it before its online Elo) and a note on where the values
-    come from (None when every battle recorded its own). A battle's time is its own `tstamp`, else its vote's
-    `time`, else the `created` time of its last judged game; equal times are moved apart by microseconds in
-    battle order so that any sort gives one order. Without a time for every battle: 0, 1, 2, ... in battle order."""
+def _tstamps(battles: list[dict[str, Any]]) -> tuple[list[float], str | None]:
+    """Each battle's `tstamp` (FastChat sorts battles by it before its online Elo, and `arena rate --method
+    elo` plays them in its order when every battle has one) and a note on what the values are (None when
+    every battle recorded its own, which are written as they are). Otherwise every row's tstamp is its
+    position, 0, 1, 2, ...: the time order is then the battle order the run is rated in (judgment or vote
+    times are out of that order, so they would change the online Elo ratings of the exported file)."""
     own = [_number(b.get("tstamp")) for b in battles]
-    if all(t is not None for t in own):
+    lacking = sum(t is None for t in own)
+    if not lacking:
         return own, None  # type: ignore[return-value]
-    created = {j.get("key"): _epoch(j.get("created")) for j in run.records("judgments.jsonl")}
-    times: list[float | None] = []
-    for b, t in zip(battles, own):
-        games = [created.get(k) for k in b.get("games") or []]
-        decided = max(games) if games and None not in games else None  # type: ignore[type-var]
-        times.append(t if t is not None else _epoch(b.get("time")) if b.get("time") is not None else decided)
-    if any(t is None for t in times):
-        return [float(i) for i in range(len(battles))], (
-            f"{sum(t is None for t in times)} of {len(battles)} battles record no time (no tstamp, vote time or "
-            "judgment `created`): every row's tstamp is its position in battles.jsonl (0, 1, 2, ...), so FastChat's "
-            "time order is the run's battle order")
-    out, last = list(times), -math.inf
-    for i in sorted(range(len(times)), key=lambda k: (times[k], k)):
-        out[i] = last = max(times[i], last + 1e-6)  # type: ignore[type-var]
-    return out, ("tstamp: the time each battle was decided (its own tstamp, vote time, or its last judgment's "
-                 "`created`), equal times moved apart by microseconds in battle order")  # type: ignore[return-value]
+    timed = len(battles) - lacking
+    return [float(i) for i in range(len(battles))], (
+        f"{lacking} of {len(battles)} battles have no tstamp of their own: every row's tstamp is its "
+        "position in battles.jsonl (0, 1, 2, ...), so FastChat's time order is the run's battle order "
+        "(the order `arena rate --method elo` plays it in)"
+        + (f"; the {timed} recorded tstamps are not written (some battles only: they cannot order the rest)"
+           if timed else ""))
 
 
 def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
@@ -105,11 +86,14 @@ def chatbot_arena(run: RunFiles, out: Path) -> dict[str, int]:
     `tstamp` on every row (FastChat's elo_analysis sorts by it)."""
     rows = []
     battles = run.records("battles.jsonl")
-    stamps, stamp_note = _tstamps(run, battles)
+    stamps, stamp_note = _tstamps(battles)
     for b, stamp in zip(battles, stamps):
         src = b.get("source") if isinstance(b.get("source"), dict) else {}
         row = {k: b[k] for k in src["fields"] if k in b} if src.get("fields") else _clean_battle_row(b)
-        row.setdefault("tstamp", stamp)  # an imported row keeps its own
+        if stamp_note is None:
+            row.setdefault("tstamp", stamp)  # every battle has its own: an imported row keeps it as written
+        else:
+            row["tstamp"] = stamp
         rows.append(row)
     if not rows:
         raise ArenaError(f"{run.path}: no battles to export (battles.jsonl is missing or empty)",

@@ -369,9 +369,10 @@ def _run_boards(run: RunFiles, convention: str, bootstrap: int | None, seed: int
         anony = np.array([r.get("anony", True) is True for r in raw])
         if category is not None:
             anony = anony[np.array([str(r.get("category")) == category for r in raw])]
-        if not anony.all():
+        if anony.any() and not anony.all():
             battles = battles[anony]
-        boards.append(bt_board(battles, "Chatbot Arena (Bradley-Terry, anonymous battles)", bt_rounds, seed,
+        which = "anonymous battles" if anony.any() else "all battles: none is anonymous"
+        boards.append(bt_board(battles, f"Chatbot Arena (Bradley-Terry, {which})", bt_rounds, seed,
                                chatbot_arena=True))
         return boards
     if tool in ("mt-bench", "evalscope"):

@@ -169,12 +169,17 @@ def _rate(bundle: Bundle, run: RunDir, bootstrap: int, seed: int) -> dict[str, A
                             baseline=bundle.baseline if bundle.baseline in models else None)
     source = run.path / "battles.jsonl"
     if bundle.tool == "chatbot-arena":
-        anonymous = [b for b in bundle.battles if b.get("anony", True) is True]
-        if len(anonymous) < len(bundle.battles):
+        rated, which = [b for b in bundle.battles if b.get("anony", True) is True], "these battles"
+        if not rated:  # nothing to rate the anonymous way: all battles, and say so
+            rated = bundle.battles
+            bundle.notes.append(f"no anonymous battles (anony=true): the leaderboard rates all {len(rated)} "
+                                "battles (Chatbot Arena's counts anonymous battles only)")
+        elif len(rated) < len(bundle.battles):
             # Chatbot Arena's leaderboard counts anonymous battles only: rate those, keep all in battles.jsonl
-            source = run.path / ANONYMOUS_FILENAME
-            write_jsonl_atomic(source, anonymous)
-        anchor, scale_note = board_scale({b["model_a"] for b in anonymous} | {b["model_b"] for b in anonymous})
+            source, which = run.path / ANONYMOUS_FILENAME, "the anonymous battles"
+            write_jsonl_atomic(source, rated)
+        models = {b["model_a"] for b in rated} | {b["model_b"] for b in rated}
+        anchor, scale_note = board_scale(models, which=which)
         options = RatingOptions(bootstrap=bootstrap, seed=seed, anchor=anchor)
         bundle.notes.append(f"leaderboard {scale_note}")
     try:

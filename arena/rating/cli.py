@@ -15,7 +15,7 @@ from typing import Any
 
 from arena.errors import ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
-from arena.rating.io import rating_source
+from arena.rating.io import chatbot_arena_run, rating_source
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
 from arena.rating.progress import rounds_bar
 from arena.rating.summary import ENGINES, battles_for_rating
@@ -117,10 +117,23 @@ def output_format(chosen: str | None, output: Path | None) -> str:
 
 
 def input_files(source: str | Path) -> set[Path]:
-    """The files `arena rate` reads for SOURCE (a file, a run folder or a folder of Parquet files, a glob)."""
+    """The files `arena rate` reads as battles for SOURCE: a file; a run folder's battles.jsonl(.gz) and,
+    for a Chatbot Arena import, battles.anonymous.jsonl (not its other files: a leaderboard written there
+    earlier); a folder or glob of Parquet files."""
+    from arena.errors import DataError
+    from arena.rating.duck import parquet_files
+    from arena.rating.io import ANONYMOUS_FILENAME, BATTLES_FILENAME
+
     path = Path(source)
+    try:
+        parquet = parquet_files(source)
+    except DataError:  # a glob rating refuses: it is refused there, with this message
+        parquet = None
+    if parquet is not None:
+        return {p.resolve() for p in parquet}
     if path.is_dir():
-        return {p.resolve() for p in path.iterdir() if p.is_file()}
+        names = (BATTLES_FILENAME, BATTLES_FILENAME + ".gz", ANONYMOUS_FILENAME)
+        return {(path / n).resolve() for n in names if (path / n).is_file()}
     if path.exists():
         return {path.resolve()}
     return {Path(p).resolve() for p in glob.glob(str(source))}
@@ -160,6 +173,10 @@ def run_rate(args: argparse.Namespace) -> int:
     source, note = rating_source(args.battles)  # a Chatbot Arena import run: its anonymous battles
     if note:
         print(f"note: {note}", file=sys.stderr)
+    from arena.rating.duck import left_out
+
+    if skipped := left_out(source):  # a folder of Parquet files: its other files are not battles
+        print(f"note: {skipped}", file=sys.stderr)
     # the fitting modules (scipy.optimize, scipy.special: ~0.3 s) import beside the read, which spends
     # most of its time in pyarrow's parser without the GIL; an import error surfaces at the imports below
     preload = threading.Thread(target=_import_quietly, args=(_FIT_MODULES,), daemon=True)
@@ -184,7 +201,7 @@ def run_rate(args: argparse.Namespace) -> int:
             warnings = list(result.warnings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if note and options.anchor is None and options.baseline is None:
+    if options.anchor is None and options.baseline is None and chatbot_arena_run(args.battles):
         from arena.interop.chatbot_arena import ANCHOR_MODEL, ANCHOR_RATING
 
         if ANCHOR_MODEL in set(result.table["model"]):  # the run's board is on Chatbot Arena's scale

@@ -24,7 +24,8 @@ ROW_BITS = 40  # a battle's order key is file index << ROW_BITS | row in file
 
 def parquet_files(pattern: str | Path) -> list[Path] | None:
     """The sorted Parquet files of a glob or a folder of .parquet files; None for anything else. An existing path
-    is taken as it is, glob characters in its name or not."""
+    is taken as it is, glob characters in its name or not. A folder's other files (`arena rate -o` outputs,
+    dataset metadata) are left out (left_out names them); a glob must match Parquet files only."""
     text = str(pattern)
     path = Path(text)
     is_glob = any(c in text for c in GLOB_CHARS) and not path.exists()
@@ -32,17 +33,36 @@ def parquet_files(pattern: str | Path) -> list[Path] | None:
         found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not found:
             raise DataError(f"{text}: no file matches this pattern", hint="quote the glob, e.g. 'logs/*.parquet'")
-    elif path.is_dir() and not any((path / n).is_file() for n in ("battles.jsonl", "battles.jsonl.gz")):
-        found = sorted(path.glob("*.parquet"))
-        if found:  # other battle files beside them would be left out without a word: the glob's error
-            other = sorted(p for p in path.iterdir() if p.is_file() and _battle_file(p) and p not in found)
-            if other:
-                _only_parquet(text, other, folder=True)
+    elif _parquet_folder(path):
+        found = sorted(p for p in path.glob("*.parquet") if p.is_file())
     else:
         return None
     if not found or any(p.suffix.lower() != ".parquet" for p in found):
         return _only_parquet(text, found) if is_glob else None
     return found
+
+
+def _parquet_folder(path: Path) -> bool:
+    """Whether PATH is a folder rated as a set of Parquet files (not a run folder holding battles.jsonl)."""
+    return path.is_dir() and not any((path / n).is_file() for n in ("battles.jsonl", "battles.jsonl.gz")) \
+        and any(p.is_file() for p in path.glob("*.parquet"))
+
+
+def left_out(pattern: str | Path) -> str | None:
+    """A note naming the files with a battles suffix (.jsonl, .json, .csv) that rating a folder of Parquet
+    files leaves out (e.g. `arena rate -o` outputs, dataset_info.json), or None."""
+    path = Path(pattern)
+    if not _parquet_folder(path):
+        return None
+    other = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() != ".parquet"
+                   and not p.name.startswith(".") and _battle_file(p))
+    if not other:
+        return None
+    count = sum(1 for p in path.glob("*.parquet") if p.is_file())
+    shown = ", ".join(other[:6]) + (f" and {len(other) - 6} more" if len(other) > 6 else "")
+    files = f"{count} Parquet file" + ("s" if count != 1 else "")
+    rest = f"{len(other)} other file" + ("s" if len(other) != 1 else "")
+    return f"{path}: rating its {files}; left out {rest}: {shown} (rate a file on its own by naming it)"
 
 
 def _battle_file(path: Path) -> bool:
@@ -56,15 +76,12 @@ def _battle_file(path: Path) -> bool:
     return True
 
 
-def _only_parquet(text: str, found: list[Path], folder: bool = False) -> list[Path]:
-    """A glob, or a folder of Parquet files, must hold Parquet battle files only."""
+def _only_parquet(text: str, found: list[Path]) -> list[Path]:
+    """A glob must match Parquet battle files only."""
     other = [p.name for p in found if p.suffix.lower() != ".parquet"][:3]
-    if folder:
-        raise DataError(f"{text}: the folder holds battle files that are not Parquet ({', '.join(other)}) beside "
-                        "its Parquet files", hint="rate each file on its own, move them out, or pass only the "
-                        f"Parquet files: '{Path(text) / '*.parquet'}'")
     raise DataError(f"{text}: the pattern matches files that are not Parquet ({', '.join(other)})",
-                    hint="battle sets given by a pattern must be .parquet files")
+                    hint="battle sets given by a pattern must be .parquet files: e.g. "
+                         f"'{Path(text).parent / '*.parquet'}'")
 
 
 def _connect():

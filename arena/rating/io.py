@@ -57,14 +57,33 @@ def resolve_battles_path(path: Path) -> Path:
 def rating_source(path: Path) -> tuple[Path, str | None]:
     """What `arena rate` rates for PATH, and a note to show: a Chatbot Arena import run folder holding
     battles.anonymous.jsonl gives that file (its leaderboard, like Chatbot Arena's, counts anonymous battles
-    only); anything else is PATH itself."""
+    only), or, when that file holds no battle (no battle is anonymous), the run's battles.jsonl, all of them;
+    anything else is PATH itself."""
     path = Path(path)
     anonymous = path / ANONYMOUS_FILENAME
-    if not (path.is_dir() and anonymous.is_file() and _run_tool(path) == "chatbot-arena"):
+    if not (path.is_dir() and anonymous.is_file() and chatbot_arena_run(path)):
         return path, None
+    if not _has_record(anonymous):
+        return path, (f"{path}: no anonymous battles ({ANONYMOUS_FILENAME} is empty): rating all of the "
+                      "run's battles, as its leaderboard does")
     note = (f"{path}: rating the run's anonymous battles ({ANONYMOUS_FILENAME}), as its leaderboard does; "
             f"to rate all battles pass {path / BATTLES_FILENAME}")
     return anonymous, note
+
+
+def chatbot_arena_run(path: Path) -> bool:
+    """Whether PATH is a run folder imported from Chatbot Arena battles (its leaderboard's scale and battles
+    follow Chatbot Arena's)."""
+    return Path(path).is_dir() and _run_tool(Path(path)) == "chatbot-arena"
+
+
+def _has_record(path: Path) -> bool:
+    """Whether a JSONL file has a line that is not blank (read up to the first one)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return any(line.strip() for line in fh)
+    except OSError:
+        return True  # unreadable: reading it for the ratings gives the error that names it
 
 
 def _run_tool(path: Path) -> str | None:

@@ -205,6 +205,18 @@ def in_time_order(battles: pd.DataFrame) -> pd.DataFrame:
     return battles.iloc[np.argsort(times, kind="stable")].reset_index(drop=True)
 
 
+def time_order_note(battles: pd.DataFrame) -> str | None:
+    """Why online Elo plays the battles in file order although some carry a time: how many have no usable
+    tstamp (missing, not a number, or a number written as JSON text); None when all or none have one."""
+    if TIME_COLUMN not in battles or not len(battles):
+        return None
+    lacking = int(np.isnan(battles[TIME_COLUMN].to_numpy(float)).sum())
+    if lacking == 0 or lacking == len(battles):
+        return None
+    return (f"{lacking} of {len(battles)} battles have no usable tstamp (a number of seconds; text such as "
+            "\"1700000000\" in JSON is not one): online Elo played all battles in file order, not by time")
+
+
 def _shift(
     ratings: np.ndarray,
     models: list[str],
@@ -244,6 +256,8 @@ def rate_battles(
     anchor, baseline = _normalisation(models, options, strict, warnings)
     style = None
     if options.method == "elo":
+        if note := time_order_note(battles):
+            warnings.append(note)
         point, draws = _fit_elo(battles, counts, options, anchor, baseline)
         rating = _median_or(draws, point)
     else:
