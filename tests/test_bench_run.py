@@ -184,13 +184,19 @@ def test_task_path_resolution_order_current_directory_first(tmp_path, monkeypatc
     assert msg and "bench.tasks[0].path" in msg and str(tmp_path / "nope.jsonl") in msg
 
 
+def scored_once_without_retries(tmp_path: Path, srv: FakeOpenAI) -> Path:
+    """The bench config of `_config` with retries off, run once (every item answered); its path."""
+    cfg_path = _config(tmp_path, srv)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["generation"]["max_retries"] = 0
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert bench_main(["-c", str(cfg_path), "--no-progress"]) == 0
+    return cfg_path
+
+
 def test_a_rescore_that_fails_keeps_the_old_measurement_whole(tmp_path, capsys):
     with FakeOpenAI(reply=_reply) as srv:
-        cfg_path = _config(tmp_path, srv)
-        cfg = yaml.safe_load(cfg_path.read_text())
-        cfg["generation"]["max_retries"] = 0
-        cfg_path.write_text(yaml.safe_dump(cfg))
-        assert bench_main(["-c", str(cfg_path), "--no-progress"]) == 0
+        cfg_path = scored_once_without_retries(tmp_path, srv)
         before = json.loads((tmp_path / "ws" / "bench" / "m1.json").read_text())
         assert before["scores"]["sci"] == 0.75 and before["details"]["sci"]
         for f in (tmp_path / "ws" / "answers").glob("*.jsonl"):

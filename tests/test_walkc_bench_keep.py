@@ -14,7 +14,7 @@ from openai_server import FakeOpenAI
 from test_bench_loglik import _config as ll_config
 from test_bench_loglik import scripted_completions
 from test_bench_metrics_run import _write as write_ref_files
-from test_bench_run import _config, _reply
+from test_bench_run import _reply, scored_once_without_retries
 
 from arena.bench.cli import main as bench_main
 from arena.bench.configfile import load_bench_config
@@ -31,11 +31,7 @@ def _runs(tmp_path: Path) -> list[Path]:
 
 def test_endpoint_down_rerun_keeps_the_stored_score_and_a_partial_rerun_replaces_it(tmp_path, capsys):
     with FakeOpenAI(reply=_reply) as srv:
-        cfg_path = _config(tmp_path, srv)
-        cfg = yaml.safe_load(cfg_path.read_text())
-        cfg["generation"]["max_retries"] = 0
-        cfg_path.write_text(yaml.safe_dump(cfg))
-        assert bench_main(["-c", str(cfg_path), "--no-progress"]) == 0
+        cfg_path = scored_once_without_retries(tmp_path, srv)
         before = _saved(tmp_path)
         first_run = _runs(tmp_path)[-1].name
         assert before["scores"]["sci"] == 0.75
