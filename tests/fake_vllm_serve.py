@@ -23,13 +23,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message: str) -> None:
-    """Write one log line to stdout (the server log)."""
-    print(f"INFO fake-vllm: {message}", flush=True)
+    """Write one log line to stdout (the server log), whole: request threads log at the same time."""
+    with _LOG_LOCK:
+        sys.stdout.write(f"INFO fake-vllm: {message}\n")
+        sys.stdout.flush()
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

@@ -83,7 +83,7 @@ def test_vllm_candidate_is_launched_and_stopped(tmp_path, questions_file, capsys
     assert _perf("-c", str(cfg), "--requests", "2") == 2  # the stand-in server does not stream
     assert "does not stream" in capsys.readouterr().err
     assert (tmp_path / "ws" / "perf" / "logs" / "vllm-served.log").exists()
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert "/models/served" not in ps
     assert not list((tmp_path / "ws" / "perf").glob("*.json"))  # nothing measured, nothing written
 

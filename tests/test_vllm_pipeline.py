@@ -22,7 +22,8 @@ def _vllm(name: str, gpus: list[int], **kw) -> dict:
 
 
 def _alive(marker: str) -> bool:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    # -ww: full command lines (under pytest ps cut them at 80 columns, so a long checkout path hid the marker)
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     return any("fake_vllm_serve.py" in line and marker in line for line in out.splitlines())
 
 
@@ -185,18 +186,20 @@ def test_a_sigkilled_arena_leaves_no_server(tmp_path, questions_file):
     cfg = write_config(tmp_path, questions_file, [_vllm("orphan", [0], env=env)])
     proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "run", "-c", str(cfg), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    deadline = time.monotonic() + 30
-    log = None
-    while time.monotonic() < deadline:
-        found = list((tmp_path / "ws" / "runs").glob("*/logs/vllm-orphan.log"))
-        if found and "chat reply" not in found[0].read_text() and "listening at" in found[0].read_text():
-            log = found[0]
-            break
-        time.sleep(0.1)
-    assert log is not None, "the server did not start"
-    assert _alive("/models/orphan")
-    proc.kill()
-    proc.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 30
+        log = None
+        while time.monotonic() < deadline:
+            found = list((tmp_path / "ws" / "runs").glob("*/logs/vllm-orphan.log"))
+            if found and "chat reply" not in found[0].read_text() and "listening at" in found[0].read_text():
+                log = found[0]
+                break
+            time.sleep(0.1)
+        assert log is not None, "the server did not start"
+        assert _alive("/models/orphan")
+    finally:
+        proc.kill()  # what the test is about; also when an assertion above failed
+        proc.wait(timeout=10)
     deadline = time.monotonic() + 20
     while _alive("/models/orphan") and time.monotonic() < deadline:
         time.sleep(0.2)
