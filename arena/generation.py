@@ -382,14 +382,12 @@ def check_vllm_launcher(cand: VLLMCandidate) -> None:
     """The launcher of a vLLM candidate (command[0]) must exist: found on PATH, or a path to an executable
     file. Checked before any candidate generates, not when the server is launched after them."""
     import os
-    import shutil
 
-    exe = cand.command[0]
-    if os.sep in exe:
-        found = exe if os.path.isfile(exe) and os.access(exe, os.X_OK) else None
-    else:  # on the PATH the server gets (the candidate's env may set its own), as the launch looks it up
-        found = shutil.which(exe, path=(cand.env or {}).get("PATH", os.environ.get("PATH")))
-    if found is None:
+    from arena.backends.vllm_server import locate_launcher
+
+    exe = cand.command[0]  # looked up on the PATH the server gets, as the launch does
+    found = locate_launcher(exe, (cand.env or {}).get("PATH", os.environ.get("PATH")))
+    if found is None or not os.access(found, os.X_OK):
         where = "is not an executable file" if os.sep in exe else "is not found on PATH"
         raise ConfigError(f"candidate '{cand.name}': the vLLM launcher {exe!r} (command[0]) {where}",
                           hint="install vLLM into this environment (from the Arena checkout: pip install -e "

@@ -155,10 +155,8 @@ class VLLMServer:
         """`argv` run under vllm_guard.py, which stops the server if this process is killed outright (SIGKILL,
         the OOM killer: no handler runs then). The launcher is looked up first, so a missing one is still an
         OSError here, as without the guard."""
-        import shutil
-
-        exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=self.process_env().get("PATH"))
-        if exe is None or not os.path.isfile(exe):
+        exe = locate_launcher(argv[0], self.process_env().get("PATH"))
+        if exe is None:
             raise FileNotFoundError(2, "No such file or directory", argv[0])
         if not os.access(exe, os.X_OK):
             raise PermissionError(13, "Permission denied", argv[0])
@@ -462,6 +460,15 @@ def plan_waves(gpu_sets: list[set[int] | None], ports: list[int | None] | None =
             waves.append([index])
             used.append(None if gpus is None else set(gpus))
     return waves
+
+
+def locate_launcher(exe: str, path: str | None) -> str | None:
+    """command[0] as the launch finds it: a path as given, a bare name on `path` (the server's PATH, which the
+    candidate's env may set); None when there is no such file."""
+    import shutil
+
+    found = exe if os.sep in exe else shutil.which(exe, path=path)
+    return found if found is not None and os.path.isfile(found) else None
 
 
 def servers_clash(gpus_a: set[int] | None, port_a: int | None, gpus_b: set[int] | None, port_b: int | None) -> bool:
