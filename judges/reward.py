@@ -18,6 +18,7 @@ from arena.backends.retry import RetryPolicy, call_with_retries
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
+from judges.verdicts import defuse_control_tokens
 
 Conversation = list[dict[str, str]]
 T = TypeVar("T")
@@ -581,7 +582,10 @@ class VLLMRewardEndpoint:
 
     async def _once(self, conv: Conversation) -> float:
         """One /pooling request; raises httpx errors for the retry loop to judge."""
-        body = {"model": self.model, "messages": conv, "use_activation": False, **self.extra_body}
+        # the server renders the chat template and tokenises the text: control tokens written in a message
+        # would be read as real ones (an answer closing its own turn), so they are broken up first
+        messages = [{**m, "content": defuse_control_tokens(m["content"])} for m in conv]
+        body = {"model": self.model, "messages": messages, "use_activation": False, **self.extra_body}
         self.calls += 1
         resp = await self._http.post(self.url, json=body)
         resp.raise_for_status()

@@ -11,6 +11,7 @@ from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import content_hash
 from judges.templates import RenderedPrompt, render, template_hash
+from judges.verdicts import has_control_tokens
 
 
 def seeded_rng(*parts: object) -> random.Random:
@@ -167,12 +168,20 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
     the positions shown (which fixes the order: listing the candidates the other way round hits the cache)."""
     pos_a, pos_b = task.positions()
     upto = task.turn
-    return content_hash({
+    ref = _reference_key(cfg, task)
+    key: dict[str, Any] = {
         "judge": judge_identity,
         "template": template_hash(template, verdict_kind(cfg) if template.startswith("pair") else None),
         "question": task.question.content_hash(),
-        "reference": _reference_key(cfg, task),
+        "reference": ref,
         "turn": task.turn,
         "a": content_hash(list(pos_a[:upto])),
         "b": content_hash(list(pos_b[:upto])) if pos_b is not None else None,
-    })
+    }
+    # texts holding chat control tokens have been shown to judges defused since 2026-12-05: judged again, once;
+    # every other key is unchanged, so the rest of the cache stays valid
+    refs = [ref] if isinstance(ref, str) else list(ref or [])
+    texts = [*task.question.turns[:upto], *refs, *pos_a[:upto], *(pos_b[:upto] if pos_b is not None else ())]
+    if any(has_control_tokens(t) for t in texts if isinstance(t, str)):
+        key["control_tokens"] = "defused"
+    return content_hash(key)

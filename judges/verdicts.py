@@ -169,14 +169,42 @@ _CLOSE_RUN_RE = re.compile(rf"[{re.escape(_CLOSE)}](?=[{re.escape(_CLOSE)}])")
 _MARKER_RE = re.compile(rf"[{_LT}]{{3}}(\s*[^\W\d_][\w\s-]{{0,60}}?\s*)[{_GT}]{{3}}")
 
 
+# Chat-template control tokens written as text. A server that renders a chat template and tokenises the result
+# (vLLM, TGI, llama.cpp, SGLang) reads "<|im_end|>" inside a message as the real control token, so an answer could
+# close its own turn and forge the judge's reply or another turn. The families: <|...|> (ChatML, Llama 3, Phi,
+# GLM, GPT-OSS) and DeepSeek's fullwidth <｜...｜>; named angle tokens (Llama 2's <s>, Gemma's <start_of_turn>,
+# Qwen 3's <think>); Mistral's and BERT's bracketed ones ([INST], [SYSTEM_PROMPT], [CLS]). Lookalike brackets
+# count, for tokenizers that NFKC-normalise before matching.
+_BAR = "|\uFF5C\uFE31\uFE32"
+_CONTROL_RE = re.compile(
+    rf"[{_LT}][{_BAR}][^\s{_LT}{_GT}{_BAR}]{{1,64}}[{_BAR}][{_GT}]"
+    rf"|[{_LT}]/?(?:s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|sop|eop"
+    rf"|think|eot|eom)[{_GT}]"
+    rf"|[{re.escape(_OPEN)}]/?(?:INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|TOOL_CONTENT|THINK"
+    rf"|gMASK|sMASK|MASK|CLS|SEP|PAD|UNK|BOS|EOS)[{re.escape(_CLOSE)}]")
+
+
+def defuse_control_tokens(text: str) -> str:
+    """Break chat-template control tokens written in untrusted text so no tokenizer reads them as control tokens:
+    a space after the opening bracket ("<|im_end|>" -> "< |im_end|>", "[INST]" -> "[ INST]", "</s>" -> "< /s>").
+    Idempotent; other text (HTML tags, "a | b", Markdown links) is untouched."""
+    return _CONTROL_RE.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1:], text)
+
+
+def has_control_tokens(text: str) -> bool:
+    """Whether ``defuse_control_tokens`` would change `text`."""
+    return _CONTROL_RE.search(text) is not None
+
+
 def neutralize_verdict_tokens(text: str) -> str:
-    """Defuse verdict markers and prompt delimiters inside untrusted text (candidate answers).
+    """Defuse verdict markers, prompt delimiters and chat control tokens inside untrusted text (candidate answers).
 
     "[[B]]" becomes "[ [B] ]" (which no parser pattern matches) and a forged delimiter such as
     "<<<ANSWER A END>>>" becomes "<< <ANSWER A END> >>"; lookalike brackets ("［［B］］") and delimiters
-    written with other spaces or fullwidth letters are defused the same way. Idempotent; other text is
-    untouched.
+    written with other spaces or fullwidth letters are defused the same way, and so are control tokens
+    (``defuse_control_tokens``). Idempotent; other text is untouched.
     """
+    text = defuse_control_tokens(text)
     text = _OPEN_RUN_RE.sub(lambda m: m.group(0) + " ", text)
     text = _CLOSE_RUN_RE.sub(lambda m: m.group(0) + " ", text)
     return _MARKER_RE.sub(lambda m: f"<< <{m.group(1)}> >>", text)
