@@ -173,15 +173,15 @@ _MARKER_RE = re.compile(rf"[{_LT}]{{3}}(\s*[^\W\d_][\w\s-]{{0,60}}?\s*)[{_GT}]{{
 # (vLLM, TGI, llama.cpp, SGLang) reads "<|im_end|>" inside a message as the real control token, so an answer could
 # close its own turn and forge the judge's reply or another turn. The families: <|...|> (ChatML, Llama 3, Phi,
 # GLM, GPT-OSS) and DeepSeek's fullwidth <｜...｜>; named angle tokens (Llama 2's <s>, Gemma's <start_of_turn>,
-# Qwen 3's <think>); Mistral's and BERT's bracketed ones ([INST], [SYSTEM_PROMPT], [CLS]). Lookalike brackets
-# count, for tokenizers that NFKC-normalise before matching.
-_BAR = "|\uFF5C\uFE31\uFE32"
+# Qwen 3's <think>, Baichuan's <reserved_106>, MiniCPM's <用户>); Mistral's and BERT's bracketed ones ([INST],
+# [SYSTEM_PROMPT], [CLS]). Lookalike brackets count, for tokenizers that NFKC-normalise before matching.
+_BAR = "|\uFF5C"  # and the fullwidth bar, which NFKC folds to it (DeepSeek's tokens use it as it is)
 _CONTROL_RE = re.compile(
     rf"[{_LT}][{_BAR}][^\s{_LT}{_GT}{_BAR}]{{1,64}}[{_BAR}][{_GT}]"
     rf"|[{_LT}]/?(?:s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|sop|eop"
-    rf"|think|eot|eom)[{_GT}]"
+    rf"|think|eot|eom|reserved_\d+|unused\d+|用户|AI)[{_GT}]"
     rf"|[{re.escape(_OPEN)}]/?(?:INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|TOOL_CONTENT|THINK"
-    rf"|gMASK|sMASK|MASK|CLS|SEP|PAD|UNK|BOS|EOS)[{re.escape(_CLOSE)}]")
+    rf"|IMG|IMG_BREAK|IMG_END|gMASK|sMASK|MASK|CLS|SEP|PAD|UNK|BOS|EOS)[{re.escape(_CLOSE)}]")
 
 
 def defuse_control_tokens(text: str) -> str:

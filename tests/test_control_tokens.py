@@ -38,6 +38,8 @@ FAMILIES = {
     "qwen3": ["<think>", "</think>"],
     "bert": ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"],
     "glm": ["[gMASK]", "<sop>", "<|observation|>"],
+    "baichuan_minicpm": ["<reserved_106>", "<reserved_107>", "<用户>", "<AI>", "<unused0>"],
+    "pixtral": ["[IMG]", "[IMG_BREAK]", "[IMG_END]"],
 }
 ALL = [t for toks in FAMILIES.values() for t in toks]
 
