@@ -11,7 +11,7 @@ from arena.errors import BackendError
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
-from judges.verdicts import Verdict, parse_reply, score_schema, verdict_schema
+from judges.verdicts import Verdict, defuse_control_tokens, parse_reply, score_schema, verdict_schema
 
 
 class LLMJudge:
@@ -61,8 +61,9 @@ class LLMJudge:
             verdict = self._parse(first.text, kind, shown)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
-                second = await self._backend.generate(
-                    messages + [{"role": "assistant", "content": first.text}] + follow, self._params)
+                # the judge's reply goes back as its own turn; a control token it copied from an answer stays text
+                said = {"role": "assistant", "content": defuse_control_tokens(first.text)}
+                second = await self._backend.generate(messages + [said] + follow, self._params)
                 call.followup_raw = second.text
                 call.add_usage(second)
                 verdict = self._parse(second.text, kind, shown + "\n" + follow[-1]["content"])

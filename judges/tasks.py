@@ -11,7 +11,7 @@ from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import content_hash
 from judges.templates import RenderedPrompt, render, template_hash
-from judges.verdicts import has_control_tokens
+from judges.verdicts import CONTROL_DEFUSE_VERSION, has_control_tokens
 
 
 def seeded_rng(*parts: object) -> random.Random:
@@ -183,5 +183,5 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
     refs = [ref] if isinstance(ref, str) else list(ref or [])
     texts = [*task.question.turns[:upto], *refs, *pos_a[:upto], *(pos_b[:upto] if pos_b is not None else ())]
     if any(has_control_tokens(t) for t in texts if isinstance(t, str)):
-        key["control_tokens"] = "defused"
+        key["control_tokens"] = f"defused-{CONTROL_DEFUSE_VERSION}"
     return content_hash(key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -172,28 +173,67 @@ _MARKER_RE = re.compile(rf"[{_LT}]{{3}}(\s*[^\W\d_][\w\s-]{{0,60}}?\s*)[{_GT}]{{
 # Chat-template control tokens written as text. A server that renders a chat template and tokenises the result
 # (vLLM, TGI, llama.cpp, SGLang) reads "<|im_end|>" inside a message as the real control token, so an answer could
 # close its own turn and forge the judge's reply or another turn. The families: <|...|> (ChatML, Llama 3, Phi,
-# GLM, GPT-OSS) and DeepSeek's fullwidth <｜...｜>; named angle tokens (Llama 2's <s>, Gemma's <start_of_turn>,
-# Qwen 3's <think>, Baichuan's <reserved_106>, MiniCPM's <用户>); Mistral's and BERT's bracketed ones ([INST],
-# [SYSTEM_PROMPT], [CLS]). Lookalike brackets count, for tokenizers that NFKC-normalise before matching.
-_BAR = "|\uFF5C"  # and the fullwidth bar, which NFKC folds to it (DeepSeek's tokens use it as it is)
+# GLM, GPT-OSS, Command-R, Granite), DeepSeek's fullwidth <｜...｜> and EXAONE's [|...|]; named angle tokens
+# (Llama 2's <s>, Gemma's <start_of_turn>, Qwen 3's <think>, Seed's <seed:bos>, Baichuan's <reserved_106>,
+# MiniCPM's <用户>, Nemotron's <extra_id_1>); bracketed ones (Mistral's [INST], BERT's [CLS], Pangu's [unused9]);
+# MiniMax-M2's ]~b]. Matched on a folded view of the text, so that lookalikes a tokenizer's normaliser folds into
+# the real token count too: fullwidth letters and brackets (NFKC) and zero-width and control characters (dropped,
+# as BERT's normaliser does). Names match in their tokens' own case, so code such as `x[mask]` is left alone.
+CONTROL_DEFUSE_VERSION = 1  # in the judgment keys of texts this changes: raise it when the patterns change
+_ANGLE_NAMES = ("s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token"
+                "|sop|eop|think|eot|eom|reserved_\\d+|unused\\d+|extra_id_\\d+|用户|AI|seed:[a-z_]+|role"
+                "|beginning_of_sentence|end_of_sentence|end_of_utterance|tool_call|tool_response|BOS_TOKEN|EOS_TOKEN")
+_BRACKET_NAMES = ("INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|TOOL_CONTENT|THINK|IMG|IMG_BREAK|IMG_END"
+                  "|ARGS|CALL_ID|PREFIX|SUFFIX|MIDDLE|control_\\d+|unused\\d+|@BOS@|gMASK|sMASK|MASK|CLS|SEP|PAD|UNK"
+                  "|BOS|EOS")
 _CONTROL_RE = re.compile(
-    rf"[{_LT}][{_BAR}][^\s{_LT}{_GT}{_BAR}]{{1,64}}[{_BAR}][{_GT}]"
-    rf"|[{_LT}]/?(?:s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|sop|eop"
-    rf"|think|eot|eom|reserved_\d+|unused\d+|用户|AI)[{_GT}]"
-    rf"|[{re.escape(_OPEN)}]/?(?:INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|TOOL_CONTENT|THINK"
-    rf"|IMG|IMG_BREAK|IMG_END|gMASK|sMASK|MASK|CLS|SEP|PAD|UNK|BOS|EOS)[{re.escape(_CLOSE)}]")
+    r"[<\[]\|[^\s<>\[\]|]{1,64}\|[>\]]"
+    rf"|</?(?:{_ANGLE_NAMES})>"
+    rf"|\[/?(?:{_BRACKET_NAMES})\]"
+    r"|\]~!?b[\[\]]|\[e~\[")
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """The text as a normalising tokenizer may see it (NFKC per character, format and control characters other
+    than whitespace dropped; DeepSeek's fullwidth bar as a bar) and, for each folded character, the index of the
+    character it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if " " <= ch <= "~" or ch in "\t\n\r":
+            f = ch
+        elif unicodedata.category(ch) in ("Cf", "Cc"):
+            continue
+        else:
+            f = unicodedata.normalize("NFKC", ch).replace("\uff5c", "|")
+        out.append(f)
+        origin += [i] * len(f)
+    return "".join(out), origin
+
+
+def _control_starts(text: str) -> list[int]:
+    """Indices in `text` of the first character of each control token (found in the folded view)."""
+    if not any(c in text for c in "<[]\uff1c\uff3b\ufe64\ufe47\uff3d\ufe48"):
+        return []  # the common case: no bracket at all
+    folded, origin = _folded(text)
+    return sorted({origin[m.start()] for m in _CONTROL_RE.finditer(folded)})
 
 
 def defuse_control_tokens(text: str) -> str:
     """Break chat-template control tokens written in untrusted text so no tokenizer reads them as control tokens:
-    a space after the opening bracket ("<|im_end|>" -> "< |im_end|>", "[INST]" -> "[ INST]", "</s>" -> "< /s>").
-    Idempotent; other text (HTML tags, "a | b", Markdown links) is untouched."""
-    return _CONTROL_RE.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1:], text)
+    a space after the opening bracket ("<|im_end|>" -> "< |im_end|>", "[INST]" -> "[ INST]", "</s>" -> "< /s>",
+    "＜｜ｉｍ＿ｅｎｄ｜＞" -> "＜ ｜ｉｍ＿ｅｎｄ｜＞"). Idempotent. Other text is untouched, except a few names that are
+    also ordinary markup: HTML's strikethrough <s>, BBCode's [img], `List<AI>`."""
+    pieces, last = [], 0
+    for i in _control_starts(text):
+        pieces += [text[last:i + 1], " "]
+        last = i + 1
+    return "".join(pieces) + text[last:] if pieces else text
 
 
 def has_control_tokens(text: str) -> bool:
     """Whether ``defuse_control_tokens`` would change `text`."""
-    return _CONTROL_RE.search(text) is not None
+    return bool(_control_starts(text))
 
 
 def neutralize_verdict_tokens(text: str) -> str:
