@@ -193,30 +193,41 @@ _CONTROL_RE = re.compile(
     r"|\]~!?b[\[\]]|\[e~\[")
 
 
-def _folded(text: str) -> tuple[str, list[int]]:
-    """The text as a normalising tokenizer may see it (NFKC per character, format and control characters other
-    than whitespace dropped; DeepSeek's fullwidth bar as a bar) and, for each folded character, the index of the
-    character it came from."""
-    out: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(text):
-        if " " <= ch <= "~" or ch in "\t\n\r":
-            f = ch
-        elif unicodedata.category(ch) in ("Cf", "Cc"):
-            continue
-        else:
-            f = unicodedata.normalize("NFKC", ch).replace("\uff5c", "|")
-        out.append(f)
-        origin += [i] * len(f)
-    return "".join(out), origin
+_CONTROL_AT = re.compile(f"(?=(?:{_CONTROL_RE.pattern}))")  # every start, overlapping ones too ("]~b]~b]")
+_PLAIN_ASCII_RE = re.compile(r"[ -~\t\n\r]*")
+_BRACKETS = "<[]\uff1c\uff3b\ufe64\ufe47\uff3d\ufe48"  # and every character NFKC folds into one of them
+_BRACKET_RE = re.compile(f"[{re.escape(_BRACKETS)}]")
+_WINDOW = 72  # folded characters: more than the longest token the pattern matches
+
+
+@lru_cache(maxsize=65536)
+def _fold(ch: str) -> str:
+    """One character as a normalising tokenizer may see it: NFKC, format and control characters other than
+    whitespace dropped (as BERT's normaliser does), DeepSeek's fullwidth bar as a bar."""
+    if " " <= ch <= "~" or ch in "\t\n\r":
+        return ch
+    if unicodedata.category(ch) in ("Cf", "Cc"):
+        return ""
+    return unicodedata.normalize("NFKC", ch).replace("\uff5c", "|")
 
 
 def _control_starts(text: str) -> list[int]:
-    """Indices in `text` of the first character of each control token (found in the folded view)."""
-    if not any(c in text for c in "<[]\uff1c\uff3b\ufe64\ufe47\uff3d\ufe48"):
-        return []  # the common case: no bracket at all
-    folded, origin = _folded(text)
-    return sorted({origin[m.start()] for m in _CONTROL_RE.finditer(folded)})
+    """Indices in `text` of the first character of each control token, as a normalising tokenizer would see it.
+    Every token starts with a bracket, so only the text after each bracket is folded."""
+    if not any(c in text for c in _BRACKETS):
+        return []
+    if _PLAIN_ASCII_RE.fullmatch(text):  # the common case: printable ASCII folds to itself
+        return [m.start() for m in _CONTROL_AT.finditer(text)]
+    starts = []
+    for m in _BRACKET_RE.finditer(text):
+        out, n, j = [], 0, m.start()
+        while j < len(text) and n < _WINDOW:
+            f = _fold(text[j])
+            out.append(f)
+            n, j = n + len(f), j + 1
+        if _CONTROL_RE.match("".join(out)):
+            starts.append(m.start())
+    return starts
 
 
 def defuse_control_tokens(text: str) -> str:
