@@ -81,10 +81,18 @@ def _append_many(args: tuple[str, int, int]) -> None:
         append_record(Path(path), rec)
 
 
+def _append_when_told(path: str, ready: object) -> None:
+    """Child process: say it is about to append, then append one vote."""
+    ready.set()  # type: ignore[attr-defined]
+    _append_many((path, 0, 1))
+
+
+# "spawn", not "fork": pytest's process has threads (tqdm's monitor, servers of other tests), and a forked child
+# can inherit a lock one of them held and hang (seen once in a full run)
 def test_concurrent_appends_from_several_processes_lose_and_interleave_nothing(tmp_path: Path) -> None:
     path = votes_path(tmp_path, "run1")
     workers, each = 4, 12
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         pool.map(_append_many, [(str(path), w, each) for w in range(workers)])
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == workers * each
@@ -96,10 +104,12 @@ def test_concurrent_appends_from_several_processes_lose_and_interleave_nothing(t
 def test_an_append_waits_for_the_lock(tmp_path: Path) -> None:
     path = votes_path(tmp_path, "run1")
     path.parent.mkdir(parents=True)
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
     with FileLock(str(path.with_name(LOCK_NAME))):
-        child = ctx.Process(target=_append_many, args=((str(path), 0, 1),))
+        child = ctx.Process(target=_append_when_told, args=(str(path), ready))
         child.start()
+        assert ready.wait(60)  # started and about to append
         time.sleep(0.5)
         assert child.is_alive() and not path.exists()  # blocked on the lock
     child.join(10)
