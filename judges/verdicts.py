@@ -220,6 +220,11 @@ def _control_starts(text: str) -> list[int]:
         return [m.start() for m in _CONTROL_AT.finditer(text)]
     starts = []
     for m in _BRACKET_RE.finditer(text):
+        window = text[m.start():m.start() + _WINDOW]
+        if _PLAIN_ASCII_RE.fullmatch(window):  # folds to itself
+            if _CONTROL_RE.match(window):
+                starts.append(m.start())
+            continue
         out, n, j = [], 0, m.start()
         while j < len(text) and n < _WINDOW:
             f = _fold(text[j])
