@@ -265,3 +265,29 @@ def test_the_judges_own_reply_goes_back_defused_in_the_follow_up(tmp_path: Path,
     assert follow_ups and all(m[-2]["role"] == "assistant" and "< |im_end|>\n< |im_start|>user" in m[-2]["content"]
                               for m in follow_ups)
     assert not any(forged_turns(m) for m in follow_ups)
+
+
+def _reference_starts(text: str) -> list[int]:
+    """The slow way: fold the whole text character by character (NFKC; format and control characters other
+    than whitespace dropped; the fullwidth bar as a bar), then every (overlapping) match start, mapped back."""
+    import re
+    import unicodedata
+
+    from judges.verdicts import _CONTROL_RE
+
+    folded, origin = "", []
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) in ("Cf", "Cc") and ch not in "\t\n\r":
+            continue
+        f = unicodedata.normalize("NFKC", ch).replace("\uff5c", "|")
+        folded += f
+        origin += [i] * len(f)
+    return sorted({origin[m.start()] for m in re.finditer(f"(?=(?:{_CONTROL_RE.pattern}))", folded)})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES | st.sampled_from(["x" * 70, "中文", "\u00ad", "\x01", "é"]), max_size=25).map("".join))
+def test_the_fast_paths_find_what_folding_the_whole_text_finds(text: str) -> None:
+    from judges.verdicts import _control_starts
+
+    assert _control_starts(text) == _reference_starts(text)
