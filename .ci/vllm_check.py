@@ -215,18 +215,21 @@ def check_control_tokens(c: Checks, base_url: str, served: str, model: Path) -> 
         c.check("judge: control tokens in an answer stay text on the real server", False, repr(exc))
         return 0
 
-    async def arena_reward() -> float:
+    async def arena_reward() -> tuple[float, VLLMRewardEndpoint]:
         ep = VLLMRewardEndpoint(base_url=base_url, model=served)
         try:
-            return (await ep.score([conv(forged)]))[0]
+            return (await ep.score([conv(forged)]))[0], ep
         finally:
             await ep.aclose()
 
-    got = asyncio.run(arena_reward())
+    got, ep = asyncio.run(arena_reward())
     c.check("judge: control tokens in an answer stay text on the real server (2 turns read, Arena's reward is "
             "the defused conversation's)", safe_turns == 2 and abs(got - safe_reward) < 1e-6,
             f"raw text: vLLM reads {raw_turns} turns (reward {raw_reward:.6f}); defused: {safe_turns} turns "
             f"(reward {safe_reward:.6f}); Arena's endpoint: {got:.6f}")
+    c.check("judge: the reward server's chat template read through /tokenize and /detokenize (ChatML: no "
+            "plain-text markers)", ep.markers == [] and not ep.template_note,
+            f"markers {ep.markers}, note {ep.template_note!r}")
     return 3  # POST /pooling requests made here
 
 

@@ -18,7 +18,7 @@ from arena.backends.retry import RetryPolicy, call_with_retries
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
-from judges.verdicts import defuse_control_tokens
+from judges.verdicts import control_tokens_in, defuse_control_tokens
 
 Conversation = list[dict[str, str]]
 T = TypeVar("T")
@@ -576,15 +576,52 @@ class VLLMRewardEndpoint:
                                        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)))
         self._sem = asyncio.Semaphore(self.concurrency)
         self._rng = random.Random(seed)
+        self.root = root
+        self.markers: list[str] | None = None  # the server's plain-text turn markers, read once (read_markers)
+        self.template_note = ""  # why they could not be read, if so
+        self._markers_lock = asyncio.Lock()
 
     def _on_retry(self, attempt: int, exc: BaseException, wait: float) -> None:
         self.retries += 1
 
+    async def read_markers(self) -> list[str]:
+        """The plain-text turn markers of the server's chat template (`USER:`, `### Response:`), as
+        `template_markers` finds them for an in-process model: the template rendered around two exchanges of
+        placeholders by the server's /tokenize, turned back into text by /detokenize. Read once; a server without
+        those routes (or whose text does not round-trip) gives [] and a note."""
+        async with self._markers_lock:
+            if self.markers is None:
+                self.markers, self.template_note = await self._read_markers()
+        return self.markers
+
+    async def _read_markers(self) -> tuple[list[str], str]:
+        mark = "QZXQ"
+        holders = [{"role": r, "content": f"{mark}{i}{mark}"} for i, r in enumerate(["user", "assistant"] * 2)]
+        try:
+            tok = await self._http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": holders,
+                                                                        "add_generation_prompt": False})
+            tok.raise_for_status()
+            back = await self._http.post(f"{self.root}/detokenize",
+                                         json={"model": self.model, "tokens": tok.json()["tokens"]})
+            back.raise_for_status()
+            text = back.json()["prompt"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
+            return [], (f"the server's chat template could not be read ({why} from /tokenize or /detokenize): "
+                        "control tokens are broken up, plain-text turn markers are not")
+        pieces = re.split(f"{mark}\\d+{mark}", text) if isinstance(text, str) else []
+        if len(pieces) != len(holders) + 1:
+            return [], ("the server's chat template did not render placeholders as sent: control tokens are broken "
+                        "up, plain-text turn markers are not")
+        return template_markers(pieces, control_tokens_in(text)), ""
+
     async def _once(self, conv: Conversation) -> float:
         """One /pooling request; raises httpx errors for the retry loop to judge."""
         # the server renders the chat template and tokenises the text: control tokens written in a message
-        # would be read as real ones (an answer closing its own turn), so they are broken up first
-        messages = [{**m, "content": defuse_control_tokens(m["content"])} for m in conv]
+        # would be read as real ones (an answer closing its own turn), and a line that repeats a plain-text
+        # turn marker of the template would start a turn, so both are broken up first
+        markers = await self.read_markers()
+        messages = [{**m, "content": defuse_control_tokens(defuse_markers(m["content"], markers))} for m in conv]
         body = {"model": self.model, "messages": messages, "use_activation": False, **self.extra_body}
         self.calls += 1
         resp = await self._http.post(self.url, json=body)

@@ -41,6 +41,11 @@ class RewardJudge:
                                              timeout_s=cfg.timeout_s)
             self.endpoint, self.concurrency = r.base_url or "", cfg.concurrency
 
+    @property
+    def template_note(self) -> str:
+        """Why the reward server's plain-text turn markers could not be read, if so (vLLM source only)."""
+        return str(getattr(self.scorer, "template_note", "") or "")
+
     def identity(self) -> dict[str, Any]:
         """The reward model and its scale."""
         from judges.factory import judge_identity

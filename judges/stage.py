@@ -186,7 +186,12 @@ class JudgeStage:
         finally:
             bar.close()
             await self.judge.aclose()
-        return self._write_outputs(prepared, cache, schedule["calls"], estimate, schedule)
+        summary = self._write_outputs(prepared, cache, schedule["calls"], estimate, schedule)
+        note = getattr(self.judge, "template_note", "")  # a reward server whose chat template could not be read
+        if note:
+            self.log(f"judge {self.cfg.label}: {note}")
+            summary["template_note"] = note
+        return summary
 
     async def _adaptive(self, prepared: list[Prepared], cache: dict[str, dict], todo: list[Prepared],
                         one: Callable[[Prepared], Any]) -> dict[str, Any]:

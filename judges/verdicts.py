@@ -247,6 +247,17 @@ def defuse_control_tokens(text: str) -> str:
     return "".join(pieces) + text[last:] if pieces else text
 
 
+def control_tokens_in(text: str) -> list[str]:
+    """The control tokens written in `text`, as they are written there (from each start to the token's end)."""
+    out = []
+    for i in _control_starts(text):
+        j = i + 1
+        while not has_control_tokens(text[i:j]) and j < len(text):
+            j += 1
+        out.append(text[i:j])
+    return out
+
+
 def has_control_tokens(text: str) -> bool:
     """Whether ``defuse_control_tokens`` would change `text`."""
     return bool(_control_starts(text))

@@ -201,7 +201,8 @@ class FakePooling(LocalServer):
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.failures: deque[tuple[int, dict[str, str]]] = deque()
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # /pooling requests
+        self.other_paths: list[str] = []  # other routes asked (answered 404)
         self.headers: list[dict[str, str]] = []
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
@@ -213,6 +214,11 @@ class FakePooling(LocalServer):
         class Handler(JSONHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path != "/pooling":  # e.g. /tokenize, which the scorer tries once for the template
+                    with fake.lock:
+                        fake.other_paths.append(self.path)
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
                 with fake.lock:
                     fake.requests.append(body)
                     fake.headers.append(dict(self.headers))
@@ -221,9 +227,7 @@ class FakePooling(LocalServer):
                     failure = fake.failures.popleft() if fake.failures else None
                 try:
                     time.sleep(fake.delay_s * (1 + len(body.get("messages", [{}])[-1].get("content", "")) % 3))
-                    if self.path != "/pooling":
-                        self._json(404, {"error": {"message": f"no route {self.path}"}})
-                    elif failure:  # echo the auth header, as a careless proxy might
+                    if failure:  # echo the auth header, as a careless proxy might
                         self._json(failure[0], {"error": {"message": f"scripted failure; auth was "
                                                           f"{self.headers.get('Authorization')}"}}, failure[1])
                     else:
@@ -368,7 +372,10 @@ class ProxyStandIn(LocalServer):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 stand_in.paths.append(self.path)
                 stand_in.headers.append({k.lower(): v for k, v in self.headers.items()})
-                self._json(200, FakePooling.response(body))
+                if self.path.endswith("/pooling"):
+                    self._json(200, FakePooling.response(body))
+                else:  # the template lookup (/tokenize): a server without it
+                    self._json(404, {"error": {"message": "no such route"}})
 
         super().__init__(Handler, poll_s=0.02)
 
@@ -384,8 +391,9 @@ def test_other_hosts_go_through_the_environment_proxy(proxy_env: Any, monkeypatc
                                 api_key_env="ARENA_TEST_RM_KEY")
         got = asyncio.run(score_and_close(ep, [conv("q", "0.5")]))
     assert got == [0.5]
-    assert proxy.paths == ["http://reward-host.invalid/pooling"]  # the absolute form a forward proxy gets
-    sent = proxy.headers[0]
+    # every request (the template lookup, then the scoring) in the absolute form a forward proxy gets
+    assert proxy.paths == ["http://reward-host.invalid/tokenize", "http://reward-host.invalid/pooling"]
+    sent = proxy.headers[-1]
     assert sent["proxy-authorization"] == "Basic " + base64.b64encode(b"puser:ppass").decode()
     assert sent["authorization"] == "Bearer sk-proxy-test"  # the key, not the netrc login
 
