@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from arena.backends.openai_compat import env_proxy, key_from_env, tls_context
-from arena.backends.retry import RetryPolicy, call_with_retries
+from arena.backends.retry import RetryPolicy, call_with_retries, is_retryable
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.redaction import redact, register_secret
 from arena.redaction import shorten as _short  # redacts before it cuts: no half key survives
@@ -128,11 +128,13 @@ def template_markers(texts: Sequence[str], special: Sequence[str]) -> list[str]:
 def defuse_markers(content: str, markers: Sequence[str]) -> str:
     """`content` with every copy of a template marker broken by a space after its first character (`[INST]` ->
     `[ INST]`), so a message cannot forge a turn of a template whose markers are plain text; a marker of at
-    most SHORT_MARKER characters only where a line starts with it. Other text is left as it is."""
+    most SHORT_MARKER characters only where a line starts with it, one that starts with a letter not inside a
+    word (`DB_USER:` stays). Other text is left as it is."""
     if not markers or not any(m in content for m in markers):
         return content
-    parts = [f"(?:(?<=^)|(?<=[{_LINE_BREAK}]))[ \t]*{re.escape(m)}" if len(m) <= SHORT_MARKER else re.escape(m)
-             for m in markers]
+    # a marker that starts with a letter is one only where a word does not go on into it (`DB_USER:` is a name)
+    parts = [f"(?:(?<=^)|(?<=[{_LINE_BREAK}]))[ \t]*{re.escape(m)}" if len(m) <= SHORT_MARKER
+             else ("(?<!\\w)" if m[0].isalnum() or m[0] == "_" else "") + re.escape(m) for m in markers]
     pattern = re.compile("|".join(parts))
 
     def split(match: re.Match[str]) -> str:
@@ -586,34 +588,52 @@ class VLLMRewardEndpoint:
 
     async def read_markers(self) -> list[str]:
         """The plain-text turn markers of the server's chat template (`USER:`, `### Response:`), as
-        `template_markers` finds them for an in-process model: the template rendered around two exchanges of
-        placeholders by the server's /tokenize, turned back into text by /detokenize. Read once; a server without
-        those routes (or whose text does not round-trip) gives [] and a note."""
+        `template_markers` finds them for an in-process model: the template rendered around placeholder exchanges
+        (two, or one if the template refuses two) by the server's /tokenize, turned back into text by
+        /detokenize. Read once. A transient failure (5xx, 429, timeouts, connection errors) raises, so the
+        request that needed the markers is retried and, failing for good, is an error asked again next run; a
+        server without those routes, or whose text does not come back as sent, gives [] and a note."""
         async with self._markers_lock:
             if self.markers is None:
                 self.markers, self.template_note = await self._read_markers()
         return self.markers
 
+    async def _render(self, holders: list[dict[str, str]]) -> str:
+        """The server's chat template around `holders`, as text (raises httpx errors)."""
+        tok = await self._http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": holders,
+                                                                    "add_generation_prompt": False})
+        tok.raise_for_status()
+        back = await self._http.post(f"{self.root}/detokenize", json={"model": self.model, "tokens": tok.json()["tokens"]})
+        back.raise_for_status()
+        text = back.json()["prompt"]
+        if not isinstance(text, str):
+            raise TypeError("/detokenize returned no text")
+        return text
+
     async def _read_markers(self) -> tuple[list[str], str]:
         mark = "QZXQ"
-        holders = [{"role": r, "content": f"{mark}{i}{mark}"} for i, r in enumerate(["user", "assistant"] * 2)]
-        try:
-            tok = await self._http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": holders,
-                                                                        "add_generation_prompt": False})
-            tok.raise_for_status()
-            back = await self._http.post(f"{self.root}/detokenize",
-                                         json={"model": self.model, "tokens": tok.json()["tokens"]})
-            back.raise_for_status()
-            text = back.json()["prompt"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
-            return [], (f"the server's chat template could not be read ({why} from /tokenize or /detokenize): "
-                        "control tokens are broken up, plain-text turn markers are not")
-        pieces = re.split(f"{mark}\\d+{mark}", text) if isinstance(text, str) else []
-        if len(pieces) != len(holders) + 1:
-            return [], ("the server's chat template did not render placeholders as sent: control tokens are broken "
-                        "up, plain-text turn markers are not")
-        return template_markers(pieces, control_tokens_in(text)), ""
+        unread = "control tokens are broken up, plain-text turn markers are not"
+        pieces: list[str] = []
+        for exchanges in (2, 1):  # a template may refuse more than one exchange
+            holders = [{"role": r, "content": f"{mark}{i}{mark}"}
+                       for i, r in enumerate(["user", "assistant"] * exchanges)]
+            try:
+                text = await self._render(holders)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                if is_retryable(exc):
+                    raise
+                if exchanges == 2 and isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (400, 422):
+                    continue
+                why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
+                return [], f"the server's chat template could not be read ({why} from /tokenize or /detokenize): {unread}"
+            pieces = re.split(f"{mark}\\d+{mark}", text)
+            if len(pieces) != len(holders) + 1:
+                return [], f"the server's chat template did not render placeholders as sent: {unread}"
+            break
+        markers = template_markers(pieces, control_tokens_in("".join(pieces)))
+        if any(re.search(r"\s[^\w\s]", m) for m in markers):  # "USER :": a decoder that re-spaces punctuation
+            return [], f"the server's tokenizer does not give its template's text back as written ({markers}): {unread}"
+        return markers, ""
 
     async def _once(self, conv: Conversation) -> float:
         """One /pooling request; raises httpx errors for the retry loop to judge."""
@@ -653,11 +673,11 @@ class VLLMRewardEndpoint:
             try:
                 reward, _ = await call_with_retries(lambda: self._once(conv), self.retry, self._rng, self._on_retry)
             except httpx.HTTPStatusError as exc:
-                msg = f"{self.name}: {self.url} answered HTTP {exc.response.status_code}: {_short(exc.response.text)}"
-                code = exc.response.status_code
+                url, code = exc.request.url, exc.response.status_code
+                msg = f"{self.name}: {url} answered HTTP {code}: {_short(exc.response.text)}"
                 raise BackendError(redact(msg, self._key), endpoint_down=code >= 500 or code == 429) from None
             except httpx.TransportError as exc:
-                msg = f"{self.name}: cannot reach {self.url} ({type(exc).__name__}: {_short(str(exc))})"
+                msg = f"{self.name}: cannot reach {self.root} ({type(exc).__name__}: {_short(str(exc))})"
                 raise BackendError(redact(msg, self._key), hint="is the vLLM server up? check base_url",
                                    endpoint_down=True) from None
             return reward
