@@ -603,7 +603,8 @@ class VLLMRewardEndpoint:
         tok = await self._http.post(f"{self.root}/tokenize", json={"model": self.model, "messages": holders,
                                                                     "add_generation_prompt": False})
         tok.raise_for_status()
-        back = await self._http.post(f"{self.root}/detokenize", json={"model": self.model, "tokens": tok.json()["tokens"]})
+        back = await self._http.post(f"{self.root}/detokenize",
+                                     json={"model": self.model, "tokens": tok.json()["tokens"]})
         back.raise_for_status()
         text = back.json()["prompt"]
         if not isinstance(text, str):
@@ -624,8 +625,10 @@ class VLLMRewardEndpoint:
                     raise
                 if exchanges == 2 and isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (400, 422):
                     continue
-                why = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
-                return [], f"the server's chat template could not be read ({why} from /tokenize or /detokenize): {unread}"
+                why = (f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError)
+                       else type(exc).__name__)
+                return [], (f"the server's chat template could not be read ({why} from /tokenize or /detokenize): "
+                            f"{unread}")
             pieces = re.split(f"{mark}\\d+{mark}", text)
             if len(pieces) != len(holders) + 1:
                 return [], f"the server's chat template did not render placeholders as sent: {unread}"
