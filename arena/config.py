@@ -104,6 +104,9 @@ class _CandidateBase(Strict):
     name: str = Field(min_length=1)
     revision: str | None = None  # bump it when the model behind the same name changes: answers are redone
     generation: GenerationOverride = Field(default_factory=GenerationOverride)
+    # strip: judges, style features and the next turn's history see the text after a leading thought block
+    # (<think>...</think> and the like, arena/reasoning.py); keep: the whole text as the model wrote it
+    reasoning: Literal["strip", "keep"] = "strip"
 
     @model_validator(mode="after")
     def _safe_name(self) -> "_CandidateBase":

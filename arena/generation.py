@@ -28,6 +28,7 @@ from arena.config import (
 )
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.questions import Question
+from arena.reasoning import final_answer
 from arena.records import JsonlAppender, content_hash
 from arena.store import RunDir
 
@@ -257,7 +258,9 @@ class AnswerStage:
                         summary.failed += 1
                         return
                     c = await backend.generate(messages, params)
-                    messages.append({"role": "assistant", "content": c.text})
+                    # the next turn sees the answer, not the thought (as from a server with a reasoning parser)
+                    said = c.text if cand.reasoning == "keep" else final_answer(c.text)
+                    messages.append({"role": "assistant", "content": said})
                     texts.append(c.text)
                     per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),
                                      "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,

@@ -8,6 +8,7 @@ from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.config import JudgeConfig
 from arena.errors import BackendError
+from arena.reasoning import final_answer
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
@@ -58,15 +59,16 @@ class LLMJudge:
             call.raw = first.text
             call.add_usage(first)
             shown = "\n".join(m["content"] for m in messages)
-            verdict = self._parse(first.text, kind, shown)
+            # a reasoning judge's thought holds drafts, not its verdict: only the final answer is read
+            verdict = self._parse(final_answer(first.text), kind, shown)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
                 # the judge's reply goes back as its own turn; a control token it copied from an answer stays text
-                said = {"role": "assistant", "content": defuse_control_tokens(first.text)}
+                said = {"role": "assistant", "content": defuse_control_tokens(final_answer(first.text))}
                 second = await self._backend.generate(messages + [said] + follow, self._params)
                 call.followup_raw = second.text
                 call.add_usage(second)
-                verdict = self._parse(second.text, kind, shown + "\n" + follow[-1]["content"])
+                verdict = self._parse(final_answer(second.text), kind, shown + "\n" + follow[-1]["content"])
         except BackendError as exc:
             call.error, call.endpoint_down = str(exc), exc.endpoint_down
             return call

@@ -306,8 +306,9 @@ def test_empty_and_missing_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_viz_imports_only_files_and_rating_math() -> None:
     allowed = ("arena.errors", "arena.records", "arena.store", "arena.run_status", "arena.rating", "arena.human",
-               "arena.bench.results", "arena.compare", "viz")  # bench.results: the bench/<model>.json file format
-    # (layer 1); arena.compare: comparison math and report writers on run files (no model, no backend)
+               "arena.bench.results", "arena.compare", "arena.reasoning", "viz")  # bench.results: the
+    # bench/<model>.json file format (layer 1); arena.compare: comparison math and report writers on run files (no
+    # model, no backend); arena.reasoning: an answer as judges read it (text only)
     for path in (ROOT / "viz").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = (

@@ -424,6 +424,20 @@ def find_answer(workspace: Path, run: RunInfo, model: str, question_id: str) -> 
     return matches[-1] if matches else None
 
 
+def judged_turns(run: RunInfo, model: str, answer: dict[str, Any]) -> tuple[list[str], list[str | None]]:
+    """An answer's turns as the run's judges read them, and the thought block taken off each turn (None where
+    there was none, or the run kept whole texts: `reasoning: keep`, or a run from before the setting)."""
+    from arena.reasoning import reasoning_mode, split_thought
+
+    turns = answer.get("turns")
+    texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
+    info = run.load_json("run.json") or {}
+    if reasoning_mode(info.get("config"), model) == "keep":
+        return texts, [None] * len(texts)
+    parts = [split_thought(t) for t in texts]
+    return [p.answer for p in parts], [p.thought for p in parts]
+
+
 @st.cache_data(show_spinner="Loading scores…", max_entries=8)
 def _scores_cached(file: Stamp) -> pd.DataFrame:
     """Single-mode scores as a table."""

@@ -8,7 +8,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from viz.data import RunInfo, battle_games, find_answer, load_battles, load_judgments, load_questions
+from viz.data import (
+    RunInfo,
+    battle_games,
+    find_answer,
+    judged_turns,
+    load_battles,
+    load_judgments,
+    load_questions,
+)
 from viz.derive import truncated_turns
 from viz.render import escape_markdown_html, missing_results, page_header, show_text
 
@@ -126,17 +134,26 @@ def _turns(value: Any) -> list[str]:
 
 
 def show_text_turns(
-    texts: list[str], judged_turn: int | None, raw: bool, label: str = "Turn", cut: list[int] | None = None
+    texts: list[str], judged_turn: int | None, raw: bool, label: str = "Turn", cut: list[int] | None = None,
+    thoughts: list[str | None] | None = None,
 ) -> None:
     """Texts per turn, the judged turn marked; markdown with HTML shown as text, or the raw text.
 
-    Turns in `cut` were stopped at max_tokens: each gets a warning under its text.
+    Turns in `cut` were stopped at max_tokens: each gets a warning under its text. A turn's thought block
+    (`thoughts`, taken off before judging) is shown collapsed above its answer.
     """
     for number, text in enumerate(texts, start=1):
         mark = " (judged)" if judged_turn == number and len(texts) > 1 else ""
         if len(texts) > 1:
             tag = f" · {TRUNCATED_TAG}" if number in (cut or []) else ""
             st.markdown(f"**{label} {number}{mark}**{tag}")
+        thought = thoughts[number - 1] if thoughts and number <= len(thoughts) else None
+        if thought is not None:
+            with st.expander(f"Thought ({len(thought):,} characters, not shown to the judge)"):
+                show_text(thought, raw)
+            if not text.strip():
+                st.caption("No final answer: the thought never closed. The judge read an empty answer.")
+                continue
         show_text(text, raw)
         if number in (cut or []):
             st.warning(
@@ -215,7 +232,8 @@ def show_battle(workspace: Path, run: RunInfo, battle: pd.Series, raw: bool) -> 
             if answer is None:
                 st.caption("Answer not found in the answer cache.")
             else:
-                show_text_turns(_turns(answer.get("turns")), turn, raw, cut=truncated_turns(answer))
+                texts, thoughts = judged_turns(run, battle[side], answer)
+                show_text_turns(texts, turn, raw, cut=truncated_turns(answer), thoughts=thoughts)
     st.subheader("Judge reasoning")
     keys = battle_games(battle.get("games"))
     if not keys:

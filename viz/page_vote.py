@@ -41,7 +41,7 @@ from arena.human.votes import (
     votes_path,
     withdraw_record,
 )
-from viz.data import RunInfo, _battles_cached, find_answer, load_questions, stamp
+from viz.data import RunInfo, _battles_cached, find_answer, judged_turns, load_questions, stamp
 from viz.page_battles import _turns
 from viz.render import MAX_CHARS, escape_markdown_html, fmt_num, page_header
 
@@ -261,8 +261,7 @@ def answer_turns(workspace: Path, run: RunInfo, model: str, question_id: str, tu
     answer = find_answer(workspace, run, model, question_id)
     if answer is None:
         return None
-    turns = answer.get("turns")
-    texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
+    texts, _ = judged_turns(run, model, answer)  # voters read what the judge read: no thought block
     return texts[:turn]
 
 

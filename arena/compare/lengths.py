@@ -2,8 +2,9 @@
 
 Read from the answer records each run used (runs/<run>/answers_index.json -> WORKSPACE/answers/<model>.jsonl):
 characters of all turns (robust when a new model version has another tokenizer), and completion tokens
-when every record has them. Runs without answer records (imported battles) fall back to the battles'
-len_a / len_b (tokens of the judged turn). A model whose rating rose significantly while its mean answer
+when every record has them. A thought block the run took off before judging (`reasoning: strip`) is not
+counted, and tokens are then unknown (they include the thought). Runs without answer records (imported
+battles) fall back to the battles' len_a / len_b (tokens of the judged turn). A model whose rating rose significantly while its mean answer
 grew by more than LONGER_FLAG is flagged: part of its gain may be the judge's preference for longer answers.
 """
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from arena.compare.runs import RunFacts
 from arena.rating.counts import mean_lengths
+from arena.reasoning import answer_view, reasoning_mode
 from arena.records import iter_jsonl, safe_filename
 
 LONGER_FLAG = 0.20  # relative growth of the mean answer length that flags a model whose rating rose
@@ -32,10 +34,12 @@ def _index(run: RunFacts) -> dict[str, dict[str, str]]:
 
 
 def _sizes(run: RunFacts, model: str, keys: dict[str, str]) -> dict[str, tuple[int, int | None]]:
-    """question id -> (characters, completion tokens or None) of the answers `keys` names."""
+    """question id -> (characters, completion tokens or None) of the answers `keys` names, as the run's judges
+    read them: without a thought block the run took off (its tokens then cannot be told apart: None)."""
     path = run.path.parent.parent / "answers" / f"{safe_filename(model)}.jsonl"
     if not path.is_file():
         return {}
+    mode = reasoning_mode(run.config, model)
     wanted = {str(k): q for q, k in keys.items()}
     out: dict[str, tuple[int, int | None]] = {}
     for _, rec in iter_jsonl(path, strict=False):
@@ -43,10 +47,12 @@ def _sizes(run: RunFacts, model: str, keys: dict[str, str]) -> dict[str, tuple[i
         if qid is None or qid in out or rec.get("status", "ok") != "ok":
             continue
         turns = rec.get("turns") if isinstance(rec.get("turns"), list) else [rec.get("turns") or ""]
+        turns = [str(t) for t in turns]
+        shown = answer_view(turns, mode)
         tokens = rec.get("completion_tokens")
         tokens = tokens if isinstance(tokens, list) else [tokens]
-        whole = all(isinstance(t, int) for t in tokens) and tokens
-        out[qid] = (sum(len(str(t)) for t in turns), sum(tokens) if whole else None)
+        whole = all(isinstance(t, int) for t in tokens) and tokens and shown == turns
+        out[qid] = (sum(len(t) for t in shown), sum(tokens) if whole else None)
     return out
 
 
