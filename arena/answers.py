@@ -69,6 +69,9 @@ def make_record(*, key: str, model: str, question: Question, turns: list[str], p
     for field in ("latency_s", "ttft_s", "prompt_tokens", "completion_tokens", "finish_reason", "attempts"):
         rec[field] = [t.get(field) for t in per_turn]
     rec["truncated"] = any(t.get("finish_reason") == "length" for t in per_turn)  # a turn cut at max_tokens
+    thoughts = [t.get("reasoning") for t in per_turn]  # a reasoning parser's thought per turn, kept apart
+    if any(isinstance(x, str) and x for x in thoughts):
+        rec["reasoning"] = [mask_secrets(x) if isinstance(x, str) and x else None for x in thoughts]
     if source:
         rec["source"] = source
     return rec

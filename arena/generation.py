@@ -264,7 +264,8 @@ class AnswerStage:
                     texts.append(c.text)
                     per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),
                                      "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                                     "finish_reason": c.finish_reason, "attempts": c.attempts})
+                                     "finish_reason": c.finish_reason, "attempts": c.attempts,
+                                     "reasoning": c.reasoning})
         except BackendError as exc:
             summary.failed += 1
             message = self._server_death(cand.name) or str(exc)

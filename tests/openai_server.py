@@ -121,6 +121,10 @@ class FakeOpenAI(LocalServer):
         self.no_stream = False  # True: a plain JSON reply even when stream=true (a server that cannot stream)
         self.served_models: list[str] | None = None  # set: /v1/models lists these; other models get a 404
         self.error_event_message = "the engine restarted"  # the message of an 'error_event' break
+        # set: a server with a reasoning parser; the request's thought goes in this field of the message (or of
+        # the stream's first deltas, before the content), apart from the text
+        self.thought: Callable[[dict[str, Any]], str] | None = None
+        self.thought_field = "reasoning_content"
         super().__init__(self._handler())
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
@@ -201,10 +205,12 @@ class FakeOpenAI(LocalServer):
                     if body.get("stream") and not fake.no_stream:
                         self._stream(body, text, usage, finish)
                     else:
+                        message = {"role": "assistant", "content": text}
+                        if fake.thought:
+                            message[fake.thought_field] = fake.thought(body)
                         self._json(200, {"id": "cmpl-1", "object": "chat.completion", "created": 0,
                                          "model": body["model"], "usage": usage,
-                                         "choices": [{"index": 0, "finish_reason": finish,
-                                                      "message": {"role": "assistant", "content": text}}]})
+                                         "choices": [{"index": 0, "finish_reason": finish, "message": message}]})
                 finally:
                     with fake.lock:
                         fake.in_flight -= 1
@@ -275,9 +281,11 @@ class FakeOpenAI(LocalServer):
             def _stream(self, body: dict[str, Any], text: str, usage: dict[str, int], finish: str = "stop") -> None:
                 words = text.split(" ")
                 base = self._stream_head(body, "cmpl-1")
-                for i, w in enumerate(words):
-                    piece = w if i == 0 else " " + w
-                    chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                thought = fake.thought(body).split(" ") if fake.thought else []
+                pieces = [(fake.thought_field, w if i == 0 else " " + w) for i, w in enumerate(thought)]
+                pieces += [("content", w if i == 0 else " " + w) for i, w in enumerate(words)]
+                for name, piece in pieces:
+                    chunk = {**base, "choices": [{"index": 0, "delta": {name: piece}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     if fake.chunk_delay_s:
                         self.wfile.flush()

@@ -245,3 +245,58 @@ def test_reasoning_setting_is_checked(tmp_path: Path, questions_file: Path) -> N
     path.write_text(yaml.safe_dump(cfg))
     assert load_config(path).candidates[0].reasoning == "keep"
     assert json.loads(json.dumps(load_config(path).model_dump(mode="json")))["candidates"][0]["reasoning"] == "keep"
+
+
+# ---------------------------------------------------------------- a server with a reasoning parser
+
+@pytest.mark.parametrize("stream,field", [(True, "reasoning_content"), (False, "reasoning_content"),
+                                          (True, "reasoning"), (False, "reasoning")])
+def test_a_parsers_thought_is_kept_apart_and_never_judged(tmp_path: Path, questions_file: Path, stream: bool,
+                                                          field: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def content(req: dict) -> str:
+        users = [m["content"] for m in req["messages"] if m["role"] == "user"]
+        return f"Final answer {len(users)}."
+
+    with FakeOpenAI(reply=content) as cands, FakeOpenAI(reply=_judge) as judge:
+        cands.thought = lambda req: f"{SECRET} " + "pondering " * 9 + "done"
+        cands.thought_field = field
+        cands.chunk_delay_s = 0.03 if stream else 0.0
+        thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url,
+                   "generation": {"stream": stream}}
+        cfg = write_config(tmp_path, questions_file, [thinker, {"name": "plain", "backend": "demo"}],
+                           judge={"mode": "pairwise", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
+                           rating={"bootstrap": 20})
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+        prompts = [m["content"] for r in judge.requests for m in r["messages"]]
+        history = _second_turn_history(cands)
+    assert prompts and not any(SECRET in p for p in prompts) and history == ["Final answer 1."]
+    recs = {r["question_id"]: r for r in read_jsonl(tmp_path / "ws" / "answers" / "thinker.jsonl")}
+    assert recs["q1"]["turns"] == ["Final answer 1.", "Final answer 2."]
+    assert recs["q1"]["reasoning"] == [f"{SECRET} " + "pondering " * 9 + "done"] * 2
+    if stream:  # time to first token counts the thought's first token, not the answer's (10 words later)
+        assert all(t < lat / 2 for r in recs.values() for t, lat in zip(r["ttft_s"], r["latency_s"]))
+
+    monkeypatch.setenv("ARENA_WORKSPACE", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
+    for key, value in {"page": "battles", "run": ctx.run.run_id, "model": "thinker", "question": "q2"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception and not at.error
+    thoughts = [e for e in at.expander if e.label.startswith("Thought (")]
+    assert len(thoughts) == 1 and any(SECRET in m.value for m in thoughts[0].markdown)
+
+
+def test_an_empty_thought_gets_no_box(tmp_path: Path, questions_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def reply(req: dict) -> str:  # Qwen3 with thinking switched off still writes an empty block
+        return "<think>\n\n</think>\n\nFinal answer 1." if req["model"] == "thinker" else "A plain answer."
+
+    with FakeOpenAI(reply=reply) as cands, FakeOpenAI(reply=_judge) as judge:
+        ctx = _run(tmp_path, questions_file, cands, judge, None)
+        assert not any("think>" in m["content"] for r in judge.requests for m in r["messages"])
+    monkeypatch.setenv("ARENA_WORKSPACE", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
+    for key, value in {"page": "battles", "run": ctx.run.run_id, "model": "thinker", "question": "q2"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception and not [e for e in at.expander if e.label.startswith("Thought (")]
+    assert any("Final answer 1." in m.value for m in at.markdown)

@@ -402,7 +402,7 @@ def load_questions(run: RunInfo) -> dict[str, dict[str, Any]]:
 def _answers_cached(file: Stamp) -> dict[str, dict[str, Any]]:
     """Answer records of one model by key, without the bulky bookkeeping fields."""
     keep = ("key", "model", "question_id", "turns", "status", "finish_reason", "truncated")
-    keep += ("completion_tokens",)
+    keep += ("completion_tokens", "reasoning")  # reasoning: a parser's thought per turn, shown collapsed
     out: dict[str, dict[str, Any]] = {}
     for rec in _records(file[0]):  # a key resolves to its first ok record, as in arena.answers.AnswerStore
         if rec.get("status", "ok") == "ok":
@@ -425,17 +425,23 @@ def find_answer(workspace: Path, run: RunInfo, model: str, question_id: str) -> 
 
 
 def judged_turns(run: RunInfo, model: str, answer: dict[str, Any]) -> tuple[list[str], list[str | None]]:
-    """An answer's turns as the run's judges read them, and the thought block taken off each turn (None where
-    there was none, or the run kept whole texts: `reasoning: keep`, or a run from before the setting)."""
+    """An answer's turns as the run's judges read them, and each turn's thought, which judges did not read
+    (None where there was none): the thought a server's reasoning parser returned apart (`reasoning` in the
+    record) and the thought block taken off the text (unless the run kept whole texts: `reasoning: keep`, or a
+    run from before the setting)."""
     from arena.reasoning import reasoning_mode, split_thought
 
     turns = answer.get("turns")
     texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
+    server = answer.get("reasoning") if isinstance(answer.get("reasoning"), list) else []
+    apart = [x if i < len(server) and isinstance(x := server[i], str) and x else None for i in range(len(texts))]
     info = run.load_json("run.json") or {}
     if reasoning_mode(info.get("config"), model) == "keep":
-        return texts, [None] * len(texts)
+        return texts, apart
     parts = [split_thought(t) for t in texts]
-    return [p.answer for p in parts], [p.thought for p in parts]
+    thoughts = ["\n\n".join(x for x in (own, p.thought) if x is not None) if own is not None or p.thought is not None
+                else None for own, p in zip(apart, parts)]
+    return [p.answer for p in parts], thoughts
 
 
 @st.cache_data(show_spinner="Loading scores…", max_entries=8)

@@ -148,7 +148,7 @@ def show_text_turns(
             tag = f" · {TRUNCATED_TAG}" if number in (cut or []) else ""
             st.markdown(f"**{label} {number}{mark}**{tag}")
         thought = thoughts[number - 1] if thoughts and number <= len(thoughts) else None
-        if thought is not None:
+        if thought:  # an empty thought (<think></think>, thinking switched off) is not worth a box
             with st.expander(f"Thought ({len(thought):,} characters, not shown to the judge)"):
                 show_text(thought, raw)
             if not text.strip():

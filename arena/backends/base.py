@@ -36,6 +36,7 @@ class Completion:
     ttft_s: float | None = None
     attempts: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None  # the thought a server's reasoning parser returned apart from the text
 
 
 class ModelAPI(Protocol):

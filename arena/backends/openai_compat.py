@@ -358,12 +358,23 @@ def _completion(data: Any, start: float) -> Completion:
     text = message.get("content")
     return Completion(text=text if isinstance(text, str) else "",
                       finish_reason=choice.get("finish_reason"), prompt_tokens=_tokens(usage, "prompt_tokens"),
-                      completion_tokens=_tokens(usage, "completion_tokens"), latency_s=time.perf_counter() - start)
+                      completion_tokens=_tokens(usage, "completion_tokens"), latency_s=time.perf_counter() - start,
+                      reasoning=_thought(message) or None)
+
+
+def _thought(part: Any) -> str:
+    """The thought in a message or stream delta from a server with a reasoning parser: vLLM, DeepSeek and
+    DashScope send `reasoning_content`, newer vLLM `reasoning`; "" when there is none."""
+    if not isinstance(part, dict):
+        return ""
+    value = part.get("reasoning_content") or part.get("reasoning")
+    return value if isinstance(value, str) else ""
 
 
 async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion:
     """A streamed chat completion: content deltas joined, the first one timed (TTFT), usage and finish kept."""
     parts: list[str] = []
+    thought: list[str] = []
     ttft = finish = None
     usage: dict[str, Any] = {}
     async for now, event in sse_events(resp):
@@ -379,9 +390,12 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
                 continue
             delta = choice.get("delta")
             piece = delta.get("content") if isinstance(delta, dict) else None
+            think = _thought(delta)
+            if ttft is None and (think or isinstance(piece, str) and piece):
+                ttft = now - start  # the first token, of the thought or of the answer (as serving benchmarks count)
+            if think:
+                thought.append(think)
             if isinstance(piece, str) and piece:
-                if ttft is None:
-                    ttft = now - start
                 parts.append(piece)
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
@@ -389,7 +403,7 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
         raise IncompleteReply("the stream ended before the model finished (no finish_reason)")
     return Completion(text="".join(parts), finish_reason=finish, prompt_tokens=_tokens(usage, "prompt_tokens"),
                       completion_tokens=_tokens(usage, "completion_tokens"), latency_s=time.perf_counter() - start,
-                      ttft_s=ttft)
+                      ttft_s=ttft, reasoning="".join(thought) or None)
 
 
 def _usable(reply: Completion, params: GenParams) -> Completion:
