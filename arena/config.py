@@ -104,9 +104,10 @@ class _CandidateBase(Strict):
     name: str = Field(min_length=1)
     revision: str | None = None  # bump it when the model behind the same name changes: answers are redone
     generation: GenerationOverride = Field(default_factory=GenerationOverride)
-    # strip: judges, style features and the next turn's history see the text after a leading thought block
-    # (<think>...</think> and the like, arena/reasoning.py); keep: the whole text as the model wrote it
-    reasoning: Literal["strip", "keep"] = "strip"
+    # a leading thought block (<think>...</think> and the like, arena/reasoning.py) is not part of the answer
+    # judges, style features and the next turn see: auto = taken off where unmistakable; strip = the model
+    # always thinks (no closing tag: all thought); keep = the whole text as the model wrote it
+    reasoning: Literal["auto", "strip", "keep"] = "auto"
 
     @model_validator(mode="after")
     def _safe_name(self) -> "_CandidateBase":
@@ -346,6 +347,7 @@ class JudgeConfig(Strict):
     opponents_per_question: int = Field(default=2, ge=1)
     reference_categories: list[str] = Field(default_factory=lambda: ["math", "reasoning", "coding"])
     json_output: bool = False
+    reasoning: Literal["auto", "strip", "keep"] = "auto"  # the judge's own thought: never read for its verdict
     concurrency: int = Field(default=8, ge=1)
     timeout_s: float = Field(default=180.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)

@@ -259,7 +259,7 @@ class AnswerStage:
                         return
                     c = await backend.generate(messages, params)
                     # the next turn sees the answer, not the thought (as from a server with a reasoning parser)
-                    said = c.text if cand.reasoning == "keep" else final_answer(c.text)
+                    said = final_answer(c.text, cand.reasoning, c.finish_reason == "length", c.reasoning)
                     messages.append({"role": "assistant", "content": said})
                     texts.append(c.text)
                     per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),

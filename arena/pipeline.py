@@ -67,13 +67,13 @@ def _per_answer(ctx: RunContext, pick: Callable[[dict], Any]) -> dict[str, dict[
 
 def _answer_texts(ctx: RunContext) -> dict[str, dict[str, list[str]]]:
     """Each model's answer turns per question as judges read them: what the answer stage left for this run, a
-    leading thought block taken off unless the candidate says `reasoning: keep` (arena/reasoning.py)."""
-    from arena.reasoning import answer_view
+    leading thought block taken off as the candidate's `reasoning` says (arena/reasoning.py)."""
+    from arena.reasoning import record_view
 
     modes = {c.name: c.reasoning for c in ctx.cfg.candidates}
-    texts = _per_answer(ctx, lambda rec: rec["turns"])
-    return {model: {qid: answer_view(turns, modes.get(model)) for qid, turns in per.items()}
-            for model, per in texts.items()}
+    records = _per_answer(ctx, lambda rec: rec)
+    return {model: {qid: record_view(rec, modes.get(model)) for qid, rec in per.items()}
+            for model, per in records.items()}
 
 
 def _answer_cuts(ctx: RunContext) -> dict[str, dict[str, list[bool]]]:

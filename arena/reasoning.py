@@ -2,17 +2,31 @@
 
 A reasoning model served without a reasoning parser (vLLM's `--reasoning-parser`, or an API that returns the
 thought in its own field) writes its chain of thought into the answer text: `<think>...</think>` then the
-answer (Qwen3, QwQ, DeepSeek-R1, whose chat template opens the tag in the prompt, so the text holds only the
-closing tag), `<seed:think>...</seed:think>` (Seed-OSS), `[THINK]...[/THINK]` (Magistral) or
-`◁think▷...◁/think▷` (Kimi). Judges should read the final answer only, as they would from a server with the
-parser: the thought is not the answer, it is long (billed judge tokens, style features measuring the wrong
-text), and a draft verdict inside a judge's own thought is not its verdict.
+answer (Qwen3; DeepSeek-R1, QwQ and Qwen3-Thinking-2507, whose chat templates open the tag in the prompt, so
+the text holds only the closing tag), `<seed:think>...</seed:think>` (Seed-OSS), `[THINK]...[/THINK]`
+(Magistral) or `◁think▷...◁/think▷` (Kimi). Judges should read the final answer only, as they would from a
+server with the parser: the thought is not the answer, it is long (billed judge tokens, style features
+measuring the wrong text), and a draft verdict inside a judge's own thought is not its verdict.
 
-The split follows vLLM's reasoning parsers: the thought ends at the first closing tag. To leave ordinary
-answers alone (an answer explaining these tags), a closing tag counts only when the text opens with the
-matching tag (after white space), or when no opening tag comes before it and it stands on a line of its own
-(the DeepSeek-R1 form: "...\\n</think>\\n\\nanswer"). A text that opens a thought and never closes it (stopped at
-max_tokens) has an empty final answer.
+Three modes (a candidate's or a judge's `reasoning` setting):
+
+- `strip`: the model is known to think (as `--reasoning-parser deepseek_r1` assumes). The thought is
+  everything up to the first closing tag (an opening tag before it is dropped). A text with no closing tag
+  is an unfinished thought (empty final answer) when it opens with an opening tag or was cut at max_tokens;
+  a finished text without any tag is an answer (thinking switched off, or a parser already took the
+  thought apart).
+- `auto` (the default): a thought is taken off only where the text shows one unmistakably, so ordinary
+  answers that talk about these tags are left alone:
+  * the text opens with an opening tag (after white space or a byte-order mark), and the opening tag ends
+    its line or the first closing tag does (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`); an opening tag
+    that ends its line and is never closed is an unfinished thought (empty answer);
+  * no opening tag comes before the first closing tag, which stands on a line of its own outside any
+    fenced code block (the R1 form `...\\n</think>\\n\\nanswer`).
+  A thought in the R1 form that was cut at max_tokens has no tag at all and cannot be told from an answer
+  cut short: set `strip` for such models.
+- `keep`: the whole text, as the model wrote it.
+
+In every mode the thought ends at the first closing tag, as in vLLM's parsers.
 """
 from __future__ import annotations
 
@@ -27,56 +41,108 @@ THOUGHT_TAGS: tuple[tuple[str, str], ...] = (
     ("[THINK]", "[/THINK]"),
     ("◁think▷", "◁/think▷"),
 )
+MODES = ("auto", "strip", "keep")
+ReasoningMode = Literal["auto", "strip", "keep"]
 
-ReasoningMode = Literal["strip", "keep"]
-_LINE_END = re.compile(r"[ \t]*(?:\n|\Z)")
+_LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
+_LEAD = " \t\r\n\ufeff\u00a0"  # white space and a byte-order mark before an opening tag
 
 
 @dataclass(frozen=True)
 class Split:
-    """One text as a thought (None when there is none) and the final answer."""
+    """One text as a thought (None when there is none) and the final answer; `closed`: the thought ended with
+    its closing tag (False: it was cut off, and there is no final answer)."""
 
     thought: str | None
     answer: str
+    closed: bool = True
 
     @property
     def unfinished(self) -> bool:
-        """The thought never closed: there is no final answer."""
-        return self.thought is not None and not self.answer.strip()
+        """The thought never closed."""
+        return self.thought is not None and not self.closed
 
 
-def split_thought(text: str) -> Split:
-    """The text's leading thought block and its final answer (see the module's rules)."""
-    if not isinstance(text, str) or ("think" not in text and "THINK" not in text):
+def _ends_line(text: str, at: int) -> bool:
+    return _LINE_END.match(text, at) is not None
+
+
+def _starts_line(text: str, end: int) -> bool:
+    before = text[:end].rstrip(" \t")
+    return not before or before.endswith(("\n", "\r"))
+
+
+def _opened(body: str, opening: str, closing: str, strict: bool) -> Split | None:
+    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): only when the
+    opening tag or the closing tag ends its line."""
+    rest = body[len(opening):]
+    end = rest.find(closing)
+    opens_line = _ends_line(rest, 0)
+    if end < 0:
+        return Split(rest.strip(), "", closed=False) if opens_line or not strict else None
+    if strict and not opens_line and not _ends_line(rest, end + len(closing)):
+        return None
+    return Split(rest[:end].strip(), rest[end + len(closing):].lstrip(_LEAD))
+
+
+def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = False) -> Split:
+    """The text's leading thought block and its final answer, by `mode` (see the module's rules); `cut`: the
+    text stopped at max_tokens (finish_reason "length")."""
+    if mode == "keep" or not isinstance(text, str):
         return Split(None, text)
-    body = text.lstrip()
+    strict = mode != "strip"
+    if strict and "think" not in text and "THINK" not in text:
+        return Split(None, text)  # the fast path: no tag can be there
+    body = text.lstrip(_LEAD)
     for opening, closing in THOUGHT_TAGS:
         if body.startswith(opening):
-            end = body.find(closing, len(opening))
-            if end < 0:
-                return Split(body[len(opening):].strip(), "")
-            return Split(body[len(opening):end].strip(), body[end + len(closing):].lstrip())
-    for opening, closing in THOUGHT_TAGS:
-        end = text.find(closing)
-        if end < 0 or opening in text[:end]:
+            found = _opened(body, opening, closing, strict)
+            if found is not None:
+                return found
+            return Split(None, text)
+    ends = [(text.find(closing), opening, closing) for opening, closing in THOUGHT_TAGS]
+    for end, opening, closing in sorted(e for e in ends if e[0] >= 0):
+        if not strict:  # the first closing tag anywhere ends the thought
+            thought = text[:end]
+            thought = thought.partition(opening)[2] if opening in thought else thought
+            return Split(thought.strip(), text[end + len(closing):].lstrip(_LEAD))
+        if opening in text[:end] or not _starts_line(text, end) or not _ends_line(text, end + len(closing)):
             continue
-        before = text[:end].rstrip(" \t")
-        if (before and not before.endswith("\n")) or not _LINE_END.match(text, end + len(closing)):
+        if len(_FENCE.findall(text[:end])) % 2:  # inside a fenced code block: an example, not a thought
             continue
-        return Split(text[:end].strip(), text[end + len(closing):].lstrip())
+        return Split(text[:end].strip(), text[end + len(closing):].lstrip(_LEAD))
+    if not strict and cut:  # a model that always thinks, stopped before it closed its thought
+        return Split(text.strip(), "", closed=False)
     return Split(None, text)
 
 
-def final_answer(text: str) -> str:
-    """The text without its leading thought block (unchanged when it has none)."""
-    return split_thought(text).answer
+def final_answer(text: str, mode: ReasoningMode | str = "auto", cut: bool = False,
+                 apart: str | None = None) -> str:
+    """The text without its leading thought block, by `mode` (unchanged when it has none). `apart`: a thought
+    the server's reasoning parser returned on its own; the text is then the answer as it is."""
+    return text if apart else split_thought(text, mode, cut).answer
 
 
-def answer_view(turns: list[str], mode: ReasoningMode | str | None) -> list[str]:
-    """The answer turns as judges read them: without thought blocks (`strip`), or as written (`keep`)."""
-    if mode == "keep":
-        return list(turns)
-    return [final_answer(t) for t in turns]
+def split_record(rec: dict, mode: ReasoningMode | str | None) -> list[Split]:
+    """Each turn of an answer record (`turns`, `finish_reason`, `reasoning`) as thought and final answer."""
+    turns = rec.get("turns")
+    texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
+    finish = rec.get("finish_reason")
+    finish = finish if isinstance(finish, list) else [finish] * len(texts)
+    apart = rec.get("reasoning") if isinstance(rec.get("reasoning"), list) else []
+    out = []
+    for i, text in enumerate(texts):
+        own = apart[i] if i < len(apart) and isinstance(apart[i], str) and apart[i] else None
+        cut = i < len(finish) and finish[i] == "length"
+        out.append(Split(own, text) if own else split_thought(text, mode or "auto", cut))
+    return out
+
+
+def record_view(rec: dict, mode: ReasoningMode | str | None) -> list[str]:
+    """An answer record's turns as judges read them: without thought blocks (`auto`, `strip`), or as written
+    (`keep`; a thought a server returned apart is never part of them)."""
+    return [part.answer for part in split_record(rec, mode)]
 
 
 def reasoning_mode(config: dict | None, model: str) -> str:
@@ -85,5 +151,6 @@ def reasoning_mode(config: dict | None, model: str) -> str:
     cands = config.get("candidates") if isinstance(config, dict) else None
     for cand in cands if isinstance(cands, list) else []:
         if isinstance(cand, dict) and cand.get("name") == model:
-            return "strip" if cand.get("reasoning") == "strip" else "keep"
+            value = cand.get("reasoning")
+            return value if value in MODES else "keep"
     return "keep"

@@ -23,8 +23,11 @@ def judge_identity(cfg: JudgeConfig) -> dict[str, Any]:
             folder = Path(r.path).expanduser().resolve()
             ident.update(model=str(folder), weights=weights_fingerprint(str(folder)), max_length=r.max_length)
         return ident
-    return {"kind": "llm", "model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
-            "json": cfg.json_output}
+    ident = {"kind": "llm", "model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+             "json": cfg.json_output}
+    if cfg.reasoning != "auto":  # how the reply's thought is read decides the verdict (auto: keys as before)
+        ident["reasoning"] = cfg.reasoning
+    return ident
 
 
 def make_judge(cfg: JudgeConfig, dry_run: bool) -> Judge:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.backends.base import GenParams
+from arena.backends.base import Completion, GenParams
 from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.config import JudgeConfig
@@ -47,6 +47,10 @@ class LLMJudge:
 
         return judge_identity(self.cfg)
 
+    def _answer(self, reply: Completion) -> str:
+        """The reply without its thought (judge.reasoning; a thought the server returned apart never counts)."""
+        return final_answer(reply.text, self.cfg.reasoning, reply.finish_reason == "length", reply.reasoning)
+
     def _parse(self, text: str, kind: str, prompt_text: str) -> Verdict | None:
         return parse_reply(text, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)
 
@@ -60,15 +64,16 @@ class LLMJudge:
             call.add_usage(first)
             shown = "\n".join(m["content"] for m in messages)
             # a reasoning judge's thought holds drafts, not its verdict: only the final answer is read
-            verdict = self._parse(final_answer(first.text), kind, shown)
+            said_first = self._answer(first)
+            verdict = self._parse(said_first, kind, shown)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
                 # the judge's reply goes back as its own turn; a control token it copied from an answer stays text
-                said = {"role": "assistant", "content": defuse_control_tokens(final_answer(first.text))}
+                said = {"role": "assistant", "content": defuse_control_tokens(said_first)}
                 second = await self._backend.generate(messages + [said] + follow, self._params)
                 call.followup_raw = second.text
                 call.add_usage(second)
-                verdict = self._parse(final_answer(second.text), kind, shown + "\n" + follow[-1]["content"])
+                verdict = self._parse(self._answer(second), kind, shown + "\n" + follow[-1]["content"])
         except BackendError as exc:
             call.error, call.endpoint_down = str(exc), exc.endpoint_down
             return call

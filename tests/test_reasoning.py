@@ -15,41 +15,66 @@ from streamlit.testing.v1 import AppTest
 
 from arena.config import load_config
 from arena.pipeline import run_pipeline
-from arena.reasoning import THOUGHT_TAGS, answer_view, reasoning_mode, split_thought
+from arena.reasoning import THOUGHT_TAGS, Split, reasoning_mode, record_view, split_record, split_thought
 from conftest import read_jsonl, write_config
 from openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (text, thought, final answer) worked by hand
+# (mode, text, thought, final answer, closed) worked by hand
 CASES = [
-    ("<think>\nstep 1\nstep 2\n</think>\n\nThe answer is 4.", "step 1\nstep 2", "The answer is 4."),
-    ("  \n<think>a</think>b", "a", "b"),  # leading white space before the opening tag
-    ("The user asks...\n</think>\n\nFinal.", "The user asks...", "Final."),  # DeepSeek-R1: opened in the prompt
-    ("</think>\n\nOnly an answer.", "", "Only an answer."),  # an empty thought
-    ("<seed:think>plan</seed:think>Done.", "plan", "Done."),  # Seed-OSS
-    ("[THINK]plan[/THINK]Done.", "plan", "Done."),  # Magistral
-    ("◁think▷plan◁/think▷Done.", "plan", "Done."),  # Kimi
-    ("<think>\nstill thinking when max_tokens ran out", "still thinking when max_tokens ran out", ""),
-    ("<think>a</think>b</think>c", "a", "b</think>c"),  # the first closing tag ends it, as in vLLM's parsers
+    ("auto", "<think>\nstep 1\nstep 2\n</think>\n\nThe answer is 4.", "step 1\nstep 2", "The answer is 4.", True),
+    ("auto", "  \n<think>\na</think>b", "a", "b", True),  # white space before the opening tag
+    ("auto", "\ufeff<think>\nr\n</think>\n\nok", "r", "ok", True),  # a byte-order mark
+    ("auto", "The user asks...\n</think>\n\nFinal.", "The user asks...", "Final.", True),  # R1: opened in the prompt
+    ("auto", "r\r\n</think>\r\n\r\nanswer", "r", "answer", True),  # the R1 form with CRLF line ends
+    ("auto", "</think>\n\nOnly an answer.", "", "Only an answer.", True),  # an empty thought
+    ("auto", "<think>\n\n</think>\n\nThinking off.", "", "Thinking off.", True),  # Qwen3, enable_thinking false
+    ("auto", "<seed:think>\nplan\n</seed:think>\nDone.", "plan", "Done.", True),  # Seed-OSS
+    ("auto", "[THINK]plan[/THINK]\nDone.", "plan", "Done.", True),  # Magistral: the closing tag ends its line
+    ("auto", "<think>\nstill thinking when max_tokens ran out", "still thinking when max_tokens ran out", "", False),
+    ("strip", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),
+    ("strip", "◁think▷plan◁/think▷Done.", "plan", "Done.", True),  # Kimi
+    ("strip", "<think>a</think>b</think>c", "a", "b</think>c", True),  # the first closing tag ends it, as in vLLM
+    ("strip", "...is 4.</think>\n\nanswer", "...is 4.", "answer", True),  # R1, the tag not on a line of its own
+    ("strip", "r\n</think>The answer", "r", "The answer", True),
+    ("strip", "Here <think>x</think> y", "x", "y", True),  # text before an opening tag is dropped, as in vLLM
+    ("strip", "<think>never closed", "never closed", "", False),
 ]
-# ordinary answers that mention the tags: left as they are
+# ordinary answers that mention the tags: left as they are by `auto`
 UNTOUCHED = [
     "Close the block with </think> and go on.",  # mid-line
     "Qwen3 writes\n</think> right before its answer.",  # starts a line but does not end it
     "Example:\n<think>x</think>\nthen the answer",  # opened after other text
     "Write <think>\nthen\n</think>\nlater",  # an opening tag comes before the closing one, not at the start
+    "<think> is an HTML-like tag. It is closed by </think>. Nothing else.",  # neither tag ends its line
+    "R1 output looks like this:\n\n```\nreasoning text\n</think>\n\nfinal answer\n```\n\nSo split there.",
+    "Magistral:\n~~~\n[THINK]\n[/THINK]\n~~~\n",  # in a fenced code block
     "plain answer without any tag",
     "I think, therefore I am. THINK about it.",
 ]
 
 
-@pytest.mark.parametrize("text,thought,answer", CASES)
-def test_thought_and_answer_by_hand(text: str, thought: str, answer: str) -> None:
-    split = split_thought(text)
-    assert (split.thought, split.answer) == (thought, answer)
-    assert split.unfinished == (answer == "")
-    assert answer_view([text], "strip") == [answer] and answer_view([text], "keep") == [text]
+@pytest.mark.parametrize("mode,text,thought,answer,closed", CASES)
+def test_thought_and_answer_by_hand(mode: str, text: str, thought: str, answer: str, closed: bool) -> None:
+    split = split_thought(text, mode)
+    assert (split.thought, split.answer, split.closed) == (thought, answer, closed)
+    assert record_view({"turns": [text]}, mode) == [answer] and record_view({"turns": [text]}, "keep") == [text]
+
+
+def test_auto_leaves_to_strip_what_it_cannot_be_sure_of() -> None:
+    for text in ("[THINK]plan[/THINK]Done.", "...is 4.</think>\n\nanswer", "Here <think>x</think> y"):
+        assert split_thought(text, "auto").thought is None
+    # a thought in the R1 form cut at max_tokens has no tag: only strip reads it as thought, and only when cut
+    cut = "Okay, let me think. Draft: [[A]] seems better, but"
+    assert split_thought(cut, "auto", cut=True).answer == cut
+    assert split_thought(cut, "strip", cut=False).answer == cut  # finished and untagged: an answer
+    assert split_thought(cut, "strip", cut=True) == Split(cut, "", closed=False)
+    rec = {"turns": [cut, cut], "finish_reason": ["stop", "length"]}
+    assert record_view(rec, "strip") == [cut, ""]
+    # a thought the server returned apart: the text is the answer in every mode
+    apart = {"turns": [cut], "finish_reason": ["length"], "reasoning": ["the parser's thought"]}
+    assert record_view(apart, "strip") == [cut] and split_record(apart, "auto")[0].thought == "the parser's thought"
 
 
 @pytest.mark.parametrize("text", UNTOUCHED)
@@ -57,29 +82,42 @@ def test_answers_that_mention_the_tags_are_left_alone(text: str) -> None:
     assert split_thought(text).thought is None and split_thought(text).answer == text
 
 
-_TAG_PIECES = [t for pair in THOUGHT_TAGS for t in pair]
+_TAG_PIECES = [t for pair in THOUGHT_TAGS for t in pair] + ["```", "~~~"]
 _free_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80).filter(
     lambda s: not any(t in s for t in _TAG_PIECES))
+_LEADING = " \t\r\n\ufeff\u00a0"  # what may stand between a closing tag and the answer
 
 
 @settings(max_examples=300, deadline=None)
-@given(thought=_free_text, answer=_free_text, pair=st.sampled_from(THOUGHT_TAGS), r1=st.booleans())
-def test_any_thought_and_answer_come_apart(thought: str, answer: str, pair: tuple[str, str], r1: bool) -> None:
+@given(thought=_free_text, answer=_free_text, pair=st.sampled_from(THOUGHT_TAGS), r1=st.booleans(),
+       mode=st.sampled_from(["auto", "strip"]))
+def test_any_thought_and_answer_come_apart(thought: str, answer: str, pair: tuple[str, str], r1: bool,
+                                           mode: str) -> None:
     opening, closing = pair
-    text = f"{thought}\n{closing}\n{answer}" if r1 else f"{opening}{thought}{closing}{answer}"
-    split = split_thought(text)
-    assert split.thought == thought.strip() and split.answer == answer.lstrip()
+    text = f"{thought}\n{closing}\n{answer}" if r1 else f"{opening}\n{thought}{closing}{answer}"
+    split = split_thought(text, mode)
+    assert split.thought == thought.strip() and split.answer == answer.lstrip(_LEADING) and split.closed
+
+
+@settings(max_examples=300, deadline=None)
+@given(thought=_free_text, answer=_free_text, pair=st.sampled_from(THOUGHT_TAGS))
+def test_strip_splits_any_tagged_text(thought: str, answer: str, pair: tuple[str, str]) -> None:
+    opening, closing = pair
+    split = split_thought(f"{opening}{thought}{closing}{answer}", "strip")
+    assert split.thought == thought.strip() and split.answer == answer.lstrip(_LEADING)
 
 
 @settings(max_examples=300, deadline=None)
 @given(text=_free_text)
 def test_text_without_tags_is_never_changed(text: str) -> None:
-    assert split_thought(text).thought is None and answer_view([text, text], "strip") == [text, text]
+    assert split_thought(text).thought is None and record_view({"turns": [text, text]}, "auto") == [text, text]
+    assert split_thought(text, "strip").answer == text  # finished: an answer, even for a model that thinks
 
 
 def test_reasoning_mode_from_a_recorded_config() -> None:
-    cfg = {"candidates": [{"name": "a", "reasoning": "strip"}, {"name": "b", "reasoning": "keep"}, {"name": "c"}]}
-    assert [reasoning_mode(cfg, m) for m in ("a", "b", "c", "absent")] == ["strip", "keep", "keep", "keep"]
+    cfg = {"candidates": [{"name": "a", "reasoning": "strip"}, {"name": "b", "reasoning": "keep"}, {"name": "c"},
+                          {"name": "d", "reasoning": "auto"}]}
+    assert [reasoning_mode(cfg, m) for m in ("a", "b", "c", "d", "absent")] == ["strip", "keep", "keep", "auto", "keep"]
     assert reasoning_mode({}, "a") == "keep" and reasoning_mode(None, "a") == "keep"
 
 
@@ -126,9 +164,19 @@ def _second_turn_history(cands: FakeOpenAI) -> list[str]:
             for m in r["messages"] if m["role"] == "assistant"]
 
 
+def _battle_page(ws: Path, run_id: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The app's battle browser on the thinker's battle of q2 in run `run_id`."""
+    monkeypatch.setenv("ARENA_WORKSPACE", str(ws))
+    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
+    for key, value in {"page": "battles", "run": run_id, "model": "thinker", "question": "q2"}.items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
 def test_judges_style_features_and_next_turn_see_the_final_answer_only(tmp_path: Path, questions_file: Path) -> None:
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
-        ctx = _run(tmp_path, questions_file, cands, judge, None)  # the default is strip
+        ctx = _run(tmp_path, questions_file, cands, judge, None)  # the default, auto
         prompts = [m["content"] for r in judge.requests for m in r["messages"]]
         history = _second_turn_history(cands)
     assert prompts and not any(SECRET in p or "more thinking" in p for p in prompts)
@@ -185,7 +233,7 @@ def test_compare_counts_the_judged_text(tmp_path: Path, questions_file: Path) ->
                              {"q1", "q2", "q3", "q4"})
     stored = {r["question_id"]: r for r in read_jsonl(tmp_path / "ws" / "answers" / "thinker.jsonl")}
     whole = sum(len(t) for r in stored.values() for t in r["turns"]) / 4
-    final = sum(len(answer_view(r["turns"], "strip")[i]) for r in stored.values() for i in range(len(r["turns"]))) / 4
+    final = sum(len(t) for r in stored.values() for t in record_view(r, "strip")) / 4
     row = lengths["models"]["thinker"]
     assert row["old"] == pytest.approx(whole) and row["new"] == pytest.approx(final) and row["new"] < row["old"] / 10
     assert "new_tokens" not in row  # the tokens counted the thought: unknown for the judged text
@@ -197,11 +245,7 @@ def test_battle_browser_shows_the_thought_collapsed_and_voters_do_not_see_it(
 ) -> None:
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
         ctx = _run(tmp_path, questions_file, cands, judge, None)
-    monkeypatch.setenv("ARENA_WORKSPACE", str(tmp_path / "ws"))
-    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
-    for key, value in {"page": "battles", "run": ctx.run.run_id, "model": "thinker", "question": "q2"}.items():
-        at.query_params[key] = value
-    at.run()
+    at = _battle_page(tmp_path / "ws", ctx.run.run_id, monkeypatch)
     assert not at.exception and not at.error
     thoughts = [e for e in at.expander if e.label.startswith("Thought (")]
     assert len(thoughts) == 1 and "not shown to the judge" in thoughts[0].label
@@ -239,7 +283,7 @@ def test_reasoning_setting_is_checked(tmp_path: Path, questions_file: Path) -> N
     path = write_config(tmp_path, questions_file, [{"name": "m", "backend": "demo", "reasoning": "hide"}])
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert "reasoning" in str(err.value) and "strip" in str(err.value)
+    assert "reasoning" in str(err.value) and "strip" in str(err.value) and "auto" in str(err.value)
     cfg = yaml.safe_load(path.read_text())
     cfg["candidates"][0]["reasoning"] = "keep"
     path.write_text(yaml.safe_dump(cfg))
@@ -276,11 +320,7 @@ def test_a_parsers_thought_is_kept_apart_and_never_judged(tmp_path: Path, questi
     if stream:  # time to first token counts the thought's first token, not the answer's (10 words later)
         assert all(t < lat / 2 for r in recs.values() for t, lat in zip(r["ttft_s"], r["latency_s"]))
 
-    monkeypatch.setenv("ARENA_WORKSPACE", str(tmp_path / "ws"))
-    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
-    for key, value in {"page": "battles", "run": ctx.run.run_id, "model": "thinker", "question": "q2"}.items():
-        at.query_params[key] = value
-    at.run()
+    at = _battle_page(tmp_path / "ws", ctx.run.run_id, monkeypatch)
     assert not at.exception and not at.error
     thoughts = [e for e in at.expander if e.label.startswith("Thought (")]
     assert len(thoughts) == 1 and any(SECRET in m.value for m in thoughts[0].markdown)
@@ -293,10 +333,57 @@ def test_an_empty_thought_gets_no_box(tmp_path: Path, questions_file: Path, monk
     with FakeOpenAI(reply=reply) as cands, FakeOpenAI(reply=_judge) as judge:
         ctx = _run(tmp_path, questions_file, cands, judge, None)
         assert not any("think>" in m["content"] for r in judge.requests for m in r["messages"])
-    monkeypatch.setenv("ARENA_WORKSPACE", str(tmp_path / "ws"))
-    at = AppTest.from_file(str(ROOT / "viz" / "app.py"), default_timeout=60)
-    for key, value in {"page": "battles", "run": ctx.run.run_id, "model": "thinker", "question": "q2"}.items():
-        at.query_params[key] = value
-    at.run()
+    at = _battle_page(tmp_path / "ws", ctx.run.run_id, monkeypatch)
     assert not at.exception and not [e for e in at.expander if e.label.startswith("Thought (")]
     assert any("Final answer 1." in m.value for m in at.markdown)
+
+
+def test_a_judge_cut_mid_thought_gives_no_verdict_with_strip(tmp_path: Path, questions_file: Path) -> None:
+    """An R1-form judge (its template opens the thought) stopped at max_tokens: the draft verdict in the
+    unfinished thought is not its verdict when judge.reasoning is strip; the follow-up asks for one."""
+    def judge(req: dict) -> str:
+        if len(req["messages"]) > 2:
+            return "Okay.\n</think>\n\n[[C]]"
+        return "Okay, let me compare both. Draft: [[A]] seems better, but wait, let me reconsider"
+
+    def run(reasoning: str) -> list[dict]:
+        with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=judge) as j:
+            j.finish_reason = lambda req: "stop" if len(req["messages"]) > 2 else "length"
+            thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
+            plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
+            cfg = write_config(tmp_path / reasoning, questions_file, [thinker, plain], judge={
+                "mode": "pairwise", "model": "judge-model", "base_url": j.base_url, "verdict": "3way",
+                "reasoning": reasoning}, rating={"bootstrap": 20})
+            ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+        return read_jsonl(ctx.run.path / "judgments.jsonl")
+
+    (tmp_path / "strip").mkdir()
+    (tmp_path / "auto").mkdir()
+    strip = run("strip")
+    assert strip and all(r["label"] == "tie" and r["followup_raw"] for r in strip)
+    auto = run("auto")  # auto cannot tell an untagged cut thought from an answer: the draft counts
+    assert auto and all(r["label"] == "A" and not r["followup_raw"] for r in auto)
+    assert {r["key"] for r in strip}.isdisjoint(r["key"] for r in auto)  # the setting is part of the judge
+
+
+def test_length_controlled_win_rate_reads_the_judged_lengths(tmp_path: Path, questions_file: Path) -> None:
+    from arena.interop.lc_board import lc_frame
+    from arena.interop.runfiles import RunFiles
+
+    with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
+        thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
+        plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
+        cfg = write_config(tmp_path, questions_file, [thinker, plain], judge={
+            "mode": "baseline", "baseline": "plain", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
+            rating={"bootstrap": 20})
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+    run = RunFiles.open(ctx.run.path)
+    rows = read_jsonl(ctx.run.path / "battles.jsonl")
+    import pandas as pd
+
+    battles = pd.DataFrame({"model_a": [r["model_a"] for r in rows], "model_b": [r["model_b"] for r in rows],
+                            "score": [{"model_a": 1.0, "model_b": 0.0}.get(r["winner"], 0.5) for r in rows]})
+    frame = lc_frame(run, battles, "plain")
+    assert len(frame) == len(rows) == 5
+    assert set(frame["len_model"]) == {len("Final answer 1."), len("Final answer 2.")}  # not the thought
+    assert run.answer_text("thinker", "q2").startswith("<think>")  # exports still get what the model wrote

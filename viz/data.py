@@ -429,19 +429,11 @@ def judged_turns(run: RunInfo, model: str, answer: dict[str, Any]) -> tuple[list
     (None where there was none): the thought a server's reasoning parser returned apart (`reasoning` in the
     record) and the thought block taken off the text (unless the run kept whole texts: `reasoning: keep`, or a
     run from before the setting)."""
-    from arena.reasoning import reasoning_mode, split_thought
+    from arena.reasoning import reasoning_mode, split_record
 
-    turns = answer.get("turns")
-    texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
-    server = answer.get("reasoning") if isinstance(answer.get("reasoning"), list) else []
-    apart = [x if i < len(server) and isinstance(x := server[i], str) and x else None for i in range(len(texts))]
     info = run.load_json("run.json") or {}
-    if reasoning_mode(info.get("config"), model) == "keep":
-        return texts, apart
-    parts = [split_thought(t) for t in texts]
-    thoughts = ["\n\n".join(x for x in (own, p.thought) if x is not None) if own is not None or p.thought is not None
-                else None for own, p in zip(apart, parts)]
-    return [p.answer for p in parts], thoughts
+    parts = split_record(answer, reasoning_mode(info.get("config"), model))
+    return [p.answer for p in parts], [p.thought for p in parts]
 
 
 @st.cache_data(show_spinner="Loading scores…", max_entries=8)

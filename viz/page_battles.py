@@ -151,10 +151,10 @@ def show_text_turns(
         if thought:  # an empty thought (<think></think>, thinking switched off) is not worth a box
             with st.expander(f"Thought ({len(thought):,} characters, not shown to the judge)"):
                 show_text(thought, raw)
-            if not text.strip():
-                st.caption("No final answer: the thought never closed. The judge read an empty answer.")
-                continue
-        show_text(text, raw)
+        if thought is not None and not text.strip():
+            st.caption("No final answer after the thought: the judge read an empty answer.")
+        else:
+            show_text(text, raw)
         if number in (cut or []):
             st.warning(
                 f"Truncated: this {'turn' if len(texts) > 1 else 'answer'} stopped at the `max_tokens` "

@@ -36,7 +36,7 @@ from arena.errors import ConfigError
 from arena.generation import BENCH_CATEGORY, check_candidates_ready, check_vllm_before_run
 from arena.interrupts import run_async
 from arena.questions import Question
-from arena.reasoning import final_answer
+from arena.reasoning import record_view
 from arena.records import content_hash, write_json_atomic, write_jsonl_atomic
 from arena.redaction import redact_data
 from arena.store import RunDir, Workspace
@@ -85,17 +85,16 @@ def bench_run_config(cfg: RunConfig, bench: BenchConfig) -> RunConfig:
 
 def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], index: dict[str, str],
                 run_id: str, scratch: Path | None = None, system_prompt: str | None = None,
-                reasoning: str = "strip") -> dict[str, Any]:
+                reasoning: str = "auto") -> dict[str, Any]:
     """Score one model's cached replies on every task; items it has no answer for are counted as missing. A
-    leading thought block is taken off each reply before scoring unless `reasoning` is "keep"."""
+    leading thought block is taken off each reply before scoring as the candidate's `reasoning` says."""
     out: dict[str, Any] = {"model": model, "scores": {}, "n": {}, "details": {}, "sources": {}}
     missing: dict[str, int] = {}
     for t in tasks:
         name, details, pairs = t.task.name, [], []
         for item in t.data.items:
             recs = [answers.get(index.get(question_id(name, item.id, s), "")) for s in range(t.samples)]
-            replies = [r["turns"][0] if reasoning == "keep" else final_answer(r["turns"][0])
-                       for r in recs if r is not None]
+            replies = [record_view(r, reasoning)[0] for r in recs if r is not None]
             if not replies:
                 missing[name] = missing.get(name, 0) + 1
                 continue

@@ -17,7 +17,7 @@ import pandas as pd
 
 from arena.compare.runs import RunFacts
 from arena.rating.counts import mean_lengths
-from arena.reasoning import answer_view, reasoning_mode
+from arena.reasoning import reasoning_mode, record_view
 from arena.records import iter_jsonl, safe_filename
 
 LONGER_FLAG = 0.20  # relative growth of the mean answer length that flags a model whose rating rose
@@ -48,10 +48,10 @@ def _sizes(run: RunFacts, model: str, keys: dict[str, str]) -> dict[str, tuple[i
             continue
         turns = rec.get("turns") if isinstance(rec.get("turns"), list) else [rec.get("turns") or ""]
         turns = [str(t) for t in turns]
-        shown = answer_view(turns, mode)
+        shown = record_view(rec, mode)
         tokens = rec.get("completion_tokens")
         tokens = tokens if isinstance(tokens, list) else [tokens]
-        whole = all(isinstance(t, int) for t in tokens) and tokens and shown == turns
+        whole = all(isinstance(t, int) for t in tokens) and tokens and shown == turns and not rec.get("reasoning")
         out[qid] = (sum(len(t) for t in shown), sum(tokens) if whole else None)
     return out
 

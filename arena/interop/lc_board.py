@@ -67,8 +67,8 @@ def lc_frame(run: RunFiles, battles: pd.DataFrame, baseline: str) -> pd.DataFram
         turn = int(rec.get("turn") or 1)
         ca, cb = rec.get("chars_a"), rec.get("chars_b")
         if ca is None or cb is None:
-            ta = run.answer_text(a, rec.get("question_id"), turn)
-            tb = run.answer_text(b, rec.get("question_id"), turn)
+            ta = run.judged_text(a, rec.get("question_id"), turn)  # the lengths the judge read
+            tb = run.judged_text(b, rec.get("question_id"), turn)
             ca, cb = (len(ta), len(tb)) if ta is not None and tb is not None else (np.nan, np.nan)
         base_is_a = a == baseline
         rows.append({"model": b if base_is_a else a, "instruction": _instruction(questions, rec.get("question_id"), turn),
