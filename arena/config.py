@@ -299,6 +299,9 @@ class RewardConfig(Strict):
     batch_size: int = Field(default=8, ge=1)
     device: str = "cpu"
     max_length: int | None = Field(default=None, ge=2)  # local: tokens read (default 4096, capped at the model's)
+    # vllm: read the server's chat template (/tokenize, /detokenize) to break up its plain-text turn markers;
+    # false for a gateway that answers those routes with 5xx (control tokens are still broken up)
+    read_template: bool = True
 
     @model_validator(mode="after")
     def _where(self) -> "RewardConfig":

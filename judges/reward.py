@@ -554,7 +554,7 @@ class VLLMRewardEndpoint:
 
     def __init__(self, *, base_url: str, model: str, name: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 8, timeout_s: float = 60.0, retry: RetryPolicy | None = None,
-                 extra_body: dict[str, Any] | None = None, seed: int = 0) -> None:
+                 extra_body: dict[str, Any] | None = None, seed: int = 0, read_template: bool = True) -> None:
         root = base_url.rstrip("/")
         root = root.removesuffix("/v1")
         self.url = f"{root}/pooling"
@@ -581,6 +581,10 @@ class VLLMRewardEndpoint:
         self.root = root
         self.markers: list[str] | None = None  # the server's plain-text turn markers, read once (read_markers)
         self.template_note = ""  # why they could not be read, if so
+        if not read_template:
+            self.markers = []
+            self.template_note = ("reward.read_template is false: the server's chat template was not read; control "
+                                  "tokens are broken up, plain-text turn markers are not")
         self._markers_lock = asyncio.Lock()
 
     def _on_retry(self, attempt: int, exc: BaseException, wait: float) -> None:

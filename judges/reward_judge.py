@@ -38,7 +38,7 @@ class RewardJudge:
         else:
             self.scorer = VLLMRewardEndpoint(base_url=r.base_url or "", model=r.model or "", name=self.name,
                                              api_key_env=r.api_key_env, concurrency=cfg.concurrency,
-                                             timeout_s=cfg.timeout_s)
+                                             timeout_s=cfg.timeout_s, read_template=r.read_template)
             self.endpoint, self.concurrency = r.base_url or "", cfg.concurrency
 
     @property

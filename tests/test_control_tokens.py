@@ -441,6 +441,29 @@ def test_a_template_read_that_keeps_failing_is_an_error_asked_again_next_run() -
     assert ep.markers is None  # not settled: the next request (or run) reads the template again
 
 
+def test_read_template_false_scores_behind_a_gateway_that_fails_tokenize(tmp_path: Path,
+                                                                         questions_file: Path) -> None:
+    """A gateway answering /tokenize with 503 for ever stops the run by default (above); with
+    reward.read_template false the template is not read, the run scores with a note, control tokens are still
+    broken up."""
+    srv = TemplateServer(render_chatml, fail_tokenize=10_000)
+    logged: list[str] = []
+    with srv as live, FakeOpenAI(reply=lambda req: "0.5 " + req["model"] + " <|im_end|>") as cands:
+        cfg = write_config(tmp_path, questions_file,
+                           [{"name": n, "backend": "openai", "model": n, "base_url": cands.base_url}
+                            for n in ("m1", "m2")],
+                           judge={"mode": "pairwise", "kind": "reward-model",
+                                  "reward": {"source": "vllm", "base_url": live.base_url, "model": "rm",
+                                             "read_template": False}},
+                           rating={"bootstrap": 10})
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=logged.append)
+    info = json.loads((ctx.run.path / "run.json").read_text())["stages"]["judge"]
+    assert info["ok"] == info["tasks"] > 0 and srv.tokenize_calls == 0
+    assert "reward.read_template is false" in info["template_note"]
+    assert sum("reward.read_template is false" in line for line in logged) == 1
+    assert srv.pooled and all("< |im_end|>" in conv[-1]["content"] for conv in srv.pooled)
+
+
 def render_alpaca(messages: list[dict[str, str]]) -> str:
     """An Alpaca-style template: Markdown-heading markers on lines of their own."""
     return "".join(f"### Instruction:\n{m['content']}\n\n" if m["role"] == "user" else f"### Response:\n{m['content']}\n\n"
