@@ -276,7 +276,7 @@ class AnswerStage:
             return
         breaker.record(True)
         rec = make_record(key=key, model=cand.name, question=q, turns=texts, backend=cand.backend,
-                          params=cache_params(params, system), run_id=self.run.run_id, per_turn=per_turn)
+                          params=_keyed_params(params, system, cand, q), run_id=self.run.run_id, per_turn=per_turn)
         appender.append(rec)
         self.index[cand.name][q.qid] = key
         summary.generated += 1
@@ -403,7 +403,16 @@ def _question_key(gen: GenerationConfig, cand: CandidateCfg, ident: dict[str, An
                   q: Question) -> tuple[str, GenParams, str | None]:
     """The answer cache key of one question for one candidate, with its sampling parameters and system prompt."""
     params, system = gen_params(gen, cand, q)
-    return answer_key(ident, q, cache_params(params, system)), params, system
+    return answer_key(ident, q, _keyed_params(params, system, cand, q)), params, system
+
+
+def _keyed_params(params: GenParams, system: str | None, cand: CandidateCfg, q: Question) -> dict[str, Any]:
+    """cache_params, and for a multi-turn question the candidate's `reasoning` setting unless it is the default:
+    it decides what the later turns' history holds (the thought or not), so those answers differ with it."""
+    out = cache_params(params, system)
+    if len(q.turns) > 1 and cand.reasoning != "auto":
+        out["history"] = cand.reasoning
+    return out
 
 
 def check_vllm_before_run(cfg: RunConfig, questions: list[Question], store: AnswerStore,

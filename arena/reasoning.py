@@ -17,11 +17,13 @@ Three modes (a candidate's or a judge's `reasoning` setting):
   thought apart).
 - `auto` (the default): a thought is taken off only where the text shows one unmistakably, so ordinary
   answers that talk about these tags are left alone:
-  * the text opens with an opening tag (after white space or a byte-order mark), and the opening tag ends
-    its line or the first closing tag does (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`); an opening tag
-    that ends its line and is never closed is an unfinished thought (empty answer);
-  * no opening tag comes before the first closing tag, which stands on a line of its own outside any
-    fenced code block (the R1 form `...\\n</think>\\n\\nanswer`).
+  * the text opens with an opening tag (after white space or a byte-order mark) that is closed later; for
+    `<think>`, which prose about HTML-like tags may also start with, the opening tag or the first closing
+    tag must end its line (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`). Never closed, it is an unfinished
+    thought (empty answer) only when the text was cut at max_tokens;
+  * no `<think>` comes before the first `</think>`, which stands alone on its line, unindented, outside any
+    fenced code block or `<pre>` element (the R1 form `...\\n</think>\\n\\nanswer`: DeepSeek-R1, QwQ and
+    Qwen3-Thinking-2507 open the tag in their chat template).
   A thought in the R1 form that was cut at max_tokens has no tag at all and cannot be told from an answer
   cut short: set `strip` for such models.
 - `keep`: the whole text, as the model wrote it.
@@ -45,7 +47,7 @@ MODES = ("auto", "strip", "keep")
 ReasoningMode = Literal["auto", "strip", "keep"]
 
 _LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
-_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
+_FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _LEAD = " \t\r\n\ufeff\u00a0"  # white space and a byte-order mark before an opening tag
 
 
@@ -69,19 +71,40 @@ def _ends_line(text: str, at: int) -> bool:
 
 
 def _starts_line(text: str, end: int) -> bool:
-    before = text[:end].rstrip(" \t")
-    return not before or before.endswith(("\n", "\r"))
+    """`end` is the start of a line (no indentation: an indented line may be a Markdown code block)."""
+    return end == 0 or text[end - 1] == "\n" or text[:end].strip(_LEAD) == ""
 
 
-def _opened(body: str, opening: str, closing: str, strict: bool) -> Split | None:
-    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): only when the
-    opening tag or the closing tag ends its line."""
+def _in_code(text: str) -> bool:
+    """The end of `text` lies inside a fenced code block (CommonMark fences: a run of 3+ backticks or tildes,
+    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element."""
+    fence = None
+    for line in text.split("\n"):
+        m = _FENCE_LINE.match(line.rstrip("\r"))
+        if m is None:
+            continue
+        run, info = m.groups()
+        if fence is None:
+            if not (run[0] == "`" and "`" in info):  # a backtick fence's info string holds no backtick
+                fence = run
+        elif run[0] == fence[0] and len(run) >= len(fence) and not info.strip():
+            fence = None
+    low = text.lower()
+    return fence is not None or low.count("<pre") > low.count("</pre")
+
+
+def _opened(body: str, opening: str, closing: str, strict: bool, cut: bool) -> Split | None:
+    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): `<think>` only when
+    the opening or the closing tag ends its line; never closed, only when the text was cut."""
     rest = body[len(opening):]
     end = rest.find(closing)
+    line_rule = strict and opening == "<think>"
     opens_line = _ends_line(rest, 0)
     if end < 0:
-        return Split(rest.strip(), "", closed=False) if opens_line or not strict else None
-    if strict and not opens_line and not _ends_line(rest, end + len(closing)):
+        if strict and (not cut or (line_rule and not opens_line)):
+            return None
+        return Split(rest.strip(), "", closed=False)
+    if line_rule and not opens_line and not _ends_line(rest, end + len(closing)):
         return None
     return Split(rest[:end].strip(), rest[end + len(closing):].lstrip(_LEAD))
 
@@ -97,22 +120,22 @@ def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = Fal
     body = text.lstrip(_LEAD)
     for opening, closing in THOUGHT_TAGS:
         if body.startswith(opening):
-            found = _opened(body, opening, closing, strict)
+            found = _opened(body, opening, closing, strict, cut)
             if found is not None:
                 return found
             return Split(None, text)
+    if strict:  # the R1 form: only </think>, whose opening tag chat templates put in the prompt
+        end = text.find("</think>")
+        if end >= 0 and "<think>" not in text[:end] and _starts_line(text, end) and _ends_line(text, end + 8) \
+                and not _in_code(text[:end]):
+            return Split(text[:end].strip(), text[end + 8:].lstrip(_LEAD))
+        return Split(None, text)
     ends = [(text.find(closing), opening, closing) for opening, closing in THOUGHT_TAGS]
-    for end, opening, closing in sorted(e for e in ends if e[0] >= 0):
-        if not strict:  # the first closing tag anywhere ends the thought
-            thought = text[:end]
-            thought = thought.partition(opening)[2] if opening in thought else thought
-            return Split(thought.strip(), text[end + len(closing):].lstrip(_LEAD))
-        if opening in text[:end] or not _starts_line(text, end) or not _ends_line(text, end + len(closing)):
-            continue
-        if len(_FENCE.findall(text[:end])) % 2:  # inside a fenced code block: an example, not a thought
-            continue
-        return Split(text[:end].strip(), text[end + len(closing):].lstrip(_LEAD))
-    if not strict and cut:  # a model that always thinks, stopped before it closed its thought
+    for end, opening, closing in sorted(e for e in ends if e[0] >= 0)[:1]:  # the first closing tag anywhere
+        thought = text[:end]
+        thought = thought.partition(opening)[2] if opening in thought else thought
+        return Split(thought.strip(), text[end + len(closing):].lstrip(_LEAD))
+    if cut:  # a model that always thinks, stopped before it closed its thought
         return Split(text.strip(), "", closed=False)
     return Split(None, text)
 

@@ -31,10 +31,10 @@ CASES = [
     ("auto", "</think>\n\nOnly an answer.", "", "Only an answer.", True),  # an empty thought
     ("auto", "<think>\n\n</think>\n\nThinking off.", "", "Thinking off.", True),  # Qwen3, enable_thinking false
     ("auto", "<seed:think>\nplan\n</seed:think>\nDone.", "plan", "Done.", True),  # Seed-OSS
-    ("auto", "[THINK]plan[/THINK]\nDone.", "plan", "Done.", True),  # Magistral: the closing tag ends its line
-    ("auto", "<think>\nstill thinking when max_tokens ran out", "still thinking when max_tokens ran out", "", False),
+    ("auto", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),  # Magistral's recommended form
+    ("auto", "◁think▷plan◁/think▷Done.", "plan", "Done.", True),  # Kimi
+    ("auto", "<seed:think>plan</seed:think>ok", "plan", "ok", True),  # Seed-OSS inline
     ("strip", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),
-    ("strip", "◁think▷plan◁/think▷Done.", "plan", "Done.", True),  # Kimi
     ("strip", "<think>a</think>b</think>c", "a", "b</think>c", True),  # the first closing tag ends it, as in vLLM
     ("strip", "...is 4.</think>\n\nanswer", "...is 4.", "answer", True),  # R1, the tag not on a line of its own
     ("strip", "r\n</think>The answer", "r", "The answer", True),
@@ -52,6 +52,12 @@ UNTOUCHED = [
     "Magistral:\n~~~\n[THINK]\n[/THINK]\n~~~\n",  # in a fenced code block
     "plain answer without any tag",
     "I think, therefore I am. THINK about it.",
+    "R1's raw output:\n\n    Okay, the user wants...\n    </think>\n\n    The answer.\n\nSplit there.",  # indented code
+    "Raw output:\n<pre>\nOkay...\n</think>\n\nThe answer.\n</pre>\nSplit there.",  # an HTML <pre> block
+    "A fence in a fence:\n````markdown\n```\ncode\n```\nthinking\n</think>\n\nanswer\n````\nDone.",
+    "Output format:\n\n[/THINK]\n",  # only </think> has the R1 form
+    "Tags used by models:\n\n[/THINK]\n\nis Magistral's closing tag.",
+    "<think>\nA document that shows Qwen3's output starts like this, and the answer finished normally.",
 ]
 
 
@@ -63,8 +69,13 @@ def test_thought_and_answer_by_hand(mode: str, text: str, thought: str, answer: 
 
 
 def test_auto_leaves_to_strip_what_it_cannot_be_sure_of() -> None:
-    for text in ("[THINK]plan[/THINK]Done.", "...is 4.</think>\n\nanswer", "Here <think>x</think> y"):
+    for text in ("...is 4.</think>\n\nanswer", "Here <think>x</think> y", "<think> HTML-ish </think> prose"):
         assert split_thought(text, "auto").thought is None
+    # an opening tag never closed is an unfinished thought only when the text was cut at max_tokens
+    text = "<think>\nstill thinking when max_tokens ran out"
+    assert split_thought(text, "auto", cut=True) == Split("still thinking when max_tokens ran out", "", closed=False)
+    assert split_thought(text, "auto", cut=False).thought is None
+    assert split_thought("[THINK]plan", "auto", cut=True).unfinished
     # a thought in the R1 form cut at max_tokens has no tag: only strip reads it as thought, and only when cut
     cut = "Okay, let me think. Draft: [[A]] seems better, but"
     assert split_thought(cut, "auto", cut=True).answer == cut
@@ -84,7 +95,7 @@ def test_answers_that_mention_the_tags_are_left_alone(text: str) -> None:
 
 _TAG_PIECES = [t for pair in THOUGHT_TAGS for t in pair] + ["```", "~~~"]
 _free_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80).filter(
-    lambda s: not any(t in s for t in _TAG_PIECES))
+    lambda s: not any(t in s for t in _TAG_PIECES) and "<pre" not in s.lower())
 _LEADING = " \t\r\n\ufeff\u00a0"  # what may stand between a closing tag and the answer
 
 
@@ -93,7 +104,7 @@ _LEADING = " \t\r\n\ufeff\u00a0"  # what may stand between a closing tag and the
        mode=st.sampled_from(["auto", "strip"]))
 def test_any_thought_and_answer_come_apart(thought: str, answer: str, pair: tuple[str, str], r1: bool,
                                            mode: str) -> None:
-    opening, closing = pair
+    opening, closing = ("<think>", "</think>") if r1 and mode == "auto" else pair  # auto: the R1 form is </think>'s
     text = f"{thought}\n{closing}\n{answer}" if r1 else f"{opening}\n{thought}{closing}{answer}"
     split = split_thought(text, mode)
     assert split.thought == thought.strip() and split.answer == answer.lstrip(_LEADING) and split.closed
@@ -192,6 +203,21 @@ def test_judges_style_features_and_next_turn_see_the_final_answer_only(tmp_path:
         assert b[f"len_{side}"] == len("Final answer 1.") // 4
 
 
+def test_a_new_setting_redoes_only_multi_turn_answers(tmp_path: Path, questions_file: Path) -> None:
+    with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
+        _run(tmp_path, questions_file, cands, judge, None)
+        _run(tmp_path, questions_file, cands, judge, "auto")  # the default written out: nothing new
+        made = [len(cands.requests)]
+        for mode in ("strip", "keep", "strip"):  # strip again: from the cache
+            _run(tmp_path, questions_file, cands, judge, mode)
+            made.append(len(cands.requests))
+        asked = [r for r in cands.requests[made[0]:] if r["model"] == "thinker"]
+    assert made[0] == 10 and made[1:] == [12, 14, 14]  # q1 (two turns) only, once per new setting
+    assert {r["messages"][0]["content"] for r in asked} == {"Write a haiku about rain."}
+    kept = [m["content"] for r in asked for m in r["messages"] if m["role"] == "assistant"]
+    assert len(kept) == 2 and SECRET not in kept[0] and SECRET in kept[1]  # strip, then keep
+
+
 def test_keep_shows_judges_the_whole_text(tmp_path: Path, questions_file: Path) -> None:
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
         ctx = _run(tmp_path, questions_file, cands, judge, "keep")
@@ -228,7 +254,9 @@ def test_compare_counts_the_judged_text(tmp_path: Path, questions_file: Path) ->
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
         old = _run(tmp_path, questions_file, cands, judge, "keep")
         new = _run(tmp_path, questions_file, cands, judge, "strip")
-        assert sum(r["model"] == "thinker" for r in cands.requests) == 5  # the second run reused the answers
+        # the second run reused the one-turn answers; q1's two turns were made again: its second turn's history
+        # depends on the setting
+        assert sum(r["model"] == "thinker" for r in cands.requests) == 5 + 2
     lengths = answer_lengths(load_run(old.run.path), load_run(new.run.path), ["thinker", "plain"],
                              {"q1", "q2", "q3", "q4"})
     stored = {r["question_id"]: r for r in read_jsonl(tmp_path / "ws" / "answers" / "thinker.jsonl")}
@@ -387,3 +415,28 @@ def test_length_controlled_win_rate_reads_the_judged_lengths(tmp_path: Path, que
     assert len(frame) == len(rows) == 5
     assert set(frame["len_model"]) == {len("Final answer 1."), len("Final answer 2.")}  # not the thought
     assert run.answer_text("thinker", "q2").startswith("<think>")  # exports still get what the model wrote
+
+
+def test_compare_names_changed_reasoning_settings(tmp_path: Path) -> None:
+    from test_compare import STRENGTH, _battles, _write_run
+
+    from arena.compare.comparable import check
+    from arena.compare.runs import load_run
+
+    rows = _battles(STRENGTH, 20, seed=1)
+    runs = []
+    for name, judge_mode, cand_mode in (("r1", "auto", "auto"), ("r2", "auto", "strip"), ("r3", "strip", "strip")):
+        path = _write_run(tmp_path, name, rows)
+        info = json.loads((path / "run.json").read_text())
+        info["config"]["judge"]["reasoning"] = judge_mode
+        info["config"]["candidates"] = [{"name": "m-a", "reasoning": cand_mode}, {"name": "m-b", "reasoning": "auto"}]
+        (path / "run.json").write_text(json.dumps(info))
+        runs.append(load_run(path))
+    same_judge = check(runs[0], runs[1])
+    assert same_judge["comparable"]
+    assert [n for n in same_judge["notes"] if "reasoning" in n] == [
+        "m-a: reasoning auto (old) vs strip (new): what the judges read of its answers changed with the setting "
+        "(a thought block taken off or not)"]
+    other_judge = check(runs[1], runs[2])
+    assert not other_judge["comparable"] and "different judge.reasoning: 'auto' (old) vs 'strip' (new)" in \
+        other_judge["reasons"]

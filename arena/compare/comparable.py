@@ -13,7 +13,8 @@ import pandas as pd
 from arena.compare.runs import RunFacts
 
 MIN_SHARED = 0.5  # runs sharing fewer than half of either run's questions are not comparable
-JUDGE_SETTINGS = ("kind", "verdict", "order", "inconsistent", "strong_weight", "baseline", "panel", "aggregate")
+JUDGE_SETTINGS = ("kind", "verdict", "order", "inconsistent", "strong_weight", "baseline", "panel", "aggregate",
+                  "reasoning")
 NORMALISATION = ("anchor", "baseline", "scale", "base", "init", "method", "style_control")
 
 
@@ -79,6 +80,19 @@ def _differ(label: str, old: Any, new: Any, reasons: list[str], notes: list[str]
         reasons.append(f"different {label}: {old!r} (old) vs {new!r} (new)")
 
 
+def _reasoning_changes(old: RunFacts, new: RunFacts) -> list[str]:
+    """Candidates whose `reasoning` setting differs between the runs (both recorded): what the judges read of
+    their answers changed with it (a thought block taken off or not), which can move their ratings."""
+    def modes(facts: RunFacts) -> dict[str, str]:
+        cands = facts.config.get("candidates")
+        return {str(c["name"]): str(c["reasoning"]) for c in cands if isinstance(c, dict) and c.get("name")
+                and c.get("reasoning")} if isinstance(cands, list) else {}
+
+    was, now = modes(old), modes(new)
+    return [f"{m}: reasoning {was[m]} (old) vs {now[m]} (new): what the judges read of its answers changed with "
+            "the setting (a thought block taken off or not)" for m in sorted(set(was) & set(now)) if was[m] != now[m]]
+
+
 def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     """{comparable, reasons, notes, shared_questions, ...}: why two runs can or cannot be compared."""
     reasons: list[str] = []
@@ -92,6 +106,7 @@ def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     for key in JUDGE_SETTINGS:
         _differ(f"judge.{key}", old_judge.get(key), new_judge.get(key), reasons, notes)
     _differ("dry-run judge", old.config.get("dry_run"), new.config.get("dry_run"), reasons, notes)
+    notes += _reasoning_changes(old, new)
     old_norm, new_norm = _normalisation(old), _normalisation(new)
     for key in NORMALISATION:
         _differ(f"rating normalisation ({key})", old_norm.get(key), new_norm.get(key), reasons, notes)
