@@ -303,6 +303,8 @@ def test_bench_scores_the_final_answer(tmp_path: Path) -> None:
         path = _config(tmp_path, srv, reasoning="keep")
         kept = run_bench(*load_bench_config(path), show_progress=False, log=lambda s: None)
     assert kept.results["m1"]["scores"] != pytest.approx(HAND_COUNT)  # scored on the thought too: other answers
+    assert kept.results["m1"]["sources"]["math"]["reasoning"] == "keep"  # the score file says how it read them
+    assert "reasoning" not in out.results["m1"]["sources"]["math"]
 
 
 def test_reasoning_setting_is_checked(tmp_path: Path, questions_file: Path) -> None:

@@ -132,9 +132,15 @@ def score_model(model: str, tasks: list[LoadedTask], answers: dict[str, dict], i
         out["sources"][name] = {"source": "arena", "run_id": run_id, "kind": t.kind, "format": t.format,
                                 "path": str(t.task.path), "missing": missing.get(name, 0), **t.read_info, **extra,
                                 "prompt_hash": _prompt_hash(t, system_prompt),
-                                **shot_info(t.task)}
+                                **shot_info(t.task), **_reasoning_info(reasoning)}
     out["updated"] = now()
     return out
+
+
+def _reasoning_info(reasoning: str) -> dict[str, str]:
+    """How the replies' thought blocks were read, when not by default (auto): a score under `strip` or `keep`
+    may differ from the same answers' under auto, and the score file says why."""
+    return {} if reasoning == "auto" else {"reasoning": reasoning}
 
 
 def _prompt_hash(t: LoadedTask, system_prompt: str | None) -> str:
