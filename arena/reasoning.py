@@ -17,12 +17,14 @@ Three modes (a candidate's or a judge's `reasoning` setting):
   thought apart).
 - `auto` (the default): a thought is taken off only where the text shows one unmistakably, so ordinary
   answers that talk about these tags are left alone:
-  * the text opens with an opening tag (after white space or a byte-order mark) that is closed later; for
-    `<think>`, which prose about HTML-like tags may also start with, the opening tag or the first closing
-    tag must end its line (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`). Never closed, it is an unfinished
-    thought (empty answer) only when the text was cut at max_tokens;
+  * the text opens with an opening tag (after white space or a byte-order mark) that ends its line or runs
+    straight into the thought (`[THINK]Okay...`), and the first closing tag likewise ends its line or runs
+    straight into the answer (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`; Magistral:
+    `[THINK]...[/THINK]Here...`). Prose that names the tags ("[THINK] and [/THINK] are...", "closed by
+    </think>.") has a space or punctuation there. Never closed, it is an unfinished thought (empty answer)
+    only when the text was cut at max_tokens;
   * no `<think>` comes before the first `</think>`, which stands alone on its line, unindented, outside any
-    fenced code block or `<pre>` element (the R1 form `...\\n</think>\\n\\nanswer`: DeepSeek-R1, QwQ and
+    fenced code block or `<pre>` element (inline code aside; the R1 form `...\\n</think>\\n\\nanswer`: DeepSeek-R1, QwQ and
     Qwen3-Thinking-2507 open the tag in their chat template).
   A thought in the R1 form that was cut at max_tokens has no tag at all and cannot be told from an answer
   cut short: set `strip` for such models.
@@ -48,6 +50,9 @@ ReasoningMode = Literal["auto", "strip", "keep"]
 
 _LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
 _FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+_INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")
+_PRE = re.compile(r"<(/?)pre(?:\s[^<>]*)?>", re.I)
+_NOT_GLUED = " \t\r\n\u00a0.,;:!?)]}>\"'"  # after a tag in prose: a space or punctuation
 _LEAD = " \t\r\n\ufeff\u00a0"  # white space and a byte-order mark before an opening tag
 
 
@@ -77,34 +82,40 @@ def _starts_line(text: str, end: int) -> bool:
 
 def _in_code(text: str) -> bool:
     """The end of `text` lies inside a fenced code block (CommonMark fences: a run of 3+ backticks or tildes,
-    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element."""
-    fence = None
+    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element (its tags counted outside
+    fences and inline code spans)."""
+    fence, pre = None, 0
     for line in text.split("\n"):
         m = _FENCE_LINE.match(line.rstrip("\r"))
-        if m is None:
-            continue
-        run, info = m.groups()
-        if fence is None:
-            if not (run[0] == "`" and "`" in info):  # a backtick fence's info string holds no backtick
+        if m is not None:
+            run, info = m.groups()
+            if fence is None and not (run[0] == "`" and "`" in info):  # a backtick fence's info has no backtick
                 fence = run
-        elif run[0] == fence[0] and len(run) >= len(fence) and not info.strip():
-            fence = None
-    low = text.lower()
-    return fence is not None or low.count("<pre") > low.count("</pre")
+                continue
+            if fence is not None and run[0] == fence[0] and len(run) >= len(fence) and not info.strip():
+                fence = None
+                continue
+        if fence is None:
+            for tag in _PRE.finditer(_INLINE_CODE.sub("", line)):
+                pre = max(0, pre - 1) if tag.group(1) else pre + 1
+    return fence is not None or pre > 0
+
+
+def _tag_edge(text: str, at: int) -> bool:
+    """Position `at` (just after a tag) ends its line or runs straight into text (not a space or punctuation)."""
+    return _ends_line(text, at) or (at < len(text) and text[at] not in _NOT_GLUED)
 
 
 def _opened(body: str, opening: str, closing: str, strict: bool, cut: bool) -> Split | None:
-    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): `<think>` only when
-    the opening or the closing tag ends its line; never closed, only when the text was cut."""
+    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): only when each tag
+    ends its line or runs straight into text (`_tag_edge`); never closed, only when the text was cut."""
     rest = body[len(opening):]
     end = rest.find(closing)
-    line_rule = strict and opening == "<think>"
-    opens_line = _ends_line(rest, 0)
+    if strict and not _tag_edge(rest, 0):
+        return None
     if end < 0:
-        if strict and (not cut or (line_rule and not opens_line)):
-            return None
-        return Split(rest.strip(), "", closed=False)
-    if line_rule and not opens_line and not _ends_line(rest, end + len(closing)):
+        return None if strict and not cut else Split(rest.strip(), "", closed=False)
+    if strict and not _tag_edge(rest, end + len(closing)):
         return None
     return Split(rest[:end].strip(), rest[end + len(closing):].lstrip(_LEAD))
 

@@ -34,6 +34,9 @@ CASES = [
     ("auto", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),  # Magistral's recommended form
     ("auto", "◁think▷plan◁/think▷Done.", "plan", "Done.", True),  # Kimi
     ("auto", "<seed:think>plan</seed:think>ok", "plan", "ok", True),  # Seed-OSS inline
+    ("auto", "Okay, they want a `<pre>` element, List<Predicate<T>>, `a[i]<prev`.\n</think>\n\n<pre>x = 1</pre>",
+     "Okay, they want a `<pre>` element, List<Predicate<T>>, `a[i]<prev`.", "<pre>x = 1</pre>", True),
+    ("auto", "[THINK]plan[/THINK]**Bold** answer", "plan", "**Bold** answer", True),
     ("strip", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),
     ("strip", "<think>a</think>b</think>c", "a", "b</think>c", True),  # the first closing tag ends it, as in vLLM
     ("strip", "...is 4.</think>\n\nanswer", "...is 4.", "answer", True),  # R1, the tag not on a line of its own
@@ -58,6 +61,10 @@ UNTOUCHED = [
     "Output format:\n\n[/THINK]\n",  # only </think> has the R1 form
     "Tags used by models:\n\n[/THINK]\n\nis Magistral's closing tag.",
     "<think>\nA document that shows Qwen3's output starts like this, and the answer finished normally.",
+    "[THINK] and [/THINK] are the tags Magistral wraps its reasoning in.",  # prose that starts with a tag
+    "<seed:think> and </seed:think> wrap a Seed-OSS thought.",
+    "◁think▷ and ◁/think▷ are Kimi's.",
+    "Close with `</pre>`.\n<pre>\nOkay\n</think>\n\nanswer\n</pre>",  # inline code does not close the <pre>
 ]
 
 
@@ -76,6 +83,7 @@ def test_auto_leaves_to_strip_what_it_cannot_be_sure_of() -> None:
     assert split_thought(text, "auto", cut=True) == Split("still thinking when max_tokens ran out", "", closed=False)
     assert split_thought(text, "auto", cut=False).thought is None
     assert split_thought("[THINK]plan", "auto", cut=True).unfinished
+    assert split_thought("[THINK] is Magistral's opening tag, and", "auto", cut=True).thought is None  # prose
     # a thought in the R1 form cut at max_tokens has no tag: only strip reads it as thought, and only when cut
     cut = "Okay, let me think. Draft: [[A]] seems better, but"
     assert split_thought(cut, "auto", cut=True).answer == cut
@@ -105,7 +113,7 @@ _LEADING = " \t\r\n\ufeff\u00a0"  # what may stand between a closing tag and the
 def test_any_thought_and_answer_come_apart(thought: str, answer: str, pair: tuple[str, str], r1: bool,
                                            mode: str) -> None:
     opening, closing = ("<think>", "</think>") if r1 and mode == "auto" else pair  # auto: the R1 form is </think>'s
-    text = f"{thought}\n{closing}\n{answer}" if r1 else f"{opening}\n{thought}{closing}{answer}"
+    text = f"{thought}\n{closing}\n{answer}" if r1 else f"{opening}\n{thought}{closing}\n{answer}"
     split = split_thought(text, mode)
     assert split.thought == thought.strip() and split.answer == answer.lstrip(_LEADING) and split.closed
 
@@ -439,6 +447,17 @@ def test_compare_names_changed_reasoning_settings(tmp_path: Path) -> None:
     assert [n for n in same_judge["notes"] if "reasoning" in n] == [
         "m-a: reasoning auto (old) vs strip (new): what the judges read of its answers changed with the setting "
         "(a thought block taken off or not)"]
+    # a run from before the setting (no `reasoning` keys) read whole texts: named only where a thought was there
+    old = _write_run(tmp_path, "r0", rows)
+    info = json.loads((old / "run.json").read_text())
+    info["config"]["candidates"] = [{"name": "m-a"}, {"name": "m-b"}]
+    (old / "run.json").write_text(json.dumps(info))
+    (old / "answers_index.json").write_text(json.dumps({"m-a": {"q1": "ka"}, "m-b": {"q1": "kb"}}))
+    (tmp_path / "answers").mkdir()
+    for model, key, text in (("m-a", "ka", "<think>\nhmm\n</think>\n\nA."), ("m-b", "kb", "B.")):
+        (tmp_path / "answers" / f"{model}.jsonl").write_text(json.dumps({"key": key, "turns": [text]}) + "\n")
+    notes = [n for n in check(load_run(old), runs[0])["notes"] if "reasoning" in n]
+    assert len(notes) == 1 and notes[0].startswith("m-a: reasoning keep (old, from before the setting")
     other_judge = check(runs[1], runs[2])
     assert not other_judge["comparable"] and "different judge.reasoning: 'auto' (old) vs 'strip' (new)" in \
         other_judge["reasons"]

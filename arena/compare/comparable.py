@@ -81,16 +81,31 @@ def _differ(label: str, old: Any, new: Any, reasons: list[str], notes: list[str]
 
 
 def _reasoning_changes(old: RunFacts, new: RunFacts) -> list[str]:
-    """Candidates whose `reasoning` setting differs between the runs (both recorded): what the judges read of
-    their answers changed with it (a thought block taken off or not), which can move their ratings."""
-    def modes(facts: RunFacts) -> dict[str, str]:
-        cands = facts.config.get("candidates")
-        return {str(c["name"]): str(c["reasoning"]) for c in cands if isinstance(c, dict) and c.get("name")
-                and c.get("reasoning")} if isinstance(cands, list) else {}
+    """Candidates whose `reasoning` setting differs between the runs: what the judges read of their answers
+    changed with it (a thought block taken off or not), which can move their ratings and lengths. A run from
+    before the setting read whole texts ("keep"); against it, only models whose answers hold a thought tag
+    are named."""
+    from arena.compare.lengths import has_thought_tags
+    from arena.reasoning import reasoning_mode
 
-    was, now = modes(old), modes(new)
-    return [f"{m}: reasoning {was[m]} (old) vs {now[m]} (new): what the judges read of its answers changed with "
-            "the setting (a thought block taken off or not)" for m in sorted(set(was) & set(now)) if was[m] != now[m]]
+    def listed(facts: RunFacts) -> dict[str, bool]:
+        cands = facts.config.get("candidates")
+        return {str(c["name"]): "reasoning" in c for c in cands if isinstance(c, dict) and c.get("name")} \
+            if isinstance(cands, list) else {}
+
+    was, now = listed(old), listed(new)
+    notes = []
+    for m in sorted(set(was) & set(now)):
+        a, b = reasoning_mode(old.config, m), reasoning_mode(new.config, m)
+        if a == b:
+            continue
+        if not (was[m] and now[m]) and not (has_thought_tags(old, m) or has_thought_tags(new, m)):
+            continue  # against a run from before the setting: only where a thought was there to read
+        before = " (old, from before the setting: whole texts)" if not was[m] else " (old)"
+        after = " (new, from before the setting: whole texts)" if not now[m] else " (new)"
+        notes.append(f"{m}: reasoning {a}{before} vs {b}{after}: what the judges read of its answers changed with "
+                     "the setting (a thought block taken off or not)")
+    return notes
 
 
 def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
@@ -104,7 +119,9 @@ def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     old_judge, new_judge = _section(old, "judge"), _section(new, "judge")
     _differ("judge mode", old_judge.get("mode"), new_judge.get("mode"), reasons, notes)
     for key in JUDGE_SETTINGS:
-        _differ(f"judge.{key}", old_judge.get(key), new_judge.get(key), reasons, notes)
+        # a judge from before judge.reasoning existed has auto's cache keys: its verdicts are reused under auto
+        default = "auto" if key == "reasoning" and old_judge and new_judge else None
+        _differ(f"judge.{key}", old_judge.get(key, default), new_judge.get(key, default), reasons, notes)
     _differ("dry-run judge", old.config.get("dry_run"), new.config.get("dry_run"), reasons, notes)
     notes += _reasoning_changes(old, new)
     old_norm, new_norm = _normalisation(old), _normalisation(new)
