@@ -17,15 +17,17 @@ Three modes (a candidate's or a judge's `reasoning` setting):
   thought apart).
 - `auto` (the default): a thought is taken off only where the text shows one unmistakably, so ordinary
   answers that talk about these tags are left alone:
-  * the text opens with an opening tag (after white space or a byte-order mark) that ends its line or runs
-    straight into the thought (`[THINK]Okay...`), and the first closing tag likewise ends its line or runs
-    straight into the answer (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`; Magistral:
-    `[THINK]...[/THINK]Here...`). Prose that names the tags ("[THINK] and [/THINK] are...", "closed by
-    </think>.") has a space or punctuation there. Never closed, it is an unfinished thought (empty answer)
-    only when the text was cut at max_tokens;
-  * no `<think>` comes before the first `</think>`, which stands alone on its line, unindented, outside any
-    fenced code block or `<pre>` element (inline code aside; the R1 form `...\\n</think>\\n\\nanswer`: DeepSeek-R1, QwQ and
-    Qwen3-Thinking-2507 open the tag in their chat template).
+  * the text opens with an opening tag (after white space or a byte-order mark) that is closed later, and
+    the tags' edges look like model output, not like prose that names them ("[THINK] and [/THINK] are...",
+    "closed by </think>."): for `<think>`, one of its tags ends its line (Qwen3:
+    `<think>\\n...\\n</think>\\n\\nanswer`); for the other families, both tags run straight into text or end
+    their lines (Magistral: `[THINK]...[/THINK]Here...`), or one of them runs into text that prose would
+    not put after a tag's name (a letter, not a space or sentence punctuation). Never closed, it is an
+    unfinished thought (empty answer) only when the text was cut at max_tokens;
+  * the R1 form: `</think>` or `</seed:think>` (whose opening tag chat templates put in the prompt: DeepSeek-R1,
+    QwQ, Qwen3-Thinking-2507, Seed-OSS with a thinking budget of 0) starts an unindented line, ends it or
+    runs into a letter, has no opening tag before it, and lies outside fenced code blocks and `<pre>` elements
+    (one that starts its line).
   A thought in the R1 form that was cut at max_tokens has no tag at all and cannot be told from an answer
   cut short: set `strip` for such models.
 - `keep`: the whole text, as the model wrote it.
@@ -50,9 +52,11 @@ ReasoningMode = Literal["auto", "strip", "keep"]
 
 _LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
 _FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-_INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")
-_PRE = re.compile(r"<(/?)pre(?:\s[^<>]*)?>", re.I)
-_NOT_GLUED = " \t\r\n\u00a0.,;:!?)]}>\"'"  # after a tag in prose: a space or punctuation
+_BACKTICKS = re.compile(r"`+")
+_PRE_OPEN = re.compile(r" {0,3}<pre(?:\s[^<>]*)?>", re.I)  # an element starts its line; mid-line, a mention
+_PRE_CLOSE = re.compile(r"</pre\s*>", re.I)
+_SENTENCE = " \t\r\n\u00a0.,;:!?)]}>\"'"  # what follows a tag named in prose: a space or punctuation
+R1_CLOSINGS = ("</think>", "</seed:think>")  # closing tags whose opening tag a chat template may put in the prompt
 _LEAD = " \t\r\n\ufeff\u00a0"  # white space and a byte-order mark before an opening tag
 
 
@@ -80,10 +84,32 @@ def _starts_line(text: str, end: int) -> bool:
     return end == 0 or text[end - 1] == "\n" or text[:end].strip(_LEAD) == ""
 
 
+def _without_code_spans(line: str) -> str:
+    """The line with its inline code spans removed (a backtick run opens a span that the next run of the same
+    length closes, as in CommonMark); linear in the line's length."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
+    following: dict[int, int] = {}  # run index -> the next run of the same length
+    last: dict[int, int] = {}
+    for i in range(len(runs) - 1, -1, -1):
+        size = runs[i][1] - runs[i][0]
+        if size in last:
+            following[i] = last[size]
+        last[size] = i
+    out, pos, i = [], 0, 0
+    while i < len(runs):
+        j = following.get(i)
+        if j is None:
+            i += 1
+            continue
+        out.append(line[pos:runs[i][0]])
+        pos, i = runs[j][1], j + 1
+    return "".join(out) + line[pos:]
+
+
 def _in_code(text: str) -> bool:
     """The end of `text` lies inside a fenced code block (CommonMark fences: a run of 3+ backticks or tildes,
-    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element (its tags counted outside
-    fences and inline code spans)."""
+    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element (one that starts its
+    line; `</pre>` outside inline code closes it)."""
     fence, pre = None, 0
     for line in text.split("\n"):
         m = _FENCE_LINE.match(line.rstrip("\r"))
@@ -95,29 +121,46 @@ def _in_code(text: str) -> bool:
             if fence is not None and run[0] == fence[0] and len(run) >= len(fence) and not info.strip():
                 fence = None
                 continue
-        if fence is None:
-            for tag in _PRE.finditer(_INLINE_CODE.sub("", line)):
-                pre = max(0, pre - 1) if tag.group(1) else pre + 1
+        if fence is not None or "<" not in line:
+            continue
+        if _PRE_OPEN.match(line):
+            pre += 1
+        if "/" in line and _PRE_CLOSE.search(line):
+            pre = max(0, pre - len(_PRE_CLOSE.findall(_without_code_spans(line))))
     return fence is not None or pre > 0
 
 
-def _tag_edge(text: str, at: int) -> bool:
-    """Position `at` (just after a tag) ends its line or runs straight into text (not a space or punctuation)."""
-    return _ends_line(text, at) or (at < len(text) and text[at] not in _NOT_GLUED)
+def _glued(text: str, at: int) -> bool:
+    """Position `at` (just after a tag) ends its line or runs straight into text (not white space)."""
+    return _ends_line(text, at) or (at < len(text) and not text[at].isspace())
+
+
+def _word_glued(text: str, at: int) -> bool:
+    """Position `at` ends its line or runs straight into text that prose would not put after a tag's name
+    (a space or sentence punctuation)."""
+    return _ends_line(text, at) or (at < len(text) and text[at] not in _SENTENCE)
 
 
 def _opened(body: str, opening: str, closing: str, strict: bool, cut: bool) -> Split | None:
-    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto): only when each tag
-    ends its line or runs straight into text (`_tag_edge`); never closed, only when the text was cut."""
+    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto) reads the tags' edges:
+    `<think>` (also an HTML-like word in prose) needs one of its tags to end its line; the others need both
+    tags glued to text or line ends, or one of them glued to text that prose would not put after a tag's
+    name. Never closed, a thought only when the text was cut."""
     rest = body[len(opening):]
     end = rest.find(closing)
-    if strict and not _tag_edge(rest, 0):
-        return None
+    after = end + len(closing)
+    if strict:
+        if end < 0:
+            ok = cut and (_ends_line(rest, 0) if opening == "<think>" else _word_glued(rest, 0))
+        elif opening == "<think>":
+            ok = _ends_line(rest, 0) or _ends_line(rest, after)
+        else:
+            ok = (_glued(rest, 0) and _glued(rest, after)) or _word_glued(rest, 0) or _word_glued(rest, after)
+        if not ok:
+            return None
     if end < 0:
-        return None if strict and not cut else Split(rest.strip(), "", closed=False)
-    if strict and not _tag_edge(rest, end + len(closing)):
-        return None
-    return Split(rest[:end].strip(), rest[end + len(closing):].lstrip(_LEAD))
+        return Split(rest.strip(), "", closed=False)
+    return Split(rest[:end].strip(), rest[after:].lstrip(_LEAD))
 
 
 def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = False) -> Split:
@@ -135,11 +178,13 @@ def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = Fal
             if found is not None:
                 return found
             return Split(None, text)
-    if strict:  # the R1 form: only </think>, whose opening tag chat templates put in the prompt
-        end = text.find("</think>")
-        if end >= 0 and "<think>" not in text[:end] and _starts_line(text, end) and _ends_line(text, end + 8) \
-                and not _in_code(text[:end]):
-            return Split(text[:end].strip(), text[end + 8:].lstrip(_LEAD))
+    if strict:  # the R1 form: a closing tag whose opening tag the chat template put in the prompt
+        for opening, closing in THOUGHT_TAGS:
+            end = text.find(closing)
+            if closing not in R1_CLOSINGS or end < 0 or opening in text[:end] or not _starts_line(text, end):
+                continue
+            if _word_glued(text, end + len(closing)) and not _in_code(text[:end]):
+                return Split(text[:end].strip(), text[end + len(closing):].lstrip(_LEAD))
         return Split(None, text)
     ends = [(text.find(closing), opening, closing) for opening, closing in THOUGHT_TAGS]
     for end, opening, closing in sorted(e for e in ends if e[0] >= 0)[:1]:  # the first closing tag anywhere

@@ -37,10 +37,19 @@ CASES = [
     ("auto", "Okay, they want a `<pre>` element, List<Predicate<T>>, `a[i]<prev`.\n</think>\n\n<pre>x = 1</pre>",
      "Okay, they want a `<pre>` element, List<Predicate<T>>, `a[i]<prev`.", "<pre>x = 1</pre>", True),
     ("auto", "[THINK]plan[/THINK]**Bold** answer", "plan", "**Bold** answer", True),
+    ("auto", '[THINK]Okay.[/THINK]"Four" is the answer.', "Okay.", '"Four" is the answer.', True),  # a quote
+    ("auto", "◁think▷Okay.◁/think▷ The answer", "Okay.", "The answer", True),
+    ("auto", "[THINK] Okay.[/THINK]Four", "Okay.", "Four", True),
+    ("auto", '[THINK]"2+2" - easy.[/THINK]4.', '"2+2" - easy.', "4.", True),
+    ("auto", "<think> Okay.\n</think>\n\nA.", "Okay.", "A.", True),
+    ("auto", "The budget is 0, so I answer.</seed:cot_budget_reflect>\n</seed:think>To determine x",
+     "The budget is 0, so I answer.</seed:cot_budget_reflect>", "To determine x", True),  # Seed-OSS, budget 0
+    ("auto", "Okay, maybe wrap it in a <pre> tag so spacing stays.\n</think>\n\nUse <pre>.",
+     "Okay, maybe wrap it in a <pre> tag so spacing stays.", "Use <pre>.", True),  # <pre> named mid-line
+    ("auto", "r\n</think>The answer", "r", "The answer", True),
     ("strip", "[THINK]plan[/THINK]Done.", "plan", "Done.", True),
     ("strip", "<think>a</think>b</think>c", "a", "b</think>c", True),  # the first closing tag ends it, as in vLLM
     ("strip", "...is 4.</think>\n\nanswer", "...is 4.", "answer", True),  # R1, the tag not on a line of its own
-    ("strip", "r\n</think>The answer", "r", "The answer", True),
     ("strip", "Here <think>x</think> y", "x", "y", True),  # text before an opening tag is dropped, as in vLLM
     ("strip", "<think>never closed", "never closed", "", False),
 ]
@@ -65,6 +74,8 @@ UNTOUCHED = [
     "<seed:think> and </seed:think> wrap a Seed-OSS thought.",
     "◁think▷ and ◁/think▷ are Kimi's.",
     "Close with `</pre>`.\n<pre>\nOkay\n</think>\n\nanswer\n</pre>",  # inline code does not close the <pre>
+    "<think>reasoning process here</think><answer>answer here</answer> is the template R1-Zero was trained with.",
+    "<think>reasoning</think>answer: that is the layout.",
 ]
 
 
@@ -94,6 +105,40 @@ def test_auto_leaves_to_strip_what_it_cannot_be_sure_of() -> None:
     # a thought the server returned apart: the text is the answer in every mode
     apart = {"turns": [cut], "finish_reason": ["length"], "reasoning": ["the parser's thought"]}
     assert record_view(apart, "strip") == [cut] and split_record(apart, "auto")[0].thought == "the parser's thought"
+
+
+def _spans_by_search(line: str) -> str:
+    """Inline code spans removed by the plain CommonMark rule: each backtick run, left to right, looks ahead for
+    the first run of the same length (a slow reference for the linear pairing)."""
+    runs = []
+    i = 0
+    while i < len(line):
+        if line[i] == "`":
+            j = i
+            while j < len(line) and line[j] == "`":
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    out, pos, k = "", 0, 0
+    while k < len(runs):
+        size = runs[k][1] - runs[k][0]
+        match = next((m for m in range(k + 1, len(runs)) if runs[m][1] - runs[m][0] == size), None)
+        if match is None:
+            k += 1
+            continue
+        out += line[pos:runs[k][0]]
+        pos, k = runs[match][1], match + 1
+    return out + line[pos:]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("`` ab<>/"), max_size=40))
+def test_code_spans_pair_like_commonmark(line: str) -> None:
+    from arena.reasoning import _without_code_spans
+
+    assert _without_code_spans(line) == _spans_by_search(line)
 
 
 @pytest.mark.parametrize("text", UNTOUCHED)
@@ -454,7 +499,8 @@ def test_compare_names_changed_reasoning_settings(tmp_path: Path) -> None:
     (old / "run.json").write_text(json.dumps(info))
     (old / "answers_index.json").write_text(json.dumps({"m-a": {"q1": "ka"}, "m-b": {"q1": "kb"}}))
     (tmp_path / "answers").mkdir()
-    for model, key, text in (("m-a", "ka", "<think>\nhmm\n</think>\n\nA."), ("m-b", "kb", "B.")):
+    for model, key, text in (("m-a", "ka", "<think>\nhmm\n</think>\n\nA."),
+                             ("m-b", "kb", "Qwen3 writes\n</think> right before its answer.")):  # reads alike
         (tmp_path / "answers" / f"{model}.jsonl").write_text(json.dumps({"key": key, "turns": [text]}) + "\n")
     notes = [n for n in check(load_run(old), runs[0])["notes"] if "reasoning" in n]
     assert len(notes) == 1 and notes[0].startswith("m-a: reasoning keep (old, from before the setting")

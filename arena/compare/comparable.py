@@ -83,9 +83,9 @@ def _differ(label: str, old: Any, new: Any, reasons: list[str], notes: list[str]
 def _reasoning_changes(old: RunFacts, new: RunFacts) -> list[str]:
     """Candidates whose `reasoning` setting differs between the runs: what the judges read of their answers
     changed with it (a thought block taken off or not), which can move their ratings and lengths. A run from
-    before the setting read whole texts ("keep"); against it, only models whose answers hold a thought tag
-    are named."""
-    from arena.compare.lengths import has_thought_tags
+    before the setting read whole texts ("keep"); against it, only models whose answers read differently under
+    the two settings are named."""
+    from arena.compare.lengths import reading_differs
     from arena.reasoning import reasoning_mode
 
     def listed(facts: RunFacts) -> dict[str, bool]:
@@ -99,7 +99,7 @@ def _reasoning_changes(old: RunFacts, new: RunFacts) -> list[str]:
         a, b = reasoning_mode(old.config, m), reasoning_mode(new.config, m)
         if a == b:
             continue
-        if not (was[m] and now[m]) and not (has_thought_tags(old, m) or has_thought_tags(new, m)):
+        if not (was[m] and now[m]) and not (reading_differs(old, m, (a, b)) or reading_differs(new, m, (a, b))):
             continue  # against a run from before the setting: only where a thought was there to read
         before = " (old, from before the setting: whole texts)" if not was[m] else " (old)"
         after = " (new, from before the setting: whole texts)" if not now[m] else " (new)"
@@ -121,7 +121,10 @@ def check(old: RunFacts, new: RunFacts) -> dict[str, Any]:
     for key in JUDGE_SETTINGS:
         # a judge from before judge.reasoning existed has auto's cache keys: its verdicts are reused under auto
         default = "auto" if key == "reasoning" and old_judge and new_judge else None
-        _differ(f"judge.{key}", old_judge.get(key, default), new_judge.get(key, default), reasons, notes)
+        label = f"judge.{key}"
+        if default and (key not in old_judge or key not in new_judge):
+            label += " (a run from before the setting counts as 'auto')"
+        _differ(label, old_judge.get(key, default), new_judge.get(key, default), reasons, notes)
     _differ("dry-run judge", old.config.get("dry_run"), new.config.get("dry_run"), reasons, notes)
     notes += _reasoning_changes(old, new)
     old_norm, new_norm = _normalisation(old), _normalisation(new)

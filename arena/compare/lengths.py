@@ -56,21 +56,16 @@ def _sizes(run: RunFacts, model: str, keys: dict[str, str]) -> dict[str, tuple[i
     return out
 
 
-def has_thought_tags(run: RunFacts, model: str) -> bool:
-    """Whether any answer the run used for `model` holds a thought tag (arena/reasoning.py), so that how the
-    run read thoughts (its `reasoning` setting) mattered."""
-    from arena.reasoning import THOUGHT_TAGS
-
+def reading_differs(run: RunFacts, model: str, modes: tuple[str, str]) -> bool:
+    """Whether any answer the run used for `model` reads differently to judges under the two `reasoning`
+    settings (a thought block taken off under one and not the other)."""
     keys = {str(k) for k in (_index(run).get(model) or {}).values()}
     path = run.path.parent.parent / "answers" / f"{safe_filename(model)}.jsonl"
     if not keys or not path.is_file():
         return False
-    tags = [t for pair in THOUGHT_TAGS for t in pair]
     for _, rec in iter_jsonl(path, strict=False):
-        if str(rec.get("key")) in keys:
-            turns = rec.get("turns") if isinstance(rec.get("turns"), list) else [rec.get("turns") or ""]
-            if any(tag in str(t) for t in turns for tag in tags):
-                return True
+        if str(rec.get("key")) in keys and record_view(rec, modes[0]) != record_view(rec, modes[1]):
+            return True
     return False
 
 
