@@ -17,17 +17,18 @@ Three modes (a candidate's or a judge's `reasoning` setting):
   thought apart).
 - `auto` (the default): a thought is taken off only where the text shows one unmistakably, so ordinary
   answers that talk about these tags are left alone:
-  * the text opens with an opening tag (after white space or a byte-order mark) that is closed later, and
-    the tags' edges look like model output, not like prose that names them ("[THINK] and [/THINK] are...",
-    "closed by </think>."): for `<think>`, one of its tags ends its line (Qwen3:
-    `<think>\\n...\\n</think>\\n\\nanswer`); for the other families, both tags run straight into text or end
-    their lines (Magistral: `[THINK]...[/THINK]Here...`), or one of them runs into text that prose would
-    not put after a tag's name (a letter, not a space or sentence punctuation). Never closed, it is an
-    unfinished thought (empty answer) only when the text was cut at max_tokens;
-  * the R1 form: `</think>` or `</seed:think>` (whose opening tag chat templates put in the prompt: DeepSeek-R1,
-    QwQ, Qwen3-Thinking-2507, Seed-OSS with a thinking budget of 0) starts an unindented line, ends it or
-    runs into a letter, has no opening tag before it, and lies outside fenced code blocks and `<pre>` elements
-    (one that starts its line).
+  * the text opens with an opening tag (after white space or a byte-order mark) whose edge looks like model
+    output, not like prose that names the tag ("[THINK] and [/THINK] are...", "<think>: ..."): `<think>`
+    (also an HTML-like word) must end its line (Qwen3: `<think>\\n...\\n</think>\\n\\nanswer`); the other
+    families must end their line or run into a letter (Magistral: `[THINK]Okay...[/THINK]Here...`), or
+    run into other text (a quote, a bracket; not white space or punctuation such as ":", "/", "...") with
+    their closing tag doing the same. Never closed, it is an unfinished thought (empty answer) only when the
+    text was cut at max_tokens and the opening tag ends its line or runs into a letter;
+  * the R1 form: the first `</think>` or `</seed:think>` in the text (whose opening tag chat templates put
+    in the prompt: DeepSeek-R1, QwQ, Qwen3-Thinking-2507, Seed-OSS with a thinking budget of 0) starts an
+    unindented line and ends it or runs into a letter, no opening tag comes before it, and it lies outside
+    fenced code blocks and raw HTML blocks such as `<pre>` (CommonMark: a line that starts with the tag
+    opens one, the first line holding its closing tag ends it).
   A thought in the R1 form that was cut at max_tokens has no tag at all and cannot be told from an answer
   cut short: set `strip` for such models.
 - `keep`: the whole text, as the model wrote it.
@@ -52,10 +53,10 @@ ReasoningMode = Literal["auto", "strip", "keep"]
 
 _LINE_END = re.compile(r"[ \t]*(?:\r?\n|\Z)")
 _FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-_BACKTICKS = re.compile(r"`+")
-_PRE_OPEN = re.compile(r" {0,3}<pre(?:\s[^<>]*)?>", re.I)  # an element starts its line; mid-line, a mention
-_PRE_CLOSE = re.compile(r"</pre\s*>", re.I)
-_SENTENCE = " \t\r\n\u00a0.,;:!?)]}>\"'"  # what follows a tag named in prose: a space or punctuation
+# CommonMark's first kind of HTML block: a line that starts with <pre, <script, <style or <textarea (then a
+# space, ">" or the line's end) opens it; the first line holding the matching closing tag ends it
+_RAW_OPEN = re.compile(r" {0,3}<(pre|script|style|textarea)(?:[\s>]|$)", re.I)
+_NAMING = ".,;:!?\u2026\u2014\u2013/`)]}>|"  # after a tag named in prose (beside white space): punctuation
 R1_CLOSINGS = ("</think>", "</seed:think>")  # closing tags whose opening tag a chat template may put in the prompt
 _LEAD = " \t\r\n\ufeff\u00a0"  # white space and a byte-order mark before an opening tag
 
@@ -84,34 +85,16 @@ def _starts_line(text: str, end: int) -> bool:
     return end == 0 or text[end - 1] == "\n" or text[:end].strip(_LEAD) == ""
 
 
-def _without_code_spans(line: str) -> str:
-    """The line with its inline code spans removed (a backtick run opens a span that the next run of the same
-    length closes, as in CommonMark); linear in the line's length."""
-    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
-    following: dict[int, int] = {}  # run index -> the next run of the same length
-    last: dict[int, int] = {}
-    for i in range(len(runs) - 1, -1, -1):
-        size = runs[i][1] - runs[i][0]
-        if size in last:
-            following[i] = last[size]
-        last[size] = i
-    out, pos, i = [], 0, 0
-    while i < len(runs):
-        j = following.get(i)
-        if j is None:
-            i += 1
-            continue
-        out.append(line[pos:runs[i][0]])
-        pos, i = runs[j][1], j + 1
-    return "".join(out) + line[pos:]
-
-
 def _in_code(text: str) -> bool:
     """The end of `text` lies inside a fenced code block (CommonMark fences: a run of 3+ backticks or tildes,
-    closed by a longer-or-equal run of the same character) or an HTML `<pre>` element (one that starts its
-    line; `</pre>` outside inline code closes it)."""
-    fence, pre = None, 0
+    closed by a longer-or-equal run of the same character) or a raw HTML block such as `<pre>` (CommonMark:
+    opened by a line that starts with the tag, closed by the first line that holds its closing tag)."""
+    fence, raw = None, None
     for line in text.split("\n"):
+        if raw is not None:
+            if f"</{raw}" in line.lower():
+                raw = None
+            continue
         m = _FENCE_LINE.match(line.rstrip("\r"))
         if m is not None:
             run, info = m.groups()
@@ -121,42 +104,36 @@ def _in_code(text: str) -> bool:
             if fence is not None and run[0] == fence[0] and len(run) >= len(fence) and not info.strip():
                 fence = None
                 continue
-        if fence is not None or "<" not in line:
-            continue
-        if _PRE_OPEN.match(line):
-            pre += 1
-        if "/" in line and _PRE_CLOSE.search(line):
-            pre = max(0, pre - len(_PRE_CLOSE.findall(_without_code_spans(line))))
-    return fence is not None or pre > 0
+        if fence is None and (opened := _RAW_OPEN.match(line)):
+            name = opened.group(1).lower()
+            if f"</{name}" not in line.lower()[opened.end():]:
+                raw = name
+    return fence is not None or raw is not None
 
 
-def _glued(text: str, at: int) -> bool:
-    """Position `at` (just after a tag) ends its line or runs straight into text (not white space)."""
-    return _ends_line(text, at) or (at < len(text) and not text[at].isspace())
+def _into_letter(text: str, at: int) -> bool:
+    """Position `at` (just after a tag) runs straight into a letter or digit (model output, not a tag's name)."""
+    return at < len(text) and text[at].isalnum()
 
 
-def _word_glued(text: str, at: int) -> bool:
+def _into_text(text: str, at: int) -> bool:
     """Position `at` ends its line or runs straight into text that prose would not put after a tag's name
-    (a space or sentence punctuation)."""
-    return _ends_line(text, at) or (at < len(text) and text[at] not in _SENTENCE)
+    (neither white space nor punctuation such as ":", "/", "...")."""
+    return _ends_line(text, at) or (at < len(text) and not text[at].isspace() and text[at] not in _NAMING)
 
 
 def _opened(body: str, opening: str, closing: str, strict: bool, cut: bool) -> Split | None:
-    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto) reads the tags' edges:
-    `<think>` (also an HTML-like word in prose) needs one of its tags to end its line; the others need both
-    tags glued to text or line ends, or one of them glued to text that prose would not put after a tag's
-    name. Never closed, a thought only when the text was cut."""
+    """`body` starts with `opening`: the thought up to the first `closing`. Strict (auto) reads the opening
+    tag's edge: `<think>` (also an HTML-like word in prose) must end its line; the other families must end
+    their line or run into a letter, or run into other text (a quote, a bracket) with the closing tag doing
+    the same. Never closed, a thought only when the text was cut."""
     rest = body[len(opening):]
     end = rest.find(closing)
     after = end + len(closing)
     if strict:
-        if end < 0:
-            ok = cut and (_ends_line(rest, 0) if opening == "<think>" else _word_glued(rest, 0))
-        elif opening == "<think>":
-            ok = _ends_line(rest, 0) or _ends_line(rest, after)
-        else:
-            ok = (_glued(rest, 0) and _glued(rest, after)) or _word_glued(rest, 0) or _word_glued(rest, after)
-        if not ok:
+        strong = _ends_line(rest, 0) or (opening != "<think>" and _into_letter(rest, 0))
+        ok = strong or (opening != "<think>" and end >= 0 and _into_text(rest, 0) and _into_text(rest, after))
+        if not ok or (end < 0 and not (cut and strong)):
             return None
     if end < 0:
         return Split(rest.strip(), "", closed=False)
@@ -179,12 +156,13 @@ def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = Fal
                 return found
             return Split(None, text)
     if strict:  # the R1 form: a closing tag whose opening tag the chat template put in the prompt
-        for opening, closing in THOUGHT_TAGS:
-            end = text.find(closing)
-            if closing not in R1_CLOSINGS or end < 0 or opening in text[:end] or not _starts_line(text, end):
-                continue
-            if _word_glued(text, end + len(closing)) and not _in_code(text[:end]):
-                return Split(text[:end].strip(), text[end + len(closing):].lstrip(_LEAD))
+        found = sorted((text.find(c), o, c) for o, c in THOUGHT_TAGS if c in R1_CLOSINGS and c in text)
+        if found:
+            end, opening, closing = found[0]  # the first closing tag in the text
+            after = end + len(closing)
+            if opening not in text[:end] and _starts_line(text, end) \
+                    and (_ends_line(text, after) or _into_letter(text, after)) and not _in_code(text[:end]):
+                return Split(text[:end].strip(), text[after:].lstrip(_LEAD))
         return Split(None, text)
     ends = [(text.find(closing), opening, closing) for opening, closing in THOUGHT_TAGS]
     for end, opening, closing in sorted(e for e in ends if e[0] >= 0)[:1]:  # the first closing tag anywhere

@@ -95,12 +95,12 @@ def main() -> int:
     check_ms = best_time(lambda t: "think" in t, texts, args.repeat)
     print(f"{len(texts)} strings of >= 200 characters: split {split_ms:.4f} ms per text "
           f"(a bare 'think' substring check {check_ms:.4f} ms)")
-    # degenerate answers: long runs of backticks and many </think> lines around <pre> elements, 200 KB each
+    # degenerate answers of 200 KB: the R1 form's code check reads every line before the closing tag
     for name, text in (("one 200 KB run of backticks", "Okay x" + "`" * 200_000 + "\n</think>\n\nA"),
-                       ("200 KB of growing backtick runs", "Okay </pre> " + " ".join("`" * k for k in range(1, 630))
-                        + "\n</think>\n\nA"),
-                       ("200 KB of <pre>, spans and </think> lines",
-                        ("<pre>\n`</pre>` x\n</think>\n</pre>\n```\n</think>\n```\n" * 4000)[:200_000])):
+                       ("14,000 lines of <pre>`</pre>`", "Okay\n" + "<pre>`</pre>` x\n" * 14_000 + "</think>\n\nA"),
+                       ("alternating fence lines", "Okay\n" + "```\n~~~~\n" * 20_000 + "</think>\n\nA"),
+                       ("200 KB of <pre> blocks and </think> lines",
+                        "Okay\n" + ("<pre>\nx\n</think>\n</pre>\n" * 8000)[:200_000] + "\n</think>\n\nA")):
         ms = best_time(lambda t: split_thought(t).answer, [text], args.repeat)
         print(f"{name}: {len(text):,} characters, split {ms:.1f} ms")
     return 0

@@ -39,9 +39,13 @@ CASES = [
     ("auto", "[THINK]plan[/THINK]**Bold** answer", "plan", "**Bold** answer", True),
     ("auto", '[THINK]Okay.[/THINK]"Four" is the answer.', "Okay.", '"Four" is the answer.', True),  # a quote
     ("auto", "◁think▷Okay.◁/think▷ The answer", "Okay.", "The answer", True),
-    ("auto", "[THINK] Okay.[/THINK]Four", "Okay.", "Four", True),
     ("auto", '[THINK]"2+2" - easy.[/THINK]4.', '"2+2" - easy.', "4.", True),
-    ("auto", "<think> Okay.\n</think>\n\nA.", "Okay.", "A.", True),
+    ("auto", "Okay, 2+2.\n</think>\n\nSeed-OSS closes its reasoning with\n</seed:think>\nand then answers.",
+     "Okay, 2+2.", "Seed-OSS closes its reasoning with\n</seed:think>\nand then answers.", True),  # the first one
+    ("auto", "Okay.\n<pre> is the tag; close it with `</pre>`.\nok\n</think>\n\nFinal.",
+     "Okay.\n<pre> is the tag; close it with `</pre>`.\nok", "Final.", True),  # a <pre> block closed on its line
+    ("strip", "[THINK] Okay.[/THINK]Four", "Okay.", "Four", True),  # a space after the tag: auto cannot be sure
+    ("strip", "<think> Okay.\n</think>\n\nA.", "Okay.", "A.", True),
     ("auto", "The budget is 0, so I answer.</seed:cot_budget_reflect>\n</seed:think>To determine x",
      "The budget is 0, so I answer.</seed:cot_budget_reflect>", "To determine x", True),  # Seed-OSS, budget 0
     ("auto", "Okay, maybe wrap it in a <pre> tag so spacing stays.\n</think>\n\nUse <pre>.",
@@ -76,6 +80,17 @@ UNTOUCHED = [
     "Close with `</pre>`.\n<pre>\nOkay\n</think>\n\nanswer\n</pre>",  # inline code does not close the <pre>
     "<think>reasoning process here</think><answer>answer here</answer> is the template R1-Zero was trained with.",
     "<think>reasoning</think>answer: that is the layout.",
+    "[THINK]: marks the start of the reasoning.\n[/THINK]: marks its end; the answer follows.",
+    "[THINK]\u2026[/THINK] is how Magistral marks its reasoning.",
+    "[THINK]/[/THINK] are Magistral's tags.",
+    "[THINK]\u2014[/THINK] wraps the reasoning.",
+    "[THINK]`x`[/THINK] shows the layout.",
+    "◁think▷/◁/think▷ mark Kimi's reasoning.",
+    "<seed:think>\u2026</seed:think> wraps Seed-OSS's reasoning.",
+    "<think> ... </think>\n\nQwen3 puts its reasoning between these tags.",
+    "Tags:\n</think>-tag ends the reasoning.",
+    "The tags are:\n</think>(closing) and <think>(opening).",
+    "Seed-OSS tags:\n</seed:think>-tag closes it.",
 ]
 
 
@@ -107,40 +122,6 @@ def test_auto_leaves_to_strip_what_it_cannot_be_sure_of() -> None:
     assert record_view(apart, "strip") == [cut] and split_record(apart, "auto")[0].thought == "the parser's thought"
 
 
-def _spans_by_search(line: str) -> str:
-    """Inline code spans removed by the plain CommonMark rule: each backtick run, left to right, looks ahead for
-    the first run of the same length (a slow reference for the linear pairing)."""
-    runs = []
-    i = 0
-    while i < len(line):
-        if line[i] == "`":
-            j = i
-            while j < len(line) and line[j] == "`":
-                j += 1
-            runs.append((i, j))
-            i = j
-        else:
-            i += 1
-    out, pos, k = "", 0, 0
-    while k < len(runs):
-        size = runs[k][1] - runs[k][0]
-        match = next((m for m in range(k + 1, len(runs)) if runs[m][1] - runs[m][0] == size), None)
-        if match is None:
-            k += 1
-            continue
-        out += line[pos:runs[k][0]]
-        pos, k = runs[match][1], match + 1
-    return out + line[pos:]
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.text(st.sampled_from("`` ab<>/"), max_size=40))
-def test_code_spans_pair_like_commonmark(line: str) -> None:
-    from arena.reasoning import _without_code_spans
-
-    assert _without_code_spans(line) == _spans_by_search(line)
-
-
 @pytest.mark.parametrize("text", UNTOUCHED)
 def test_answers_that_mention_the_tags_are_left_alone(text: str) -> None:
     assert split_thought(text).thought is None and split_thought(text).answer == text
@@ -148,7 +129,8 @@ def test_answers_that_mention_the_tags_are_left_alone(text: str) -> None:
 
 _TAG_PIECES = [t for pair in THOUGHT_TAGS for t in pair] + ["```", "~~~"]
 _free_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80).filter(
-    lambda s: not any(t in s for t in _TAG_PIECES) and "<pre" not in s.lower())
+    lambda s: not any(t in s for t in _TAG_PIECES) and not any(f"<{t}" in s.lower()
+                                                                for t in ("pre", "script", "style", "textarea")))
 _LEADING = " \t\r\n\ufeff\u00a0"  # what may stand between a closing tag and the answer
 
 
