@@ -164,8 +164,9 @@ def split_thought(text: str, mode: ReasoningMode | str = "auto", cut: bool = Fal
                     and (_ends_line(text, after) or _into_letter(text, after)) and not _in_code(text[:end]):
                 return Split(text[:end].strip(), text[after:].lstrip(_LEAD))
         return Split(None, text)
-    ends = [(text.find(closing), opening, closing) for opening, closing in THOUGHT_TAGS]
-    for end, opening, closing in sorted(e for e in ends if e[0] >= 0)[:1]:  # the first closing tag anywhere
+    ends = sorted((text.find(c), o, c) for o, c in THOUGHT_TAGS if c in text)
+    if ends:  # strip: the first closing tag anywhere ends the thought
+        end, opening, closing = ends[0]
         thought = text[:end]
         thought = thought.partition(opening)[2] if opening in thought else thought
         return Split(thought.strip(), text[end + len(closing):].lstrip(_LEAD))
