@@ -52,7 +52,23 @@ def answers_stage(ctx: RunContext) -> dict[str, Any]:
         ctx.run.stage("answers", {"models": {n: s.as_dict() for n, s in stage.summaries.items()}})
     from arena.perf.serving import write_serving  # serving figures of the answers: runs/<run>/serving.json
     write_serving(ctx.run.path, ctx.workspace.root)
+    _reasoning_hints(ctx)
     return {"models": models}
+
+
+def _reasoning_hints(ctx: RunContext) -> None:
+    """Log (and record under stages.answers.reasoning_hints) candidates under `reasoning: auto` whose answers
+    look like an R1-style model's with thoughts cut at max_tokens (arena.reasoning.strip_hint)."""
+    from arena.reasoning import strip_hint
+
+    modes = {c.name: c.reasoning for c in ctx.cfg.candidates}
+    records = _per_answer(ctx, lambda rec: rec)
+    hints = {m: h for m, per in records.items() if (h := strip_hint(list(per.values()), modes.get(m)))}
+    for model, hint in hints.items():
+        ctx.log(f"note: candidate '{model}': {hint}")
+    if hints:
+        ctx.run.info.setdefault("stages", {}).setdefault("answers", {})["reasoning_hints"] = hints
+        ctx.run.save()
 
 
 def _per_answer(ctx: RunContext, pick: Callable[[dict], Any]) -> dict[str, dict[str, Any]]:

@@ -212,3 +212,30 @@ def reasoning_mode(config: dict | None, model: str) -> str:
             value = cand.get("reasoning")
             return value if value in MODES else "keep"
     return "keep"
+
+
+def strip_hint(records: list[dict], mode: str | None) -> str | None:
+    """Why a candidate read under `auto` should be set to `strip`, or None: some of its answer turns end a
+    thought in the R1 form (a closing tag, no opening one) and others stopped at max_tokens without any tag,
+    so those were most likely thoughts cut short, which `auto` cannot tell from answers and judges read whole."""
+    if (mode or "auto") != "auto":
+        return None
+    r1 = cut_untagged = 0
+    tags = [t for pair in THOUGHT_TAGS for t in pair]
+    for rec in records:
+        finish = rec.get("finish_reason")
+        finish = finish if isinstance(finish, list) else [finish] * len(rec.get("turns") or [])
+        apart = rec.get("reasoning") if isinstance(rec.get("reasoning"), list) else []
+        for i, part in enumerate(split_record(rec, "auto")):
+            if i < len(apart) and apart[i]:
+                continue  # the server's parser took the thought apart
+            text = str((rec.get("turns") or [""])[i])
+            if part.thought is not None and not text.lstrip(_LEAD).startswith(tuple(o for o, _ in THOUGHT_TAGS)):
+                r1 += 1
+            elif i < len(finish) and finish[i] == "length" and not any(t in text for t in tags):
+                cut_untagged += 1
+    if not (r1 and cut_untagged):
+        return None
+    return (f"{r1} answer turn(s) end a thought in the DeepSeek-R1 form (a closing tag with no opening one) and "
+            f"{cut_untagged} stopped at max_tokens without any tag: under reasoning: auto those are read as "
+            "answers, thought and all. Set reasoning: strip for this candidate (and raise max_tokens)")

@@ -489,3 +489,35 @@ def test_compare_names_changed_reasoning_settings(tmp_path: Path) -> None:
     other_judge = check(runs[1], runs[2])
     assert not other_judge["comparable"] and "different judge.reasoning: 'auto' (old) vs 'strip' (new)" in \
         other_judge["reasons"]
+
+
+def test_an_r1_style_candidate_with_cut_thoughts_gets_a_hint_to_strip(tmp_path: Path, questions_file: Path) -> None:
+    """Under auto, an R1-form candidate whose thought was cut at max_tokens (no tag at all) is judged thought
+    and all; the run says so and names the setting that fixes it, once per candidate."""
+    def reply(req: dict) -> str:
+        if req["model"] == "plain":
+            return "A plain answer."
+        prompt = req["messages"][-1]["content"]
+        return "Okay, the user asks about rain, let me think" if "sky" in prompt else "Okay.\n</think>\n\nFinal."
+
+    def run(mode: str) -> tuple[dict, list[str]]:
+        logged: list[str] = []
+        with FakeOpenAI(reply=reply) as cands, FakeOpenAI(reply=_judge) as judge:
+            cands.finish_reason = lambda req: "length" if "sky" in req["messages"][-1]["content"] else "stop"
+            r1 = {"name": "r1", "backend": "openai", "model": "r1", "base_url": cands.base_url, "reasoning": mode}
+            plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
+            cfg = write_config(tmp_path / mode, questions_file, [r1, plain], judge={
+                "mode": "pairwise", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
+                rating={"bootstrap": 10})
+            ctx = run_pipeline(load_config(cfg), show_progress=False, log=logged.append)
+        return json.loads((ctx.run.path / "run.json").read_text())["stages"]["answers"], logged
+
+    for mode in ("auto", "strip"):
+        (tmp_path / mode).mkdir()
+    answers, logged = run("auto")
+    assert list(answers["reasoning_hints"]) == ["r1"] and "set reasoning: strip" in answers["reasoning_hints"]["r1"].lower()
+    assert "4 answer turn(s) end a thought" in answers["reasoning_hints"]["r1"] and "1 stopped" in \
+        answers["reasoning_hints"]["r1"]
+    assert sum("candidate 'r1'" in line and "reasoning: strip" in line for line in logged) == 1
+    answers, logged = run("strip")  # set: no hint
+    assert "reasoning_hints" not in answers and not any("reasoning: strip" in line for line in logged)
