@@ -28,7 +28,7 @@ from arena.config import (
 )
 from arena.errors import ArenaError, BackendError, ConfigError, DataError
 from arena.questions import Question
-from arena.reasoning import final_answer
+from arena.reasoning import reply_answer
 from arena.records import JsonlAppender, content_hash
 from arena.store import RunDir
 
@@ -259,7 +259,7 @@ class AnswerStage:
                         return
                     c = await backend.generate(messages, params)
                     # the next turn sees the answer, not the thought (as from a server with a reasoning parser)
-                    said = final_answer(c.text, cand.reasoning, c.finish_reason == "length", c.reasoning)
+                    said = reply_answer(c, cand.reasoning)
                     messages.append({"role": "assistant", "content": said})
                     texts.append(c.text)
                     per_turn.append({"latency_s": round(c.latency_s, 4), "ttft_s": c.ttft_s and round(c.ttft_s, 4),

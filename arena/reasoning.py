@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # (opening tag, closing tag) of each known family, most specific first
 THOUGHT_TAGS: tuple[tuple[str, str], ...] = (
@@ -48,6 +48,7 @@ THOUGHT_TAGS: tuple[tuple[str, str], ...] = (
     ("[THINK]", "[/THINK]"),
     ("◁think▷", "◁/think▷"),
 )
+TAG_TEXTS = tuple(tag for pair in THOUGHT_TAGS for tag in pair)
 MODES = ("auto", "strip", "keep")
 ReasoningMode = Literal["auto", "strip", "keep"]
 
@@ -182,19 +183,28 @@ def final_answer(text: str, mode: ReasoningMode | str = "auto", cut: bool = Fals
     return text if apart else split_thought(text, mode, cut).answer
 
 
-def split_record(rec: dict, mode: ReasoningMode | str | None) -> list[Split]:
-    """Each turn of an answer record (`turns`, `finish_reason`, `reasoning`) as thought and final answer."""
+def reply_answer(reply: Any, mode: ReasoningMode | str) -> str:
+    """A model reply's (backends.base.Completion) final answer: its text without the thought, by `mode`."""
+    return final_answer(reply.text, mode, reply.finish_reason == "length", reply.reasoning)
+
+
+def _record_turns(rec: dict) -> list[tuple[str, bool, str | None]]:
+    """(text, cut at max_tokens, the thought a server's parser returned apart or None) per turn of an answer
+    record (`turns`, `finish_reason`, `reasoning`)."""
     turns = rec.get("turns")
     texts = [str(t) for t in turns] if isinstance(turns, list) else [str(turns or "")]
     finish = rec.get("finish_reason")
     finish = finish if isinstance(finish, list) else [finish] * len(texts)
     apart = rec.get("reasoning") if isinstance(rec.get("reasoning"), list) else []
-    out = []
-    for i, text in enumerate(texts):
-        own = apart[i] if i < len(apart) and isinstance(apart[i], str) and apart[i] else None
-        cut = i < len(finish) and finish[i] == "length"
-        out.append(Split(own, text) if own else split_thought(text, mode or "auto", cut))
-    return out
+    return [(text, i < len(finish) and finish[i] == "length",
+             apart[i] if i < len(apart) and isinstance(apart[i], str) and apart[i] else None)
+            for i, text in enumerate(texts)]
+
+
+def split_record(rec: dict, mode: ReasoningMode | str | None) -> list[Split]:
+    """Each turn of an answer record as thought and final answer."""
+    return [Split(own, text) if own else split_thought(text, mode or "auto", cut)
+            for text, cut, own in _record_turns(rec)]
 
 
 def record_view(rec: dict, mode: ReasoningMode | str | None) -> list[str]:
@@ -221,18 +231,14 @@ def strip_hint(records: list[dict], mode: str | None) -> str | None:
     if (mode or "auto") != "auto":
         return None
     r1 = cut_untagged = 0
-    tags = [t for pair in THOUGHT_TAGS for t in pair]
+    openings = tuple(opening for opening, _ in THOUGHT_TAGS)
     for rec in records:
-        finish = rec.get("finish_reason")
-        finish = finish if isinstance(finish, list) else [finish] * len(rec.get("turns") or [])
-        apart = rec.get("reasoning") if isinstance(rec.get("reasoning"), list) else []
-        for i, part in enumerate(split_record(rec, "auto")):
-            if i < len(apart) and apart[i]:
+        for text, cut, own in _record_turns(rec):
+            if own:
                 continue  # the server's parser took the thought apart
-            text = str((rec.get("turns") or [""])[i])
-            if part.thought is not None and not text.lstrip(_LEAD).startswith(tuple(o for o, _ in THOUGHT_TAGS)):
+            if split_thought(text, "auto", cut).thought is not None and not text.lstrip(_LEAD).startswith(openings):
                 r1 += 1
-            elif i < len(finish) and finish[i] == "length" and not any(t in text for t in tags):
+            elif cut and not any(tag in text for tag in TAG_TEXTS):
                 cut_untagged += 1
     if not (r1 and cut_untagged):
         return None

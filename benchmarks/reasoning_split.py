@@ -23,10 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from control_tokens_speed import best_time, real_texts, strings  # noqa: E402  (same folder)
 
-from arena.reasoning import THOUGHT_TAGS, split_thought  # noqa: E402
+from arena.reasoning import TAG_TEXTS, split_thought  # noqa: E402
 from judges.verdicts import parse_reply  # noqa: E402
 
-TAGS = [t for pair in THOUGHT_TAGS for t in pair]
 
 
 def per_file(folder: Path) -> None:
@@ -39,7 +38,7 @@ def per_file(folder: Path) -> None:
                 texts += list(strings(json.loads(line)))
             except ValueError:
                 continue
-        tagged = [t for t in texts if any(tag in t for tag in TAGS)]
+        tagged = [t for t in texts if any(tag in t for tag in TAG_TEXTS)]
         if not tagged:
             continue
         splits = [split_thought(t) for t in tagged]

@@ -8,7 +8,7 @@ from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.config import JudgeConfig
 from arena.errors import BackendError
-from arena.reasoning import final_answer
+from arena.reasoning import reply_answer
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
@@ -49,7 +49,7 @@ class LLMJudge:
 
     def _answer(self, reply: Completion) -> str:
         """The reply without its thought (judge.reasoning; a thought the server returned apart never counts)."""
-        return final_answer(reply.text, self.cfg.reasoning, reply.finish_reason == "length", reply.reasoning)
+        return reply_answer(reply, self.cfg.reasoning)
 
     def _parse(self, text: str, kind: str, prompt_text: str) -> Verdict | None:
         return parse_reply(text, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)

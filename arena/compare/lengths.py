@@ -4,13 +4,15 @@ Read from the answer records each run used (runs/<run>/answers_index.json -> WOR
 characters of all turns (robust when a new model version has another tokenizer), and completion tokens
 when every record has them. A thought block the run took off before judging (`reasoning: strip`) is not
 counted, and tokens are then unknown (they include the thought). Runs without answer records (imported
-battles) fall back to the battles' len_a / len_b (tokens of the judged turn). A model whose rating rose significantly while its mean answer
-grew by more than LONGER_FLAG is flagged: part of its gain may be the judge's preference for longer answers.
+battles) fall back to the battles' len_a / len_b (tokens of the judged turn). A model whose rating rose
+significantly while its mean answer grew by more than LONGER_FLAG is flagged: part of its gain may be the
+judge's preference for longer answers.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,10 +35,15 @@ def _index(run: RunFacts) -> dict[str, dict[str, str]]:
     return data if isinstance(data, dict) else {}
 
 
+def _answers_file(run: RunFacts, model: str) -> Path:
+    """The workspace's answer file of `model` (WORKSPACE/answers/<model>.jsonl)."""
+    return run.path.parent.parent / "answers" / f"{safe_filename(model)}.jsonl"
+
+
 def _sizes(run: RunFacts, model: str, keys: dict[str, str]) -> dict[str, tuple[int, int | None]]:
     """question id -> (characters, completion tokens or None) of the answers `keys` names, as the run's judges
     read them: without a thought block the run took off (its tokens then cannot be told apart: None)."""
-    path = run.path.parent.parent / "answers" / f"{safe_filename(model)}.jsonl"
+    path = _answers_file(run, model)
     if not path.is_file():
         return {}
     mode = reasoning_mode(run.config, model)
@@ -60,7 +67,7 @@ def reading_differs(run: RunFacts, model: str, modes: tuple[str, str]) -> bool:
     """Whether any answer the run used for `model` reads differently to judges under the two `reasoning`
     settings (a thought block taken off under one and not the other)."""
     keys = {str(k) for k in (_index(run).get(model) or {}).values()}
-    path = run.path.parent.parent / "answers" / f"{safe_filename(model)}.jsonl"
+    path = _answers_file(run, model)
     if not keys or not path.is_file():
         return False
     for _, rec in iter_jsonl(path, strict=False):

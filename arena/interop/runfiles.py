@@ -92,19 +92,20 @@ class RunFiles:
         self._cache["answers"] = out
         return out
 
+    def _answer(self, model: str, qid: Any, turn: int) -> dict[str, Any] | None:
+        """The answer record the run used for (model, question), if it has that turn."""
+        rec = self.answers().get(model, {}).get(str(qid))
+        return rec if rec and 1 <= turn <= len(rec.get("turns") or []) else None
+
     def answer_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
         """One answer turn's text as the model wrote it, if the run's answers are available."""
-        rec = self.answers().get(model, {}).get(str(qid))
-        if not rec or not 1 <= turn <= len(rec.get("turns") or []):
-            return None
-        return rec["turns"][turn - 1]
+        rec = self._answer(model, qid, turn)
+        return None if rec is None else rec["turns"][turn - 1]
 
     def judged_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
         """One answer turn as the run's judges read it: a thought block taken off as the candidate's
         `reasoning` said (arena/reasoning.py); None when the answer is not available."""
         from arena.reasoning import reasoning_mode, record_view
 
-        rec = self.answers().get(model, {}).get(str(qid))
-        if not rec or not 1 <= turn <= len(rec.get("turns") or []):
-            return None
-        return record_view(rec, reasoning_mode(self.info.get("config"), model))[turn - 1]
+        rec = self._answer(model, qid, turn)
+        return None if rec is None else record_view(rec, reasoning_mode(self.info.get("config"), model))[turn - 1]
