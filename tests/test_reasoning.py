@@ -451,7 +451,38 @@ def test_length_controlled_win_rate_reads_the_judged_lengths(tmp_path: Path, que
     frame = lc_frame(run, battles, "plain")
     assert len(frame) == len(rows) == 5
     assert set(frame["len_model"]) == {len("Final answer 1."), len("Final answer 2.")}  # not the thought
-    assert run.answer_text("thinker", "q2").startswith("<think>")  # exports still get what the model wrote
+    assert run.answer_text("thinker", "q2").startswith("<think>")  # the record keeps what the model wrote
+
+
+def test_exports_hold_the_judged_answers_and_the_thought_apart(tmp_path: Path, questions_file: Path) -> None:
+    """The exported answers are the texts the exported judgments are about; the thought rides along apart, and
+    an import of the export keeps it."""
+    from arena.cli import main
+
+    with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
+        thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
+        plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
+        cfg = write_config(tmp_path, questions_file, [thinker, plain], judge={
+            "mode": "baseline", "baseline": "plain", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
+            rating={"bootstrap": 20})
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+    assert main(["export", str(ctx.run.path), "--format", "mt-bench", "-o", str(tmp_path / "mt")]) == 0
+    rows = {r["question_id"]: r for r in read_jsonl(tmp_path / "mt" / "model_answer" / "thinker.jsonl")}
+    assert rows["q1"]["choices"][0]["turns"] == ["Final answer 1.", "Final answer 2."]
+    assert [SECRET in t for t in rows["q1"]["reasoning"]] == [True, True]
+    assert rows["q2"]["reasoning"][0].startswith(f"{SECRET} 1:")  # the thought without its tags
+    assert all("reasoning" not in r for r in read_jsonl(tmp_path / "mt" / "model_answer" / "plain.jsonl"))
+    assert main(["export", str(ctx.run.path), "--format", "alpaca-eval", "-o", str(tmp_path / "ae")]) == 0
+    outputs = json.loads((tmp_path / "ae" / "thinker" / "model_outputs.json").read_text())
+    assert {o["output"] for o in outputs} == {"Final answer 1."} and all(SECRET in o["reasoning"] for o in outputs)
+    annotations = json.loads((tmp_path / "ae" / "thinker" / "annotations.json").read_text())
+    assert len(annotations) == 4 and {a["output_2"] for a in annotations} == {"Final answer 1."}  # turn 1 only
+    # imported again (answers as the judges read them, the thought in the kept source fields) and exported
+    assert main(["import", "mt-bench", str(tmp_path / "mt"), "-o", str(tmp_path / "back")]) == 0
+    assert main(["export", str(tmp_path / "back"), "--format", "mt-bench", "-o", str(tmp_path / "mt2")]) == 0
+    again = {r["question_id"]: r for r in read_jsonl(tmp_path / "mt2" / "model_answer" / "thinker.jsonl")}
+    assert {q: (r["choices"][0]["turns"], r["reasoning"]) for q, r in again.items()} == \
+        {q: (r["choices"][0]["turns"], r["reasoning"]) for q, r in rows.items()}
 
 
 def test_compare_names_changed_reasoning_settings(tmp_path: Path) -> None:

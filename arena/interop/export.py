@@ -230,8 +230,11 @@ def mt_bench(run: RunFiles, out: Path) -> dict[str, int]:
         rows = []
         for rec in by_q.values():
             ex = (rec.get("source") or {}).get("extra") or {}
+            turns, thoughts = _judged(run, model, rec)
             row = {"question_id": rec["question_id"], "answer_id": ex.get("answer_id", rec["key"]),
-                   "model_id": model, "choices": [{"index": 0, "turns": rec["turns"]}], "tstamp": ex.get("tstamp")}
+                   "model_id": model, "choices": [{"index": 0, "turns": turns}], "tstamp": ex.get("tstamp")}
+            if thoughts:
+                row["reasoning"] = thoughts
             rows.append({**ex, **row})
         p = out / "model_answer" / f"{safe_filename(model)}.jsonl"
         written[str(p)] = write_jsonl(p, rows)
@@ -280,11 +283,23 @@ def _note_lost_battles(battles: list[dict[str, Any]], weights: dict[frozenset[st
               "back; FastChat's own tools ignore it")
 
 
-def _output_row(q: dict[str, Any], rec: dict[str, Any], model: str) -> dict[str, Any]:
+def _judged(run: RunFiles, model: str, rec: dict[str, Any]) -> tuple[list[str], list[str | None] | None]:
+    """An answer record's turns as the run's judges read them, and the thoughts they did not read (one per
+    turn, None where there was none; None when no turn had one): exported answers are the texts the exported
+    judgments are about, and the thought rides along in a `reasoning` field that other tools ignore."""
+    parts = run.split_answer(model, rec)
+    thoughts = [p.thought for p in parts]
+    return [p.answer for p in parts], thoughts if any(t is not None for t in thoughts) else None
+
+
+def _output_row(run: RunFiles, q: dict[str, Any], rec: dict[str, Any], model: str) -> dict[str, Any]:
     """One model output in AlpacaEval's shape, with the source fields Arena kept (dataset, price, time ...)."""
     src = rec.get("source") if isinstance(rec.get("source"), dict) else {}
+    turns, thoughts = _judged(run, model, rec)
     row = {"dataset": q.get("category"), **(src.get("extra") or {}), "instruction": q["turns"][0],
-           "output": rec["turns"][0], "generator": model}
+           "output": turns[0], "generator": model}
+    if thoughts and thoughts[0] is not None:
+        row["reasoning"] = thoughts[0]
     return _ordered(row, src.get("fields") if src.get("tool") == "alpaca-eval" else None)
 
 
@@ -304,7 +319,7 @@ def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
             continue
         q = questions.get(str(b.get("question_id")))
         cand = b["model_b"] if b["model_a"] == baseline else b["model_a"]
-        texts = run.answer_text(baseline, b.get("question_id")), run.answer_text(cand, b.get("question_id"))
+        texts = run.judged_text(baseline, b.get("question_id")), run.judged_text(cand, b.get("question_id"))
         if q is None or None in texts:
             skipped += 1
             continue
@@ -319,7 +334,7 @@ def alpaca_eval(run: RunFiles, out: Path) -> dict[str, int]:
         annotations[cand].append(_ordered(row, src.get("fields") if src.get("tool") == "alpaca-eval" else None))
     outputs: dict[str, list[dict[str, Any]]] = {}
     for model, by_q in run.answers().items():
-        outputs[model] = [_output_row(questions[qid], rec, model)
+        outputs[model] = [_output_row(run, questions[qid], rec, model)
                           for qid, rec in by_q.items() if qid in questions and rec.get("turns")]
     for model, rows in sorted(outputs.items()):
         p = out / "reference_outputs.json" if model == baseline else out / safe_filename(model) / "model_outputs.json"

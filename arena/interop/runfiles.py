@@ -102,10 +102,15 @@ class RunFiles:
         rec = self._answer(model, qid, turn)
         return None if rec is None else rec["turns"][turn - 1]
 
-    def judged_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
-        """One answer turn as the run's judges read it: a thought block taken off as the candidate's
-        `reasoning` said (arena/reasoning.py); None when the answer is not available."""
-        from arena.reasoning import reasoning_mode, record_view
+    def split_answer(self, model: str, rec: dict[str, Any]) -> list[Any]:
+        """Each turn of answer record `rec` of `model` as the run's judges read it and the thought they did not
+        read (arena.reasoning.Split: a thought block taken off as the candidate's `reasoning` said, or the one
+        a server's reasoning parser returned apart)."""
+        from arena.reasoning import reasoning_mode, split_record
 
+        return split_record(rec, reasoning_mode(self.info.get("config"), model))
+
+    def judged_text(self, model: str, qid: Any, turn: int = 1) -> str | None:
+        """One answer turn as the run's judges read it (without the thought); None when it is not available."""
         rec = self._answer(model, qid, turn)
-        return None if rec is None else record_view(rec, reasoning_mode(self.info.get("config"), model))[turn - 1]
+        return None if rec is None else self.split_answer(model, rec)[turn - 1].answer
