@@ -431,17 +431,22 @@ def test_a_judge_cut_mid_thought_gives_no_verdict_with_strip(tmp_path: Path, que
     assert {r["key"] for r in strip}.isdisjoint(r["key"] for r in auto)  # the setting is part of the judge
 
 
+def _baseline_run(tmp_path: Path, questions: Path, cands: FakeOpenAI, judge: FakeOpenAI):
+    """The thinker against the plain model as the baseline, default reasoning setting."""
+    thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
+    plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
+    cfg = write_config(tmp_path, questions, [thinker, plain], judge={
+        "mode": "baseline", "baseline": "plain", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
+        rating={"bootstrap": 20})
+    return run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+
+
 def test_length_controlled_win_rate_reads_the_judged_lengths(tmp_path: Path, questions_file: Path) -> None:
     from arena.interop.lc_board import lc_frame
     from arena.interop.runfiles import RunFiles
 
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
-        thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
-        plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
-        cfg = write_config(tmp_path, questions_file, [thinker, plain], judge={
-            "mode": "baseline", "baseline": "plain", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
-            rating={"bootstrap": 20})
-        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+        ctx = _baseline_run(tmp_path, questions_file, cands, judge)
     run = RunFiles.open(ctx.run.path)
     rows = read_jsonl(ctx.run.path / "battles.jsonl")
     import pandas as pd
@@ -460,12 +465,7 @@ def test_exports_hold_the_judged_answers_and_the_thought_apart(tmp_path: Path, q
     from arena.cli import main
 
     with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=_judge) as judge:
-        thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
-        plain = {"name": "plain", "backend": "openai", "model": "plain", "base_url": cands.base_url}
-        cfg = write_config(tmp_path, questions_file, [thinker, plain], judge={
-            "mode": "baseline", "baseline": "plain", "model": "j", "base_url": judge.base_url, "verdict": "3way"},
-            rating={"bootstrap": 20})
-        ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
+        ctx = _baseline_run(tmp_path, questions_file, cands, judge)
     assert main(["export", str(ctx.run.path), "--format", "mt-bench", "-o", str(tmp_path / "mt")]) == 0
     rows = {r["question_id"]: r for r in read_jsonl(tmp_path / "mt" / "model_answer" / "thinker.jsonl")}
     assert rows["q1"]["choices"][0]["turns"] == ["Final answer 1.", "Final answer 2."]
