@@ -110,6 +110,16 @@ class Budget:
                     return False
                 await self._cond.wait()
 
+    def extend(self, extra: float) -> bool:
+        """Reserve `extra` more for a judgment in flight (a retry after an attempt cut off in flight, which may
+        be billed), if it fits now under every limit; False when it does not (the judgment is not retried)."""
+        if self.run_limit is None and self.total_limit is None:
+            return True
+        if self._blocking(extra) is not None:
+            return False
+        self.reserved += extra
+        return True
+
     async def settle(self, worst: float, cost: float, entry: dict[str, Any] | None = None) -> None:
         """A judgment finished: its reservation becomes its real cost (written to the ledger), waiters re-check."""
         if cost > 0 and self.ledger is not None:

@@ -23,12 +23,18 @@ def prompt_token_bound(texts: Iterable[str]) -> int:
     return sum(sizes) + MESSAGE_OVERHEAD_TOKENS * (len(sizes) + 1)
 
 
-def judgment_worst_case(price: PriceConfig, messages: list[str], followup: str, max_tokens: int) -> float:
-    """The most one judgment can cost: the request, then a follow-up that resends it with the reply
-    (at most max_tokens) and the follow-up text; each reply at most max_tokens."""
+def request_worst_cases(price: PriceConfig, messages: list[str], followup: str,
+                        max_tokens: int) -> tuple[float, float]:
+    """The most each request of one judgment can cost: the request, then a follow-up that resends it with the
+    reply (at most max_tokens) and the follow-up text; each reply at most max_tokens. The second is the larger."""
     first = prompt_token_bound(messages)
     second = first + max_tokens + prompt_token_bound([followup])
-    return cost_usd(price, first, max_tokens) + cost_usd(price, second, max_tokens)
+    return cost_usd(price, first, max_tokens), cost_usd(price, second, max_tokens)
+
+
+def judgment_worst_case(price: PriceConfig, messages: list[str], followup: str, max_tokens: int) -> float:
+    """The most one judgment can cost when no attempt is cut off in flight: its request and its follow-up."""
+    return sum(request_worst_cases(price, messages, followup, max_tokens))
 
 
 @dataclass
@@ -38,19 +44,25 @@ class TokenEstimator:
     chars_per_token: float = DEFAULT_CHARS_PER_TOKEN
     output_tokens: float = 400.0
     calibrated_from: int = 0
+    capped_at: int | None = None  # output tokens per call were capped at the judge's max_tokens
 
     @classmethod
-    def from_history(cls, records: list[dict], default_output: int) -> "TokenEstimator":
-        """Calibrate on cached judgments that recorded both prompt characters and real token counts."""
+    def from_history(cls, records: list[dict], default_output: int,
+                     max_tokens: int | None = None) -> "TokenEstimator":
+        """Calibrate on cached judgments that recorded both prompt characters and real token counts; output
+        tokens per call never above `max_tokens` (a reply cannot be longer)."""
         usable = [r for r in records if r.get("prompt_chars") and r.get("prompt_tokens") and not r.get("dry_run")
                   and not r.get("followup_raw") and not r.get("usage_estimated")]
-        if not usable:
-            return cls(output_tokens=float(default_output))
-        chars = sum(r["prompt_chars"] for r in usable)
-        tokens = sum(r["prompt_tokens"] for r in usable)
-        out = sum(r.get("completion_tokens") or 0 for r in usable) / len(usable)
-        return cls(chars_per_token=chars / tokens, output_tokens=out or float(default_output),
-                   calibrated_from=len(usable))
+        est = cls(output_tokens=float(default_output))
+        if usable:
+            chars = sum(r["prompt_chars"] for r in usable)
+            tokens = sum(r["prompt_tokens"] for r in usable)
+            out = sum(r.get("completion_tokens") or 0 for r in usable) / len(usable)
+            est = cls(chars_per_token=chars / tokens, output_tokens=out or float(default_output),
+                      calibrated_from=len(usable))
+        if max_tokens is not None and est.output_tokens > max_tokens:
+            est.output_tokens, est.capped_at = float(max_tokens), max_tokens
+        return est
 
     def prompt_tokens(self, chars: int) -> int:
         """Estimated prompt tokens for a prompt of `chars` characters."""
@@ -58,8 +70,12 @@ class TokenEstimator:
 
     def describe(self) -> str:
         """How the estimate was made, for the dry-run report."""
+        out = f"{self.output_tokens:.0f} output tokens per call"
+        if self.capped_at is not None:
+            out += " (judge.max_tokens)"
         if self.calibrated_from:
             return (f"calibrated on {self.calibrated_from} earlier calls of this judge: "
-                    f"{self.chars_per_token:.2f} characters per token, {self.output_tokens:.0f} output tokens per call")
-        return (f"{self.chars_per_token:g} characters per token, {self.output_tokens:.0f} output tokens per call "
-                "(judge.expected_output_tokens); no earlier calls of this judge to calibrate on")
+                    f"{self.chars_per_token:.2f} characters per token, {out}")
+        if self.capped_at is None:
+            out += " (judge.expected_output_tokens)"
+        return f"{self.chars_per_token:g} characters per token, {out}; no earlier calls of this judge to calibrate on"

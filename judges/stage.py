@@ -4,13 +4,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm import tqdm
 
-from arena.backends.retry import CircuitBreaker
+from arena.backends.retry import ON_MAYBE_BILLED, CircuitBreaker
 from arena.config import JudgeConfig
+from arena.errors import BackendError
 from arena.questions import Question
 from arena.records import JsonlAppender, write_json_atomic, write_jsonl_atomic
 from arena.redaction import mask_secrets
@@ -19,12 +21,39 @@ from judges.base import Judge, JudgeCall
 from judges.battles import judge_stats, make_battles, model_winner, single_scores
 from judges.budget import LEDGER_NAME, Budget, SpendLedger
 from judges.cache import JudgmentStore
-from judges.cost import TokenEstimator, cost_usd, judgment_worst_case, prompt_token_bound
+from judges.cost import TokenEstimator, cost_usd, prompt_token_bound, request_worst_cases
 from judges.factory import judge_identity, make_judge
 from judges.tasks import JudgeTask, build_prompt, build_tasks, judgment_key, verdict_kind
 from judges.templates import RenderedPrompt, render, template_hash
 
 Prepared = tuple[JudgeTask, str, RenderedPrompt, str]  # task, template name, prompt, key
+
+
+@dataclass
+class _Held:
+    """One judgment's share of the budget: what is reserved for it, the worst case of one more attempt, and the
+    attempts cut off in flight (a timeout, a stall, a dropped reply) with what they are charged. The provider
+    may bill such an attempt, so it is charged at its worst case, and a retry needs room for another attempt's
+    worst case in the budget; without it the judgment fails now (asked again next run) and the budget holds."""
+
+    budget: Budget
+    label: str
+    reserved: float
+    per_attempt: float
+    cut: int = 0
+    charged: float = 0.0
+
+    def cut_off(self, exc: BaseException) -> None:
+        self.cut += 1
+        self.charged += self.per_attempt
+
+    def before_retry(self, exc: BaseException) -> None:
+        if not self.budget.extend(self.per_attempt):
+            raise BackendError(f"judge {self.label}: a reply was cut off in flight ({type(exc).__name__}) and may "
+                               f"still be billed (charged at its worst case, ${self.per_attempt:.4f}); not retried: "
+                               "the judge budget has no room for another attempt",
+                               hint="raise judge.max_cost_usd / max_total_cost_usd, or timeout_s if replies are slow")
+        self.reserved += self.per_attempt
 
 
 class JudgeStage:
@@ -60,7 +89,8 @@ class JudgeStage:
 
     def estimate(self, real: list[Prepared], real_cache: dict[str, dict]) -> dict[str, Any]:
         """What the real judge run would need: calls not in the real cache, tokens, cost."""
-        est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens)
+        est = TokenEstimator.from_history(list(real_cache.values()), self.cfg.expected_output_tokens,
+                                          self.cfg.max_tokens)
         distinct = list({p[3]: p for p in real}.values())  # one call per distinct prompt, as the run asks
         todo = [p for p in distinct if real_cache.get(p[3], {}).get("status") != "ok"]
         if self.cfg.kind == "reward-model" and self.cfg.reward is not None:  # scores, not tokens: nothing billed
@@ -113,12 +143,13 @@ class JudgeStage:
                 "dry_run": self.judge.dry_run, "run_id": self.run.run_id,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-    def _worst_case(self, p: Prepared) -> float:
-        """A true upper bound on one judgment's cost: the prompt's byte bound and `max_tokens`, twice (follow-up)."""
+    def _worst_cases(self, p: Prepared) -> tuple[float, float]:
+        """True upper bounds on the cost of one judgment's request and of its follow-up: the prompt's byte bound
+        and `max_tokens` each."""
         if not self.paid:
-            return 0.0
+            return 0.0, 0.0
         messages = [m["content"] for m in p[2].messages()]
-        return judgment_worst_case(self.cfg.price, messages, self._followup_text(), self.cfg.max_tokens)
+        return request_worst_cases(self.cfg.price, messages, self._followup_text(), self.cfg.max_tokens)
 
     def _followup_text(self) -> str:
         return render("followup", {}, verdict_kind=self.kind).user
@@ -137,28 +168,34 @@ class JudgeStage:
         async with sem:
             if self.breaker.open:
                 return
-            worst = self._worst_case(p)
-            if not await self.budget.reserve(worst):
+            first, second = self._worst_cases(p)
+            held = _Held(self.budget, self.cfg.label, reserved=first + second, per_attempt=second)
+            if not await self.budget.reserve(held.reserved):
                 return
             if self.breaker.open:  # the endpoint was given up on while this judgment waited for the budget
-                await self.budget.settle(worst, 0.0)
+                await self.budget.settle(held.reserved, 0.0)
                 return
             cost = 0.0
             entry: dict[str, Any] = {"run_id": self.run.run_id, "key": p[3]}
+            hook = ON_MAYBE_BILLED.set(held if self.paid else None)
             try:
                 call = await self.judge.judge(p[0], p[2], self.kind)
                 if self.paid and call.status != "error" and not (call.prompt_tokens or call.completion_tokens):
                     self._bound_usage(p, call)
                 rec = self._record(p, call)
+                if held.cut:  # attempts cut off in flight, charged at their worst case
+                    rec.update(cost_usd=round(rec["cost_usd"] + held.charged, 6), cut_off_attempts=held.cut)
+                    entry.update(cut_off_attempts=held.cut, estimate="worst case of the attempts cut off")
                 cost = rec["cost_usd"]
             except (asyncio.CancelledError, KeyboardInterrupt):
                 # cut off in flight (Ctrl-C, SIGTERM, or the run failing elsewhere): the provider may still bill
                 # the request it got, so its reserved worst case is charged (the budget stays a cap); the
                 # judgment itself is asked again next run
-                cost, entry = worst, {**entry, "cut_off": True, "estimate": "worst case"}
+                cost, entry = held.reserved, {**entry, "cut_off": True, "estimate": "worst case"}
                 raise
             finally:
-                await self.budget.settle(worst, cost, entry)
+                ON_MAYBE_BILLED.reset(hook)
+                await self.budget.settle(held.reserved, cost, entry)
         self.breaker.record(not call.endpoint_down, call.error)
         app.append(rec)
         self.results[p[3]] = rec

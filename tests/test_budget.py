@@ -202,3 +202,50 @@ def test_calls_cut_off_by_an_interrupt_are_charged_at_their_worst_case(tmp_path,
     assert len(ledger) >= seen  # nothing the judge received goes uncharged
     stored = {r["key"] for r in _paid(tmp_path)} if (tmp_path / "ws" / "judgments" / "judge-model").exists() else set()
     assert not stored & {e["key"] for e in cut}  # a cut-off judgment is not stored: it is asked again next run
+
+
+def _attempt_worst(req: dict, followup: str, max_tokens: int = 100) -> tuple[float, float]:
+    """Worked by hand from a request the judge server saw: one token per prompt byte plus 16 per message and 16,
+    `max_tokens` out; the follow-up resends the prompt with a reply of `max_tokens` and the follow-up text."""
+    first = sum(len(m["content"].encode()) for m in req["messages"]) + 16 * (len(req["messages"]) + 1)
+    second = first + max_tokens + len(followup.encode()) + 16 * 2
+    return (first + max_tokens) * 0.001, (second + max_tokens) * 0.001
+
+
+def test_timed_out_judge_calls_are_charged_and_retried_only_within_the_budget(tmp_path, questions_file, fake_openai):
+    """A reply cut off by timeout_s reached the provider, which may bill it: each such attempt is charged at its
+    worst case; a retry needs room for another attempt in the budget, else the judgment fails and the cap holds."""
+    from judges.templates import render
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    with FakeOpenAI(reply=verdict, delay_s=1.5) as judge:
+        j, errors = _run(tmp_path / "a", questions_file, fake_openai, judge, timeout_s=0.6, max_retries=1,
+                         concurrency=10)
+        seen = list(judge.requests)
+    recs = _paid(tmp_path / "a")
+    assert len(recs) == 10 and {r["status"] for r in recs} == {"error"}
+    followup = render("followup", {}, verdict_kind=recs[0]["verdict_kind"]).user
+    per_attempt = {}
+    for req in seen:  # the same prompt twice per judgment: keyed by its text
+        per_attempt[req["messages"][-1]["content"]] = _attempt_worst(req, followup)
+    assert len(per_attempt) == 10 and len(seen) <= 20  # two attempts each (one may be cut before the server reads it)
+    ledger = read_jsonl(tmp_path / "a" / "ws" / "judgments" / "judge-model" / "spent.jsonl")
+    assert len(ledger) == 10 and all(e["cut_off_attempts"] == 2 for e in ledger)
+    assert sorted(round(e["cost_usd"], 6) for e in ledger) == \
+        sorted(round(2 * second, 6) for _, second in per_attempt.values())
+    assert sorted(r["cost_usd"] for r in recs) == sorted(round(e["cost_usd"], 6) for e in ledger)
+    assert abs(j["spent_now_usd"] - sum(e["cost_usd"] for e in ledger)) < 1e-5
+
+    # room for one judgment's worst case (its request and follow-up) but not for a retry on top of it
+    limit = max(first + second for first, second in per_attempt.values()) + 1e-4
+    with FakeOpenAI(reply=verdict, delay_s=1.5) as judge:
+        j, errors = _run(tmp_path / "b", questions_file, fake_openai, judge, timeout_s=0.6, max_retries=3,
+                         concurrency=1, max_cost_usd=limit)
+        seen = list(judge.requests)
+    assert len(seen) == 1  # cut off once, not retried
+    ledger = read_jsonl(tmp_path / "b" / "ws" / "judgments" / "judge-model" / "spent.jsonl")
+    charged = per_attempt[seen[0]["messages"][-1]["content"]][1]
+    assert len(ledger) == 1 and abs(ledger[0]["cost_usd"] - charged) < 1e-6 and ledger[0]["cut_off_attempts"] == 1
+    assert j["budget"]["passed_by_usd"] == 0 and j["spent_now_usd"] <= limit
+    failed = [r for r in _paid(tmp_path / "b") if r["status"] == "error"]
+    assert len(failed) == 1 and "no room for another attempt" in failed[0]["error"]

@@ -19,6 +19,7 @@ import certifi
 
 from arena.backends.base import Completion, GenParams
 from arena.backends.retry import (
+    ON_MAYBE_BILLED,
     EmptyReply,
     ErrorEvent,
     HTTPStatusFailure,
@@ -27,6 +28,7 @@ from arena.backends.retry import (
     ReplyTimeout,
     RetryPolicy,
     call_with_retries,
+    maybe_billed,
 )
 from arena.backends.sse import sse_events
 from arena.errors import BackendError, ConfigError
@@ -175,6 +177,16 @@ class OpenAICompatible:
                 raise  # a connect or idle timeout of the socket, not the total
             raise ReplyTimeout(f"the reply took longer than timeout_s={self.timeouts.total_s:g} s") from None
 
+    async def _noted_attempt(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
+        """One attempt; a failure that may still be billed is told to ON_MAYBE_BILLED first."""
+        try:
+            return await self._attempt(messages, params)
+        except Exception as exc:
+            billed = ON_MAYBE_BILLED.get()
+            if billed is not None and maybe_billed(exc):
+                billed.cut_off(exc)
+            raise
+
     def _transport_problem(self, exc: BaseException, stream: bool) -> tuple[str, str]:
         """What went wrong on the wire, in words, and a hint."""
         return transport_problem(exc, self.endpoint, self.timeouts, stream)
@@ -182,8 +194,11 @@ class OpenAICompatible:
     async def generate(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         """One chat completion, retried on transient errors; BackendError when it fails for good."""
         try:
-            result, attempts = await call_with_retries(lambda: self._attempt(messages, params), self.retry,
-                                                       self._rng)
+            billed = ON_MAYBE_BILLED.get()
+            on_retry = None if billed is None else \
+                (lambda attempt, exc, wait: billed.before_retry(exc) if maybe_billed(exc) else None)
+            result, attempts = await call_with_retries(lambda: self._noted_attempt(messages, params), self.retry,
+                                                       self._rng, on_retry)
         except HTTPStatusFailure as exc:
             down = exc.status_code >= 500 or exc.status_code == 429
             raise BackendError(redact(f"{self.name}: {self.endpoint} answered HTTP {exc.status_code}: "

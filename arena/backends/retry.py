@@ -9,8 +9,9 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import httpx
@@ -79,6 +80,31 @@ class RetryPolicy:
     base_delay_s: float = 1.0
     max_delay_s: float = 60.0
     jitter: float = 0.25
+
+
+class BilledAttempts(Protocol):
+    """Told of attempts that may still be billed (`maybe_billed`) in the asyncio task that made them: the judge
+    stage charges them to its budget and retries only while the budget has room for another attempt."""
+
+    def cut_off(self, exc: BaseException) -> None:
+        """An attempt failed after its request reached the server."""
+
+    def before_retry(self, exc: BaseException) -> None:
+        """Such an attempt is about to be retried: raise (a BackendError) to stop instead."""
+
+
+ON_MAYBE_BILLED: ContextVar[BilledAttempts | None] = ContextVar("on_maybe_billed", default=None)
+
+
+def maybe_billed(exc: BaseException) -> bool:
+    """Whether a failed attempt may still be billed by the provider: the request reached the server and the
+    reply was cut off (a timeout, a stall, a dropped or broken reply). An HTTP error status, or a connection
+    that was never made, is not billed."""
+    if isinstance(exc, (HTTPStatusFailure, httpx.HTTPStatusError, aiohttp.ClientResponseError,
+                        aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, httpx.ConnectError,
+                        httpx.ConnectTimeout)):
+        return False
+    return isinstance(exc, NoTextWithinMaxTokens) or is_retryable(exc)
 
 
 def is_retryable(exc: BaseException) -> bool:
