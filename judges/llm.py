@@ -8,7 +8,7 @@ from arena.backends.openai_compat import OpenAICompatible, resolve_api_key
 from arena.backends.retry import RetryPolicy
 from arena.config import JudgeConfig
 from arena.errors import BackendError
-from arena.reasoning import reply_answer
+from arena.reasoning import final_answer, reply_answer
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
@@ -48,11 +48,21 @@ class LLMJudge:
         return judge_identity(self.cfg)
 
     def _answer(self, reply: Completion) -> str:
-        """The reply without its thought (judge.reasoning; a thought the server returned apart never counts)."""
+        """The reply without its thought (judge.reasoning; a thought the server returned apart never counts).
+        Under `auto` a judge's reply is read as `strip` reads it (an opening tag at the start, or the first
+        closing tag anywhere, marks a thought): its verdict comes last, so taking off a prefix by mistake costs
+        at most the follow-up, while reading a draft verdict would change the verdict. An untagged reply cut at
+        max_tokens stays text (it goes back as the judge's turn in the follow-up; it is not read for a verdict)."""
+        if self.cfg.reasoning == "auto":
+            return final_answer(reply.text, "strip", False, reply.reasoning)
         return reply_answer(reply, self.cfg.reasoning)
 
-    def _parse(self, text: str, kind: str, prompt_text: str) -> Verdict | None:
-        return parse_reply(text, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)
+    def _verdict(self, reply: Completion, said: str, kind: str, prompt_text: str) -> Verdict | None:
+        """The verdict in the reply's final answer; none from a reply cut at max_tokens: the judge had not
+        finished, so a verdict in it is a draft or a quotation."""
+        if reply.finish_reason == "length":
+            return None
+        return parse_reply(said, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)
 
     async def judge(self, task: JudgeTask, prompt: RenderedPrompt, kind: str) -> JudgeCall:
         """One judgment with at most one follow-up; transport failures become status `error`."""
@@ -65,7 +75,7 @@ class LLMJudge:
             shown = "\n".join(m["content"] for m in messages)
             # a reasoning judge's thought holds drafts, not its verdict: only the final answer is read
             said_first = self._answer(first)
-            verdict = self._parse(said_first, kind, shown)
+            verdict = self._verdict(first, said_first, kind, shown)
             if verdict is None:
                 follow = render("followup", {}, verdict_kind=kind).messages()
                 # the judge's reply goes back as its own turn; a control token it copied from an answer stays text
@@ -73,7 +83,7 @@ class LLMJudge:
                 second = await self._backend.generate(messages + [said] + follow, self._params)
                 call.followup_raw = second.text
                 call.add_usage(second)
-                verdict = self._parse(self._answer(second), kind, shown + "\n" + follow[-1]["content"])
+                verdict = self._verdict(second, self._answer(second), kind, shown + "\n" + follow[-1]["content"])
         except BackendError as exc:
             call.error, call.endpoint_down = str(exc), exc.endpoint_down
             return call

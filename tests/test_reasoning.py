@@ -403,15 +403,19 @@ def test_an_empty_thought_gets_no_box(tmp_path: Path, questions_file: Path, monk
     assert any("Final answer 1." in m.value for m in at.markdown)
 
 
-def test_a_judge_cut_mid_thought_gives_no_verdict_with_strip(tmp_path: Path, questions_file: Path) -> None:
+def test_a_judge_reply_cut_at_max_tokens_gives_no_verdict(tmp_path: Path, questions_file: Path) -> None:
     """An R1-form judge (its template opens the thought) stopped at max_tokens: the draft verdict in the
-    unfinished thought is not its verdict when judge.reasoning is strip; the follow-up asks for one."""
+    unfinished thought is not its verdict, in any setting; the follow-up asks for one. Under auto the cut text
+    goes back as the judge's turn (an untagged cut text cannot be told from an answer); strip sends back the
+    final answer only, which is empty."""
+    cut = "Okay, let me compare both. Draft: [[A]] seems better, but wait, let me reconsider"
+
     def judge(req: dict) -> str:
         if len(req["messages"]) > 2:
             return "Okay.\n</think>\n\n[[C]]"
-        return "Okay, let me compare both. Draft: [[A]] seems better, but wait, let me reconsider"
+        return cut
 
-    def run(reasoning: str) -> list[dict]:
+    def run(reasoning: str) -> tuple[list[dict], list[str]]:
         with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=judge) as j:
             j.finish_reason = lambda req: "stop" if len(req["messages"]) > 2 else "length"
             thinker = {"name": "thinker", "backend": "openai", "model": "thinker", "base_url": cands.base_url}
@@ -420,15 +424,31 @@ def test_a_judge_cut_mid_thought_gives_no_verdict_with_strip(tmp_path: Path, que
                 "mode": "pairwise", "model": "judge-model", "base_url": j.base_url, "verdict": "3way",
                 "reasoning": reasoning}, rating={"bootstrap": 20})
             ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
-        return read_jsonl(ctx.run.path / "judgments.jsonl")
+            said = [m["content"] for r in j.requests if len(r["messages"]) > 2 for m in r["messages"]
+                    if m["role"] == "assistant"]
+        return read_jsonl(ctx.run.path / "judgments.jsonl"), said
 
-    (tmp_path / "strip").mkdir()
-    (tmp_path / "auto").mkdir()
-    strip = run("strip")
-    assert strip and all(r["label"] == "tie" and r["followup_raw"] for r in strip)
-    auto = run("auto")  # auto cannot tell an untagged cut thought from an answer: the draft counts
-    assert auto and all(r["label"] == "A" and not r["followup_raw"] for r in auto)
-    assert {r["key"] for r in strip}.isdisjoint(r["key"] for r in auto)  # the setting is part of the judge
+    results = {}
+    for reasoning in ("strip", "auto", "keep"):
+        (tmp_path / reasoning).mkdir()
+        results[reasoning] = recs, said = run(reasoning)
+        assert recs and all(r["label"] == "tie" and r["followup_raw"] and r["judge_truncated"] for r in recs)
+        assert len(said) == len(recs) and set(said) == ({""} if reasoning == "strip" else {cut})
+    keys = [{r["key"] for r in recs} for recs, _ in results.values()]
+    assert keys[0].isdisjoint(keys[1]) and keys[1].isdisjoint(keys[2])  # a setting other than auto: its own keys
+
+
+@pytest.mark.parametrize("reply", ["<think>Maybe [[B]]</think>", "<think> Maybe [[B]]",
+                                   "<think>:\n[[B]]\n</think>\nhm", "Draft [[B]]\n</think>\nI cannot choose."])
+def test_a_judges_draft_never_counts_under_auto(tmp_path: Path, questions_file: Path, reply: str) -> None:
+    """Shapes auto leaves whole in a candidate's answer (a tag run into the thought, a space after it, prose
+    after a closing tag): in a judge's reply they are thoughts, so the draft verdict in them does not count."""
+    def judge(req: dict) -> str:
+        return "[[C]]" if len(req["messages"]) > 2 else reply
+
+    with FakeOpenAI(reply=_thinker) as cands, FakeOpenAI(reply=judge) as j:
+        recs = read_jsonl(_run(tmp_path, questions_file, cands, j, None).run.path / "judgments.jsonl")
+    assert recs and all(r["status"] == "ok" and r["label"] == "tie" and r["followup_raw"] == "[[C]]" for r in recs)
 
 
 def _baseline_run(tmp_path: Path, questions: Path, cands: FakeOpenAI, judge: FakeOpenAI):
