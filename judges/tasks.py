@@ -11,7 +11,7 @@ from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import content_hash
 from judges.templates import RenderedPrompt, render, template_hash
-from judges.verdicts import CONTROL_DEFUSE_VERSION, has_control_tokens
+from judges.verdicts import CONTROL_DEFUSE_VERSION, has_control_tokens, hides_markers
 
 
 def seeded_rng(*parts: object) -> random.Random:
@@ -184,4 +184,6 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
     texts = [*task.question.turns[:upto], *refs, *pos_a[:upto], *(pos_b[:upto] if pos_b is not None else ())]
     if any(has_control_tokens(t) for t in texts if isinstance(t, str)):
         key["control_tokens"] = f"defused-{CONTROL_DEFUSE_VERSION}"
+    if any(hides_markers(t) for t in texts if isinstance(t, str)):  # likewise, since the same day's evening
+        key["hidden_markers"] = "defused"
     return content_hash(key)

@@ -164,10 +164,16 @@ def combine_orders(
 # brackets and angle brackets with their Unicode lookalikes (fullwidth, small and vertical forms: what NFKC folds
 # to ASCII), so that a judge (or its tokenizer) that reads "［［B］］" as "[[B]]" is not steered either
 _OPEN, _CLOSE, _LT, _GT = "[\uFE47\uFF3B", "]\uFE48\uFF3D", "<\uFE64\uFF1C", ">\uFE65\uFF1E"
-_OPEN_RUN_RE = re.compile(rf"[{re.escape(_OPEN)}](?=[{re.escape(_OPEN)}])")
-_CLOSE_RUN_RE = re.compile(rf"[{re.escape(_CLOSE)}](?=[{re.escape(_CLOSE)}])")
-# a delimiter: three opening angle brackets, a word (any letters, any spaces such as no-break ones), three closing
-_MARKER_RE = re.compile(rf"[{_LT}]{{3}}(\s*[^\W\d_][\w\s-]{{0,60}}?\s*)[{_GT}]{{3}}")
+# invisible format characters (zero-width spaces and joiners, soft hyphen, direction marks, word joiner, BOM): a
+# reader, or a tokenizer's normaliser, may skip them, so "[\u200b[B]]" reads as "[[B]]"
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_HIDDEN_RE = re.compile(f"[{_INVISIBLE}]")
+_OPEN_RUN_RE = re.compile(rf"[{re.escape(_OPEN)}](?=[{_INVISIBLE}]*[{re.escape(_OPEN)}])")
+_CLOSE_RUN_RE = re.compile(rf"[{re.escape(_CLOSE)}](?=[{_INVISIBLE}]*[{re.escape(_CLOSE)}])")
+# a delimiter: three opening angle brackets, a word (any letters, any spaces such as no-break ones), three closing;
+# invisible characters anywhere in it
+_MARKER_RE = re.compile(rf"[{_LT}](?:[{_INVISIBLE}]*[{_LT}]){{2}}((?:\s|[{_INVISIBLE}])*[^\W\d_][\w\s{_INVISIBLE}-]{{0,60}}?"
+                        rf"(?:\s|[{_INVISIBLE}])*)(?:[{_GT}][{_INVISIBLE}]*){{2}}[{_GT}]")
 
 
 # Chat-template control tokens written as text. A server that renders a chat template and tokenises the result
@@ -263,12 +269,23 @@ def has_control_tokens(text: str) -> bool:
     return bool(_control_starts(text))
 
 
+def hides_markers(text: str) -> bool:
+    """Whether `text` writes a verdict marker or a delimiter with invisible characters inside ("[\u200b[B]]"):
+    such texts were shown to judges undefused before 2026-12-05 (their judgment keys say so since)."""
+    if not _HIDDEN_RE.search(text):
+        return False
+    if any(_HIDDEN_RE.search(m.group(0)) for m in _MARKER_RE.finditer(text)):
+        return True
+    return any(_HIDDEN_RE.match(text, m.end()) for r in (_OPEN_RUN_RE, _CLOSE_RUN_RE) for m in r.finditer(text))
+
+
 def neutralize_verdict_tokens(text: str) -> str:
     """Defuse verdict markers, prompt delimiters and chat control tokens inside untrusted text (candidate answers).
 
     "[[B]]" becomes "[ [B] ]" (which no parser pattern matches) and a forged delimiter such as
     "<<<ANSWER A END>>>" becomes "<< <ANSWER A END> >>"; lookalike brackets ("［［B］］") and delimiters
-    written with other spaces or fullwidth letters are defused the same way, and so are control tokens
+    written with other spaces, fullwidth letters or invisible characters inside are defused the same way, and so
+    are control tokens
     (``defuse_control_tokens``). Idempotent; other text is untouched.
     """
     text = defuse_control_tokens(text)
