@@ -56,6 +56,17 @@ def test_estimate_matches_the_real_runs_prompts(tmp_path, questions_file, fake_o
     assert est["cost_usd"] == round((est["prompt_tokens"] * 3.0 + 10 * 12 * 15.0) / 1e6, 4)
 
 
+def test_estimate_never_counts_more_output_than_max_tokens(tmp_path, questions_file, fake_openai):
+    """A reply cannot be longer than judge.max_tokens: expected_output_tokens above it is capped, and said."""
+    cfg = write_config(tmp_path, questions_file, _cands(fake_openai),
+                       judge=_judge(fake_openai, price=PRICE, expected_output_tokens=400, max_tokens=256),
+                       rating={"bootstrap": 10})
+    est = _run(cfg, True).run.info["stages"]["judge"]["estimate"]
+    assert est["calls"] == 10 and est["completion_tokens"] == 10 * 256
+    assert est["cost_usd"] == round((est["prompt_tokens"] * 3.0 + 10 * 256 * 15.0) / 1e6, 4)
+    assert "256 output tokens per call (judge.max_tokens)" in est["method"]
+
+
 def test_calibrated_estimate_within_ten_percent_of_real_usage(tmp_path, questions_file, fake_openai):
     """After a real run, the dry run for a new model uses this judge's measured characters per token."""
     with FakeOpenAI(reply=prefer("good")) as judge:
