@@ -38,13 +38,14 @@ def _battles(strength: dict[str, float], n_questions: int, seed: int, cats: tupl
     return rows
 
 
-def _write_run(root: Path, name: str, rows: list[dict], judge: str = "judge-x", run_name: str = "weekly") -> Path:
+def _write_run(root: Path, name: str, rows: list[dict], judge: str = "judge-x", run_name: str = "weekly",
+               status: str = "completed") -> Path:
     """A run folder with run.json (a minimal config) and battles.jsonl."""
     path = root / "runs" / name
     path.mkdir(parents=True)
     config = {"run_name": run_name, "judge": {"mode": "pairwise", "model": judge, "verdict": "3way"},
               "rating": {"anchor": None, "baseline": None}, "dry_run": False}
-    (path / "run.json").write_text(json.dumps({"run_id": name, "status": "completed", "config": config}))
+    (path / "run.json").write_text(json.dumps({"run_id": name, "status": status, "config": config}))
     with (path / "battles.jsonl").open("w") as fh:
         for row in rows:
             fh.write(json.dumps({**row, "judge": judge}) + "\n")
@@ -177,6 +178,23 @@ def test_workspace_picks_latest_two_of_the_series(weekly: tuple[Path, Path, Path
     out = json.loads(capsys.readouterr().out)
     assert out["old_run"]["run_id"] == new.name and out["new_run"]["run_id"] == "20260110-000000-weekly"
     assert "latest run of series" in out["picked"]
+
+
+def test_an_unfinished_attempt_is_not_last_week(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Week 2 ended partial (the judge failed half way) and was run again: the re-run continues it, so the
+    default pair is the re-run against week 1, and a regression there fails the gate."""
+    week1 = _battles({**STRENGTH, "m-a": 1.5}, 80, seed=1)
+    week2 = _changed(week1, _battles(STRENGTH, 80, seed=2), "m-a")  # m-a got much worse
+    _write_run(tmp_path, "20260101-000000-weekly", week1)
+    _write_run(tmp_path, "20260108-000000-weekly", week2[: len(week2) // 2], status="partial")
+    _write_run(tmp_path, "20260108-010000-weekly", week2)
+    assert main(["compare", str(tmp_path), "--rounds", "100", "--no-categories", "--format", "json",
+                 "--fail-on-regression", "m-a"]) == 4
+    out = json.loads(capsys.readouterr().out)
+    assert out["old_run"]["run_id"] == "20260101-000000-weekly"
+    assert out["new_run"]["run_id"] == "20260108-010000-weekly" and out["worse"] == ["m-a"]
+    assert "against the previous completed one" in out["picked"]
+    assert "1 unfinished run skipped (20260108-000000-weekly: partial)" in out["picked"]
 
 
 @pytest.mark.parametrize("case", ["missing", "no-battles", "one-run", "same-run", "level"])

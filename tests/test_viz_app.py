@@ -716,3 +716,34 @@ def test_a_run_archived_with_gzipped_battles_is_browsed_and_an_empty_one_is_not_
     (empty / "battles.jsonl").write_text("")
     compare = open_app(ws, monkeypatch, "compare", errors_ok=True)
     assert "no battles" not in " ".join(e.value for e in compare.error)
+
+
+def test_history_changes_are_on_a_common_scale_since_the_last_completed_run() -> None:
+    """Each fit is fixed only up to a shift: one model that fell 300 points in a mean-centred fit lifts the
+    others by 75 each; the common scale shows the fall alone. An unfinished run in between is skipped."""
+    import pandas as pd
+
+    from viz.derive import changes_since
+
+    def rows(run: str, status: str, ratings: dict[str, float], pin: str = "centred on 1000") -> list[dict]:
+        ranked = sorted(ratings, key=ratings.get, reverse=True)
+        return [{"model": m, "rating": r, "rank": ranked.index(m) + 1, "run_id": run, "status": status,
+                 "normalisation": pin} for m, r in ratings.items()]
+
+    week1 = {"a": 1100.0, "b": 1050.0, "c": 950.0, "d": 900.0}
+    week2 = {"a": 1100.0 - 300 + 75, "b": 1050.0 + 75, "c": 950.0 + 75, "d": 900.0 + 75}  # centred: sum unchanged
+    half = {"a": 1000.0, "b": 1000.0, "c": 1000.0, "d": 1000.0}
+    history = pd.DataFrame(rows("w1", "completed", week1) + rows("w2-try", "partial", half)
+                           + rows("w2", "completed", week2))
+    table, previous, entered, left = changes_since(history, "w2")
+    change = table.set_index("model")["rating change"]
+    assert previous == "w1" and entered == left == []
+    # median of (-225, 75, 75, 75) is 75: a -300 and the others 0
+    assert change.to_dict() == pytest.approx({"a": -300.0, "b": 0.0, "c": 0.0, "d": 0.0})
+    pinned = pd.DataFrame(rows("w1", "completed", week1, "anchor d=900")
+                          + rows("w2", "completed", {"a": 800.0, "b": 1100.0, "c": 1000.0, "d": 900.0},
+                                 "anchor d=900"))
+    change = changes_since(pinned, "w2")[0].set_index("model")["rating change"]
+    assert change.to_dict() == pytest.approx({"a": -300.0, "b": 50.0, "c": 50.0, "d": 0.0})  # pinned: as they are
+    only_unfinished = pd.DataFrame(rows("w1", "partial", week1) + rows("w2", "completed", week2))
+    assert changes_since(only_unfinished, "w2")[1] == "w1"  # no completed run before: the latest one all the same

@@ -160,6 +160,7 @@ def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:
         keep = [c for c in ("model", "rating", "ci_low", "ci_high", "rank", "battles") if c in table]
         table = table[keep].copy()
         table["run_id"] = run.run_id
+        table["status"] = run.status
         table["started"] = pd.to_datetime(run.started, utc=True, errors="coerce")
         table["normalisation"] = _normalisation((board or {}).get("options") or {})
         frames.append(table)
@@ -178,7 +179,12 @@ def _normalisation(options: dict[str, Any]) -> str:
 def changes_since(
     history: pd.DataFrame, run_id: str
 ) -> tuple[pd.DataFrame, str | None, list[str], list[str]]:
-    """Per model: rating and rank now and in the previous run; plus previous run id, entered and left."""
+    """Per model: rating and rank now and in the previous run; plus previous run id, entered and left.
+
+    The previous run is the latest earlier completed one (an unfinished run is an attempt its re-run continues,
+    as `arena compare` pairs them), else the latest earlier one. Rating changes are on a common scale, as
+    `arena compare` puts them: each fit is only fixed up to a shift, so unless both runs pin the same model
+    (anchor or baseline), the change is shifted so that its median over the models in both runs is 0."""
     order = list(dict.fromkeys(history["run_id"]))
     if run_id not in order:
         return pd.DataFrame(), None, [], []
@@ -186,13 +192,21 @@ def changes_since(
     position = order.index(run_id)
     if position == 0:
         return now[["rating", "rank"]].reset_index(), None, sorted(now.index), []
-    previous_id = order[position - 1]
+    status = history.drop_duplicates("run_id").set_index("run_id")["status"] if "status" in history else None
+    earlier = order[:position]
+    done = [r for r in earlier if status is None or status.get(r) in ("completed", None)]
+    previous_id = (done or earlier)[-1]
     before = history[history["run_id"] == previous_id].set_index("model")
     table = now[["rating", "rank"]].join(
         before[["rating", "rank"]].rename(columns={"rating": "previous rating", "rank": "previous rank"}),
         how="left",
     )
-    table["rating change"] = table["rating"] - table["previous rating"]
+    change = table["rating"] - table["previous rating"]
+    pinned = now["normalisation"].iloc[0] if "normalisation" in now else ""
+    same_pin = pinned != "" and not pinned.startswith("centred") and \
+        ("normalisation" in before and (before["normalisation"] == pinned).all())
+    shift = 0.0 if same_pin or change.isna().all() else float(change.median())
+    table["rating change"] = change - shift
     table["rank change"] = table["previous rank"] - table["rank"]
     entered = sorted(set(now.index) - set(before.index))
     left = sorted(set(before.index) - set(now.index))

@@ -1,7 +1,7 @@
 """Compare page: two runs of the workspace side by side, the same report as `arena compare` (report.md/html).
 
-Default: the latest judged run against the previous run of its series (same run name and judge mode; dry runs
-left out while real runs pair), as `arena compare WORKSPACE` picks them; `?page=compare&old=RUN&new=RUN` opens
+Default: the latest judged run against the previous completed run of its series (same run name and judge mode;
+dry runs left out while real runs pair), as `arena compare WORKSPACE` picks them; `?page=compare&old=RUN&new=RUN` opens
 a given pair. The comparison is computed here (pure math on the runs' files, cached on their stamps); flipped
 verdicts link to the Battles page.
 """
@@ -47,8 +47,8 @@ def _comparison(old: str, new: str, stamps: tuple, level: float, rounds: int) ->
 
 def _default_pair(workspace: Path, judged: list[RunInfo]) -> tuple[str, str]:
     """(old, new) run ids as `arena compare WORKSPACE` picks them (arena.compare.runs.default_pair: the latest
-    real run against the previous one of its series, dry runs left out while real runs pair); else the last two
-    judged runs."""
+    real run against the previous completed one of its series, dry runs left out while real runs pair); else the
+    last two judged runs."""
     from arena.compare.runs import default_pair
 
     try:

@@ -140,6 +140,12 @@ def render(workspace: Path, run: RunInfo, runs: list[RunInfo]) -> None:
         cols = st.columns(2)
         cols[0].markdown("**Entered:** " + (escape_markdown_html(", ".join(entered)) if entered else "none"))
         cols[1].markdown("**Left:** " + (escape_markdown_html(", ".join(left)) if left else "none"))
+        st.caption(
+            "Rating change on a common scale, as `arena compare` puts two runs: each fit is fixed only up to a "
+            "shift, so the change is shifted to a median of 0 over the models in both runs (unless both runs pin "
+            "the same model with an anchor or a baseline). The previous run is the latest earlier completed one. "
+            "The Compare page says which changes are larger than the noise."
+        )
     st.dataframe(
         table,
         hide_index=True,

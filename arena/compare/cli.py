@@ -110,7 +110,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `compare` to the arena CLI."""
     p = sub.add_parser("compare", help="compare two runs: rating changes with paired intervals and verdicts "
-                       "(default: the latest run of a workspace against the previous run of its series)")
+                       "(default: the latest run of a workspace against the previous completed run of its series)")
     p.add_argument("paths", nargs="*", type=Path, metavar="RUN_OR_WORKSPACE",
                    help="RUN_OLD RUN_NEW (run folders), or one WORKSPACE (default ./arena-workspace)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level of the change intervals (0.95)")

@@ -157,11 +157,24 @@ def is_dry_run(path: Path) -> bool:
     return bool(cfg.get("dry_run", info.get("dry_run", False)))
 
 
+def _status(path: Path) -> str:
+    """A run's recorded status; runs from before statuses were recorded count as completed."""
+    return str(_read_json(path / "run.json").get("status") or "completed")
+
+
+def _previous(earlier: list[Path]) -> Path:
+    """The run to compare against among the earlier runs of a series (oldest first): the latest completed one.
+    A partial, failed or interrupted run is an attempt that a re-run of the same config continues (the cache
+    keeps its work), so it is no week of its own; with no completed run, the latest run all the same."""
+    done = [p for p in earlier if _status(p) == "completed"]
+    return done[-1] if done else earlier[-1]
+
+
 def _latest_of_series(runs: list[Path]) -> tuple[Path, Path] | None:
     """(previous, latest) of the latest run's series among `runs` (oldest first), or None when it is alone."""
     series = _series_of(runs[-1])
     earlier = [p for p in runs[:-1] if _series_of(p) == series]
-    return (earlier[-1], runs[-1]) if earlier else None
+    return (_previous(earlier), runs[-1]) if earlier else None
 
 
 def _newest_series(runs: list[Path]) -> tuple[Path, Path] | None:
@@ -169,7 +182,7 @@ def _newest_series(runs: list[Path]) -> tuple[Path, Path] | None:
     by_series: dict[tuple, list[Path]] = {}
     for run in runs:
         by_series.setdefault(_series_of(run), []).append(run)
-    pairs = [(group[-2], group[-1]) for group in by_series.values() if len(group) >= 2]
+    pairs = [(_previous(group[:-1]), group[-1]) for group in by_series.values() if len(group) >= 2]
     return max(pairs, key=lambda pair: pair[1].name) if pairs else None
 
 
@@ -195,13 +208,20 @@ def default_pair(workspace: Path | str) -> tuple[Path, Path, str]:
             continue
         old, new = pair
         name, mode = _series_of(new)
+        previous = "the previous completed one" if _status(old) == "completed" else "the previous one"
         if alone:
             how = (f"the latest run is alone in its series, so the newest series with two judged runs: "
-                   f"run_name {name!r}, mode {mode!r}, its latest run against the previous one")
+                   f"run_name {name!r}, mode {mode!r}, its latest run against {previous}")
         else:
-            how = f"latest run of series (run_name {name!r}, mode {mode!r}) against the previous one"
+            how = f"latest run of series (run_name {name!r}, mode {mode!r}) against {previous}"
         if kind == "dry":
             how += "; both dry runs (random verdicts): no two real runs share a series"
+        unfinished = [f"{r.name}: {_status(r)}" for r in pool
+                      if old.name < r.name < new.name and _series_of(r) == (name, mode)]
+        if unfinished:
+            plural = "s" if len(unfinished) > 1 else ""
+            how += (f"; {len(unfinished)} unfinished run{plural} skipped ({', '.join(unfinished)}): a re-run "
+                    "continues an unfinished one, so it is no week of its own; name two run folders to compare it")
         skipped = [r.name for r in dry
                    if kind == "real" and r.name > old.name and _series_of(r) == (name, mode)]
         if skipped:
