@@ -70,6 +70,23 @@ def test_dead_judge_is_given_up_recorded_and_exits_1(tmp_path, questions_file, f
     assert "no battles or scores" in capsys.readouterr().err
 
 
+def test_a_judge_url_that_serves_a_web_page_is_given_up_like_a_dead_one(tmp_path, questions_file, fake_openai):
+    """base_url on a web app's catch-all route: HTTP 200 with HTML every time. Retried (a proxy's error page may
+    pass), but each judgment that gets only web pages counts as an endpoint failure: five in a row stop the stage,
+    instead of every judgment spending all its retries."""
+    with FakeOpenAI() as judge:
+        judge.fault_for = lambda req: "not_json"
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai),
+                           judge={**_judge(judge), "max_retries": 1, "concurrency": 1})
+        assert main(["run", "-c", str(cfg), "--no-progress"]) == 1
+        asked = len(judge.requests)
+    info = json.loads(next((tmp_path / "ws" / "runs").iterdir()).joinpath("run.json").read_text())
+    assert info["stages"]["judge"]["errors"] == 5 and asked == 5 * 2  # then given up: 5 of 10 never asked
+    rec = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "pairwise.jsonl")[0]
+    assert "answered HTTP 200 with a web page" in rec["error"] and "<html>proxy error</html>" in rec["error"]
+    assert any(f"gave up on {judge.base_url}" in e["message"] for e in info["errors"])
+
+
 def test_listing_candidates_the_other_way_round_reuses_every_judgment(tmp_path, questions_file, fake_openai):
     with FakeOpenAI(reply=prefer("good")) as judge:
         cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "bad")), judge=_judge(judge),

@@ -25,6 +25,7 @@ from arena.backends.retry import (
     HTTPStatusFailure,
     IncompleteReply,
     NoTextWithinMaxTokens,
+    NotTheAPI,
     ReplyTimeout,
     RetryPolicy,
     call_with_retries,
@@ -162,8 +163,9 @@ class OpenAICompatible:
             if not 200 <= resp.status < 300:
                 raise HTTPStatusFailure(resp.status, _error_message(await resp.read()), resp.headers)
             try:
-                if "text/event-stream" not in resp.headers.get("Content-Type", ""):
-                    return _usable(_completion(json.loads(await resp.read()), start), params)  # not streamed
+                kind = resp.headers.get("Content-Type", "")
+                if "text/event-stream" not in kind:  # not streamed
+                    return _usable(_completion(_json_body(await resp.read(), kind), start), params)
                 return _usable(await _read_stream(resp, start), params)
             except (AttributeError, TypeError) as exc:  # a JSON reply of the wrong shape
                 raise IncompleteReply(f"the reply does not have the chat completion shape ({exc})") from None
@@ -206,10 +208,16 @@ class OpenAICompatible:
         except (aiohttp.ClientError, OSError, ReplyTimeout) as exc:  # refused, dropped, timed out
             problem, hint = self._transport_problem(exc, params.stream)
             raise BackendError(redact(f"{self.name}: {problem}", self._key), hint=hint, endpoint_down=True) from None
+        except NotTheAPI as exc:  # a web page every time: the endpoint counts as down (the breaker stops the stage)
+            raise BackendError(redact(f"{self.name}: {self.endpoint} {exc}", self._key),
+                               hint="point base_url at the OpenAI-compatible API (it usually ends in /v1), not at "
+                                    "a web page or a login gateway", endpoint_down=True) from None
         except (IncompleteReply, NoTextWithinMaxTokens, ValueError) as exc:
-            # error events, bodies that are not JSON, no choices, cut-off streams, empty replies
+            # error events, bodies that are not JSON, no choices, cut-off streams, empty replies; a body that is not
+            # JSON every time also makes the endpoint count as down
             raise BackendError(redact(f"{self.name}: {self.endpoint} sent an unusable reply "
-                                      f"({type(exc).__name__}: {_short(str(exc))})", self._key)) from None
+                                      f"({type(exc).__name__}: {_short(str(exc))})", self._key),
+                               endpoint_down=isinstance(exc, json.JSONDecodeError)) from None
         result.attempts = attempts
         return result
 
@@ -360,6 +368,17 @@ def _tokens(usage: Any, field: str) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _json_body(body: bytes, content_type: str) -> Any:
+    """A reply body as JSON; a web page (HTML) is NotTheAPI, other text that is not JSON a ValueError (retried)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+            raise NotTheAPI(f"answered HTTP 200 with a web page ({content_type or 'no Content-Type'}), not a "
+                            f"chat completion: {_short(body.decode('utf-8', 'replace'))}") from None
+        raise
 
 
 def _completion(data: Any, start: float) -> Completion:

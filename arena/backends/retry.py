@@ -23,6 +23,11 @@ class IncompleteReply(Exception):
     """A 200 reply that is unusable: no choices, or a stream cut off before its finish reason."""
 
 
+class NotTheAPI(IncompleteReply):
+    """A 200 reply that is a web page, not an API's JSON: a proxy's error page (retried), or base_url pointing at
+    a web app or a login gateway (then every attempt fails, and the endpoint counts as down)."""
+
+
 class EmptyReply(IncompleteReply):
     """A reply that finished without any text (content null or ""): a failed attempt, retried."""
 
