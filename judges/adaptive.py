@@ -66,20 +66,27 @@ class Fit:
     theta: np.ndarray  # natural-unit strengths (warm start of the next fit)
     cov: np.ndarray | None  # (M, M) inverse Fisher information of theta (None when it is singular)
     draws: np.ndarray  # (R, M) bootstrap ratings (NaN where a model had no battle in the round)
+    mle: bool = True  # the ratings have a maximum-likelihood estimate (no model or group won or lost every game)
 
     def order(self) -> list[str]:
         """Models best first."""
         return [self.models[k] for k in np.argsort(-self.rating, kind="stable")]
 
     def settled(self, a: str, b: str, level: float) -> bool:
-        """True when the intervals of a and b do not overlap or the rounds agree on their order."""
+        """True when the intervals of a and b do not overlap or the rounds agree on their order. Never while the
+        ratings have no maximum-likelihood estimate: a model (or group) that won every game so far, say 2-0 after
+        the warm-up, is resampled winning every game in every round, so the rounds "agree" on an order that a
+        few games cannot settle."""
+        if not self.mle:
+            return False
         i, j = self.models.index(a), self.models.index(b)
         p = self.above[i, j]
         return separated(self.low[i], self.high[i], self.low[j], self.high[j]) or max(p, 1 - p) >= level
 
     def tied(self, a: str, b: str, min_gap: float) -> bool:
-        """True when the 95% bootstrap interval of rating a - rating b lies inside (-min_gap, min_gap)."""
-        if min_gap <= 0:
+        """True when the 95% bootstrap interval of rating a - rating b lies inside (-min_gap, min_gap) (never
+        while the ratings have no maximum-likelihood estimate, as for `settled`)."""
+        if min_gap <= 0 or not self.mle:
             return False
         gap = self.draws[:, self.models.index(a)] - self.draws[:, self.models.index(b)]
         gap = gap[np.isfinite(gap)]
@@ -117,7 +124,7 @@ def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None 
     above = wins.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
     cov, _ = full_hessian_inverse(counts, theta)  # contrasts' covariance (the pin added to every entry cancels)
     return Fit(models, rating, low, high, above, theta, cov,
-               normalise(d, models, active=np.isfinite(d), **norm))
+               normalise(d, models, active=np.isfinite(d), **norm), mle=alpha == 0.0)
 
 
 @dataclass

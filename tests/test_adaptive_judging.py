@@ -426,6 +426,29 @@ def test_targets_are_the_adjacent_pairs_not_settled_by_probability_or_intervals(
     assert sched._targets(apart) == [("z", "w")]
 
 
+def test_a_model_that_won_every_game_so_far_settles_nothing():
+    """After the warm-up the changed model has won its 6 games: every bootstrap round resamples only wins, so the
+    rounds put it first with P = 1, an artefact of separation (no maximum-likelihood estimate), not evidence.
+    The schedule goes on judging instead of stopping as separated."""
+    from judges.adaptive import fit_ratings
+
+    rows = [("m0", "m1", 1.0)] * 6 + [("m0", "m1", 0.0)] * 4 + [("m0", "m1", 0.5)] * 2  # last week, cached
+    rows += [("new", "m0", 1.0)] * 3 + [("m1", "new", 0.0)] * 3  # the warm-up: the new model won all 6
+    battles = pd.DataFrame(rows, columns=["model_a", "model_b", "score"]).assign(weight=1.0)
+    fit = fit_ratings(battles, rounds=200, seed=0)
+    assert not fit.mle and fit.order()[0] == "new" and fit.above[fit.models.index("new"), fit.models.index("m0")] == 1
+    assert not fit.settled("new", "m0", 0.99) and not fit.tied("new", "m0", 1000.0)
+    cells = {cell_of(str(q), "m0", "new"): 2 for q in range(3, 40)} | {cell_of(str(q), "m1", "new"): 2
+                                                                      for q in range(3, 40)}
+    sched = AdaptiveSchedule(["m0", "m1", "new"], cells, {("m0", "m1"): 12, ("m0", "new"): 3, ("m1", "new"): 3},
+                             AdaptiveConfig(batch_calls=20))
+    plan = sched.plan(fit)
+    assert plan.cells and plan.stop is None  # more of the new model's cells, no stop
+    mixed = battles.copy()
+    mixed.loc[len(mixed)] = ["new", "m0", 0.0, 1.0]  # one loss: the estimate exists again
+    assert fit_ratings(mixed, rounds=50, seed=0).mle
+
+
 # ---------------------------------------------------------------- futility forecast
 
 @pytest.mark.parametrize("gap, open_cells", [(0.10, 400), (0.25, 100), (0.30, 400), (0.23, 30)])
