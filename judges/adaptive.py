@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.special import betainc
 from scipy.stats import norm
 
 from arena.config import AdaptiveConfig
@@ -67,26 +70,40 @@ class Fit:
     cov: np.ndarray | None  # (M, M) inverse Fisher information of theta (None when it is singular)
     draws: np.ndarray  # (R, M) bootstrap ratings (NaN where a model had no battle in the round)
     mle: bool = True  # the ratings have a maximum-likelihood estimate (no model or group won or lost every game)
+    record: np.ndarray | None = None  # (2, M, M): score of row against column in their direct games, and games
+    side: np.ndarray | None = None  # without an estimate: each model's group (models that beat each other, in turn)
 
     def order(self) -> list[str]:
         """Models best first."""
         return [self.models[k] for k in np.argsort(-self.rating, kind="stable")]
 
     def settled(self, a: str, b: str, level: float) -> bool:
-        """True when the intervals of a and b do not overlap or the rounds agree on their order. Never while the
-        ratings have no maximum-likelihood estimate: a model (or group) that won every game so far, say 2-0 after
-        the warm-up, is resampled winning every game in every round, so the rounds "agree" on an order that a
-        few games cannot settle."""
-        if not self.mle:
-            return False
+        """True when the intervals of a and b do not overlap or the rounds agree on their order.
+
+        While the ratings have no maximum-likelihood estimate (a model or group won or lost every game so far,
+        say 2-0 after the warm-up), every bootstrap round resamples that one-sided record, so the rounds "agree"
+        on an order that two games cannot settle. A pair on the two sides of such a record (`across`) is then
+        settled by its own games only: when their direct record makes the higher-rated model the better one
+        with probability >= level (win probability uniform a priori, ties as half a win: six straight wins for
+        0.99). Pairs within one side keep the bootstrap's verdict."""
         i, j = self.models.index(a), self.models.index(b)
+        if self.across(a, b):
+            assert self.record is not None
+            hi, lo = (i, j) if self.rating[i] >= self.rating[j] else (j, i)
+            won, games = self.record[0, hi, lo], self.record[1, hi, lo]
+            return bool(betainc(games - won + 1, won + 1, 0.5) >= level)  # P(p > 1/2 | record), Beta posterior
         p = self.above[i, j]
         return separated(self.low[i], self.high[i], self.low[j], self.high[j]) or max(p, 1 - p) >= level
+
+    def across(self, a: str, b: str) -> bool:
+        """Whether a and b are on two sides of a one-sided record: no estimate, and one of their groups never lost
+        to the other (models beat each other within a group, in turn: strongly connected in who beat whom)."""
+        return self.side is not None and self.side[self.models.index(a)] != self.side[self.models.index(b)]
 
     def tied(self, a: str, b: str, min_gap: float) -> bool:
         """True when the 95% bootstrap interval of rating a - rating b lies inside (-min_gap, min_gap) (never
         while the ratings have no maximum-likelihood estimate, as for `settled`)."""
-        if min_gap <= 0 or not self.mle:
+        if min_gap <= 0 or self.across(a, b):
             return False
         gap = self.draws[:, self.models.index(a)] - self.draws[:, self.models.index(b)]
         gap = gap[np.isfinite(gap)]
@@ -123,8 +140,26 @@ def fit_ratings(battles: pd.DataFrame, rounds: int, seed: int, warm: Fit | None 
     wins = (np.nan_to_num(d)[:, :, None] > np.nan_to_num(d)[:, None, :]) & both
     above = wins.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
     cov, _ = full_hessian_inverse(counts, theta)  # contrasts' covariance (the pin added to every entry cancels)
+    record = side = None
+    if alpha != 0.0:
+        record = direct_record(battles, models)
+        _, side = connected_components(csr_matrix(record[0] > 0), directed=True, connection="strong")
     return Fit(models, rating, low, high, above, theta, cov,
-               normalise(d, models, active=np.isfinite(d), **norm), mle=alpha == 0.0)
+               normalise(d, models, active=np.isfinite(d), **norm), mle=alpha == 0.0, record=record, side=side)
+
+
+def direct_record(battles: pd.DataFrame, models: list[str]) -> np.ndarray:
+    """(2, M, M): each model's score against each other in their own games (ties half), and the games, unweighted."""
+    index = {m: k for k, m in enumerate(models)}
+    a = battles["model_a"].map(index).to_numpy(int)
+    b = battles["model_b"].map(index).to_numpy(int)
+    score = battles["score"].to_numpy(float)
+    out = np.zeros((2, len(models), len(models)))
+    np.add.at(out[0], (a, b), score)
+    np.add.at(out[0], (b, a), 1.0 - score)
+    np.add.at(out[1], (a, b), 1.0)
+    np.add.at(out[1], (b, a), 1.0)
+    return out
 
 
 @dataclass
@@ -222,8 +257,12 @@ class AdaptiveSchedule:
                                          f"P(order) >= {s.level:g}){ties}")
         if not pairs:
             return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
-        if fit.cov is not None:
-            self.futile = self._futile(fit, targets, pairs)
+        # neighbours on either side of a one-sided record (no estimate: see Fit.settled) are settled by their own
+        # games only: those are judged first, and the forecast of what all open cells would settle leaves them out
+        across = [t for t in targets if fit.across(*t)]
+        inner = [t for t in targets if t not in across]
+        if fit.cov is not None and inner:
+            self.futile = self._futile(fit, inner, pairs)
             targets = [t for t in targets if t not in self.futile]
             if not targets:
                 return Plan([], "futile", "the adjacent pairs still unsettled would stay unsettled even if every "
@@ -231,12 +270,24 @@ class AdaptiveSchedule:
                                           f"{s.futility:g})")
         if not self.steer:
             return self._uniform(pairs, budget) or spent
+        own = self._own(across, pairs)
+        if own:
+            return self._take({p: 1.0 for p in own}, budget) or spent
+        targets = [t for t in targets if t not in across]
         if fit.cov is None:  # no usable information matrix: the unsettled pairs' own cells, evenly
-            own = [p for p in pairs if p in {tuple(sorted(t)) for t in targets}]
+            own = self._own(targets, pairs)
             if not own:
                 return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
             return self._take({p: 1.0 for p in own}, budget) or spent
+        if not targets:
+            return Plan([], "exhausted", "the pairs still unsettled have no question left to judge")
         return self._informative(fit, targets, pairs, budget) or spent
+
+    @staticmethod
+    def _own(targets: list[tuple[str, str]], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The pairs with open cells among `targets`."""
+        wanted = {tuple(sorted(t)) for t in targets}
+        return [p for p in pairs if p in wanted]
 
     def _targets(self, fit: Fit) -> list[tuple[str, str]]:
         """Adjacent pairs of the ranking (higher first) not yet settled.

@@ -188,18 +188,21 @@ def test_real_judge_cached_judgments_are_never_asked_again(tmp_path, fake_openai
     assert info3["cached"] == 12 * 3 * 2 + len(week2) and info3["new_calls"] == len(week3)
 
 
-def test_real_judge_clear_order_stops_after_the_warmup(tmp_path, fake_openai):
-    questions = _questions(tmp_path, 8)
+def test_real_judge_clear_order_stops_once_each_neighbour_pair_has_six_straight_wins(tmp_path, fake_openai):
+    """A judge without noise: every model wins or loses every game, so the ratings have no estimate and only the
+    neighbours' own records settle them: 6 straight wins each (P >= 0.99), then the schedule stops."""
+    questions = _questions(tmp_path, 10)
     rank = {"m1": 0, "m2": 1, "m3": 2}
     with FakeOpenAI(reply=ranked_judge(rank, noise=0.0)) as judge:
         cfg = write_config(tmp_path, questions, [{"name": n, "backend": "openai", "model": n,
                                                   "base_url": fake_openai.base_url} for n in rank],
                            judge={"mode": "pairwise", "model": "j", "base_url": judge.base_url, "pairs": "adaptive",
-                                  "adaptive": {"warmup": 3, "bootstrap": 30}},
+                                  "adaptive": {"warmup": 3, "bootstrap": 30, "batch_calls": 4}},
                            rating={"bootstrap": 20})
         ctx = run_pipeline(load_config(cfg), show_progress=False, log=lambda s: None)
     info = json.loads((ctx.run.path / "run.json").read_text())["stages"]["judge"]["schedule"]
-    assert info["stopped"] == "separated" and info["calls"] == len(judge.requests) == 3 * 3 * 2  # 3 pairs x warmup 3
+    # the warm-up (3 pairs x 3 questions x 2 orders), then 3 more questions for each of the 2 neighbour pairs
+    assert info["stopped"] == "separated" and info["calls"] == len(judge.requests) == 3 * 3 * 2 + 2 * 3 * 2
     lb = json.loads((ctx.run.path / "leaderboard.json").read_text())
     assert [r["model"] for r in lb["overall"]["table"]] == ["m1", "m2", "m3"]
 
@@ -429,7 +432,7 @@ def test_targets_are_the_adjacent_pairs_not_settled_by_probability_or_intervals(
 def test_a_model_that_won_every_game_so_far_settles_nothing():
     """After the warm-up the changed model has won its 6 games: every bootstrap round resamples only wins, so the
     rounds put it first with P = 1, an artefact of separation (no maximum-likelihood estimate), not evidence.
-    The schedule goes on judging instead of stopping as separated."""
+    The schedule goes on judging instead of stopping as separated; only a pair's own record can settle it then."""
     from judges.adaptive import fit_ratings
 
     rows = [("m0", "m1", 1.0)] * 6 + [("m0", "m1", 0.0)] * 4 + [("m0", "m1", 0.5)] * 2  # last week, cached
@@ -444,6 +447,11 @@ def test_a_model_that_won_every_game_so_far_settles_nothing():
                              AdaptiveConfig(batch_calls=20))
     plan = sched.plan(fit)
     assert plan.cells and plan.stop is None  # more of the new model's cells, no stop
+    # six straight wins against m0 are evidence of their own: P(better) = 1 - 2^-7 under a uniform prior
+    more = pd.concat([battles, pd.DataFrame([("m0", "new", 0.0, 1.0)] * 3, columns=battles.columns)])
+    fit6 = fit_ratings(more, rounds=200, seed=0)
+    assert not fit6.mle and fit6.settled("new", "m0", 0.99) and not fit6.settled("new", "m0", 0.995)
+    assert not fit6.settled("new", "m1", 0.99)  # still 3-0 there
     mixed = battles.copy()
     mixed.loc[len(mixed)] = ["new", "m0", 0.0, 1.0]  # one loss: the estimate exists again
     assert fit_ratings(mixed, rounds=50, seed=0).mle
