@@ -30,3 +30,7 @@ class BackendError(ArenaError):
     def __init__(self, message: str, *, hint: str | None = None, endpoint_down: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.endpoint_down = endpoint_down
+
+
+# what `arena rate` and `arena compare` say when interrupted: they write their outputs only at the end
+NOTHING_WRITTEN = "nothing was written (an output file from before is unchanged); run the same command again"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from interop_fixtures import read_jsonl, run_main, write_jsonl
 
@@ -62,3 +63,8 @@ def test_battles_not_against_the_baseline_are_counted(v2_run):
     board = arenahard_board(load_battles(v2_run / "battles.jsonl"), BASE["hard_prompt"], 0)
     assert board.table.set_index("model").loc["cand", "games"] == 8
     assert any("4 of 12 battles are not against the baseline o3-mini-2025-01-31" in n for n in board.notes)
+    # no rounds, no interval (not a point interval at the score), and the note says so
+    cand = board.table.set_index("model").loc["cand"]
+    assert pd.isna(cand["ci_low"]) and pd.isna(cand["ci_high"])
+    assert any("no interval (--bootstrap 0)" in n for n in board.notes)
+    assert not any("from 0 bootstrap rounds" in n for n in board.notes)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from arena.rating.cli import register
@@ -214,3 +215,28 @@ def test_elo_refuses_weights_that_would_swing_the_ratings_without_bound(tmp_path
     err = capsys.readouterr().err
     assert "largest weight, 100, times K=4 is not below the scale 400" in err and "Traceback" not in err
     assert main(["rate", str(path), "--method", "bt", "--bootstrap", "0"]) == 0  # weights are counts in BT
+
+
+def test_an_interrupted_rate_says_nothing_was_written_and_keeps_the_old_output(tmp_path: Path) -> None:
+    """`arena rate` writes its outputs at the end: Ctrl-C leaves an earlier output as it was and says so (not
+    "finished work is saved", which is true of `arena run` only)."""
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    models = [f"m{k}" for k in range(30)]
+    lines = [json.dumps({"model_a": models[a], "model_b": models[(a + 1 + rng.integers(0, 29)) % 30],
+                         "winner": ["model_a", "model_b", "tie"][rng.integers(0, 3)]}) for a in rng.integers(0, 30, 20000)]
+    battles = tmp_path / "b.jsonl"
+    battles.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "board.csv"
+    out.write_text("earlier output\n")
+    proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "rate", str(battles), "--method", "elo",
+                             "--bootstrap", "100000", "-o", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: nothing was written (an output file from before is unchanged)" in err
+    assert out.read_text() == "earlier output\n"

@@ -61,6 +61,9 @@ def test_enough_varied_battles_keep_their_interval_and_no_flag() -> None:
     t = _rate(rows).table
     assert (t["ci_high"] - t["ci_low"] > 1).all() and t["ci_note"].isna().all()
     assert not t["low_data"].any()
+    one = _rate(rows, bootstrap=1).table  # one round: no interval, said so; the data are not thin for it
+    assert one["ci_low"].isna().all() and one["ci_note"].str.contains("same resample").all()
+    assert not one["low_data"].any()
 
 
 def test_top_models_lists_every_rank_one_model() -> None:

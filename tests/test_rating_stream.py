@@ -186,3 +186,26 @@ def test_bytes_that_are_not_utf8_are_an_error_in_any_block(tmp_path: Path) -> No
         for chunk_bytes in (200, 1 << 20):
             with pytest.raises(DataError, match=rf"b\.jsonl:{number}: not UTF-8 text \(byte 0xff"):
                 list(iter_battle_chunks(path, chunk_bytes=chunk_bytes))
+
+
+def test_style_control_names_the_file_and_row_of_a_battle_without_lengths(tmp_path: Path, capsys) -> None:
+    """A folder of Parquet files, one battle of the second without len_a: the error names that file and row, as
+    every other check of a battle does (not a bare line number of the whole set); likewise file:line in JSONL."""
+    from arena.cli import main
+    from arena.rating.summary import battles_for_rating
+
+    rows = [{"model_a": "a", "model_b": "b", "winner": "model_a", "len_a": 10, "len_b": 12}] * 6
+    folder = tmp_path / "set"
+    folder.mkdir()
+    pd.DataFrame(rows).to_parquet(folder / "a.parquet")
+    later = pd.DataFrame(rows)
+    later["len_a"] = later["len_a"].astype(float)
+    later.loc[4, "len_a"] = np.nan
+    later.to_parquet(folder / "b.parquet")
+    with pytest.raises(DataError, match=r"b\.parquet: row 5: style control needs len_a and len_b"):
+        battles_for_rating(folder, RatingOptions(bootstrap=0, style_control=True))
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "len_b" or i != 2}) + "\n"
+                             for i, r in enumerate(rows)))
+    assert main(["rate", str(jsonl), "--style-control", "--bootstrap", "0"]) == 2
+    assert f"error: {jsonl}:3: style control needs len_a and len_b" in capsys.readouterr().err

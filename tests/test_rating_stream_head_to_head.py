@@ -52,7 +52,12 @@ def test_rating_stage_and_rate_o_write_the_table(tmp_path: Path) -> None:
     write_leaderboard(battles, tmp_path, RatingOptions(bootstrap=5))
     written = read_head_to_head(tmp_path / HEAD_TO_HEAD_CSV)
     assert written is not None and set(written["category"]) == {"", "math", "prose"}
-    assert written.loc[written["category"] == "", "battles"].sum() == 2 * len(raw)
+    own = raw["model_a"] == raw["model_b"]  # a self-battle is one row, counted once; any other battle two
+    assert written.loc[written["category"] == "", "battles"].sum() == 2 * int((~own).sum()) + int(own.sum())
+    selfs = written[(written["category"] == "") & (written["model"] == written["opponent"])].set_index("model")
+    counted = raw[own].groupby("model_a").size()
+    assert own.any() and selfs["battles"].to_dict() == counted.to_dict()
+    assert (selfs["points"] * 2 == selfs["weight"]).all()  # a model against itself is even
     out = tmp_path / "out" / "board.json"
     assert main(["rate", str(battles), "--bootstrap", "5", "--format", "json", "-o", str(out)]) == 0
     beside = read_head_to_head(out.with_name("board_head_to_head.csv"))

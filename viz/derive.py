@@ -145,8 +145,11 @@ def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.Data
     ).dropna()
     sums = long.groupby(["model", "opponent"]).agg(
         battles=("points", "size"), points=("points", "sum"), weight=("weight", "sum")
-    )
-    return matrices(sums.reset_index().assign(category=TABLE_ALL), None, models)
+    ).reset_index()
+    own = sums["model"] == sums["opponent"]  # a self-battle landed twice on its row: once, half its points
+    sums.loc[own, ["battles", "points", "weight"]] = sums.loc[own, ["battles", "points", "weight"]] / 2
+    sums["battles"] = sums["battles"].astype(int)
+    return matrices(sums.assign(category=TABLE_ALL), None, models)
 
 
 def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.compare.render import TERMINAL_ROWS
-from arena.errors import ArenaError
+from arena.errors import NOTHING_WRITTEN, ArenaError
 
 APP_URL = "http://localhost:8501/"  # `arena viz` / streamlit's default address
 
@@ -138,7 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not write compare.json / report.md / report.html into the new run")
     p.add_argument("--app-url", default=APP_URL, metavar="URL",
                    help=f"the app (arena viz) that the report's battle links open ({APP_URL})")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=cmd_compare, interrupted_note=NOTHING_WRITTEN)
 
 
 def main(argv: list[str] | None = None) -> int:

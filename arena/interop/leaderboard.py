@@ -165,7 +165,7 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     rows = []
     for (model, sub), (p, w), boots in zip(groups, games, draws):
         score = 100 * np.average(p, weights=w)
-        lo, hi = _interval(boots, version) if rounds else (score, score)
+        lo, hi = _interval(boots, version) if rounds else (np.nan, np.nan)  # no rounds: no interval
         if version == "v2.0":
             score = float(boots.mean())
         raw = sub["p"].to_numpy(float)
@@ -181,9 +181,10 @@ def arenahard_board(battles: pd.DataFrame, baseline: str, rounds: int = 100, see
     what = ("mean of the bootstrap win rates (arena-hard-auto v2.0); 90% interval (5th-95th percentile) "
             f"from {rounds} bootstrap rounds resampling each model's games" if version == "v2.0" else
             "win rate on all games (arena-hard-auto v0.1); 95% interval from "
-            f"{rounds} bootstrap rounds resampling all games together")
+            f"{rounds} bootstrap rounds resampling all games together" if rounds else
+            "win rate on all games (arena-hard-auto v0.1); no interval (--bootstrap 0)")
     notes = [(f"score = win rate against {baseline} x100 (ties half, strong verdicts weighted as 3 games), "
-              f"{what} (seed {seed})")]
+              f"{what}" + (f" (seed {seed})" if rounds else ""))]
     notes.append(_avg_tokens_note(table, avg_tokens))
     if left_out:
         notes.append(_left_out_note(left_out, len(battles), baseline))

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.errors import NOTHING_WRITTEN, ArenaError
 from arena.rating.clusters import BOOTSTRAP_BY
 from arena.rating.io import chatbot_arena_run, rating_source
 from arena.rating.options import METHODS, RatingOptions, parse_anchor
@@ -76,7 +76,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument("--no-progress", action="store_true",
                         help="no running count of bootstrap rounds (shown on a terminal only, BT and style control)")
-    parser.set_defaults(func=run_rate)
+    parser.set_defaults(func=run_rate, interrupted_note=NOTHING_WRITTEN)
     return parser
 
 

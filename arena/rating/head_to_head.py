@@ -3,7 +3,7 @@
 Written beside the leaderboard (head_to_head.csv in a run folder, FILE_head_to_head.csv next to
 `arena rate -o FILE`) so the app draws its matrices from a file whose size depends on pairs, not battles.
 Points are the row model's weighted score against the column model (ties count half); self-battles are
-kept, as the app always showed them.
+kept, as the app always showed them, each counted once with half its points (a model against itself is even).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def _long(summary: BattleSummary, combos: pd.DataFrame, label: str) -> pd.DataFr
     long = pd.DataFrame({"model": np.r_[a, b], "opponent": np.r_[b, a], "battles": np.r_[count, count],
                          "points": np.r_[weight * score, weight * (1.0 - score)], "weight": np.r_[weight, weight]})
     table = long.groupby(["model", "opponent"], sort=True).sum().reset_index()
+    self_battles = table["model"] == table["opponent"]  # both orientations landed on one row: count them once
+    table.loc[self_battles, ["battles", "points", "weight"]] = table.loc[self_battles, ["battles", "points", "weight"]] / 2
+    table["battles"] = table["battles"].astype(np.int64)
     table.insert(0, "category", label)
     return table
 

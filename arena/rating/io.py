@@ -237,7 +237,7 @@ def check_csv_header(path: Path, header: list[str]) -> None:
                         hint="keep one column of each name")
 
 
-def _where(path: Path, lines: np.ndarray, row: int, kind: str) -> str:
+def where_row(path: Path, lines: np.ndarray, row: int, kind: str) -> str:
     """Human location of a row: file:line (JSONL/CSV), file: record N (JSON) or file: row N (Parquet)."""
     if kind in ("json", "parquet"):
         return f"{path}: {'record' if kind == 'json' else 'row'} {lines[row]}"
@@ -257,7 +257,7 @@ def _check_models(frame: pd.DataFrame, path: Path, lines: np.ndarray, kind: str)
         if bad.any():
             row = int(np.argmax(bad))
             raise DataError(
-                f"{_where(path, lines, row, kind)}: field '{field}' must be a non-empty string, got {values.iloc[row]!r}"
+                f"{where_row(path, lines, row, kind)}: field '{field}' must be a non-empty string, got {values.iloc[row]!r}"
             )
 
 
@@ -273,12 +273,12 @@ def _to_number(frame: pd.DataFrame, field: str, path: Path, lines: np.ndarray, k
     if bad.any():
         row = int(np.argmax(bad))
         raise DataError(
-            f"{_where(path, lines, row, kind)}: field '{field}' must be a non-negative number, got {raw.iloc[row]!r}"
+            f"{where_row(path, lines, row, kind)}: field '{field}' must be a non-negative number, got {raw.iloc[row]!r}"
         )
     if field == "weight" and (values > MAX_WEIGHT).any():
         row = int(np.argmax(values > MAX_WEIGHT))
         raise DataError(
-            f"{_where(path, lines, row, kind)}: field 'weight' {weight_problem(values[row])}",
+            f"{where_row(path, lines, row, kind)}: field 'weight' {weight_problem(values[row])}",
             hint="weights are relative (strong verdicts weigh 3): scale them down",
         )
     return values
@@ -303,7 +303,7 @@ def _scores(frame: pd.DataFrame, prob_a: np.ndarray, path: Path, lines: np.ndarr
     if (prob_a > 1).any():
         row = int(np.argmax(prob_a > 1))
         raise DataError(
-            f"{_where(path, lines, row, kind)}: field 'prob_a' must be in [0, 1], got {prob_a[row]}"
+            f"{where_row(path, lines, row, kind)}: field 'prob_a' must be in [0, 1], got {prob_a[row]}"
         )
     winner = frame["winner"] if "winner" in frame else pd.Series([None] * len(frame), index=frame.index)
     from_winner = winner.map(
@@ -314,10 +314,10 @@ def _scores(frame: pd.DataFrame, prob_a: np.ndarray, path: Path, lines: np.ndarr
         row = int(np.argmax(bad))
         value = winner.iloc[row]
         if value is None or (isinstance(value, float) and np.isnan(value)):  # absent, null or an empty cell
-            raise DataError(f"{_where(path, lines, row, kind)}: field 'winner' is missing",
+            raise DataError(f"{where_row(path, lines, row, kind)}: field 'winner' is missing",
                             hint=f"give winner ({', '.join(WINNER_SCORE)}) or prob_a on every battle")
         raise DataError(
-            f"{_where(path, lines, row, kind)}: field 'winner' must be one of "
+            f"{where_row(path, lines, row, kind)}: field 'winner' must be one of "
             f"{', '.join(WINNER_SCORE)} (or give prob_a), got {value!r}"
         )
     return np.where(np.isnan(prob_a), from_winner, prob_a)

@@ -45,6 +45,7 @@ class RatingResult:
 
 ABSENT_NOTE = "undefined: the model is absent from every bootstrap round"  # no round could rate it
 WEIGHTLESS_NOTE = "undefined: every battle of the model weighs 0, so nothing rates it"
+SAME_RESAMPLE_NOTE = "undefined: every bootstrap round drew the same resample"  # one round: the settings, not the data
 UNPLACED_NOTES = (ABSENT_NOTE, WEIGHTLESS_NOTE)  # listed last, rank shown as '-', never the top model
 
 
@@ -128,8 +129,9 @@ def _fit_bt(
     draws = bootstrap_bt(counts, theta, options.bootstrap, options.seed, options.prior_weight, matrix)
     if draws.prior_rounds.any():
         warnings.append(
-            f"{int(draws.prior_rounds.sum())} of {draws.n_rounds} bootstrap rounds had a model or "
-            "group that only won or only lost; they were refitted with the weak prior"
+            f"{int(draws.prior_rounds.sum())} of {draws.n_rounds} bootstrap rounds had no maximum-likelihood "
+            "estimate (a model or group that only won or only lost, or groups of models that never met); they "
+            "were refitted with the weak prior"
         )
     return theta, np.where(draws.active, draws.theta, np.nan), None
 
@@ -346,10 +348,13 @@ def _table(
         low, high = np.full(len(models), np.nan), np.full(len(models), np.nan)
     table["ci_low"], table["ci_high"] = low, high
     note = _degenerate_intervals(table, len(draws), options, fixed, one_resample)
+    # low data: few battles, or an interval the data cannot give (not one the settings cannot: a single round)
+    thin = note.notna() & ~((len(draws) == 1) & note.str.startswith(SAME_RESAMPLE_NOTE, na=False))
     unrated = np.zeros(len(models), bool) if weightless is None else np.asarray(weightless, bool)
     if unrated.any() and not unrated.all():  # whatever the method, their rating is the starting value
         table.loc[unrated, ["ci_low", "ci_high"]] = np.nan
         note[unrated] = WEIGHTLESS_NOTE
+        thin |= unrated
     if len(draws):
         table["rank"] = rank_by_ci(table["ci_low"], table["ci_high"], groups)
     else:
@@ -362,7 +367,7 @@ def _table(
         table["group"] = pd.Series([None if off else 1 + order.index(g) for g, off in zip(groups.tolist(), unrated)],
                                    dtype=object)
     table = table.join(model_tallies(battles), on="model")
-    table["low_data"] = (table["battles"] < options.low_data_battles) | note.notna()
+    table["low_data"] = (table["battles"] < options.low_data_battles) | thin
     table["ci_note"] = note
     for reason, names in table.groupby("ci_note", sort=True)["model"]:
         shown = ", ".join(map(repr, names.tolist()[:10])) + (" ..." if len(names) > 10 else "")
@@ -410,7 +415,7 @@ def _degenerate_intervals(
     zero = np.isfinite(low) & (high - low <= 1e-6 * max(1.0, options.scale))
     zero &= (table["model"] != fixed).to_numpy()
     note[zero] = (
-        f"undefined: every bootstrap round drew the same resample ({n_rounds} round{'s' if n_rounds > 1 else ''}"
+        f"{SAME_RESAMPLE_NOTE} ({n_rounds} round{'s' if n_rounds > 1 else ''}"
         f"{'' if n_rounds == 1 else ', over a single question' if options.bootstrap_by == 'question' else ''}), so "
         "they cannot show how much the rating varies" if identical else
         "undefined: every bootstrap round gave the same rating (the model's battles have a single "

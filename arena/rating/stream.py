@@ -12,6 +12,7 @@ import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,14 +27,14 @@ CHUNK_BYTES = 8 << 20  # JSONL bytes parsed at once (about 80k battles; peak mem
 CHUNK_ROWS = 1 << 18  # Parquet rows per batch
 
 
-def iter_set_chunks(files: list[Path], source: str) -> Iterator[pd.DataFrame]:
+def iter_set_chunks(files: list[Path], source: str, with_file: bool = False) -> Iterator[Any]:
     """Validated battle tables of several files in order (a Parquet glob or folder): a file with no battles adds
-    nothing; only a set with no battles at all is an error."""
+    nothing; only a set with no battles at all is an error. `with_file`: (file, table) pairs."""
     empty = True
     for file in files:
         for chunk in iter_battle_chunks(file, allow_empty=len(files) > 1):
             empty = False
-            yield chunk
+            yield (file, chunk) if with_file else chunk
     if empty:
         raise no_battles(source, len(files))
 

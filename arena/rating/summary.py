@@ -8,7 +8,7 @@ the order `aggregate` builds them from the full table, so ratings and bootstrap 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from arena.errors import DataError
 from arena.rating.packed import PackedCounts, fits
 
 if TYPE_CHECKING:
@@ -189,7 +190,9 @@ def battles_for_rating(
 
     files = parquet_files(path) or [Path(path)]
     chunks = iter_set_chunks(files, str(path))
-    if options.method != "bt" or options.style_control:
+    if options.style_control:  # every battle needs its answer lengths: the first without them is named here
+        return pd.concat(list(_with_lengths(files, str(path))), ignore_index=True)
+    if options.method != "bt":
         if len(files) == 1:
             return load_battles(files[0])
         return pd.concat(list(chunks), ignore_index=True)
@@ -198,6 +201,23 @@ def battles_for_rating(
     if parquet and (engine == "duckdb" or (engine == "auto" and _has_duckdb())):
         return duck_summary(files, by_question, source=str(path))
     return summarise(chunks, str(path), by_question)
+
+
+def _with_lengths(files: list[Path], source: str) -> Iterator[pd.DataFrame]:
+    """The validated chunks of a battle set, each checked for len_a and len_b on every battle (style control):
+    the first battle without them is named by file and line (or row)."""
+    from arena.rating.io import battles_format, resolve_battles_path, where_row
+    from arena.rating.stream import iter_set_chunks
+
+    for file, chunk in iter_set_chunks(files, source, with_file=True):
+        missing = chunk[["len_a", "len_b"]].isna().any(axis=1).to_numpy() if "len_a" in chunk else None
+        if missing is None or missing.any():
+            path = resolve_battles_path(file)
+            at = (f"{where_row(path, chunk['line'].to_numpy(), int(np.argmax(missing)), battles_format(path))}: "
+                  if missing is not None else f"{path}: no len_a / len_b field; ")
+            raise DataError(f"{at}style control needs len_a and len_b (answer lengths) on every battle",
+                            hint="add answer lengths in tokens, or drop --style-control")
+        yield chunk
 
 
 def _has_duckdb() -> bool:
