@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
@@ -91,6 +91,10 @@ class GenerationConfig(Strict):
 
 class GenerationOverride(Strict):
     """Per-candidate overrides of the run's generation parameters."""
+
+    misplaced: ClassVar[dict[str, str]] = {
+        key: f"'{key}' is a key of the candidate itself: move it out of 'generation:', beside 'name'"
+        for key in ("revision", "reasoning", "name", "backend", "model", "base_url", "api_key_env")}
 
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)

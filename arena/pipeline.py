@@ -170,7 +170,15 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
     with rounds_bar(ctx.show_progress if opts.bootstrap else False, "rating: bootstrap"):
         out = write_leaderboard(battles, ctx.run.path, opts, workspace=ctx.workspace.root,  # + serving, bench columns
                                 dry_run=ctx.dry_run or random_judge(ctx.cfg))
-    return {"n_battles": out.get("n_battles"), "warnings": out.get("warnings", [])}
+    warnings = list(out.get("warnings", []))
+    rated = {row.get("model") for row in (out.get("overall") or {}).get("table") or []}
+    absent = [c.name for c in ctx.cfg.candidates if c.name not in rated]
+    if absent:  # every judgment of their pairs failed or had no verdict: say it rather than drop them quietly
+        message = (f"{len(absent)} candidate(s) have no battles and are not on the leaderboard: {', '.join(absent)} "
+                   "(their judgments failed or had no verdict, see judgments.jsonl; the next run asks them again)")
+        warnings.append(message)
+        ctx.log(f"note: {message}")
+    return {"n_battles": out.get("n_battles"), "warnings": warnings, **({"unrated": absent} if absent else {})}
 
 
 def questions_file(ctx: RunContext) -> None:

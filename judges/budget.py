@@ -167,8 +167,10 @@ class Budget:
             s = self.stop
             scope = "in this run" if s.limit_name == "max_cost_usd" else "in this workspace over all runs"
             verb = "passed" if s.spent > s.limit else "stopped before passing"
-            left = ("left for the next run" if s.limit_name == "max_cost_usd" else
-                    "left until max_total_cost_usd is raised (a re-run stops at the same place)")
+            left = ("left until max_total_cost_usd is raised (a re-run stops at the same place)"
+                   if s.limit_name != "max_cost_usd" else
+                   f"left until max_cost_usd is raised to at least ${s.next_worst:.4f}, one judgment's worst case "
+                   "(a re-run stops at the same place)" if s.next_worst > s.limit else "left for the next run")
             out.append(f"{who}: {verb} {s.limit_name}={s.limit:g} with ${s.spent:.4f} spent {scope}; the next "
                        f"judgment could cost up to ${s.next_worst:.4f}, which does not fit; {not_done} judgments "
                        f"{left}")

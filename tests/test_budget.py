@@ -249,3 +249,17 @@ def test_timed_out_judge_calls_are_charged_and_retried_only_within_the_budget(tm
     assert j["budget"]["passed_by_usd"] == 0 and j["spent_now_usd"] <= limit
     failed = [r for r in _paid(tmp_path / "b") if r["status"] == "error"]
     assert len(failed) == 1 and "no room for another attempt" in failed[0]["error"]
+
+
+def test_a_per_run_budget_below_one_judgments_worst_case_says_it_must_be_raised(tmp_path, questions_file, fake_openai):
+    """max_cost_usd smaller than a single judgment's worst case: nothing can start, now or in a re-run; the
+    message says so and by how much to raise it, instead of 'left for the next run'."""
+    with FakeOpenAI(reply=verdict) as judge:
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, max_cost_usd=0.01)
+        assert judge.requests == []
+    worst = j["budget"]["next_worst_case_usd"]
+    assert worst > 0.01 and j["new_calls"] == 0
+    assert errors == [f"judge judge-model: stopped before passing max_cost_usd=0.01 with $0.0000 spent in this run; "
+                      f"the next judgment could cost up to ${worst:.4f}, which does not fit; 10 judgments left until "
+                      f"max_cost_usd is raised to at least ${worst:.4f}, one judgment's worst case (a re-run stops at "
+                      "the same place)"]

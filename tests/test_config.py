@@ -42,6 +42,16 @@ def test_misspelt_nested_candidate_key(tmp_path, questions_file):
     assert "candidates.1" in str(err.value) and "did you mean 'base_url'" in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["revision: v2", "reasoning: strip"])
+def test_a_candidate_key_inside_its_generation_block_says_where_it_goes(tmp_path, questions_file, key):
+    text = BASE.format(q=questions_file) + f"    generation:\n      max_tokens: 10\n      {key}\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    name = key.split(":")[0]
+    assert f"'{name}' is a key of the candidate itself: move it out of 'generation:', beside 'name'" in str(err.value)
+    assert "candidates.0.generation (line 7)" in str(err.value)
+
+
 def test_wrong_type_names_the_key(tmp_path, questions_file):
     p = _write(tmp_path, BASE.format(q=questions_file) + "generation:\n  max_tokens: lots\n")
     with pytest.raises(ConfigError) as err:

@@ -87,6 +87,27 @@ def test_a_judge_url_that_serves_a_web_page_is_given_up_like_a_dead_one(tmp_path
     assert any(f"gave up on {judge.base_url}" in e["message"] for e in info["errors"])
 
 
+def test_a_candidate_whose_judgments_all_failed_is_named_not_dropped_quietly(tmp_path, questions_file, fake_openai):
+    """Every judgment involving `lost` has no verdict: the leaderboard cannot hold it, and the run says which
+    candidate is missing and why (terminal and run.json), rather than showing a board without it."""
+    good = prefer("good")
+
+    def judge_reply(req: dict) -> str:
+        shown = " ".join(m["content"] for m in req["messages"])  # the follow-up too
+        return "I cannot decide." if "from lost " in shown else good(req)
+
+    with FakeOpenAI(reply=judge_reply) as judge:
+        cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "bad", "lost")),
+                           judge=_judge(judge), rating={"bootstrap": 10})
+        logged: list[str] = []
+        ctx = run_pipeline(load_config(cfg), show_progress=False, log=logged.append)
+    board = json.loads((ctx.run.path / "leaderboard.json").read_text())
+    assert {r["model"] for r in board["overall"]["table"]} == {"good", "bad"}
+    rating = ctx.run.info["stages"]["rating"]
+    assert rating["unrated"] == ["lost"]
+    assert any("1 candidate(s) have no battles and are not on the leaderboard: lost" in line for line in logged)
+
+
 def test_listing_candidates_the_other_way_round_reuses_every_judgment(tmp_path, questions_file, fake_openai):
     with FakeOpenAI(reply=prefer("good")) as judge:
         cfg = write_config(tmp_path, questions_file, _cands(fake_openai, ("good", "bad")), judge=_judge(judge),
