@@ -259,7 +259,19 @@ def test_a_per_run_budget_below_one_judgments_worst_case_says_it_must_be_raised(
         assert judge.requests == []
     worst = j["budget"]["next_worst_case_usd"]
     assert worst > 0.01 and j["new_calls"] == 0
+    left = (f"10 judgments left: one judgment's worst case (${worst:.4f}) is more than the $0.0100 this judge may "
+            "spend in a run; raise max_cost_usd")
     assert errors == [f"judge judge-model: stopped before passing max_cost_usd=0.01 with $0.0000 spent in this run; "
-                      f"the next judgment could cost up to ${worst:.4f}, which does not fit; 10 judgments left until "
-                      f"max_cost_usd is raised to at least ${worst:.4f}, one judgment's worst case (a re-run stops at "
-                      "the same place)"]
+                      f"the next judgment could cost up to ${worst:.4f}, which does not fit; {left}"]
+    assert left in judge_report({"stages": {"judge": j}})  # the terminal says the same
+
+
+def test_a_web_page_instead_of_a_reply_is_not_charged(tmp_path, questions_file, fake_openai):
+    """HTTP 200 with a web page (a gateway or a wrong base_url) never reached the model: not billed, so nothing
+    goes to the ledger, whatever the retries (a dropped reply is charged: the test above)."""
+    with FakeOpenAI() as judge:
+        judge.fault_for = lambda req: "not_json"
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, max_retries=1, concurrency=1)
+        assert len(judge.requests) == 10  # five judgments, two attempts each, then given up
+    assert j["spent_now_usd"] == 0 and not (tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl").exists()
+    assert all(r["cost_usd"] == 0 and "web page" in r["error"] for r in _paid(tmp_path))

@@ -25,6 +25,7 @@ from arena.backends.retry import (
     HTTPStatusFailure,
     IncompleteReply,
     NoTextWithinMaxTokens,
+    NotACompletion,
     NotTheAPI,
     ReplyTimeout,
     RetryPolicy,
@@ -168,7 +169,7 @@ class OpenAICompatible:
                     return _usable(_completion(_json_body(await resp.read(), kind), start), params)
                 return _usable(await _read_stream(resp, start), params)
             except (AttributeError, TypeError) as exc:  # a JSON reply of the wrong shape
-                raise IncompleteReply(f"the reply does not have the chat completion shape ({exc})") from None
+                raise NotACompletion(f"the reply does not have the chat completion shape ({exc})") from None
 
     async def _attempt(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         """One attempt bounded by the total timeout, however the bytes trickle in."""
@@ -385,7 +386,7 @@ def _completion(data: Any, start: float) -> Completion:
     """A whole (not streamed) chat completion."""
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"] \
             or not isinstance(data["choices"][0], dict):
-        raise IncompleteReply("the reply has no choices")
+        raise NotACompletion("the reply has no choices")
     choice = data["choices"][0]
     usage = data.get("usage")
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}

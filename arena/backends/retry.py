@@ -23,7 +23,12 @@ class IncompleteReply(Exception):
     """A 200 reply that is unusable: no choices, or a stream cut off before its finish reason."""
 
 
-class NotTheAPI(IncompleteReply):
+class NotACompletion(IncompleteReply):
+    """A whole 200 reply that is not a chat completion (no choices, another shape): a proxy's or gateway's answer,
+    not the model's, so nothing was generated (not billed)."""
+
+
+class NotTheAPI(NotACompletion):
     """A 200 reply that is a web page, not an API's JSON: a proxy's error page (retried), or base_url pointing at
     a web app or a login gateway (then every attempt fails, and the endpoint counts as down)."""
 
@@ -103,12 +108,13 @@ ON_MAYBE_BILLED: ContextVar[BilledAttempts | None] = ContextVar("on_maybe_billed
 
 def maybe_billed(exc: BaseException) -> bool:
     """Whether a failed attempt may still be billed by the provider: the request reached the server and the
-    reply was cut off (a timeout, a stall, a dropped or broken reply). An HTTP error status, or a connection
-    that was never made, is not billed."""
+    reply was cut off (a timeout, a stall, a dropped connection, a stream that ended early or sent an error
+    event). An HTTP error status, a connection that was never made, or a whole reply that is not a chat
+    completion (a web page, other text, JSON without choices: a gateway's answer, not the model's) is not."""
     if isinstance(exc, (HTTPStatusFailure, httpx.HTTPStatusError, aiohttp.ClientResponseError,
                         aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, httpx.ConnectError,
-                        httpx.ConnectTimeout)):
-        return False
+                        httpx.ConnectTimeout, NotACompletion, ValueError)):
+        return False  # an error status, no connection, or a whole reply that is not a completion (a web page)
     return isinstance(exc, NoTextWithinMaxTokens) or is_retryable(exc)
 
 
