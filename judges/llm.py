@@ -51,10 +51,13 @@ class LLMJudge:
         """The reply without its thought (judge.reasoning; a thought the server returned apart never counts).
         Under `auto` a judge's reply is read as `strip` reads it (an opening tag at the start, or the first
         closing tag anywhere, marks a thought): its verdict comes last, so taking off a prefix by mistake costs
-        at most the follow-up, while reading a draft verdict would change the verdict. An untagged reply cut at
-        max_tokens stays text (it goes back as the judge's turn in the follow-up; it is not read for a verdict)."""
-        if self.cfg.reasoning == "auto":
+        at most the follow-up, while reading a draft verdict would change the verdict. Not with json_output: the
+        verdict is a JSON object whose reasons may quote a tag, so the reply is read as a candidate's answer is
+        (`auto`'s own rules). An untagged reply cut at max_tokens stays text (it goes back as the judge's turn in
+        the follow-up; it is not read for a verdict)."""
+        if self.cfg.reasoning == "auto" and not self.cfg.json_output:
             return final_answer(reply.text, "strip", False, reply.reasoning)
+        # a JSON verdict carries its reasons in a string that may quote a closing tag: read as candidates are
         return reply_answer(reply, self.cfg.reasoning)
 
     def _verdict(self, reply: Completion, said: str, kind: str, prompt_text: str) -> Verdict | None:
