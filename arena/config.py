@@ -63,6 +63,10 @@ class QuestionsConfig(Strict):
 class GenerationConfig(Strict):
     """Generation parameters; temperature null means the per-category table."""
 
+    misplaced: ClassVar[dict[str, str]] = {
+        key: f"'{key}' is set per candidate (candidates[].{key}), not in the run's generation: section"
+        for key in ("revision", "reasoning")}
+
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     category_temperature: dict[str, float] = Field(default_factory=lambda: dict(MT_BENCH_TEMPERATURE))
     default_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
@@ -93,7 +97,7 @@ class GenerationOverride(Strict):
     """Per-candidate overrides of the run's generation parameters."""
 
     misplaced: ClassVar[dict[str, str]] = {
-        key: f"'{key}' is a key of the candidate itself: move it out of 'generation:', beside 'name'"
+        key: f"'{key}' is a key of the candidate itself: move it out of 'generation:', up among the candidate's keys"
         for key in ("revision", "reasoning", "name", "backend", "model", "base_url", "api_key_env")}
 
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

@@ -173,9 +173,14 @@ def rating_stage(ctx: RunContext) -> dict[str, Any]:
     warnings = list(out.get("warnings", []))
     rated = {row.get("model") for row in (out.get("overall") or {}).get("table") or []}
     absent = [c.name for c in ctx.cfg.candidates if c.name not in rated]
-    if absent:  # every judgment of their pairs failed or had no verdict: say it rather than drop them quietly
-        message = (f"{len(absent)} candidate(s) have no battles and are not on the leaderboard: {', '.join(absent)} "
-                   "(their judgments failed or had no verdict, see judgments.jsonl; the next run asks them again)")
+    if absent:  # no answers, or every judgment of their pairs failed: say it rather than drop them quietly
+        made = (ctx.run.info.get("stages", {}).get("answers") or {}).get("models") or {}
+        def why(name: str) -> str:
+            m = made.get(name) or {}
+            return "no answers" if not (m.get("generated") or m.get("cached")) else "no judgment with a verdict"
+        message = (f"{len(absent)} candidate(s) have no battles and are not on the leaderboard: "
+                   + ", ".join(f"{name} ({why(name)})" for name in absent)
+                   + "; see run.json errors and judgments.jsonl, the next run asks again what failed")
         warnings.append(message)
         ctx.log(f"note: {message}")
     return {"n_battles": out.get("n_battles"), "warnings": warnings, **({"unrated": absent} if absent else {})}

@@ -63,6 +63,15 @@ class Stop:
     next_worst: float
 
 
+def run_limit_left(limit: float, next_worst: float) -> str:
+    """How the judgments a max_cost_usd stop left behind can be done: by the next run, unless one judgment's
+    worst case alone is more than this judge may spend in a run (a panel member: what the earlier ones left)."""
+    if next_worst > limit:
+        return (f"left: one judgment's worst case (${next_worst:.4f}) is more than the ${limit:.4f} this judge may "
+                "spend in a run; raise max_cost_usd")
+    return "left for the next run"
+
+
 class Budget:
     """Reservations and spending of one judge stage against `max_cost_usd` and `max_total_cost_usd`."""
 
@@ -168,9 +177,7 @@ class Budget:
             scope = "in this run" if s.limit_name == "max_cost_usd" else "in this workspace over all runs"
             verb = "passed" if s.spent > s.limit else "stopped before passing"
             left = ("left until max_total_cost_usd is raised (a re-run stops at the same place)"
-                   if s.limit_name != "max_cost_usd" else
-                   f"left until max_cost_usd is raised to at least ${s.next_worst:.4f}, one judgment's worst case "
-                   "(a re-run stops at the same place)" if s.next_worst > s.limit else "left for the next run")
+                    if s.limit_name != "max_cost_usd" else run_limit_left(s.limit, s.next_worst))
             out.append(f"{who}: {verb} {s.limit_name}={s.limit:g} with ${s.spent:.4f} spent {scope}; the next "
                        f"judgment could cost up to ${s.next_worst:.4f}, which does not fit; {not_done} judgments "
                        f"{left}")

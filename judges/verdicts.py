@@ -166,7 +166,10 @@ def combine_orders(
 _OPEN, _CLOSE, _LT, _GT = "[\uFE47\uFF3B", "]\uFE48\uFF3D", "<\uFE64\uFF1C", ">\uFE65\uFF1E"
 # invisible format characters (zero-width spaces and joiners, soft hyphen, direction marks, word joiner, BOM): a
 # reader, or a tokenizer's normaliser, may skip them, so "[\u200b[B]]" reads as "[[B]]"
-_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+              "\u2060-\u2064\u2066-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f")
+# (Unicode's default-ignorable characters that render as nothing: format characters, fillers, variation
+# selectors, and the tag characters U+E0000-E007F through which text can be smuggled past a reader)
 _HIDDEN_RE = re.compile(f"[{_INVISIBLE}]")
 _OPEN_RUN_RE = re.compile(rf"[{re.escape(_OPEN)}](?=[{_INVISIBLE}]*[{re.escape(_OPEN)}])")
 _CLOSE_RUN_RE = re.compile(rf"[{re.escape(_CLOSE)}](?=[{_INVISIBLE}]*[{re.escape(_CLOSE)}])")

@@ -48,8 +48,16 @@ def test_a_candidate_key_inside_its_generation_block_says_where_it_goes(tmp_path
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, text))
     name = key.split(":")[0]
-    assert f"'{name}' is a key of the candidate itself: move it out of 'generation:', beside 'name'" in str(err.value)
+    assert f"'{name}' is a key of the candidate itself: move it out of 'generation:', up among the candidate's keys" \
+        in str(err.value)
     assert "candidates.0.generation (line 7)" in str(err.value)
+
+
+def test_a_candidate_key_in_the_runs_generation_section_says_where_it_goes(tmp_path, questions_file):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, BASE.format(q=questions_file) + "generation:\n  reasoning: strip\n"))
+    assert "'reasoning' is set per candidate (candidates[].reasoning), not in the run's generation: section" \
+        in str(err.value)
 
 
 def test_wrong_type_names_the_key(tmp_path, questions_file):

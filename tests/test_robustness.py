@@ -105,7 +105,8 @@ def test_a_candidate_whose_judgments_all_failed_is_named_not_dropped_quietly(tmp
     assert {r["model"] for r in board["overall"]["table"]} == {"good", "bad"}
     rating = ctx.run.info["stages"]["rating"]
     assert rating["unrated"] == ["lost"]
-    assert any("1 candidate(s) have no battles and are not on the leaderboard: lost" in line for line in logged)
+    assert any("1 candidate(s) have no battles and are not on the leaderboard: lost (no judgment with a verdict)"
+               in line for line in logged)
 
 
 def test_listing_candidates_the_other_way_round_reuses_every_judgment(tmp_path, questions_file, fake_openai):

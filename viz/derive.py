@@ -197,7 +197,7 @@ def changes_since(
         return now[["rating", "rank"]].reset_index(), None, sorted(now.index), []
     status = history.drop_duplicates("run_id").set_index("run_id")["status"] if "status" in history else None
     earlier = order[:position]
-    done = [r for r in earlier if status is None or status.get(r) in ("completed", None)]
+    done = [r for r in earlier if status is None or status.get(r) in ("completed", "unknown", None)]  # as compare
     previous_id = (done or earlier)[-1]
     before = history[history["run_id"] == previous_id].set_index("model")
     table = now[["rating", "rank"]].join(
