@@ -135,8 +135,9 @@ class FakeOpenAI(LocalServer):
     def break_next(self, kind: str, times: int = 1) -> None:
         """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices', 'not_json', 'empty'
         (content "" and finish_reason stop), 'null' (content null), 'stall' (accept the request, send nothing),
-        'stall_mid' (start the stream, then send nothing), 'drip' (stream forever, never finish) or
-        'error_event' (start the stream, then send an error event)."""
+        'stall_mid' (start the stream, then send nothing), 'drip' (stream forever, never finish),
+        'error_event' (start the stream, then send an error event) or 'cut_event' (the connection closes in the
+        middle of a stream event, or of a whole JSON reply sent without Content-Length)."""
         self.broken.extend([kind] * times)
 
     def __exit__(self, *exc: object) -> None:
@@ -218,6 +219,19 @@ class FakeOpenAI(LocalServer):
             def _broken(self, kind: str, body: dict[str, Any]) -> None:
                 if kind == "not_json":
                     self._send(200, b"<html>proxy error</html>")
+                elif kind == "cut_event" and body.get("stream"):  # the connection closes inside an event
+                    self._stream_head(body, "c")
+                    self.wfile.write(b'data: {"id": "c", "object": "chat.completion.chunk", "choi')
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif kind == "cut_event":  # a whole reply without Content-Length, closed inside its JSON
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(b'{"id": "c", "object": "chat.completion", "choices": [{"index": 0, "mess')
+                    self.wfile.flush()
+                    self.close_connection = True
                 elif kind in ("empty", "null"):
                     self._empty(body, "" if kind == "empty" else None)
                 elif kind == "stall" or not body.get("stream") and kind in ("stall_mid", "drip"):

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from arena.config import load_config
 from arena.pipeline import run_pipeline
 from arena.report import judge_report
@@ -159,6 +161,12 @@ def test_a_panels_max_cost_usd_bounds_the_whole_panel(tmp_path, questions_file, 
     assert spent["j0"] > 20.0 / 2  # members judge in turn: the first is not held to an equal share
     assert sum(spent.values()) <= 20.0  # the panel as a whole stays within the section's limit
     assert spent["j2"] < spent["j0"]  # the later members got what was left
+    # a later member stopped at what the panel's limit left it: said so, and not "raise it or a re-run stops here"
+    stops = [e["message"] for e in info["errors"] if "the panel's max_cost_usd left this member" in e["message"]]
+    assert stops and not any("max_cost_usd=" in m for m in stops)
+    assert all("left for the next run" in m or "a re-run leaves it more" in m for m in stops)
+    member = info["stages"]["judge"]["members"]["j2"]["budget"]
+    assert member["panel_member"] is True
 
 
 def test_without_usage_reports_the_spend_is_said_to_be_an_upper_bound(tmp_path, questions_file, fake_openai):
@@ -275,3 +283,16 @@ def test_a_web_page_instead_of_a_reply_is_not_charged(tmp_path, questions_file, 
         assert len(judge.requests) == 10  # five judgments, two attempts each, then given up
     assert j["spent_now_usd"] == 0 and not (tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl").exists()
     assert all(r["cost_usd"] == 0 and "web page" in r["error"] for r in _paid(tmp_path))
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_cut_inside_its_json_is_charged_like_any_dropped_reply(tmp_path, questions_file, fake_openai, stream):
+    """The connection closes in the middle of a stream event, or of a whole JSON body sent without a length: the
+    model was generating, so the attempt may be billed (unlike a web page, which never reached it)."""
+    with FakeOpenAI(reply=verdict) as judge:
+        judge.fault_for = lambda req: "cut_event"
+        j, errors = _run(tmp_path, questions_file, fake_openai, judge, max_retries=1, concurrency=1, stream=stream)
+    ledger = read_jsonl(tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl")
+    assert ledger and all(e["cut_off_attempts"] == 2 and e["cost_usd"] > 0 for e in ledger)
+    assert all("cut in the middle of an event" in r["error"] or "ended before its JSON did" in r["error"]
+               for r in _paid(tmp_path))

@@ -214,11 +214,11 @@ class OpenAICompatible:
                                hint="point base_url at the OpenAI-compatible API (it usually ends in /v1), not at "
                                     "a web page or a login gateway", endpoint_down=True) from None
         except (IncompleteReply, NoTextWithinMaxTokens, ValueError) as exc:
-            # error events, bodies that are not JSON, no choices, cut-off streams, empty replies; a body that is not
-            # JSON every time also makes the endpoint count as down
+            # error events, bodies that are not JSON, no choices, cut-off streams, empty replies; a whole reply
+            # that is not a completion every time also makes the endpoint count as down
             raise BackendError(redact(f"{self.name}: {self.endpoint} sent an unusable reply "
                                       f"({type(exc).__name__}: {_short(str(exc))})", self._key),
-                               endpoint_down=isinstance(exc, json.JSONDecodeError)) from None
+                               endpoint_down=isinstance(exc, (NotACompletion, json.JSONDecodeError))) from None
         result.attempts = attempts
         return result
 
@@ -372,14 +372,19 @@ def _tokens(usage: Any, field: str) -> int | None:
 
 
 def _json_body(body: bytes, content_type: str) -> Any:
-    """A reply body as JSON; a web page (HTML) is NotTheAPI, other text that is not JSON a ValueError (retried)."""
+    """A reply body as JSON. Not JSON: a body that starts as JSON was cut off (IncompleteReply, as a dropped
+    stream); a web page (HTML) is NotTheAPI; other text NotACompletion (all retried)."""
     try:
         return json.loads(body)
     except ValueError:
-        if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+        head = body.lstrip()[:1]
+        if head in (b"{", b"["):
+            raise IncompleteReply("the reply body ended before its JSON did") from None
+        text = _short(body.decode("utf-8", "replace"))
+        if "html" in content_type.lower() or head == b"<":
             raise NotTheAPI(f"answered HTTP 200 with a web page ({content_type or 'no Content-Type'}), not a "
-                            f"chat completion: {_short(body.decode('utf-8', 'replace'))}") from None
-        raise
+                            f"chat completion: {text}") from None
+        raise NotACompletion(f"the reply is not JSON ({content_type or 'no Content-Type'}): {text}") from None
 
 
 def _completion(data: Any, start: float) -> Completion:
@@ -412,7 +417,14 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
     thought: list[str] = []
     ttft = finish = None
     usage: dict[str, Any] = {}
-    async for now, event in sse_events(resp):
+    events = sse_events(resp)
+    while True:
+        try:
+            now, event = await events.__anext__()
+        except StopAsyncIteration:
+            break
+        except ValueError:  # an event cut in the middle (the connection closed): a stream that ended early
+            raise IncompleteReply("the stream was cut in the middle of an event") from None
         if not isinstance(event, dict):
             continue
         if event.get("error"):

@@ -113,7 +113,7 @@ def maybe_billed(exc: BaseException) -> bool:
     completion (a web page, other text, JSON without choices: a gateway's answer, not the model's) is not."""
     if isinstance(exc, (HTTPStatusFailure, httpx.HTTPStatusError, aiohttp.ClientResponseError,
                         aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, httpx.ConnectError,
-                        httpx.ConnectTimeout, NotACompletion, ValueError)):
+                        httpx.ConnectTimeout, NotACompletion)):
         return False  # an error status, no connection, or a whole reply that is not a completion (a web page)
     return isinstance(exc, NoTextWithinMaxTokens) or is_retryable(exc)
 
