@@ -12,7 +12,14 @@ from arena.reasoning import final_answer, reply_answer
 from judges.base import JudgeCall
 from judges.tasks import JudgeTask
 from judges.templates import RenderedPrompt, render
-from judges.verdicts import Verdict, defuse_control_tokens, parse_reply, score_schema, verdict_schema
+from judges.verdicts import (
+    Verdict,
+    defuse_control_tokens,
+    parse_json_verdict,
+    parse_reply,
+    score_schema,
+    verdict_schema,
+)
 
 
 class LLMJudge:
@@ -62,9 +69,15 @@ class LLMJudge:
 
     def _verdict(self, reply: Completion, said: str, kind: str, prompt_text: str) -> Verdict | None:
         """The verdict in the reply's final answer; none from a reply cut at max_tokens: the judge had not
-        finished, so a verdict in it is a draft or a quotation."""
+        finished, so a verdict in it is a draft or a quotation. A json_output judge under `auto`: its JSON
+        object from `auto`'s reading or from `strip`'s (a thought run into the text), and markers only from
+        `strip`'s reading, outside any JSON object (never a draft in the thought, nor a quote in the reasons)."""
         if reply.finish_reason == "length":
             return None
+        if self.cfg.json_output and self.cfg.reasoning == "auto":
+            stripped = final_answer(reply.text, "strip", False, reply.reasoning)
+            return parse_json_verdict(said, kind) or parse_reply(stripped, kind, prompt_text=prompt_text,
+                                                                 json_output=True)
         return parse_reply(said, kind, prompt_text=prompt_text, json_output=self.cfg.json_output)
 
     async def judge(self, task: JudgeTask, prompt: RenderedPrompt, kind: str) -> JudgeCall:

@@ -167,7 +167,8 @@ _OPEN, _CLOSE, _LT, _GT = "[\uFE47\uFF3B", "]\uFE48\uFF3D", "<\uFE64\uFF1C", ">\
 # invisible format characters (zero-width spaces and joiners, soft hyphen, direction marks, word joiner, BOM): a
 # reader, or a tokenizer's normaliser, may skip them, so "[\u200b[B]]" reads as "[[B]]"
 _INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-              "\u2060-\u2064\u2066-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f")
+              "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U00013430-\U0001343f"
+              "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
 # (Unicode's default-ignorable characters that render as nothing: format characters, fillers, variation
 # selectors, and the tag characters U+E0000-E007F through which text can be smuggled past a reader)
 _HIDDEN_RE = re.compile(f"[{_INVISIBLE}]")
@@ -185,10 +186,10 @@ _MARKER_RE = re.compile(rf"[{_LT}](?:[{_INVISIBLE}]*[{_LT}]){{2}}((?:\s|[{_INVIS
 # GLM, GPT-OSS, Command-R, Granite), DeepSeek's fullwidth <｜...｜> and EXAONE's [|...|]; named angle tokens
 # (Llama 2's <s>, Gemma's <start_of_turn>, Qwen 3's <think>, Seed's <seed:bos>, Baichuan's <reserved_106>,
 # MiniCPM's <用户>, Nemotron's <extra_id_1>); bracketed ones (Mistral's [INST], BERT's [CLS], Pangu's [unused9]);
-# MiniMax-M2's ]~b]. Matched on a folded view of the text, so that lookalikes a tokenizer's normaliser folds into
-# the real token count too: fullwidth letters and brackets (NFKC) and zero-width and control characters (dropped,
-# as BERT's normaliser does). Names match in their tokens' own case, so code such as `x[mask]` is left alone.
-CONTROL_DEFUSE_VERSION = 1  # in the judgment keys of texts this changes: raise it when the patterns change
+# MiniMax-M2's ]~b]; Kimi's thought tags ◁think▷ ◁/think▷. Matched on a folded view of the text, so that
+# lookalikes a tokenizer's normaliser folds into the real token count too: fullwidth letters and brackets (NFKC)
+# and zero-width and control characters (dropped, as BERT's normaliser does). Names match in their tokens' own case, so code such as `x[mask]` is left alone.
+CONTROL_DEFUSE_VERSION = 2  # in the judgment keys of texts this changes: raise it when the patterns change
 _ANGLE_NAMES = ("s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token"
                 "|sop|eop|think|eot|eom|reserved_\\d+|unused\\d+|extra_id_\\d+|用户|AI|seed:[a-z_]+|role"
                 "|beginning_of_sentence|end_of_sentence|end_of_utterance|tool_call|tool_response|BOS_TOKEN|EOS_TOKEN")
@@ -199,12 +200,13 @@ _CONTROL_RE = re.compile(
     r"[<\[]\|[^\s<>\[\]|]{1,64}\|[>\]]"
     rf"|</?(?:{_ANGLE_NAMES})>"
     rf"|\[/?(?:{_BRACKET_NAMES})\]"
-    r"|\]~!?b[\[\]]|\[e~\[")
+    r"|\]~!?b[\[\]]|\[e~\["
+    "|\u25c1/?think\u25b7")  # Kimi's thought tags, ◁think▷ and ◁/think▷
 
 
 _CONTROL_AT = re.compile(f"(?=(?:{_CONTROL_RE.pattern}))")  # every start, overlapping ones too ("]~b]~b]")
 _PLAIN_ASCII_RE = re.compile(r"[ -~\t\n\r]*")
-_BRACKETS = "<[]\uff1c\uff3b\ufe64\ufe47\uff3d\ufe48"  # and every character NFKC folds into one of them
+_BRACKETS = "<[]\uff1c\uff3b\ufe64\ufe47\uff3d\ufe48\u25c1"  # and every character NFKC folds into one of them
 _BRACKET_RE = re.compile(f"[{re.escape(_BRACKETS)}]")
 _WINDOW = 72  # folded characters: more than the longest token the pattern matches
 
@@ -349,12 +351,47 @@ def _load_json_object(text: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
-    """Parse a reply that is one JSON object such as {"verdict": "A>B"} or {"score": 7}; None otherwise."""
-    _check_kind(kind)
-    obj = _load_json_object(text or "")
-    if obj is None:
-        return None
+_DECODER = json.JSONDecoder()
+_OBJECT_START = re.compile(r'\{\s*["}]')  # where a JSON object can start: a key or the closing brace
+_MAX_OBJECT_TRIES = 256  # a failed decode costs up to the text's length (its error counts lines): bounded
+
+
+def json_objects(text: str, tries: int = _MAX_OBJECT_TRIES) -> list[tuple[int, int, dict]]:
+    """(start, end, object) of every JSON object written in `text`, left to right (a nested one with its parent);
+    at most `tries` places are tried."""
+    found: list[tuple[int, int, dict]] = []
+    at = 0
+    for n, m in enumerate(_OBJECT_START.finditer(text)):
+        if n >= tries:
+            break
+        if m.start() < at:
+            continue  # inside an object already found
+        try:
+            obj, end = _DECODER.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            found.append((m.start(), end, obj))
+            at = end
+    return found
+
+
+def outside_json(text: str, found: list[tuple[int, int, dict]] | None = None) -> str:
+    """`text` with every JSON object in it blanked out, so that markers quoted inside a JSON verdict's strings
+    are not read as markers."""
+    pieces, at = [], 0
+    for start, end, _ in json_objects(text) if found is None else found:
+        pieces += [text[at:start], " "]
+        at = end
+    return "".join(pieces) + text[at:] if pieces else text
+
+
+def _canonical(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+
+
+def _object_verdict(obj: dict, kind: str) -> Verdict | None:
+    """The verdict of a JSON object such as {"verdict": "A>B"} or {"score": 7}; None without a valid one."""
     if kind == "score":
         value = obj.get("score")
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -370,6 +407,13 @@ def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
     if not token.startswith("[["):
         token = f"[[{token}]]"
     return parse_verdict(token, kind)
+
+
+def parse_json_verdict(text: str | None, kind: str) -> Verdict | None:
+    """Parse a reply that is one JSON object such as {"verdict": "A>B"} or {"score": 7}; None otherwise."""
+    _check_kind(kind)
+    obj = _load_json_object(text or "")
+    return None if obj is None else _object_verdict(obj, kind)
 
 
 # ---------------------------------------------------------------- echoed instructions
@@ -428,6 +472,21 @@ def parse_reply(text: str | None, kind: str, *, prompt_text: str = "", json_outp
         verdict = parse_json_verdict(text, kind)
         if verdict is not None:
             return verdict
+        # not one JSON object (an intro line, a note after it): the markers written outside every JSON object
+        # (never those quoted in its reasons), else the judge's own object, the last one with a valid verdict
+        # that the prompt does not hold (a candidate's JSON that the judge quotes is in the prompt)
+        found = json_objects(text or "")
+        if found:
+            outside = outside_json(text or "", found)
+            verdict = parse_verdict(strip_examples(outside, prompt_text), kind)
+            if verdict is not None:
+                return verdict
+            quoted = {_canonical(o) for _, _, o in json_objects(prompt_text, 4 * _MAX_OBJECT_TRIES)}
+            for _, _, obj in reversed(found):
+                verdict = None if _canonical(obj) in quoted else _object_verdict(obj, kind)
+                if verdict is not None:
+                    return verdict
+            text = outside
     verdict = parse_verdict(strip_examples(text or "", prompt_text), kind)
     if verdict is None and text:
         # every marker matched an example only with words from earlier lines ("... for example.\nRating: [[6]]"):
