@@ -466,6 +466,11 @@ class RatingConfig(Strict):
 class RunConfig(Strict):
     """A whole run: questions, candidates, generation, judge, rating, workspace."""
 
+    misplaced: ClassVar[dict[str, str]] = {
+        "reasoning": "'reasoning' is set per candidate (candidates[].reasoning) or for the judge (judge.reasoning), "
+                     "not at the top level",
+        "revision": "'revision' is set per candidate (candidates[].revision), not at the top level"}
+
     workspace: Path = Path("arena-workspace")
     run_name: str | None = None
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)

@@ -118,7 +118,8 @@ def judge_stage(ctx: RunContext) -> dict[str, Any]:
             member = member.model_copy(update={"max_cost_usd": max(0.0, min(own, left))})
         stage = JudgeStage(member, ctx.questions, answers, models, ctx.workspace.judgments_dir, ctx.run,
                            dry_run=ctx.dry_run, show_progress=ctx.show_progress, log=ctx.log,
-                           out_dir=ctx.run.path / "judges" / member.label, cut_turns=cuts)
+                           out_dir=ctx.run.path / "judges" / member.label, cut_turns=cuts,
+                           panel_member=left is not None)
         summaries[member.label] = run_async(stage.run_async())
         if left is not None:
             left -= float(summaries[member.label].get("spent_now_usd") or 0.0)

@@ -37,7 +37,8 @@ def _budget_lines(m: dict[str, Any]) -> list[str]:
     if b.get("stopped_by"):
         from judges.budget import run_limit_left
 
-        left = (run_limit_left(b["max_cost_usd"], b["next_worst_case_usd"]) if b["stopped_by"] == "max_cost_usd" else
+        left = (run_limit_left(b["max_cost_usd"], b["next_worst_case_usd"], bool(b.get("panel_member")))
+                if b["stopped_by"] == "max_cost_usd" else
                 "left until judge.max_total_cost_usd is raised: the workspace has spent it, a re-run stops here too")
         lines.append(f"stopped at the budget ({b['stopped_by']}): spent ${b['spent_usd']:.4f} in this run, the next "
                      f"judgment could cost up to ${b['next_worst_case_usd']:.4f}; {m.get('not_done', 0)} judgments "

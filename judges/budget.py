@@ -63,20 +63,27 @@ class Stop:
     next_worst: float
 
 
-def run_limit_left(limit: float, next_worst: float) -> str:
+def run_limit_left(limit: float, next_worst: float, panel: bool = False) -> str:
     """How the judgments a max_cost_usd stop left behind can be done: by the next run, unless one judgment's
-    worst case alone is more than this judge may spend in a run (a panel member: what the earlier ones left)."""
-    if next_worst > limit:
-        return (f"left: one judgment's worst case (${next_worst:.4f}) is more than the ${limit:.4f} this judge may "
-                "spend in a run; raise max_cost_usd")
-    return "left for the next run"
+    worst case alone is more than this judge may spend in a run. A panel member's limit is what the panel's
+    max_cost_usd left it after the earlier members: a re-run may leave it more (their judgments cached)."""
+    if next_worst <= limit:
+        return "left for the next run"
+    if panel:
+        return (f"left: one judgment's worst case (${next_worst:.4f}) is more than the ${limit:.4f} the panel's "
+                "max_cost_usd left this member in this run; a re-run leaves it more once the earlier members' "
+                "judgments are cached, or raise max_cost_usd")
+    return (f"left: one judgment's worst case (${next_worst:.4f}) is more than the ${limit:.4f} this judge may "
+            "spend in a run; raise max_cost_usd")
 
 
 class Budget:
     """Reservations and spending of one judge stage against `max_cost_usd` and `max_total_cost_usd`."""
 
-    def __init__(self, run_limit: float | None, total_limit: float | None, ledger: SpendLedger | None) -> None:
+    def __init__(self, run_limit: float | None, total_limit: float | None, ledger: SpendLedger | None,
+                 panel: bool = False) -> None:
         self.run_limit, self.total_limit, self.ledger = run_limit, total_limit, ledger
+        self.panel = panel  # a panel member: run_limit is what the panel's max_cost_usd left it
         self.spent = 0.0
         self.reserved = 0.0
         self.in_flight = 0
@@ -153,6 +160,8 @@ class Budget:
                                "passed_by_usd": round(self.passed_by(), 6), "stopped_by": None}
         if self.stop is not None:
             out.update(stopped_by=self.stop.limit_name, next_worst_case_usd=round(self.stop.next_worst, 6))
+        if self.panel:
+            out["panel_member"] = True  # max_cost_usd is what the panel's limit left this member
         return out
 
     def passed_by(self) -> float:
@@ -177,8 +186,10 @@ class Budget:
             scope = "in this run" if s.limit_name == "max_cost_usd" else "in this workspace over all runs"
             verb = "passed" if s.spent > s.limit else "stopped before passing"
             left = ("left until max_total_cost_usd is raised (a re-run stops at the same place)"
-                    if s.limit_name != "max_cost_usd" else run_limit_left(s.limit, s.next_worst))
-            out.append(f"{who}: {verb} {s.limit_name}={s.limit:g} with ${s.spent:.4f} spent {scope}; the next "
+                    if s.limit_name != "max_cost_usd" else run_limit_left(s.limit, s.next_worst, self.panel))
+            limit = (f"the ${s.limit:.4f} the panel's max_cost_usd left this member"
+                     if self.panel and s.limit_name == "max_cost_usd" else f"{s.limit_name}={s.limit:g}")
+            out.append(f"{who}: {verb} {limit} with ${s.spent:.4f} spent {scope}; the next "
                        f"judgment could cost up to ${s.next_worst:.4f}, which does not fit; {not_done} judgments "
                        f"{left}")
         return out

@@ -62,7 +62,8 @@ class JudgeStage:
     def __init__(self, cfg: JudgeConfig, questions: list[Question], answers: dict[str, dict[str, list[str]]],
                  models: list[str], judgments_root: Path, run: RunDir, *, dry_run: bool = False,
                  show_progress: bool | None = None, log: Callable[[str], None] = print,
-                 out_dir: Path | None = None, cut_turns: dict[str, dict[str, list[bool]]] | None = None) -> None:
+                 out_dir: Path | None = None, cut_turns: dict[str, dict[str, list[bool]]] | None = None,
+                 panel_member: bool = False) -> None:
         self.cfg, self.run, self.dry_run, self.log = cfg, run, dry_run, log
         self.cut_turns = cut_turns or {}  # model -> question id -> per turn: was the answer cut at max_tokens?
         self.out_dir = Path(out_dir) if out_dir is not None else run.path
@@ -76,7 +77,7 @@ class JudgeStage:
         self.results: dict[str, dict] = {}
         self.paid = not self.judge.dry_run and cfg.kind == "llm"
         ledger = SpendLedger(Path(judgments_root) / cfg.label / LEDGER_NAME) if self.paid else None
-        self.budget = (Budget(cfg.max_cost_usd, cfg.max_total_cost_usd, ledger) if self.paid
+        self.budget = (Budget(cfg.max_cost_usd, cfg.max_total_cost_usd, ledger, panel=panel_member) if self.paid
                        else Budget(None, None, None))
         self.breaker = CircuitBreaker(5)
 

@@ -58,6 +58,9 @@ def test_a_candidate_key_in_the_runs_generation_section_says_where_it_goes(tmp_p
         load_config(_write(tmp_path, BASE.format(q=questions_file) + "generation:\n  reasoning: strip\n"))
     assert "'reasoning' is set per candidate (candidates[].reasoning), not in the run's generation: section" \
         in str(err.value)
+    with pytest.raises(ConfigError) as err:  # at the top level: not "did you mean 'rating'?"
+        load_config(_write(tmp_path, BASE.format(q=questions_file) + "reasoning: strip\n"))
+    assert "or for the judge (judge.reasoning), not at the top level" in str(err.value)
 
 
 def test_wrong_type_names_the_key(tmp_path, questions_file):

@@ -197,7 +197,8 @@ def changes_since(
         return now[["rating", "rank"]].reset_index(), None, sorted(now.index), []
     status = history.drop_duplicates("run_id").set_index("run_id")["status"] if "status" in history else None
     earlier = order[:position]
-    done = [r for r in earlier if status is None or status.get(r) in ("completed", "unknown", None)]  # as compare
+    # as compare counts them: a run whose status was never recorded (missing, null or empty) is a completed one
+    done = [r for r in earlier if status is None or status.get(r) in ("completed", "unknown", "None", "", None)]
     previous_id = (done or earlier)[-1]
     before = history[history["run_id"] == previous_id].set_index("model")
     table = now[["rating", "rank"]].join(
