@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -189,7 +190,8 @@ _MARKER_RE = re.compile(rf"[{_LT}](?:[{_INVISIBLE}]*[{_LT}]){{2}}((?:\s|[{_INVIS
 # MiniMax-M2's ]~b]; Kimi's thought tags ◁think▷ ◁/think▷. Matched on a folded view of the text, so that
 # lookalikes a tokenizer's normaliser folds into the real token count too: fullwidth letters and brackets (NFKC)
 # and zero-width and control characters (dropped, as BERT's normaliser does). Names match in their tokens' own case, so code such as `x[mask]` is left alone.
-CONTROL_DEFUSE_VERSION = 2  # in the judgment keys of texts this changes: raise it when the patterns change
+CONTROL_DEFUSE_VERSION = 1  # in the judgment keys of texts this changes: raise it when the patterns change
+KIMI_TAGS_RE = re.compile("\u25c1/?think\u25b7")  # defused since 2026-12-05 (evening): their own judgment-key mark
 _ANGLE_NAMES = ("s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token"
                 "|sop|eop|think|eot|eom|reserved_\\d+|unused\\d+|extra_id_\\d+|用户|AI|seed:[a-z_]+|role"
                 "|beginning_of_sentence|end_of_sentence|end_of_utterance|tool_call|tool_response|BOS_TOKEN|EOS_TOKEN")
@@ -346,48 +348,82 @@ def _load_json_object(text: str) -> dict[str, Any] | None:
         stripped = fenced.group(1)
     try:
         obj = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested past the parser's depth
         return None
     return obj if isinstance(obj, dict) else None
 
 
-_DECODER = json.JSONDecoder()
-_OBJECT_START = re.compile(r'\{\s*["}]')  # where a JSON object can start: a key or the closing brace
-_MAX_OBJECT_TRIES = 256  # a failed decode costs up to the text's length (its error counts lines): bounded
+_JSON_TOKEN_RE = re.compile(r'[{}"\\]')  # what decides where a JSON object ends: braces, quotes, escapes
+_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')  # a double-quoted string on one line, escapes included
+_MAX_RESCANS = 8  # unclosed braces a scan steps over (each a rescan of the rest): linear time, bounded
 
 
-def json_objects(text: str, tries: int = _MAX_OBJECT_TRIES) -> list[tuple[int, int, dict]]:
-    """(start, end, object) of every JSON object written in `text`, left to right (a nested one with its parent);
-    at most `tries` places are tried."""
+def json_objects(text: str) -> list[tuple[int, int, dict]]:
+    """(start, end, object) of each outermost JSON object written in `text`, left to right (nested ones are part
+    of theirs). One pass over the braces and quotes finds the balanced {...} spans (quotes count inside braces
+    only), then each span is decoded once: linear in the text, whatever its shape."""
     found: list[tuple[int, int, dict]] = []
-    at = 0
-    for n, m in enumerate(_OBJECT_START.finditer(text)):
-        if n >= tries:
-            break
-        if m.start() < at:
-            continue  # inside an object already found
-        try:
-            obj, end = _DECODER.raw_decode(text, m.start())
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            found.append((m.start(), end, obj))
-            at = end
-    return found
+    at, rescans = 0, 0
+    while True:
+        depth, start, in_string, skip = 0, -1, False, -1
+        for m in _JSON_TOKEN_RE.finditer(text, at):
+            i, ch = m.start(), m.group()
+            if i <= skip:
+                continue
+            if depth == 0:
+                if ch == "{":
+                    depth, start, in_string = 1, i, False
+                continue
+            if in_string:
+                if ch == "\\":
+                    skip = i + 1  # the escaped character
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        obj = json.loads(text[start:i + 1])
+                    except (ValueError, RecursionError):
+                        obj = None
+                    if isinstance(obj, dict):
+                        found.append((start, i + 1, obj))
+        if depth == 0 or rescans >= _MAX_RESCANS:
+            return found
+        rescans += 1  # a brace that never closed (prose): step over it and scan the rest again
+        at = start + 1
 
 
-def outside_json(text: str, found: list[tuple[int, int, dict]] | None = None) -> str:
-    """`text` with every JSON object in it blanked out, so that markers quoted inside a JSON verdict's strings
-    are not read as markers."""
-    pieces, at = [], 0
-    for start, end, _ in json_objects(text) if found is None else found:
-        pieces += [text[at:start], " "]
-        at = end
-    return "".join(pieces) + text[at:] if pieces else text
+def outside_strings(text: str) -> str:
+    """`text` with every double-quoted string on a line blanked out: a marker quoted inside a JSON verdict's
+    reasons (or inside quotes in prose) is a quotation, not the judge's verdict."""
+    return _STRING_RE.sub('""', text)
+
+
+def _nested_objects(value: Any, depth: int = 0) -> Iterator[dict]:
+    """Every object in a decoded JSON value, itself included (bounded depth)."""
+    if depth > 64:
+        return
+    if isinstance(value, dict):
+        yield value
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return
+    for child in children:
+        yield from _nested_objects(child, depth + 1)
 
 
 def _canonical(obj: dict) -> str:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+    try:
+        return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):  # nested past the encoder's depth: matches nothing
+        return f"<object {id(obj)}>"
 
 
 def _object_verdict(obj: dict, kind: str) -> Verdict | None:
@@ -472,21 +508,23 @@ def parse_reply(text: str | None, kind: str, *, prompt_text: str = "", json_outp
         verdict = parse_json_verdict(text, kind)
         if verdict is not None:
             return verdict
-        # not one JSON object (an intro line, a note after it): the markers written outside every JSON object
-        # (never those quoted in its reasons), else the judge's own object, the last one with a valid verdict
-        # that the prompt does not hold (a candidate's JSON that the judge quotes is in the prompt)
-        found = json_objects(text or "")
+        original = text or ""
+        # not one JSON object (an intro line, a note after it): first the markers written outside every quoted
+        # string (never one quoted in the JSON's reasons), then the judge's own object: the last one with a valid
+        # verdict that the prompt does not hold (a candidate's JSON that the judge quotes is in the prompt)
+        text = outside_strings(text or "")
+        verdict = parse_verdict(strip_examples(text, prompt_text), kind)
+        if verdict is not None:
+            return verdict
+        found = json_objects(original)
         if found:
-            outside = outside_json(text or "", found)
-            verdict = parse_verdict(strip_examples(outside, prompt_text), kind)
-            if verdict is not None:
-                return verdict
-            quoted = {_canonical(o) for _, _, o in json_objects(prompt_text, 4 * _MAX_OBJECT_TRIES)}
-            for _, _, obj in reversed(found):
-                verdict = None if _canonical(obj) in quoted else _object_verdict(obj, kind)
+            flat = "".join(prompt_text.split())
+            held = {_canonical(o) for _, _, top in json_objects(prompt_text) for o in _nested_objects(top)}
+            for start, end, obj in reversed(found[-64:]):  # the judge's own object comes last
+                quoted = "".join(original[start:end].split()) in flat or _canonical(obj) in held
+                verdict = None if quoted else _object_verdict(obj, kind)
                 if verdict is not None:
                     return verdict
-            text = outside
     verdict = parse_verdict(strip_examples(text or "", prompt_text), kind)
     if verdict is None and text:
         # every marker matched an example only with words from earlier lines ("... for example.\nRating: [[6]]"):
