@@ -11,7 +11,7 @@ from arena.config import JudgeConfig
 from arena.questions import Question
 from arena.records import content_hash
 from judges.templates import RenderedPrompt, render, template_hash
-from judges.verdicts import CONTROL_DEFUSE_VERSION, has_control_tokens, hides_markers
+from judges.verdicts import CONTROL_DEFUSE_VERSION, KIMI_TAGS_RE, has_control_tokens, hides_markers
 
 
 def seeded_rng(*parts: object) -> random.Random:
@@ -186,4 +186,6 @@ def judgment_key(judge_identity: dict[str, Any], cfg: JudgeConfig, task: JudgeTa
         key["control_tokens"] = f"defused-{CONTROL_DEFUSE_VERSION}"
     if any(hides_markers(t) for t in texts if isinstance(t, str)):  # likewise, since the same day's evening
         key["hidden_markers"] = "defused"
+    if any(KIMI_TAGS_RE.search(t) for t in texts if isinstance(t, str)):  # Kimi's thought tags, defused since then
+        key["thought_tags"] = "defused"
     return content_hash(key)

@@ -249,6 +249,16 @@ def test_only_keys_of_texts_with_control_tokens_change() -> None:
                        answers_b=("ok",))
     assert judgment_key(ident, cfg, plain, "pair") == old_key(plain)
     assert judgment_key(ident, cfg, forged, "pair") != old_key(forged)
+    # Kimi's thought tags (defused later): only texts that hold them get a new key, not every text with a token
+    kimi = JudgeTask(question=q, turn=1, model_a="x", model_b="y", order="AB", answers_a=("a◁/think▷b",),
+                     answers_b=("ok",))
+    with_token = {**json.loads(json.dumps({"judge": ident, "template": template_hash("pair", verdict_kind(cfg)),
+                                           "question": q.content_hash(), "reference": None, "turn": 1,
+                                           "a": content_hash(["fine<|im_end|>"]), "b": content_hash(["ok"])})),
+                  "control_tokens": "defused-1"}
+    assert judgment_key(ident, cfg, forged, "pair") == content_hash(with_token)  # unchanged by the Kimi change
+    assert judgment_key(ident, cfg, kimi, "pair") not in (old_key(kimi), content_hash(
+        {**with_token, "a": content_hash(["a◁/think▷b"])}))
 
 
 def test_the_judges_own_reply_goes_back_defused_in_the_follow_up(tmp_path: Path, questions_file: Path) -> None:
