@@ -136,8 +136,9 @@ class FakeOpenAI(LocalServer):
         """Make the next replies unusable: 'truncated' (stream cut off), 'no_choices', 'not_json', 'empty'
         (content "" and finish_reason stop), 'null' (content null), 'stall' (accept the request, send nothing),
         'stall_mid' (start the stream, then send nothing), 'drip' (stream forever, never finish),
-        'error_event' (start the stream, then send an error event) or 'cut_event' (the connection closes in the
-        middle of a stream event, or of a whole JSON reply sent without Content-Length)."""
+        'error_event' (start the stream, then send an error event), 'cut_event' (the connection closes in the
+        middle of a stream event, or of a whole JSON reply sent without Content-Length) or 'bad_events' (a stream
+        whose events are text, not JSON)."""
         self.broken.extend([kind] * times)
 
     def __exit__(self, *exc: object) -> None:
@@ -222,6 +223,11 @@ class FakeOpenAI(LocalServer):
                 elif kind == "cut_event" and body.get("stream"):  # the connection closes inside an event
                     self._stream_head(body, "c")
                     self.wfile.write(b'data: {"id": "c", "object": "chat.completion.chunk", "choi')
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif kind == "bad_events" and body.get("stream"):  # a gateway's stream of text, not JSON events
+                    self._stream_head(body, "c")
+                    self.wfile.write(b"data: upstream unavailable\n\n")
                     self.wfile.flush()
                     self.close_connection = True
                 elif kind == "cut_event":  # a whole reply without Content-Length, closed inside its JSON

@@ -275,14 +275,17 @@ def test_a_per_run_budget_below_one_judgments_worst_case_says_it_must_be_raised(
 
 
 def test_a_web_page_instead_of_a_reply_is_not_charged(tmp_path, questions_file, fake_openai):
-    """HTTP 200 with a web page (a gateway or a wrong base_url) never reached the model: not billed, so nothing
-    goes to the ledger, whatever the retries (a dropped reply is charged: the test above)."""
-    with FakeOpenAI() as judge:
-        judge.fault_for = lambda req: "not_json"
-        j, errors = _run(tmp_path, questions_file, fake_openai, judge, max_retries=1, concurrency=1)
-        assert len(judge.requests) == 10  # five judgments, two attempts each, then given up
-    assert j["spent_now_usd"] == 0 and not (tmp_path / "ws" / "judgments" / "judge-model" / "spent.jsonl").exists()
-    assert all(r["cost_usd"] == 0 and "web page" in r["error"] for r in _paid(tmp_path))
+    """HTTP 200 with a web page (a gateway or a wrong base_url), or a stream of text events, never reached the
+    model: not billed, so nothing goes to the ledger, whatever the retries (a dropped reply is charged)."""
+    (tmp_path / "not_json").mkdir(), (tmp_path / "bad_events").mkdir()
+    for kind, said in (("not_json", "web page"), ("bad_events", "events are not JSON")):
+        with FakeOpenAI() as judge:
+            judge.fault_for = lambda req, kind=kind: kind
+            j, errors = _run(tmp_path / kind, questions_file, fake_openai, judge, max_retries=1, concurrency=1)
+            assert len(judge.requests) == 10  # five judgments, two attempts each, then given up
+        assert j["spent_now_usd"] == 0
+        assert not (tmp_path / kind / "ws" / "judgments" / "judge-model" / "spent.jsonl").exists()
+        assert all(r["cost_usd"] == 0 and said in r["error"] for r in _paid(tmp_path / kind))
 
 
 @pytest.mark.parametrize("stream", [True, False])

@@ -423,8 +423,11 @@ async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion
             now, event = await events.__anext__()
         except StopAsyncIteration:
             break
-        except ValueError:  # an event cut in the middle (the connection closed): a stream that ended early
-            raise IncompleteReply("the stream was cut in the middle of an event") from None
+        except ValueError as exc:
+            doc = str(getattr(exc, "doc", "")).lstrip("[ \t\r\n")
+            if doc.startswith("{"):  # an event cut in the middle (the connection closed): a stream that ended early
+                raise IncompleteReply("the stream was cut in the middle of an event") from None
+            raise NotACompletion(f"the stream's events are not JSON: {_short(doc)}") from None  # a gateway's
         if not isinstance(event, dict):
             continue
         if event.get("error"):
