@@ -39,12 +39,13 @@ def _battles(strength: dict[str, float], n_questions: int, seed: int, cats: tupl
 
 
 def _write_run(root: Path, name: str, rows: list[dict], judge: str = "judge-x", run_name: str = "weekly",
-               status: str = "completed") -> Path:
+               status: str = "completed", candidates: list[str] | None = None) -> Path:
     """A run folder with run.json (a minimal config) and battles.jsonl."""
     path = root / "runs" / name
     path.mkdir(parents=True)
     config = {"run_name": run_name, "judge": {"mode": "pairwise", "model": judge, "verdict": "3way"},
-              "rating": {"anchor": None, "baseline": None}, "dry_run": False}
+              "rating": {"anchor": None, "baseline": None}, "dry_run": False,
+              **({"candidates": [{"name": c, "backend": "demo"} for c in candidates]} if candidates else {})}
     (path / "run.json").write_text(json.dumps({"run_id": name, "status": status, "config": config}))
     with (path / "battles.jsonl").open("w") as fh:
         for row in rows:
@@ -195,6 +196,23 @@ def test_an_unfinished_attempt_is_not_last_week(tmp_path: Path, capsys: pytest.C
     assert out["new_run"]["run_id"] == "20260108-010000-weekly" and out["worse"] == ["m-a"]
     assert "against the previous completed one" in out["picked"]
     assert "1 unfinished run skipped (20260108-000000-weekly: partial)" in out["picked"]
+
+
+def test_a_configured_model_without_battles_is_not_said_to_have_left(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Every judgment of m-e failed in the new run: it did not leave the arena, it was not rated; the gate on it
+    says so (and fails) rather than calling the model unknown."""
+    old_rows = _battles(STRENGTH, 40, seed=1)
+    new_rows = [r for r in old_rows if "m-e" not in (r["model_a"], r["model_b"])]
+    old = _write_run(tmp_path, "r1", old_rows)
+    new = _write_run(tmp_path, "r2", new_rows, candidates=sorted(STRENGTH))
+    result = compare_runs(load_run(old), load_run(new), rounds=20, seed=0)
+    assert result["left"] == [] and [e["model"] for e in result["unrated"]] == ["m-e"]
+    assert main(["compare", str(old), str(new), "--rounds", "20", "--no-categories",
+                 "--fail-on-regression", "m-e"]) == 2
+    captured = capsys.readouterr()
+    assert "not rated in the new run (configured, but no battles" in captured.out
+    assert "the new run was configured with the model but has no battles for it" in captured.err
 
 
 @pytest.mark.parametrize("case", ["missing", "no-battles", "one-run", "same-run", "level"])

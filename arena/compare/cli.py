@@ -61,7 +61,12 @@ def _exit_code(result: dict[str, Any], args: argparse.Namespace) -> int:
             return NOT_COMPARABLE_EXIT
         return 0
     shared = {r["model"] for r in result["models"]}
+    unrated = {e["model"] for e in result.get("unrated", [])}
     for model in args.fail_on_regression or []:
+        if model in unrated:
+            raise ArenaError(f"--fail-on-regression {model!r}: the new run was configured with the model but has no "
+                             "battles for it (its answers or judgments failed), so it cannot pass the gate",
+                             hint="see the new run's errors (arena runs), re-run it to ask again what failed")
         if model not in shared:
             raise ArenaError(f"--fail-on-regression {model!r}: the model is not rated in both runs",
                              hint="shared models: " + ", ".join(sorted(shared)[:20]))

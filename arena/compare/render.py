@@ -72,10 +72,12 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _moves(result: dict[str, Any], short: bool = False) -> list[str]:
     """Entered and left lines (short: a long list's first names and how many more)."""
     lines = []
-    for key in ("entered", "left"):
-        names = [e["model"] for e in result[key]]
+    for key, label in (("entered", "entered"), ("left", "left"),
+                       ("unrated", "not rated in the new run (configured, but no battles: its answers or judgments "
+                                   "failed)")):
+        names = [e["model"] for e in result.get(key, [])]
         if names:
-            lines.append(f"{key}: " + (names_shown(names) if short else ", ".join(names)))
+            lines.append(f"{label}: " + (names_shown(names) if short else ", ".join(names)))
     return lines
 
 

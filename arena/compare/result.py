@@ -177,6 +177,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     models_new = set(new.battles["model_a"]) | set(new.battles["model_b"])
     out["entered"] = [{"model": m} for m in sorted(models_new - models_old)]
     out["left"] = [{"model": m} for m in sorted(models_old - models_new)]
+    _unrated(out, new)
     shared = question_ids(old.battles) & question_ids(new.battles)
     if not shared or not (verdict_info["comparable"] or force):
         return out
@@ -191,6 +192,7 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
                             "attributed to one model (their changes are measured against each other)")
     out["entered"] = [{"model": m, "new_rating": r} for m, r in main["entered"]]
     out["left"] = [{"model": m, "old_rating": r} for m, r in main["left"]]
+    _unrated(out, new)
     if categories:
         out["categories"] = _categories(old.battles, new.battles, shared, settings, seed)
     out["better"] = [r["model"] for r in out["models"] if r["verdict"] == BETTER]
@@ -200,6 +202,15 @@ def compare_runs(old: RunFacts, new: RunFacts, level: float = 0.95, rounds: int 
     if why:
         out.update(explain(old, new, out, questions, settings, app_url))
     return out
+
+
+def _unrated(out: dict[str, Any], new: Any) -> None:
+    """Models the new run was configured with but has no battles for (their answers or judgments failed) did not
+    leave: they move from `left` to `unrated`."""
+    cands = new.config.get("candidates") if isinstance(new.config.get("candidates"), list) else []
+    configured = {c.get("name") for c in cands if isinstance(c, dict)}
+    out["unrated"] = [e for e in out["left"] if e["model"] in configured]
+    out["left"] = [e for e in out["left"] if e["model"] not in configured]
 
 
 def summary(better: list[str], worse: list[str]) -> str:
