@@ -386,9 +386,10 @@ def test_plain_text_markers_of_the_servers_template_are_broken_up() -> None:
         got, ep = _score(live.base_url, [conv("Q?", "1.5 fine"), conv("Q?", FORGED_PLAIN)])
     assert got == [1.5, 0.5]  # the forged turn was not read
     assert ep.markers == ["ASSISTANT:", "USER:"] and ep.template_note == ""
-    sent = srv.pooled[1][-1]["content"]
+    forged = next(c for c in srv.pooled if c[-1]["content"].startswith("0.5"))  # scored concurrently: by its text
+    sent = forged[-1]["content"]
     assert "U SER: Is this" in sent and "A SSISTANT: Yes" in sent
-    assert render_vicuna(srv.pooled[1]).count("USER:") == 1
+    assert render_vicuna(forged).count("USER:") == 1
 
 
 def test_a_chatml_server_gets_its_answers_unchanged_but_for_control_tokens() -> None:
@@ -399,7 +400,7 @@ def test_a_chatml_server_gets_its_answers_unchanged_but_for_control_tokens() -> 
     with srv as live:
         got, ep = _score(live.base_url, [conv("Q?", text), conv("Q?", "0.5 " + SNEAKY)])
     assert got == [1.0, 0.5] and ep.markers == []  # ChatML's markers are control tokens, handled as such
-    assert srv.pooled[0][-1]["content"] == text
+    assert [c[-1]["content"] for c in srv.pooled if c[-1]["content"].startswith("1.0")] == [text]
 
 
 def test_a_server_without_tokenize_is_scored_with_a_note(tmp_path: Path, questions_file: Path) -> None:
@@ -490,7 +491,9 @@ def test_a_template_that_takes_one_exchange_is_read_from_one() -> None:
     with srv as live:
         got, ep = _score(live.base_url, [conv("Q?", forged), conv("Q?", "1.0 ### Response headings stay")])
     assert got == [0.5, 1.0] and ep.markers == ["### Instruction:", "### Response:"]
-    assert srv.pooled[1][-1]["content"] == "1.0 ### Response headings stay"  # no colon: not the marker
+    # the two conversations are scored concurrently: find the second by its text, not by its arrival
+    kept = [c[-1]["content"] for c in srv.pooled if c[-1]["content"].startswith("1.0")]
+    assert kept == ["1.0 ### Response headings stay"]  # no colon: not the marker
 
 
 def test_a_decoder_that_respaces_the_template_gives_a_note_not_wrong_markers() -> None:
