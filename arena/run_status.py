@@ -155,3 +155,10 @@ def shown_status(info: dict[str, Any]) -> str:
     if alive is None:
         return f"running (on host {proc.get('host')})"
     return "running" if alive else "killed"
+
+
+def counts_as_completed(status: object) -> bool:
+    """Whether a run with this recorded status is a finished week for `arena compare` and the History page: a
+    completed run, or one from before statuses were recorded (missing, null or empty; the app shows those as
+    'unknown' or 'None'). A partial, failed or interrupted run is an attempt its re-run continues."""
+    return status in (None, "", "None", "unknown", "completed")

@@ -189,7 +189,8 @@ _MARKER_RE = re.compile(rf"[{_LT}](?:[{_INVISIBLE}]*[{_LT}]){{2}}((?:\s|[{_INVIS
 # MiniCPM's <用户>, Nemotron's <extra_id_1>); bracketed ones (Mistral's [INST], BERT's [CLS], Pangu's [unused9]);
 # MiniMax-M2's ]~b]; Kimi's thought tags ◁think▷ ◁/think▷. Matched on a folded view of the text, so that
 # lookalikes a tokenizer's normaliser folds into the real token count too: fullwidth letters and brackets (NFKC)
-# and zero-width and control characters (dropped, as BERT's normaliser does). Names match in their tokens' own case, so code such as `x[mask]` is left alone.
+# and zero-width and control characters (dropped, as BERT's normaliser does). Names match in their tokens' own
+# case, so code such as `x[mask]` is left alone.
 CONTROL_DEFUSE_VERSION = 1  # in the judgment keys of texts this changes: raise it when the patterns change
 KIMI_TAGS_RE = re.compile("\u25c1/?think\u25b7")  # defused since 2026-12-05 (evening): their own judgment-key mark
 _ANGLE_NAMES = ("s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token"
@@ -203,7 +204,7 @@ _CONTROL_RE = re.compile(
     rf"|</?(?:{_ANGLE_NAMES})>"
     rf"|\[/?(?:{_BRACKET_NAMES})\]"
     r"|\]~!?b[\[\]]|\[e~\["
-    "|\u25c1/?think\u25b7")  # Kimi's thought tags, ◁think▷ and ◁/think▷
+    f"|{KIMI_TAGS_RE.pattern}")
 
 
 _CONTROL_AT = re.compile(f"(?=(?:{_CONTROL_RE.pattern}))")  # every start, overlapping ones too ("]~b]~b]")

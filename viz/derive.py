@@ -13,9 +13,10 @@ import streamlit as st
 from arena.errors import ArenaError
 from arena.rating import RatingOptions, rate_battles, result_to_dict, validate_battles
 from arena.rating.head_to_head import ALL as TABLE_ALL
-from arena.rating.head_to_head import matrices
+from arena.rating.head_to_head import matrices, self_battles_once
 from arena.rating.leaderboard import UNPLACED_NOTES
 from arena.rating.options import LOW_DATA_BATTLES
+from arena.run_status import counts_as_completed
 from viz.data import RunInfo, Stamp, _battles_cached, stamp
 
 REFIT_BOOTSTRAP = 100  # bootstrap rounds for refits done in the app (the pipeline's files keep theirs)
@@ -146,10 +147,7 @@ def observed_matrices(battles: pd.DataFrame, models: list[str]) -> tuple[pd.Data
     sums = long.groupby(["model", "opponent"]).agg(
         battles=("points", "size"), points=("points", "sum"), weight=("weight", "sum")
     ).reset_index()
-    own = sums["model"] == sums["opponent"]  # a self-battle landed twice on its row: once, half its points
-    sums.loc[own, ["battles", "points", "weight"]] = sums.loc[own, ["battles", "points", "weight"]] / 2
-    sums["battles"] = sums["battles"].astype(int)
-    return matrices(sums.assign(category=TABLE_ALL), None, models)
+    return matrices(self_battles_once(sums).assign(category=TABLE_ALL), None, models)
 
 
 def leaderboard_history(runs: list[RunInfo]) -> pd.DataFrame:
@@ -197,8 +195,7 @@ def changes_since(
         return now[["rating", "rank"]].reset_index(), None, sorted(now.index), []
     status = history.drop_duplicates("run_id").set_index("run_id")["status"] if "status" in history else None
     earlier = order[:position]
-    # as compare counts them: a run whose status was never recorded (missing, null or empty) is a completed one
-    done = [r for r in earlier if status is None or status.get(r) in ("completed", "unknown", "None", "", None)]
+    done = [r for r in earlier if status is None or counts_as_completed(status.get(r))]
     previous_id = (done or earlier)[-1]
     before = history[history["run_id"] == previous_id].set_index("model")
     table = now[["rating", "rank"]].join(

@@ -9,6 +9,7 @@ import os
 import random
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -24,8 +25,8 @@ from arena.backends.retry import (
     ErrorEvent,
     HTTPStatusFailure,
     IncompleteReply,
-    NoTextWithinMaxTokens,
     NotACompletion,
+    NoTextWithinMaxTokens,
     NotTheAPI,
     ReplyTimeout,
     RetryPolicy,
@@ -411,23 +412,26 @@ def _thought(part: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+async def _events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[float, Any]]:
+    """sse_events, with a `data:` line that is not JSON told apart: an event cut in the middle (the connection
+    closed: a stream that ended early, IncompleteReply) or text that never was JSON (a gateway's, NotACompletion)."""
+    try:
+        async for item in sse_events(resp):
+            yield item
+    except ValueError as exc:
+        doc = str(getattr(exc, "doc", "")).lstrip("[ \t\r\n")
+        if doc.startswith("{"):
+            raise IncompleteReply("the stream was cut in the middle of an event") from None
+        raise NotACompletion(f"the stream's events are not JSON: {_short(doc)}") from None
+
+
 async def _read_stream(resp: aiohttp.ClientResponse, start: float) -> Completion:
     """A streamed chat completion: content deltas joined, the first one timed (TTFT), usage and finish kept."""
     parts: list[str] = []
     thought: list[str] = []
     ttft = finish = None
     usage: dict[str, Any] = {}
-    events = sse_events(resp)
-    while True:
-        try:
-            now, event = await events.__anext__()
-        except StopAsyncIteration:
-            break
-        except ValueError as exc:
-            doc = str(getattr(exc, "doc", "")).lstrip("[ \t\r\n")
-            if doc.startswith("{"):  # an event cut in the middle (the connection closed): a stream that ended early
-                raise IncompleteReply("the stream was cut in the middle of an event") from None
-            raise NotACompletion(f"the stream's events are not JSON: {_short(doc)}") from None  # a gateway's
+    async for now, event in _events(resp):
         if not isinstance(event, dict):
             continue
         if event.get("error"):

@@ -13,6 +13,7 @@ import pandas as pd
 from arena.errors import ArenaError, DataError
 from arena.rating.io import load_battles
 from arena.records import iter_jsonl
+from arena.run_status import counts_as_completed
 from arena.store import Workspace
 
 
@@ -159,7 +160,8 @@ def is_dry_run(path: Path) -> bool:
 
 def _status(path: Path) -> str:
     """A run's recorded status; runs from before statuses were recorded count as completed."""
-    return str(_read_json(path / "run.json").get("status") or "completed")
+    status = _read_json(path / "run.json").get("status")
+    return "completed" if counts_as_completed(status) else str(status)
 
 
 def _previous(earlier: list[Path]) -> Path:

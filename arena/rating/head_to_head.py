@@ -30,12 +30,18 @@ def _long(summary: BattleSummary, combos: pd.DataFrame, label: str) -> pd.DataFr
     score = combos["score"].to_numpy(float)
     long = pd.DataFrame({"model": np.r_[a, b], "opponent": np.r_[b, a], "battles": np.r_[count, count],
                          "points": np.r_[weight * score, weight * (1.0 - score)], "weight": np.r_[weight, weight]})
-    table = long.groupby(["model", "opponent"], sort=True).sum().reset_index()
-    self_battles = table["model"] == table["opponent"]  # both orientations landed on one row: count them once
-    table.loc[self_battles, ["battles", "points", "weight"]] = table.loc[self_battles, ["battles", "points", "weight"]] / 2
-    table["battles"] = table["battles"].astype(np.int64)
+    table = self_battles_once(long.groupby(["model", "opponent"], sort=True).sum().reset_index())
     table.insert(0, "category", label)
     return table
+
+
+def self_battles_once(sums: pd.DataFrame) -> pd.DataFrame:
+    """Per-pair sums made from both orientations of each battle: a self-battle landed twice on its own row, so it
+    is counted once, with half its points (a model against itself is even)."""
+    own = sums["model"] == sums["opponent"]
+    sums.loc[own, ["battles", "points", "weight"]] = sums.loc[own, ["battles", "points", "weight"]] / 2
+    sums["battles"] = sums["battles"].astype(np.int64)
+    return sums
 
 
 def head_to_head_table(battles: pd.DataFrame | BattleSummary, categories: bool = True) -> pd.DataFrame:
